@@ -1,0 +1,264 @@
+"""The one exception tree of imgkit.
+
+Every error the package raises on purpose is an :class:`ImgkitError`. Vendor SDK errors
+(``openai``, ``google.genai``, HTTP errors from Leonardo) are translated into
+:class:`ProviderError` subclasses at a single boundary, ``imgkit.providers.errormap``, so code
+above the providers never catches a vendor exception.
+
+::
+
+    ImgkitError
+    ├── ValidationError (also ValueError)      bad input, caught before any money is spent
+    │   ├── UnknownModelError
+    │   ├── RetiredModelError                  live request for a shut-down model
+    │   └── MaskError                          edit mask unusable
+    ├── CatalogError                           catalog or price file malformed
+    ├── BudgetExceededError                    estimate or spend would pass the budget
+    ├── RunError                               run folder missing, corrupt or locked
+    ├── ProviderError                          a service answered with an error (or not at all)
+    │   ├── RateLimitedError                   429; carries retry_after (seconds) when sent
+    │   ├── ContentPolicyError                 refused on content grounds; never retried
+    │   ├── InvalidRequestError                other 4xx about the request; carries param
+    │   ├── AuthenticationError                401 / 403
+    │   ├── ServerError                        5xx
+    │   ├── ProviderTimeoutError               no answer in time
+    │   └── ConnectionLostError                connection refused or dropped mid-response
+    └── ChainExhaustedError                    every provider of a fallback chain failed
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+__all__ = [
+    "AuthenticationError",
+    "BudgetExceededError",
+    "CatalogError",
+    "ChainExhaustedError",
+    "ConnectionLostError",
+    "ContentPolicyError",
+    "ImgkitError",
+    "InvalidRequestError",
+    "MaskError",
+    "ProviderError",
+    "ProviderTimeoutError",
+    "RateLimitedError",
+    "RetiredModelError",
+    "RunError",
+    "ServerError",
+    "UnknownModelError",
+    "ValidationError",
+    "check_argument",
+]
+
+
+class ImgkitError(Exception):
+    """Base class of every error imgkit raises on purpose."""
+
+
+def _describe_allowed(allowed: Any) -> str:
+    if isinstance(allowed, str):
+        return allowed
+    if isinstance(allowed, Iterable):
+        return ", ".join(repr(a) for a in allowed)
+    return repr(allowed)
+
+
+class ValidationError(ImgkitError, ValueError):
+    """A request or argument that would be rejected; raised before anything is sent or paid.
+
+    The message always has the same shape: the parameter, the value given, what is allowed
+    (and, when it matters, for which model).
+    """
+
+    def __init__(
+        self,
+        param: str,
+        value: Any,
+        allowed: Any,
+        *,
+        model: str | None = None,
+        detail: str | None = None,
+    ) -> None:
+        self.param = param
+        self.value = value
+        self.allowed = allowed
+        self.model = model
+        where = f" for model {model!r}" if model else ""
+        message = f"{param}={value!r} is not allowed{where}: allowed {_describe_allowed(allowed)}"
+        if detail:
+            message += f" ({detail})"
+        super().__init__(message)
+
+
+class UnknownModelError(ValidationError):
+    """The model is not in the catalog."""
+
+    def __init__(self, value: Any, known: Sequence[str]) -> None:
+        super().__init__("model", value, list(known), detail="see `imgkit models --all`")
+
+
+class RetiredModelError(ValidationError):
+    """A live request for a model its vendor has shut down."""
+
+    def __init__(self, model: str, retired_on: str, replacement: str | None) -> None:
+        self.retired_on = retired_on
+        self.replacement = replacement
+        instead = f"use {replacement!r} instead" if replacement else "no replacement named"
+        ImgkitError.__init__(
+            self,
+            f"model={model!r} was retired on {retired_on} and cannot be called live; {instead} "
+            f"(the simulator, backend='sim', still plays it)",
+        )
+        self.param, self.value, self.model = "model", model, model
+        self.allowed = [replacement] if replacement else []
+
+
+class MaskError(ValidationError):
+    """An edit mask that the service would reject or that would edit nothing."""
+
+
+class CatalogError(ImgkitError):
+    """The model catalog or a user price file is malformed."""
+
+
+class BudgetExceededError(ImgkitError):
+    """Starting (or continuing) would spend more than the budget allows."""
+
+    def __init__(self, message: str, *, budget_usd: float, needed_usd: float) -> None:
+        super().__init__(message)
+        self.budget_usd = budget_usd
+        self.needed_usd = needed_usd
+
+
+class RunError(ImgkitError):
+    """A run folder is missing, corrupt or in use."""
+
+
+class ProviderError(ImgkitError):
+    """An image service failed to serve a request.
+
+    Structured fields say who failed and how, so a chain or a run ledger can record the attempt
+    without parsing the message.
+    """
+
+    #: short machine-readable kind, stable across versions (used in ledgers and reports)
+    kind = "provider_error"
+    #: whether the lesson's policy allows sending the same request to the same service again
+    retry_same_provider = False
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        provider: str | None = None,
+        model: str | None = None,
+        status: int | None = None,
+        request_id: str | None = None,
+        attempt: int | None = None,
+        code: str | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.message = message
+        self.provider = provider
+        self.model = model
+        self.status = status
+        self.request_id = request_id
+        self.attempt = attempt
+        self.code = code
+
+    def to_dict(self) -> dict[str, Any]:
+        """The error as plain data, for ledgers and JSON output."""
+        data = {
+            "kind": self.kind,
+            "message": self.message,
+            "provider": self.provider,
+            "model": self.model,
+            "status": self.status,
+            "request_id": self.request_id,
+            "attempt": self.attempt,
+            "code": self.code,
+        }
+        for extra in ("retry_after", "reason", "param"):
+            if hasattr(self, extra):
+                data[extra] = getattr(self, extra)
+        return data
+
+
+class RateLimitedError(ProviderError):
+    """429 from the service. ``retry_after`` is in seconds, or None when not sent."""
+
+    kind = "rate_limited"
+
+    def __init__(self, message: str, *, retry_after: float | None = None, **fields: Any) -> None:
+        super().__init__(message, **fields)
+        self.retry_after = retry_after
+
+
+class ContentPolicyError(ProviderError):
+    """The service refused the prompt or image on content grounds. Retrying cannot help."""
+
+    kind = "content_policy"
+
+    def __init__(self, message: str, *, reason: str | None = None, **fields: Any) -> None:
+        super().__init__(message, **fields)
+        self.reason = reason or message
+
+
+class InvalidRequestError(ProviderError):
+    """The service rejected the request itself (a 4xx other than auth, policy and 429)."""
+
+    kind = "invalid_request"
+
+    def __init__(self, message: str, *, param: str | None = None, **fields: Any) -> None:
+        super().__init__(message, **fields)
+        self.param = param
+
+
+class AuthenticationError(ProviderError):
+    """The key is missing, wrong, or lacks permission (401/403)."""
+
+    kind = "auth"
+
+
+class ServerError(ProviderError):
+    """The service failed on its side (5xx)."""
+
+    kind = "server_error"
+    retry_same_provider = True
+
+
+class ProviderTimeoutError(ProviderError):
+    """No answer within the timeout."""
+
+    kind = "timeout"
+    retry_same_provider = True
+
+
+class ConnectionLostError(ProviderError):
+    """The connection could not be made or was dropped mid-response."""
+
+    kind = "connection_lost"
+    retry_same_provider = True
+
+
+class ChainExhaustedError(ImgkitError):
+    """Every provider of a fallback chain failed; ``attempts`` lists each try in order."""
+
+    def __init__(self, message: str, attempts: Sequence[Any]) -> None:
+        super().__init__(message)
+        self.attempts = list(attempts)
+
+
+def check_argument(
+    param: str, value: Any, allowed: Iterable[Any], *, model: str | None = None
+) -> Any:
+    """Return ``value`` if it is one of ``allowed``, else raise :class:`ValidationError`.
+
+    The single helper behind every "one of these values" check, so every message reads alike.
+    """
+    allowed = list(allowed)
+    if value not in allowed:
+        raise ValidationError(param, value, allowed, model=model)
+    return value
