@@ -257,8 +257,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``imgkit`` console script; returns the exit status."""
     parser = build_parser()
     args = parser.parse_args(argv)
+    saved_prices = os.environ.get("IMGKIT_PRICES")
     if args.prices:
-        # Every module reads prices through default_catalog(), which honours this variable.
+        # Every module reads prices through default_catalog(), which honours this variable;
+        # it is put back afterwards so that main() can be called again in the same process.
         os.environ["IMGKIT_PRICES"] = os.path.abspath(args.prices)
     try:
         return int(args.func(args) or 0)
@@ -268,6 +270,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("imgkit: interrupted", file=sys.stderr)
         return 130
+    finally:
+        if saved_prices is None:
+            os.environ.pop("IMGKIT_PRICES", None)
+        else:
+            os.environ["IMGKIT_PRICES"] = saved_prices
 
 
 if __name__ == "__main__":

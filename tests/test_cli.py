@@ -144,3 +144,10 @@ def test_console_script_runs_as_a_module():
     )
     assert done.returncode == 0, done.stderr
     assert json.loads(done.stdout)["usd"] == pytest.approx(0.04)
+
+
+def test_prices_option_does_not_leak_into_later_calls(tmp_path, capsys, monkeypatch):
+    monkeypatch.delenv("IMGKIT_PRICES", raising=False)
+    assert run_cli(capsys, "--prices", "/no/such.toml", "models")[0] == 2
+    code, out, _ = run_cli(capsys, "costs", "estimate", "--model", "dall-e-3", "--json")
+    assert code == 0 and json.loads(out)["usd"] == pytest.approx(0.04)
