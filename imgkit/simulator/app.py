@@ -1,0 +1,133 @@
+"""The simulator's ASGI application: routes for each vendor plus the ``/_sim`` control routes.
+
+- POST /v1/images/generations: OpenAI Images API, generate (JSON)
+- POST /v1/images/edits: OpenAI Images API, edit (multipart)
+- POST /v1/responses: OpenAI Responses API with the image_generation tool
+- POST /v1/models/{model}:generateContent (and /v1beta/...): Gemini
+- POST /api/rest/v1/generations and /api/rest/v2/generations: Leonardo create
+- GET /api/rest/v1/generations/{id}: Leonardo poll
+- GET /_sim/files/{id}.{ext}: temporary image URLs (404 once expired)
+- GET /_sim/stats, POST /_sim/reset, POST /_sim/configure: counters and control
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from imgkit.errors import ValidationError
+from imgkit.simulator import gemini_api, leonardo_api, openai_api
+from imgkit.simulator.pipeline import request_id
+from imgkit.simulator.state import SimState
+
+__all__ = ["create_app"]
+
+
+class _SimulatedHeaders:
+    """Mark every response as simulated and give it a request id, as the vendors do."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+
+        async def send_with_headers(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                headers = list(message.get("headers", []))
+                names = {name.lower() for name, _ in headers}
+                headers.append((b"x-imgkit-simulated", b"1"))
+                if b"x-request-id" not in names:
+                    headers.append((b"x-request-id", request_id().encode()))
+                message = {**message, "headers": headers}
+            await send(message)
+
+        await self.app(scope, receive, send_with_headers)
+
+
+async def _file(request: Request) -> Response:
+    state: SimState = request.app.state.sim
+    stored = state.get_image(request.path_params["image_id"])
+    if stored is None:
+        return JSONResponse(
+            {
+                "error": {
+                    "code": "BlobNotFound",
+                    "message": "The specified blob does not exist "
+                    "or its URL has expired. (imgkit simulator)",
+                }
+            },
+            status_code=404,
+        )
+    state.count_download()
+    return Response(stored.data, media_type=stored.content_type)
+
+
+async def _stats(request: Request) -> Response:
+    return JSONResponse(request.app.state.sim.stats())
+
+
+async def _reset(request: Request) -> Response:
+    state: SimState = request.app.state.sim
+    state.reset()
+    return JSONResponse(state.stats())
+
+
+async def _configure(request: Request) -> Response:
+    state: SimState = request.app.state.sim
+    try:
+        body: Any = await request.json()
+    except ValueError:
+        body = None
+    if not isinstance(body, dict):
+        return JSONResponse({"error": "send a JSON object"}, status_code=400)
+    allowed = (
+        "faults",
+        "latency",
+        "block",
+        "url_ttl",
+        "timeout_hold",
+        "retry_after",
+        "rate_limits",
+    )
+    unknown = sorted(set(body) - set(allowed))
+    if unknown:
+        return JSONResponse(
+            {"error": f"unknown settings {unknown}; allowed {list(allowed)}"}, status_code=400
+        )
+    try:
+        state.configure(**body)
+    except ValidationError as exc:
+        return JSONResponse({"error": str(exc), "param": exc.param}, status_code=400)
+    return JSONResponse(state.stats())
+
+
+def create_app(state: SimState) -> ASGIApp:
+    """The ASGI app serving ``state``."""
+    routes = [
+        Route("/v1/images/generations", openai_api.generations, methods=["POST"]),
+        Route("/v1/images/edits", openai_api.edits, methods=["POST"]),
+        Route("/v1/responses", openai_api.responses, methods=["POST"]),
+        Route(
+            "/{version:str}/models/{model_action:str}",
+            gemini_api.generate_content,
+            methods=["POST"],
+        ),
+        Route("/api/rest/v1/generations", leonardo_api.create_v1, methods=["POST"]),
+        Route("/api/rest/v2/generations", leonardo_api.create_v2, methods=["POST"]),
+        Route("/api/rest/v1/generations/{generation_id:str}", leonardo_api.poll, methods=["GET"]),
+        Route("/_sim/files/{image_id:str}.{ext:str}", _file, methods=["GET"]),
+        Route("/_sim/stats", _stats, methods=["GET"]),
+        Route("/_sim/reset", _reset, methods=["POST"]),
+        Route("/_sim/configure", _configure, methods=["POST"]),
+    ]
+    app = Starlette(routes=routes)
+    app.state.sim = state
+    return _SimulatedHeaders(app)

@@ -1,0 +1,157 @@
+"""``imgkit sim``: serve the simulator in the foreground until interrupted.
+
+The first line of output is the base URL (flushed at once), so a script can start the server
+and read where it listens::
+
+    imgkit sim --seed 7 --latency 0.2:1.5 --faults "gemini:429=x2" --block "gemini:castle"
+
+It refuses any host that is not a loopback address. ``python -m imgkit.simulator.cli`` runs the
+same command without the rest of the ``imgkit`` command line.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import signal
+import sys
+from collections.abc import Sequence
+from typing import Any
+
+from imgkit.errors import ImgkitError
+
+__all__ = ["add_commands", "main", "run_sim"]
+
+
+def _rate_limit(text: str) -> tuple[str, int]:
+    model, sep, value = text.partition("=")
+    try:
+        per_minute = int(value)
+    except ValueError:
+        per_minute = 0
+    if not sep or not model or per_minute <= 0:
+        raise argparse.ArgumentTypeError(f"expected MODEL=IMAGES_PER_MINUTE, got {text!r}")
+    return model, per_minute
+
+
+def add_commands(subparsers: Any) -> None:
+    """Register ``sim`` on an argparse subparsers object."""
+    parser = subparsers.add_parser(
+        "sim",
+        help="serve the local image-API simulator (OpenAI, Gemini, Leonardo)",
+        description="Serve the imgkit simulator on the loopback interface until interrupted. "
+        "The first line printed is the base URL.",
+    )
+    parser.add_argument("--host", default="127.0.0.1", help="loopback address to bind")
+    parser.add_argument("--port", type=int, default=0, help="port (0: any free port)")
+    parser.add_argument("--seed", type=int, default=0, help="seed of every random choice")
+    parser.add_argument(
+        "--latency", default="0", help="seconds per request, or MIN:MAX for a uniform draw"
+    )
+    parser.add_argument(
+        "--faults", default=None, help='fault SPEC, e.g. "gemini:429=x2;*:500=0.05"'
+    )
+    parser.add_argument(
+        "--block",
+        action="extend",
+        nargs="+",
+        default=[],
+        metavar="TERM",
+        help="refuse prompts containing TERM on content grounds ([TARGET:]TERM)",
+    )
+    parser.add_argument(
+        "--no-default-block", action="store_true", help="do not block the default terms"
+    )
+    parser.add_argument(
+        "--url-ttl", type=float, default=3600.0, help="lifetime of image URLs in seconds"
+    )
+    parser.add_argument(
+        "--timeout-hold",
+        type=float,
+        default=120.0,
+        help="seconds a 'timeout' fault holds the connection",
+    )
+    parser.add_argument(
+        "--retry-after", type=float, default=1.0, help="Retry-After of injected 429s (seconds)"
+    )
+    parser.add_argument(
+        "--rate-limit",
+        type=_rate_limit,
+        action="append",
+        default=[],
+        metavar="MODEL=PER_MINUTE",
+        help="answer 429 past this many images per minute",
+    )
+    parser.add_argument("--json", action="store_true", help="also print the URLs as JSON")
+    parser.add_argument("--log-level", default="warning", help="uvicorn log level")
+    parser.set_defaults(func=run_sim)
+
+
+def run_sim(args: argparse.Namespace) -> int:
+    """Serve until interrupted (Ctrl-C or SIGTERM); return the exit code."""
+    from imgkit.simulator import SimServer
+    from imgkit.simulator.state import parse_latency
+
+    server = SimServer(
+        host=args.host,
+        port=args.port,
+        seed=args.seed,
+        latency=parse_latency(args.latency),
+        faults=args.faults,
+        block=args.block,
+        default_block=not args.no_default_block,
+        url_ttl=args.url_ttl,
+        timeout_hold=args.timeout_hold,
+        retry_after=args.retry_after,
+        rate_limits=dict(args.rate_limit),
+        log_level=args.log_level,
+    )
+    server.start()
+    print(server.base_url, flush=True)
+    urls = {
+        "base_url": server.base_url,
+        "openai_base_url": server.openai_base_url,
+        "gemini_base_url": server.gemini_base_url,
+        "leonardo_base_url": server.leonardo_base_url,
+        "stats_url": server.base_url + "/_sim/stats",
+        "seed": args.seed,
+        "simulated": True,
+    }
+    if args.json:
+        print(json.dumps(urls), flush=True)
+    else:
+        print(
+            f"imgkit simulator (seed {args.seed}); OpenAI base_url={server.openai_base_url}  "
+            f"Gemini base_url={server.gemini_base_url}  Leonardo={server.leonardo_base_url}  "
+            f"stats={urls['stats_url']}  (Ctrl-C to stop)",
+            flush=True,
+        )
+
+    def _terminate(signum: int, frame: Any) -> None:
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGTERM, _terminate)
+    try:
+        server.wait()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.stop()
+        signal.signal(signal.SIGTERM, previous)
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """``imgkit sim`` on its own: ``python -m imgkit.simulator.cli [options]``."""
+    parser = argparse.ArgumentParser(prog="imgkit")
+    add_commands(parser.add_subparsers(dest="command", required=True))
+    args = parser.parse_args(["sim", *(sys.argv[1:] if argv is None else argv)])
+    try:
+        return args.func(args)
+    except ImgkitError as exc:
+        print(f"imgkit: error: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

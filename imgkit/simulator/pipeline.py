@@ -1,0 +1,136 @@
+"""The path every simulated model request takes before an image is drawn.
+
+After a vendor module has authenticated and validated a request, :func:`admit` counts it and
+decides whether it fails: a scripted or random fault first, then a blocked prompt term, then the
+optional per-model rate limit, and finally the configured latency. Each vendor supplies its own
+error shapes through a :class:`VendorErrors`; ``timeout`` and ``drop`` are the same everywhere
+because they are about the connection, not the payload.
+"""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import anyio
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.types import Receive, Scope, Send
+
+from imgkit.simulator.state import SimState
+
+__all__ = ["DropResponse", "HoldResponse", "VendorErrors", "admit", "in_thread", "request_id"]
+
+
+def request_id(prefix: str = "req_sim_") -> str:
+    """A fresh request id, visibly simulated."""
+    return prefix + secrets.token_hex(12)
+
+
+@dataclass(frozen=True)
+class VendorErrors:
+    """How one vendor phrases the errors the pipeline can produce."""
+
+    rate_limited: Callable[[float, str], Response]  # (retry_after seconds, model)
+    server_error: Callable[[int], Response]  # (status)
+    policy: Callable[[str], Response]  # (reason)
+    gateway_timeout: Callable[[], Response]
+
+
+class HoldResponse(Response):
+    """Hold the connection open (the ``timeout`` fault), then answer with a gateway timeout.
+
+    Returns early when the client gives up and disconnects, so a test with a short client
+    timeout does not leave a sleeping task behind.
+    """
+
+    def __init__(self, hold: float, final: Response) -> None:
+        super().__init__()
+        self.hold = hold
+        self.final = final
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        with anyio.move_on_after(self.hold):
+            while True:
+                message = await receive()
+                if message["type"] == "http.disconnect":
+                    return
+        await self.final(scope, receive, send)
+
+
+class DropResponse(Response):
+    """Start a response, send part of the body, and stop (the ``drop`` fault).
+
+    The server then closes the connection because the body is shorter than its declared
+    length; clients see a connection lost mid-response.
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        await send(
+            {
+                "type": "http.response.start",
+                "status": 200,
+                "headers": [(b"content-type", b"application/json"), (b"content-length", b"4096")],
+            }
+        )
+        await send({"type": "http.response.body", "body": b'{"data": [', "more_body": True})
+
+
+async def admit(
+    request: Request,
+    state: SimState,
+    *,
+    provider: str,
+    model: str,
+    prompt: str,
+    images: int,
+    errors: VendorErrors,
+    apply_latency: bool = True,
+) -> Response | None:
+    """Count the request; return the failure it suffers, or None after the latency has passed."""
+    state.count_request(provider, model)
+    kind = state.faults.draw(provider, model)
+    reason = f"fault injected by the simulator ({kind})" if kind else ""
+    if kind is None:
+        term = state.block.match(provider, model, prompt)
+        if term is not None:
+            kind = "policy"
+            reason = f"the prompt contains the blocked term {term!r}"
+    if kind is None:
+        wait = state.rate_limited(model, images)
+        if wait is not None:
+            state.count_fault(provider, model, "429")
+            return errors.rate_limited(wait, model)
+    if kind is not None:
+        state.count_fault(provider, model, kind)
+        return _fault_response(kind, state, model, reason, errors)
+    if apply_latency:
+        delay = state.draw_latency()
+        if delay > 0:
+            await anyio.sleep(delay)
+    return None
+
+
+def _fault_response(
+    kind: str, state: SimState, model: str, reason: str, errors: VendorErrors
+) -> Response:
+    if kind == "429":
+        return errors.rate_limited(state.retry_after, model)
+    if kind in ("500", "503"):
+        return errors.server_error(int(kind))
+    if kind == "policy":
+        return errors.policy(reason)
+    if kind == "timeout":
+        return HoldResponse(state.timeout_hold, errors.gateway_timeout())
+    return DropResponse()
+
+
+async def in_thread(function: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+    """Run CPU-bound drawing in the worker pool so the event loop keeps serving."""
+    return await run_in_threadpool(function, *args, **kwargs)

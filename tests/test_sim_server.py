@@ -1,0 +1,98 @@
+"""Serving: the Python context manager, the control routes, and the ``imgkit sim`` command."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import httpx
+import pytest
+
+from imgkit.errors import ValidationError
+from imgkit.simulator import SimServer, check_loopback, serve, shared_server
+from imgkit.simulator.state import parse_latency
+
+
+def test_serve_context_manager_urls_and_shutdown():
+    with serve(seed=3) as sim:
+        assert sim.base_url.startswith("http://127.0.0.1:")
+        assert sim.openai_base_url == sim.base_url + "/v1"
+        assert sim.gemini_base_url == sim.base_url
+        assert sim.leonardo_base_url == sim.base_url + "/api/rest/v1"
+        response = httpx.get(sim.base_url + "/_sim/stats")
+        assert response.json()["seed"] == 3 and response.json()["total_requests"] == 0
+        assert response.headers["x-imgkit-simulated"] == "1"
+        url = sim.base_url
+    with pytest.raises(httpx.ConnectError):
+        httpx.get(url + "/_sim/stats")
+
+
+def test_control_routes(sim):
+    response = httpx.post(sim.base_url + "/_sim/configure", json={"faults": "gemini:500=x1"})
+    assert response.json()["pending_faults"] == {"gemini": ["500"]}
+    bad = httpx.post(sim.base_url + "/_sim/configure", json={"faults": "gemini:nope=x1"})
+    assert bad.status_code == 400 and bad.json()["param"] == "faults"
+    assert httpx.post(sim.base_url + "/_sim/configure", json={"colour": 1}).status_code == 400
+    httpx.post(sim.base_url + "/_sim/configure", json={"faults": ""})
+    assert httpx.post(sim.base_url + "/_sim/reset").json()["total_requests"] == 0
+
+
+def test_shared_server_is_one_per_process():
+    assert shared_server() is shared_server()
+    assert shared_server().running
+
+
+@pytest.mark.parametrize("host", ["0.0.0.0", "192.168.1.4", "example.com", "::"])
+def test_refuses_non_loopback_hosts(host):
+    with pytest.raises(ValidationError) as caught:
+        SimServer(host=host)
+    assert caught.value.param == "host"
+
+
+def test_loopback_hosts_accepted():
+    assert check_loopback("127.0.0.2") == "127.0.0.2"
+    assert check_loopback("localhost") == "localhost"
+    assert check_loopback("::1") == "::1"
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"), [("0", 0.0), (0.25, 0.25), ("0.1:0.4", (0.1, 0.4)), ((1, 1), 1.0)]
+)
+def test_parse_latency(value, expected):
+    assert parse_latency(value) == expected
+
+
+@pytest.mark.parametrize("value", ["-1", "2:1", "fast", None])
+def test_parse_latency_rejects(value):
+    with pytest.raises(ValidationError):
+        parse_latency(value)
+
+
+def test_cli_prints_base_url_first_and_serves():
+    with subprocess.Popen(
+        [sys.executable, "-m", "imgkit.simulator.cli", "--seed", "5", "--latency", "0:0.01"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    ) as process:
+        try:
+            first = process.stdout.readline().strip()
+            assert first.startswith("http://127.0.0.1:")
+            stats = httpx.get(first + "/_sim/stats", timeout=10).json()
+            assert stats["seed"] == 5 and stats["latency"] == [0.0, 0.01]
+        finally:
+            process.terminate()
+            process.wait(timeout=10)
+    assert process.returncode == 0
+
+
+def test_cli_refuses_public_host():
+    done = subprocess.run(
+        [sys.executable, "-m", "imgkit.simulator.cli", "--host", "0.0.0.0"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 2
+    assert done.stdout == ""
+    assert "imgkit: error: host='0.0.0.0'" in done.stderr
