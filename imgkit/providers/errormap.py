@@ -1,0 +1,375 @@
+"""The one boundary where vendor exceptions become imgkit errors.
+
+Providers wrap every SDK or HTTP call in :func:`translating` (or call :func:`translate`), so code
+above them only ever sees :class:`~imgkit.errors.ProviderError` subclasses::
+
+    429                                  -> RateLimitedError (retry_after from the headers/body)
+    400 content policy / moderation      -> ContentPolicyError (reason = the service's message)
+    other 4xx                            -> InvalidRequestError (param when the service names it)
+    401 / 403                            -> AuthenticationError
+    408 / timeouts                       -> ProviderTimeoutError
+    5xx, malformed answers               -> ServerError
+    refused / dropped connections        -> ConnectionLostError
+
+Each vendor's exception classes are listed in an explicit table (``OPENAI_ERRORS``,
+``GENAI_ERRORS``, ``HTTPX_ERRORS``); ``tests/test_errormap.py`` walks the installed SDKs and fails
+when a class is missing, so an SDK upgrade that adds one cannot slip through unmapped.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import email.utils
+import re
+import time
+from collections.abc import Iterator, Mapping
+from typing import Any
+
+import google.genai.errors as genai_errors
+import httpx
+import httpx2
+import openai
+from openai import _exceptions as openai_exceptions
+
+from imgkit.errors import (
+    AuthenticationError,
+    ConnectionLostError,
+    ContentPolicyError,
+    InvalidRequestError,
+    ProviderError,
+    ProviderTimeoutError,
+    RateLimitedError,
+    ServerError,
+)
+
+__all__ = [
+    "CONTENT_POLICY_CODES",
+    "GENAI_ERRORS",
+    "HTTPX_ERRORS",
+    "OPENAI_ERRORS",
+    "error_from_status",
+    "is_content_policy",
+    "parse_retry_after",
+    "translate",
+    "translating",
+]
+
+#: Error codes with which the services say "refused on content grounds".
+CONTENT_POLICY_CODES = frozenset(
+    {
+        "content_policy_violation",  # OpenAI, DALL-E
+        "moderation_blocked",  # OpenAI, GPT image models
+        "content_filter",
+        "safety",
+        "image_safety",
+        "prohibited_content",
+        "blocklist",
+        "content_moderation",
+        "nsfw",
+    }
+)
+_POLICY_WORDS = re.compile(
+    r"content[ _-]?policy|safety (?:system|filter|polic)|blocked (?:by|for) safety|moderation"
+    r"|prohibited[ _]content|image[ _]safety|\bnsfw\b",
+    re.IGNORECASE,
+)
+
+# kind names used in the tables below (the ProviderError subclasses they stand for)
+_BY_STATUS = "by_status"  # decided from the HTTP status (and body) the exception carries
+_KINDS: Mapping[str, type[ProviderError]] = {
+    "rate_limited": RateLimitedError,
+    "content_policy": ContentPolicyError,
+    "invalid_request": InvalidRequestError,
+    "auth": AuthenticationError,
+    "server_error": ServerError,
+    "timeout": ProviderTimeoutError,
+    "connection_lost": ConnectionLostError,
+    "provider_error": ProviderError,
+}
+
+#: Every exception class of the ``openai`` SDK and what it becomes. Order matters only for
+#: subclasses of the same family: the most specific class wins (looked up along the MRO).
+OPENAI_ERRORS: Mapping[type[BaseException], str] = {
+    openai_exceptions.OpenAIError: "provider_error",
+    openai_exceptions.APIError: _BY_STATUS,
+    openai_exceptions.APIStatusError: _BY_STATUS,
+    openai_exceptions.BadRequestError: _BY_STATUS,  # content policy or invalid request, by code
+    openai_exceptions.AuthenticationError: "auth",
+    openai_exceptions.OAuthError: "auth",
+    openai_exceptions.PermissionDeniedError: "auth",
+    # an unknown model or route: a configuration error, not something to retry
+    openai_exceptions.NotFoundError: "invalid_request",
+    # a transient lock conflict, which the SDK itself would retry
+    openai_exceptions.ConflictError: "server_error",
+    openai_exceptions.UnprocessableEntityError: "invalid_request",
+    openai_exceptions.RateLimitError: "rate_limited",
+    openai_exceptions.InternalServerError: "server_error",
+    openai_exceptions.APIResponseValidationError: "server_error",  # answered, but not in the schema
+    openai_exceptions.APIConnectionError: "connection_lost",
+    openai_exceptions.APITimeoutError: "timeout",
+    openai_exceptions.LengthFinishReasonError: "provider_error",
+    openai_exceptions.ContentFilterFinishReasonError: "content_policy",
+    openai_exceptions.InvalidWebhookSignatureError: "auth",
+    openai_exceptions.SubjectTokenProviderError: "auth",  # workload identity could not get a token
+    openai_exceptions.WebSocketConnectionClosedError: "connection_lost",
+    openai_exceptions.WebSocketQueueFullError: "provider_error",
+}
+
+#: Every exception class of ``google.genai.errors`` and what it becomes.
+GENAI_ERRORS: Mapping[type[BaseException], str] = {
+    genai_errors.APIError: _BY_STATUS,
+    genai_errors.ClientError: _BY_STATUS,  # 429 and 400 share it: decided by e.code/e.status
+    genai_errors.ServerError: _BY_STATUS,
+    genai_errors.UnknownApiResponseError: "server_error",
+    genai_errors.UnknownFunctionCallArgumentError: "provider_error",
+    genai_errors.UnsupportedFunctionError: "provider_error",
+    genai_errors.FunctionInvocationError: "provider_error",
+    genai_errors.ContinuationInterruptedError: "connection_lost",
+}
+
+
+def _httpx_table(module: Any) -> dict[type[BaseException], str]:
+    table = {
+        module.HTTPError: "provider_error",
+        module.RequestError: "connection_lost",
+        module.TransportError: "connection_lost",
+        module.TimeoutException: "timeout",
+        module.ConnectTimeout: "timeout",
+        module.ReadTimeout: "timeout",
+        module.WriteTimeout: "timeout",
+        module.PoolTimeout: "timeout",
+        module.NetworkError: "connection_lost",
+        module.ConnectError: "connection_lost",
+        module.ReadError: "connection_lost",
+        module.WriteError: "connection_lost",
+        module.CloseError: "connection_lost",
+        module.ProtocolError: "connection_lost",
+        module.RemoteProtocolError: "connection_lost",  # server hung up mid-response
+        module.LocalProtocolError: "invalid_request",
+        module.ProxyError: "connection_lost",
+        module.UnsupportedProtocol: "invalid_request",  # a base URL without http(s)://
+        module.DecodingError: "server_error",
+        module.TooManyRedirects: "server_error",
+        module.HTTPStatusError: _BY_STATUS,
+        module.InvalidURL: "invalid_request",
+        module.CookieConflict: "provider_error",
+        module.StreamError: "provider_error",
+        module.StreamConsumed: "provider_error",
+        module.StreamClosed: "connection_lost",
+        module.ResponseNotRead: "provider_error",
+        module.RequestNotRead: "provider_error",
+    }
+    if hasattr(module, "SSEError"):
+        table[module.SSEError] = "server_error"
+    return table
+
+
+#: Every exception class of ``httpx`` (Leonardo, Gemini) and ``httpx2`` (OpenAI, Gemini).
+HTTPX_ERRORS: Mapping[type[BaseException], str] = {
+    **_httpx_table(httpx),
+    **_httpx_table(httpx2),
+}
+
+_TABLES = (OPENAI_ERRORS, GENAI_ERRORS, HTTPX_ERRORS)
+
+
+def _lookup(exc: BaseException) -> str | None:
+    for cls in type(exc).__mro__:
+        for table in _TABLES:
+            if cls in table:
+                return table[cls]
+    return None
+
+
+def parse_retry_after(headers: Mapping[str, str] | None, body: Any = None) -> float | None:
+    """Seconds to wait, from ``retry-after-ms``, ``retry-after`` (seconds or HTTP date), or a
+    Google ``RetryInfo.retryDelay`` ("12s") in the error body. None when nothing says."""
+    if headers:
+        lowered = {str(k).lower(): v for k, v in headers.items()}
+        with contextlib.suppress(TypeError, ValueError):
+            if lowered.get("retry-after-ms") is not None:
+                return max(float(lowered["retry-after-ms"]) / 1000.0, 0.0)
+        value = lowered.get("retry-after")
+        if value is not None:
+            try:
+                return max(float(value), 0.0)
+            except ValueError:
+                with contextlib.suppress(TypeError, ValueError):
+                    when = email.utils.parsedate_to_datetime(value)
+                    return max(when.timestamp() - time.time(), 0.0)
+    for detail in _google_details(body):
+        delay = detail.get("retryDelay") if isinstance(detail, Mapping) else None
+        if isinstance(delay, str) and delay.endswith("s"):
+            with contextlib.suppress(ValueError):
+                return float(delay[:-1])
+    return None
+
+
+def _google_details(body: Any) -> list[Any]:
+    if isinstance(body, Mapping):
+        error = body.get("error", body)
+        if isinstance(error, Mapping) and isinstance(error.get("details"), list):
+            return list(error["details"])
+    return []
+
+
+def is_content_policy(code: Any = None, message: Any = None, status: Any = None) -> bool:
+    """Whether an error code, status string or message says "refused on content grounds"."""
+    for value in (code, status):
+        if isinstance(value, str) and value.lower() in CONTENT_POLICY_CODES:
+            return True
+    return isinstance(message, str) and bool(_POLICY_WORDS.search(message))
+
+
+def error_from_status(
+    status: int,
+    message: str,
+    *,
+    provider: str | None = None,
+    model: str | None = None,
+    code: str | None = None,
+    param: str | None = None,
+    request_id: str | None = None,
+    headers: Mapping[str, str] | None = None,
+    body: Any = None,
+    status_text: str | None = None,
+) -> ProviderError:
+    """The imgkit error for an HTTP error status and what the body says about it."""
+    fields: dict[str, Any] = {
+        "provider": provider,
+        "model": model,
+        "status": status,
+        "request_id": request_id,
+        "code": code,
+    }
+    text = message or f"HTTP {status}"
+    if status == 429:
+        return RateLimitedError(text, retry_after=parse_retry_after(headers, body), **fields)
+    if status in (401, 403):
+        return AuthenticationError(text, **fields)
+    if status == 408:
+        return ProviderTimeoutError(text, **fields)
+    if status >= 500:
+        return ServerError(text, **fields)
+    if 400 <= status < 500:
+        if is_content_policy(code, text, status_text):
+            return ContentPolicyError(text, reason=text, **fields)
+        return InvalidRequestError(text, param=param, **fields)
+    return ProviderError(text, **fields)
+
+
+def _status_error(exc: BaseException, provider: str | None, model: str | None) -> ProviderError:
+    """Errors whose class alone does not decide: read status, code and body."""
+    if isinstance(exc, openai.APIStatusError):
+        return error_from_status(
+            exc.status_code,
+            exc.message,
+            provider=provider,
+            model=model,
+            code=exc.code,
+            param=exc.param,
+            request_id=exc.request_id,
+            headers=dict(exc.response.headers),
+            body=exc.body,
+            status_text=exc.type,
+        )
+    if isinstance(exc, openai.APIError):  # no response attached: treat as a dropped answer
+        return ConnectionLostError(exc.message, provider=provider, model=model, code=exc.code)
+    if isinstance(exc, genai_errors.APIError):
+        response = getattr(exc, "response", None)
+        headers = dict(getattr(response, "headers", None) or {})
+        request_id = headers.get("x-request-id") or headers.get("x-goog-request-id")
+        code = exc.code if isinstance(exc.code, int) else 0
+        return error_from_status(
+            code,
+            exc.message or str(exc),
+            provider=provider,
+            model=model,
+            code=exc.status,
+            param=_google_field(exc.details),
+            request_id=request_id,
+            headers=headers,
+            body=exc.details,
+            status_text=exc.status,
+        )
+    if isinstance(exc, httpx.HTTPStatusError | httpx2.HTTPStatusError):
+        response = exc.response
+        return error_from_status(
+            response.status_code,
+            str(exc),
+            provider=provider,
+            model=model,
+            headers=dict(response.headers),
+            request_id=response.headers.get("x-request-id"),
+        )
+    return ProviderError(str(exc), provider=provider, model=model)
+
+
+def _google_field(body: Any) -> str | None:
+    for detail in _google_details(body):
+        if isinstance(detail, Mapping):
+            for violation in detail.get("fieldViolations") or ():
+                if isinstance(violation, Mapping) and violation.get("field"):
+                    return str(violation["field"])
+    return None
+
+
+def translate(
+    exc: BaseException, *, provider: str | None = None, model: str | None = None
+) -> ProviderError | None:
+    """The imgkit error for a vendor exception, or None when ``exc`` is not a vendor error.
+
+    imgkit's own errors pass through unchanged (with provider/model filled in when missing).
+    """
+    if isinstance(exc, ProviderError):
+        exc.provider = exc.provider or provider
+        exc.model = exc.model or model
+        return exc
+    kind = _lookup(exc)
+    if kind is None:
+        return None
+    if kind == _BY_STATUS:
+        return _status_error(exc, provider, model)
+    message = getattr(exc, "message", None) or str(exc) or type(exc).__name__
+    response = getattr(exc, "response", None)
+    headers = dict(getattr(response, "headers", None) or {})
+    request_id = getattr(exc, "request_id", None)
+    status = getattr(exc, "status_code", None)
+    code = getattr(exc, "code", None)
+    fields: dict[str, Any] = {
+        "provider": provider,
+        "model": model,
+        "request_id": request_id if isinstance(request_id, str) else None,
+        "status": status if isinstance(status, int) else None,
+        "code": code if isinstance(code, str) else type(exc).__name__,
+    }
+    cls = _KINDS[kind]
+    if cls is RateLimitedError:
+        body = getattr(exc, "body", None)
+        return RateLimitedError(message, retry_after=parse_retry_after(headers, body), **fields)
+    if cls is ContentPolicyError:
+        return ContentPolicyError(message, reason=message, **fields)
+    if cls is InvalidRequestError:
+        param = getattr(exc, "param", None)
+        return InvalidRequestError(
+            message, param=param if isinstance(param, str) else None, **fields
+        )
+    return cls(message, **fields)
+
+
+@contextlib.contextmanager
+def translating(provider: str, model: str | None = None) -> Iterator[None]:
+    """Run a block and re-raise any vendor exception as its imgkit error (``from`` the original).
+
+    Exceptions that are neither vendor nor imgkit errors (bugs) propagate untouched.
+    """
+    try:
+        yield
+    except ProviderError as exc:
+        translate(exc, provider=provider, model=model)
+        raise
+    except Exception as exc:
+        mapped = translate(exc, provider=provider, model=model)
+        if mapped is None:
+            raise
+        raise mapped from exc

@@ -1,0 +1,265 @@
+"""Google Gemini image models through ``google-genai``.
+
+``client.models.generate_content`` with ``response_modalities=["IMAGE"]``; the requested size is
+mapped to the aspect ratio and resolution tier Gemini takes (``ModelSpec.gemini_aspect_and_tier``).
+The image comes back as inline data in the first candidate. Gemini has no revised prompt.
+
+Gemini refuses content in two ways: an HTTP 400 (mapped in ``errormap``) or a 200 whose prompt
+feedback or finish reason names a safety block. Both become :class:`ContentPolicyError`.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from google import genai
+from google.genai import types
+
+from imgkit.errors import ContentPolicyError, MaskError, ProviderError, ValidationError
+from imgkit.providers.base import (
+    Backend,
+    ProviderSettings,
+    Stopwatch,
+    check_provider,
+    image_info,
+    is_simulated,
+    price_result,
+    resolve_settings,
+)
+from imgkit.providers.errormap import translating
+from imgkit.results import GenerationResult
+from imgkit.validation import ImageRequest
+
+__all__ = ["SAFETY_REASONS", "GeminiProvider"]
+
+#: Finish and block reasons that mean "refused on content grounds".
+SAFETY_REASONS = frozenset(
+    {
+        "SAFETY", "BLOCKLIST", "PROHIBITED_CONTENT", "SPII", "IMAGE_SAFETY",
+        "IMAGE_PROHIBITED_CONTENT", "JAILBREAK", "MODEL_ARMOR", "RECITATION", "IMAGE_RECITATION",
+    }
+)  # fmt: skip
+
+
+def _name(value: Any) -> str | None:
+    if value is None:
+        return None
+    return str(getattr(value, "value", value))
+
+
+class GeminiProvider:
+    """Gemini image models (every ``provider = "gemini"`` entry of the catalog)."""
+
+    name = "gemini"
+
+    def __init__(
+        self,
+        *,
+        backend: Backend = "sim",
+        base_url: str | None = None,
+        api_key: str | None = None,
+        timeout_s: float | None = None,
+        settings: ProviderSettings | None = None,
+    ) -> None:
+        self.settings = settings or resolve_settings(
+            "gemini", backend=backend, base_url=base_url, api_key=api_key, timeout_s=timeout_s
+        )
+        self.backend: Backend = self.settings.backend
+        self._client: genai.Client | None = None
+
+    def __repr__(self) -> str:
+        return f"GeminiProvider({self.settings!r})"
+
+    @property
+    def client(self) -> genai.Client:
+        """The SDK client (one object serves sync and async calls)."""
+        if self._client is None:
+            self._client = genai.Client(
+                api_key=self.settings.api_key,
+                vertexai=False,
+                http_options=types.HttpOptions(
+                    base_url=self.settings.base_url,
+                    # HttpOptions.timeout is in milliseconds
+                    timeout=int(self.settings.timeout_s * 1000),
+                ),
+            )
+        return self._client
+
+    def close(self) -> None:
+        """Close the SDK client's connections."""
+        if self._client is not None:
+            self._client.close()
+            self._client = None
+
+    async def aclose(self) -> None:
+        """Close the SDK client's connections, the async pool included."""
+        if self._client is not None:
+            await self._client.aio.aclose()
+        self.close()
+
+    # -- request building ------------------------------------------------------------------
+
+    def _config(self, request: ImageRequest) -> types.GenerateContentConfig:
+        aspect, tier = request.spec.gemini_aspect_and_tier(request.size)
+        return types.GenerateContentConfig(
+            response_modalities=["IMAGE"],
+            image_config=types.ImageConfig(aspect_ratio=aspect, image_size=tier),
+            seed=request.seed,
+            candidate_count=request.n if request.n > 1 else None,
+        )
+
+    def _contents(self, request: ImageRequest, image: bytes | None) -> Any:
+        if image is None:
+            return request.prompt
+        fmt, _, _ = image_info(image, "png", None)
+        return [
+            types.Part.from_text(text=request.prompt),
+            types.Part.from_bytes(data=image, mime_type=f"image/{fmt}"),
+        ]
+
+    def _check(self, request: ImageRequest, endpoint: str, mask: bytes | None = None) -> None:
+        check_provider(request, self.name)
+        if request.endpoint != endpoint:
+            raise ValidationError("endpoint", request.endpoint, [endpoint], model=request.model)
+        if mask is not None:
+            raise MaskError(
+                "mask", "<mask>", "None (Gemini edits from the prompt alone; it takes no mask)",
+                model=request.model,
+            )  # fmt: skip
+
+    # -- public API ------------------------------------------------------------------------
+
+    def generate(self, request: ImageRequest) -> list[GenerationResult]:
+        """Generate the request's image(s)."""
+        self._check(request, "generate")
+        return self._call(request, None)
+
+    async def agenerate(self, request: ImageRequest) -> list[GenerationResult]:
+        """Async :meth:`generate`."""
+        self._check(request, "generate")
+        return await self._acall(request, None)
+
+    def edit(
+        self, request: ImageRequest, *, image: bytes, mask: bytes | None = None
+    ) -> list[GenerationResult]:
+        """Edit ``image`` as the prompt says (Gemini takes no mask)."""
+        self._check(request, "edit", mask)
+        return self._call(request, image)
+
+    async def aedit(
+        self, request: ImageRequest, *, image: bytes, mask: bytes | None = None
+    ) -> list[GenerationResult]:
+        """Async :meth:`edit`."""
+        self._check(request, "edit", mask)
+        return await self._acall(request, image)
+
+    # -- internals -------------------------------------------------------------------------
+
+    def _call(self, request: ImageRequest, image: bytes | None) -> list[GenerationResult]:
+        watch = Stopwatch()
+        with translating(self.name, request.model):
+            response = self.client.models.generate_content(
+                model=request.spec.vendor_model_id or request.model,
+                contents=self._contents(request, image),
+                config=self._config(request),
+            )
+        return self._results(request, response, watch.elapsed())
+
+    async def _acall(self, request: ImageRequest, image: bytes | None) -> list[GenerationResult]:
+        watch = Stopwatch()
+        with translating(self.name, request.model):
+            response = await self.client.aio.models.generate_content(
+                model=request.spec.vendor_model_id or request.model,
+                contents=self._contents(request, image),
+                config=self._config(request),
+            )
+        return self._results(request, response, watch.elapsed())
+
+    def _results(
+        self, request: ImageRequest, response: types.GenerateContentResponse, latency: float
+    ) -> list[GenerationResult]:
+        http = getattr(response, "sdk_http_response", None)
+        headers = dict(getattr(http, "headers", None) or {})
+        request_id = (
+            response.response_id or headers.get("x-request-id") or headers.get("x-goog-request-id")
+        )
+        fields = {"provider": self.name, "model": request.model, "request_id": request_id}
+        feedback = response.prompt_feedback
+        block = _name(getattr(feedback, "block_reason", None))
+        if block and block != "BLOCKED_REASON_UNSPECIFIED":
+            reason = getattr(feedback, "block_reason_message", None) or f"prompt blocked: {block}"
+            raise ContentPolicyError(reason, reason=reason, code=block, **fields)
+
+        images: list[tuple[bytes, str | None]] = []
+        texts: list[str] = []
+        finish_reasons: list[str] = []
+        for candidate in response.candidates or []:
+            finish = _name(candidate.finish_reason)
+            if finish:
+                finish_reasons.append(finish)
+            if getattr(candidate, "finish_message", None):
+                texts.append(candidate.finish_message)
+            for rating in getattr(candidate, "safety_ratings", None) or []:
+                if rating.blocked:
+                    texts.append(f"blocked category {_name(rating.category)}")
+            for part in getattr(candidate.content, "parts", None) or []:
+                if part.inline_data is not None and part.inline_data.data:
+                    images.append((part.inline_data.data, part.inline_data.mime_type))
+                elif part.text:
+                    texts.append(part.text)
+        if not images:
+            refused = [r for r in finish_reasons if r in SAFETY_REASONS]
+            detail = " ".join(texts)[:500] or ", ".join(finish_reasons) or "no candidates"
+            if refused:
+                message = (
+                    f"refused ({refused[0]}): {detail}" if texts else f"refused ({refused[0]})"
+                )
+                raise ContentPolicyError(message, reason=message, code=refused[0], **fields)
+            raise ProviderError(
+                f"the response carried no image ({detail})",
+                code=finish_reasons[0] if finish_reasons else "no_image", **fields,
+            )  # fmt: skip
+
+        usage = (
+            response.usage_metadata.model_dump(mode="json", exclude_none=True)
+            if (response.usage_metadata)
+            else None
+        )
+        cost, basis, note = price_result(request, usage=None, n_images=len(images))
+        metadata = response.model_dump(mode="json", exclude_none=True)
+        metadata.pop("sdk_http_response", None)
+        for candidate in metadata.get("candidates", []):
+            for part in (candidate.get("content") or {}).get("parts", []):
+                if "inline_data" in part:
+                    part["inline_data"].pop("data", None)
+        aspect, tier = request.spec.gemini_aspect_and_tier(request.size)
+        metadata.update(
+            {"cost_note": note, "backend": self.backend, "aspect_ratio": aspect,
+             "image_size": tier, "text": texts or None}
+        )  # fmt: skip
+        results = []
+        for index, (data, mime) in enumerate(images):
+            fallback = (mime or "image/png").rpartition("/")[2]
+            fmt, width, height = image_info(data, fallback, request.size)
+            results.append(
+                GenerationResult(
+                    provider=self.name,
+                    model=request.model,
+                    endpoint=request.endpoint,
+                    prompt=request.prompt,
+                    image_bytes=data,
+                    image_format=fmt,
+                    width=width,
+                    height=height,
+                    revised_prompt=None,
+                    usage=usage,
+                    cost_usd=cost,
+                    cost_basis=basis,  # type: ignore[arg-type]
+                    latency_s=latency,
+                    request_id=request_id,
+                    index=index,
+                    simulated=is_simulated(data, self.backend),
+                    metadata=metadata,
+                )
+            )
+        return results

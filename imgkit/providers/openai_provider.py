@@ -1,0 +1,393 @@
+"""OpenAI through the official ``openai`` SDK: Images API generate/edit and the Responses API.
+
+Three endpoints, one result shape:
+
+- ``generate``: ``POST /v1/images/generations`` (``client.images.generate``);
+- ``edit``: ``POST /v1/images/edits``, multipart with the image and optional mask;
+- ``responses``: ``POST /v1/responses`` with the ``image_generation`` tool. The tool's
+  ``image_generation_call`` reports ``revised_prompt``, "the prompt that was used after any model
+  prompt rewriting": the modern counterpart of DALL-E 3's rewriting, measured as its own arm.
+
+The SDK's own retries are off (``max_retries=0``): the chain's policy decides what is retried.
+Image URLs (DALL-E with ``response_format="url"``) expire after an hour, so they are downloaded
+at once and the URL is kept in the metadata only.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+from typing import Any
+
+import httpx
+import openai
+
+from imgkit.errors import ContentPolicyError, ProviderError, ServerError, ValidationError
+from imgkit.providers.base import (
+    Backend,
+    PerLoop,
+    ProviderSettings,
+    Stopwatch,
+    check_provider,
+    image_info,
+    is_simulated,
+    price_result,
+    resolve_settings,
+)
+from imgkit.providers.errormap import is_content_policy, translating
+from imgkit.results import GenerationResult
+from imgkit.validation import ImageRequest
+
+__all__ = ["DEFAULT_RESPONSES_MODEL", "OpenAIProvider"]
+
+#: The conversational model that calls the image_generation tool on the ``responses`` endpoint.
+DEFAULT_RESPONSES_MODEL = "gpt-5"
+
+# Request fields the Images API takes on each endpoint (None values are never sent).
+_GENERATE_FIELDS = (
+    "n", "size", "quality", "style", "response_format", "output_format", "background",
+    "output_compression", "moderation",
+)  # fmt: skip
+_EDIT_FIELDS = (
+    "n", "size", "quality", "response_format", "output_format", "background",
+    "output_compression", "input_fidelity",
+)  # fmt: skip
+_TOOL_FIELDS = (
+    "size", "quality", "output_format", "background", "output_compression", "moderation",
+)  # fmt: skip
+_MIME = {"png": "image/png", "jpeg": "image/jpeg", "webp": "image/webp", "gif": "image/gif"}
+
+
+def _mime(data: bytes) -> tuple[str, str]:
+    fmt, _, _ = image_info(data, "png", None)
+    return fmt, _MIME.get(fmt, "application/octet-stream")
+
+
+def _dump(model: Any) -> dict[str, Any]:
+    if model is None:
+        return {}
+    if hasattr(model, "model_dump"):
+        return model.model_dump(mode="json", exclude_none=True)
+    return dict(model)
+
+
+class OpenAIProvider:
+    """OpenAI image models (every ``provider = "openai"`` entry of the catalog)."""
+
+    name = "openai"
+
+    def __init__(
+        self,
+        *,
+        backend: Backend = "sim",
+        base_url: str | None = None,
+        api_key: str | None = None,
+        timeout_s: float | None = None,
+        responses_model: str = DEFAULT_RESPONSES_MODEL,
+        settings: ProviderSettings | None = None,
+    ) -> None:
+        self.settings = settings or resolve_settings(
+            "openai", backend=backend, base_url=base_url, api_key=api_key, timeout_s=timeout_s
+        )
+        self.backend: Backend = self.settings.backend
+        self.responses_model = responses_model
+        self._client: openai.OpenAI | None = None
+        self._download: httpx.Client | None = None
+        self._async = PerLoop(self._make_async)
+
+    def __repr__(self) -> str:
+        return f"OpenAIProvider({self.settings!r})"
+
+    # -- clients --------------------------------------------------------------------------
+
+    def _client_kwargs(self) -> dict[str, Any]:
+        return {
+            "api_key": self.settings.api_key,
+            "base_url": self.settings.base_url,
+            "timeout": self.settings.timeout_s,
+            "max_retries": 0,  # the project's policy retries, not the SDK
+        }
+
+    @property
+    def client(self) -> openai.OpenAI:
+        """The synchronous SDK client (made on first use)."""
+        if self._client is None:
+            self._client = openai.OpenAI(**self._client_kwargs())
+        return self._client
+
+    def _make_async(self) -> tuple[openai.AsyncOpenAI, httpx.AsyncClient]:
+        return (
+            openai.AsyncOpenAI(**self._client_kwargs()),
+            httpx.AsyncClient(timeout=self.settings.timeout_s),
+        )
+
+    def close(self) -> None:
+        """Close the synchronous clients (async ones close in :meth:`aclose`)."""
+        if self._client is not None:
+            self._client.close()
+            self._client = None
+        if self._download is not None:
+            self._download.close()
+            self._download = None
+
+    async def aclose(self) -> None:
+        """Close every client opened on the running loop, then the synchronous ones."""
+        current = self._async.current()
+        for client, download in self._async.drain():
+            # Clients of other (finished) loops cannot be awaited from this one; their
+            # connections went with their loop.
+            if current is not None and client is current[0]:
+                await client.close()
+                await download.aclose()
+        self.close()
+
+    # -- request building ------------------------------------------------------------------
+
+    def _vendor_model(self, request: ImageRequest) -> str:
+        return request.spec.vendor_model_id or request.model
+
+    def _images_kwargs(self, request: ImageRequest, fields: tuple[str, ...]) -> dict[str, Any]:
+        values = request.to_dict()
+        kwargs = {k: values[k] for k in fields if values.get(k) is not None}
+        kwargs["model"] = self._vendor_model(request)
+        kwargs["prompt"] = request.prompt
+        return kwargs
+
+    def _tool(self, request: ImageRequest) -> dict[str, Any]:
+        values = request.to_dict()
+        tool = {"type": "image_generation", "model": self._vendor_model(request)}
+        tool.update({k: values[k] for k in _TOOL_FIELDS if values.get(k) is not None})
+        return tool
+
+    def _responses_kwargs(self, request: ImageRequest) -> dict[str, Any]:
+        return {
+            "model": self.responses_model,
+            "input": request.prompt,
+            "tools": [self._tool(request)],
+            "tool_choice": {"type": "image_generation"},
+        }
+
+    @staticmethod
+    def _edit_files(image: bytes, mask: bytes | None) -> dict[str, Any]:
+        fmt, mime = _mime(image)
+        files: dict[str, Any] = {"image": (f"image.{fmt}", image, mime)}
+        if mask is not None:
+            files["mask"] = ("mask.png", mask, "image/png")
+        return files
+
+    # -- public API ------------------------------------------------------------------------
+
+    def generate(self, request: ImageRequest) -> list[GenerationResult]:
+        """Generate ``request.n`` images on the request's endpoint (generate or responses)."""
+        self._check(request, ("generate", "responses"))
+        if request.endpoint == "responses":
+            return [r for _ in range(request.n) for r in self._respond(request)]
+        watch = Stopwatch()
+        with translating(self.name, request.model):
+            raw = self.client.images.with_raw_response.generate(
+                **self._images_kwargs(request, _GENERATE_FIELDS)
+            )
+            parsed = raw.parse()
+            images = [self._image_bytes(item) for item in parsed.data or []]
+        return self._results(request, parsed, images, raw.headers, watch.elapsed())
+
+    async def agenerate(self, request: ImageRequest) -> list[GenerationResult]:
+        """Async :meth:`generate`."""
+        self._check(request, ("generate", "responses"))
+        if request.endpoint == "responses":
+            batches = await asyncio.gather(*(self._arespond(request) for _ in range(request.n)))
+            return [r for batch in batches for r in batch]
+        client, _ = self._async.get()
+        watch = Stopwatch()
+        with translating(self.name, request.model):
+            raw = await client.images.with_raw_response.generate(
+                **self._images_kwargs(request, _GENERATE_FIELDS)
+            )
+            parsed = raw.parse()
+            images = [await self._aimage_bytes(item) for item in parsed.data or []]
+        return self._results(request, parsed, images, raw.headers, watch.elapsed())
+
+    def edit(
+        self, request: ImageRequest, *, image: bytes, mask: bytes | None = None
+    ) -> list[GenerationResult]:
+        """Edit ``image`` (inside the transparent area of ``mask``, when given)."""
+        self._check(request, ("edit",))
+        watch = Stopwatch()
+        with translating(self.name, request.model):
+            raw = self.client.images.with_raw_response.edit(
+                **self._images_kwargs(request, _EDIT_FIELDS), **self._edit_files(image, mask)
+            )
+            parsed = raw.parse()
+            images = [self._image_bytes(item) for item in parsed.data or []]
+        return self._results(request, parsed, images, raw.headers, watch.elapsed())
+
+    async def aedit(
+        self, request: ImageRequest, *, image: bytes, mask: bytes | None = None
+    ) -> list[GenerationResult]:
+        """Async :meth:`edit`."""
+        self._check(request, ("edit",))
+        client, _ = self._async.get()
+        watch = Stopwatch()
+        with translating(self.name, request.model):
+            raw = await client.images.with_raw_response.edit(
+                **self._images_kwargs(request, _EDIT_FIELDS), **self._edit_files(image, mask)
+            )
+            parsed = raw.parse()
+            images = [await self._aimage_bytes(item) for item in parsed.data or []]
+        return self._results(request, parsed, images, raw.headers, watch.elapsed())
+
+    # -- internals -------------------------------------------------------------------------
+
+    def _check(self, request: ImageRequest, endpoints: tuple[str, ...]) -> None:
+        check_provider(request, self.name)
+        if request.endpoint not in endpoints:
+            raise ValidationError(
+                "endpoint", request.endpoint, endpoints, model=request.model,
+                detail="use edit()/aedit() for the edit endpoint",
+            )  # fmt: skip
+
+    def _image_bytes(self, item: Any) -> bytes:
+        if item.b64_json:
+            return base64.b64decode(item.b64_json)
+        if item.url:
+            if self._download is None:
+                self._download = httpx.Client(timeout=self.settings.timeout_s)
+            response = self._download.get(item.url)
+            response.raise_for_status()
+            return response.content
+        raise ServerError("the response carried neither b64_json nor url", provider=self.name)
+
+    async def _aimage_bytes(self, item: Any) -> bytes:
+        if item.b64_json:
+            return base64.b64decode(item.b64_json)
+        if item.url:
+            _, download = self._async.get()
+            response = await download.get(item.url)
+            response.raise_for_status()
+            return response.content
+        raise ServerError("the response carried neither b64_json nor url", provider=self.name)
+
+    def _results(
+        self,
+        request: ImageRequest,
+        parsed: Any,
+        images: list[bytes],
+        headers: Any,
+        latency: float,
+    ) -> list[GenerationResult]:
+        request_id = headers.get("x-request-id") or getattr(parsed, "_request_id", None)
+        usage = _dump(parsed.usage) or None
+        cost, basis, note = price_result(request, usage=usage, n_images=len(images))
+        metadata = _dump(parsed)
+        items = metadata.pop("data", [])
+        for item in items:
+            item.pop("b64_json", None)
+        metadata.update(
+            {"data": items, "cost_note": note, "backend": self.backend,
+             "usage_missing": usage is None}
+        )  # fmt: skip
+        if not images:
+            raise ServerError(
+                "the response carried no image", provider=self.name, model=request.model,
+                request_id=request_id,
+            )  # fmt: skip
+        results = []
+        for index, (data, item) in enumerate(zip(images, parsed.data, strict=True)):
+            fmt, width, height = image_info(
+                data, getattr(parsed, "output_format", None) or "png", parsed.size or request.size
+            )
+            results.append(
+                GenerationResult(
+                    provider=self.name,
+                    model=request.model,
+                    endpoint=request.endpoint,
+                    prompt=request.prompt,
+                    image_bytes=data,
+                    image_format=fmt,
+                    width=width,
+                    height=height,
+                    revised_prompt=item.revised_prompt,
+                    usage=usage,
+                    cost_usd=cost,
+                    cost_basis=basis,  # type: ignore[arg-type]
+                    latency_s=latency,
+                    request_id=request_id,
+                    index=index,
+                    simulated=is_simulated(data, self.backend),
+                    metadata=metadata,
+                )
+            )
+        return results
+
+    def _respond(self, request: ImageRequest) -> list[GenerationResult]:
+        watch = Stopwatch()
+        with translating(self.name, request.model):
+            raw = self.client.responses.with_raw_response.create(**self._responses_kwargs(request))
+            parsed = raw.parse()
+        return self._response_results(request, parsed, raw.headers, watch.elapsed())
+
+    async def _arespond(self, request: ImageRequest) -> list[GenerationResult]:
+        client, _ = self._async.get()
+        watch = Stopwatch()
+        with translating(self.name, request.model):
+            raw = await client.responses.with_raw_response.create(**self._responses_kwargs(request))
+            parsed = raw.parse()
+        return self._response_results(request, parsed, raw.headers, watch.elapsed())
+
+    def _response_results(
+        self, request: ImageRequest, parsed: Any, headers: Any, latency: float
+    ) -> list[GenerationResult]:
+        request_id = headers.get("x-request-id") or getattr(parsed, "_request_id", None)
+        fields = {"provider": self.name, "model": request.model, "request_id": request_id}
+        calls = [item for item in parsed.output or [] if item.type == "image_generation_call"]
+        for call in calls:
+            if call.status == "failed" or (call.error is not None and not call.result):
+                error = call.error
+                code = getattr(error, "code", None)
+                message = getattr(error, "message", None) or "image generation call failed"
+                if is_content_policy(code, message):
+                    raise ContentPolicyError(message, reason=message, code=code, **fields)
+                raise ServerError(message, code=code, **fields)
+        calls = [call for call in calls if call.result]
+        if not calls:
+            raise ProviderError(
+                f"{self.responses_model} answered without an image (no image_generation_call)",
+                code="no_image", **fields,
+            )  # fmt: skip
+        tool_usage = getattr(parsed, "tool_usage", None)
+        usage = _dump(getattr(tool_usage, "image_gen", None)) or None
+        cost, basis, note = price_result(request, usage=usage, n_images=len(calls))
+        metadata = _dump(parsed)
+        for item in metadata.get("output", []):
+            item.pop("result", None)
+        metadata.update(
+            {"cost_note": note + "; the conversational model's own tokens are not included",
+             "backend": self.backend, "usage_missing": usage is None,
+             "responses_model": self.responses_model}
+        )  # fmt: skip
+        results = []
+        for index, call in enumerate(calls):
+            data = base64.b64decode(call.result)
+            fmt, width, height = image_info(data, call.output_format or "png", call.size)
+            results.append(
+                GenerationResult(
+                    provider=self.name,
+                    model=request.model,
+                    endpoint="responses",
+                    prompt=request.prompt,
+                    image_bytes=data,
+                    image_format=fmt,
+                    width=width,
+                    height=height,
+                    revised_prompt=call.revised_prompt,
+                    usage=usage,
+                    cost_usd=cost,
+                    cost_basis=basis,  # type: ignore[arg-type]
+                    latency_s=latency,
+                    request_id=request_id or parsed.id,
+                    index=index,
+                    simulated=is_simulated(data, self.backend),
+                    metadata=metadata,
+                )
+            )
+        return results

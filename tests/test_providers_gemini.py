@@ -1,0 +1,110 @@
+"""The Gemini provider against the simulator, through the real ``google-genai`` SDK."""
+
+from __future__ import annotations
+
+import asyncio
+import io
+
+import pytest
+from PIL import Image
+
+from imgkit import errors
+from imgkit.providers import provider_for_model
+from imgkit.validation import validate_request
+
+MODEL = "gemini-3.1-flash-image"
+
+
+@pytest.fixture
+def gemini(sim):
+    provider = provider_for_model(MODEL, base_url=sim.gemini_base_url)
+    yield provider
+    provider.close()
+
+
+@pytest.fixture
+def faults(sim):
+    def set_faults(spec: str) -> None:
+        sim.configure(faults=spec)
+        sim.reset()
+
+    yield set_faults
+    sim.configure(faults="")
+
+
+@pytest.mark.parametrize(
+    "size, tier, price",
+    [("1344x768", "1K", 0.067), ("672x384", "0.5K", 0.045), ("2048x2048", "2K", 0.101)],
+)
+def test_size_maps_to_aspect_ratio_and_tier(gemini, size, tier, price):
+    (result,) = gemini.generate(validate_request(MODEL, "a red fox", size=size))
+    assert f"{result.width}x{result.height}" == size
+    assert result.metadata["image_size"] == tier
+    assert result.cost_usd == pytest.approx(price) and result.cost_basis == "estimate"
+    assert result.revised_prompt is None and result.simulated and result.request_id
+    assert result.usage and result.usage["candidates_token_count"] > 0
+    parts = result.metadata["candidates"][0]["content"]["parts"]
+    assert all("data" not in part.get("inline_data", {}) for part in parts)
+
+
+def test_seed_makes_the_image_reproducible(gemini):
+    request = validate_request(MODEL, "a lighthouse", seed=7)
+    first, second = gemini.generate(request)[0], gemini.generate(request)[0]
+    assert first.image_bytes == second.image_bytes
+
+
+def test_async_generate(gemini):
+    async def main():
+        try:
+            return await gemini.agenerate(validate_request(MODEL, "a blue fox"))
+        finally:
+            await gemini.aclose()
+
+    (result,) = asyncio.run(main())
+    assert result.width == 1024
+
+
+def test_safety_block_is_a_content_policy_error(gemini):
+    with pytest.raises(errors.ContentPolicyError) as info:
+        gemini.generate(validate_request(MODEL, "some graphic violence"))
+    assert info.value.code == "SAFETY" and "SAFETY" in info.value.reason
+    assert "blocked category" in info.value.reason
+
+
+@pytest.mark.parametrize(
+    "kind, expected",
+    [
+        ("429", errors.RateLimitedError),
+        ("500", errors.ServerError),
+        ("503", errors.ServerError),
+        ("drop", errors.ConnectionLostError),
+        ("policy", errors.ContentPolicyError),
+    ],
+)
+def test_faults_map_to_the_error_tree(gemini, faults, kind, expected):
+    faults(f"gemini:{kind}=x1")
+    with pytest.raises(expected) as info:
+        gemini.generate(validate_request(MODEL, "a barn"))
+    assert info.value.provider == "gemini" and info.value.model == MODEL
+    if kind == "429":
+        assert info.value.retry_after == pytest.approx(1.0)
+
+
+def test_timeout(sim, faults):
+    provider = provider_for_model(MODEL, base_url=sim.gemini_base_url, timeout_s=0.5)
+    faults("gemini:timeout=x1")
+    try:
+        with pytest.raises(errors.ProviderTimeoutError):
+            provider.generate(validate_request(MODEL, "a barn"))
+    finally:
+        provider.close()
+
+
+def test_edit_sends_the_image_and_refuses_a_mask(gemini):
+    buffer = io.BytesIO()
+    Image.new("RGB", (64, 64), "navy").save(buffer, format="PNG")
+    request = validate_request(MODEL, "add a moon", endpoint="edit")
+    (result,) = gemini.edit(request, image=buffer.getvalue())
+    assert result.endpoint == "edit" and result.image_format == "png"
+    with pytest.raises(errors.MaskError):
+        gemini.edit(request, image=buffer.getvalue(), mask=buffer.getvalue())
