@@ -1,0 +1,222 @@
+"""How fast the drill runner is, against the simulator with a fixed latency per image.
+
+Not a test: run it by hand and read the figures::
+
+    .venv/bin/python benchmarks/bench_runner.py            # about three minutes
+    .venv/bin/python benchmarks/bench_runner.py --quick    # fewer images, one repeat
+
+It reports (medians over ``--repeats``):
+
+1. the wall time of M generations at concurrency C against the ideal ceil(M/C) x latency
+   (target: within 15% at M=64, C=8, latency 0.5 s), and the same generations sent by bare
+   concurrent SDK calls (what the simulator itself allows);
+2. the speed-up over the lesson's loop (the same M generations one by one with the SDK);
+3. throughput at each concurrency, and its ratio to the runner at concurrency 1;
+4. the runner's own overhead per generation (ledger, fsyncs, image store, scheduling) against a
+   bare SDK call to the same simulator at zero latency (target: under 5 ms).
+
+The simulator runs in its own process (``python -m imgkit.simulator.cli``), so that drawing its
+images does not compete with the runner for the interpreter lock.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import math
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+
+import httpx
+import openai
+
+from imgkit.ledger import Ledger, PlannedGeneration
+from imgkit.runner import drill
+
+# The cheapest image the simulator draws (256x256, returned inline), so that its drawing time
+# does not hide the runner's: at 1024x1024 by URL the simulator alone spends ~70 ms a request.
+MODEL = "dall-e-2"
+PARAMS = {"size": "256x256", "response_format": "b64_json"}
+PROMPT = "A lone astronaut on a red Martian cliff"
+
+
+@contextmanager
+def simulator(latency: float) -> Iterator[str]:
+    """A simulator in a child process; yields its base URL."""
+    command = [
+        sys.executable,
+        "-m",
+        "imgkit.simulator.cli",
+        "--latency",
+        str(latency),
+        "--no-default-block",
+        "--log-level",
+        "critical",
+    ]
+    child = subprocess.Popen(command, stdout=subprocess.PIPE, text=True)
+    try:
+        assert child.stdout is not None
+        yield child.stdout.readline().strip()
+    finally:
+        child.terminate()
+        child.wait(timeout=10)
+
+
+def median_time(action: Callable[[], object], repeats: int) -> float:
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        action()
+        times.append(time.perf_counter() - start)
+    return statistics.median(times)
+
+
+def run_drill(url: str, m: int, c: int, where: str | None = None) -> None:
+    with tempfile.TemporaryDirectory(dir=where) as out:
+        run = drill(
+            PROMPT,
+            [MODEL],
+            m,
+            out=out,
+            concurrency=c,
+            sim_url=url,
+            progress=False,
+            log=None,
+            size=PARAMS["size"],
+            params={"response_format": PARAMS["response_format"]},
+        )
+        assert run.summary()["ok"] == m, run.summary()
+
+
+def lesson_loop(url: str, m: int) -> None:
+    """The lesson's loop: one SDK call after another, each image fetched at once."""
+    client = openai.OpenAI(base_url=url + "/v1", api_key="sim", max_retries=0)
+    with httpx.Client() as http:
+        for _ in range(m):
+            data = client.images.generate(model=MODEL, prompt=PROMPT, **PARAMS).data[0]
+            if data.url:
+                http.get(data.url).raise_for_status()
+    client.close()
+
+
+def bare_concurrent(url: str, m: int, c: int) -> None:
+    """The same generations as bare async SDK calls, at most ``c`` at a time, nothing stored."""
+
+    async def main() -> None:
+        client = openai.AsyncOpenAI(base_url=url + "/v1", api_key="sim", max_retries=0)
+        limit = asyncio.Semaphore(c)
+        async with httpx.AsyncClient() as http:
+
+            async def one() -> None:
+                async with limit:
+                    data = (
+                        await client.images.generate(model=MODEL, prompt=PROMPT, **PARAMS)
+                    ).data[0]
+                    if data.url:
+                        (await http.get(data.url)).raise_for_status()
+
+            await asyncio.gather(*(one() for _ in range(m)))
+        await client.close()
+
+    asyncio.run(main())
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="fewer images, one repeat")
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--latency", type=float, default=0.5)
+    args = parser.parse_args(argv)
+    repeats = 1 if args.quick else args.repeats
+    m, c = (32, 8) if args.quick else (64, 8)
+    sweep_m = 16 if args.quick else 32
+    latency = args.latency
+
+    print(
+        f"imgkit drill runner benchmark: {MODEL} {PARAMS['size']}, "
+        f"simulator latency {latency} s per image"
+    )
+    print(f"medians of {repeats} repeat(s)\n")
+    with simulator(latency) as url:
+        run_drill(url, 4, 4)  # warm up the simulator and the imports
+        runner_t = median_time(lambda: run_drill(url, m, c), repeats)
+        bare_t = median_time(lambda: bare_concurrent(url, m, c), repeats)
+        ideal = math.ceil(m / c) * latency
+        print(f"1. M={m} at C={c}:")
+        print(f"   runner         {runner_t:7.2f} s   ideal ceil(M/C) x latency = {ideal:.2f} s")
+        print(f"   runner / ideal {runner_t / ideal:7.3f}     (target <= 1.15)")
+        ratio = runner_t / bare_t
+        print(f"   bare SDK, same concurrency {bare_t:.2f} s (runner / bare = {ratio:.3f})")
+
+        loop_t = median_time(lambda: lesson_loop(url, m), 1)
+        print(f"\n2. the lesson's loop, {m} SDK calls one by one: {loop_t:.2f} s")
+        print(f"   speed-up of the runner at C={c}: {loop_t / runner_t:.1f}x")
+
+        print(f"\n3. throughput, M={sweep_m}:")
+        print("   C    wall s   images/s   vs C=1   vs ideal")
+        base = None
+        for conc in (1, 2, 4, 8, 16):
+            t = median_time(lambda conc=conc: run_drill(url, sweep_m, conc), repeats)
+            base = base or t
+            ideal_c = math.ceil(sweep_m / conc) * latency
+            print(
+                f"  {conc:2d}  {t:8.2f}  {sweep_m / t:9.2f}  {base / t:7.2f}x  {t / ideal_c:8.3f}"
+            )
+
+    with simulator(0.0) as url:
+        # Marginal cost: the difference between a long and a short run, so the fixed cost of
+        # a run (folder, manifest, git and version look-ups, clients) is reported apart.
+        small, large = (10, 60) if args.quick else (10, 110)
+        run_drill(url, 4, 1)
+        lesson_loop(url, 4)
+        print(f"\n4. overhead, generations one by one at zero latency ({small} vs {large}):")
+        places = [(None, "run folder on disk")]
+        if os.path.isdir("/dev/shm"):
+            places.append(("/dev/shm", "run folder on tmpfs (fsync free: the code's own cost)"))
+        for where, label in places:
+            per_gen, fixed = overhead(url, small, large, max(repeats, 5), where)
+            print(f"   {label}:")
+            print(f"     runner - bare SDK call = {per_gen:.2f} ms per generation (target < 5 ms)")
+            print(f"     fixed cost of a run (folder, manifest, clients): {fixed:.3f} s")
+        print(f"   one fsync'd commit of the ledger here: {fsync_ms():.2f} ms")
+
+
+def overhead(url: str, small: int, large: int, repeats: int, where: str | None) -> tuple:
+    """(median ms per generation, median fixed s per run) of the runner over the bare SDK."""
+    per_gen, fixed = [], []
+    for _ in range(repeats):
+        r_small = median_time(lambda: run_drill(url, small, 1, where), 1)
+        r_large = median_time(lambda: run_drill(url, large, 1, where), 1)
+        b_small = median_time(lambda: lesson_loop(url, small), 1)
+        b_large = median_time(lambda: lesson_loop(url, large), 1)
+        runner_slope = (r_large - r_small) / (large - small)
+        bare_slope = (b_large - b_small) / (large - small)
+        per_gen.append(runner_slope - bare_slope)
+        fixed.append(r_small - small * runner_slope - (b_small - small * bare_slope))
+    return statistics.median(per_gen) * 1000, statistics.median(fixed)
+
+
+def fsync_ms(count: int = 50) -> float:
+    """Milliseconds per durable ledger commit on this machine's disk."""
+    with tempfile.TemporaryDirectory() as folder:
+        ledger = Ledger.create(folder)
+        ledger.add_plan(
+            [PlannedGeneration(0, "a", MODEL, "openai", "generate", "p0", "x", "x", 0, {}, None)]
+        )
+        ledger.begin_session("start")
+        start = time.perf_counter()
+        for _ in range(count):
+            ledger.begin_attempt(0, 1, estimated_usd=None)
+        elapsed = time.perf_counter() - start
+        ledger.close()
+    return elapsed / count * 1000
+
+
+if __name__ == "__main__":
+    main()

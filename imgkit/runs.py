@@ -1,0 +1,303 @@
+"""A run folder, read back: one :class:`Run` per folder, usable offline.
+
+A run folder holds::
+
+    manifest.json      every parameter, backend, simulator seed, versions, price table, times
+    ledger.sqlite      the plan and every attempt (see imgkit.ledger)
+    images/            the images, named <sha256>.<ext> in the format the service returned
+    run.lock           held by the runner writing the folder, if any
+
+:func:`open_run` needs nothing but the folder: no network, no keys, no simulator.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Mapping
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import pandas as pd
+
+from imgkit.errors import RunError
+from imgkit.ledger import GENERATION_STATUS_OF, Ledger, write_atomic
+
+if TYPE_CHECKING:
+    from imgkit.runner import DrillOptions
+
+__all__ = [
+    "FRAME_COLUMNS",
+    "GENERATION_STATUSES",
+    "MANIFEST_NAME",
+    "Run",
+    "open_run",
+    "read_manifest",
+    "write_manifest",
+]
+
+MANIFEST_NAME = "manifest.json"
+IMAGES_DIR = "images"
+
+#: Status of a generation: made ('ok'), failed after the retries the policy allows, refused on
+#: content grounds, sent but never answered (runner died or stopped: 'in_flight'), or not sent
+#: yet (the run was stopped by its budget or by the user; a resume sends it: 'pending').
+GENERATION_STATUSES = ("ok", "failed", "refused", "in_flight", "pending")
+
+FRAME_COLUMNS = (
+    "run_id",
+    "arm",
+    "model",
+    "provider",
+    "endpoint",
+    "prompt_id",
+    "prompt",
+    "sent_prompt",
+    "repeat",
+    "status",
+    "attempts",
+    "image_path",
+    "image_sha256",
+    "width",
+    "height",
+    "format",
+    "revised_prompt",
+    "cost_usd",
+    "cost_basis",
+    "estimated_usd",
+    "latency_s",
+    "request_id",
+    "error_kind",
+    "error_message",
+    "may_have_been_billed",
+    "simulated",
+    "size",
+    "quality",
+    "style",
+    "started_at",
+    "ended_at",
+)
+
+ATTEMPT_COLUMNS = (
+    "run_id",
+    "attempt_id",
+    "session",
+    "arm",
+    "model",
+    "prompt_id",
+    "repeat",
+    "try",
+    "status",
+    "started_at",
+    "ended_at",
+    "not_before",
+    "latency_s",
+    "estimated_usd",
+    "cost_usd",
+    "cost_basis",
+    "request_id",
+    "image_sha256",
+    "error_kind",
+    "error_message",
+    "will_retry",
+    "may_have_been_billed",
+)
+
+
+def write_manifest(folder: str | os.PathLike[str], manifest: Mapping[str, Any]) -> None:
+    """Write ``manifest.json`` atomically (a crash leaves the old one or the new one)."""
+    text = json.dumps(manifest, indent=2, sort_keys=False, default=str) + "\n"
+    write_atomic(Path(folder) / MANIFEST_NAME, text.encode("utf-8"))
+
+
+def read_manifest(folder: str | os.PathLike[str]) -> dict[str, Any]:
+    """The manifest of a run folder; :class:`RunError` when missing or unreadable."""
+    path = Path(folder) / MANIFEST_NAME
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise RunError(f"{folder} has no {MANIFEST_NAME}: not a run folder") from None
+    except (OSError, ValueError) as exc:
+        raise RunError(f"{path} is unreadable: {exc}") from None
+
+
+def _iso(value: float | None) -> pd.Timestamp | None:
+    if value is None or pd.isna(value):
+        return None
+    return pd.Timestamp(value, unit="s", tz="UTC")
+
+
+class Run:
+    """One run folder. Cheap to create; every method reads the folder afresh.
+
+    Attributes: ``path`` (absolute :class:`~pathlib.Path`), ``run_id``; properties
+    ``manifest`` (dict) and ``status`` ("running", "complete", "stopped", "interrupted", ...).
+    """
+
+    def __init__(self, path: str | os.PathLike[str]) -> None:
+        self.path = Path(path).resolve()
+        self.run_id: str = self.manifest.get("run_id", self.path.name)
+
+    def __repr__(self) -> str:
+        return f"Run({str(self.path)!r}, status={self.status!r})"
+
+    @property
+    def manifest(self) -> dict[str, Any]:
+        """The manifest as last written (read from disk each time)."""
+        return read_manifest(self.path)
+
+    @property
+    def status(self) -> str:
+        """The manifest's status; "crashed" when it says "running" but no runner holds the
+        folder (the runner was killed: resume it)."""
+        status = str(self.manifest.get("status", "unknown"))
+        if status == "running" and not self.is_active():
+            return "crashed"
+        return status
+
+    def is_active(self) -> bool:
+        """Whether a runner (in this process or another) is writing the folder right now."""
+        return Ledger.is_locked(self.path)
+
+    @property
+    def images_dir(self) -> Path:
+        return self.path / IMAGES_DIR
+
+    def _ledger(self) -> Ledger:
+        return Ledger.open(self.path)
+
+    def attempts_frame(self) -> pd.DataFrame:
+        """One row per attempt (every send, retries included), oldest first.
+
+        Times are UTC timestamps; ``not_before`` is the earliest moment the attempt was allowed
+        to start (a Retry-After), so ``started_at >= not_before`` shows it was honoured.
+        """
+        with self._ledger() as ledger:
+            rows = ledger.attempts()
+        frame = pd.DataFrame(rows)
+        if frame.empty:
+            return pd.DataFrame(columns=list(ATTEMPT_COLUMNS))
+        frame["run_id"] = self.run_id
+        for column in ("started_at", "ended_at", "not_before"):
+            frame[column] = frame[column].map(_iso)
+        frame["will_retry"] = frame["will_retry"].astype(bool)
+        frame["may_have_been_billed"] = frame["may_have_been_billed"].astype(bool)
+        extra = [c for c in frame.columns if c not in ATTEMPT_COLUMNS and not c.endswith("_json")]
+        return frame[list(ATTEMPT_COLUMNS) + extra].reset_index(drop=True)
+
+    def to_frame(self) -> pd.DataFrame:
+        """One row per planned generation (arm x prompt x repeat), in plan order.
+
+        ``status`` is one of :data:`GENERATION_STATUSES`; the image, cost and latency columns
+        come from the successful attempt, the error columns from the last one. ``image_path``
+        is absolute, or None when there is no image. See :data:`FRAME_COLUMNS`.
+        """
+        with self._ledger() as ledger:
+            plan = ledger.plan()
+            attempts = ledger.attempts()
+        simulated_run = self.manifest.get("backend") == "sim"
+        by_gen: dict[int, list[dict[str, Any]]] = {}
+        for attempt in attempts:
+            by_gen.setdefault(attempt["gen_id"], []).append(attempt)
+        rows = []
+        for gen in plan:
+            tries = by_gen.get(gen.gen_id, [])
+            ok = next((a for a in tries if a["status"] == "ok"), None)
+            last = tries[-1] if tries else None
+            chosen = ok or last or {}
+            status = GENERATION_STATUS_OF[chosen.get("status")]
+            image_file = chosen.get("image_file") if ok else None
+            request = gen.request
+            rows.append(
+                {
+                    "run_id": self.run_id,
+                    "arm": gen.arm,
+                    "model": gen.model,
+                    "provider": gen.provider,
+                    "endpoint": gen.endpoint,
+                    "prompt_id": gen.prompt_id,
+                    "prompt": gen.prompt,
+                    "sent_prompt": gen.sent_prompt,
+                    "repeat": gen.repeat,
+                    "status": status,
+                    "attempts": len(tries),
+                    "image_path": str(self.images_dir / image_file) if image_file else None,
+                    "image_sha256": chosen.get("image_sha256") if ok else None,
+                    "width": chosen.get("width") if ok else None,
+                    "height": chosen.get("height") if ok else None,
+                    "format": chosen.get("image_format") if ok else None,
+                    "revised_prompt": chosen.get("revised_prompt") if ok else None,
+                    "cost_usd": chosen.get("cost_usd") if ok else None,
+                    "cost_basis": chosen.get("cost_basis") if ok else None,
+                    "estimated_usd": gen.estimated_usd,
+                    "latency_s": chosen.get("latency_s"),
+                    "request_id": chosen.get("request_id"),
+                    "error_kind": None if ok else chosen.get("error_kind"),
+                    "error_message": None if ok else chosen.get("error_message"),
+                    "may_have_been_billed": any(a["may_have_been_billed"] for a in tries)
+                    or (status == "in_flight"),
+                    "simulated": bool(chosen["simulated"])
+                    if ok and chosen.get("simulated") is not None
+                    else simulated_run,
+                    "size": request.get("size"),
+                    "quality": request.get("quality"),
+                    "style": request.get("style"),
+                    "started_at": _iso(tries[0]["started_at"]) if tries else None,
+                    "ended_at": _iso(chosen.get("ended_at")),
+                }
+            )
+        return pd.DataFrame(rows, columns=list(FRAME_COLUMNS))
+
+    def may_have_been_billed(self) -> pd.DataFrame:
+        """Attempts that were in flight when a runner died or was stopped: the service may have
+        made (and billed) their image without our receiving it. ``estimated_usd`` says how much.
+        """
+        frame = self.attempts_frame()
+        if frame.empty:
+            return frame
+        mask = frame["may_have_been_billed"] | (frame["status"] == "sending")
+        return frame[mask].reset_index(drop=True)
+
+    def summary(self) -> dict[str, Any]:
+        """Counts by status, money spent (known or presumed) and the estimate, as plain data."""
+        frame = self.to_frame()
+        with self._ledger() as ledger:
+            spent = ledger.spent_usd()
+        counts = {s: int((frame["status"] == s).sum()) for s in GENERATION_STATUSES}
+        manifest = self.manifest
+        return {
+            "run_id": self.run_id,
+            "path": str(self.path),
+            "status": self.status,
+            "backend": manifest.get("backend"),
+            "generations": len(frame),
+            **counts,
+            "spent_usd": round(spent, 6),
+            "estimated_usd": manifest.get("estimate", {}).get("total_usd"),
+            "budget_usd": manifest.get("parameters", {}).get("budget"),
+            "may_have_been_billed": int(self.may_have_been_billed().shape[0]),
+        }
+
+    def options(self) -> DrillOptions:
+        """The drill options the run was started with (to resume it)."""
+        from imgkit.runner import DrillOptions
+
+        return DrillOptions.from_manifest(self.manifest)
+
+    def resume(self, **overrides: Any) -> Run:
+        """Finish this run: send what was never sent or never answered; never re-send a
+        generation that completed or was refused. See :func:`imgkit.runner.resume`."""
+        from imgkit.runner import resume
+
+        return resume(self.path, **overrides)
+
+
+def open_run(path: str | os.PathLike[str]) -> Run:
+    """Reopen a run folder offline. :class:`RunError` when it is not one."""
+    folder = Path(path)
+    if not folder.is_dir():
+        raise RunError(f"{path} is not a folder")
+    run = Run(folder)
+    if not (folder / Ledger.FILENAME).is_file():
+        raise RunError(f"{path} has a manifest but no ledger: nothing was sent in this run")
+    return run

@@ -1,0 +1,260 @@
+"""Resuming runs: after kill -9 (a real one, of a runner in another process), after a stop, and
+what a resume must never do: send a completed generation twice."""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import os
+import random
+import signal
+import sqlite3
+import subprocess
+import sys
+import threading
+import time
+from collections import Counter
+from pathlib import Path
+
+import pytest
+from PIL import Image
+
+from imgkit.cli_drill import main as drill_main
+from imgkit.errors import BudgetExceededError, RunError
+from imgkit.ledger import Ledger
+from imgkit.runner import RetryPolicy, drill, resume
+from imgkit.runs import open_run
+
+MODELS = ("dall-e-3", "gpt-image-1")
+REPEATS = 8
+
+
+def _ok_in_ledger(folder: Path) -> int:
+    """Generations with an ok attempt, read the way any other process would."""
+    ledger = folder / "ledger.sqlite"
+    if not ledger.exists():
+        return 0
+    try:
+        with sqlite3.connect(f"file:{ledger}?mode=ro", uri=True, timeout=5) as db:
+            return db.execute("SELECT count(*) FROM attempts WHERE status = 'ok'").fetchone()[0]
+    except sqlite3.Error:
+        return 0  # the runner is still creating the ledger
+
+
+def _requests(stats: dict) -> Counter:
+    return Counter(stats["requests"].get("openai", {}))
+
+
+def _check_images(frame) -> None:
+    """Every ok generation's image is on disk, whole, and named by its own hash."""
+    for row in frame[frame["status"] == "ok"].itertuples():
+        data = Path(row.image_path).read_bytes()
+        assert hashlib.sha256(data).hexdigest() == row.image_sha256
+        with Image.open(io.BytesIO(data)) as image:
+            image.load()
+            assert image.size == (row.width, row.height)
+
+
+def _start_runner(sim_url: str, out: Path, name: str) -> subprocess.Popen:
+    command = [
+        sys.executable,
+        "-m",
+        "imgkit.cli_drill",
+        "--prompt",
+        "a lighthouse in a storm",
+        "--models",
+        ",".join(MODELS),
+        "-n",
+        str(REPEATS),
+        "--concurrency",
+        "4",
+        "--sim-url",
+        sim_url,
+        "--out",
+        str(out),
+        "--name",
+        name,
+        "--no-progress",
+    ]
+    return subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_kill_9_mid_run_then_resume_never_sends_a_completed_generation_twice(
+    tmp_path, sim_factory, seed
+):
+    rng = random.Random(seed)
+    sim = sim_factory(latency=0.15)
+    folder = tmp_path / "killed"
+    planned = len(MODELS) * REPEATS
+
+    # A random moment: after 1..planned-3 images are in, plus a random fraction of a request.
+    wanted = rng.randint(1, planned - 3)
+    runner = _start_runner(sim.base_url, tmp_path, "killed")
+    try:
+        deadline = time.monotonic() + 20
+        while _ok_in_ledger(folder) < wanted:
+            assert runner.poll() is None, "the runner ended before it could be killed"
+            assert time.monotonic() < deadline, "the runner made no progress"
+            time.sleep(0.01)
+        time.sleep(rng.uniform(0, 0.15))
+        os.kill(runner.pid, signal.SIGKILL)
+        assert runner.wait(timeout=10) == -signal.SIGKILL
+    finally:
+        if runner.poll() is None:
+            runner.kill()
+    time.sleep(0.3)  # let the simulator count any request already on the wire
+    at_crash = _requests(sim.stats())
+
+    run = open_run(folder)
+    assert run.status == "crashed"
+    before = run.to_frame()
+    assert set(before["status"]) <= {"ok", "in_flight", "pending"}
+    _check_images(before)
+    in_flight = before[before["status"] == "in_flight"]
+    not_done = Counter(before.loc[before["status"] != "ok", "model"])
+    assert sum(not_done.values()) == planned - (before["status"] == "ok").sum()
+
+    lines: list[str] = []
+    resumed = resume(folder, sim_url=sim.base_url, progress=False, log=lines.append)
+    after_resume = _requests(sim.stats())
+
+    # The proof: during the resume the simulator received exactly one request per generation
+    # that was not complete at the crash, and none for those that were.
+    assert after_resume - at_crash == not_done
+    frame = resumed.to_frame()
+    assert (frame["status"] == "ok").all() and resumed.status == "complete"
+    _check_images(frame)
+    attempts = resumed.attempts_frame()
+    ok_attempts = attempts[attempts["status"] == "ok"]
+    assert ok_attempts.groupby(["arm", "repeat"]).size().eq(1).all()
+    # Each image made before the crash is the very one still reported.
+    kept = before[before["status"] == "ok"].set_index(["arm", "repeat"])["image_sha256"]
+    now = frame.set_index(["arm", "repeat"])["image_sha256"]
+    assert (now.loc[kept.index] == kept).all()
+
+    # Attempts in flight at the crash are reported as possibly billed, with their estimate.
+    billed = resumed.may_have_been_billed()
+    assert len(billed) == len(in_flight)
+    assert (billed["estimated_usd"] > 0).all()
+    if len(in_flight):
+        assert any("may have been billed" in line for line in lines)
+    sessions = resumed.manifest["sessions"]
+    assert [s["kind"] for s in sessions] == ["start", "resume"]
+    assert len(sessions[1]["may_have_been_billed"]) == len(in_flight)
+
+
+def test_stop_leaves_a_resumable_run(tmp_path, sim_factory):
+    sim = sim_factory()
+    stop = threading.Event()
+    stop.set()  # asked to stop before the first request: nothing is sent
+    run = drill(
+        "a red cube",
+        ["dall-e-3"],
+        3,
+        out=tmp_path,
+        sim_url=sim.base_url,
+        progress=False,
+        log=None,
+        stop=stop,
+    )
+    assert run.status == "stopped"
+    assert set(run.to_frame()["status"]) == {"pending"}
+    assert sim.stats()["total_requests"] == 0
+
+    finished = run.resume(sim_url=sim.base_url, progress=False, log=None)
+    assert set(finished.to_frame()["status"]) == {"ok"} and finished.status == "complete"
+    assert sim.stats()["total_requests"] == 3
+    # Resuming a complete run sends nothing.
+    finished.resume(progress=False, log=None)
+    assert sim.stats()["total_requests"] == 3
+
+
+def test_resume_sends_transient_failures_again_but_not_refusals(tmp_path, sim_factory):
+    sim = sim_factory(block=["forbidden fruit"])
+    fast = RetryPolicy(transient_delay_s=0)
+    common = {"out": tmp_path, "sim_url": sim.base_url, "progress": False, "log": None}
+    refused = drill("forbidden fruit", ["dall-e-3"], 2, run_name="refused", **common)
+    sim.configure(faults="openai/dall-e-3:500=1.0")
+    failed = drill("a red cube", ["dall-e-3"], 2, retry=fast, run_name="failed", **common)
+    assert set(failed.to_frame()["status"]) == {"failed"}
+    assert set(refused.to_frame()["status"]) == {"refused"}
+    sim.configure(faults="")
+    sim.reset()
+
+    assert set(resume(failed.path, progress=False, log=None).to_frame()["status"]) == {"ok"}
+    assert sim.stats()["total_requests"] == 2
+    assert set(resume(refused.path, progress=False, log=None).to_frame()["status"]) == {"refused"}
+    assert sim.stats()["total_requests"] == 2
+
+
+def test_resume_refuses_what_the_budget_cannot_cover(tmp_path, sim_factory):
+    sim = sim_factory()
+    stop = threading.Event()
+    stop.set()
+    run = drill(
+        "a red cube",
+        ["dall-e-3"],
+        5,
+        out=tmp_path,
+        sim_url=sim.base_url,
+        stop=stop,
+        log=None,
+        progress=False,
+    )
+    with pytest.raises(BudgetExceededError):
+        run.resume(budget=0.1, progress=False, log=None)
+    assert sim.stats()["total_requests"] == 0
+
+
+def test_a_run_in_use_cannot_be_resumed(tmp_path, sim):
+    run = drill(
+        "a cube", ["dall-e-3"], 1, out=tmp_path, sim_url=sim.base_url, log=None, progress=False
+    )
+    with Ledger.open(run.path, writer=True):
+        assert run.is_active()
+        with pytest.raises(RunError, match="in use"):
+            run.resume(progress=False, log=None)
+    assert not run.is_active()
+
+
+def test_open_run_rejects_what_is_not_a_run(tmp_path):
+    with pytest.raises(RunError):
+        open_run(tmp_path / "missing")
+    with pytest.raises(RunError, match="manifest"):
+        open_run(tmp_path)
+
+
+def test_ctrl_c_ends_cleanly_and_leaves_a_resumable_run(tmp_path, sim_factory, capsys):
+    sim = sim_factory(latency=0.15)
+    folder = tmp_path / "killed"
+    runner = _start_runner(sim.base_url, tmp_path, "killed")
+    try:
+        deadline = time.monotonic() + 20
+        while _ok_in_ledger(folder) < 3:
+            assert runner.poll() is None and time.monotonic() < deadline
+            time.sleep(0.01)
+        runner.send_signal(signal.SIGINT)
+        assert runner.wait(timeout=15) == 130
+    finally:
+        if runner.poll() is None:
+            runner.kill()
+    run = open_run(folder)
+    assert run.status == "interrupted" and not run.is_active()
+    frame = run.to_frame()
+    assert (frame["status"] == "ok").sum() >= 3
+    # Requests cut off by Ctrl-C were marked at once, not left for a resume to discover.
+    assert not (run.attempts_frame()["status"] == "sending").any()
+    time.sleep(0.3)
+    at_stop = _requests(sim.stats())
+    not_done = Counter(frame.loc[frame["status"] != "ok", "model"])
+    cut_off = run.may_have_been_billed()
+    args = ["--resume", str(folder), "--sim-url", sim.base_url, "--no-progress", "--json"]
+    code = drill_main(args)
+    assert code == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["status"] == "complete" and report["ok"] == len(frame)
+    assert len(report["may_have_been_billed"]) == len(cut_off)
+    assert all(entry["estimated_usd"] > 0 for entry in report["may_have_been_billed"])
+    assert _requests(sim.stats()) - at_stop == not_done
