@@ -1,0 +1,241 @@
+"""The ``imgkit hash``, ``imgkit consistency`` and ``imgkit report`` subcommands.
+
+:func:`add_commands` registers them on the main CLI's argparse subparsers. Each handler takes the
+parsed ``args``, prints its result to stdout (a table, or JSON with ``--json``) and returns an
+exit code: 0 on success, 2 on bad input, with a one-line message on stderr naming the parameter
+and value, never a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import sys
+from collections.abc import Sequence
+from typing import Any
+
+import pandas as pd
+
+from imgkit.consistency import DEFAULT_NEAR_DUPLICATE, consistency_for_paths
+from imgkit.errors import ImgkitError
+from imgkit.hashing import KINDS, distance_matrix, hash_images
+from imgkit.report import DEFAULT_PER_DAY, FORMATS, report_data, write_report
+
+__all__ = ["add_commands", "run_consistency", "run_hash", "run_report"]
+
+EXIT_OK = 0
+EXIT_BAD_INPUT = 2
+
+
+def _kinds(values: Sequence[str] | None, default: Sequence[str]) -> tuple[str, ...]:
+    # Accept both "--kinds phash dhash" and "--kinds phash,dhash"; validation is left to the
+    # computing functions so every message has the one ValidationError shape.
+    if not values:
+        return tuple(default)
+    return tuple(k.strip() for value in values for k in value.split(",") if k.strip())
+
+
+def _fail(command: str, error: Exception) -> int:
+    print(f"imgkit {command}: error: {error}", file=sys.stderr)
+    return EXIT_BAD_INPUT
+
+
+def _json_value(value: Any) -> Any:
+    if isinstance(value, float) and math.isnan(value):
+        return None
+    if hasattr(value, "item"):  # numpy scalars
+        return _json_value(value.item())
+    return value
+
+
+def _records(frame: pd.DataFrame) -> list[dict[str, Any]]:
+    return [
+        {key: _json_value(value) for key, value in row.items()}
+        for row in frame.to_dict(orient="records")
+    ]
+
+
+def run_hash(args: argparse.Namespace) -> int:
+    """Handler of ``imgkit hash``: print each file's hashes, and with two or more files the
+    pairwise Hamming distances per kind. Returns the exit code."""
+    try:
+        kinds = _kinds(args.kinds, KINDS)
+        frame = hash_images(args.files, kinds=kinds, hash_size=args.hash_size)
+    except (ImgkitError, OSError) as error:
+        return _fail("hash", error)
+    sources = frame["source"].tolist()
+    matrices = {}
+    if len(frame) >= 2:
+        matrices = {kind: distance_matrix(frame[kind].tolist()) for kind in kinds}
+    if args.json:
+        payload = {
+            "hash_size": args.hash_size,
+            "hashes": _records(frame),
+            "distances": {
+                kind: {"sources": sources, "matrix": matrix.tolist()}
+                for kind, matrix in matrices.items()
+            },
+        }
+        print(json.dumps(payload, indent=2))
+        return EXIT_OK
+    print(frame.to_string(index=False))
+    for kind, matrix in matrices.items():
+        labels = [f"[{i}]" for i in range(len(sources))]
+        print(f"\n{kind} distances (bits):")
+        print(pd.DataFrame(matrix, index=labels, columns=labels).to_string())
+    if matrices:
+        print()
+        for i, source in enumerate(sources):
+            print(f"[{i}] {source}")
+    return EXIT_OK
+
+
+def run_consistency(args: argparse.Namespace) -> int:
+    """Handler of ``imgkit consistency``: score folders or lists of images (see
+    :func:`imgkit.consistency.consistency_for_paths`) and print the table. Returns the exit
+    code."""
+    try:
+        kinds = _kinds(args.kinds, ("phash", "dhash", "whash"))
+        table = consistency_for_paths(
+            args.paths,
+            kinds=kinds,
+            near_duplicate=args.near_duplicate,
+            n_boot=args.n_boot,
+            seed=args.seed,
+            hash_size=args.hash_size,
+        )
+    except (ImgkitError, OSError) as error:
+        return _fail("consistency", error)
+    if args.json:
+        print(json.dumps({"consistency": _records(table)}, indent=2))
+        return EXIT_OK
+    shown = table[
+        [
+            "arm",
+            "kind",
+            "n_images",
+            "mean_distance",
+            "median_distance",
+            "similarity",
+            "ci_low",
+            "ci_high",
+            "near_duplicate_share",
+        ]
+    ]
+    print(shown.to_string(index=False, float_format=lambda v: f"{v:.3f}"))
+    first = table.iloc[0] if len(table) else None
+    if first is not None:
+        print(
+            f"\nbaseline: {first['baseline']} ({first['baseline_distance']:g} bits for "
+            f"{first['kind']}); near-duplicate: at most {first['near_duplicate_bits']} bits apart"
+        )
+    return EXIT_OK
+
+
+def run_report(args: argparse.Namespace) -> int:
+    """Handler of ``imgkit report``: write a run's HTML report and Markdown summary (see
+    :func:`imgkit.report.write_report`) and print where; with ``--json`` print the report's
+    numbers too. Returns the exit code."""
+    try:
+        data = report_data(
+            args.run, kind=args.kind, per_day=args.per_day, n_boot=args.n_boot, seed=args.seed
+        )
+        first = write_report(args.run, args.out, formats=args.formats, data=data)
+    except (ImgkitError, OSError) as error:
+        return _fail("report", error)
+    written = {fmt: str(first.with_suffix(f".{fmt}")) for fmt in args.formats}
+    if args.json:
+        print(json.dumps({"written": written, **data.to_dict()}, indent=2, default=str))
+        return EXIT_OK
+    if data.simulated != "none":
+        print(
+            f"{'SIMULATED' if data.simulated == 'all' else 'PARTLY SIMULATED'}: images from "
+            "imgkit's simulator, not a real model"
+        )
+    for comparison in data.comparisons:
+        print(f"[{comparison.prompt}] {comparison.verdict}")
+    for path in written.values():
+        print(f"wrote {path}")
+    return EXIT_OK
+
+
+def add_commands(subparsers: Any) -> None:
+    """Register ``hash``, ``consistency`` and ``report`` on an argparse subparsers object.
+
+    Each subcommand sets ``func`` to its handler (:func:`run_hash`, :func:`run_consistency`,
+    :func:`run_report`), which takes the parsed arguments and returns an exit code.
+    """
+    kinds_help = f"hash kinds, space- or comma-separated (from {', '.join(KINDS)})"
+
+    hash_parser = subparsers.add_parser(
+        "hash",
+        help="perceptual hashes of images and their pairwise distances",
+        description="Print each image's perceptual hashes (identical to the imagehash "
+        "package's), and with two or more images their pairwise Hamming distances.",
+    )
+    hash_parser.add_argument("files", nargs="+", metavar="FILE", help="image files")
+    hash_parser.add_argument("--json", action="store_true", help="print JSON")
+    hash_parser.add_argument(
+        "--kinds", nargs="+", metavar="KIND", help=kinds_help + "; default all"
+    )
+    hash_parser.add_argument(
+        "--hash-size", type=int, default=8, help="hash side in bits (default 8, i.e. 64 bits)"
+    )
+    hash_parser.set_defaults(func=run_hash)
+
+    cons_parser = subparsers.add_parser(
+        "consistency",
+        help="how alike a folder of images is",
+        description="Score how alike images are. Each folder is an arm, and each subfolder "
+        "holding images is another arm; image files given directly form the arm 'files'.",
+    )
+    cons_parser.add_argument("paths", nargs="+", metavar="PATH", help="image files or folders")
+    cons_parser.add_argument("--json", action="store_true", help="print JSON")
+    cons_parser.add_argument(
+        "--kinds", nargs="+", metavar="KIND", help=kinds_help + "; default phash dhash whash"
+    )
+    cons_parser.add_argument("--hash-size", type=int, default=8, help="hash side (default 8)")
+    cons_parser.add_argument(
+        "--near-duplicate",
+        type=float,
+        default=DEFAULT_NEAR_DUPLICATE,
+        help="near-duplicate threshold as a share of the hash bits (default %(default)s)",
+    )
+    cons_parser.add_argument(
+        "--n-boot", type=int, default=2000, help="bootstrap replicates (default %(default)s)"
+    )
+    cons_parser.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    cons_parser.set_defaults(func=run_consistency)
+
+    report_parser = subparsers.add_parser(
+        "report",
+        help="write a run's self-contained HTML report and Markdown summary",
+        description="Write report.html (one self-contained file: plots and thumbnails "
+        "embedded, no external requests) and report.md for a run folder. Offline; the same "
+        "folder always gives the same numbers.",
+    )
+    report_parser.add_argument("run", metavar="RUN_DIR", help="a run folder written by drill")
+    report_parser.add_argument(
+        "--out", metavar="FILE", help="x.html (also writes x.md) or a folder; default RUN_DIR"
+    )
+    report_parser.add_argument("--json", action="store_true", help="print the numbers as JSON")
+    report_parser.add_argument(
+        "--formats", nargs="+", choices=FORMATS, default=list(FORMATS), help="files to write"
+    )
+    report_parser.add_argument(
+        "--kind", default="phash", choices=KINDS, help="hash the verdicts use (default phash)"
+    )
+    report_parser.add_argument(
+        "--per-day",
+        nargs="+",
+        type=float,
+        default=list(DEFAULT_PER_DAY),
+        metavar="N",
+        help="images a day for the monthly projection (default %(default)s)",
+    )
+    report_parser.add_argument(
+        "--n-boot", type=int, default=2000, help="bootstrap replicates (default %(default)s)"
+    )
+    report_parser.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    report_parser.set_defaults(func=run_report)

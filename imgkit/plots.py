@@ -1,0 +1,353 @@
+"""Figures for consistency, prompt rewriting and cost. Matplotlib only; these functions draw.
+
+Every number drawn comes from :mod:`imgkit.consistency`, :mod:`imgkit.divergence` or the cost
+module's projection frame; nothing is computed here beyond laying things out. Each function
+takes ``ax=None``, makes a new figure only when no Axes is given, returns the Axes and never
+calls ``plt.show()``. Whenever the data come from the simulator (a true ``simulated`` column or
+attribute) the title says "simulated", so a simulated picture is never taken for a real one.
+"""
+
+from __future__ import annotations
+
+import math
+import textwrap
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from matplotlib import pyplot as plt
+from matplotlib.axes import Axes
+from matplotlib.ticker import StrMethodFormatter
+from PIL import Image
+
+from imgkit.consistency import pairwise_distances, within_arm_distances
+from imgkit.divergence import divergence_summary, divergence_vs_distance
+from imgkit.errors import ValidationError, check_argument
+from imgkit.hashing import KINDS
+
+__all__ = [
+    "consistency_intervals",
+    "contact_sheet",
+    "cost_projection",
+    "distance_distributions",
+    "distance_heatmap",
+    "divergence_vs_image_distance",
+    "prompt_divergence",
+]
+
+_SIMULATED = " (simulated)"
+# Thumbnails are drawn at most this many pixels on a side: enough for a contact sheet, and
+# it keeps a 40-image sheet light in memory and in saved files.
+_THUMBNAIL = 256
+
+
+def _axes(ax: Axes | None, size: tuple[float, float] = (6.4, 4.8)) -> Axes:
+    if ax is None:
+        _fig, ax = plt.subplots(figsize=size)
+    return ax
+
+
+def _is_simulated(data: Any) -> bool:
+    if isinstance(data, pd.DataFrame):
+        if data.attrs.get("simulated"):
+            return True
+        if "simulated" in data.columns:
+            return bool(data["simulated"].fillna(False).astype(bool).any())
+    return False
+
+
+def _title(ax: Axes, text: str, simulated: bool) -> None:
+    ax.set_title(text + (_SIMULATED if simulated else ""))
+
+
+def _short(text: Any, limit: int) -> str:
+    text = "" if text is None or (isinstance(text, float) and math.isnan(text)) else str(text)
+    text = " ".join(text.split())
+    return text if len(text) <= limit else text[: max(1, limit - 1)].rstrip() + "…"
+
+
+def _require(frame: Any, columns: Sequence[str], param: str, what: str) -> None:
+    if not isinstance(frame, pd.DataFrame):
+        raise ValidationError(param, type(frame).__name__, f"a DataFrame ({what})")
+    missing = [c for c in columns if c not in frame.columns]
+    if missing:
+        raise ValidationError(param, f"missing columns {missing}", f"a DataFrame with {what}")
+
+
+def distance_heatmap(
+    frame: pd.DataFrame,
+    arm: str,
+    prompt: str | None = None,
+    kind: str = "phash",
+    ax: Axes | None = None,
+) -> Axes:
+    """Draw the matrix of Hamming distances between one arm's images (from
+    :func:`imgkit.consistency.pairwise_distances`), each cell labelled with its distance when
+    there are at most 12 images. Returns the Axes."""
+    matrix = pairwise_distances(frame, arm, prompt, kind)
+    ax = _axes(ax)
+    values = matrix.to_numpy()
+    image = ax.imshow(values, cmap="viridis", vmin=0, interpolation="nearest")
+    ax.figure.colorbar(image, ax=ax, label=f"{kind} distance (bits)")
+    ax.set_xticks(range(len(matrix.columns)), labels=list(matrix.columns), rotation=90)
+    ax.set_yticks(range(len(matrix.index)), labels=list(matrix.index))
+    if len(values) <= 12:
+        top = values.max() if values.size else 0
+        for (i, j), value in np.ndenumerate(values):
+            colour = "black" if top and value > top * 0.6 else "white"
+            ax.text(j, i, str(value), ha="center", va="center", fontsize=8, color=colour)
+    where = f" — {_short(prompt, 40)}" if prompt is not None else ""
+    _title(ax, f"{kind} distances between {arm} images{where}", matrix.attrs.get("simulated"))
+    return ax
+
+
+def distance_distributions(
+    frame: pd.DataFrame, kind: str = "phash", ax: Axes | None = None
+) -> Axes:
+    """Draw, per arm, the within-arm pairwise distances (same prompt) as a box with the pairs
+    as points, and the run's "unrelated images" baseline as a dashed line (from
+    :func:`imgkit.consistency.within_arm_distances`). Returns the Axes."""
+    pairs = within_arm_distances(frame, kind)
+    ax = _axes(ax)
+    arms = sorted(pairs["arm"].unique())
+    data = [pairs.loc[pairs["arm"] == arm, "distance"].to_numpy(dtype=float) for arm in arms]
+    if arms:
+        ax.boxplot(
+            data, positions=range(len(arms)), widths=0.5, patch_artist=True, showfliers=False
+        )
+        # Fixed seed: the jitter only spreads points for legibility and must not change
+        # between two draws of the same data.
+        jitter = np.random.default_rng(0)
+        for position, values in enumerate(data):
+            offsets = jitter.uniform(-0.12, 0.12, size=values.size)
+            ax.scatter(position + offsets, values, s=12, color="black", alpha=0.6, zorder=3)
+        ax.set_xticks(range(len(arms)), labels=arms)
+    baseline = pairs.attrs.get("baseline_distance")
+    if baseline is not None and np.isfinite(baseline):
+        label = f"unrelated images ({pairs.attrs.get('baseline')} baseline)"
+        ax.axhline(baseline, linestyle="--", color="grey", label=label)
+        ax.legend(loc="best")
+    ax.set_xlabel("arm")
+    ax.set_ylabel(f"{kind} distance between images of one prompt (bits)")
+    _title(ax, f"Within-arm {kind} distances", pairs.attrs.get("simulated"))
+    return ax
+
+
+def consistency_intervals(table: pd.DataFrame, kind: str = "phash", ax: Axes | None = None) -> Axes:
+    """Draw each arm's similarity per prompt with its bootstrap interval as error bars, from a
+    :func:`imgkit.consistency.consistency_table`. Prompts on the x axis, one marker colour per
+    arm. Returns the Axes."""
+    _require(
+        table,
+        ["arm", "prompt", "kind", "similarity", "ci_low", "ci_high"],
+        "table",
+        "consistency_table columns",
+    )
+    check_argument("kind", kind, KINDS)
+    rows = table[table["kind"] == kind]
+    ax = _axes(ax)
+    prompts = list(dict.fromkeys(rows["prompt"]))
+    arms = sorted(rows["arm"].unique())
+    width = 0.6 / max(1, len(arms))
+    for k, arm in enumerate(arms):
+        arm_rows = rows[rows["arm"] == arm].set_index("prompt").reindex(prompts)
+        x = np.arange(len(prompts)) - 0.3 + width * (k + 0.5)
+        y = arm_rows["similarity"].to_numpy(dtype=float)
+        low = y - arm_rows["ci_low"].to_numpy(dtype=float)
+        high = arm_rows["ci_high"].to_numpy(dtype=float) - y
+        ax.errorbar(x, y, yerr=[low, high], fmt="o", capsize=4, label=arm)
+    ax.set_xticks(range(len(prompts)), labels=[_short(p, 28) or "(no prompt)" for p in prompts])
+    ax.set_ylim(0, 1.05)
+    ax.set_xlabel("prompt")
+    ax.set_ylabel(f"{kind} similarity (1 = identical, 0 = unrelated)")
+    if arms:
+        ax.legend(title="arm", loc="best")
+    baseline = rows["baseline"].iloc[0] if "baseline" in rows.columns and len(rows) else None
+    suffix = f", {baseline} baseline" if baseline else ""
+    _title(ax, f"Consistency per prompt with 95% intervals ({kind}{suffix})", _is_simulated(rows))
+    return ax
+
+
+def prompt_divergence(div_table: pd.DataFrame, ax: Axes | None = None) -> Axes:
+    """Draw, per arm, mean Jaccard distance, mean normalized edit distance and mean share of
+    content words dropped (bars, from :func:`imgkit.divergence.divergence_summary`) with each
+    generation's edit distance as a point. Returns the Axes."""
+    summary = divergence_summary(div_table)
+    ax = _axes(ax)
+    measures = [
+        ("jaccard_distance", "Jaccard distance"),
+        ("edit_distance", "edit distance (normalized)"),
+        ("content_dropped", "content words dropped"),
+    ]
+    arms = summary["arm"].tolist()
+    width = 0.8 / len(measures)
+    for k, (column, label) in enumerate(measures):
+        x = np.arange(len(arms)) - 0.4 + width * (k + 0.5)
+        ax.bar(x, summary[column].to_numpy(dtype=float), width=width, label=label)
+    edit_offset = -0.4 + width * 1.5
+    for position, arm in enumerate(arms):
+        values = div_table.loc[div_table["arm"] == arm, "edit_distance"].to_numpy(dtype=float)
+        ax.scatter(
+            np.full(values.size, position + edit_offset), values, s=10, color="black", zorder=3
+        )
+    ax.set_xticks(range(len(arms)), labels=arms)
+    # Fixed limits: one arm's three bars would otherwise stretch across the whole width.
+    ax.set_xlim(-0.6, max(1, len(arms)) - 0.4)
+    ax.set_ylim(0, 1.05)
+    ax.set_xlabel("arm")
+    ax.set_ylabel("divergence of revised prompt from prompt (0..1)")
+    if arms:
+        ax.legend(loc="best")
+    _title(ax, "How far each arm rewrote the prompt", _is_simulated(div_table))
+    return ax
+
+
+def divergence_vs_image_distance(
+    frame_or_table: pd.DataFrame, ax: Axes | None = None, *, kind: str = "phash"
+) -> Axes:
+    """Scatter each generation's prompt rewrite (normalized edit distance) against its image's
+    mean distance to the same arm's other images on that prompt. Takes a
+    :func:`imgkit.divergence.divergence_vs_distance` table, or a run frame (then computes that
+    table with ``kind``). Returns the Axes."""
+    table = frame_or_table
+    if not (isinstance(table, pd.DataFrame) and "image_distance" in table.columns):
+        table = divergence_vs_distance(frame_or_table, kind)
+    _require(
+        table,
+        ["arm", "edit_distance", "image_distance"],
+        "frame_or_table",
+        "divergence_vs_distance columns",
+    )
+    kind = table.attrs.get(
+        "kind", table["kind"].iloc[0] if "kind" in table.columns and len(table) else kind
+    )
+    ax = _axes(ax)
+    for arm in sorted(table["arm"].unique()):
+        rows = table[table["arm"] == arm]
+        ax.scatter(rows["edit_distance"], rows["image_distance"], label=arm, alpha=0.8)
+    # The whole 0..1 range, so that a spread of 0.84 to 0.87 does not look like a wide one.
+    ax.set_xlim(0, 1.02)
+    ax.set_xlabel("revised prompt edit distance from prompt (normalized, 0..1)")
+    ax.set_ylabel(f"image's mean {kind} distance to its arm's other images (bits)")
+    if len(table):
+        ax.legend(title="arm", loc="best")
+    _title(ax, "Prompt rewriting against image spread", _is_simulated(table))
+    return ax
+
+
+def cost_projection(projection_frame: pd.DataFrame, ax: Axes | None = None) -> Axes:
+    """Draw dollars a month against images a day, one line per model and quality (``label``).
+
+    Expects columns ``label``, ``images_per_day`` and ``monthly_usd`` (numbers or Decimal), as
+    :func:`imgkit.costs.projection_table` and :func:`imgkit.report.cost_projection_frame`
+    produce them; a label whose price is unknown (None) gets no line. Returns the Axes.
+    """
+    _require(
+        projection_frame,
+        ["label", "images_per_day", "monthly_usd"],
+        "projection_frame",
+        "label, images_per_day, monthly_usd",
+    )
+    ax = _axes(ax)
+    for label, rows in projection_frame.groupby("label", sort=False):
+        rows = rows.sort_values("images_per_day")
+        # The cost module gives Decimal cents and None for an unknown price: an unknown price
+        # has no line rather than a line at $0.
+        dollars = rows["monthly_usd"].map(lambda v: math.nan if v is None else float(v))
+        if dollars.isna().all():
+            continue
+        ax.plot(rows["images_per_day"].astype(float), dollars, marker="o", label=str(label))
+    ax.set_xlabel("images per day")
+    ax.set_ylabel("cost per month (USD)")
+    ax.yaxis.set_major_formatter(StrMethodFormatter("${x:,.2f}"))
+    ax.set_xlim(left=0)
+    ax.set_ylim(bottom=0)
+    ax.grid(True, alpha=0.3)
+    if ax.lines:
+        ax.legend(title="model, quality, size", loc="best")
+    _title(ax, "Projected monthly cost", _is_simulated(projection_frame))
+    return ax
+
+
+def _thumbnail(path: Any) -> np.ndarray | None:
+    if path is None or (isinstance(path, float) and math.isnan(path)):
+        return None
+    try:
+        with Image.open(Path(str(path))) as image:
+            image = image.convert("RGB")
+            image.thumbnail((_THUMBNAIL, _THUMBNAIL))
+            return np.asarray(image)
+    except (OSError, ValueError):
+        return None
+
+
+def contact_sheet(
+    frame: pd.DataFrame,
+    ax: Axes | None = None,
+    max_per_arm: int = 8,
+    caption_chars: int = 60,
+) -> Axes:
+    """Draw a run's images as a grid: one row per arm (per arm and prompt when the frame holds
+    several prompts), one column per repeat, each captioned with its revised prompt cut to
+    ``caption_chars`` characters (or "repeat N" when there is none). Only rows with status
+    ``"ok"`` are shown, at most ``max_per_arm`` per row; an image that cannot be read is drawn
+    as a grey cell marked "unreadable". The title says "simulated" when any image comes from
+    the simulator. Returns the Axes.
+    """
+    _require(frame, ["arm", "image_path"], "frame", "arm and image_path columns")
+    if not isinstance(max_per_arm, int) or max_per_arm < 1:
+        raise ValidationError("max_per_arm", max_per_arm, "an integer >= 1")
+    if not isinstance(caption_chars, int) or caption_chars < 4:
+        raise ValidationError("caption_chars", caption_chars, "an integer >= 4")
+    rows = frame[frame["status"] == "ok"] if "status" in frame.columns else frame
+    rows = rows[rows["image_path"].notna()]
+    several_prompts = "prompt" in rows.columns and rows["prompt"].nunique() > 1
+    keys = ["arm", "prompt"] if several_prompts else ["arm"]
+    order = keys + (["repeat"] if "repeat" in rows.columns else [])
+    rows = rows.sort_values(order, kind="stable")
+    groups = [(key, group.head(max_per_arm)) for key, group in rows.groupby(keys, sort=True)]
+    n_rows = max(1, len(groups))
+    n_cols = max([len(g) for _, g in groups] or [1])
+    if ax is None:
+        _fig, ax = plt.subplots(figsize=(2.4 * n_cols + 1.6, 2.9 * n_rows + 0.6))
+
+    # One Axes holds the whole grid: each image is placed in its own unit cell via extent,
+    # leaving the lower part of the cell for the caption.
+    for r, (key, group) in enumerate(groups):
+        key = key if isinstance(key, tuple) else (key,)
+        for c, (_, row) in enumerate(group.iterrows()):
+            left, top = c, r
+            pixels = _thumbnail(row["image_path"])
+            extent = (left + 0.05, left + 0.95, top + 0.75, top + 0.05)
+            if pixels is None:
+                ax.imshow(np.full((8, 8, 3), 200, dtype=np.uint8), extent=extent)
+                ax.text(left + 0.5, top + 0.4, "unreadable", ha="center", va="center", fontsize=8)
+            else:
+                ax.imshow(pixels, extent=extent, interpolation="antialiased")
+            revised = row.get("revised_prompt")
+            if isinstance(revised, str) and revised.strip():
+                caption = _short(revised, caption_chars)
+            else:
+                caption = f"repeat {row['repeat']}" if "repeat" in group.columns else ""
+            ax.text(
+                left + 0.5,
+                top + 0.78,
+                textwrap.fill(caption, 28),
+                ha="center",
+                va="top",
+                fontsize=6,
+                wrap=True,
+            )
+        label = str(key[0]) if not several_prompts else f"{key[0]}\n{_short(key[1], 24)}"
+        ax.text(-0.05, r + 0.4, label, ha="right", va="center", fontsize=8)
+    ax.set_xlim(-0.02, n_cols)
+    ax.set_ylim(n_rows, 0)
+    ax.set_aspect("equal")
+    ax.axis("off")
+    prompt_text = ""
+    if not several_prompts and "prompt" in rows.columns and len(rows):
+        prompt_text = f": {_short(rows['prompt'].iloc[0], 50)}"
+    _title(ax, f"Contact sheet{prompt_text}", _is_simulated(rows))
+    return ax

@@ -1,0 +1,270 @@
+"""imgkit.plots: what each figure draws, inspected through its artists (never its pixels)."""
+
+from __future__ import annotations
+
+import math
+from decimal import Decimal
+
+import matplotlib
+
+matplotlib.use("Agg")  # before pyplot is imported anywhere: no window, same output everywhere
+
+import numpy as np
+import pandas as pd
+import pytest
+from matplotlib import pyplot as plt
+from matplotlib.image import AxesImage
+
+from imgkit import plots
+from imgkit.consistency import consistency_table, within_arm_distances
+from imgkit.costs import projection_table
+from imgkit.divergence import (
+    divergence_summary,
+    divergence_table,
+    divergence_vs_distance,
+)
+from imgkit.errors import ValidationError
+
+try:
+    from analysis_fixtures import make_run
+except ImportError:  # tests/ imported as a package
+    from tests.analysis_fixtures import make_run
+
+REPEATS = 4
+PROMPTS = ("a cat on a sofa", "a cup of coffee")
+
+
+@pytest.fixture(autouse=True)
+def close_figures():
+    yield
+    plt.close("all")
+
+
+@pytest.fixture(scope="module")
+def run(tmp_path_factory) -> pd.DataFrame:
+    """Two arms x two prompts x 4 images, plus one failed generation per arm and prompt."""
+    return make_run(tmp_path_factory.mktemp("run"), repeats=REPEATS)
+
+
+@pytest.fixture(scope="module")
+def sim_run(tmp_path_factory) -> pd.DataFrame:
+    return make_run(tmp_path_factory.mktemp("sim"), repeats=REPEATS, simulated=True)
+
+
+@pytest.fixture(scope="module")
+def table(run) -> pd.DataFrame:
+    return consistency_table(run, kinds=("phash", "dhash"), n_boot=200)
+
+
+def _images(ax) -> list[AxesImage]:
+    return [a for a in ax.get_children() if isinstance(a, AxesImage)]
+
+
+def _texts(ax) -> list[str]:
+    return [t.get_text() for t in ax.texts]
+
+
+# --------------------------------------------------------------------------------------------
+# Every plot: ax=None makes a figure, a given Axes is drawn on and returned, simulated is said
+
+
+def _draw_each(frame: pd.DataFrame, table: pd.DataFrame):
+    projection = projection_table([("dall-e-3 standard", "0.04")], per_day=(1, 20))
+    projection["simulated"] = bool(frame["simulated"].any())
+    div = divergence_table(frame)
+    return {
+        "heatmap": lambda ax: plots.distance_heatmap(frame, "steady", ax=ax),
+        "distributions": lambda ax: plots.distance_distributions(frame, ax=ax),
+        "intervals": lambda ax: plots.consistency_intervals(table, ax=ax),
+        "divergence": lambda ax: plots.prompt_divergence(div, ax=ax),
+        "divergence vs distance": lambda ax: plots.divergence_vs_image_distance(frame, ax=ax),
+        "cost": lambda ax: plots.cost_projection(projection, ax=ax),
+        "contact sheet": lambda ax: plots.contact_sheet(frame, ax=ax),
+    }
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        "heatmap",
+        "distributions",
+        "intervals",
+        "divergence",
+        "divergence vs distance",
+        "cost",
+        "contact sheet",
+    ],
+)
+def test_each_plot_draws_on_the_given_axes_and_labels_simulated_data(name, run, sim_run):
+    real_table = consistency_table(run, kinds="phash", n_boot=50)
+    sim_table = consistency_table(sim_run, kinds="phash", n_boot=50)
+
+    before = plt.get_fignums()
+    fig, ax = plt.subplots()
+    assert _draw_each(run, real_table)[name](ax) is ax
+    assert plt.get_fignums() == [*before, fig.number]  # nothing else opened
+    assert "simulated" not in ax.get_title()
+
+    made = _draw_each(sim_run, sim_table)[name](None)
+    assert made is not ax and made.figure.number not in before
+    assert made.get_title().endswith("(simulated)")
+
+
+# --------------------------------------------------------------------------------------------
+# What each one draws
+
+
+def test_heatmap_shows_the_arm_matrix_with_its_values(run):
+    ax = plots.distance_heatmap(run, "wobbly", prompt=PROMPTS[0])
+    (image,) = _images(ax)
+    values = image.get_array()
+    assert values.shape == (REPEATS, REPEATS)
+    assert np.all(np.diag(values) == 0)
+    assert np.array_equal(values, values.T)
+    assert values[np.triu_indices(REPEATS, 1)].min() > 0  # wobbly draws a new photo each time
+    # Every cell is written out, and the ticks name the repeats.
+    assert len(ax.texts) == REPEATS * REPEATS
+    assert sorted(_texts(ax)) == sorted(str(v) for v in values.ravel())
+    assert [t.get_text() for t in ax.get_xticklabels()] == [f"r{r}" for r in range(REPEATS)]
+    assert "wobbly" in ax.get_title() and PROMPTS[0] in ax.get_title()
+
+
+def test_heatmap_without_prompt_labels_images_by_prompt(run):
+    ax = plots.distance_heatmap(run, "steady")
+    (image,) = _images(ax)
+    assert image.get_array().shape == (2 * REPEATS, 2 * REPEATS)
+    labels = [t.get_text() for t in ax.get_yticklabels()]
+    assert labels[0] == "p1 r0" and labels[-1] == f"p2 r{REPEATS - 1}"
+
+
+def test_distributions_one_box_and_all_pairs_per_arm_and_the_baseline(run):
+    ax = plots.distance_distributions(run)
+    pairs = within_arm_distances(run)
+    # One box per arm (patch_artist boxes are patches), one scatter of points per arm.
+    assert len(ax.patches) == 2
+    assert len(ax.collections) == 2
+    per_arm_pairs = 2 * math.comb(REPEATS, 2)
+    for collection, arm in zip(ax.collections, ["steady", "wobbly"], strict=True):
+        points = collection.get_offsets()
+        assert len(points) == per_arm_pairs
+        expected = sorted(pairs.loc[pairs["arm"] == arm, "distance"].astype(float))
+        assert sorted(np.asarray(points)[:, 1]) == expected
+    assert [t.get_text() for t in ax.get_xticklabels()] == ["steady", "wobbly"]
+    (baseline,) = [line for line in ax.lines if line.get_linestyle() == "--"]
+    assert baseline.get_ydata()[0] == pytest.approx(pairs.attrs["baseline_distance"])
+    assert "cross-prompt" in ax.get_legend().get_texts()[0].get_text()
+
+
+def test_intervals_one_errorbar_per_arm_at_the_table_values(table):
+    ax = plots.consistency_intervals(table, kind="dhash")
+    assert len(ax.containers) == 2
+    rows = table[table["kind"] == "dhash"]
+    for container, arm in zip(ax.containers, ["steady", "wobbly"], strict=True):
+        line = container.lines[0]
+        expected = rows[rows["arm"] == arm].set_index("prompt").loc[list(PROMPTS), "similarity"]
+        assert np.allclose(line.get_ydata(), expected.to_numpy())
+        assert container.get_label() == arm
+    assert [t.get_text() for t in ax.get_xticklabels()] == list(PROMPTS)
+    assert "dhash" in ax.get_title() and "cross-prompt" in ax.get_title()
+    assert ax.get_ylim() == (0, 1.05)
+
+
+def test_intervals_validates(table):
+    with pytest.raises(ValidationError, match="kind"):
+        plots.consistency_intervals(table, kind="nope")
+    with pytest.raises(ValidationError, match="ci_low"):
+        plots.consistency_intervals(table.drop(columns="ci_low"))
+
+
+def test_prompt_divergence_three_bars_per_arm_at_the_summary_means(run):
+    div = divergence_table(run)
+    summary = divergence_summary(div)
+    ax = plots.prompt_divergence(div)
+    assert len(ax.patches) == 3 * 2
+    heights = [p.get_height() for p in ax.patches]
+    expected = [
+        *summary["jaccard_distance"],
+        *summary["edit_distance"],
+        *summary["content_dropped"],
+    ]
+    assert heights == pytest.approx(expected)
+    labels = [t.get_text() for t in ax.get_legend().get_texts()]
+    assert labels == ["Jaccard distance", "edit distance (normalized)", "content words dropped"]
+    # One point per generation with a revised prompt (the failed ones have none).
+    assert sum(len(c.get_offsets()) for c in ax.collections) == 2 * 2 * REPEATS
+
+
+def test_divergence_vs_image_distance_one_point_per_generation(run):
+    table = divergence_vs_distance(run)
+    ax = plots.divergence_vs_image_distance(table)
+    assert len(ax.collections) == 2
+    for collection, arm in zip(ax.collections, ["steady", "wobbly"], strict=True):
+        rows = table[table["arm"] == arm]
+        points = np.asarray(collection.get_offsets())
+        assert len(points) == len(rows) == 2 * REPEATS
+        assert np.allclose(points[:, 0], rows["edit_distance"])
+        assert np.allclose(points[:, 1], rows["image_distance"])
+    assert "phash" in ax.get_ylabel()
+    # Given the run frame instead, it computes the same table.
+    again = plots.divergence_vs_image_distance(run)
+    assert np.allclose(again.collections[1].get_offsets(), ax.collections[1].get_offsets())
+
+
+def test_cost_projection_one_line_per_label_with_the_lesson_figures():
+    frame = projection_table(
+        [("dall-e-3 standard", "0.04"), ("dall-e-3 hd", "0.08"), ("leonardo", "0.008")],
+        per_day=(1, 20),
+    )
+    ax = plots.cost_projection(frame)
+    assert len(ax.lines) == 3
+    by_label = {line.get_label(): line for line in ax.lines}
+    assert list(by_label["dall-e-3 standard"].get_ydata()) == [1.20, 24.00]
+    assert list(by_label["dall-e-3 hd"].get_ydata()) == [2.40, 48.00]
+    assert list(by_label["leonardo"].get_ydata()) == pytest.approx([0.24, 4.80])
+    assert list(by_label["leonardo"].get_xdata()) == [1, 20]
+    assert ax.get_xlabel() == "images per day"
+    assert ax.get_ylabel() == "cost per month (USD)"
+    assert "simulated" not in ax.get_title()
+
+
+def test_cost_projection_draws_no_line_for_an_unknown_price():
+    frame = pd.DataFrame(
+        {
+            "label": ["known", "known", "unknown", "unknown"],
+            "images_per_day": [1, 10, 1, 10],
+            "monthly_usd": [Decimal("1.20"), Decimal("12.00"), None, None],
+        }
+    )
+    ax = plots.cost_projection(frame)
+    assert [line.get_label() for line in ax.lines] == ["known"]
+    with pytest.raises(ValidationError, match="monthly_usd"):
+        plots.cost_projection(frame.drop(columns="monthly_usd"))
+
+
+def test_contact_sheet_one_thumbnail_per_image_captioned_by_revised_prompt(run):
+    ax = plots.contact_sheet(run, caption_chars=30)
+    ok = run[run["status"] == "ok"]
+    assert len(_images(ax)) == len(ok)
+    texts = _texts(ax)
+    # Rows are labelled by arm and prompt; captions are the revised prompts, shortened.
+    assert sum(t.startswith("steady\n") for t in texts) == 2
+    wobbly_caption = "an artful scene number 0 inspired by sofa"
+    assert any(t.replace("\n", " ").startswith(wobbly_caption[:28]) for t in texts)
+    assert any("…" in t for t in texts)  # the long rewrites are cut to caption_chars
+    assert not ax.axison
+
+
+def test_contact_sheet_limits_and_unreadable_images(run, tmp_path):
+    one_prompt = run[run["prompt"] == PROMPTS[0]].copy()
+    broken = tmp_path / "broken.png"
+    broken.write_bytes(b"not a png")
+    one_prompt.loc[one_prompt.index[0], "image_path"] = str(broken)
+    one_prompt["revised_prompt"] = None
+    ax = plots.contact_sheet(one_prompt, max_per_arm=2)
+    assert len(_images(ax)) == 2 * 2
+    texts = _texts(ax)
+    assert "unreadable" in texts
+    assert "repeat 1" in texts  # no revised prompt: the repeat is the caption
+    assert PROMPTS[0] in ax.get_title()
+    with pytest.raises(ValidationError, match="max_per_arm"):
+        plots.contact_sheet(one_prompt, max_per_arm=0)
