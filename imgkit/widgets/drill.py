@@ -1,0 +1,655 @@
+"""The drill panel: the lesson's consistency drill in a few clicks.
+
+Pick arms, a prompt and a number of repeats, see what it will cost, press Run. The run goes on
+in a background thread through :func:`imgkit.runner.drill` (the same function the command line
+and the notebooks call), so the notebook stays responsive; progress bars and the gallery fill as
+images arrive. When the run ends, tabs show its consistency (:func:`imgkit.consistency.compare_arms`
+writes the verdict), how far each arm rewrote the prompt, what it cost and every attempt made.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import itertools
+import threading
+import uuid
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+from typing import Any
+
+import ipywidgets as widgets
+import pandas as pd
+
+from imgkit.arms import LESSON_MODELS, LESSON_PROMPT, LESSON_REPEATS, Arm
+from imgkit.catalog import Catalog, default_catalog
+from imgkit.costs import estimate_cost
+from imgkit.errors import ImgkitError
+from imgkit.widgets._common import (
+    BackgroundTask,
+    escape,
+    figure_png,
+    frame_html,
+    has_live_key,
+    model_label,
+    new_figure,
+    simulated_badge,
+)
+from imgkit.widgets.gallery import Gallery, GalleryItem
+
+__all__ = ["DEFAULT_ARMS", "DrillPanel", "arm_choices"]
+
+#: The lesson's two arms, chosen when the panel opens.
+DEFAULT_ARMS: tuple[str, ...] = LESSON_MODELS
+_DEFAULT = "(each model's default)"
+# How often the panel looks at the run folder while a drill runs, in seconds.
+_POLL_S = 0.25
+# Generation statuses that mean "this one is over" (see imgkit.runs.GENERATION_STATUSES).
+_ENDED = ("ok", "failed", "refused")
+_SIM, _LIVE = "Simulator", "Live"
+
+
+def arm_choices(
+    catalog: Catalog | None = None, *, live: bool = False, today: dt.date | None = None
+) -> list[tuple[str, str]]:
+    """(label, arm spec) pairs the panel offers, the lesson's models first.
+
+    Every model with the Images endpoint, the AS-IS control for models that rewrite prompts, and
+    the Responses-API arm for models that have it. Retired models are labelled "simulator only";
+    with ``live=True`` they are left out.
+    """
+    catalog = catalog or default_catalog()
+    order = sorted(catalog.values(), key=lambda s: s.name not in LESSON_MODELS)
+    choices = []
+    for spec in order:
+        if live and spec.status(today) == "retired":
+            continue
+        label = model_label(spec, today)
+        if "generate" in spec.endpoints:
+            choices.append((label, spec.name))
+            if spec.returns_revised_prompt("generate"):
+                choices.append((f"{label} + AS-IS prefix (rewrite control)", f"{spec.name}+as_is"))
+        if "responses" in spec.endpoints:
+            choices.append((f"{label} via the Responses API", f"{spec.name}@responses"))
+    return choices
+
+
+def _common(options: Iterable[Sequence[str]]) -> list[str]:
+    """Values every sequence shares, in the first one's order."""
+    options = [list(o) for o in options]
+    if not options:
+        return []
+    rest = [set(o) for o in options[1:]]
+    return [v for v in options[0] if all(v in r for r in rest)]
+
+
+class DrillPanel(widgets.VBox):
+    """The drill as a panel. ``run_drill()`` is what the Run button does; ``wait()`` awaits it.
+
+    Everything shown about a simulated run is labelled simulated. After a run, :attr:`run` holds
+    the :class:`imgkit.runs.Run`, :attr:`frame` its generations and :attr:`verdicts` the
+    :class:`~imgkit.consistency.ArmComparison` of each pair of arms.
+    """
+
+    def __init__(
+        self,
+        *,
+        prompt: str = LESSON_PROMPT,
+        arms: Sequence[str] = DEFAULT_ARMS,
+        n: int = LESSON_REPEATS,
+        out: str | Path = "runs",
+        budget: float | None = None,
+        backend: str = "sim",
+        catalog: Catalog | None = None,
+        concurrency: int = 4,
+        sim_url: str | None = None,
+        n_boot: int = 1000,
+        n_perm: int = 2000,
+    ) -> None:
+        self.catalog = catalog or default_catalog()
+        self.out = Path(out)
+        self.concurrency = concurrency
+        self.sim_url = sim_url
+        self.n_boot = n_boot
+        self.n_perm = n_perm
+        self.run: Any = None
+        self.frame = pd.DataFrame()
+        self.verdicts: list[Any] = []
+        self.task: BackgroundTask | None = None
+        self._seen: set[Any] = set()
+        self._failed: dict[str, int] = {}
+        self.bars: dict[str, tuple[widgets.IntProgress, widgets.HTML]] = {}
+        self._lock = threading.Lock()
+
+        self.live_available = has_live_key("openai")
+        self.backend = widgets.ToggleButtons(
+            options=[_SIM, _LIVE],
+            value=_SIM,
+            description="Backend",
+            disabled=not self.live_available,
+            tooltips=[
+                "imgkit's offline simulator: free, labelled simulated",
+                "the real services (needs OPENAI_API_KEY)",
+            ],
+        )
+        self.backend_note = widgets.HTML(
+            ""
+            if self.live_available
+            else "<small>Live is disabled: set OPENAI_API_KEY (and restart the kernel) to send "
+            "requests to the real services.</small>"
+        )
+        self.prompt = widgets.Textarea(
+            value=prompt,
+            description="Prompt",
+            layout=widgets.Layout(width="95%", height="4.5em"),
+        )
+        choices = arm_choices(self.catalog)
+        known = {value for _, value in choices}
+        self.arms = widgets.SelectMultiple(
+            options=choices,
+            value=tuple(a for a in arms if a in known),
+            rows=8,
+            description="Arms",
+            layout=widgets.Layout(width="560px"),
+        )
+        self.n = widgets.BoundedIntText(value=n, min=1, max=50, description="Repeats")
+        self.size = widgets.Dropdown(options=[_DEFAULT], value=_DEFAULT, description="Size")
+        self.quality = widgets.Dropdown(options=[_DEFAULT], value=_DEFAULT, description="Quality")
+        self.style = widgets.Dropdown(options=[_DEFAULT], value=_DEFAULT, description="Style")
+        self.budget = widgets.BoundedFloatText(
+            value=budget or 0.0,
+            min=0.0,
+            max=10_000.0,
+            step=0.1,
+            description="Budget $",
+            tooltip="a run whose estimate exceeds this does not start (0: no limit; live runs "
+            "need one)",
+        )
+        self.estimate = widgets.HTML()
+        self.estimate.add_class("imgkit-estimate")
+        self.run_button = widgets.Button(description="Run", button_style="primary", icon="play")
+        self.run_button.add_class("imgkit-run")
+        self.stop_button = widgets.Button(description="Stop", icon="stop", disabled=True)
+        self.stop_button.add_class("imgkit-stop")
+        self.status = widgets.HTML()
+        self.status.add_class("imgkit-status")
+        self.progress_box = widgets.VBox()
+        self.gallery = Gallery()
+        self.verdict = widgets.HTML()
+        self.verdict.add_class("imgkit-verdict")
+        self.run_path = widgets.HTML()
+        self.run_path.add_class("imgkit-run-path")
+        self.consistency_html = widgets.HTML()
+        self.consistency_plot = widgets.Image(
+            format="png", layout=widgets.Layout(max_width="640px")
+        )
+        self.divergence_html = widgets.HTML()
+        self.divergence_plot = widgets.Image(format="png", layout=widgets.Layout(max_width="640px"))
+        self.cost_html = widgets.HTML()
+        self.attempts_html = widgets.HTML()
+        self.tabs = widgets.Tab(
+            [
+                widgets.VBox([self.verdict, self.consistency_html, self.consistency_plot]),
+                widgets.VBox([self.divergence_html, self.divergence_plot]),
+                self.cost_html,
+                self.attempts_html,
+            ]
+        )
+        for i, title in enumerate(("Consistency", "Prompt divergence", "Cost", "Attempt log")):
+            self.tabs.set_title(i, title)
+
+        settings = widgets.VBox(
+            [
+                widgets.HBox([self.backend, self.backend_note]),
+                self.prompt,
+                self.arms,
+                widgets.HBox([self.n, self.budget]),
+                widgets.HBox([self.size, self.quality, self.style]),
+                self.estimate,
+                widgets.HBox([self.run_button, self.stop_button]),
+            ]
+        )
+        super().__init__(
+            [
+                widgets.HTML("<h3>Consistency drill</h3>"),
+                settings,
+                self.status,
+                self.progress_box,
+                self.gallery,
+                self.run_path,
+                self.tabs,
+            ]
+        )
+        self.add_class("imgkit-drill-panel")
+        self.run_button.on_click(lambda _b: self.run_drill())
+        self.stop_button.on_click(lambda _b: self.stop())
+        for control in (self.prompt, self.n, self.size, self.quality, self.style, self.budget):
+            control.observe(lambda _c: self.update_estimate(), names="value")
+        self.arms.observe(lambda _c: self._arms_changed(), names="value")
+        self.backend.observe(lambda _c: self._backend_changed(), names="value")
+        if backend == "live" and self.live_available:
+            self.backend.value = _LIVE
+        self._arms_changed()
+
+    # ---------------------------------------------------------------------------------------
+    # Settings
+
+    @property
+    def backend_name(self) -> str:
+        """ "sim" or "live"."""
+        return "live" if self.backend.value == _LIVE else "sim"
+
+    def selected_arms(self) -> list[Arm]:
+        """The chosen arms, with the chosen style on the models that take one."""
+        arms = []
+        for spec_text in self.arms.value:
+            arm = Arm.parse(spec_text)
+            spec = self.catalog.get_model(arm.model)
+            if self.style.value != _DEFAULT and self.style.value in spec.styles:
+                arm = Arm.parse(spec_text, style=self.style.value)
+            arms.append(arm)
+        return arms
+
+    def defaults(self) -> dict[str, Any]:
+        """Drill-wide request parameters: the chosen size and quality, if any."""
+        chosen = {"size": self.size.value, "quality": self.quality.value}
+        return {k: v for k, v in chosen.items() if v != _DEFAULT}
+
+    def _arms_changed(self) -> None:
+        specs = [self.catalog.get_model(Arm.parse(a).model) for a in self.arms.value]
+        # Offer only what every chosen model accepts, so the Run button never sends a request
+        # that one arm's service would refuse.
+        for dropdown, values in (
+            (self.size, _common(s.allowed_sizes() for s in specs)),
+            (self.quality, _common(s.qualities for s in specs)),
+            (self.style, _common(s.styles for s in specs if s.styles)),
+        ):
+            options = [_DEFAULT, *values]
+            keep = dropdown.value if dropdown.value in options else _DEFAULT
+            dropdown.options = options
+            dropdown.value = keep
+        self.style.layout.display = "flex" if any(s.styles for s in specs) else "none"
+        self.update_estimate()
+
+    def _backend_changed(self) -> None:
+        live = self.backend_name == "live"
+        chosen = self.arms.value
+        choices = arm_choices(self.catalog, live=live)
+        known = {value for _, value in choices}
+        self.arms.options = choices
+        self.arms.value = tuple(a for a in chosen if a in known)
+        self._arms_changed()
+
+    def requests(self) -> list[tuple[Arm, Any]]:
+        """(arm, validated request) for each chosen arm; raises ValidationError when invalid."""
+        prompt = self.prompt.value
+        return [
+            (
+                arm,
+                arm.request(
+                    prompt,
+                    backend=self.backend_name,
+                    defaults=self.defaults(),
+                    catalog=self.catalog,
+                ),
+            )
+            for arm in self.selected_arms()
+        ]
+
+    def update_estimate(self) -> None:
+        """Re-price the planned run with :func:`imgkit.costs.estimate_cost`."""
+        if not self.arms.value:
+            self.estimate.value = "<b>Pick at least one arm.</b>"
+            self.run_button.disabled = True
+            return
+        try:
+            planned = self.requests()
+        except ImgkitError as exc:
+            self.estimate.value = f"<b>Cannot run this:</b> {escape(exc)}"
+            self.run_button.disabled = True
+            return
+        n = int(self.n.value)
+        rows, total, unknown = [], 0.0, []
+        for arm, request in planned:
+            cost = estimate_cost(request, self.catalog)
+            if cost.per_image is None:
+                unknown.append(arm.name)
+                rows.append(f"<li>{escape(arm.name)}: price unknown ({escape(cost.note)})</li>")
+                continue
+            total += cost.per_image * n
+            rows.append(
+                f"<li>{escape(arm.name)}: {n} x ${cost.per_image:.4f} = "
+                f"${cost.per_image * n:.2f} <small>({escape(cost.basis)})</small></li>"
+            )
+        live = self.backend_name == "live"
+        head = (
+            f"<b>Estimated cost: ${total:.2f}</b>"
+            + (" plus arms without a price" if unknown else "")
+            + (
+                " (what it would cost live; the simulator charges nothing) " + simulated_badge(True)
+                if not live
+                else " (live: this is real money)"
+            )
+        )
+        budget = float(self.budget.value or 0)
+        warn = ""
+        if budget and total > budget:
+            warn = (
+                f"<br><b>Over budget:</b> a run estimated above ${budget:.2f} does not start; "
+                "lower the repeats or raise the budget."
+            )
+        elif live and not budget:
+            warn = "<br><b>Set a budget:</b> live runs spend real money and need one."
+        self.estimate.value = f"{head}<ul>{''.join(rows)}</ul>{warn}"
+        self.run_button.disabled = self.task is not None and self.task.running
+
+    # ---------------------------------------------------------------------------------------
+    # Running
+
+    @property
+    def running(self) -> bool:
+        return self.task is not None and self.task.running
+
+    def run_drill(self) -> BackgroundTask | None:
+        """Start the drill in the background (what Run does); returns the task, or None.
+
+        Returns None, with the reason in the status line, when the settings are invalid or a
+        run is already going on.
+        """
+        if self.running:
+            return None
+        try:
+            arms = [arm for arm, _request in self.requests()]
+        except ImgkitError as exc:
+            self.status.value = f"<b>Cannot run:</b> {escape(exc)}"
+            return None
+        prompt = self.prompt.value
+        n = int(self.n.value)
+        backend = self.backend_name
+        budget = float(self.budget.value) or None
+        defaults = self.defaults()
+        self._reset_outputs(arms, n)
+        self.run_button.disabled = True
+        self.stop_button.disabled = False
+        self.status.value = (
+            f"Running {len(arms)} arm{'s' if len(arms) != 1 else ''} x {n} repeats "
+            f"{'on the simulator' if backend == 'sim' else 'LIVE'}... "
+            + simulated_badge(backend == "sim")
+        )
+
+        # The panel names the run folder itself, so it can watch the folder's ledger fill while
+        # the drill runs and show each image as soon as it is stored.
+        stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%d-%H%M%S")
+        run_name = f"{stamp}-panel-{uuid.uuid4().hex[:6]}"
+        run_path = (self.out / run_name).resolve()
+
+        def work(stop_event: threading.Event) -> Any:
+            from imgkit.runner import drill
+
+            finished = threading.Event()
+            watcher = threading.Thread(
+                target=self._watch,
+                args=(run_path, finished),
+                name="imgkit-drill-watch",
+                daemon=True,
+            )
+            watcher.start()
+            try:
+                return drill(
+                    [prompt],
+                    arms=arms,
+                    n=n,
+                    backend=backend,
+                    out=str(self.out),
+                    run_name=run_name,
+                    budget=budget,
+                    concurrency=self.concurrency,
+                    sim_url=self.sim_url,
+                    progress=False,
+                    log=None,
+                    stop=stop_event,
+                    **defaults,
+                )
+            finally:
+                finished.set()
+                watcher.join()
+
+        self.task = BackgroundTask(work, on_done=self._finished, name="imgkit-drill").start()
+        return self.task
+
+    def stop(self) -> None:
+        """Ask the run to stop: requests in flight finish, no new ones are sent."""
+        if self.task is not None:
+            self.task.stop()
+            self.status.value = "Stopping: waiting for the requests in flight..."
+
+    def wait(self, timeout: float | None = None) -> bool:
+        """Block until the run and its analysis are done; True when they are."""
+        return self.task is None or self.task.wait(timeout)
+
+    def _reset_outputs(self, arms: Sequence[Arm], n: int) -> None:
+        self.run = None
+        self.frame = pd.DataFrame()
+        self.verdicts = []
+        self._seen = set()
+        self._failed = {}
+        self.gallery.clear()
+        self.bars = {}
+        for arm in arms:
+            bar = widgets.IntProgress(value=0, min=0, max=n, description=arm.name[:20])
+            bar.add_class("imgkit-progress")
+            label = widgets.HTML(f"0 / {n}")
+            self.bars[arm.name] = (bar, label)
+        self.progress_box.children = [widgets.HBox(pair) for pair in self.bars.values()]
+        for target in (
+            self.verdict,
+            self.run_path,
+            self.consistency_html,
+            self.divergence_html,
+            self.cost_html,
+            self.attempts_html,
+        ):
+            target.value = ""
+        self.consistency_plot.value = b""
+        self.divergence_plot.value = b""
+
+    def _watch(self, run_path: Path, finished: threading.Event) -> None:
+        """Poll the run folder while the drill runs; show each generation as it ends."""
+        from imgkit.runs import Run
+
+        while not finished.wait(_POLL_S):
+            if not (run_path / "ledger.sqlite").exists():
+                continue
+            try:
+                frame = Run(run_path).to_frame()
+            except Exception:  # a folder still being written: the next poll will read it
+                continue
+            self._absorb(frame)
+
+    def _absorb(self, frame: pd.DataFrame) -> None:
+        """Count and show the generations of ``frame`` that ended since the last call."""
+        ended = frame[frame["status"].isin(_ENDED)] if "status" in frame.columns else frame
+        for _, row in ended.iterrows():
+            key = (row.get("arm"), row.get("prompt_id"), row.get("repeat"))
+            with self._lock:
+                if key in self._seen:
+                    continue
+                self._seen.add(key)
+            arm = row.get("arm")
+            if arm in self.bars:
+                bar, label = self.bars[arm]
+                bar.value = min(bar.max, bar.value + 1)
+                if row.get("status") != "ok":
+                    bar.bar_style = "warning"
+                    self._failed[arm] = self._failed.get(arm, 0) + 1
+                missing = self._failed.get(arm, 0)
+                label.value = f"{bar.value} / {bar.max}" + (
+                    f" ({missing} without an image)" if missing else ""
+                )
+            if row.get("status") == "ok" and row.get("image_path"):
+                self.gallery.add(GalleryItem.from_row(row))
+
+    def _finished(self, task: BackgroundTask) -> None:
+        self.run_button.disabled = False
+        self.stop_button.disabled = True
+        if task.error is not None:
+            self.status.value = (
+                f"<b>The drill did not complete:</b> {escape(task.error)}"
+                f"<details><summary>details</summary><pre>{escape(task.error_text)}</pre></details>"
+            )
+            return
+        self.show_run(task.result)
+
+    # ---------------------------------------------------------------------------------------
+    # Results
+
+    def show_run(self, run: Any) -> None:
+        """Fill the gallery and tabs from a finished (or reopened) run."""
+        self.run = run
+        frame = run.to_frame()
+        self.frame = frame
+        self._absorb(frame)
+        simulated = bool(frame.get("simulated", pd.Series([False])).fillna(False).any())
+        counts = frame["status"].value_counts().to_dict() if "status" in frame.columns else {}
+        stopped = "" if self.task is None or not self.task.stop_event.is_set() else " (stopped)"
+        self.status.value = (
+            f"Done{stopped}: {counts.get('ok', 0)} image(s), "
+            f"{sum(v for k, v in counts.items() if k != 'ok')} without an image. "
+            + simulated_badge(simulated)
+        )
+        self.run_path.value = (
+            f"<p>Run folder: <code>{escape(run.path)}</code>. Reopen it any time with "
+            f"<code>imgkit.runs.open_run({escape(repr(str(run.path)))})</code>.</p>"
+        )
+        self._show_consistency(frame, simulated)
+        self._show_divergence(frame, simulated)
+        self._show_cost(frame, simulated)
+        self._show_attempts(run)
+
+    def _show_consistency(self, frame: pd.DataFrame, simulated: bool) -> None:
+        from imgkit.consistency import compare_arms, consistency_table
+        from imgkit.plots import consistency_intervals
+
+        try:
+            table = consistency_table(frame, kinds=("phash",), n_boot=self.n_boot)
+        except ImgkitError as exc:
+            self.consistency_html.value = f"<i>No consistency table: {escape(exc)}</i>"
+            return
+        self.consistency_html.value = frame_html(
+            table,
+            columns=[
+                "arm",
+                "n_images",
+                "similarity",
+                "ci_low",
+                "ci_high",
+                "mean_distance",
+                "near_duplicate_share",
+            ],
+        )
+        if len(table):
+            figure, ax = new_figure((6.4, 3.6))
+            consistency_intervals(table, ax=ax)
+            self.consistency_plot.value = figure_png(figure)
+        arms = [a for a in dict.fromkeys(frame["arm"]) if a in set(table["arm"])]
+        lines = []
+        for arm_a, arm_b in itertools.combinations(arms, 2):
+            try:
+                comparison = compare_arms(
+                    frame, arm_a, arm_b, n_perm=self.n_perm, n_boot=self.n_boot
+                )
+            except ImgkitError as exc:
+                lines.append(f"<li>{escape(arm_a)} vs {escape(arm_b)}: {escape(exc)}</li>")
+                continue
+            self.verdicts.append(comparison)
+            lines.append(f"<li>{escape(comparison.verdict)}</li>")
+        if not lines:
+            lines.append("<li>Pick at least two arms to compare their consistency.</li>")
+        self.verdict.value = (
+            "<h4>Verdict</h4>" + simulated_badge(simulated) + f"<ul>{''.join(lines)}</ul>"
+        )
+
+    def _show_divergence(self, frame: pd.DataFrame, simulated: bool) -> None:
+        from imgkit.divergence import divergence_table, html_diff
+        from imgkit.plots import prompt_divergence
+
+        table = divergence_table(frame)
+        if table.empty:
+            self.divergence_html.value = (
+                "<p>No arm reported a revised prompt: these services draw the prompt as "
+                "written.</p>"
+            )
+            return
+        rows = []
+        for index, row in table.head(20).iterrows():
+            # Diff against what was sent (the AS-IS arm sends the prompt behind a prefix).
+            asked = str(row["prompt"])
+            if "sent_prompt" in frame.columns and isinstance(frame.at[index, "sent_prompt"], str):
+                asked = frame.at[index, "sent_prompt"]
+            rows.append(
+                f"<tr><td>{escape(row.get('arm'))} #{escape(row.get('repeat'))}</td>"
+                f"<td>{row['edit_distance']:.2f}</td>"
+                f"<td>{html_diff(asked, row['revised_prompt'])}</td></tr>"
+            )
+        self.divergence_html.value = (
+            simulated_badge(simulated)
+            + "<table class='imgkit-table'><tr><th>image</th><th>edit distance</th>"
+            "<th>revised prompt against the prompt sent (struck: dropped, underlined: added)</th>"
+            f"</tr>{''.join(rows)}</table>"
+        )
+        figure, ax = new_figure((6.4, 3.6))
+        prompt_divergence(table, ax=ax)
+        self.divergence_plot.value = figure_png(figure)
+
+    def _show_cost(self, frame: pd.DataFrame, simulated: bool) -> None:
+        if "cost_usd" not in frame.columns:
+            self.cost_html.value = "<i>The run recorded no costs.</i>"
+            return
+        per_arm = (
+            frame.assign(cost_usd=pd.to_numeric(frame["cost_usd"], errors="coerce"))
+            .groupby("arm", sort=False)
+            .agg(
+                images=("status", lambda s: int((s == "ok").sum())),
+                cost_usd=("cost_usd", "sum"),
+                priced=("cost_usd", lambda s: int(s.notna().sum())),
+                basis=("cost_basis", lambda s: ", ".join(sorted({str(b) for b in s.dropna()}))),
+            )
+            .reset_index()
+        )
+        total = float(per_arm["cost_usd"].sum())
+        unpriced = int((per_arm["images"] - per_arm["priced"]).clip(lower=0).sum())
+        note = (
+            "Simulated run: these are the prices the real services would charge, computed "
+            "from the catalog; nothing was billed."
+            if simulated
+            else "Live run: what the services billed (from their usage) or the catalog's price."
+        )
+        missing = f" {unpriced} image(s) have no known cost." if unpriced else ""
+        self.cost_html.value = (
+            simulated_badge(simulated)
+            + f"<p><b>Total: ${total:.4f}</b>.{escape(missing)} {escape(note)}</p>"
+            + frame_html(per_arm)
+        )
+
+    def _show_attempts(self, run: Any) -> None:
+        try:
+            attempts = run.attempts_frame()
+        except (AttributeError, ImgkitError) as exc:
+            self.attempts_html.value = f"<i>No attempt log: {escape(exc)}</i>"
+            return
+        self.attempts_html.value = frame_html(
+            attempts,
+            columns=[
+                "arm",
+                "repeat",
+                "try",
+                "status",
+                "latency_s",
+                "cost_usd",
+                "cost_basis",
+                "error_kind",
+                "error_message",
+                "request_id",
+                "started_at",
+            ],
+            max_rows=200,
+        )

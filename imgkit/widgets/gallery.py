@@ -1,0 +1,167 @@
+"""A gallery of generated images that fills as they arrive; click one to see it large.
+
+Each tile is a thumbnail with a button under it; the button opens the image at a readable size
+with the prompt it was asked, the revised prompt the service reported and a word diff between
+the two (:func:`imgkit.divergence.html_diff`, which escapes its text).
+"""
+
+from __future__ import annotations
+
+import io
+import math
+import threading
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import ipywidgets as widgets
+from PIL import Image
+
+from imgkit.divergence import html_diff
+from imgkit.widgets._common import escape, simulated_badge
+
+__all__ = ["Gallery", "GalleryItem", "thumbnail_png"]
+
+_THUMB = 160
+_LARGE = 512
+
+
+def thumbnail_png(image: bytes | str | Path, size: int = _THUMB) -> bytes:
+    """PNG bytes of ``image`` (bytes or a path) scaled to at most ``size`` pixels a side.
+
+    Thumbnails keep the messages between kernel and browser small: a full-size PNG per tile
+    would make a gallery of dozens of images slow to draw.
+    """
+    source = io.BytesIO(image) if isinstance(image, bytes | bytearray) else Path(image)
+    with Image.open(source) as picture:
+        picture = picture.convert("RGBA" if picture.mode in ("RGBA", "LA", "P") else "RGB")
+        picture.thumbnail((size, size))
+        out = io.BytesIO()
+        picture.save(out, format="PNG")
+    return out.getvalue()
+
+
+def _text(value: Any) -> str | None:
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return None
+    return str(value)
+
+
+@dataclass
+class GalleryItem:
+    """One image in the gallery and what to show about it."""
+
+    image: bytes | str | Path
+    arm: str
+    repeat: int | None = None
+    prompt: str | None = None
+    revised_prompt: str | None = None
+    simulated: bool = True
+    cost_usd: float | None = None
+    cost_basis: str | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def title(self) -> str:
+        return self.arm if self.repeat is None else f"{self.arm} #{self.repeat}"
+
+    @classmethod
+    def from_row(cls, row: Any) -> GalleryItem:
+        """An item from one row of a run frame (``run.to_frame()``)."""
+        get = row.get if hasattr(row, "get") else lambda key, default=None: default
+        repeat = get("repeat")
+        cost = get("cost_usd")
+        return cls(
+            image=str(get("image_path")),
+            arm=str(get("arm", get("model", "?"))),
+            repeat=None if _text(repeat) is None else int(repeat),
+            prompt=_text(get("prompt")),
+            revised_prompt=_text(get("revised_prompt")),
+            simulated=bool(get("simulated", True)),
+            cost_usd=None if _text(cost) is None else float(cost),
+            cost_basis=_text(get("cost_basis")),
+        )
+
+
+class Gallery(widgets.VBox):
+    """Thumbnails in a grid, plus a detail view of the one last clicked.
+
+    :meth:`add` may be called from a worker thread while a run is going on.
+    """
+
+    def __init__(self, **kwargs: Any) -> None:
+        self.items: list[GalleryItem] = []
+        self._lock = threading.Lock()
+        self.grid = widgets.GridBox(
+            [],
+            layout=widgets.Layout(
+                grid_template_columns=f"repeat(auto-fill, {_THUMB + 16}px)", grid_gap="6px"
+            ),
+        )
+        self.grid.add_class("imgkit-gallery")
+        self.detail_image = widgets.Image(format="png", layout=widgets.Layout(max_width="520px"))
+        self.detail_text = widgets.HTML()
+        self.detail = widgets.HBox([self.detail_image, self.detail_text])
+        self.detail.layout.display = "none"
+        self.detail.add_class("imgkit-gallery-detail")
+        self.status = widgets.HTML("<i>No images yet.</i>")
+        super().__init__([self.status, self.grid, self.detail], **kwargs)
+
+    def __len__(self) -> int:
+        return len(self.items)
+
+    def clear(self) -> None:
+        """Remove every image and close the detail view."""
+        with self._lock:
+            self.items = []
+            self.grid.children = ()
+            self.detail.layout.display = "none"
+            self.status.value = "<i>No images yet.</i>"
+
+    def add(self, item: GalleryItem) -> None:
+        """Append an image; its thumbnail is made here, so call it from the worker thread."""
+        thumb = widgets.Image(
+            value=thumbnail_png(item.image),
+            format="png",
+            layout=widgets.Layout(width=f"{_THUMB}px"),
+        )
+        thumb.add_class("imgkit-thumb")
+        button = widgets.Button(
+            description=item.title,
+            tooltip="Show this image large, with its revised prompt",
+            layout=widgets.Layout(width=f"{_THUMB}px"),
+        )
+        button.on_click(lambda _button, item=item: self.show(item))
+        tile = widgets.VBox([thumb, button])
+        tile.add_class("imgkit-tile")
+        with self._lock:
+            self.items.append(item)
+            self.grid.children = (*self.grid.children, tile)
+            count = len(self.items)
+        simulated = any(i.simulated for i in self.items)
+        self.status.value = (
+            f"{count} image{'s' if count != 1 else ''}. Click a name to see it large. "
+            + simulated_badge(simulated)
+        )
+
+    def show(self, item: GalleryItem) -> None:
+        """Open ``item`` in the detail view."""
+        self.detail_image.value = thumbnail_png(item.image, _LARGE)
+        parts = [f"<h4>{escape(item.title)}</h4>", simulated_badge(item.simulated)]
+        if item.prompt is not None:
+            parts.append(f"<p><b>Prompt asked:</b> {escape(item.prompt)}</p>")
+        if item.revised_prompt:
+            parts.append(f"<p><b>Revised prompt:</b> {escape(item.revised_prompt)}</p>")
+            parts.append(
+                "<p><b>What changed</b> (struck out: dropped; underlined: added):<br>"
+                f"{html_diff(item.prompt or '', item.revised_prompt)}</p>"
+            )
+        else:
+            parts.append("<p><i>The service reported no revised prompt for this image.</i></p>")
+        if item.cost_usd is not None:
+            basis = escape(item.cost_basis or "estimate")
+            parts.append(f"<p><b>Cost:</b> ${item.cost_usd:.4f} ({basis})</p>")
+        for key, value in item.extra.items():
+            parts.append(f"<p><b>{escape(key)}:</b> {escape(value)}</p>")
+        self.detail_text.value = "".join(parts)
+        self.detail.layout.display = "flex"
