@@ -8,7 +8,7 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 BASE_STAMP := $(VENV)/.imgkit-base
 TEST_STAMP := $(VENV)/.imgkit-test
-SOURCES    := $(wildcard imgkit tests benchmarks)
+SOURCES    := imgkit tests benchmarks tools
 
 .PHONY: help venv drill test test-fast lint format bench lab clean
 
@@ -41,6 +41,7 @@ test: $(TEST_STAMP)
 	$(PY) -m ruff check $(SOURCES)
 	$(PY) -m ruff format --check $(SOURCES)
 	$(PY) -m pytest -q tests
+	$(PY) -m pytest -q -p no:cacheprovider --nbval-lax notebooks
 
 test-fast: $(TEST_STAMP)
 	$(PY) -m pytest -q -x tests
