@@ -35,7 +35,7 @@ $(TEST_STAMP): pyproject.toml | $(PY)
 venv: $(TEST_STAMP)
 
 drill: $(BASE_STAMP)
-	$(VENV)/bin/imgkit drill --out runs
+	$(VENV)/bin/imgkit drill --out runs --report
 
 test: $(TEST_STAMP)
 	$(PY) -m ruff check $(SOURCES)

@@ -96,7 +96,7 @@ def run_drill(args: argparse.Namespace) -> int:
             sim_url=args.sim_url,
             progress=progress,
         )
-        return _report(run, args.json)
+        return _finish(run, args)
     prompts = list(args.prompt or [])
     for path in args.prompt_file or ():
         prompts += _read_prompt_file(path)
@@ -122,7 +122,35 @@ def run_drill(args: argparse.Namespace) -> int:
         sim_faults=args.sim_faults,
         progress=progress,
     )
-    return _report(run, args.json)
+    return _finish(run, args)
+
+
+def _finish(run: Run, args: argparse.Namespace) -> int:
+    status = _report(run, args.json)
+    if args.report and not args.json:
+        _print_findings(run)
+    return status
+
+
+def _print_findings(run: Run) -> None:
+    """Write the run's report and print what the drill found: verdicts and a rewrite."""
+    # Imported here: the report pulls in matplotlib, which a plain drill does not need.
+    from imgkit.report import report_data, write_report
+
+    data = report_data(run)
+    html = write_report(run, data=data)
+    label = "simulated " if data.simulated != "none" else ""
+    print(f"\nWhat the {label}drill found:")
+    for comparison in data.comparisons:
+        print(f"  {comparison.verdict}")
+    if not data.comparisons:
+        print("  (no two arms to compare)")
+    rewritten = run.to_frame().dropna(subset=["revised_prompt"])
+    if not rewritten.empty:
+        first = rewritten.iloc[0]
+        print(f"  {first['model']} was asked for: {first['prompt']}")
+        print(f"  and drew instead:  {first['revised_prompt']}")
+    print(f"  report: {html}")
 
 
 def _positive_int(text: str) -> int:
@@ -203,6 +231,11 @@ def _configure(parser: argparse.ArgumentParser) -> None:
     )
     how.add_argument("--no-progress", action="store_true", help="no progress bars")
     how.add_argument("--json", action="store_true", help="print the run summary as JSON")
+    how.add_argument(
+        "--report",
+        action="store_true",
+        help="afterwards, write the run's report and print the verdicts",
+    )
 
     sim = parser.add_argument_group("simulator (backend sim)")
     sim.add_argument(

@@ -151,3 +151,14 @@ def test_prices_option_does_not_leak_into_later_calls(tmp_path, capsys, monkeypa
     assert run_cli(capsys, "--prices", "/no/such.toml", "models")[0] == 2
     code, out, _ = run_cli(capsys, "costs", "estimate", "--model", "dall-e-3", "--json")
     assert code == 0 and json.loads(out)["usd"] == pytest.approx(0.04)
+
+
+def test_drill_report_prints_the_verdict_and_writes_the_report(tmp_path, capsys):
+    code = main(["drill", "--out", str(tmp_path), "-n", "3", "--no-progress", "--report"])
+    out = capsys.readouterr().out
+    assert code == 0
+    assert "What the simulated drill found:" in out
+    assert "phash similarity" in out and "dall-e-3" in out and "gpt-image-1" in out
+    assert "and drew instead:" in out  # dall-e-3's rewrite is shown next to the original
+    (report,) = tmp_path.glob("*/report.html")
+    assert f"report: {report}" in out
