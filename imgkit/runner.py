@@ -13,7 +13,9 @@ failures"), applied per generation:
 content-policy refusal       recorded as ``refused``; never sent again, not even by a resume
 429 rate limited             every request to that model waits out Retry-After, then it is sent
                              again (up to ``RetryPolicy.rate_limit_retries`` times)
-5xx, timeout, dropped        one more try after ``RetryPolicy.transient_delay_s``
+5xx, timeout, dropped        one more try after ``RetryPolicy.transient_delay_s``; a timeout or
+                             dropped connection may have been billed, so its estimate counts
+                             as spent (ledger ``may_have_been_billed``)
 anything else                recorded as ``failed`` with the error's kind
 ==========================  ===================================================================
 
@@ -46,8 +48,10 @@ from imgkit.catalog import Catalog, default_catalog
 from imgkit.costs import estimate_cost
 from imgkit.errors import (
     BudgetExceededError,
+    ConnectionLostError,
     ContentPolicyError,
     ProviderError,
+    ProviderTimeoutError,
     RateLimitedError,
     RunError,
     ValidationError,
@@ -607,6 +611,10 @@ class _Executor:
                 gate.block(delay)
         elif error.retry_same_provider and transient_left > 0:
             delay = self.policy.transient_delay_s
+        # A request that timed out or lost its connection may have reached the service, which
+        # then made (and billed) the image we never saw: count its estimate as spent, so the
+        # retry cannot carry the run past its budget, and say so in the ledger.
+        maybe_billed = isinstance(error, ProviderTimeoutError | ConnectionLostError)
         await self._io(
             self.ledger.finish_error,
             attempt_id,
@@ -616,8 +624,11 @@ class _Executor:
             error=error.to_dict(),
             request_id=error.request_id,
             will_retry=delay is not None,
+            may_have_been_billed=maybe_billed,
             **common,
         )
+        if maybe_billed:
+            self.spent += gen.estimated_usd or 0.0
         if delay is None:
             self.progress.update(gen.arm, "failed")
         return delay
@@ -852,6 +863,12 @@ def _check_options(options: DrillOptions) -> None:
         )
     if not options.prompts:
         raise ValidationError("prompts", options.prompts, "at least one prompt")
+    if options.backend == "sim" and not options.sim_url and options.sim_faults:
+        # A bad SPEC would otherwise fail only when the simulator starts, inside a run folder
+        # already created: check it first so nothing is left behind.
+        from imgkit.simulator.faults import parse_faults
+
+        parse_faults(options.sim_faults)
 
 
 def _check_keys(options: DrillOptions, catalog: Catalog) -> None:
@@ -949,7 +966,12 @@ async def adrill(
     run_path = (Path(out) / run_id).resolve()
     if run_path.exists():
         raise RunError(f"{run_path} already exists: choose another run name or resume it")
-    (run_path / IMAGES_DIR).mkdir(parents=True)
+    try:
+        (run_path / IMAGES_DIR).mkdir(parents=True)
+    except OSError as exc:
+        raise ValidationError(
+            "out", str(out), "a folder imgkit can create and write to", detail=str(exc)
+        ) from None
     created = _now_iso()
     simulator = None
     if backend == "sim":

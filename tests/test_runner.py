@@ -161,6 +161,18 @@ def test_invalid_request_is_refused_before_anything_is_sent(tmp_path, sim_factor
     assert sim.stats()["total_requests"] == 0 and list(tmp_path.iterdir()) == []
 
 
+def test_bad_fault_spec_or_out_folder_leave_nothing_behind(tmp_path):
+    # A bad --sim-faults is named before a run folder exists, not after an empty one is made.
+    with pytest.raises(ValidationError, match="faults='bogus'"):
+        drill("x", ["dall-e-3"], 1, sim_faults="bogus", out=tmp_path, **quiet())
+    assert list(tmp_path.iterdir()) == []
+    # An --out that cannot be created is a named error, not a FileNotFoundError traceback.
+    blocker = tmp_path / "file"
+    blocker.write_text("not a folder")
+    with pytest.raises(ValidationError, match="out="):
+        drill("x", ["dall-e-3"], 1, out=blocker / "runs", **quiet())
+
+
 def test_policy_refusals_are_recorded_and_not_resent(tmp_path, sim_factory):
     sim = sim_factory(block=["forbidden fruit"])
     run = drill(
@@ -232,6 +244,8 @@ def test_a_transient_failure_then_success(tmp_path, sim_factory, fault, kind):
     assert list(attempts["status"]) == ["failed", "ok"]
     assert attempts.iloc[0]["error_kind"] == kind
     assert run.to_frame().iloc[0]["status"] == "ok"
+    # A 500 is an answer (nothing made); a dropped answer may have been made and billed.
+    assert attempts["may_have_been_billed"].tolist() == [kind == "connection_lost", False]
 
 
 def test_timeout_is_retried_once(tmp_path, sim_factory):
@@ -243,6 +257,28 @@ def test_timeout_is_retried_once(tmp_path, sim_factory):
     assert list(attempts["status"]) == ["failed", "ok"]
     assert attempts["error_kind"].iloc[0] == "timeout"
     assert run.to_frame().iloc[0]["status"] == "ok"
+    # The service may have finished (and billed) the image the client stopped waiting for.
+    assert attempts["may_have_been_billed"].tolist() == [True, False]
+    assert len(run.may_have_been_billed()) == 1
+
+
+def test_a_timed_out_attempt_counts_against_the_budget(tmp_path, sim_factory):
+    # Budget for exactly one image: the timed-out try may already have been billed, so
+    # retrying it could pay twice and pass the budget. The runner must stop instead.
+    sim = sim_factory(faults="openai/dall-e-3:timeout=x1", timeout_hold=5)
+    run = drill(
+        "a red cube",
+        ["dall-e-3"],
+        1,
+        out=tmp_path,
+        sim_url=sim.base_url,
+        timeout_s=0.5,
+        budget=0.04,
+        **quiet(),
+    )
+    assert requests_to(sim, "dall-e-3") == 1
+    assert run.manifest["status"] == "stopped_budget"
+    assert run.summary()["spent_usd"] == pytest.approx(0.04)
 
 
 def test_concurrency_bounds_requests_in_flight(tmp_path, sim_factory):
