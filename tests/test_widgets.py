@@ -388,6 +388,75 @@ def test_notebook_is_committed_clean_with_offline_parameters(path: Path) -> None
     assert nb.cells[0].cell_type == "markdown" and nb.cells[0].source.startswith("# ")
 
 
+def _notebook_tool():
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location(
+        "notebook_outputs", ROOT / "tools" / "notebook_outputs.py"
+    )
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_only_checked_cells_may_keep_outputs_and_only_as_text() -> None:
+    tool = _notebook_tool()
+    nb = nbformat.read(ROOT / "notebooks" / "03_cost_planning.ipynb", as_version=4)
+    checked = next(c for c in nb.cells if "nbval-check-output" in c.metadata.get("tags", []))
+    plain = next(
+        c
+        for c in nb.cells[1:]
+        if c.cell_type == "code" and "nbval-check-output" not in c.metadata.get("tags", [])
+    )
+    plain.outputs = [nbformat.v4.new_output("stream", name="stdout", text="noise\n")]
+    checked.outputs.append(
+        nbformat.v4.new_output(
+            "display_data", data={"image/png": "iVBORw0KGgo=", "text/plain": "<Figure>"}
+        )
+    )
+    found = tool.problems(nb)
+    assert any("not tagged 'nbval-check-output'" in p for p in found)
+    assert any("not plain text" in p for p in found)
+    # strip() puts it right: the noise goes, the figure keeps its text only.
+    assert tool.problems(tool.strip(nb)) == []
+    assert plain.outputs == [] and checked.outputs[-1]["data"] == {"text/plain": "<Figure>"}
+
+
+def test_a_drifted_figure_in_a_checked_cell_fails_nbval(tmp_path: Path) -> None:
+    # The committed output of a checked cell is really compared: change one stored price and
+    # the notebook run must fail on exactly that cell.
+    import subprocess
+    import sys
+
+    nb = nbformat.read(ROOT / "notebooks" / "03_cost_planning.ipynb", as_version=4)
+    cell = next(c for c in nb.cells if "nbval-check-output" in c.metadata.get("tags", []))
+    stored = "".join(o["text"] for o in cell.outputs)
+    assert "0.0400" in stored  # dall-e-3 standard, the lesson's $0.04
+    cell.outputs = [
+        nbformat.v4.new_output("stream", name="stdout", text=stored.replace("0.0400", "0.0401", 1))
+    ]
+    drifted = tmp_path / "drifted.ipynb"
+    nbformat.write(nb, drifted)
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pytest",
+            "-q",
+            "-p",
+            "no:cacheprovider",
+            "--nbval-lax",
+            str(drifted),
+        ],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert result.returncode != 0, result.stdout[-2000:]
+    assert "0.0401" in result.stdout and "1 failed" in result.stdout
+
+
 def test_report_notebook_runs_with_papermill(tmp_path: Path) -> None:
     import papermill
 
