@@ -85,7 +85,9 @@ def test_kill_9_mid_run_then_resume_never_sends_a_completed_generation_twice(
     tmp_path, sim_factory, seed
 ):
     rng = random.Random(seed)
-    sim = sim_factory(latency=0.15)
+    # Each request takes 0.4 s, so the last ones are still in flight when the kill lands even
+    # on a busy machine (the run cannot finish between the poll below and the signal).
+    sim = sim_factory(latency=0.4)
     folder = tmp_path / "killed"
     planned = len(MODELS) * REPEATS
 
@@ -98,7 +100,7 @@ def test_kill_9_mid_run_then_resume_never_sends_a_completed_generation_twice(
             assert runner.poll() is None, "the runner ended before it could be killed"
             assert time.monotonic() < deadline, "the runner made no progress"
             time.sleep(0.01)
-        time.sleep(rng.uniform(0, 0.15))
+        time.sleep(rng.uniform(0, 0.2))
         os.kill(runner.pid, signal.SIGKILL)
         assert runner.wait(timeout=10) == -signal.SIGKILL
     finally:
@@ -227,7 +229,9 @@ def test_open_run_rejects_what_is_not_a_run(tmp_path):
 
 
 def test_ctrl_c_ends_cleanly_and_leaves_a_resumable_run(tmp_path, sim_factory, capsys):
-    sim = sim_factory(latency=0.15)
+    # Slow enough that 13 generations are still to come when Ctrl-C lands, however busy the
+    # machine (at 0.15 s a loaded CI machine once finished the run before the signal arrived).
+    sim = sim_factory(latency=0.4)
     folder = tmp_path / "killed"
     runner = _start_runner(sim.base_url, tmp_path, "killed")
     try:
