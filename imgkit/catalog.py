@@ -250,6 +250,25 @@ class Catalog(Mapping[str, ModelSpec]):
         """Models that can still be called live (active or deprecated but not shut down)."""
         return [m for m in self._models.values() if m.status(today) != "retired"]
 
+    def live_replacement(self, name: str, today: dt.date | None = None) -> str:
+        """``name`` itself while it can be called live, else the model that replaces it.
+
+        Follows the lifecycle's replacements (a replacement may itself have been retired since)
+        until it reaches a model that is not retired: what a live run of an old drill should use.
+        """
+        seen = [name]
+        spec = self.get_model(name)
+        while spec.status(today) == "retired":
+            replacement = spec.lifecycle.replacement
+            if not replacement or replacement in seen:
+                raise CatalogError(
+                    f"{name} is retired and its replacements ({' -> '.join(seen)}) lead to no "
+                    "live model"
+                )
+            seen.append(replacement)
+            spec = self.get_model(replacement)
+        return spec.name
+
     def describe_source(self, key: str) -> str:
         """The full text of a source key, or the key itself for a user-written source."""
         return self.sources.get(key, key)

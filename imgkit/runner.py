@@ -31,6 +31,7 @@ import functools
 import importlib.metadata
 import os
 import platform
+import signal
 import subprocess
 import sys
 import threading
@@ -246,7 +247,9 @@ def estimate_plan(
     return {"total_usd": round(total, 6), "unpriced": unpriced, "per_arm": per_arm}
 
 
-def _describe_estimate(estimate: Mapping[str, Any], images: int, label: str) -> list[str]:
+def _describe_estimate(
+    estimate: Mapping[str, Any], images: int, label: str, budget: float | None = None
+) -> list[str]:
     lines = [f"imgkit drill: {label} {images} image(s), estimated ${estimate['total_usd']:.4f}"]
     for arm, entry in estimate["per_arm"].items():
         each = entry["per_image_usd"]
@@ -257,6 +260,11 @@ def _describe_estimate(estimate: Mapping[str, Any], images: int, label: str) -> 
             f"  {estimate['unpriced']} image(s) have no price figure: their cost will be taken "
             "from the responses and is not in the estimate"
         )
+        if budget is not None:
+            lines.append(
+                "  under the budget, each arm sends one request at a time until an image's "
+                "actual cost is known, then reserves that much for each request in flight"
+            )
     return lines
 
 
@@ -433,6 +441,7 @@ class _Executor:
         progress: _Progress,
         log: Log,
         stop: threading.Event | None,
+        interrupt: threading.Event | None = None,
     ) -> None:
         self.images = run_path / IMAGES_DIR
         self.ledger = ledger
@@ -446,9 +455,15 @@ class _Executor:
         # it exceeds the estimate, so a catalog price that is too low cannot carry the run
         # past its budget (only the first requests in flight rely on the estimate alone).
         self.dearest: dict[str, float] = {}
+        # Under a budget, an arm sends one request at a time until one of its images has a
+        # known cost: the estimate may be missing (xhigh is billed from usage only) or too low,
+        # and a full batch sent on it could pass the budget several times over before the
+        # first answer. After that, ``dearest`` bounds what each request in flight may cost.
+        self.first_cost: dict[str, asyncio.Lock] = {}
         self.progress = progress
         self.log = log
         self.stop_event = stop
+        self.interrupt = interrupt
         self.stop_reason: str | None = None
         self.sem = asyncio.Semaphore(options.concurrency)
         self.gates = {m: _ModelGate(r) for m, r in _rate_limits(options, catalog).items()}
@@ -464,10 +479,24 @@ class _Executor:
         return await loop.run_in_executor(self.ledger_io, functools.partial(fn, *args, **kwargs))
 
     def _stopping(self) -> bool:
-        if self.stop_reason is None and self.stop_event is not None and self.stop_event.is_set():
-            self.stop_reason = "stopped"
-            self.log("imgkit drill: stop requested; finishing the requests already sent")
+        if self.stop_reason is None:
+            if self.interrupt is not None and self.interrupt.is_set():
+                self.stop_reason = "interrupted"
+            elif self.stop_event is not None and self.stop_event.is_set():
+                self.stop_reason = "stopped"
+                self.log("imgkit drill: stop requested; finishing the requests already sent")
         return self.stop_reason is not None
+
+    async def _first_cost_turn(self, arm: str) -> asyncio.Lock | None:
+        """Under a budget, wait until ``arm`` may send; return the lock to hold, if any."""
+        if self.budget is None or arm in self.dearest:
+            return None
+        lock = self.first_cost.setdefault(arm, asyncio.Lock())
+        await lock.acquire()
+        if arm in self.dearest:  # the request ahead of this one learnt the price
+            lock.release()
+            return None
+        return lock
 
     def _budget_allows(self, cost: float | None) -> bool:
         if self.budget is None:
@@ -505,55 +534,60 @@ class _Executor:
         rate_left = self.policy.rate_limit_retries
         not_before: float | None = None
         while True:
-            await gate.wait_turn()
-            async with self.sem:
-                if self._stopping():
-                    return
-                if gate.blocked_for() > 0:
-                    continue  # a 429 arrived while we queued: wait it out with the others
-                reserve = max(gen.estimated_usd or 0.0, self.dearest.get(gen.arm, 0.0))
-                if not self._budget_allows(reserve):
-                    self._stop_for_budget()
-                    return
-                try_number += 1
-                # Reserved until the cost is known (or known to be nothing).
-                self.reserved += reserve
-                try:
-                    attempt_id = await self._io(
-                        self.ledger.begin_attempt,
-                        gen.gen_id,
-                        try_number,
-                        estimated_usd=gen.estimated_usd,
-                        not_before=not_before,
-                    )
-                    self.sent += 1
-                    started = time.perf_counter()
-                    try:
-                        results, error = await provider.agenerate(request), None
-                    except Exception as exc:  # recorded below, whatever it is
-                        results, error = None, exc
-                    latency = time.perf_counter() - started
-                    answered = time.time()
-                except BaseException:
-                    self.reserved -= reserve
-                    raise
-            # The request is over: its slot serves the next one while this one is written down.
+            first_cost = await self._first_cost_turn(gen.arm)
             try:
-                if error is None:
-                    await self._keep(gen, results or [], attempt_id, latency, answered)
+                await gate.wait_turn()
+                async with self.sem:
+                    if self._stopping():
+                        return
+                    if gate.blocked_for() > 0:
+                        continue  # a 429 arrived while we queued: wait it out with the others
+                    reserve = max(gen.estimated_usd or 0.0, self.dearest.get(gen.arm, 0.0))
+                    if not self._budget_allows(reserve):
+                        self._stop_for_budget()
+                        return
+                    try_number += 1
+                    # Reserved until the cost is known (or known to be nothing).
+                    self.reserved += reserve
+                    try:
+                        attempt_id = await self._io(
+                            self.ledger.begin_attempt,
+                            gen.gen_id,
+                            try_number,
+                            estimated_usd=gen.estimated_usd,
+                            not_before=not_before,
+                        )
+                        self.sent += 1
+                        started = time.perf_counter()
+                        try:
+                            results, error = await provider.agenerate(request), None
+                        except Exception as exc:  # recorded below, whatever it is
+                            results, error = None, exc
+                        latency = time.perf_counter() - started
+                        answered = time.time()
+                    except BaseException:
+                        self.reserved -= reserve
+                        raise
+                # The request is over: its slot serves the next one while this one is written down.
+                try:
+                    if error is None:
+                        await self._keep(gen, results or [], attempt_id, latency, answered)
+                        return
+                    retry_in = await self._record_failure(
+                        gen, error, attempt_id, latency, answered, gate, transient_left, rate_left
+                    )
+                finally:
+                    self.reserved -= reserve
+                if retry_in is None:
                     return
-                retry_in = await self._record_failure(
-                    gen, error, attempt_id, latency, answered, gate, transient_left, rate_left
-                )
+                if isinstance(error, RateLimitedError):
+                    rate_left -= 1
+                else:
+                    transient_left -= 1
+                not_before = time.time() + retry_in
             finally:
-                self.reserved -= reserve
-            if retry_in is None:
-                return
-            if isinstance(error, RateLimitedError):
-                rate_left -= 1
-            else:
-                transient_left -= 1
-            not_before = time.time() + retry_in
+                if first_cost is not None:
+                    first_cost.release()
             if retry_in:
                 await asyncio.sleep(retry_in)
 
@@ -762,6 +796,7 @@ async def _execute(
     progress: bool,
     log: Log,
     stop: threading.Event | None,
+    interrupt: threading.Event | None = None,
     kind: str,
     note: Mapping[str, Any],
 ) -> str:
@@ -805,6 +840,7 @@ async def _execute(
                 progress=bars,
                 log=log,
                 stop=stop,
+                interrupt=interrupt,
             )
             try:
                 await executor.run(todo, tries)
@@ -814,6 +850,8 @@ async def _execute(
                         await provider.aclose()
         if executor.stop_reason == "budget":
             status = "stopped_budget"
+        elif executor.stop_reason == "interrupted":
+            status = "interrupted"
         elif executor.stop_reason is not None:
             status = "stopped"
     except (asyncio.CancelledError, KeyboardInterrupt):
@@ -916,6 +954,7 @@ async def adrill(
     progress: bool = True,
     log: Log | None = _stderr,
     stop: threading.Event | None = None,
+    interrupt: threading.Event | None = None,
     catalog: Catalog | None = None,
 ) -> Run:
     """The asynchronous form of :func:`drill` (same arguments), for code already in a loop."""
@@ -956,7 +995,7 @@ async def adrill(
     _check_options(options)
     planned = _plan(options, catalog)
     estimate = estimate_plan([p.generation for p in planned], catalog)
-    for line in _describe_estimate(estimate, len(planned), "sending"):
+    for line in _describe_estimate(estimate, len(planned), "sending", budget):
         log(line)
     _check_budget(budget, estimate["total_usd"])
     if backend == "live":
@@ -1015,6 +1054,7 @@ async def adrill(
             progress=progress,
             log=log,
             stop=stop,
+            interrupt=interrupt,
             kind="start",
             note={},
         )
@@ -1033,6 +1073,7 @@ async def aresume(
     progress: bool = True,
     log: Log | None = _stderr,
     stop: threading.Event | None = None,
+    interrupt: threading.Event | None = None,
     catalog: Catalog | None = None,
 ) -> Run:
     """The asynchronous form of :func:`resume`."""
@@ -1065,7 +1106,7 @@ async def aresume(
         todo = _to_resume(ledger, retry_failed)
         estimate = estimate_plan([g for g in todo], catalog)
         spent = ledger.spent_usd()
-        for line in _describe_estimate(estimate, len(todo), "resuming,"):
+        for line in _describe_estimate(estimate, len(todo), "resuming,", budget):
             log(line)
         _check_budget(budget, estimate["total_usd"], spent)
         planned = [_Planned(g, ImageRequest(**g.request)) for g in todo]
@@ -1092,6 +1133,7 @@ async def aresume(
             progress=progress,
             log=log,
             stop=stop,
+            interrupt=interrupt,
             kind="resume",
             note=note,
         )
@@ -1127,27 +1169,39 @@ def _to_resume(ledger: Ledger, retry_failed: bool) -> list[PlannedGeneration]:
     return todo
 
 
-def _run_sync(factory: Callable[[threading.Event], Any], stop: threading.Event | None) -> Any:
+_ABANDON_HINT = (
+    "imgkit drill: Ctrl-C: sending nothing more; the requests already sent are being finished "
+    "and kept (they are paid for). Press Ctrl-C again to abandon them."
+)
+
+
+def _run_sync(
+    factory: Callable[[threading.Event, threading.Event], Any],
+    stop: threading.Event | None,
+    interrupt: threading.Event | None = None,
+) -> Any:
     """Run a drill coroutine to completion from synchronous code.
 
-    Outside an event loop this is ``asyncio.run``, where Ctrl-C cancels the run (it ends as
-    "interrupted"). Inside one (Jupyter) the run gets a fresh loop in a worker thread, and an
-    interrupt of the caller asks it to stop cleanly: no new request is sent, and the ones in
-    flight are awaited and kept.
+    The first Ctrl-C sends nothing more but waits for the requests in flight and keeps their
+    images, since the service has most likely made and billed them already; the run ends as
+    "interrupted" and can be resumed. From a terminal, a second Ctrl-C abandons those requests
+    too (they are marked "may have been billed"). Outside an event loop the run uses this
+    thread; inside one (Jupyter) it gets a fresh loop in a worker thread.
     """
     stop = stop or threading.Event()
+    interrupt = interrupt or threading.Event()
     try:
         asyncio.get_running_loop()
         in_loop = True
     except RuntimeError:
         in_loop = False
     if not in_loop:
-        return asyncio.run(factory(stop))
+        return _run_here(factory(stop, interrupt), interrupt)
     box: dict[str, Any] = {}
 
     def target() -> None:
         try:
-            box["value"] = asyncio.run(factory(stop))
+            box["value"] = asyncio.run(factory(stop, interrupt))
         except BaseException as exc:  # re-raised in the caller's thread
             box["error"] = exc
 
@@ -1157,10 +1211,38 @@ def _run_sync(factory: Callable[[threading.Event], Any], stop: threading.Event |
         try:
             thread.join()
         except KeyboardInterrupt:
-            stop.set()
+            interrupt.set()
     if "error" in box:
         raise box["error"]
     return box["value"]
+
+
+def _run_here(coroutine: Any, interrupt: threading.Event) -> Any:
+    """``asyncio.run(coroutine)``, with the two-step Ctrl-C of :func:`_run_sync`."""
+    if threading.current_thread() is not threading.main_thread():
+        return asyncio.run(coroutine)  # no signal arrives here
+    with asyncio.Runner() as runner:
+        loop = runner.get_loop()
+        task = loop.create_task(coroutine)
+
+        def on_sigint(signum: int, frame: Any) -> None:
+            if not interrupt.is_set():
+                interrupt.set()
+                print(_ABANDON_HINT, file=sys.stderr, flush=True)
+            else:
+                loop.call_soon_threadsafe(task.cancel)
+
+        # Installed before the runner runs, so asyncio keeps it instead of its own handler
+        # (which would cancel the run, in-flight requests and all, at the first Ctrl-C).
+        previous = signal.signal(signal.SIGINT, on_sigint)
+        try:
+            return runner.run(_await(task))
+        finally:
+            signal.signal(signal.SIGINT, previous)
+
+
+async def _await(task: asyncio.Task[Any]) -> Any:
+    return await task
 
 
 def drill(
@@ -1188,14 +1270,20 @@ def drill(
       ``sim_faults`` for the embedded one;
     - ``retry``: a :class:`RetryPolicy`; ``timeout_s``: per request;
     - ``progress`` (tqdm bars per arm), ``log`` (where the estimate and notices go; default
-      stderr; None for silence), ``stop`` (a threading.Event that ends the run cleanly).
+      stderr; None for silence), ``stop`` (a threading.Event that ends the run cleanly, as
+      "stopped"), ``interrupt`` (the same, ending it as "interrupted": what Ctrl-C sets).
 
     Raises :class:`~imgkit.errors.ValidationError` for a request a model would reject (before
-    anything is sent) and :class:`~imgkit.errors.BudgetExceededError`. Ctrl-C ends the run
-    cleanly: the returned run has status "interrupted" and can be resumed.
+    anything is sent) and :class:`~imgkit.errors.BudgetExceededError`. Ctrl-C sends nothing
+    more and keeps the images of the requests in flight (a second Ctrl-C abandons them): the
+    returned run has status "interrupted" and can be resumed.
     """
-    stop = kwargs.pop("stop", None)
-    return _run_sync(lambda event: adrill(prompts, models, n, stop=event, **kwargs), stop)
+    stop, interrupt = kwargs.pop("stop", None), kwargs.pop("interrupt", None)
+    return _run_sync(
+        lambda event, cut: adrill(prompts, models, n, stop=event, interrupt=cut, **kwargs),
+        stop,
+        interrupt,
+    )
 
 
 def resume(path: str | os.PathLike[str], **kwargs: Any) -> Run:
@@ -1210,5 +1298,7 @@ def resume(path: str | os.PathLike[str], **kwargs: Any) -> Run:
     :class:`~imgkit.errors.RunError` when the folder is not a run or another runner holds it,
     :class:`~imgkit.errors.BudgetExceededError` when what is left would pass the budget.
     """
-    stop = kwargs.pop("stop", None)
-    return _run_sync(lambda event: aresume(path, stop=event, **kwargs), stop)
+    stop, interrupt = kwargs.pop("stop", None), kwargs.pop("interrupt", None)
+    return _run_sync(
+        lambda event, cut: aresume(path, stop=event, interrupt=cut, **kwargs), stop, interrupt
+    )

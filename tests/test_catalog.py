@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
+import re
 import textwrap
 
 import pytest
 
-from imgkit.catalog import default_catalog, load_catalog, parse_size
+from imgkit.catalog import Catalog, default_catalog, load_catalog, parse_size
 from imgkit.errors import CatalogError, UnknownModelError
 
 REQUIRED_MODELS = [
@@ -72,6 +74,38 @@ def test_live_models_today_are_gpt_image_2_family_gemini_and_leonardo():
     live = {m.name for m in default_catalog().live_models(TODAY)}
     assert {"gpt-image-2", "gpt-image-2.6-sunburst", "gemini-3.1-flash-image"} <= live
     assert not live & {"dall-e-2", "dall-e-3", "gpt-image-1"}
+
+
+def test_live_replacement_walks_the_lifecycle_to_a_live_model():
+    catalog = default_catalog()
+    assert catalog.live_replacement("dall-e-3", TODAY) == "gpt-image-2"
+    assert catalog.live_replacement("gpt-image-1", TODAY) == "gpt-image-2.5-sunburst"
+    assert catalog.live_replacement("gpt-image-2", TODAY) == "gpt-image-2"
+    # gpt-image-1.5 is live until it shuts down on 2026-12-01, then its replacement is used.
+    assert catalog.live_replacement("gpt-image-1.5", dt.date(2026, 11, 30)) == "gpt-image-1.5"
+    assert catalog.live_replacement("gpt-image-1.5", dt.date(2026, 12, 1)) == (
+        catalog["gpt-image-1.5"].lifecycle.replacement
+    )
+
+
+def test_live_replacement_follows_several_steps_and_refuses_a_loop():
+    base = default_catalog()
+
+    def retire(name, replacement):
+        spec = base[name]
+        life = dataclasses.replace(
+            spec.lifecycle, shutdown_on=dt.date(2026, 1, 1), replacement=replacement
+        )
+        return dataclasses.replace(spec, lifecycle=life)
+
+    models = dict(base.items())
+    models["gpt-image-2.5-sunburst"] = retire("gpt-image-2.5-sunburst", "gpt-image-2.6-sunburst")
+    chained = Catalog(models, base.output_tokens, base.sources, base.version)
+    assert chained.live_replacement("gpt-image-1", TODAY) == "gpt-image-2.6-sunburst"
+    models["gpt-image-2.5-sunburst"] = retire("gpt-image-2.5-sunburst", "gpt-image-1")
+    looped = Catalog(models, base.output_tokens, base.sources, base.version)
+    with pytest.raises(CatalogError, match=re.escape("gpt-image-1 -> gpt-image-2.5-sunburst")):
+        looped.live_replacement("gpt-image-1", TODAY)
 
 
 def test_rewriting_is_recorded_per_endpoint():

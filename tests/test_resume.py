@@ -56,7 +56,9 @@ def _check_images(frame) -> None:
             assert image.size == (row.width, row.height)
 
 
-def _start_runner(sim_url: str, out: Path, name: str) -> subprocess.Popen:
+def _start_runner(
+    sim_url: str, out: Path, name: str, stderr=subprocess.DEVNULL
+) -> subprocess.Popen:
     command = [
         sys.executable,
         "-m",
@@ -77,7 +79,7 @@ def _start_runner(sim_url: str, out: Path, name: str) -> subprocess.Popen:
         name,
         "--no-progress",
     ]
-    return subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    return subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=stderr, text=True)
 
 
 @pytest.mark.parametrize("seed", [1, 2, 3])
@@ -228,37 +230,85 @@ def test_open_run_rejects_what_is_not_a_run(tmp_path):
         open_run(tmp_path)
 
 
-def test_ctrl_c_ends_cleanly_and_leaves_a_resumable_run(tmp_path, sim_factory, capsys):
-    # Slow enough that 13 generations are still to come when Ctrl-C lands, however busy the
-    # machine (at 0.15 s a loaded CI machine once finished the run before the signal arrived).
-    sim = sim_factory(latency=0.4)
-    folder = tmp_path / "killed"
-    runner = _start_runner(sim.base_url, tmp_path, "killed")
+class _StderrLines:
+    """Collect a child's stderr lines in the background, to wait for one without blocking."""
+
+    def __init__(self, stream) -> None:
+        self.lines: list[str] = []
+        threading.Thread(target=lambda: self.lines.extend(stream), daemon=True).start()
+
+    def wait_for(self, text: str, timeout: float = 15) -> None:
+        deadline = time.monotonic() + timeout
+        while not any(text in line for line in self.lines):
+            assert time.monotonic() < deadline, f"{text!r} never came: {self.lines}"
+            time.sleep(0.01)
+
+
+def _interrupt_after_three_images(sim, tmp_path: Path, presses: int):
+    folder = tmp_path / "interrupted"
+    runner = _start_runner(sim.base_url, tmp_path, "interrupted", stderr=subprocess.PIPE)
+    stderr = _StderrLines(runner.stderr)
     try:
         deadline = time.monotonic() + 20
         while _ok_in_ledger(folder) < 3:
             assert runner.poll() is None and time.monotonic() < deadline
             time.sleep(0.01)
-        runner.send_signal(signal.SIGINT)
+        for press in range(presses):
+            runner.send_signal(signal.SIGINT)
+            if press == 0:
+                stderr.wait_for("Press Ctrl-C again")
         assert runner.wait(timeout=15) == 130
     finally:
         if runner.poll() is None:
             runner.kill()
-    run = open_run(folder)
-    assert run.status == "interrupted" and not run.is_active()
+    return open_run(folder), stderr
+
+
+def _resume_and_check(run, sim, capsys) -> dict:
+    """Resume from the command line: exactly the unfinished generations are sent."""
     frame = run.to_frame()
-    assert (frame["status"] == "ok").sum() >= 3
-    # Requests cut off by Ctrl-C were marked at once, not left for a resume to discover.
-    assert not (run.attempts_frame()["status"] == "sending").any()
     time.sleep(0.3)
     at_stop = _requests(sim.stats())
     not_done = Counter(frame.loc[frame["status"] != "ok", "model"])
-    cut_off = run.may_have_been_billed()
-    args = ["--resume", str(folder), "--sim-url", sim.base_url, "--no-progress", "--json"]
-    code = drill_main(args)
-    assert code == 0
+    args = ["--resume", str(run.path), "--sim-url", sim.base_url, "--no-progress", "--json"]
+    assert drill_main(args) == 0
     report = json.loads(capsys.readouterr().out)
     assert report["status"] == "complete" and report["ok"] == len(frame)
+    assert _requests(sim.stats()) - at_stop == not_done
+    _check_images(open_run(run.path).to_frame())
+    return report
+
+
+def test_ctrl_c_keeps_the_images_in_flight_and_leaves_a_resumable_run(
+    tmp_path, sim_factory, capsys
+):
+    # 0.4 s per request: 13 generations are still to come when Ctrl-C lands, however busy the
+    # machine, and up to four are in flight.
+    sim = sim_factory(latency=0.4)
+    run, _stderr = _interrupt_after_three_images(sim, tmp_path, presses=1)
+    assert run.status == "interrupted" and not run.is_active()
+    frame = run.to_frame()
+    ok = int((frame["status"] == "ok").sum())
+    assert 3 <= ok < len(frame)
+    # Nothing paid for was lost: every request the service answered has its image stored,
+    # so nothing "may have been billed" and nothing will be paid for twice.
+    assert sum(_requests(sim.stats()).values()) == ok
+    assert run.may_have_been_billed().empty
+    assert not (run.attempts_frame()["status"] == "sending").any()
+    _check_images(frame)
+    report = _resume_and_check(run, sim, capsys)
+    assert report["may_have_been_billed"] == []
+
+
+def test_a_second_ctrl_c_abandons_the_requests_in_flight(tmp_path, sim_factory, capsys):
+    sim = sim_factory(latency=0.4)
+    run, _stderr = _interrupt_after_three_images(sim, tmp_path, presses=2)
+    assert run.status == "interrupted" and not run.is_active()
+    # The abandoned requests were marked at once, not left "sending" for a resume to find.
+    attempts = run.attempts_frame()
+    assert not (attempts["status"] == "sending").any()
+    cut_off = run.may_have_been_billed()
+    assert len(cut_off) >= 1
+    report = _resume_and_check(run, sim, capsys)
     assert len(report["may_have_been_billed"]) == len(cut_off)
     assert all(entry["estimated_usd"] > 0 for entry in report["may_have_been_billed"])
-    assert _requests(sim.stats()) - at_stop == not_done

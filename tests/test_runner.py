@@ -120,17 +120,19 @@ def _cheap_catalog(tmp_path: Path, usd: float):
     return default_catalog().with_prices(prices)
 
 
-def test_budget_stops_before_actual_spend_would_pass_it(tmp_path, sim_factory):
+@pytest.mark.parametrize("concurrency", [1, 8])
+def test_budget_stops_before_actual_spend_would_pass_it(tmp_path, sim_factory, concurrency):
     # The estimate says $0.02 an image, the service bills $0.04: the run starts (estimate
-    # $0.20 within $0.25) and must stop before the 7th image would take spend past $0.25.
-    sim = sim_factory()
+    # $0.20 within $0.25) and must stop before the 7th image would take spend past $0.25,
+    # also when eight requests could be in flight at once on the too-low estimate.
+    sim = sim_factory(latency=0.05)
     run = drill(
         "a red cube",
         ["dall-e-3"],
         10,
         out=tmp_path / "runs",
         budget=0.25,
-        concurrency=1,
+        concurrency=concurrency,
         sim_url=sim.base_url,
         catalog=_cheap_catalog(tmp_path, 0.02),
         **quiet(),
@@ -140,6 +142,33 @@ def test_budget_stops_before_actual_spend_would_pass_it(tmp_path, sim_factory):
     assert (summary["ok"], summary["pending"]) == (6, 4)
     assert summary["spent_usd"] == pytest.approx(0.24)
     assert requests_to(sim, "dall-e-3") == 6
+
+
+def test_budget_holds_for_a_quality_with_no_estimate(tmp_path, sim_factory):
+    # xhigh has no price figure (it is billed from usage), so the estimate is $0 and cannot
+    # guard the budget. The arm sends one request, learns the real price, and then sends only
+    # what the rest of the budget can pay for.
+    sim = sim_factory(latency=0.05)
+    lines: list[str] = []
+    run = drill(
+        "a red cube",
+        ["gpt-image-2.5-sunburst"],
+        8,
+        quality="xhigh",
+        out=tmp_path,
+        budget=1.0,
+        concurrency=4,
+        sim_url=sim.base_url,
+        progress=False,
+        log=lines.append,
+    )
+    frame = run.to_frame()
+    each = frame.loc[frame["status"] == "ok", "cost_usd"].max()
+    assert each > 0.1  # dear enough that eight of them would be several times the budget
+    sent = requests_to(sim, "gpt-image-2.5-sunburst")
+    assert sent == int(1.0 // each) and run.status == "stopped_budget"
+    assert run.summary()["spent_usd"] <= 1.0
+    assert any("one request at a time" in line for line in lines)
 
 
 def test_live_requires_a_budget_and_a_key_before_any_folder(tmp_path, monkeypatch):

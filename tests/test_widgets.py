@@ -457,6 +457,41 @@ def test_a_drifted_figure_in_a_checked_cell_fails_nbval(tmp_path: Path) -> None:
     assert "0.0401" in result.stdout and "1 failed" in result.stdout
 
 
+@pytest.mark.parametrize("name", ["01_consistency_drill", "06_reopen_and_report"])
+def test_notebook_runs_with_backend_live(tmp_path: Path, sim, monkeypatch, name: str) -> None:
+    # "live" reaches the real services through OPENAI_BASE_URL and a key; here both point at
+    # the simulator, so the live path (budget, retired models swapped for their replacements,
+    # keys from the environment) runs end to end with nothing leaving the machine.
+    import papermill
+
+    monkeypatch.setenv("OPENAI_API_KEY", "-".join(["sk", "notebook", "test"]))
+    monkeypatch.setenv("OPENAI_BASE_URL", sim.openai_base_url)
+    executed = tmp_path / f"{name}.ipynb"
+    papermill.execute_notebook(
+        str(ROOT / "notebooks" / f"{name}.ipynb"),
+        str(executed),
+        parameters={"backend": "live", "repeats": 2},
+        cwd=str(tmp_path),
+        kernel_name="python3",
+        progress_bar=False,
+    )
+    shown = "".join(
+        o.get("text", "")
+        for c in nbformat.read(executed, as_version=4).cells
+        if c.cell_type == "code"
+        for o in c.outputs
+    )
+    # The lesson's retired models were replaced by the live ones, and those were asked.
+    assert "gpt-image-2" in shown
+    served = sim.stats()["requests"]["openai"]
+    assert "dall-e-3" not in served and "gpt-image-1" not in served
+    assert served.get("gpt-image-2", 0) >= 2
+    (run_folder,) = (tmp_path / "runs").iterdir()
+    run = open_run(run_folder)
+    assert run.manifest["backend"] == "live" and run.manifest["parameters"]["budget"] == 2.0
+    assert set(run.to_frame()["model"]) == {"gpt-image-2", "gpt-image-2.5-sunburst"}
+
+
 def test_report_notebook_runs_with_papermill(tmp_path: Path) -> None:
     import papermill
 
