@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import datetime as dt
 import functools
+import math
 import os
 import re
 import tomllib
@@ -288,13 +289,13 @@ class Catalog(Mapping[str, ModelSpec]):
                 f'price file {str(path)!r} has no [prices."MODEL"] tables; see imgkit.catalog'
             )
         models = dict(self._models)
+        # A file without dates is dated by when it was last written, not by the built-in table.
+        written = dt.date.fromtimestamp(path.stat().st_mtime).isoformat()
         for name, raw in prices.items():
             spec = self.get_model(name)
-            merged = {**_price_to_raw(spec.price), **raw}
-            if "table" in raw:
-                merged["table"] = raw["table"]
-            merged.setdefault("source", str(path))
-            models[name] = replace(spec, price=_parse_price(name, merged))
+            if not isinstance(raw, dict):
+                raise CatalogError(f'price file {str(path)!r}: [prices."{name}"] is not a table')
+            models[name] = replace(spec, price=_override_price(spec, raw, str(path), written))
         return Catalog(
             models,
             self.output_tokens,
@@ -306,6 +307,39 @@ class Catalog(Mapping[str, ModelSpec]):
 
 def _price_to_raw(price: PriceSchedule) -> dict[str, Any]:
     return {k: v for k, v in price.__dict__.items() if v is not None}
+
+
+def _override_price(
+    spec: ModelSpec, raw: Mapping[str, Any], path: str, written: str
+) -> PriceSchedule:
+    """``spec``'s price with a price file's figures on top, cell by cell.
+
+    A file may name a single cell (say dall-e-3 standard 1024x1024): the model's other
+    qualities and sizes keep the catalog's figures, and the note says where each came from.
+    Without its own ``source`` and ``as_of`` the override is credited to the file and dated
+    by the file's last change.
+    """
+    base = spec.price
+    merged = {**_price_to_raw(base), **raw}
+    kind_changed = raw.get("kind", base.kind) != base.kind
+    if "table" in raw and not isinstance(raw["table"], dict):
+        raise CatalogError(f"{spec.name}: price table {raw['table']!r} is not a table")
+    if "table" in raw and not kind_changed:
+        table = {q: dict(row) for q, row in base.table.items()}
+        for quality, row in raw["table"].items():
+            if not isinstance(row, dict):
+                raise CatalogError(f"{spec.name}: price table {quality!r} is not a table")
+            table.setdefault(quality, {}).update(row)
+        merged["table"] = table
+    merged["source"] = str(raw.get("source", f"price file {path}"))
+    merged["as_of"] = str(raw.get("as_of", written))
+    if "note" not in raw and not kind_changed:
+        overridden = ", ".join(sorted(k for k in raw if k not in ("source", "as_of")))
+        merged["note"] = (
+            f"{overridden or 'nothing'} from {path}; any other figure from the catalog "
+            f"({base.source}, as of {base.as_of})"
+        )
+    return _parse_price(spec.name, merged)
 
 
 def _parse_price(model: str, raw: Mapping[str, Any]) -> PriceSchedule:
@@ -333,9 +367,23 @@ def _parse_price(model: str, raw: Mapping[str, Any]) -> PriceSchedule:
         raise CatalogError(f"{model}: a per_token price needs image_output_per_million")
     for quality, row in price.table.items():
         for size, usd in row.items():
-            if not isinstance(usd, int | float) or usd < 0:
+            if not _is_price(usd):
                 raise CatalogError(f"{model}: price {quality}/{size} = {usd!r} is not >= 0")
+    for key in ("text_input_per_million", "image_input_per_million", "image_output_per_million"):
+        usd = getattr(price, key)
+        if usd is not None and not _is_price(usd):
+            raise CatalogError(f"{model}: {key} = {usd!r} is not a number >= 0")
     return price
+
+
+def _is_price(value: Any) -> bool:
+    """A finite number of dollars >= 0 (TOML allows inf and nan; prices do not)."""
+    return (
+        isinstance(value, int | float)
+        and not isinstance(value, bool)
+        and math.isfinite(value)
+        and value >= 0
+    )
 
 
 def _parse_date(value: Any) -> dt.date | None:

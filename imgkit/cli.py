@@ -12,6 +12,7 @@ import argparse
 import datetime as dt
 import importlib
 import json
+import math
 import os
 import sys
 from collections.abc import Sequence
@@ -131,8 +132,10 @@ def _parse_price(text: str) -> tuple[str, str]:
         value = Decimal(price)
     except ArithmeticError:
         value = None
-    if value is None or not value.is_finite() or value < 0:
-        raise ValidationError("--price", text, "a dollar amount >= 0, optionally LABEL=USD")
+    if value is None or not value.is_finite() or not 0 <= value < Decimal(10) ** 12:
+        raise ValidationError(
+            "--price", text, "a dollar amount >= 0 and below 1e12, optionally LABEL=USD"
+        )
     return (label or f"custom ${price}"), price
 
 
@@ -150,8 +153,7 @@ def _cmd_project(args: argparse.Namespace) -> int:
             size = args.size or spec.default_size
             options.append(f"{name}:{quality}:{size}")
     options.extend(_parse_price(p) for p in args.price or ())
-    per_day = [float(v) if "." in v else int(v) for v in args.per_day]
-    table = projection_table(options, per_day=per_day, days=args.days)
+    table = projection_table(options, per_day=args.per_day, days=args.days)
     rows = table.to_dict(orient="records")
     if args.json:
         print_json({"days": args.days, "rows": rows})
@@ -171,17 +173,21 @@ def _cmd_project(args: argparse.Namespace) -> int:
     return 0
 
 
-def _per_day_list(text: str) -> list[str]:
-    values = [v.strip() for v in text.split(",") if v.strip()]
-    for value in values:
+def _per_day_list(text: str) -> list[int | float]:
+    """'1,20,500' -> [1, 20, 500]: whole numbers stay whole, so the table shows them so."""
+    values: list[int | float] = []
+    for part in text.split(","):
+        part = part.strip()
         try:
-            ok = float(value) >= 0
+            number = float(part)
+            ok = math.isfinite(number) and 0 <= number < 1e12
         except ValueError:
             ok = False
         if not ok:
             raise argparse.ArgumentTypeError(
-                f"--per-day={text!r}: expected numbers >= 0, comma separated"
+                f"--per-day={text!r}: expected numbers >= 0 and below 1e12, comma separated"
             )
+        values.append(int(number) if number.is_integer() else number)
     return values
 
 

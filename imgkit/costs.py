@@ -244,17 +244,23 @@ def cost_from_usage(
     )
 
 
+_TOO_BIG = Decimal(10) ** 12
+
+
 def project_monthly(
     price_per_image: float | str | Decimal, images_per_day: float | int, days: int = 30
 ) -> Decimal:
     """Dollars a month: price x images a day x days, rounded to the cent."""
     for param, value in (("price_per_image", price_per_image), ("images_per_day", images_per_day)):
         try:
-            ok = not isinstance(value, bool) and _decimal(value) >= 0
+            number = _decimal(value)
+            # Finite and below a trillion: beyond that it is a typo, and the sum in cents
+            # would overflow Decimal's precision instead of answering.
+            ok = not isinstance(value, bool) and number.is_finite() and 0 <= number < _TOO_BIG
         except (ArithmeticError, TypeError, ValueError):
             ok = False
         if not ok:
-            raise ValidationError(param, value, "a number >= 0")
+            raise ValidationError(param, value, "a number >= 0 and below 1e12")
     if isinstance(days, bool) or not isinstance(days, int) or days < 1:
         raise ValidationError("days", days, "a whole number of days >= 1")
     total = _decimal(price_per_image) * _decimal(images_per_day) * days

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import os
 import re
 import textwrap
 
@@ -149,11 +150,37 @@ def test_price_file_overrides_one_model_and_keeps_the_rest(tmp_path):
         )
     )
     catalog = load_catalog(price_file=prices)
-    assert catalog["dall-e-3"].price.table["standard"]["1024x1024"] == 0.03
-    assert catalog["dall-e-3"].price.source == "our negotiated contract"
-    assert catalog["dall-e-3"].price.kind == "per_image"
+    builtin = default_catalog()["dall-e-3"].price
+    price = catalog["dall-e-3"].price
+    assert price.table["standard"]["1024x1024"] == 0.03
+    assert (price.source, price.as_of) == ("our negotiated contract", "2026-11-01")
+    assert price.kind == "per_image"
+    # Only the cell the file names changes: hd and the other sizes keep the catalog's figures,
+    # and the note says which figures came from where.
+    assert price.table["hd"] == builtin.table["hd"]
+    assert price.table["standard"]["1792x1024"] == builtin.table["standard"]["1792x1024"]
+    assert "table from" in price.note and builtin.source in price.note
     assert catalog["gpt-image-1"].price == default_catalog()["gpt-image-1"].price
     assert str(prices) in catalog.price_overrides
+
+
+def test_a_price_file_without_source_or_date_is_credited_to_itself(tmp_path):
+    prices = tmp_path / "prices.toml"
+    prices.write_text('[prices."leonardo-phoenix".table.auto]\n"*" = 0.006\n')
+    os.utime(prices, (0, dt.datetime(2026, 11, 20, 12).timestamp()))
+    price = load_catalog(price_file=prices)["leonardo-phoenix"].price
+    assert price.table["auto"]["*"] == 0.006
+    assert price.source == f"price file {prices}" and price.as_of == "2026-11-20"
+
+
+def test_a_price_file_can_change_a_token_rate_only(tmp_path):
+    prices = tmp_path / "prices.toml"
+    prices.write_text('[prices."gpt-image-1"]\nimage_output_per_million = 20.0\n')
+    builtin = default_catalog()["gpt-image-1"].price
+    price = load_catalog(price_file=prices)["gpt-image-1"].price
+    assert price.image_output_per_million == 20.0
+    assert price.output_tokens == builtin.output_tokens
+    assert price.text_input_per_million == builtin.text_input_per_million
 
 
 @pytest.mark.parametrize(
@@ -163,6 +190,10 @@ def test_price_file_overrides_one_model_and_keeps_the_rest(tmp_path):
         ("[other]\nx = 1\n", "no [prices"),
         ('[prices."dall-e-3".table.standard]\n"1024x1024" = -1\n', "is not >= 0"),
         ('[prices."dall-e-9".table.standard]\n"1024x1024" = 1\n', "dall-e-9"),
+        ('[prices."dall-e-3".table.standard]\n"1024x1024" = inf\n', "is not >= 0"),
+        ('[prices."gpt-image-1"]\nimage_output_per_million = -40\n', "is not a number >= 0"),
+        ('[prices."gpt-image-1"]\nimage_output_per_million = "abc"\n', "is not a number >= 0"),
+        ('[prices."dall-e-3"]\ntable = 3\n', "is not a table"),
     ],
 )
 def test_bad_price_files_are_refused_with_the_reason(tmp_path, content, message):

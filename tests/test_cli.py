@@ -102,6 +102,8 @@ def test_costs_project_text_table_with_quality_for_all_models(capsys):
         (("costs", "project", "--price", "abc", "--per-day", "1"), "--price='abc'"),
         (("costs", "project", "--per-day", "1"), "--model"),
         (("--prices", "/no/such.toml", "models"), "does not exist"),
+        (("costs", "project", "--price", "1e400", "--per-day", "1"), "--price='1e400'"),
+        (("costs", "project", "--price", "inf", "--per-day", "1"), "--price='inf'"),
     ],
 )
 def test_bad_arguments_exit_2_with_the_message(capsys, args, needle):
@@ -110,11 +112,25 @@ def test_bad_arguments_exit_2_with_the_message(capsys, args, needle):
     assert needle in err and "Traceback" not in err
 
 
-def test_argparse_errors_exit_2(capsys):
+@pytest.mark.parametrize("per_day", ["x", "inf", "nan", "1e400", ",", "1,,2", "-1", "1e12"])
+def test_argparse_errors_exit_2(capsys, per_day):
     with pytest.raises(SystemExit) as info:
-        main(["costs", "project", "--per-day", "x", "--price", "1"])
+        main(["costs", "project", "--per-day", per_day, "--price", "1"])
     assert info.value.code == 2
-    assert "--per-day" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert f"--per-day={per_day!r}" in err and "Traceback" not in err
+
+
+def test_per_day_takes_whole_and_fractional_volumes(capsys):
+    code, out, _ = run_cli(
+        capsys, "costs", "project", "--price", "0.04", "--per-day", "1e3,2.5", "--json"
+    )
+    rows = json.loads(out)["rows"]
+    assert code == 0
+    assert [(r["images_per_day"], r["monthly_usd"]) for r in rows] == [
+        (1000, "1200.00"),
+        (2.5, "3.00"),
+    ]
 
 
 def test_prices_option_overrides(tmp_path, capsys, monkeypatch):

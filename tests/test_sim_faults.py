@@ -159,7 +159,36 @@ def test_rate_limit_per_model(faulty):
         client.images.generate(model="gpt-image-2", prompt="a", n=2, quality="low")
         with pytest.raises(openai.RateLimitError) as caught:
             client.images.generate(model="gpt-image-2", prompt="a", quality="low")
-        assert float(caught.value.response.headers["retry-after"]) > 0
+        headers = caught.value.response.headers
+        assert float(headers["retry-after"]) > 0
+        # The limit reported is the one configured, not a made-up figure.
+        assert headers["x-ratelimit-limit-requests"] == "2"
+        assert headers["x-ratelimit-remaining-requests"] == "0"
+
+
+@pytest.mark.parametrize(
+    ("target", "path", "body"),
+    [
+        (
+            "gemini",
+            "/v1beta/models/gemini-2.5-flash-image:generateContent",
+            {"contents": [{"parts": [{"text": "x"}]}]},
+        ),
+        ("leonardo", "/api/rest/v1/generations", {"prompt": "x", "width": 1024, "height": 1024}),
+    ],
+)
+def test_every_vendor_429_carries_retry_after_and_ratelimit_headers(faulty, target, path, body):
+    faulty.configure(faults=f"{target}:429=x1", retry_after=3)
+    response = httpx.post(
+        faulty.base_url + path,
+        json=body,
+        headers={"authorization": "Bearer test", "x-goog-api-key": "test"},
+    )
+    assert response.status_code == 429
+    assert response.headers["retry-after"] == "3"
+    assert response.headers["x-ratelimit-remaining-requests"] == "0"
+    assert response.headers["x-ratelimit-reset-requests"] == "3s"
+    faulty.configure(retry_after=1)
 
 
 @pytest.mark.parametrize(
@@ -183,3 +212,13 @@ def test_block_list_prefixes():
     assert block.match("gemini", "gemini-2.5-flash-image", "A CASTLE") == "castle"
     assert block.match("openai", "dall-e-3", "a castle") is None
     assert block.match("openai", "dall-e-3", "not-a-target:word") == "not-a-target:word"
+
+
+def test_rate_mode_is_random_faults_on_every_target():
+    # The spelling of the random mode, "rate:429=0.1,500=0.05", applies to every
+    # provider and model, the same as "*:" with the same seed.
+    rate, star = FaultPlan("rate:429=0.3,500=0.2", seed=4), FaultPlan("*:429=0.3,500=0.2", seed=4)
+    targets = [("openai", "dall-e-3"), ("gemini", "gemini-2.5-flash-image"), ("leonardo", "x")]
+    drawn = [rate.draw(*t) for t in targets * 20]
+    assert drawn == [star.draw(*t) for t in targets * 20]
+    assert {"429", "500", None} == set(drawn)

@@ -89,6 +89,25 @@ def test_urls_expire_after_url_ttl(sim_factory):
     assert _decode(b64).size == (1024, 1024)
 
 
+def _session(server) -> list[tuple[str, bytes]]:
+    """Three dall-e-3 calls: what each rewrote the prompt to, and the image it drew."""
+    with openai.OpenAI(base_url=server.openai_base_url, api_key="k", max_retries=0) as c:
+        calls = [
+            c.images.generate(model="dall-e-3", prompt="a kite", response_format="b64_json")
+            for _ in range(3)
+        ]
+    return [(r.data[0].revised_prompt, base64.b64decode(r.data[0].b64_json)) for r in calls]
+
+
+def test_the_same_seed_replays_the_same_session(sim_factory):
+    # --seed makes a class's drill reproducible: a second simulator with the same seed gives
+    # the same rewrites and the same image bytes, call by call; another seed does not.
+    first, again, other = (_session(sim_factory(seed=s)) for s in (7, 7, 8))
+    assert first == again
+    assert len({rewrite for rewrite, _ in first}) > 1  # the calls still vary among themselves
+    assert [image for _, image in first] != [image for _, image in other]
+
+
 def test_lesson_gpt_image_1_b64_png_with_usage(client, sim):
     response = client.images.generate(
         model="gpt-image-1", prompt="a ceramic teapot", size="1536x1024", quality="high"

@@ -96,3 +96,36 @@ def test_cli_refuses_public_host():
     assert done.returncode == 2
     assert done.stdout == ""
     assert "imgkit: error: host='0.0.0.0'" in done.stderr
+
+
+@pytest.mark.parametrize(
+    ("args", "needle"),
+    [
+        (("--port", "99999"), "--port: expected a port from 0 to 65535, got '99999'"),
+        (("--port", "-1"), "--port: expected a port from 0 to 65535"),
+        (("--url-ttl", "-5"), "--url-ttl: expected seconds >= 0, got '-5'"),
+        (("--timeout-hold", "0"), "timeout_hold=0.0 is not allowed: allowed seconds > 0"),
+    ],
+)
+def test_cli_bad_numbers_exit_2_with_the_message(args, needle):
+    done = subprocess.run(
+        [sys.executable, "-m", "imgkit.simulator.cli", *args],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 2 and done.stdout == ""
+    assert needle in done.stderr and "Traceback" not in done.stderr
+
+
+def test_a_port_in_use_is_named(sim):
+    with pytest.raises(
+        ValidationError, match=f"port={sim.port} is not allowed: allowed a port free"
+    ):
+        SimServer(port=sim.port).start()
+
+
+@pytest.mark.parametrize(("option", "value"), [("url_ttl", -1), ("retry_after", "x")])
+def test_bad_timings_are_refused(option, value):
+    with pytest.raises(ValidationError, match=f"{option}="):
+        SimServer(**{option: value})

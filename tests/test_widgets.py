@@ -300,6 +300,22 @@ def test_chain_panel_falls_back_under_faults() -> None:
         panel.close()
 
 
+def test_chain_panel_shows_a_timeout_fault_in_seconds() -> None:
+    # The simulator holds a "timeout" request for minutes; the panel's client gives up after
+    # a couple of seconds, retries once, and moves on, so the lesson's branch shows promptly.
+    panel = ChainPanel(n_requests=1, rates={"gemini": {"timeout": 1.0}})
+    try:
+        panel.send_button.click()
+        assert panel.wait(TIMEOUT)
+        assert panel.task.error is None, panel.task.error_text
+        gemini = panel.attempts[panel.attempts["provider"] == "gemini"]
+        assert list(gemini["outcome"]) == ["transient", "transient"]
+        assert list(gemini["action"]) == ["retry_same_provider", "next_provider"]
+        assert panel.requests["served_by"].notna().all()
+    finally:
+        panel.close()
+
+
 def test_chain_panel_reorders_links() -> None:
     panel = ChainPanel(rates={})
     try:

@@ -27,7 +27,7 @@ from typing import Any
 from imgkit.errors import ValidationError
 from imgkit.simulator.faults import DEFAULT_BLOCKED_TERMS, FAULT_KINDS
 from imgkit.simulator.rewriting import AS_IS_PREFIX
-from imgkit.simulator.state import SimState
+from imgkit.simulator.state import DEFAULT_TIMEOUT_HOLD_S, SimState
 
 __all__ = [
     "AS_IS_PREFIX",
@@ -73,13 +73,15 @@ class SimServer:
         url_ttl: float = 3600.0,
         host: str = "127.0.0.1",
         port: int = 0,
-        timeout_hold: float = 120.0,
+        timeout_hold: float = DEFAULT_TIMEOUT_HOLD_S,
         retry_after: float = 1.0,
         rate_limits: dict[str, int] | None = None,
         default_block: bool = True,
         log_level: str = "critical",
     ) -> None:
         self.host = check_loopback(host)
+        if isinstance(port, bool) or not isinstance(port, int) or not 0 <= port <= 65535:
+            raise ValidationError("port", port, "a whole number from 0 to 65535 (0: any free port)")
         self.port = port
         self.log_level = log_level
         self.state = SimState(
@@ -102,7 +104,16 @@ class SimServer:
         family = socket.AF_INET6 if ":" in self.host else socket.AF_INET
         sock = socket.socket(family, socket.SOCK_STREAM)
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        sock.bind((self.host, self.port))
+        try:
+            sock.bind((self.host, self.port))
+        except OSError as exc:
+            sock.close()
+            raise ValidationError(
+                "port",
+                self.port,
+                f"a port free on {self.host} (0: any free port)",
+                detail=exc.strerror,
+            ) from None
         sock.listen(128)
         sock.setblocking(False)
         self.port = sock.getsockname()[1]

@@ -13,14 +13,36 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import signal
 import sys
 from collections.abc import Sequence
 from typing import Any
 
 from imgkit.errors import ImgkitError
+from imgkit.simulator.state import DEFAULT_TIMEOUT_HOLD_S
 
 __all__ = ["add_commands", "main", "run_sim"]
+
+
+def _port(text: str) -> int:
+    try:
+        port = int(text)
+    except ValueError:
+        port = -1
+    if not 0 <= port <= 65535:
+        raise argparse.ArgumentTypeError(f"expected a port from 0 to 65535, got {text!r}")
+    return port
+
+
+def _seconds(text: str) -> float:
+    try:
+        seconds = float(text)
+    except ValueError:
+        seconds = -1.0
+    if not math.isfinite(seconds) or seconds < 0:
+        raise argparse.ArgumentTypeError(f"expected seconds >= 0, got {text!r}")
+    return seconds
 
 
 def _rate_limit(text: str) -> tuple[str, int]:
@@ -43,7 +65,9 @@ def add_commands(subparsers: Any) -> None:
         "The first line printed is the base URL.",
     )
     parser.add_argument("--host", default="127.0.0.1", help="loopback address to bind")
-    parser.add_argument("--port", type=int, default=0, help="port (0: any free port)")
+    parser.add_argument(
+        "--port", type=_port, default=0, help="port from 0 to 65535 (0: any free port)"
+    )
     parser.add_argument("--seed", type=int, default=0, help="seed of every random choice")
     parser.add_argument(
         "--latency", default="0", help="seconds per request, or MIN:MAX for a uniform draw"
@@ -63,16 +87,17 @@ def add_commands(subparsers: Any) -> None:
         "--no-default-block", action="store_true", help="do not block the default terms"
     )
     parser.add_argument(
-        "--url-ttl", type=float, default=3600.0, help="lifetime of image URLs in seconds"
+        "--url-ttl", type=_seconds, default=3600.0, help="lifetime of image URLs in seconds"
     )
     parser.add_argument(
         "--timeout-hold",
-        type=float,
-        default=120.0,
-        help="seconds a 'timeout' fault holds the connection",
+        type=_seconds,
+        default=DEFAULT_TIMEOUT_HOLD_S,
+        help="seconds a 'timeout' fault holds the request before a 504 (default: longer than "
+        "the clients' own timeouts, so they give up first)",
     )
     parser.add_argument(
-        "--retry-after", type=float, default=1.0, help="Retry-After of injected 429s (seconds)"
+        "--retry-after", type=_seconds, default=1.0, help="Retry-After of injected 429s (seconds)"
     )
     parser.add_argument(
         "--rate-limit",

@@ -65,12 +65,14 @@ def error(
     return JSONResponse(body, status_code=status, headers=headers)
 
 
-def _rate_limited(retry_after: float, model: str) -> Response:
+def _rate_limited(retry_after: float, model: str, headers: dict[str, str]) -> Response:
     delay = f"{retry_after:g}s"
+    # Google's retry-after is whole seconds.
+    headers = {**headers, "retry-after": str(max(1, math.ceil(retry_after)))}
     return error(
         429,
         f"Resource has been exhausted (e.g. check quota) for model {model}.",
-        headers={"retry-after": str(max(1, math.ceil(retry_after)))},
+        headers=headers,
         details=[{"@type": "type.googleapis.com/google.rpc.RetryInfo", "retryDelay": delay}],
     )
 

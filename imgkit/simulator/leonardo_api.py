@@ -51,13 +51,9 @@ def error(
     )
 
 
-def _rate_limited(retry_after: float, model: str) -> Response:
-    seconds = str(int(retry_after)) if float(retry_after).is_integer() else f"{retry_after:.3f}"
+def _rate_limited(retry_after: float, model: str, headers: dict[str, str]) -> Response:
     return error(
-        429,
-        f"Too many requests for {model}; slow down.",
-        code="rate-limited",
-        headers={"retry-after": seconds},
+        429, f"Too many requests for {model}; slow down.", code="rate-limited", headers=headers
     )
 
 

@@ -57,23 +57,14 @@ def error(
     return JSONResponse(body, status_code=status, headers=headers)
 
 
-def _seconds_header(seconds: float) -> str:
-    return str(int(seconds)) if float(seconds).is_integer() else f"{seconds:.3f}"
-
-
-def _rate_limited(retry_after: float, model: str) -> Response:
+def _rate_limited(retry_after: float, model: str, headers: dict[str, str]) -> Response:
     return error(
         429,
         f"Rate limit reached for {model} in organization org-simulated on images per min. "
         f"Please try again in {retry_after:g}s. (imgkit simulator)",
         type="requests",
         code="rate_limit_exceeded",
-        headers={
-            "retry-after": _seconds_header(retry_after),
-            "x-ratelimit-limit-requests": "5",
-            "x-ratelimit-remaining-requests": "0",
-            "x-ratelimit-reset-requests": f"{retry_after:g}s",
-        },
+        headers=headers,
     )
 
 

@@ -30,11 +30,29 @@ def request_id(prefix: str = "req_sim_") -> str:
     return prefix + secrets.token_hex(12)
 
 
+def rate_limit_headers(retry_after: float, limit: int | None = None) -> dict[str, str]:
+    """The headers of a 429: Retry-After, and the x-ratelimit-* family clients read.
+
+    ``limit`` is the model's configured images per minute (``--rate-limit``); an injected
+    429 has no real limit behind it, so it reports none.
+    """
+    seconds = str(int(retry_after)) if float(retry_after).is_integer() else f"{retry_after:.3f}"
+    headers = {
+        "retry-after": seconds,
+        "x-ratelimit-remaining-requests": "0",
+        "x-ratelimit-reset-requests": f"{retry_after:g}s",
+    }
+    if limit:
+        headers["x-ratelimit-limit-requests"] = str(limit)
+    return headers
+
+
 @dataclass(frozen=True)
 class VendorErrors:
     """How one vendor phrases the errors the pipeline can produce."""
 
-    rate_limited: Callable[[float, str], Response]  # (retry_after seconds, model)
+    # (retry_after seconds, model, headers from rate_limit_headers)
+    rate_limited: Callable[[float, str, dict[str, str]], Response]
     server_error: Callable[[int], Response]  # (status)
     policy: Callable[[str], Response]  # (reason)
     gateway_timeout: Callable[[], Response]
@@ -106,7 +124,9 @@ async def admit(
         wait = state.rate_limited(model, images)
         if wait is not None:
             state.count_fault(provider, model, "429")
-            return errors.rate_limited(wait, model)
+            return errors.rate_limited(
+                wait, model, rate_limit_headers(wait, state.rate_limits.get(model))
+            )
     if kind is not None:
         state.count_fault(provider, model, kind)
         return _fault_response(kind, state, model, reason, errors)
@@ -121,7 +141,7 @@ def _fault_response(
     kind: str, state: SimState, model: str, reason: str, errors: VendorErrors
 ) -> Response:
     if kind == "429":
-        return errors.rate_limited(state.retry_after, model)
+        return errors.rate_limited(state.retry_after, model, rate_limit_headers(state.retry_after))
     if kind in ("500", "503"):
         return errors.server_error(int(kind))
     if kind == "policy":

@@ -7,6 +7,7 @@ everything here is guarded by one lock.
 
 from __future__ import annotations
 
+import math
 import random
 import secrets
 import threading
@@ -77,6 +78,24 @@ def _nested_counter() -> defaultdict[str, defaultdict[str, int]]:
     return defaultdict(lambda: defaultdict(int))
 
 
+# A "timeout" fault holds the request longer than any client's default timeout (the openai
+# SDK waits 600 s, imgkit's providers 180 s), so the client gives up first, as it would with a
+# service that stalls; after that the simulator answers 504.
+DEFAULT_TIMEOUT_HOLD_S = 900.0
+
+
+def _seconds(param: str, value: Any, *, positive: bool = False) -> float:
+    """``value`` as seconds, or a ValidationError naming ``param``."""
+    try:
+        number = float(value)
+        ok = math.isfinite(number) and (number > 0 if positive else number >= 0)
+    except (TypeError, ValueError):
+        ok = False
+    if not ok:
+        raise ValidationError(param, value, "seconds > 0" if positive else "seconds >= 0")
+    return number
+
+
 class SimState:
     """Settings and bookkeeping of one simulator server (see :func:`imgkit.simulator.serve`)."""
 
@@ -89,7 +108,7 @@ class SimState:
         block: Iterable[str] = (),
         default_block: bool = True,
         url_ttl: float = 3600.0,
-        timeout_hold: float = 120.0,
+        timeout_hold: float = DEFAULT_TIMEOUT_HOLD_S,
         retry_after: float = 1.0,
         rate_limits: dict[str, int] | None = None,
     ) -> None:
@@ -98,9 +117,9 @@ class SimState:
         self.faults = FaultPlan(faults, seed=seed)
         self.default_block = default_block
         self.block = BlockList(block, defaults=default_block)
-        self.url_ttl = float(url_ttl)
-        self.timeout_hold = float(timeout_hold)
-        self.retry_after = float(retry_after)
+        self.url_ttl = _seconds("url_ttl", url_ttl)
+        self.timeout_hold = _seconds("timeout_hold", timeout_hold, positive=True)
+        self.retry_after = _seconds("retry_after", retry_after)
         self.rate_limits = dict(rate_limits or {})
         self.started_at = time.time()
         self._lock = threading.Lock()
@@ -130,6 +149,12 @@ class SimState:
         """
         new_faults = FaultPlan(faults, seed=self.seed) if faults is not None else None
         new_latency = parse_latency(latency) if latency is not None else None
+        if url_ttl is not None:
+            url_ttl = _seconds("url_ttl", url_ttl)
+        if timeout_hold is not None:
+            timeout_hold = _seconds("timeout_hold", timeout_hold, positive=True)
+        if retry_after is not None:
+            retry_after = _seconds("retry_after", retry_after)
         with self._lock:
             if new_faults is not None:
                 self.faults = new_faults

@@ -33,6 +33,10 @@ from imgkit.widgets._common import (
 __all__ = ["ChainPanel", "attempt_timeline", "faults_spec"]
 
 #: Fault kinds the panel offers a rate for, with their labels.
+# The panel's simulator answers at once, so a client that waits 2 s has met a scripted
+# "timeout" fault: the timeline shows it in 2 s rather than after the minutes a live client
+# would wait for a stalled service.
+CLIENT_TIMEOUT_S = 2.0
 FAULT_KINDS: Mapping[str, str] = {"429": "429 rate", "500": "5xx rate", "timeout": "timeout rate"}
 #: Timeline colours per attempt outcome.
 _OUTCOME_COLOURS = {
@@ -222,7 +226,14 @@ class ChainPanel(widgets.VBox):
     def chain(self, server: Any = None) -> Chain:
         """The chain in the chosen order (links keep the lesson's parameters where known)."""
         links = [ChainLink(model, self._params.get(model, {})) for model in self.order.options]
-        return Chain(links, backend="sim", server=server, retry_delay_s=0.0, alert=None)
+        return Chain(
+            links,
+            backend="sim",
+            server=server,
+            retry_delay_s=0.0,
+            alert=None,
+            timeout_s=CLIENT_TIMEOUT_S,
+        )
 
     def _move(self, step: int) -> None:
         items = list(self.order.options)
