@@ -909,6 +909,26 @@ def _check_options(options: DrillOptions) -> None:
         parse_faults(options.sim_faults)
 
 
+def _describe_running_simulator(sim_url: str) -> dict[str, Any]:
+    """What a simulator started elsewhere (``--sim-url``) says of itself, for the manifest.
+
+    Its seed and latency make the run reproducible; they are read from its stats route, so
+    the manifest records what it really used rather than what this runner would have chosen.
+    """
+    import httpx
+
+    described: dict[str, Any] = {"url": _without_credentials(sim_url)}
+    try:
+        stats = httpx.get(sim_url.rstrip("/") + "/_sim/stats", timeout=5.0).json()
+    except (httpx.HTTPError, ValueError) as exc:
+        described["unreadable"] = f"{type(exc).__name__}: {exc}"
+        return described
+    described["seed"] = stats.get("seed")
+    described["latency_s"] = stats.get("latency")
+    described["faults_pending"] = stats.get("pending_faults")
+    return described
+
+
 def _check_keys(options: DrillOptions, catalog: Catalog) -> None:
     """Fail before the run folder exists when a live key is missing (AuthenticationError)."""
     from imgkit.providers import resolve_settings
@@ -1013,13 +1033,15 @@ async def adrill(
         ) from None
     created = _now_iso()
     simulator = None
-    if backend == "sim":
+    if backend == "sim" and not sim_url:
         simulator = {
-            "url": _without_credentials(sim_url) if sim_url else "embedded",
-            "seed": sim_seed if not sim_url else None,
-            "latency_s": sim_latency if not sim_url else None,
-            "faults": sim_faults if not sim_url else None,
+            "url": "embedded",
+            "seed": sim_seed,
+            "latency_s": sim_latency,
+            "faults": sim_faults,
         }
+    elif backend == "sim":
+        simulator = _describe_running_simulator(sim_url)
     write_manifest(
         run_path,
         {

@@ -175,6 +175,40 @@ def test_stop_leaves_a_resumable_run(tmp_path, sim_factory):
     assert sim.stats()["total_requests"] == 3
 
 
+def test_a_stop_mid_run_keeps_what_is_in_flight(tmp_path, sim_factory):
+    # The Stop button's path: set from another thread once two images are in. Nothing new is
+    # sent, the requests already out are finished and kept, and a resume does the rest.
+    sim = sim_factory(latency=0.3)
+    stop = threading.Event()
+    folder = tmp_path / "stopped"
+
+    def stop_after_two_images() -> None:
+        while _ok_in_ledger(folder) < 2:
+            time.sleep(0.01)
+        stop.set()
+
+    threading.Thread(target=stop_after_two_images, daemon=True).start()
+    run = drill(
+        "a red cube",
+        ["dall-e-3"],
+        12,
+        concurrency=2,
+        out=tmp_path,
+        run_name="stopped",
+        sim_url=sim.base_url,
+        progress=False,
+        log=None,
+        stop=stop,
+    )
+    frame = run.to_frame()
+    ok = int((frame["status"] == "ok").sum())
+    assert run.status == "stopped" and 2 <= ok < 12
+    # Every request the simulator answered has its image: nothing paid for was dropped.
+    assert sim.stats()["total_requests"] == ok and run.may_have_been_billed().empty
+    finished = run.resume(sim_url=sim.base_url, progress=False, log=None)
+    assert finished.status == "complete" and sim.stats()["total_requests"] == 12
+
+
 def test_resume_sends_transient_failures_again_but_not_refusals(tmp_path, sim_factory):
     sim = sim_factory(block=["forbidden fruit"])
     fast = RetryPolicy(transient_delay_s=0)

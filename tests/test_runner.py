@@ -76,6 +76,16 @@ def test_default_drill_is_the_lessons(tmp_path, monkeypatch):
             assert secret.encode() not in file.read_bytes(), file
 
 
+def test_a_simulator_started_elsewhere_is_described_by_itself(tmp_path, sim_factory):
+    # With --sim-url the runner did not choose the seed or latency: the manifest records what
+    # that simulator reports, so the run can be replayed.
+    sim = sim_factory(seed=42, latency=0.01)
+    run = drill("a red cube", ["dall-e-3"], 1, out=tmp_path, sim_url=sim.base_url, **quiet())
+    described = run.manifest["simulator"]
+    assert described["url"] == sim.base_url
+    assert (described["seed"], described["latency_s"]) == (42, 0.01)
+
+
 def test_open_run_reads_the_folder_offline(tmp_path, sim):
     run = drill("a red cube", ["dall-e-3"], 2, out=tmp_path, sim_url=sim.base_url, **quiet())
     reopened = open_run(run.path)
@@ -394,6 +404,50 @@ def test_cli_drill_json(tmp_path, sim, capsys):
     code = drill_main(["--resume", summary["path"], "--sim-url", sim.base_url, "--no-progress"])
     assert code == 0
     assert "4 ok" in capsys.readouterr().out
+
+
+def test_cli_drill_with_its_own_simulator_options_and_progress_bars(tmp_path, capsys):
+    # The embedded simulator takes --sim-seed/--sim-latency/--sim-faults, prompts come from a
+    # file ('#' lines skipped), and the progress bars report ok/failed/spent per arm.
+    prompts = tmp_path / "prompts.txt"
+    prompts.write_text("# a comment\na red cube\n\na blue sphere\n")
+    code = drill_main(
+        [
+            "--prompt-file",
+            str(prompts),
+            "--models",
+            "dall-e-3",
+            "-n",
+            "2",
+            "--sim-seed",
+            "5",
+            "--sim-latency",
+            "0.01",
+            "--sim-faults",
+            "openai/dall-e-3:500=x1",
+            "--rate-limit",
+            "dall-e-3=600",
+            "--out",
+            str(tmp_path),
+            "--name",
+            "opts",
+        ]
+    )
+    err = capsys.readouterr().err
+    assert code == 0
+    run = open_run(tmp_path / "opts")
+    assert sorted(set(run.to_frame()["prompt"])) == ["a blue sphere", "a red cube"]
+    assert run.manifest["simulator"] == {
+        "url": "embedded",
+        "seed": 5,
+        "latency_s": 0.01,
+        "faults": "openai/dall-e-3:500=x1",
+    }
+    assert run.manifest["parameters"]["rate_limits"] == {"dall-e-3": {"requests_per_minute": 600}}
+    attempts = run.attempts_frame()
+    assert list(attempts["status"]).count("failed") == 1 and run.summary()["ok"] == 4
+    # The final state of the bar: four images, all ok, and what they cost.
+    assert "4/4" in err and "ok=4 failed=0 refused=0 spent=$0.1600" in err
 
 
 def test_cli_errors_exit_2_through_the_main_parser(tmp_path, capsys):
