@@ -20,6 +20,7 @@ from decimal import Decimal
 from typing import Any
 
 from imgkit.catalog import default_catalog
+from imgkit.cli_types import positive_int
 from imgkit.costs import estimate_cost, projection_table
 from imgkit.errors import ImgkitError, ValidationError
 from imgkit.validation import validate_request
@@ -191,16 +192,6 @@ def _per_day_list(text: str) -> list[int | float]:
     return values
 
 
-def _positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        value = 0
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number >= 1")
-    return value
-
-
 def _add_core_commands(sub: argparse._SubParsersAction) -> None:
     models = sub.add_parser("models", help="the model catalog")
     models.add_argument("--all", action="store_true", help="include retired models")
@@ -213,7 +204,7 @@ def _add_core_commands(sub: argparse._SubParsersAction) -> None:
     est.add_argument("--model", required=True)
     est.add_argument("--size")
     est.add_argument("--quality")
-    est.add_argument("--n", type=_positive_int, default=1)
+    est.add_argument("--n", type=positive_int, default=1)
     est.add_argument("--json", action="store_true")
     est.set_defaults(func=_cmd_estimate)
 
@@ -230,7 +221,7 @@ def _add_core_commands(sub: argparse._SubParsersAction) -> None:
     proj.add_argument(
         "--per-day", type=_per_day_list, required=True, help="images a day, e.g. 1,20,500"
     )
-    proj.add_argument("--days", type=_positive_int, default=30)
+    proj.add_argument("--days", type=positive_int, default=30)
     proj.add_argument("--json", action="store_true")
     proj.set_defaults(func=_cmd_project)
 

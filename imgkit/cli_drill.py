@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from imgkit.arms import LESSON_MODELS, LESSON_PROMPT, LESSON_REPEATS
+from imgkit.cli_types import positive_int, seconds
 from imgkit.errors import ImgkitError, ValidationError
 from imgkit.runner import drill, resume
 from imgkit.runs import Run
@@ -153,16 +154,6 @@ def _print_findings(run: Run) -> None:
     print(f"  report: {html}")
 
 
-def _positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        value = 0
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number >= 1")
-    return value
-
-
 def _money(text: str) -> float:
     try:
         value = float(text.lstrip("$"))
@@ -170,16 +161,6 @@ def _money(text: str) -> float:
         value = -1.0
     if not value >= 0:
         raise argparse.ArgumentTypeError(f"{text!r} is not a dollar amount >= 0")
-    return value
-
-
-def _seconds(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        value = -1.0
-    if not value >= 0:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds >= 0")
     return value
 
 
@@ -202,7 +183,7 @@ def _configure(parser: argparse.ArgumentParser) -> None:
         "-n",
         "--repeats",
         dest="n",
-        type=_positive_int,
+        type=positive_int,
         default=LESSON_REPEATS,
         help="repeats per prompt and arm (default %(default)s)",
     )
@@ -216,7 +197,7 @@ def _configure(parser: argparse.ArgumentParser) -> None:
         "--budget", type=_money, metavar="USD", help="refuse or stop beyond it (live: required)"
     )
     how.add_argument(
-        "--concurrency", type=_positive_int, metavar="K", help="requests at once (default 4)"
+        "--concurrency", type=positive_int, metavar="K", help="requests at once (default 4)"
     )
     how.add_argument(
         "--rate-limit",
@@ -242,7 +223,7 @@ def _configure(parser: argparse.ArgumentParser) -> None:
         "--sim-url", metavar="URL", help="use a simulator already running (e.g. `imgkit sim`)"
     )
     sim.add_argument(
-        "--sim-latency", type=_seconds, default=0.0, metavar="S", help="seconds per image"
+        "--sim-latency", type=seconds, default=0.0, metavar="S", help="seconds per image"
     )
     sim.add_argument("--sim-faults", metavar="SPEC", help="faults, e.g. 'openai:429=x1'")
     sim.add_argument("--sim-seed", type=int, default=0, metavar="N", help="simulator seed")

@@ -13,12 +13,12 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import signal
 import sys
 from collections.abc import Sequence
 from typing import Any
 
+from imgkit.cli_types import seconds
 from imgkit.errors import ImgkitError
 from imgkit.simulator.state import DEFAULT_TIMEOUT_HOLD_S
 
@@ -33,16 +33,6 @@ def _port(text: str) -> int:
     if not 0 <= port <= 65535:
         raise argparse.ArgumentTypeError(f"expected a port from 0 to 65535, got {text!r}")
     return port
-
-
-def _seconds(text: str) -> float:
-    try:
-        seconds = float(text)
-    except ValueError:
-        seconds = -1.0
-    if not math.isfinite(seconds) or seconds < 0:
-        raise argparse.ArgumentTypeError(f"expected seconds >= 0, got {text!r}")
-    return seconds
 
 
 def _rate_limit(text: str) -> tuple[str, int]:
@@ -87,17 +77,17 @@ def add_commands(subparsers: Any) -> None:
         "--no-default-block", action="store_true", help="do not block the default terms"
     )
     parser.add_argument(
-        "--url-ttl", type=_seconds, default=3600.0, help="lifetime of image URLs in seconds"
+        "--url-ttl", type=seconds, default=3600.0, help="lifetime of image URLs in seconds"
     )
     parser.add_argument(
         "--timeout-hold",
-        type=_seconds,
+        type=seconds,
         default=DEFAULT_TIMEOUT_HOLD_S,
         help="seconds a 'timeout' fault holds the request before a 504 (default: longer than "
         "the clients' own timeouts, so they give up first)",
     )
     parser.add_argument(
-        "--retry-after", type=_seconds, default=1.0, help="Retry-After of injected 429s (seconds)"
+        "--retry-after", type=seconds, default=1.0, help="Retry-After of injected 429s (seconds)"
     )
     parser.add_argument(
         "--rate-limit",
