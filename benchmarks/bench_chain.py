@@ -11,10 +11,10 @@ import statistics
 import sys
 import time
 
-from imgkit.chain import Chain, ChainLink
+from imgkit.catalog.validation import validate_request
 from imgkit.providers import provider_for_model
+from imgkit.providers.chain import Chain, ChainLink
 from imgkit.simulator import serve
-from imgkit.validation import validate_request
 
 MODEL, SIZE = "gemini-3.1-flash-image", "512x512"
 

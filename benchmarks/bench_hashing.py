@@ -1,4 +1,4 @@
-"""Benchmark imgkit.hashing against calling imagehash one function at a time.
+"""Benchmark imgkit.analysis.hashing against calling imagehash one function at a time.
 
 Targets (issue 7):
 
@@ -26,7 +26,7 @@ import imagehash
 import numpy as np
 from PIL import Image
 
-from imgkit.hashing import colorhash_binbits, distance_matrix, hash_images
+from imgkit.analysis.hashing import colorhash_binbits, distance_matrix, hash_images
 
 PHOTOS = ("astronaut", "coffee", "chelsea", "rocket", "camera", "immunohistochemistry")
 

@@ -15,7 +15,7 @@ It reports (medians over ``--repeats``):
 4. the runner's own overhead per generation (ledger, fsyncs, image store, scheduling) against a
    bare SDK call to the same simulator at zero latency (target: under 5 ms).
 
-The simulator runs in its own process (``python -m imgkit.simulator.cli``), so that drawing its
+The simulator runs in its own process (``python -m imgkit.cli.sim``), so that drawing its
 images does not compete with the runner for the interpreter lock.
 """
 
@@ -36,8 +36,8 @@ from contextlib import contextmanager
 import httpx
 import openai
 
-from imgkit.ledger import Ledger, PlannedGeneration
 from imgkit.runner import drill
+from imgkit.runs.ledger import Ledger, PlannedGeneration
 
 # The cheapest image the simulator draws (256x256, returned inline), so that its drawing time
 # does not hide the runner's: at 1024x1024 by URL the simulator alone spends ~70 ms a request.
@@ -52,7 +52,7 @@ def simulator(latency: float) -> Iterator[str]:
     command = [
         sys.executable,
         "-m",
-        "imgkit.simulator.cli",
+        "imgkit.cli.sim",
         "--latency",
         str(latency),
         "--no-default-block",

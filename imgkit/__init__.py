@@ -6,84 +6,96 @@ stays quick and does not pull in matplotlib, the SDKs or the simulator until the
     import imgkit
     run = imgkit.drill(["an astronaut riding a horse"], ["dall-e-3", "gpt-image-1"], n=5)
     imgkit.write_report(run)
+
+The package, by concern:
+
+- ``imgkit.catalog``: the models, what each accepts (validation) and what it costs;
+- ``imgkit.experiment``: what a drill compares (arms) and the options that define it;
+- ``imgkit.runner``: the drill runner (plan, budget, pacing, executors, resume);
+- ``imgkit.runs``: a run folder (manifest, ledger, images), read back offline;
+- ``imgkit.providers``: the image services behind one interface, the fallback chain, editing;
+- ``imgkit.simulator``: the vendors' HTTP APIs played on 127.0.0.1;
+- ``imgkit.analysis``: perceptual hashes, consistency, prompt divergence;
+- ``imgkit.report``: plots and the experiment report;
+- ``imgkit.widgets``: Jupyter panels (``pip install imgkit[notebook]``);
+- ``imgkit.cli``: the ``imgkit`` command; ``imgkit.errors``: the one exception tree.
 """
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING as _TYPE_CHECKING
+
+from imgkit import _moved
+from imgkit._lazy import lazy_exports as _lazy_exports
 
 __version__ = "0.1.0"
 
 # public name -> module that defines it
 _EXPORTS: dict[str, str] = {
     # catalog, validation, costs
-    "Catalog": "imgkit.catalog",
-    "ModelSpec": "imgkit.catalog",
-    "default_catalog": "imgkit.catalog",
-    "get_model": "imgkit.catalog",
-    "load_catalog": "imgkit.catalog",
-    "ImageRequest": "imgkit.validation",
-    "validate_request": "imgkit.validation",
-    "CostEstimate": "imgkit.costs",
-    "chain_expected_cost": "imgkit.costs",
-    "cost_from_usage": "imgkit.costs",
-    "estimate_cost": "imgkit.costs",
-    "project_monthly": "imgkit.costs",
-    "projection_table": "imgkit.costs",
+    "Catalog": "imgkit.catalog.models",
+    "ModelSpec": "imgkit.catalog.models",
+    "default_catalog": "imgkit.catalog.models",
+    "get_model": "imgkit.catalog.models",
+    "load_catalog": "imgkit.catalog.models",
+    "ImageRequest": "imgkit.catalog.validation",
+    "validate_request": "imgkit.catalog.validation",
+    "CostEstimate": "imgkit.catalog.costs",
+    "chain_expected_cost": "imgkit.catalog.costs",
+    "cost_from_usage": "imgkit.catalog.costs",
+    "estimate_cost": "imgkit.catalog.costs",
+    "project_monthly": "imgkit.catalog.costs",
+    "projection_table": "imgkit.catalog.costs",
     # services
-    "GenerationResult": "imgkit.results",
+    "GenerationResult": "imgkit.providers.results",
     "get_provider": "imgkit.providers",
     "provider_for_model": "imgkit.providers",
-    "edit": "imgkit.editing",
-    "mask_fidelity": "imgkit.editing",
-    "mask_from_array": "imgkit.editing",
-    "mask_from_rect": "imgkit.editing",
-    "Chain": "imgkit.chain",
-    "ChainLink": "imgkit.chain",
-    # runs
-    "Arm": "imgkit.arms",
-    "drill": "imgkit.runner",
-    "resume": "imgkit.runner",
-    "Run": "imgkit.runs",
-    "open_run": "imgkit.runs",
+    "edit": "imgkit.providers.editing",
+    "mask_fidelity": "imgkit.providers.editing",
+    "mask_from_array": "imgkit.providers.editing",
+    "mask_from_rect": "imgkit.providers.editing",
+    "Chain": "imgkit.providers.chain",
+    "ChainLink": "imgkit.providers.chain",
+    # drills and runs
+    "Arm": "imgkit.experiment.arms",
+    "DrillOptions": "imgkit.experiment.options",
+    "RetryPolicy": "imgkit.experiment.options",
+    "drill": "imgkit.runner.start",
+    "resume": "imgkit.runner.resuming",
+    "Run": "imgkit.runs.folder",
+    "open_run": "imgkit.runs.folder",
     # analysis
-    "hash_images": "imgkit.hashing",
-    "distance_matrix": "imgkit.hashing",
-    "consistency_table": "imgkit.consistency",
-    "compare_arms": "imgkit.consistency",
-    "consistency_for_paths": "imgkit.consistency",
-    "prompt_divergence": "imgkit.divergence",
-    "divergence_table": "imgkit.divergence",
-    "html_diff": "imgkit.divergence",
-    "write_report": "imgkit.report",
+    "hash_images": "imgkit.analysis.hashing",
+    "distance_matrix": "imgkit.analysis.hashing",
+    "consistency_table": "imgkit.analysis.consistency",
+    "compare_arms": "imgkit.analysis.consistency",
+    "consistency_for_paths": "imgkit.analysis.consistency",
+    "prompt_divergence": "imgkit.analysis.divergence",
+    "divergence_table": "imgkit.analysis.divergence",
+    "html_diff": "imgkit.analysis.divergence",
+    "write_report": "imgkit.report.render",
 }
 
 __all__ = sorted([*_EXPORTS, "__version__", "errors"])
 
+_lazy_getattr, __dir__ = _lazy_exports(__name__, _EXPORTS, globals())
+_moved.install()
 
-def __getattr__(name: str) -> Any:
+
+def __getattr__(name: str) -> object:
     if name == "errors":
-        return importlib.import_module("imgkit.errors")
-    module = _EXPORTS.get(name)
-    if module is None:
-        raise AttributeError(f"module 'imgkit' has no attribute {name!r}")
-    value = getattr(importlib.import_module(module), name)
-    globals()[name] = value  # later look-ups skip this function
-    return value
+        import imgkit.errors  # binds imgkit.errors as a side effect
+
+        return imgkit.errors
+    return _lazy_getattr(name)
 
 
-def __dir__() -> list[str]:
-    return sorted({*globals(), *__all__})
-
-
-if TYPE_CHECKING:  # for type checkers and IDEs: the same names, imported eagerly
+if _TYPE_CHECKING:  # for type checkers and IDEs: the same names, imported eagerly
     from imgkit import errors
-    from imgkit.arms import Arm
-    from imgkit.catalog import Catalog, ModelSpec, default_catalog, get_model, load_catalog
-    from imgkit.chain import Chain, ChainLink
-    from imgkit.consistency import compare_arms, consistency_for_paths, consistency_table
-    from imgkit.costs import (
+    from imgkit.analysis.consistency import compare_arms, consistency_for_paths, consistency_table
+    from imgkit.analysis.divergence import divergence_table, html_diff, prompt_divergence
+    from imgkit.analysis.hashing import distance_matrix, hash_images
+    from imgkit.catalog.costs import (
         CostEstimate,
         chain_expected_cost,
         cost_from_usage,
@@ -91,12 +103,15 @@ if TYPE_CHECKING:  # for type checkers and IDEs: the same names, imported eagerl
         project_monthly,
         projection_table,
     )
-    from imgkit.divergence import divergence_table, html_diff, prompt_divergence
-    from imgkit.editing import edit, mask_fidelity, mask_from_array, mask_from_rect
-    from imgkit.hashing import distance_matrix, hash_images
+    from imgkit.catalog.models import Catalog, ModelSpec, default_catalog, get_model, load_catalog
+    from imgkit.catalog.validation import ImageRequest, validate_request
+    from imgkit.experiment.arms import Arm
+    from imgkit.experiment.options import DrillOptions, RetryPolicy
     from imgkit.providers import get_provider, provider_for_model
-    from imgkit.report import write_report
-    from imgkit.results import GenerationResult
-    from imgkit.runner import drill, resume
-    from imgkit.runs import Run, open_run
-    from imgkit.validation import ImageRequest, validate_request
+    from imgkit.providers.chain import Chain, ChainLink
+    from imgkit.providers.editing import edit, mask_fidelity, mask_from_array, mask_from_rect
+    from imgkit.providers.results import GenerationResult
+    from imgkit.report.render import write_report
+    from imgkit.runner.resuming import resume
+    from imgkit.runner.start import drill
+    from imgkit.runs.folder import Run, open_run

@@ -2,6 +2,6 @@
 
 import sys
 
-from imgkit.cli import main
+from imgkit.cli.main import main
 
 sys.exit(main())

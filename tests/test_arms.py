@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from imgkit.arms import (
+from imgkit.errors import RetiredModelError, UnknownModelError, ValidationError
+from imgkit.experiment.arms import (
     AS_IS_PREFIX,
     LESSON_MODELS,
     LESSON_PROMPT,
@@ -14,7 +15,6 @@ from imgkit.arms import (
     lesson_arms,
     rewrite_control_arms,
 )
-from imgkit.errors import RetiredModelError, UnknownModelError, ValidationError
 
 
 def test_lesson_drill_is_the_astronaut_on_dalle3_and_gpt_image_1_five_times():

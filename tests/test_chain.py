@@ -11,8 +11,8 @@ import statistics
 import pytest
 
 from imgkit import errors
-from imgkit.chain import DEFAULT_CHAIN, Chain, ChainLink, link_failure_probability
 from imgkit.providers import get_provider
+from imgkit.providers.chain import DEFAULT_CHAIN, Chain, ChainLink, link_failure_probability
 
 GEMINI, LEONARDO, OPENAI = "gemini-3.1-flash-image", "leonardo-phoenix", "gpt-image-2"
 # Small images keep the simulator fast; the policy does not care about size.
@@ -145,7 +145,7 @@ def test_other_4xx_is_a_configuration_error(chain_for, sim):
 def test_last_provider_failing_raises_with_every_attempt_and_alerts(chain_for, sim, caplog):
     chain = chain_for("gemini:429=x1;leonardo:500=x2;openai:503=x2")
     with (
-        caplog.at_level("ERROR", logger="imgkit.chain"),
+        caplog.at_level("ERROR", logger="imgkit.providers.chain"),
         pytest.raises(errors.ChainExhaustedError) as info,
     ):
         chain.generate("a red fox")

@@ -1,4 +1,4 @@
-"""imgkit.cli_analysis: the hash, consistency and report subcommands, end to end."""
+"""imgkit.cli.analysis: the hash, consistency and report subcommands, end to end."""
 
 from __future__ import annotations
 
@@ -12,8 +12,8 @@ import imagehash
 import pytest
 from PIL import Image
 
-from imgkit.cli_analysis import add_commands
-from imgkit.hashing import KINDS, colorhash_binbits
+from imgkit.analysis.hashing import KINDS, colorhash_binbits
+from imgkit.cli.analysis import add_commands
 
 try:
     from analysis_fixtures import HASHING_DATA, make_run
@@ -110,7 +110,7 @@ def test_hash_bad_input_exits_2_with_one_line(capsys, argv, message):
 def test_hash_through_a_python_subprocess():
     # The real process boundary: argv in, JSON on stdout, nothing on stderr.
     code = (
-        "import argparse, sys; from imgkit.cli_analysis import add_commands; "
+        "import argparse, sys; from imgkit.cli.analysis import add_commands; "
         "p = argparse.ArgumentParser(); add_commands(p.add_subparsers()); "
         "a = p.parse_args(sys.argv[1:]); sys.exit(a.func(a))"
     )

@@ -1,4 +1,5 @@
-"""imgkit.consistency: hand-computed statistics, exact permutation p-values, a small run."""
+"""imgkit.analysis.consistency: hand-computed statistics, exact permutation p-values, a small
+run."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from imgkit.consistency import (
+from imgkit.analysis.consistency import (
     ArmComparison,
     baseline_distance,
     compare_arms,
@@ -19,8 +20,8 @@ from imgkit.consistency import (
     usable_generations,
     within_arm_distances,
 )
+from imgkit.analysis.hashing import hamming
 from imgkit.errors import ValidationError
-from imgkit.hashing import hamming
 
 try:
     from analysis_fixtures import hash_frame, hex_with_bits, make_run, photo, random_hashes

@@ -7,7 +7,7 @@ from decimal import Decimal
 import pytest
 
 from imgkit.catalog import default_catalog, load_catalog
-from imgkit.costs import (
+from imgkit.catalog.costs import (
     chain_expected_cost,
     cost_from_usage,
     estimate_cost,
@@ -15,8 +15,8 @@ from imgkit.costs import (
     project_monthly,
     projection_table,
 )
+from imgkit.catalog.validation import validate_request
 from imgkit.errors import ValidationError
-from imgkit.validation import validate_request
 
 CATALOG = default_catalog()
 

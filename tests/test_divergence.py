@@ -1,4 +1,4 @@
-"""imgkit.divergence: hand-computed measures, escaping, tables over a run."""
+"""imgkit.analysis.divergence: hand-computed measures, escaping, tables over a run."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import math
 import pandas as pd
 import pytest
 
-from imgkit.divergence import (
+from imgkit.analysis.divergence import (
     STOP_WORDS,
     divergence_summary,
     divergence_table,

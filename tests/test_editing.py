@@ -9,7 +9,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from imgkit import editing, errors
+from imgkit import errors
+from imgkit.providers import editing
 
 
 def _png(image: Image.Image) -> bytes:

@@ -1,4 +1,5 @@
-"""imgkit.hashing: goldens, bit-for-bit parity with imagehash, photo properties, distances."""
+"""imgkit.analysis.hashing: goldens, bit-for-bit parity with imagehash, photo properties,
+distances."""
 
 from __future__ import annotations
 
@@ -12,9 +13,8 @@ import pytest
 import pywt
 from PIL import Image
 
-from imgkit import hashing
-from imgkit.errors import ValidationError
-from imgkit.hashing import (
+from imgkit.analysis import hashing
+from imgkit.analysis.hashing import (
     KINDS,
     bits_from_hex,
     colorhash_binbits,
@@ -26,6 +26,7 @@ from imgkit.hashing import (
     hash_one,
     unrelated_distance,
 )
+from imgkit.errors import ValidationError
 
 try:
     from analysis_fixtures import HASHING_DATA, PERTURBATIONS, PHOTOS, photo, random_hashes

@@ -12,7 +12,8 @@ import textwrap
 import pytest
 
 from imgkit.errors import RunError
-from imgkit.ledger import Ledger, PlannedGeneration, store_image, write_atomic
+from imgkit.runs.ledger import Ledger, PlannedGeneration
+from imgkit.runs.storage import store_image, write_atomic
 
 
 def _plan(count: int = 3) -> list[PlannedGeneration]:
@@ -145,7 +146,7 @@ def test_committed_rows_survive_kill_9(tmp_path):
         f"""
         import sys, time
         sys.path.insert(0, {os.getcwd()!r})
-        from imgkit.ledger import Ledger, PlannedGeneration
+        from imgkit.runs.ledger import Ledger, PlannedGeneration
         ledger = Ledger.create({str(tmp_path)!r})
         ledger.add_plan([PlannedGeneration(0, "a", "dall-e-3", "openai", "generate", "p0",
                          "x", "x", 0, {{"model": "dall-e-3"}}, 0.04)])

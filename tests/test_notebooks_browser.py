@@ -3,7 +3,7 @@
 Voila serves ``notebooks/01_consistency_drill.ipynb`` as an app on 127.0.0.1; Playwright drives
 the system's Chromium (Debian's ``chromium`` package: nothing is downloaded) to click Run in the
 drill panel, waits until the gallery holds every image, and checks that the verdict shown is the
-one :func:`imgkit.consistency.compare_arms` gives for the run folder the panel names. A
+one :func:`imgkit.analysis.consistency.compare_arms` gives for the run folder the panel names. A
 screenshot and the verdict are kept in ``test-artifacts/`` (or ``$IMGKIT_ARTIFACTS``).
 
 Without Chromium the test is skipped, saying how to enable it; with ``IMGKIT_REQUIRE_BROWSER=1``
@@ -116,7 +116,7 @@ def voila_url(tmp_path: Path) -> Iterator[str]:
 def test_drill_notebook_runs_in_a_browser(voila_url: str) -> None:
     from playwright.sync_api import sync_playwright
 
-    from imgkit.consistency import compare_arms
+    from imgkit.analysis.consistency import compare_arms
     from imgkit.runs import open_run
     from imgkit.widgets import DrillPanel
 

@@ -1,4 +1,4 @@
-"""imgkit.plots: what each figure draws, inspected through its artists (never its pixels)."""
+"""imgkit.report.plots: what each figure draws, inspected through its artists (never its pixels)."""
 
 from __future__ import annotations
 
@@ -15,15 +15,15 @@ import pytest
 from matplotlib import pyplot as plt
 from matplotlib.image import AxesImage
 
-from imgkit import plots
-from imgkit.consistency import consistency_table, within_arm_distances
-from imgkit.costs import projection_table
-from imgkit.divergence import (
+from imgkit.analysis.consistency import consistency_table, within_arm_distances
+from imgkit.analysis.divergence import (
     divergence_summary,
     divergence_table,
     divergence_vs_distance,
 )
+from imgkit.catalog.costs import projection_table
 from imgkit.errors import ValidationError
+from imgkit.report import plots
 
 try:
     from analysis_fixtures import make_run

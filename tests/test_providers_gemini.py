@@ -9,8 +9,8 @@ import pytest
 from PIL import Image
 
 from imgkit import errors
+from imgkit.catalog.validation import validate_request
 from imgkit.providers import provider_for_model
-from imgkit.validation import validate_request
 
 MODEL = "gemini-3.1-flash-image"
 

@@ -7,8 +7,8 @@ import asyncio
 import pytest
 
 from imgkit import errors
+from imgkit.catalog.validation import validate_request
 from imgkit.providers import provider_for_model
-from imgkit.validation import validate_request
 
 MODEL = "leonardo-phoenix"
 

@@ -7,9 +7,9 @@ import asyncio
 import pytest
 
 from imgkit import errors
-from imgkit.costs import cost_from_usage, estimate_cost
+from imgkit.catalog.costs import cost_from_usage, estimate_cost
+from imgkit.catalog.validation import ImageRequest, validate_request
 from imgkit.providers import OpenAIProvider, get_provider, provider_for_model, resolve_settings
-from imgkit.validation import ImageRequest, validate_request
 
 
 @pytest.fixture

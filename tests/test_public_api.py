@@ -32,3 +32,90 @@ def test_import_does_not_load_heavy_modules():
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
+
+
+PUBLIC_API = [
+    "Arm",
+    "Catalog",
+    "Chain",
+    "ChainLink",
+    "CostEstimate",
+    "DrillOptions",
+    "GenerationResult",
+    "ImageRequest",
+    "ModelSpec",
+    "RetryPolicy",
+    "Run",
+    "__version__",
+    "chain_expected_cost",
+    "compare_arms",
+    "consistency_for_paths",
+    "consistency_table",
+    "cost_from_usage",
+    "default_catalog",
+    "distance_matrix",
+    "divergence_table",
+    "drill",
+    "edit",
+    "errors",
+    "estimate_cost",
+    "get_model",
+    "get_provider",
+    "hash_images",
+    "html_diff",
+    "load_catalog",
+    "mask_fidelity",
+    "mask_from_array",
+    "mask_from_rect",
+    "open_run",
+    "project_monthly",
+    "projection_table",
+    "prompt_divergence",
+    "provider_for_model",
+    "resume",
+    "validate_request",
+    "write_report",
+]
+
+
+def test_the_public_api_is_pinned():
+    assert imgkit.__all__ == PUBLIC_API
+    assert dir(imgkit) == PUBLIC_API  # no Any, TYPE_CHECKING or importlib in the namespace
+
+
+def test_names_stay_importable_from_where_users_import_them():
+    # The places the README, the notebooks and earlier releases import from.
+    from imgkit.catalog import Catalog, default_catalog, get_model
+    from imgkit.report import report_data, write_report
+    from imgkit.runner import DrillOptions, RetryPolicy, adrill, aresume, drill, resume
+    from imgkit.runs import Run, open_run
+
+    assert drill is imgkit.drill and resume is imgkit.resume and open_run is imgkit.open_run
+    assert DrillOptions is imgkit.DrillOptions and RetryPolicy is imgkit.RetryPolicy
+    assert Run is imgkit.Run and write_report is imgkit.write_report
+    assert get_model is imgkit.get_model and Catalog is imgkit.Catalog
+    assert default_catalog is imgkit.default_catalog
+    assert callable(adrill) and callable(aresume) and callable(report_data)
+
+
+def test_old_module_paths_still_import_with_a_deprecation_warning():
+    code = """
+import importlib, warnings
+from imgkit._moved import MOVED
+for old, new in MOVED.items():
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        module = importlib.import_module(old)
+    assert module is importlib.import_module(new), old
+    assert module.__name__ == new and module.__spec__.name == new, old
+    assert any(issubclass(w.category, DeprecationWarning) and new in str(w.message)
+               for w in caught), old
+from imgkit.consistency import compare_arms
+from imgkit.ledger import Ledger
+import imgkit
+assert compare_arms is imgkit.compare_arms
+print(len(MOVED))
+"""
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr
+    assert int(out.stdout) >= 16

@@ -12,7 +12,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from imgkit.consistency import compare_arms
+from imgkit.analysis.consistency import compare_arms
 from imgkit.errors import ValidationError
 from imgkit.report import (
     cost_by_arm,
@@ -322,7 +322,7 @@ def test_reproduce_command_from_the_runner_parameters(tmp_path):
     assert command.splitlines() == [
         "python - <<'EOF'",
         "import imgkit",
-        "from imgkit.arms import Arm",
+        "from imgkit.experiment.arms import Arm",
         "",
         "imgkit.drill(",
         "    prompts=['a fox'],",
@@ -356,7 +356,7 @@ def test_bad_arguments(frame, tmp_path):
 
 @pytest.mark.skipif(_drill() is None, reason="imgkit.runner (imgkit.drill) has not landed yet")
 def test_drill_on_the_simulator_then_report_its_folder(tmp_path, capsys):
-    from imgkit.cli_analysis import add_commands
+    from imgkit.cli.analysis import add_commands
     from imgkit.runs import open_run
 
     run = _drill()(

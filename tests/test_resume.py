@@ -20,11 +20,11 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from imgkit.cli_drill import main as drill_main
+from imgkit.cli.drill import main as drill_main
 from imgkit.errors import BudgetExceededError, RunError
-from imgkit.ledger import Ledger
 from imgkit.runner import RetryPolicy, drill, resume
 from imgkit.runs import open_run
+from imgkit.runs.ledger import Ledger
 
 MODELS = ("dall-e-3", "gpt-image-1")
 REPEATS = 8
@@ -62,7 +62,7 @@ def _start_runner(
     command = [
         sys.executable,
         "-m",
-        "imgkit.cli_drill",
+        "imgkit.cli.drill",
         "--prompt",
         "a lighthouse in a storm",
         "--models",

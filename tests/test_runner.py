@@ -12,10 +12,10 @@ import pytest
 from PIL import Image
 
 import imgkit.cli
-from imgkit.arms import LESSON_PROMPT, Arm
 from imgkit.catalog import default_catalog
-from imgkit.cli_drill import main as drill_main
+from imgkit.cli.drill import main as drill_main
 from imgkit.errors import AuthenticationError, BudgetExceededError, ValidationError
+from imgkit.experiment.arms import LESSON_PROMPT, Arm
 from imgkit.runner import RetryPolicy, adrill, drill
 from imgkit.runs import FRAME_COLUMNS, open_run
 
@@ -469,7 +469,8 @@ def test_cli_errors_exit_2_through_the_main_parser(tmp_path, capsys):
 
 
 def test_catalog_rate_limits_pace_live_runs_and_the_user_overrides_them():
-    from imgkit.runner import DrillOptions, _rate_limits
+    from imgkit.experiment.options import DrillOptions
+    from imgkit.runner.pacing import rate_limits_per_model as _rate_limits
 
     arms = [Arm("gpt-image-2", "gpt-image-2"), Arm("dall-e-3", "dall-e-3")]
     live = DrillOptions(prompts=["x"], arms=arms, backend="live", budget=1.0)

@@ -13,7 +13,7 @@ import pytest
 from PIL import Image
 
 from imgkit.catalog import get_model
-from imgkit.costs import output_tokens
+from imgkit.catalog.costs import output_tokens
 from imgkit.simulator import AS_IS_PREFIX
 
 

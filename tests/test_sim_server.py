@@ -70,7 +70,7 @@ def test_parse_latency_rejects(value):
 
 def test_cli_prints_base_url_first_and_serves():
     with subprocess.Popen(
-        [sys.executable, "-m", "imgkit.simulator.cli", "--seed", "5", "--latency", "0:0.01"],
+        [sys.executable, "-m", "imgkit.cli.sim", "--seed", "5", "--latency", "0:0.01"],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
@@ -88,7 +88,7 @@ def test_cli_prints_base_url_first_and_serves():
 
 def test_cli_refuses_public_host():
     done = subprocess.run(
-        [sys.executable, "-m", "imgkit.simulator.cli", "--host", "0.0.0.0"],
+        [sys.executable, "-m", "imgkit.cli.sim", "--host", "0.0.0.0"],
         capture_output=True,
         text=True,
         timeout=60,
@@ -109,7 +109,7 @@ def test_cli_refuses_public_host():
 )
 def test_cli_bad_numbers_exit_2_with_the_message(args, needle):
     done = subprocess.run(
-        [sys.executable, "-m", "imgkit.simulator.cli", *args],
+        [sys.executable, "-m", "imgkit.cli.sim", *args],
         capture_output=True,
         text=True,
         timeout=60,

@@ -7,8 +7,8 @@ import datetime as dt
 import pytest
 
 from imgkit.catalog import default_catalog
+from imgkit.catalog.validation import validate_request
 from imgkit.errors import RetiredModelError, UnknownModelError, ValidationError
-from imgkit.validation import validate_request
 
 CATALOG = default_catalog()
 ALL_MODELS = sorted(CATALOG)

@@ -18,7 +18,7 @@ import pytest
 
 matplotlib.use("Agg")
 
-from imgkit.consistency import compare_arms
+from imgkit.analysis.consistency import compare_arms
 from imgkit.errors import ValidationError
 from imgkit.runs import open_run
 from imgkit.widgets import (

@@ -10,13 +10,20 @@
 services, with keys from the environment (see :mod:`imgkit.providers.base`). Providers raise only
 :class:`~imgkit.errors.ProviderError` subclasses (translated in :mod:`imgkit.providers.errormap`)
 and :class:`~imgkit.errors.ValidationError` for requests they cannot take.
+
+Also here, built on the providers: the fallback chain (:mod:`imgkit.providers.chain`) and masked
+editing (:mod:`imgkit.providers.editing`); :mod:`imgkit.providers.results` holds the
+:class:`~imgkit.providers.results.GenerationResult` every provider returns. The provider classes
+load on first use, each with its vendor's SDK.
 """
 
 from __future__ import annotations
 
+import importlib
 from typing import Any
 
-from imgkit.catalog import get_model
+from imgkit._lazy import lazy_exports
+from imgkit.catalog.models import get_model
 from imgkit.errors import check_argument
 from imgkit.providers.base import (
     BACKENDS,
@@ -27,9 +34,6 @@ from imgkit.providers.base import (
     resolve_settings,
     sim_base_url,
 )
-from imgkit.providers.gemini_provider import GeminiProvider
-from imgkit.providers.leonardo_provider import LeonardoProvider
-from imgkit.providers.openai_provider import OpenAIProvider
 
 __all__ = [
     "BACKENDS",
@@ -46,11 +50,16 @@ __all__ = [
     "sim_base_url",
 ]
 
-_CLASSES: dict[str, type] = {
-    "openai": OpenAIProvider,
-    "gemini": GeminiProvider,
-    "leonardo": LeonardoProvider,
+# vendor -> (module, class): imported when first asked for, so that using one vendor does not
+# load the other vendors' SDKs
+_CLASSES: dict[str, tuple[str, str]] = {
+    "openai": ("imgkit.providers.openai_provider", "OpenAIProvider"),
+    "gemini": ("imgkit.providers.gemini_provider", "GeminiProvider"),
+    "leonardo": ("imgkit.providers.leonardo_provider", "LeonardoProvider"),
 }
+__getattr__, __dir__ = lazy_exports(
+    __name__, {cls: module for module, cls in _CLASSES.values()}, globals()
+)
 
 
 def get_provider(
@@ -69,7 +78,8 @@ def get_provider(
     unknown name or backend, :class:`~imgkit.errors.AuthenticationError` for a missing live key.
     """
     check_argument("provider", name, PROVIDERS)
-    return _CLASSES[name](
+    module, cls = _CLASSES[name]
+    return getattr(importlib.import_module(module), cls)(
         backend=backend, base_url=base_url, api_key=api_key, timeout_s=timeout_s, **options
     )
 

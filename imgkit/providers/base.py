@@ -18,9 +18,9 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Literal, Protocol, TypeVar, runtime_checkable
 
+from imgkit.catalog.validation import ImageRequest
 from imgkit.errors import AuthenticationError, check_argument
-from imgkit.results import GenerationResult
-from imgkit.validation import ImageRequest
+from imgkit.providers.results import GenerationResult
 
 __all__ = [
     "BACKENDS",
@@ -137,8 +137,8 @@ def resolve_settings(
 class Provider(Protocol):
     """One image service behind one interface.
 
-    Every method takes a validated :class:`~imgkit.validation.ImageRequest` and returns one
-    :class:`~imgkit.results.GenerationResult` per image; failures are raised as
+    Every method takes a validated :class:`~imgkit.catalog.validation.ImageRequest` and returns one
+    :class:`~imgkit.providers.results.GenerationResult` per image; failures are raised as
     :class:`~imgkit.errors.ProviderError` subclasses, never as vendor exceptions.
     """
 
@@ -253,7 +253,7 @@ def price_result(
     (token-billed models), then the catalog estimate. A response that should have carried usage
     and did not is costed by the estimate *and says so*: it never becomes $0.
     """
-    from imgkit.costs import cost_from_usage, estimate_cost
+    from imgkit.catalog.costs import cost_from_usage, estimate_cost
 
     n_images = max(n_images, 1)
     if reported_usd is not None:

@@ -15,6 +15,7 @@ from typing import Any
 from google import genai
 from google.genai import types
 
+from imgkit.catalog.validation import ImageRequest
 from imgkit.errors import ContentPolicyError, MaskError, ProviderError, ValidationError
 from imgkit.providers.base import (
     Backend,
@@ -27,8 +28,7 @@ from imgkit.providers.base import (
     resolve_settings,
 )
 from imgkit.providers.errormap import translating
-from imgkit.results import GenerationResult
-from imgkit.validation import ImageRequest
+from imgkit.providers.results import GenerationResult
 
 __all__ = ["SAFETY_REASONS", "GeminiProvider"]
 

@@ -20,6 +20,7 @@ from typing import Any
 
 import httpx
 
+from imgkit.catalog.validation import ImageRequest
 from imgkit.errors import ContentPolicyError, ProviderTimeoutError, ServerError, ValidationError
 from imgkit.providers.base import (
     Backend,
@@ -32,8 +33,7 @@ from imgkit.providers.base import (
     resolve_settings,
 )
 from imgkit.providers.errormap import error_from_status, is_content_policy, translating
-from imgkit.results import GenerationResult
-from imgkit.validation import ImageRequest
+from imgkit.providers.results import GenerationResult
 
 __all__ = ["LeonardoProvider"]
 

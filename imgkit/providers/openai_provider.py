@@ -22,6 +22,7 @@ from typing import Any
 import httpx
 import openai
 
+from imgkit.catalog.validation import ImageRequest
 from imgkit.errors import ContentPolicyError, ProviderError, ServerError, ValidationError
 from imgkit.providers.base import (
     Backend,
@@ -35,8 +36,7 @@ from imgkit.providers.base import (
     resolve_settings,
 )
 from imgkit.providers.errormap import is_content_policy, translating
-from imgkit.results import GenerationResult
-from imgkit.validation import ImageRequest
+from imgkit.providers.results import GenerationResult
 
 __all__ = ["DEFAULT_RESPONSES_MODEL", "OpenAIProvider"]
 

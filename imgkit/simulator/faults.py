@@ -211,6 +211,6 @@ class BlockList:
 def _looks_like_target(text: str) -> bool:
     if text in _ANY or text in _PROVIDERS or "/" in text:
         return True
-    from imgkit.catalog import default_catalog
+    from imgkit.catalog.models import default_catalog
 
     return text in default_catalog()

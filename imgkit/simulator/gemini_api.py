@@ -22,12 +22,12 @@ from PIL import Image
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-from imgkit.catalog import ModelSpec, default_catalog, parse_size
+from imgkit.catalog.models import ModelSpec, default_catalog, parse_size
+from imgkit.catalog.validation import validate_request
 from imgkit.errors import ValidationError
 from imgkit.simulator import drawing
 from imgkit.simulator.pipeline import VendorErrors, admit, in_thread
 from imgkit.simulator.state import SimState
-from imgkit.validation import validate_request
 
 __all__ = ["generate_content"]
 

@@ -25,7 +25,7 @@ from typing import Any
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-from imgkit.catalog import ModelSpec, default_catalog
+from imgkit.catalog.models import ModelSpec, default_catalog
 from imgkit.errors import ValidationError
 from imgkit.simulator import drawing
 from imgkit.simulator.pipeline import VendorErrors, admit, in_thread
@@ -125,7 +125,7 @@ async def _create(
     names: dict[str, str],
 ) -> tuple[LeonardoJob, ModelSpec] | Response:
     """Validate, run the pipeline, draw the images; a job or the error response."""
-    from imgkit.validation import validate_request
+    from imgkit.catalog.validation import validate_request
 
     state: SimState = request.app.state.sim
     try:

@@ -1,11 +1,13 @@
 """The OpenAI side of the simulator: Images API generations and edits, and the Responses API
 ``image_generation`` tool, in the wire format the ``openai`` SDK parses.
 
-Behaviour per model comes from the catalog through :func:`imgkit.validation.validate_request`,
-whose rejections become the vendor's 400 ``invalid_request_error`` with the offending ``param``.
-DALL-E models rewrite the prompt and report ``revised_prompt``; GPT image models return no
-``revised_prompt`` from the Images API but a ``usage`` block whose output tokens follow
-:func:`imgkit.costs.output_tokens`. The Responses tool rewrites (as the conversational path does).
+Behaviour per model comes from the catalog through
+:func:`imgkit.catalog.validation.validate_request`, whose rejections become the vendor's 400
+``invalid_request_error`` with the offending ``param``. DALL-E models rewrite the prompt and report
+``revised_prompt``; GPT image models return no ``revised_prompt`` from the Images API but a
+``usage`` block whose output tokens follow
+:func:`imgkit.catalog.costs.output_tokens`. The Responses tool rewrites (as the conversational path
+does).
 """
 
 from __future__ import annotations
@@ -21,13 +23,13 @@ from starlette.datastructures import UploadFile
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-from imgkit.catalog import ModelSpec, default_catalog, parse_size
+from imgkit.catalog.models import ModelSpec, default_catalog, parse_size
+from imgkit.catalog.validation import ImageRequest, validate_request
 from imgkit.errors import UnknownModelError, ValidationError
 from imgkit.simulator import drawing
 from imgkit.simulator.pipeline import VendorErrors, admit, in_thread, request_id
 from imgkit.simulator.rewriting import revise_prompt
 from imgkit.simulator.state import SimState
-from imgkit.validation import ImageRequest, validate_request
 
 __all__ = ["DEFAULT_TOOL_MODEL", "edits", "generations", "responses"]
 
@@ -161,7 +163,7 @@ def image_output_tokens(spec: ModelSpec, size: str, quality: str) -> int:
     For qualities without a published figure (xhigh, max) it bills a multiple of high; for any
     other gap, a pixel-proportional figure. Both are simulator assumptions, not vendor data.
     """
-    from imgkit.costs import output_tokens
+    from imgkit.catalog.costs import output_tokens
 
     tokens = output_tokens(spec, size, quality)
     if tokens is not None:

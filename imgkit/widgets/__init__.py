@@ -2,8 +2,9 @@
 
 Each panel is an ipywidgets box whose callbacks stay thin: they collect the inputs and call the
 same library functions the command line and the tests use (:func:`imgkit.runner.drill`,
-:func:`imgkit.costs.projection_table`, :mod:`imgkit.editing`, :class:`imgkit.chain.Chain`).
-Anything the simulator made is labelled simulated; text from a run is escaped before it is shown.
+:func:`imgkit.catalog.costs.projection_table`, :mod:`imgkit.providers.editing`,
+:class:`imgkit.providers.chain.Chain`). Anything the simulator made is labelled simulated; text from
+a run is escaped before it is shown.
 
 ::
 

@@ -17,7 +17,7 @@ from typing import Any
 
 import pandas as pd
 
-from imgkit.catalog import Catalog, ModelSpec, default_catalog
+from imgkit.catalog.models import Catalog, ModelSpec, default_catalog
 from imgkit.providers.base import KEY_VARIABLES
 
 __all__ = [

@@ -1,11 +1,11 @@
 """Chain panel: order the providers, make the simulator fail, and watch the fallback work.
 
 The panel runs its own simulator (:func:`imgkit.simulator.serve`) so the fault rates set here
-touch nothing else in the notebook, builds an :class:`imgkit.chain.Chain` from the chosen order,
-and sends requests through :meth:`~imgkit.chain.Chain.generate` in a background thread. Each
-request's attempts appear as a row of the timeline as soon as it ends; the cost of what was
-served sits beside the catalog's expected cost for the same fault rates
-(:meth:`~imgkit.chain.Chain.expected_cost`).
+touch nothing else in the notebook, builds an :class:`imgkit.providers.chain.Chain` from the chosen
+order, and sends requests through :meth:`~imgkit.providers.chain.Chain.generate` in a background
+thread. Each request's attempts appear as a row of the timeline as soon as it ends; the cost of what
+was served sits beside the catalog's expected cost for the same fault rates
+(:meth:`~imgkit.providers.chain.Chain.expected_cost`).
 """
 
 from __future__ import annotations
@@ -17,9 +17,9 @@ from typing import Any
 import ipywidgets as widgets
 import pandas as pd
 
-from imgkit.catalog import Catalog, default_catalog
-from imgkit.chain import DEFAULT_CHAIN, Chain, ChainLink
+from imgkit.catalog.models import Catalog, default_catalog
 from imgkit.errors import ChainExhaustedError, ImgkitError
+from imgkit.providers.chain import DEFAULT_CHAIN, Chain, ChainLink
 from imgkit.widgets._common import (
     BackgroundTask,
     escape,

@@ -1,8 +1,8 @@
 """Cost planner: what a volume of images costs a month, model against model.
 
-Every figure comes from :func:`imgkit.costs.projection_table` (the catalog's prices, each with its
-source and date) and the plot from :func:`imgkit.plots.cost_projection`; the panel only collects
-the inputs and shows the results.
+Every figure comes from :func:`imgkit.catalog.costs.projection_table` (the catalog's prices, each
+with its source and date) and the plot from :func:`imgkit.report.plots.cost_projection`; the panel
+only collects the inputs and shows the results.
 """
 
 from __future__ import annotations
@@ -14,8 +14,8 @@ from typing import Any
 import ipywidgets as widgets
 import pandas as pd
 
-from imgkit.catalog import Catalog, default_catalog
-from imgkit.costs import projection_table
+from imgkit.catalog.costs import projection_table
+from imgkit.catalog.models import Catalog, default_catalog
 from imgkit.errors import ImgkitError
 from imgkit.widgets._common import escape, figure_png, frame_html, new_figure
 
@@ -222,7 +222,7 @@ def _money(places: int) -> Any:
 
 
 def _projection_png(projection: pd.DataFrame) -> bytes:
-    from imgkit.plots import cost_projection
+    from imgkit.report.plots import cost_projection
 
     known = projection[projection["monthly_usd"].notna()].copy()
     known["monthly_usd"] = known["monthly_usd"].astype(float)

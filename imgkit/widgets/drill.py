@@ -3,8 +3,9 @@
 Pick arms, a prompt and a number of repeats, see what it will cost, press Run. The run goes on
 in a background thread through :func:`imgkit.runner.drill` (the same function the command line
 and the notebooks call), so the notebook stays responsive; progress bars and the gallery fill as
-images arrive. When the run ends, tabs show its consistency (:func:`imgkit.consistency.compare_arms`
-writes the verdict), how far each arm rewrote the prompt, what it cost and every attempt made.
+images arrive. When the run ends, tabs show its consistency
+(:func:`imgkit.analysis.consistency.compare_arms` writes the verdict), how far each arm rewrote the
+prompt, what it cost and every attempt made.
 """
 
 from __future__ import annotations
@@ -20,10 +21,10 @@ from typing import Any
 import ipywidgets as widgets
 import pandas as pd
 
-from imgkit.arms import LESSON_MODELS, LESSON_PROMPT, LESSON_REPEATS, Arm
-from imgkit.catalog import Catalog, default_catalog
-from imgkit.costs import estimate_cost
+from imgkit.catalog.costs import estimate_cost
+from imgkit.catalog.models import Catalog, default_catalog
 from imgkit.errors import ImgkitError
+from imgkit.experiment.arms import LESSON_MODELS, LESSON_PROMPT, LESSON_REPEATS, Arm
 from imgkit.widgets._common import (
     BackgroundTask,
     escape,
@@ -43,7 +44,7 @@ DEFAULT_ARMS: tuple[str, ...] = LESSON_MODELS
 _DEFAULT = "(each model's default)"
 # How often the panel looks at the run folder while a drill runs, in seconds.
 _POLL_S = 0.25
-# Generation statuses that mean "this one is over" (see imgkit.runs.GENERATION_STATUSES).
+# Generation statuses that mean "this one is over" (see imgkit.runs.folder.GENERATION_STATUSES).
 _ENDED = ("ok", "failed", "refused")
 _SIM, _LIVE = "Simulator", "Live"
 
@@ -86,8 +87,8 @@ class DrillPanel(widgets.VBox):
     """The drill as a panel. ``run_drill()`` is what the Run button does; ``wait()`` awaits it.
 
     Everything shown about a simulated run is labelled simulated. After a run, :attr:`run` holds
-    the :class:`imgkit.runs.Run`, :attr:`frame` its generations and :attr:`verdicts` the
-    :class:`~imgkit.consistency.ArmComparison` of each pair of arms.
+    the :class:`imgkit.runs.folder.Run`, :attr:`frame` its generations and :attr:`verdicts` the
+    :class:`~imgkit.analysis.consistency.ArmComparison` of each pair of arms.
     """
 
     def __init__(
@@ -296,7 +297,7 @@ class DrillPanel(widgets.VBox):
         ]
 
     def update_estimate(self) -> None:
-        """Re-price the planned run with :func:`imgkit.costs.estimate_cost`."""
+        """Re-price the planned run with :func:`imgkit.catalog.costs.estimate_cost`."""
         if not self.arms.value:
             self.estimate.value = "<b>Pick at least one arm.</b>"
             self.run_button.disabled = True
@@ -454,7 +455,7 @@ class DrillPanel(widgets.VBox):
 
     def _watch(self, run_path: Path, finished: threading.Event) -> None:
         """Poll the run folder while the drill runs; show each generation as it ends."""
-        from imgkit.runs import Run
+        from imgkit.runs.folder import Run
 
         while not finished.wait(_POLL_S):
             if not (run_path / "ledger.sqlite").exists():
@@ -518,7 +519,7 @@ class DrillPanel(widgets.VBox):
         )
         self.run_path.value = (
             f"<p>Run folder: <code>{escape(run.path)}</code>. Reopen it any time with "
-            f"<code>imgkit.runs.open_run({escape(repr(str(run.path)))})</code>.</p>"
+            f"<code>imgkit.runs.folder.open_run({escape(repr(str(run.path)))})</code>.</p>"
         )
         self._show_consistency(frame, simulated)
         self._show_divergence(frame, simulated)
@@ -526,8 +527,8 @@ class DrillPanel(widgets.VBox):
         self._show_attempts(run)
 
     def _show_consistency(self, frame: pd.DataFrame, simulated: bool) -> None:
-        from imgkit.consistency import compare_arms, consistency_table
-        from imgkit.plots import consistency_intervals
+        from imgkit.analysis.consistency import compare_arms, consistency_table
+        from imgkit.report.plots import consistency_intervals
 
         try:
             table = consistency_table(frame, kinds=("phash",), n_boot=self.n_boot)
@@ -569,8 +570,8 @@ class DrillPanel(widgets.VBox):
         )
 
     def _show_divergence(self, frame: pd.DataFrame, simulated: bool) -> None:
-        from imgkit.divergence import divergence_table, html_diff
-        from imgkit.plots import prompt_divergence
+        from imgkit.analysis.divergence import divergence_table, html_diff
+        from imgkit.report.plots import prompt_divergence
 
         table = divergence_table(frame)
         if table.empty:

@@ -1,10 +1,10 @@
 """Edit panel: pick an image, mark the region to repaint, run the edit, check the mask was kept.
 
 The mask is a rectangle drawn with four sliders or a PNG of your own; the preview tints the
-region the model may repaint. The edit goes through :func:`imgkit.editing.edit` (which checks the
-mask the way the Images API does, before sending) in a background thread, and the result is
-judged by :func:`imgkit.editing.mask_fidelity`: the share of pixels *outside* the mask that
-changed, near 0 when the service honoured the mask.
+region the model may repaint. The edit goes through :func:`imgkit.providers.editing.edit` (which
+checks the mask the way the Images API does, before sending) in a background thread, and the result
+is judged by :func:`imgkit.providers.editing.mask_fidelity`: the share of pixels *outside* the mask
+that changed, near 0 when the service honoured the mask.
 """
 
 from __future__ import annotations
@@ -18,9 +18,9 @@ import ipywidgets as widgets
 import numpy as np
 from PIL import Image, ImageDraw
 
-from imgkit.catalog import Catalog, default_catalog
-from imgkit.editing import DEFAULT_TOLERANCE, edit, mask_from_rect
+from imgkit.catalog.models import Catalog, default_catalog
 from imgkit.errors import ImgkitError, MaskError
+from imgkit.providers.editing import DEFAULT_TOLERANCE, edit, mask_from_rect
 from imgkit.widgets._common import (
     BackgroundTask,
     escape,
@@ -94,8 +94,8 @@ def mask_fidelity_figure(
 ) -> Any:
     """Before, after, and a map of the pixels that changed (inside the mask blue, outside red).
 
-    ``fidelity`` is the :class:`imgkit.editing.MaskFidelity` of the edit, quoted in the title.
-    Returns the matplotlib Figure (made without pyplot: display it, or save it).
+    ``fidelity`` is the :class:`imgkit.providers.editing.MaskFidelity` of the edit, quoted in the
+    title. Returns the matplotlib Figure (made without pyplot: display it, or save it).
     """
     old = np.asarray(_open_rgb(before), dtype=np.int16)
     new_image = _open_rgb(after)
@@ -144,7 +144,7 @@ class EditPanel(widgets.VBox):
     """Image, mask, prompt, model in; before/after and mask fidelity out.
 
     :meth:`run_edit` is what the Edit button does; :meth:`wait` awaits it. After an edit,
-    :attr:`result` holds the :class:`imgkit.editing.EditResult`.
+    :attr:`result` holds the :class:`imgkit.providers.editing.EditResult`.
     """
 
     def __init__(
@@ -236,7 +236,7 @@ class EditPanel(widgets.VBox):
     def load_run(self, run: Any) -> None:
         """Offer the images of a run (a ``Run`` or a run folder) in the "From a run" list."""
         if isinstance(run, str | Path):
-            from imgkit.runs import open_run
+            from imgkit.runs.folder import open_run
 
             run = open_run(run)
         frame = run.to_frame()
@@ -330,7 +330,8 @@ class EditPanel(widgets.VBox):
         return self.task is None or self.task.wait(timeout)
 
     def show_result(self, result: Any, image: bytes, mask: bytes) -> None:
-        """Show before / after and the mask fidelity of an :class:`~imgkit.editing.EditResult`."""
+        """Show before / after and the mask fidelity of an
+        :class:`~imgkit.providers.editing.EditResult`."""
         self.result = result
         generated = result.result
         fidelity = result.mask_fidelity

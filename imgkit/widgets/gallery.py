@@ -2,7 +2,7 @@
 
 Each tile is a thumbnail with a button under it; the button opens the image at a readable size
 with the prompt it was asked, the revised prompt the service reported and a word diff between
-the two (:func:`imgkit.divergence.html_diff`, which escapes its text).
+the two (:func:`imgkit.analysis.divergence.html_diff`, which escapes its text).
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from typing import Any
 import ipywidgets as widgets
 from PIL import Image
 
-from imgkit.divergence import html_diff
+from imgkit.analysis.divergence import html_diff
 from imgkit.widgets._common import escape, simulated_badge
 
 __all__ = ["Gallery", "GalleryItem", "thumbnail_png"]

@@ -5,7 +5,7 @@ and read where it listens::
 
     imgkit sim --seed 7 --latency 0.2:1.5 --faults "gemini:429=x2" --block "gemini:castle"
 
-It refuses any host that is not a loopback address. ``python -m imgkit.simulator.cli`` runs the
+It refuses any host that is not a loopback address. ``python -m imgkit.cli.sim`` runs the
 same command without the rest of the ``imgkit`` command line.
 """
 
@@ -18,7 +18,7 @@ import sys
 from collections.abc import Sequence
 from typing import Any
 
-from imgkit.cli_types import seconds
+from imgkit.cli.argtypes import seconds
 from imgkit.errors import ImgkitError
 from imgkit.simulator.state import DEFAULT_TIMEOUT_HOLD_S
 
@@ -157,7 +157,7 @@ def run_sim(args: argparse.Namespace) -> int:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """``imgkit sim`` on its own: ``python -m imgkit.simulator.cli [options]``."""
+    """``imgkit sim`` on its own: ``python -m imgkit.cli.sim [options]``."""
     parser = argparse.ArgumentParser(prog="imgkit")
     add_commands(parser.add_subparsers(dest="command", required=True))
     args = parser.parse_args(["sim", *(sys.argv[1:] if argv is None else argv)])

@@ -24,9 +24,9 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from imgkit.chain import Attempt, Chain
 from imgkit.errors import ChainExhaustedError, ValidationError
-from imgkit.results import GenerationResult
+from imgkit.providers.chain import Attempt, Chain
+from imgkit.providers.results import GenerationResult
 
 __all__ = ["add_commands", "run_chain", "run_edit"]
 
@@ -147,7 +147,7 @@ def _rect(text: str) -> tuple[int, int, int, int]:
 
 def run_edit(args: argparse.Namespace) -> int:
     """Handler of ``imgkit edit``. Returns the exit code."""
-    from imgkit.editing import edit, mask_from_rect
+    from imgkit.providers.editing import edit, mask_from_rect
 
     image_path = Path(args.image)
     if not image_path.is_file():

@@ -29,8 +29,8 @@ chain is Gemini -> Leonardo -> OpenAI (:meth:`Chain.default`); a chain can also 
     quality = "medium"
 
 :meth:`Chain.expected_cost` gives the catalog's expected cost per request of the chain under
-given failure rates (``imgkit.costs.chain_expected_cost``), which a simulated run with the same
-fault rates reproduces within sampling error.
+given failure rates (``imgkit.catalog.costs.chain_expected_cost``), which a simulated run with the
+same fault rates reproduces within sampling error.
 """
 
 from __future__ import annotations
@@ -47,8 +47,9 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-from imgkit.catalog import get_model
-from imgkit.costs import chain_expected_cost, estimate_cost
+from imgkit.catalog.costs import chain_expected_cost, estimate_cost
+from imgkit.catalog.models import get_model
+from imgkit.catalog.validation import ImageRequest, validate_request
 from imgkit.errors import (
     AuthenticationError,
     ChainExhaustedError,
@@ -60,8 +61,7 @@ from imgkit.errors import (
 )
 from imgkit.providers import Provider, get_provider
 from imgkit.providers.base import Backend, Stopwatch
-from imgkit.results import GenerationResult
-from imgkit.validation import ImageRequest, validate_request
+from imgkit.providers.results import GenerationResult
 
 __all__ = [
     "DEFAULT_CHAIN",
@@ -73,7 +73,7 @@ __all__ = [
     "log_alert",
 ]
 
-logger = logging.getLogger("imgkit.chain")
+logger = logging.getLogger("imgkit.providers.chain")
 
 #: The lesson's chain: the cheap providers first, OpenAI as the reliable last resort. The
 #: lesson's gpt-image-1 was shut down on 2026-10-23; gpt-image-2 takes its place.
@@ -98,8 +98,8 @@ _FINAL_FAULTS = ("429", "policy")
 class ChainLink:
     """One position of a chain: a catalog model and the request parameters to use with it.
 
-    ``params`` are :func:`~imgkit.validation.validate_request` keywords (size, quality, style,
-    n, seed, ...). ``provider`` injects a ready provider instead of the chain building one.
+    ``params`` are :func:`~imgkit.catalog.validation.validate_request` keywords (size, quality,
+    style, n, seed, ...). ``provider`` injects a ready provider instead of the chain building one.
     """
 
     model: str
@@ -507,7 +507,7 @@ class Chain:
 
         Each link's failure probability comes from ``p_fail`` (one per link, after the retry)
         or from a simulator fault SPEC (``faults``, see :func:`link_failure_probability`);
-        failed tries are taken as unbilled. Returns ``imgkit.costs.chain_expected_cost``'s
+        failed tries are taken as unbilled. Returns ``imgkit.catalog.costs.chain_expected_cost``'s
         dict plus ``links``: label, cost_usd (per request) and p_fail of each link.
         """
         if p_fail is not None and len(p_fail) != len(self.links):

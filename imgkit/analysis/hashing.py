@@ -117,7 +117,8 @@ def unrelated_distance(bits: int) -> float:
     This is the random baseline: if each bit of two hashes is an independent fair coin, each bit
     differs with probability 1/2. Real hashes of unrelated images come close for phash and
     dhash; colorhash and ahash of real photos are more correlated than that, which is why
-    :mod:`imgkit.consistency` prefers a baseline measured on the run's own cross-prompt pairs.
+    :mod:`imgkit.analysis.consistency` prefers a baseline measured on the run's own cross-prompt
+    pairs.
     """
     if not isinstance(bits, int | np.integer) or bits < 1:
         raise ValidationError("bits", bits, "a positive integer")

@@ -1,6 +1,6 @@
 """The experiment report: one self-contained HTML file and a Markdown summary for a run.
 
-:func:`write_report` reads a run folder (through :func:`imgkit.runs.open_run`), a ``Run``
+:func:`write_report` reads a run folder (through :func:`imgkit.runs.folder.open_run`), a ``Run``
 object, or a bare run frame, and writes
 
 * ``report.html``: a single file with every plot and thumbnail embedded as a ``data:`` URI, its
@@ -45,23 +45,23 @@ from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 from PIL import Image
 
-from imgkit import plots
-from imgkit.consistency import (
+from imgkit.analysis.consistency import (
     ArmComparison,
     compare_arms,
     consistency_table,
     usable_generations,
 )
-from imgkit.costs import projection_table
-from imgkit.divergence import (
+from imgkit.analysis.divergence import (
     divergence_table,
     divergence_vs_distance,
     html_diff,
     rewrite_variability,
 )
+from imgkit.analysis.hashing import KINDS
+from imgkit.catalog.costs import projection_table
 from imgkit.errors import ValidationError, check_argument
-from imgkit.hashing import KINDS
-from imgkit.runs import open_run
+from imgkit.report import plots
+from imgkit.runs.folder import open_run
 
 __all__ = [
     "DEFAULT_PER_DAY",
@@ -231,8 +231,8 @@ def cost_projection_frame(
     """Project each arm's observed cost per image to a month at ``per_day`` images a day.
 
     Takes :func:`cost_by_arm`'s frame; arms sharing a label ("model quality size") are drawn
-    once. Uses :func:`imgkit.costs.projection_table` with the run's own per-image cost, so the
-    projection depends on the run folder only, not on today's price table. Arms without a known
+    once. Uses :func:`imgkit.catalog.costs.projection_table` with the run's own per-image cost, so
+    the projection depends on the run folder only, not on today's price table. Arms without a known
     cost are left out (there is nothing honest to project). Columns as projection_table's, plus
     ``arms`` (the arms behind each line) and ``basis`` (the run's cost basis).
     """
@@ -347,7 +347,7 @@ def reproduce_command(manifest: Mapping[str, Any], path: Path | None = None) -> 
             lines += [
                 "python - <<'EOF'",
                 "import imgkit",
-                "from imgkit.arms import Arm",
+                "from imgkit.experiment.arms import Arm",
                 "",
                 "imgkit.drill(",
                 *arguments,

@@ -17,10 +17,10 @@ from typing import Any
 
 import pandas as pd
 
-from imgkit.consistency import DEFAULT_NEAR_DUPLICATE, consistency_for_paths
+from imgkit.analysis.consistency import DEFAULT_NEAR_DUPLICATE, consistency_for_paths
+from imgkit.analysis.hashing import KINDS, distance_matrix, hash_images
 from imgkit.errors import ImgkitError
-from imgkit.hashing import KINDS, distance_matrix, hash_images
-from imgkit.report import DEFAULT_PER_DAY, FORMATS, report_data, write_report
+from imgkit.report.render import DEFAULT_PER_DAY, FORMATS, report_data, write_report
 
 __all__ = ["add_commands", "run_consistency", "run_hash", "run_report"]
 
@@ -93,7 +93,7 @@ def run_hash(args: argparse.Namespace) -> int:
 
 def run_consistency(args: argparse.Namespace) -> int:
     """Handler of ``imgkit consistency``: score folders or lists of images (see
-    :func:`imgkit.consistency.consistency_for_paths`) and print the table. Returns the exit
+    :func:`imgkit.analysis.consistency.consistency_for_paths`) and print the table. Returns the exit
     code."""
     try:
         kinds = _kinds(args.kinds, ("phash", "dhash", "whash"))
@@ -135,7 +135,7 @@ def run_consistency(args: argparse.Namespace) -> int:
 
 def run_report(args: argparse.Namespace) -> int:
     """Handler of ``imgkit report``: write a run's HTML report and Markdown summary (see
-    :func:`imgkit.report.write_report`) and print where; with ``--json`` print the report's
+    :func:`imgkit.report.render.write_report`) and print where; with ``--json`` print the report's
     numbers too. Returns the exit code."""
     try:
         data = report_data(

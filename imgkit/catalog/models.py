@@ -1,7 +1,8 @@
 """The model catalog: what each image model accepts, how it bills, and where it is in its life.
 
-The data lives in ``imgkit/data/catalog.toml``; this module turns it into frozen, typed specs.
-A user price file (same shape as a model's ``price`` table, keyed by model name) overrides any
+The data lives in ``imgkit/catalog/data/catalog.toml``; this module turns it into frozen, typed
+specs. A user price file (same shape as a model's ``price`` table, keyed by model name) overrides
+any
 price::
 
     # my-prices.toml
@@ -286,7 +287,8 @@ class Catalog(Mapping[str, ModelSpec]):
         prices = data.get("prices")
         if not isinstance(prices, dict) or not prices:
             raise CatalogError(
-                f'price file {str(path)!r} has no [prices."MODEL"] tables; see imgkit.catalog'
+                f'price file {str(path)!r} has no [prices."MODEL"] tables; '
+                "see imgkit.catalog.models"
             )
         models = dict(self._models)
         # A file without dates is dated by when it was last written, not by the built-in table.
@@ -451,7 +453,7 @@ def load_catalog(
     Raises :class:`CatalogError` when the file is malformed.
     """
     if path is None:
-        text = resources.files("imgkit").joinpath("data/catalog.toml").read_text("utf-8")
+        text = resources.files("imgkit.catalog").joinpath("data/catalog.toml").read_text("utf-8")
     else:
         text = Path(path).read_text(encoding="utf-8")
     try:

@@ -2,7 +2,7 @@
 
 DataFrame in, DataFrame (or a result object) out; nothing here draws. The input is a run frame
 with one row per generation and at least ``arm`` and ``prompt``, plus either hash columns as
-:func:`imgkit.hashing.hash_images` writes them (``phash``, ...) or ``image_path`` (then the
+:func:`imgkit.analysis.hashing.hash_images` writes them (``phash``, ...) or ``image_path`` (then the
 images are hashed here). When a ``status`` column is present only rows with status ``"ok"``
 count, and a row counts only if it has an image (a hash or a path).
 
@@ -12,7 +12,7 @@ images": ``similarity = clip(1 - mean_distance / baseline_distance, 0, 1)``. The
 measured on the run itself when it holds several prompts (the mean distance between images made
 for *different* prompts, over all arms, so every arm is judged by the same yardstick and
 similarities of two arms compare like their mean distances); with a single prompt it falls back
-to the random-bit expectation of ``bits / 2`` (:func:`imgkit.hashing.unrelated_distance`).
+to the random-bit expectation of ``bits / 2`` (:func:`imgkit.analysis.hashing.unrelated_distance`).
 
 Pairwise distances within a group are not independent (every image is in n - 1 pairs), so the
 confidence intervals resample images (a bootstrap over images, Efron & Tibshirani 1993, ch. 6)
@@ -32,8 +32,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from imgkit.errors import ValidationError, check_argument
-from imgkit.hashing import (
+from imgkit.analysis.hashing import (
     KINDS,
     bits_from_hex,
     cross_distances,
@@ -41,6 +40,7 @@ from imgkit.hashing import (
     hash_images,
     unrelated_distance,
 )
+from imgkit.errors import ValidationError, check_argument
 
 __all__ = [
     "DEFAULT_NEAR_DUPLICATE",
@@ -88,8 +88,8 @@ def usable_generations(
     """Return the rows that count, with a hex column for every kind in ``kinds``.
 
     Keeps rows whose ``status`` is ``"ok"`` (when there is a status column) and that have an
-    image; hashes ``image_path`` with :func:`imgkit.hashing.hash_images` for any kind the frame
-    lacks (or lacks for some rows). The original index is kept, so results can be joined back.
+    image; hashes ``image_path`` with :func:`imgkit.analysis.hashing.hash_images` for any kind the
+    frame lacks (or lacks for some rows). The original index is kept, so results can be joined back.
     Raises :class:`ValidationError` when ``arm`` or ``prompt`` is missing, or when a kind has
     neither a hash column nor image paths to compute it from.
     """

@@ -22,9 +22,9 @@ from typing import Any
 
 import pandas as pd
 
-from imgkit.catalog import Catalog, ModelSpec, default_catalog, parse_size
+from imgkit.catalog.models import Catalog, ModelSpec, default_catalog, parse_size
+from imgkit.catalog.validation import ImageRequest, validate_request
 from imgkit.errors import ValidationError
-from imgkit.validation import ImageRequest, validate_request
 
 __all__ = [
     "CostEstimate",

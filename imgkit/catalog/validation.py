@@ -11,7 +11,7 @@ import datetime as dt
 from dataclasses import asdict, dataclass
 from typing import Any, Literal
 
-from imgkit.catalog import Catalog, ModelSpec, default_catalog, parse_size
+from imgkit.catalog.models import Catalog, ModelSpec, default_catalog, parse_size
 from imgkit.errors import RetiredModelError, ValidationError, check_argument
 
 __all__ = ["ENDPOINTS", "ImageRequest", "check_size", "validate_request"]

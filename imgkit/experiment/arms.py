@@ -18,9 +18,9 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any, Literal
 
-from imgkit.catalog import Catalog, default_catalog
+from imgkit.catalog.models import Catalog, default_catalog
+from imgkit.catalog.validation import ENDPOINTS, Backend, ImageRequest, validate_request
 from imgkit.errors import ValidationError, check_argument
-from imgkit.validation import ENDPOINTS, Backend, ImageRequest, validate_request
 
 __all__ = [
     "AS_IS_PREFIX",

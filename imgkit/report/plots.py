@@ -1,10 +1,10 @@
 """Figures for consistency, prompt rewriting and cost. Matplotlib only; these functions draw.
 
-Every number drawn comes from :mod:`imgkit.consistency`, :mod:`imgkit.divergence` or the cost
-module's projection frame; nothing is computed here beyond laying things out. Each function
-takes ``ax=None``, makes a new figure only when no Axes is given, returns the Axes and never
-calls ``plt.show()``. Whenever the data come from the simulator (a true ``simulated`` column or
-attribute) the title says "simulated", so a simulated picture is never taken for a real one.
+Every number drawn comes from :mod:`imgkit.analysis.consistency`, :mod:`imgkit.analysis.divergence`
+or the cost module's projection frame; nothing is computed here beyond laying things out. Each
+function takes ``ax=None``, makes a new figure only when no Axes is given, returns the Axes and
+never calls ``plt.show()``. Whenever the data come from the simulator (a true ``simulated`` column
+or attribute) the title says "simulated", so a simulated picture is never taken for a real one.
 """
 
 from __future__ import annotations
@@ -22,10 +22,10 @@ from matplotlib.axes import Axes
 from matplotlib.ticker import StrMethodFormatter
 from PIL import Image
 
-from imgkit.consistency import pairwise_distances, within_arm_distances
-from imgkit.divergence import divergence_summary, divergence_vs_distance
+from imgkit.analysis.consistency import pairwise_distances, within_arm_distances
+from imgkit.analysis.divergence import divergence_summary, divergence_vs_distance
+from imgkit.analysis.hashing import KINDS
 from imgkit.errors import ValidationError, check_argument
-from imgkit.hashing import KINDS
 
 __all__ = [
     "consistency_intervals",
@@ -84,8 +84,8 @@ def distance_heatmap(
     ax: Axes | None = None,
 ) -> Axes:
     """Draw the matrix of Hamming distances between one arm's images (from
-    :func:`imgkit.consistency.pairwise_distances`), each cell labelled with its distance when
-    there are at most 12 images. Returns the Axes."""
+    :func:`imgkit.analysis.consistency.pairwise_distances`), each cell labelled with its distance
+    when there are at most 12 images. Returns the Axes."""
     matrix = pairwise_distances(frame, arm, prompt, kind)
     ax = _axes(ax)
     values = matrix.to_numpy()
@@ -108,7 +108,7 @@ def distance_distributions(
 ) -> Axes:
     """Draw, per arm, the within-arm pairwise distances (same prompt) as a box with the pairs
     as points, and the run's "unrelated images" baseline as a dashed line (from
-    :func:`imgkit.consistency.within_arm_distances`). Returns the Axes."""
+    :func:`imgkit.analysis.consistency.within_arm_distances`). Returns the Axes."""
     pairs = within_arm_distances(frame, kind)
     ax = _axes(ax)
     arms = sorted(pairs["arm"].unique())
@@ -137,8 +137,8 @@ def distance_distributions(
 
 def consistency_intervals(table: pd.DataFrame, kind: str = "phash", ax: Axes | None = None) -> Axes:
     """Draw each arm's similarity per prompt with its bootstrap interval as error bars, from a
-    :func:`imgkit.consistency.consistency_table`. Prompts on the x axis, one marker colour per
-    arm. Returns the Axes."""
+    :func:`imgkit.analysis.consistency.consistency_table`. Prompts on the x axis, one marker colour
+    per arm. Returns the Axes."""
     _require(
         table,
         ["arm", "prompt", "kind", "similarity", "ci_low", "ci_high"],
@@ -172,8 +172,8 @@ def consistency_intervals(table: pd.DataFrame, kind: str = "phash", ax: Axes | N
 
 def prompt_divergence(div_table: pd.DataFrame, ax: Axes | None = None) -> Axes:
     """Draw, per arm, mean Jaccard distance, mean normalized edit distance and mean share of
-    content words dropped (bars, from :func:`imgkit.divergence.divergence_summary`) with each
-    generation's edit distance as a point. Returns the Axes."""
+    content words dropped (bars, from :func:`imgkit.analysis.divergence.divergence_summary`) with
+    each generation's edit distance as a point. Returns the Axes."""
     summary = divergence_summary(div_table)
     ax = _axes(ax)
     measures = [
@@ -209,8 +209,8 @@ def divergence_vs_image_distance(
 ) -> Axes:
     """Scatter each generation's prompt rewrite (normalized edit distance) against its image's
     mean distance to the same arm's other images on that prompt. Takes a
-    :func:`imgkit.divergence.divergence_vs_distance` table, or a run frame (then computes that
-    table with ``kind``). Returns the Axes."""
+    :func:`imgkit.analysis.divergence.divergence_vs_distance` table, or a run frame (then computes
+    that table with ``kind``). Returns the Axes."""
     table = frame_or_table
     if not (isinstance(table, pd.DataFrame) and "image_distance" in table.columns):
         table = divergence_vs_distance(frame_or_table, kind)
@@ -241,8 +241,9 @@ def cost_projection(projection_frame: pd.DataFrame, ax: Axes | None = None) -> A
     """Draw dollars a month against images a day, one line per model and quality (``label``).
 
     Expects columns ``label``, ``images_per_day`` and ``monthly_usd`` (numbers or Decimal), as
-    :func:`imgkit.costs.projection_table` and :func:`imgkit.report.cost_projection_frame`
-    produce them; a label whose price is unknown (None) gets no line. Returns the Axes.
+    :func:`imgkit.catalog.costs.projection_table` and
+    :func:`imgkit.report.render.cost_projection_frame` produce them; a label whose price is unknown
+    (None) gets no line. Returns the Axes.
     """
     _require(
         projection_frame,

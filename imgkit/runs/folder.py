@@ -3,7 +3,7 @@
 A run folder holds::
 
     manifest.json      every parameter, backend, simulator seed, versions, price table, times
-    ledger.sqlite      the plan and every attempt (see imgkit.ledger)
+    ledger.sqlite      the plan and every attempt (see imgkit.runs.ledger)
     images/            the images, named <sha256>.<ext> in the format the service returned
     run.lock           held by the runner writing the folder, if any
 
@@ -12,32 +12,21 @@ A run folder holds::
 
 from __future__ import annotations
 
-import json
 import os
 from collections.abc import Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import pandas as pd
 
 from imgkit.errors import RunError
-from imgkit.ledger import GENERATION_STATUS_OF, Ledger, write_atomic
+from imgkit.experiment.options import DrillOptions
+from imgkit.runs.ledger import GENERATION_STATUS_OF, Ledger
+from imgkit.runs.manifest import read_manifest
+from imgkit.runs.storage import IMAGES_DIR
 
-if TYPE_CHECKING:
-    from imgkit.runner import DrillOptions
+__all__ = ["ATTEMPT_COLUMNS", "FRAME_COLUMNS", "GENERATION_STATUSES", "Run", "open_run"]
 
-__all__ = [
-    "FRAME_COLUMNS",
-    "GENERATION_STATUSES",
-    "MANIFEST_NAME",
-    "Run",
-    "open_run",
-    "read_manifest",
-    "write_manifest",
-]
-
-MANIFEST_NAME = "manifest.json"
-IMAGES_DIR = "images"
 
 #: Status of a generation: made ('ok'), failed after the retries the policy allows, refused on
 #: content grounds, sent but never answered (runner died or stopped: 'in_flight'), or not sent
@@ -102,23 +91,6 @@ ATTEMPT_COLUMNS = (
     "will_retry",
     "may_have_been_billed",
 )
-
-
-def write_manifest(folder: str | os.PathLike[str], manifest: Mapping[str, Any]) -> None:
-    """Write ``manifest.json`` atomically (a crash leaves the old one or the new one)."""
-    text = json.dumps(manifest, indent=2, sort_keys=False, default=str) + "\n"
-    write_atomic(Path(folder) / MANIFEST_NAME, text.encode("utf-8"))
-
-
-def read_manifest(folder: str | os.PathLike[str]) -> dict[str, Any]:
-    """The manifest of a run folder; :class:`RunError` when missing or unreadable."""
-    path = Path(folder) / MANIFEST_NAME
-    try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise RunError(f"{folder} has no {MANIFEST_NAME}: not a run folder") from None
-    except (OSError, ValueError) as exc:
-        raise RunError(f"{path} is unreadable: {exc}") from None
 
 
 def _iso(value: float | None) -> pd.Timestamp | None:
@@ -280,16 +252,16 @@ class Run:
 
     def options(self) -> DrillOptions:
         """The drill options the run was started with (to resume it)."""
-        from imgkit.runner import DrillOptions
-
         return DrillOptions.from_manifest(self.manifest)
 
     def resume(self, **overrides: Any) -> Run:
         """Finish this run: send what was never sent or never answered; never re-send a
-        generation that completed or was refused. See :func:`imgkit.runner.resume`."""
-        from imgkit.runner import resume
+        generation that completed or was refused. See :func:`imgkit.resume`."""
+        # Through the public API rather than an import of the runner: reading a run folder
+        # never depends on the code that writes one.
+        import imgkit
 
-        return resume(self.path, **overrides)
+        return imgkit.resume(self.path, **overrides)
 
 
 def open_run(path: str | os.PathLike[str]) -> Run:

@@ -19,20 +19,20 @@ from collections.abc import Sequence
 from decimal import Decimal
 from typing import Any
 
-from imgkit.catalog import default_catalog
-from imgkit.cli_types import positive_int
-from imgkit.costs import estimate_cost, projection_table
+from imgkit.catalog.costs import estimate_cost, projection_table
+from imgkit.catalog.models import default_catalog
+from imgkit.catalog.validation import validate_request
+from imgkit.cli.argtypes import positive_int
 from imgkit.errors import ImgkitError, ValidationError
-from imgkit.validation import validate_request
 
 __all__ = ["build_parser", "main"]
 
 # Modules that add their own subcommands; imported when the parser is built.
 COMMAND_MODULES = (
-    "imgkit.cli_drill",
-    "imgkit.simulator.cli",
-    "imgkit.cli_chain",
-    "imgkit.cli_analysis",
+    "imgkit.cli.drill",
+    "imgkit.cli.sim",
+    "imgkit.cli.chain",
+    "imgkit.cli.analysis",
 )
 
 

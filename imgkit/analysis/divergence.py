@@ -30,9 +30,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from imgkit.consistency import usable_generations
+from imgkit.analysis.consistency import usable_generations
+from imgkit.analysis.hashing import KINDS, bits_from_hex, distance_matrix
 from imgkit.errors import ValidationError, check_argument
-from imgkit.hashing import KINDS, bits_from_hex, distance_matrix
 
 __all__ = [
     "STOP_WORDS",

@@ -23,11 +23,11 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
+from imgkit.catalog.validation import validate_request
 from imgkit.errors import MaskError, ValidationError
 from imgkit.providers import Provider, provider_for_model
 from imgkit.providers.base import Backend
-from imgkit.results import GenerationResult
-from imgkit.validation import validate_request
+from imgkit.providers.results import GenerationResult
 
 __all__ = [
     "MAX_IMAGE_BYTES",

@@ -1,7 +1,7 @@
 """``imgkit drill``: run the repeat drill from a terminal, or resume one.
 
 Registered on the main parser by :func:`add_commands`; also runnable on its own as
-``python -m imgkit.cli_drill ...`` (same options as ``imgkit drill``).
+``python -m imgkit.cli.drill ...`` (same options as ``imgkit drill``).
 
 Exit status: 0 when the run is complete (failed or refused generations are results, recorded in
 the run), 1 when it stopped before the end (budget, stop), 130 when interrupted, 2 for an error
@@ -17,11 +17,11 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from imgkit.arms import LESSON_MODELS, LESSON_PROMPT, LESSON_REPEATS
-from imgkit.cli_types import positive_int, seconds
+from imgkit.cli.argtypes import positive_int, seconds
 from imgkit.errors import ImgkitError, ValidationError
+from imgkit.experiment.arms import LESSON_MODELS, LESSON_PROMPT, LESSON_REPEATS
 from imgkit.runner import drill, resume
-from imgkit.runs import Run
+from imgkit.runs.folder import Run
 
 __all__ = ["add_commands", "main", "run_drill"]
 
@@ -136,7 +136,7 @@ def _finish(run: Run, args: argparse.Namespace) -> int:
 def _print_findings(run: Run) -> None:
     """Write the run's report and print what the drill found: verdicts and a rewrite."""
     # Imported here: the report pulls in matplotlib, which a plain drill does not need.
-    from imgkit.report import report_data, write_report
+    from imgkit.report.render import report_data, write_report
 
     data = report_data(run)
     html = write_report(run, data=data)
@@ -247,7 +247,7 @@ def add_commands(subparsers: Any) -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """``python -m imgkit.cli_drill``: the drill command on its own; returns the exit status."""
+    """``python -m imgkit.cli.drill``: the drill command on its own; returns the exit status."""
     parser = argparse.ArgumentParser(prog="imgkit drill", description=_DESCRIPTION)
     _configure(parser)
     args = parser.parse_args(argv)

@@ -1,4 +1,4 @@
-"""The attempt ledger of a run and its content-addressed image store.
+"""The attempt ledger of a run folder (the image store is :mod:`imgkit.runs.storage`).
 
 Why SQLite (WAL, ``synchronous=FULL``) rather than an append-only JSONL file: both survive
 ``kill -9``, but SQLite gives it without code of our own. A commit is atomic, so a crash leaves
@@ -34,6 +34,7 @@ from pathlib import Path
 from typing import Any
 
 from imgkit.errors import RunError
+from imgkit.runs.storage import fsync_dir
 
 try:  # POSIX only; elsewhere a run folder is simply not locked against a second writer.
     import fcntl
@@ -45,9 +46,6 @@ __all__ = [
     "GENERATION_STATUS_OF",
     "Ledger",
     "PlannedGeneration",
-    "fsync_dir",
-    "store_image",
-    "write_atomic",
 ]
 
 #: sending: committed before the request; ok / refused / failed: how it ended;
@@ -124,63 +122,6 @@ CREATE TABLE IF NOT EXISTS sessions (
 );
 """
 _SCHEMA_VERSION = "1"
-
-
-def fsync_dir(path: str | os.PathLike[str]) -> None:
-    """fsync a directory, so that a rename or a new file in it is itself durable."""
-    if os.name != "posix":  # pragma: no cover - directories cannot be opened elsewhere
-        return
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
-def write_atomic(path: str | os.PathLike[str], data: bytes) -> None:
-    """Write ``data`` to ``path`` so that a reader sees the old file or the new, never half.
-
-    Temporary file in the same folder, fsync, rename over the target, fsync the folder.
-    """
-    path = Path(path)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
-    fsync_dir(path.parent)
-
-
-_EXTENSIONS = {"jpeg": "jpg", "jpg": "jpg", "png": "png", "webp": "webp", "gif": "gif"}
-
-
-def store_image(folder: str | os.PathLike[str], data: bytes, image_format: str) -> tuple[str, Path]:
-    """Store image bytes content-addressed in ``folder``; return (sha256 hex, path).
-
-    The file is ``<sha256>.<ext>`` in the format the service returned. A file already there
-    holds the same bytes by construction and is kept, unless it is damaged (wrong hash), in
-    which case it is rewritten. Durable on return (see :func:`write_atomic`).
-    """
-    if not data:
-        raise RunError("refusing to store an empty image")
-    digest = hashlib.sha256(data).hexdigest()
-    ext = _EXTENSIONS.get((image_format or "").lower(), (image_format or "bin").lower())
-    path = Path(folder) / f"{digest}.{ext}"
-    if path.exists() and _sha256_file(path) == digest:
-        return digest, path
-    write_atomic(path, data)
-    return digest, path
-
-
-def _sha256_file(path: Path) -> str:
-    with open(path, "rb") as handle:
-        return hashlib.file_digest(handle, "sha256").hexdigest()
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,16 @@
+"""The ``imgkit`` command line: one module per command group.
+
+- :mod:`imgkit.cli.main`: the parser, ``imgkit models`` and ``imgkit costs``, and the one
+  place where errors become exit codes;
+- :mod:`imgkit.cli.drill`: ``imgkit drill`` (and ``--resume``);
+- :mod:`imgkit.cli.sim`: ``imgkit sim``, the simulator as a server;
+- :mod:`imgkit.cli.chain`: ``imgkit chain`` and ``imgkit edit``;
+- :mod:`imgkit.cli.analysis`: ``imgkit hash``, ``imgkit consistency``, ``imgkit report``;
+- :mod:`imgkit.cli.argtypes`: argument types the commands share.
+"""
+
+from __future__ import annotations
+
+from imgkit.cli.main import build_parser, main
+
+__all__ = ["build_parser", "main"]

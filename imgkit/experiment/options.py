@@ -1,0 +1,120 @@
+"""The options that define a drill, as its manifest records them, and the retry policy.
+
+A resume reads :class:`DrillOptions` back from the manifest (:meth:`DrillOptions.from_manifest`)
+and repeats the run exactly; :func:`check_options` refuses bad values before any folder exists.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, field, fields
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
+
+from imgkit.errors import ValidationError, check_argument
+from imgkit.experiment.arms import LESSON_REPEATS, Arm
+
+__all__ = ["DrillOptions", "RetryPolicy", "check_options", "without_credentials"]
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    """How the runner reacts to each kind of failure; every delay in seconds."""
+
+    #: further tries after a 5xx, a timeout or a dropped connection ("retry once")
+    transient_retries: int = 1
+    #: wait before such a retry
+    transient_delay_s: float = 0.5
+    #: 429s waited out per generation before it is recorded as failed
+    rate_limit_retries: int = 5
+    #: wait after a 429 that carries no Retry-After
+    default_retry_after_s: float = 2.0
+    #: cap on any Retry-After (the OpenAI SDK caps at 120 s as well)
+    max_retry_after_s: float = 120.0
+
+
+@dataclass
+class DrillOptions:
+    """Everything that defines a drill; stored in the manifest so a resume repeats it exactly."""
+
+    prompts: list[str]
+    arms: list[Arm]
+    n: int = LESSON_REPEATS
+    size: str | None = None
+    quality: str | None = None
+    style: str | None = None
+    params: dict[str, Any] = field(default_factory=dict)
+    backend: str = "sim"
+    out: str = "runs"
+    run_name: str | None = None
+    budget: float | None = None
+    concurrency: int = 4
+    #: per model: {"requests_per_minute": x, "images_per_minute": y}; the user's word
+    rate_limits: dict[str, dict[str, float]] = field(default_factory=dict)
+    #: apply the catalog's rate limits too; None = on live runs only (the simulator does not
+    #: enforce them, and pacing a rehearsal at 5 images a minute would only slow it down)
+    catalog_rate_limits: bool | None = None
+    sim_url: str | None = None
+    sim_seed: int = 0
+    sim_latency: float = 0.0
+    sim_faults: str | None = None
+    retry: RetryPolicy = field(default_factory=RetryPolicy)
+    timeout_s: float | None = None
+
+    def defaults(self) -> dict[str, Any]:
+        """Drill-wide request parameters (arms' own params win over these)."""
+        return {"size": self.size, "quality": self.quality, "style": self.style, **self.params}
+
+    def to_dict(self) -> dict[str, Any]:
+        # Field by field: arms hold read-only mappings, which asdict() cannot copy.
+        data = {f.name: getattr(self, f.name) for f in fields(self)}
+        data["arms"] = [arm.to_dict() for arm in self.arms]
+        data["retry"] = asdict(self.retry)
+        data["params"] = dict(self.params)
+        data["sim_url"] = without_credentials(self.sim_url)
+        return data
+
+    @classmethod
+    def from_manifest(cls, manifest: Mapping[str, Any]) -> DrillOptions:
+        """The options recorded in a run's manifest."""
+        data = dict(manifest["parameters"])
+        data["arms"] = [Arm.from_dict(a) for a in data["arms"]]
+        data["retry"] = RetryPolicy(**data.get("retry", {}))
+        known = set(cls.__dataclass_fields__)
+        return cls(**{k: v for k, v in data.items() if k in known})
+
+
+def without_credentials(url: str | None) -> str | None:
+    """``url`` without any ``user:password@`` part: a manifest must never hold a secret."""
+    if not url:
+        return url
+    parts = urlsplit(url)
+    if parts.username or parts.password:
+        parts = parts._replace(netloc=parts.hostname + (f":{parts.port}" if parts.port else ""))
+    return urlunsplit(parts)
+
+
+def check_options(options: DrillOptions) -> None:
+    """Refuse options no run can use, before anything is created or sent."""
+    check_argument("backend", options.backend, ("sim", "live"))
+    if isinstance(options.n, bool) or not isinstance(options.n, int) or options.n < 1:
+        raise ValidationError("n", options.n, "a whole number of repeats >= 1")
+    concurrency = options.concurrency
+    if isinstance(concurrency, bool) or not isinstance(concurrency, int) or concurrency < 1:
+        raise ValidationError("concurrency", concurrency, "a whole number >= 1")
+    if options.budget is not None and (
+        not isinstance(options.budget, int | float) or not options.budget >= 0
+    ):
+        raise ValidationError("budget", options.budget, "a dollar amount >= 0")
+    if options.backend == "live" and options.budget is None:
+        raise ValidationError(
+            "budget", None, "a dollar amount for live runs", detail="live runs spend real money"
+        )
+    if not options.prompts:
+        raise ValidationError("prompts", options.prompts, "at least one prompt")
+    if options.backend == "sim" and not options.sim_url and options.sim_faults:
+        # A bad SPEC would otherwise fail only when the simulator starts, inside a run folder
+        # already created: check it first so nothing is left behind.
+        from imgkit.simulator.faults import parse_faults
+
+        parse_faults(options.sim_faults)

@@ -1,0 +1,82 @@
+"""The interface between a runner session and a way of sending requests.
+
+A session (:mod:`imgkit.runner.session`) prepares an :class:`ExecutionContext` (the ledger, the
+options, the budget, progress, the stop signals) and hands the generations to send to an
+:class:`Executor`. Each executor decides how requests reach the services: the synchronous
+executor (:mod:`imgkit.runner.synchronous`) sends them one request per generation, concurrently.
+Whatever the executor, every attempt goes through the ledger with the same protocol, so a run
+folder reads the same however it was made.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Protocol
+
+from imgkit.catalog.models import Catalog
+from imgkit.experiment.options import DrillOptions
+from imgkit.runner.budget import Budget
+from imgkit.runner.plan import Planned
+from imgkit.runner.progress import Progress
+from imgkit.runs.ledger import Ledger
+
+__all__ = ["STOP_REASONS", "ExecutionContext", "Executor", "Log"]
+
+Log = Callable[[str], None]
+
+#: Why a session stopped before sending everything: its budget, the user's stop request
+#: (``stop`` event), or an interruption (Ctrl-C, the ``interrupt`` event).
+STOP_REASONS = ("budget", "stopped", "interrupted")
+
+
+@dataclass
+class ExecutionContext:
+    """What every executor of a session shares."""
+
+    run_path: Path
+    ledger: Ledger
+    options: DrillOptions
+    catalog: Catalog
+    budget: Budget
+    progress: Progress
+    log: Log
+    stop: threading.Event | None = None
+    interrupt: threading.Event | None = None
+    #: None while sending; else one of :data:`STOP_REASONS`
+    stop_reason: str | None = None
+    #: requests sent in this session
+    sent: int = 0
+
+    def stopping(self) -> bool:
+        """Whether to send nothing more (checked before every request)."""
+        if self.stop_reason is None:
+            if self.interrupt is not None and self.interrupt.is_set():
+                self.stop_reason = "interrupted"
+            elif self.stop is not None and self.stop.is_set():
+                self.stop_reason = "stopped"
+                self.log("imgkit drill: stop requested; finishing the requests already sent")
+        return self.stop_reason is not None
+
+    def stop_for_budget(self) -> None:
+        """Send nothing more: the next request would pass the budget."""
+        if self.stop_reason is None:
+            self.stop_reason = "budget"
+            budget = self.budget
+            self.log(
+                f"imgkit drill: budget ${budget.limit:.4f} reached (spent ${budget.spent:.4f}, "
+                f"in flight ${budget.reserved:.4f}); sending nothing more"
+            )
+
+
+class Executor(Protocol):
+    """Sends planned generations for one session, recording every attempt in the ledger.
+
+    ``run`` returns when every generation is decided or the context says to stop; generations
+    it did not send stay pending for a resume. It must leave no attempt ``sending`` that it
+    knows the fate of.
+    """
+
+    async def run(self, todo: Sequence[Planned], tries_so_far: Mapping[int, int]) -> None: ...

@@ -1,0 +1,135 @@
+"""What a run's manifest records about where it came from: versions, commit, prices, simulator.
+
+Enough to reproduce a run, or to explain why two runs differ: the package versions, the git
+commit of the working copy, the catalog version and each model's price source and date, and the
+simulator's seed and latency.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import importlib.metadata
+import platform
+import subprocess
+import uuid
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+from imgkit.catalog.models import Catalog
+from imgkit.experiment.arms import Arm
+from imgkit.experiment.options import without_credentials
+
+__all__ = [
+    "MANIFEST_FORMAT",
+    "catalog_info",
+    "describe_running_simulator",
+    "git_commit",
+    "new_run_id",
+    "now_iso",
+    "package_versions",
+    "platform_name",
+]
+
+MANIFEST_FORMAT = 1
+#: Packages whose versions go into every manifest.
+_VERSIONED = (
+    "imgkit",
+    "openai",
+    "google-genai",
+    "httpx",
+    "httpx2",
+    "pandas",
+    "numpy",
+    "pillow",
+    "imagehash",
+    "tqdm",
+    "starlette",
+    "uvicorn",
+)
+
+
+def now_iso() -> str:
+    """The current UTC time, ISO 8601 to the millisecond."""
+    return dt.datetime.now(dt.UTC).isoformat(timespec="milliseconds")
+
+
+def package_versions() -> dict[str, str | None]:
+    """Python's version and each of :data:`_VERSIONED`'s (None when not installed)."""
+    versions: dict[str, str | None] = {"python": platform.python_version()}
+    for name in _VERSIONED:
+        try:
+            versions[name] = importlib.metadata.version(name)
+        except importlib.metadata.PackageNotFoundError:
+            versions[name] = None
+    return versions
+
+
+def platform_name() -> str:
+    """The operating system and machine, as :func:`platform.platform` names them."""
+    return platform.platform()
+
+
+def git_commit(cwd: Path) -> dict[str, Any] | None:
+    """The commit of the git repository around ``cwd`` (None outside one, or before any commit)."""
+    try:
+        head = subprocess.run(
+            ["git", "rev-parse", "HEAD"], cwd=cwd, capture_output=True, text=True, timeout=5
+        )
+        if head.returncode != 0:
+            return None
+        status = subprocess.run(
+            ["git", "status", "--porcelain", "--untracked-files=no"],
+            cwd=cwd,
+            capture_output=True,
+            text=True,
+            timeout=5,
+        )
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return {"commit": head.stdout.strip(), "dirty": bool(status.stdout.strip())}
+
+
+def catalog_info(catalog: Catalog, arms: Iterable[Arm]) -> dict[str, Any]:
+    """The catalog version, the price overrides in force, and each arm's price source."""
+    prices = {}
+    for arm in arms:
+        spec = catalog.get_model(arm.model)
+        prices[spec.name] = {
+            "kind": spec.price.kind,
+            "source": catalog.describe_source(spec.price.source),
+            "as_of": spec.price.as_of,
+        }
+    return {
+        "version": catalog.version,
+        "price_overrides": list(catalog.price_overrides),
+        "prices": prices,
+    }
+
+
+def new_run_id(name: str | None) -> str:
+    """``name`` if given, else a UTC timestamp and a random suffix."""
+    if name:
+        return name
+    stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%d-%H%M%S")
+    return f"{stamp}-{uuid.uuid4().hex[:6]}"
+
+
+def describe_running_simulator(sim_url: str) -> dict[str, Any]:
+    """What a simulator started elsewhere (``--sim-url``) says of itself, for the manifest.
+
+    Its seed and latency make the run reproducible; they are read from its stats route, so
+    the manifest records what it really used rather than what this runner would have chosen.
+    """
+    import httpx
+
+    described: dict[str, Any] = {"url": without_credentials(sim_url)}
+    try:
+        stats = httpx.get(sim_url.rstrip("/") + "/_sim/stats", timeout=5.0).json()
+    except (httpx.HTTPError, ValueError) as exc:
+        described["unreadable"] = f"{type(exc).__name__}: {exc}"
+        return described
+    described["seed"] = stats.get("seed")
+    described["latency_s"] = stats.get("latency")
+    described["faults_pending"] = stats.get("pending_faults")
+    return described

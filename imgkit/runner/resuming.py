@@ -1,0 +1,149 @@
+"""Resuming a run: :func:`resume` and :func:`aresume` finish what a run left undone."""
+
+from __future__ import annotations
+
+import os
+import threading
+from typing import Any
+
+from imgkit.catalog.models import Catalog, default_catalog
+from imgkit.catalog.validation import ImageRequest
+from imgkit.experiment.options import DrillOptions, check_options
+from imgkit.runner.blocking import run_blocking
+from imgkit.runner.budget import check_budget
+from imgkit.runner.executor import Log
+from imgkit.runner.plan import Planned, describe_estimate, estimate_plan
+from imgkit.runner.session import run_session
+from imgkit.runner.start import stderr_log
+from imgkit.runs.folder import Run, open_run
+from imgkit.runs.ledger import Ledger, PlannedGeneration
+
+__all__ = ["RETRYABLE_KINDS", "aresume", "generations_to_resume", "resume"]
+
+#: Error kinds a resume sends again (a later try may succeed); refusals and invalid requests
+#: would fail the same way, so they are kept as they are.
+RETRYABLE_KINDS = ("server_error", "timeout", "connection_lost", "rate_limited", "interrupted")
+
+
+async def aresume(
+    path: str | os.PathLike[str],
+    *,
+    budget: float | None = None,
+    concurrency: int | None = None,
+    sim_url: str | None = None,
+    retry_failed: bool = True,
+    progress: bool = True,
+    log: Log | None = stderr_log,
+    stop: threading.Event | None = None,
+    interrupt: threading.Event | None = None,
+    catalog: Catalog | None = None,
+) -> Run:
+    """The asynchronous form of :func:`resume`."""
+    log = log or (lambda _message: None)
+    catalog = catalog or default_catalog()
+    run = open_run(path)
+    manifest = run.manifest
+    options = DrillOptions.from_manifest(manifest)
+    if concurrency is not None:
+        options.concurrency = concurrency
+    if sim_url is not None:
+        options.sim_url = sim_url
+    if budget is None:
+        budget = options.budget
+    options.budget = budget
+    check_options(options)
+
+    ledger = Ledger.open(run.path, writer=True)
+    try:
+        in_flight = ledger.in_flight()
+        if in_flight:
+            ledger.mark_interrupted(
+                (a["attempt_id"] for a in in_flight), "in flight when the runner died"
+            )
+            presumed = sum(a["estimated_usd"] or 0.0 for a in in_flight)
+            log(
+                f"imgkit drill: {len(in_flight)} attempt(s) were in flight when the run was cut "
+                f"off and may have been billed (estimated ${presumed:.4f}); they are sent again"
+            )
+        todo = generations_to_resume(ledger, retry_failed)
+        estimate = estimate_plan(todo, catalog)
+        spent = ledger.spent_usd()
+        for line in describe_estimate(estimate, len(todo), "resuming,", budget):
+            log(line)
+        check_budget(budget, estimate["total_usd"], spent)
+        planned = [Planned(g, ImageRequest(**g.request)) for g in todo]
+        note = {
+            "may_have_been_billed": [
+                {
+                    "attempt_id": a["attempt_id"],
+                    "arm": a["arm"],
+                    "prompt_id": a["prompt_id"],
+                    "repeat": a["repeat"],
+                    "estimated_usd": a["estimated_usd"],
+                }
+                for a in in_flight
+            ],
+            "to_send": len(todo),
+        }
+        await run_session(
+            run.path,
+            ledger,
+            options,
+            catalog,
+            planned,
+            budget=budget,
+            progress=progress,
+            log=log,
+            stop=stop,
+            interrupt=interrupt,
+            kind="resume",
+            note=note,
+        )
+    finally:
+        ledger.close()
+    return open_run(run.path)
+
+
+def generations_to_resume(ledger: Ledger, retry_failed: bool) -> list[PlannedGeneration]:
+    """Generations a resume sends: never made, cut off in flight, or (with ``retry_failed``)
+    failed for a reason a later try may not meet. Never one that is ok or refused."""
+    last: dict[int, dict[str, Any]] = {}
+    made: set[int] = set()
+    for attempt in ledger.attempts():
+        last[attempt["gen_id"]] = attempt
+        if attempt["status"] == "ok":
+            made.add(attempt["gen_id"])
+    todo = []
+    for g in ledger.plan():
+        if g.gen_id in made:
+            continue
+        attempt = last.get(g.gen_id)
+        if (
+            attempt is None
+            or attempt["status"] in ("interrupted", "sending")
+            or (
+                attempt["status"] == "failed"
+                and retry_failed
+                and attempt["error_kind"] in RETRYABLE_KINDS
+            )
+        ):
+            todo.append(g)
+    return todo
+
+
+def resume(path: str | os.PathLike[str], **kwargs: Any) -> Run:
+    """Finish an interrupted, stopped or crashed run; return it.
+
+    Never re-sends a generation that completed or was refused. Attempts that were in flight
+    when the run was cut off are reported (log, manifest, :meth:`Run.may_have_been_billed`) as
+    possibly billed, with their estimated cost, and their generations are sent again.
+    Keyword arguments: ``budget`` (default: the run's own), ``concurrency``, ``sim_url`` (the
+    simulator to use now), ``retry_failed`` (default True: send again generations that failed
+    for a transient reason), ``progress``, ``log``, ``stop``. Raises
+    :class:`~imgkit.errors.RunError` when the folder is not a run or another runner holds it,
+    :class:`~imgkit.errors.BudgetExceededError` when what is left would pass the budget.
+    """
+    stop, interrupt = kwargs.pop("stop", None), kwargs.pop("interrupt", None)
+    return run_blocking(
+        lambda event, cut: aresume(path, stop=event, interrupt=cut, **kwargs), stop, interrupt
+    )

@@ -1,0 +1,221 @@
+"""Starting a drill: :func:`drill` and its asynchronous form :func:`adrill`."""
+
+from __future__ import annotations
+
+import os
+import sys
+import threading
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from imgkit.catalog.models import Catalog, default_catalog
+from imgkit.errors import RunError, ValidationError
+from imgkit.experiment.arms import LESSON_PROMPT, LESSON_REPEATS, Arm, arms_for_models, lesson_arms
+from imgkit.experiment.options import DrillOptions, RetryPolicy, check_options
+from imgkit.runner.blocking import run_blocking
+from imgkit.runner.budget import check_budget
+from imgkit.runner.executor import Log
+from imgkit.runner.plan import describe_estimate, estimate_plan, plan_generations
+from imgkit.runner.provenance import (
+    MANIFEST_FORMAT,
+    catalog_info,
+    describe_running_simulator,
+    git_commit,
+    new_run_id,
+    now_iso,
+    package_versions,
+    platform_name,
+)
+from imgkit.runner.services import check_keys
+from imgkit.runner.session import run_session
+from imgkit.runs.folder import Run, open_run
+from imgkit.runs.ledger import Ledger
+from imgkit.runs.manifest import write_manifest
+from imgkit.runs.storage import IMAGES_DIR
+
+__all__ = ["adrill", "drill", "stderr_log"]
+
+
+def stderr_log(message: str) -> None:
+    """The default ``log``: a line on standard error."""
+    print(message, file=sys.stderr, flush=True)
+
+
+async def adrill(
+    prompts: str | Sequence[str] | None = None,
+    models: str | Sequence[str | Arm] | None = None,
+    n: int = LESSON_REPEATS,
+    *,
+    size: str | None = None,
+    quality: str | None = None,
+    style: str | None = None,
+    params: Mapping[str, Any] | None = None,
+    backend: str = "sim",
+    out: str | os.PathLike[str] = "runs",
+    run_name: str | None = None,
+    budget: float | None = None,
+    concurrency: int = 4,
+    arms: Sequence[Arm] | None = None,
+    rate_limits: Mapping[str, Mapping[str, float]] | None = None,
+    catalog_rate_limits: bool | None = None,
+    sim_url: str | None = None,
+    sim_seed: int = 0,
+    sim_latency: float = 0.0,
+    sim_faults: str | None = None,
+    retry: RetryPolicy | None = None,
+    timeout_s: float | None = None,
+    progress: bool = True,
+    log: Log | None = stderr_log,
+    stop: threading.Event | None = None,
+    interrupt: threading.Event | None = None,
+    catalog: Catalog | None = None,
+) -> Run:
+    """The asynchronous form of :func:`drill` (same arguments), for code already in a loop."""
+    log = log or (lambda _message: None)
+    catalog = catalog or default_catalog()
+    if prompts is None:
+        prompts = [LESSON_PROMPT]
+    elif isinstance(prompts, str):
+        prompts = [prompts]
+    if arms is None:
+        arms = lesson_arms() if models is None else arms_for_models(models, catalog)
+    elif models is not None:
+        raise ValidationError("models", models, "None when arms are given")
+    else:
+        arms = arms_for_models(arms, catalog)
+    options = DrillOptions(
+        prompts=list(prompts),
+        arms=list(arms),
+        n=n,
+        size=size,
+        quality=quality,
+        style=style,
+        params=dict(params or {}),
+        backend=backend,
+        out=str(out),
+        run_name=run_name,
+        budget=budget,
+        concurrency=concurrency,
+        rate_limits={k: dict(v) for k, v in (rate_limits or {}).items()},
+        catalog_rate_limits=catalog_rate_limits,
+        sim_url=sim_url,
+        sim_seed=sim_seed,
+        sim_latency=sim_latency,
+        sim_faults=sim_faults,
+        retry=retry or RetryPolicy(),
+        timeout_s=timeout_s,
+    )
+    check_options(options)
+    planned = plan_generations(options, catalog)
+    estimate = estimate_plan([p.generation for p in planned], catalog)
+    for line in describe_estimate(estimate, len(planned), "sending", budget):
+        log(line)
+    check_budget(budget, estimate["total_usd"])
+    if backend == "live":
+        check_keys(options, catalog)
+
+    run_id = new_run_id(run_name)
+    run_path = (Path(out) / run_id).resolve()
+    if run_path.exists():
+        raise RunError(f"{run_path} already exists: choose another run name or resume it")
+    try:
+        (run_path / IMAGES_DIR).mkdir(parents=True)
+    except OSError as exc:
+        raise ValidationError(
+            "out", str(out), "a folder imgkit can create and write to", detail=str(exc)
+        ) from None
+    created = now_iso()
+    simulator = None
+    if backend == "sim" and not sim_url:
+        simulator = {
+            "url": "embedded",
+            "seed": sim_seed,
+            "latency_s": sim_latency,
+            "faults": sim_faults,
+        }
+    elif backend == "sim":
+        simulator = describe_running_simulator(sim_url)
+    write_manifest(
+        run_path,
+        {
+            "format": MANIFEST_FORMAT,
+            "run_id": run_id,
+            "status": "created",
+            "created_at": created,
+            "started_at": created,
+            "ended_at": None,
+            "backend": backend,
+            "simulated": backend == "sim",
+            "parameters": options.to_dict(),
+            "simulator": simulator,
+            "estimate": estimate,
+            "catalog": catalog_info(catalog, options.arms),
+            "versions": package_versions(),
+            "git": git_commit(Path.cwd()),
+            "platform": platform_name(),
+            "sessions": [],
+        },
+    )
+    ledger = Ledger.create(run_path)
+    try:
+        ledger.add_plan(p.generation for p in planned)
+        await run_session(
+            run_path,
+            ledger,
+            options,
+            catalog,
+            planned,
+            budget=budget,
+            progress=progress,
+            log=log,
+            stop=stop,
+            interrupt=interrupt,
+            kind="start",
+            note={},
+        )
+    finally:
+        ledger.close()
+    return open_run(run_path)
+
+
+def drill(
+    prompts: str | Sequence[str] | None = None,
+    models: str | Sequence[str | Arm] | None = None,
+    n: int = LESSON_REPEATS,
+    **kwargs: Any,
+) -> Run:
+    """Run each prompt ``n`` times against each model (or arm) and return the :class:`Run`.
+
+    With no arguments this is the lesson's drill: the astronaut prompt, dall-e-3 and
+    gpt-image-1, five repeats each, on the simulator. Keyword arguments:
+
+    - ``size``, ``quality``, ``style``, ``params``: request parameters for every arm (an arm's
+      own ``params`` win); ``arms``: :class:`~imgkit.experiment.arms.Arm` objects instead of
+      ``models``;
+    - ``backend``: "sim" (default) or "live"; a live run requires ``budget``;
+    - ``out`` (default "runs"), ``run_name``: the run folder is ``out/run_name`` (default: a
+      timestamp and a random suffix);
+    - ``budget``: USD. A run whose estimate exceeds it does not start
+      (:class:`~imgkit.errors.BudgetExceededError`); a run stops sending before its actual
+      spend (plus what is in flight) would pass it, leaving a resumable run;
+    - ``concurrency`` (default 4), ``rate_limits`` ({model: {"requests_per_minute": ...,
+      "images_per_minute": ...}}), ``catalog_rate_limits`` (default: on live runs only);
+    - ``sim_url`` (a simulator already running), else ``sim_seed``, ``sim_latency``,
+      ``sim_faults`` for the embedded one;
+    - ``retry``: a :class:`~imgkit.experiment.options.RetryPolicy`; ``timeout_s``: per request;
+    - ``progress`` (tqdm bars per arm), ``log`` (where the estimate and notices go; default
+      stderr; None for silence), ``stop`` (a threading.Event that ends the run cleanly, as
+      "stopped"), ``interrupt`` (the same, ending it as "interrupted": what Ctrl-C sets).
+
+    Raises :class:`~imgkit.errors.ValidationError` for a request a model would reject (before
+    anything is sent) and :class:`~imgkit.errors.BudgetExceededError`. Ctrl-C sends nothing
+    more and keeps the images of the requests in flight (a second Ctrl-C abandons them): the
+    returned run has status "interrupted" and can be resumed.
+    """
+    stop, interrupt = kwargs.pop("stop", None), kwargs.pop("interrupt", None)
+    return run_blocking(
+        lambda event, cut: adrill(prompts, models, n, stop=event, interrupt=cut, **kwargs),
+        stop,
+        interrupt,
+    )

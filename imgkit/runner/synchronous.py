@@ -1,0 +1,275 @@
+"""The synchronous executor: one request per generation to the services' synchronous endpoints.
+
+Requests go out concurrently (asyncio), bounded by ``concurrency`` and by per-model rate limits
+(:mod:`imgkit.runner.pacing`). Retry policy (lesson 99, "do not retry content policy errors ...
+retry once on network failures"), applied per generation:
+
+==========================  ===================================================================
+content-policy refusal       recorded as ``refused``; never sent again, not even by a resume
+429 rate limited             every request to that model waits out Retry-After, then it is sent
+                             again (up to ``RetryPolicy.rate_limit_retries`` times)
+5xx, timeout, dropped        one more try after ``RetryPolicy.transient_delay_s``; a timeout or
+                             dropped connection may have been billed, so its estimate counts
+                             as spent (ledger ``may_have_been_billed``)
+anything else                recorded as ``failed`` with the error's kind
+==========================  ===================================================================
+
+Each delay is a field of :class:`~imgkit.experiment.options.RetryPolicy`, so tests can set them
+to zero.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import time
+from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+from imgkit.errors import (
+    ConnectionLostError,
+    ContentPolicyError,
+    ProviderError,
+    ProviderTimeoutError,
+    RateLimitedError,
+)
+from imgkit.runner.executor import ExecutionContext
+from imgkit.runner.pacing import ModelGate, rate_limits_per_model, retry_after
+from imgkit.runner.plan import Planned
+from imgkit.runs.ledger import PlannedGeneration
+from imgkit.runs.storage import IMAGES_DIR, store_image
+
+__all__ = ["SynchronousExecutor"]
+
+
+class SynchronousExecutor:
+    """Sends a set of planned generations through one ledger; one instance per session."""
+
+    def __init__(self, context: ExecutionContext, providers: Mapping[str, Any]) -> None:
+        self.context = context
+        self.images = context.run_path / IMAGES_DIR
+        self.ledger = context.ledger
+        self.policy = context.options.retry
+        self.providers = providers
+        self.budget = context.budget
+        self.progress = context.progress
+        self.sem = asyncio.Semaphore(context.options.concurrency)
+        self.gates = {
+            m: ModelGate(r)
+            for m, r in rate_limits_per_model(context.options, context.catalog).items()
+        }
+        # Ledger commits and image writes fsync. They run in worker threads so that the event
+        # loop keeps other requests moving while the disk catches up: one thread for the ledger
+        # (SQLite writes are serial anyway), a few for images (independent files).
+        self.ledger_io = ThreadPoolExecutor(1, thread_name_prefix="imgkit-ledger")
+        self.image_io = ThreadPoolExecutor(4, thread_name_prefix="imgkit-images")
+
+    async def _io(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self.ledger_io, functools.partial(fn, *args, **kwargs))
+
+    async def run(self, todo: Sequence[Planned], tries_so_far: Mapping[int, int]) -> None:
+        tasks = [
+            asyncio.create_task(self._generation(p, tries_so_far.get(p.generation.gen_id, 0)))
+            for p in todo
+        ]
+        try:
+            await asyncio.gather(*tasks)
+        finally:
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+            # Only after the ledger thread is idle: requests cut off by a cancellation (Ctrl-C)
+            # may have reached the service; say so now rather than leave it to a resume.
+            self.image_io.shutdown(wait=True)
+            self.ledger_io.shutdown(wait=True)
+            cut_off = [a["attempt_id"] for a in self.ledger.in_flight()]
+            if cut_off:
+                self.ledger.mark_interrupted(cut_off, "the runner was stopped mid-request")
+
+    async def _generation(self, planned: Planned, previous_tries: int) -> None:
+        """Make one generation: send, and retry as the policy allows, until it is decided."""
+        gen, request = planned.generation, planned.request
+        gate = self.gates[gen.model]
+        provider = self.providers[gen.provider]
+        budget = self.budget
+        try_number = previous_tries
+        transient_left = self.policy.transient_retries
+        rate_left = self.policy.rate_limit_retries
+        not_before: float | None = None
+        while True:
+            first_cost = await budget.first_cost_turn(gen.arm)
+            try:
+                await gate.wait_turn()
+                async with self.sem:
+                    if self.context.stopping():
+                        return
+                    if gate.blocked_for() > 0:
+                        continue  # a 429 arrived while we queued: wait it out with the others
+                    reserve = budget.reservation(gen.arm, gen.estimated_usd)
+                    if not budget.allows(reserve):
+                        self.context.stop_for_budget()
+                        return
+                    try_number += 1
+                    # Reserved until the cost is known (or known to be nothing).
+                    budget.reserved += reserve
+                    try:
+                        attempt_id = await self._io(
+                            self.ledger.begin_attempt,
+                            gen.gen_id,
+                            try_number,
+                            estimated_usd=gen.estimated_usd,
+                            not_before=not_before,
+                        )
+                        self.context.sent += 1
+                        started = time.perf_counter()
+                        try:
+                            results, error = await provider.agenerate(request), None
+                        except Exception as exc:  # recorded below, whatever it is
+                            results, error = None, exc
+                        latency = time.perf_counter() - started
+                        answered = time.time()
+                    except BaseException:
+                        budget.reserved -= reserve
+                        raise
+                # The request is over: its slot serves the next one while this one is written down.
+                try:
+                    if error is None:
+                        await self._keep(gen, results or [], attempt_id, latency, answered)
+                        return
+                    retry_in = await self._record_failure(
+                        gen, error, attempt_id, latency, answered, gate, transient_left, rate_left
+                    )
+                finally:
+                    budget.reserved -= reserve
+                if retry_in is None:
+                    return
+                if isinstance(error, RateLimitedError):
+                    rate_left -= 1
+                else:
+                    transient_left -= 1
+                not_before = time.time() + retry_in
+            finally:
+                if first_cost is not None:
+                    first_cost.release()
+            if retry_in:
+                await asyncio.sleep(retry_in)
+
+    async def _record_failure(
+        self,
+        gen: PlannedGeneration,
+        error: Exception,
+        attempt_id: int,
+        latency: float,
+        answered: float,
+        gate: ModelGate,
+        transient_left: int,
+        rate_left: int,
+    ) -> float | None:
+        """Write down a failed attempt; return the delay before retrying it, or None."""
+        common = {"latency_s": latency, "ended_at": answered}
+        if isinstance(error, ContentPolicyError):
+            await self._io(
+                self.ledger.finish_error,
+                attempt_id,
+                "refused",
+                error_kind=error.kind,
+                error_message=str(error.reason or error),
+                error=error.to_dict(),
+                request_id=error.request_id,
+                **common,
+            )
+            self.progress.update(gen.arm, "refused")
+            return None
+        if not isinstance(error, ProviderError):
+            # A bug (ours or a library's) must not lose the rest of the run.
+            await self._io(
+                self.ledger.finish_error,
+                attempt_id,
+                "failed",
+                error_kind="internal_error",
+                error_message=f"{type(error).__name__}: {error}",
+                **common,
+            )
+            self.progress.update(gen.arm, "failed")
+            return None
+        delay: float | None = None
+        if isinstance(error, RateLimitedError):
+            if rate_left > 0:
+                delay = retry_after(self.policy, error)
+                # Everyone waiting on this model waits, not just this request.
+                gate.block(delay)
+        elif error.retry_same_provider and transient_left > 0:
+            delay = self.policy.transient_delay_s
+        # A request that timed out or lost its connection may have reached the service, which
+        # then made (and billed) the image we never saw: count its estimate as spent, so the
+        # retry cannot carry the run past its budget, and say so in the ledger.
+        maybe_billed = isinstance(error, ProviderTimeoutError | ConnectionLostError)
+        await self._io(
+            self.ledger.finish_error,
+            attempt_id,
+            "failed",
+            error_kind=error.kind,
+            error_message=str(error),
+            error=error.to_dict(),
+            request_id=error.request_id,
+            will_retry=delay is not None,
+            may_have_been_billed=maybe_billed,
+            **common,
+        )
+        if maybe_billed:
+            self.budget.presume_billed(gen.estimated_usd or 0.0)
+        if delay is None:
+            self.progress.update(gen.arm, "failed")
+        return delay
+
+    async def _keep(
+        self,
+        gen: PlannedGeneration,
+        results: Sequence[Any],
+        attempt_id: int,
+        latency: float,
+        answered: float,
+    ) -> None:
+        """Store the image durably, then commit the attempt as ok."""
+        result = results[0] if results else None
+        if result is None or not result.image_bytes:
+            await self._io(
+                self.ledger.finish_error,
+                attempt_id,
+                "failed",
+                error_kind="no_image",
+                error_message="the service answered without an image",
+                latency_s=latency,
+                ended_at=answered,
+                request_id=getattr(result, "request_id", None),
+            )
+            self.progress.update(gen.arm, "failed")
+            return
+        loop = asyncio.get_running_loop()
+        sha, path = await loop.run_in_executor(
+            self.image_io, store_image, self.images, result.image_bytes, result.image_format
+        )
+        cost = result.cost_usd
+        await self._io(
+            self.ledger.finish_ok,
+            attempt_id,
+            image_sha256=sha,
+            image_file=path.name,
+            image_format=result.image_format,
+            width=result.width,
+            height=result.height,
+            revised_prompt=result.revised_prompt,
+            cost_usd=cost,
+            cost_basis=result.cost_basis if cost is not None else "estimate",
+            latency_s=result.latency_s if result.latency_s is not None else latency,
+            ended_at=answered,
+            request_id=result.request_id,
+            simulated=result.simulated,
+            usage=result.usage,
+            metadata=result.metadata,
+        )
+        paid = cost if cost is not None else (gen.estimated_usd or 0.0)
+        self.budget.paid(gen.arm, paid)
+        self.progress.update(gen.arm, "ok", paid)
