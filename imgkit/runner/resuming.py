@@ -17,6 +17,8 @@ from imgkit.runner.session import run_session
 from imgkit.runner.start import stderr_log
 from imgkit.runs.folder import Run, open_run
 from imgkit.runs.ledger import Ledger, PlannedGeneration
+from imgkit.runs.manifest import write_manifest
+from imgkit.runs.storage import clear_leftovers, read_journal
 
 __all__ = ["RETRYABLE_KINDS", "aresume", "generations_to_resume", "resume"]
 
@@ -55,6 +57,14 @@ async def aresume(
 
     ledger = Ledger.open(run.path, writer=True)
     try:
+        _close_crashed_sessions(run, ledger)
+        adopted = _adopt_received_images(run, ledger)
+        if adopted:
+            log(
+                f"imgkit drill: {adopted} image(s) had reached the disk when the run was cut "
+                "off; they are kept, not bought again"
+            )
+        clear_leftovers(run.images_dir)
         in_flight = ledger.in_flight()
         if in_flight:
             ledger.mark_interrupted(
@@ -102,6 +112,29 @@ async def aresume(
     finally:
         ledger.close()
     return open_run(run.path)
+
+
+def _close_crashed_sessions(run: Run, ledger: Ledger) -> None:
+    """Sessions whose runner died still say "running": say "crashed", in ledger and manifest."""
+    if not ledger.close_crashed_sessions():
+        return
+    manifest = run.manifest
+    for session in manifest.get("sessions", []):
+        if isinstance(session, dict) and session.get("ended_at") is None:
+            session["status"] = "crashed"
+    write_manifest(run.path, manifest)
+
+
+def _adopt_received_images(run: Run, ledger: Ledger) -> int:
+    """Commit the attempts whose image was stored but not yet recorded when the runner died
+    (their journal entry says so, see :mod:`imgkit.runs.storage`); return how many."""
+    adopted = 0
+    for attempt in ledger.in_flight():
+        record = read_journal(run.images_dir, attempt["attempt_id"])
+        if record is not None:
+            ledger.finish_ok(attempt["attempt_id"], **record)
+            adopted += 1
+    return adopted
 
 
 def generations_to_resume(ledger: Ledger, retry_failed: bool) -> list[PlannedGeneration]:

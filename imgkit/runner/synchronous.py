@@ -38,7 +38,7 @@ from imgkit.runner.executor import ExecutionContext
 from imgkit.runner.pacing import ModelGate, rate_limits_per_model, retry_after
 from imgkit.runner.plan import Planned
 from imgkit.runs.ledger import PlannedGeneration
-from imgkit.runs.storage import IMAGES_DIR, store_image
+from imgkit.runs.storage import IMAGES_DIR, discard_journal, store_image, write_journal
 
 __all__ = ["SynchronousExecutor"]
 
@@ -252,24 +252,26 @@ class SynchronousExecutor:
             self.image_io, store_image, self.images, result.image_bytes, result.image_format
         )
         cost = result.cost_usd
-        await self._io(
-            self.ledger.finish_ok,
-            attempt_id,
-            image_sha256=sha,
-            image_file=path.name,
-            image_format=result.image_format,
-            width=result.width,
-            height=result.height,
-            revised_prompt=result.revised_prompt,
-            cost_usd=cost,
-            cost_basis=result.cost_basis if cost is not None else "estimate",
-            latency_s=result.latency_s if result.latency_s is not None else latency,
-            ended_at=answered,
-            request_id=result.request_id,
-            simulated=result.simulated,
-            usage=result.usage,
-            metadata=result.metadata,
-        )
+        record = {
+            "image_sha256": sha,
+            "image_file": path.name,
+            "image_format": result.image_format,
+            "width": result.width,
+            "height": result.height,
+            "revised_prompt": result.revised_prompt,
+            "cost_usd": cost,
+            "cost_basis": result.cost_basis if cost is not None else "estimate",
+            "latency_s": result.latency_s if result.latency_s is not None else latency,
+            "ended_at": answered,
+            "request_id": result.request_id,
+            "simulated": result.simulated,
+            "usage": result.usage,
+            "metadata": result.metadata,
+        }
+        # Journal first: a kill before the commit below leaves an image a resume adopts.
+        await loop.run_in_executor(self.image_io, write_journal, self.images, attempt_id, record)
+        await self._io(self.ledger.finish_ok, attempt_id, **record)
+        discard_journal(self.images, attempt_id)
         paid = cost if cost is not None else (gen.estimated_usd or 0.0)
         self.budget.paid(gen.arm, paid)
         self.progress.update(gen.arm, "ok", paid)

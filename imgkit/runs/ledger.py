@@ -22,24 +22,21 @@ one that may have reached the service (and may have been billed) without us seei
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import json
 import os
+import shutil
 import sqlite3
 import tempfile
 import time
+import weakref
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from imgkit.errors import RunError
+from imgkit.runs.lock import FolderLock
 from imgkit.runs.storage import fsync_dir
-
-try:  # POSIX only; elsewhere a run folder is simply not locked against a second writer.
-    import fcntl
-except ImportError:  # pragma: no cover
-    fcntl = None  # type: ignore[assignment]
 
 __all__ = [
     "ATTEMPT_STATUSES",
@@ -145,6 +142,38 @@ def _json(value: Any) -> str | None:
     return None if value is None else json.dumps(value, default=str, sort_keys=True)
 
 
+def _connect_reader(path: Path) -> sqlite3.Connection:
+    """A read-only connection to a ledger, in a folder that may not be writable.
+
+    ``mode=ro`` reads a ledger while its runner writes it. It needs the WAL's shared-memory
+    file, which SQLite creates next to the ledger: in a folder without write access that fails
+    ("unable to open database file"). Then a ledger whose WAL is empty (every run ends with a
+    checkpoint) is opened ``immutable``; one whose WAL still holds commits (its runner was
+    killed) is copied with its WAL to a temporary folder and read there, so no commit is lost.
+    """
+    try:
+        return _configured(sqlite3.connect(f"{path.as_uri()}?mode=ro", uri=True, timeout=30))
+    except sqlite3.OperationalError:
+        if os.access(path.parent, os.W_OK):
+            raise
+    wal = path.with_name(path.name + "-wal")
+    if not wal.exists() or wal.stat().st_size == 0:
+        return _configured(sqlite3.connect(f"{path.as_uri()}?immutable=1", uri=True))
+    folder = tempfile.mkdtemp(prefix="imgkit-ledger-")
+    copy = Path(folder) / path.name
+    shutil.copyfile(path, copy)
+    shutil.copyfile(wal, copy.with_name(copy.name + "-wal"))
+    db = _configured(sqlite3.connect(copy, timeout=30))
+    weakref.finalize(db, shutil.rmtree, folder, True)
+    return db
+
+
+def _configured(db: sqlite3.Connection) -> sqlite3.Connection:
+    db.isolation_level = None
+    db.row_factory = sqlite3.Row
+    return db
+
+
 class Ledger:
     """The SQLite ledger of one run folder.
 
@@ -154,7 +183,6 @@ class Ledger:
     """
 
     FILENAME = "ledger.sqlite"
-    LOCKNAME = "run.lock"
 
     def __init__(self, path: Path, connection: sqlite3.Connection, lock: Any = None) -> None:
         self.path = path
@@ -165,34 +193,48 @@ class Ledger:
     # -- opening ---------------------------------------------------------------------------
 
     @classmethod
-    def create(cls, folder: str | os.PathLike[str]) -> Ledger:
-        """A new, empty ledger in ``folder`` (locked for writing)."""
+    def create(cls, folder: str | os.PathLike[str], *, lock: FolderLock | None = None) -> Ledger:
+        """A new, empty ledger in ``folder``, locked for writing (with ``lock`` if the caller
+        already holds the folder). Schema and version land in one transaction."""
         path = Path(folder) / cls.FILENAME
         if path.exists():
             raise RunError(f"{path} already exists: resume the run instead of creating it")
-        lock = cls._take_lock(Path(folder))
+        lock = lock or cls._take_lock(Path(folder))
         ledger = cls(path, cls._connect(path), lock)
-        ledger._db.executescript(_SCHEMA)
-        with ledger._transaction():
-            ledger._db.execute(
-                "INSERT INTO meta (key, value) VALUES ('schema_version', ?)", (_SCHEMA_VERSION,)
-            )
+        ledger._db.executescript(
+            f"BEGIN IMMEDIATE; {_SCHEMA} INSERT INTO meta (key, value) "
+            f"VALUES ('schema_version', '{_SCHEMA_VERSION}'); COMMIT;"
+        )
         fsync_dir(folder)
         return ledger
 
     @classmethod
-    def open(cls, folder: str | os.PathLike[str], *, writer: bool = False) -> Ledger:
-        """The ledger of an existing run folder; :class:`RunError` when missing or corrupt."""
+    def open(
+        cls,
+        folder: str | os.PathLike[str],
+        *,
+        writer: bool = False,
+        lock: FolderLock | None = None,
+    ) -> Ledger:
+        """The ledger of an existing run folder; :class:`RunError` when missing or corrupt.
+
+        ``writer=True`` locks the folder (or uses ``lock``, already held). A reader needs no
+        write access: in a read-only folder (an archive, a shared drive) it reads the ledger as
+        it is, see :func:`_connect_reader`.
+        """
         path = Path(folder) / cls.FILENAME
         if not path.is_file():
             raise RunError(f"{folder} has no {cls.FILENAME}: not a run folder")
-        lock = cls._take_lock(Path(folder)) if writer else None
+        if writer:
+            lock = lock or cls._take_lock(Path(folder))
         try:
-            connection = cls._connect(path)
+            connection = cls._connect(path) if writer else _connect_reader(path)
             connection.execute("SELECT count(*) FROM attempts").fetchone()
+            connection.execute("SELECT count(*) FROM sessions").fetchone()
+            connection.execute("SELECT count(*) FROM generations").fetchone()
         except sqlite3.DatabaseError as exc:
             if lock is not None:
-                lock.close()
+                lock.release()
             raise RunError(f"{path} is not a readable ledger: {exc}") from None
         return cls(path, connection, lock)
 
@@ -209,36 +251,36 @@ class Ledger:
         return db
 
     @classmethod
-    def _take_lock(cls, folder: Path) -> Any:
-        handle = open(folder / cls.LOCKNAME, "a+")  # noqa: SIM115 - held for the ledger's life
-        if fcntl is not None:
-            try:
-                fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except BlockingIOError:
-                handle.close()
-                raise RunError(f"run folder {folder} is in use by another runner") from None
-        return handle
+    def _take_lock(cls, folder: Path) -> FolderLock:
+        return FolderLock(folder)
 
     @classmethod
     def is_locked(cls, folder: str | os.PathLike[str]) -> bool:
         """Whether a runner holds ``folder`` (checked without touching the database)."""
-        path = Path(folder) / cls.LOCKNAME
-        if fcntl is None or not path.exists():
-            return False
-        with open(path, "a+") as handle:
-            try:
-                fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except BlockingIOError:
-                return True
-            fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
-        return False
+        return FolderLock.is_held(folder)
+
+    def detach(self) -> FolderLock | None:
+        """Close the database but keep holding the folder's lock; return the lock."""
+        lock, self._lock = self._lock, None
+        if lock is not None:
+            with contextlib.suppress(sqlite3.Error):
+                self._db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        with contextlib.suppress(sqlite3.Error):
+            self._db.close()
+        return lock
 
     def close(self) -> None:
-        """Close the database and release the folder lock."""
+        """Close the database and release the folder lock.
+
+        A writer first folds the WAL back into the ledger file, so that a finished run folder
+        is one self-contained file (readable even where the folder cannot be written)."""
+        if self._lock is not None:
+            with contextlib.suppress(sqlite3.Error):
+                self._db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
         with contextlib.suppress(sqlite3.Error):
             self._db.close()
         if self._lock is not None:
-            self._lock.close()
+            self._lock.release()
             self._lock = None
 
     def __enter__(self) -> Ledger:
@@ -326,6 +368,22 @@ class Ledger:
                 "note_json = coalesce(?, note_json) WHERE session = ?",
                 (time.time(), status, _json(note), self.session),
             )
+
+    def close_crashed_sessions(self) -> list[int]:
+        """Mark sessions still ``running`` as ``crashed``; return their numbers.
+
+        Call only while holding the folder lock: then no runner is alive to own them (their
+        runner was killed), and they must not read as running forever."""
+        rows = self._db.execute("SELECT session FROM sessions WHERE status = 'running'")
+        crashed = [int(r[0]) for r in rows.fetchall()]
+        if crashed:
+            with self._transaction():
+                self._db.execute(
+                    "UPDATE sessions SET status = 'crashed', ended_at = coalesce(ended_at, "
+                    "(SELECT max(coalesce(a.ended_at, a.started_at)) FROM attempts a "
+                    "WHERE a.session = sessions.session), started_at) WHERE status = 'running'"
+                )
+        return crashed
 
     def sessions(self) -> list[dict[str, Any]]:
         """Every session, oldest first, with its note decoded."""
