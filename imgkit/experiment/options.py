@@ -12,7 +12,7 @@ from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
-from imgkit.errors import ValidationError, check_argument
+from imgkit.errors import RunError, ValidationError, check_argument
 from imgkit.experiment.arms import LESSON_REPEATS, Arm
 
 __all__ = [
@@ -90,11 +90,35 @@ class DrillOptions:
         return data
 
     @classmethod
-    def from_manifest(cls, manifest: Mapping[str, Any]) -> DrillOptions:
-        """The options recorded in a run's manifest."""
-        data = dict(manifest["parameters"])
-        data["arms"] = [Arm.from_dict(a) for a in data["arms"]]
-        data["retry"] = RetryPolicy(**data.get("retry", {}))
+    def from_manifest(cls, manifest: Mapping[str, Any], source: str = "manifest") -> DrillOptions:
+        """The options recorded in a run's manifest.
+
+        :class:`~imgkit.errors.RunError` naming ``source``, the key and what was expected when
+        the manifest does not hold them in the shape a run writes."""
+
+        def damaged(key: str, expected: str) -> RunError:
+            return RunError(f"{source}: {key!r} is missing or damaged: expected {expected}")
+
+        if not isinstance(manifest, Mapping):
+            raise RunError(f"{source}: expected a JSON object, found {type(manifest).__name__}")
+        data = manifest.get("parameters")
+        if not isinstance(data, Mapping):
+            raise damaged("parameters", "an object with the drill's options")
+        data = dict(data)
+        arms = data.get("arms")
+        if not isinstance(arms, list) or not all(isinstance(a, Mapping) for a in arms):
+            raise damaged("parameters.arms", "a list of arms, each an object")
+        try:
+            data["arms"] = [Arm.from_dict(a) for a in arms]
+        except (KeyError, TypeError, ValueError) as exc:
+            raise damaged("parameters.arms", f"arms with a name and a model ({exc})") from None
+        retry = data.get("retry", {})
+        known_retry = set(RetryPolicy.__dataclass_fields__)
+        if not isinstance(retry, Mapping) or not set(retry) <= known_retry:
+            raise damaged("parameters.retry", f"an object with keys among {sorted(known_retry)}")
+        data["retry"] = RetryPolicy(**retry)
+        if not isinstance(data.get("prompts"), list):
+            raise damaged("parameters.prompts", "a list of prompts")
         known = set(cls.__dataclass_fields__)
         return cls(**{k: v for k, v in data.items() if k in known})
 

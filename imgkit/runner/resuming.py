@@ -24,7 +24,15 @@ __all__ = ["RETRYABLE_KINDS", "aresume", "generations_to_resume", "resume"]
 
 #: Error kinds a resume sends again (a later try may succeed); refusals and invalid requests
 #: would fail the same way, so they are kept as they are.
-RETRYABLE_KINDS = ("server_error", "timeout", "connection_lost", "rate_limited", "interrupted")
+RETRYABLE_KINDS = (
+    "server_error",
+    "timeout",
+    "connection_lost",
+    "connect_failed",
+    "rate_limited",
+    "interrupted",
+    "not_stored",
+)
 
 
 async def aresume(
@@ -45,7 +53,7 @@ async def aresume(
     catalog = catalog or default_catalog()
     run = open_run(path)
     manifest = run.manifest
-    options = DrillOptions.from_manifest(manifest)
+    options = DrillOptions.from_manifest(manifest, str(run.path / "manifest.json"))
     if concurrency is not None:
         options.concurrency = concurrency
     if sim_url is not None:

@@ -21,7 +21,9 @@ to zero.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
+import sqlite3
 import time
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -66,8 +68,16 @@ class SynchronousExecutor:
         self.image_io = ThreadPoolExecutor(4, thread_name_prefix="imgkit-images")
 
     async def _io(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+        """Run a ledger write in the ledger thread. A write that fails (a full disk, a lost
+        volume) stops the run: :class:`_StorageFailed` ends the generation that met it."""
         loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self.ledger_io, functools.partial(fn, *args, **kwargs))
+        try:
+            return await loop.run_in_executor(
+                self.ledger_io, functools.partial(fn, *args, **kwargs)
+            )
+        except (OSError, sqlite3.Error) as exc:
+            self.context.storage_failed(exc)
+            raise _StorageFailed from exc
 
     async def run(self, todo: Sequence[Planned], tries_so_far: Mapping[int, int]) -> None:
         tasks = [
@@ -84,11 +94,19 @@ class SynchronousExecutor:
             # may have reached the service; say so now rather than leave it to a resume.
             self.image_io.shutdown(wait=True)
             self.ledger_io.shutdown(wait=True)
-            cut_off = [a["attempt_id"] for a in self.ledger.in_flight()]
-            if cut_off:
-                self.ledger.mark_interrupted(cut_off, "the runner was stopped mid-request")
+            # On a full disk this write may fail too: the attempts then stay "sending", which a
+            # resume reads the same way.
+            with contextlib.suppress(OSError, sqlite3.Error):
+                cut_off = [a["attempt_id"] for a in self.ledger.in_flight()]
+                if cut_off:
+                    self.ledger.mark_interrupted(cut_off, "the runner was stopped mid-request")
 
     async def _generation(self, planned: Planned, previous_tries: int) -> None:
+        """Make one generation; a storage failure (already reported) ends it quietly."""
+        with contextlib.suppress(_StorageFailed):
+            await self._decide(planned, previous_tries)
+
+    async def _decide(self, planned: Planned, previous_tries: int) -> None:
         """Make one generation: send, and retry as the policy allows, until it is decided."""
         gen, request = planned.generation, planned.request
         gate = self.gates[gen.model]
@@ -248,9 +266,13 @@ class SynchronousExecutor:
             self.progress.update(gen.arm, "failed")
             return
         loop = asyncio.get_running_loop()
-        sha, path = await loop.run_in_executor(
-            self.image_io, store_image, self.images, result.image_bytes, result.image_format
-        )
+        try:
+            sha, path = await loop.run_in_executor(
+                self.image_io, store_image, self.images, result.image_bytes, result.image_format
+            )
+        except OSError as exc:
+            await self._not_stored(gen, result, attempt_id, latency, answered, exc)
+            return
         cost = result.cost_usd
         record = {
             "image_sha256": sha,
@@ -269,9 +291,48 @@ class SynchronousExecutor:
             "metadata": result.metadata,
         }
         # Journal first: a kill before the commit below leaves an image a resume adopts.
-        await loop.run_in_executor(self.image_io, write_journal, self.images, attempt_id, record)
+        try:
+            await loop.run_in_executor(
+                self.image_io, write_journal, self.images, attempt_id, record
+            )
+        except OSError as exc:
+            await self._not_stored(gen, result, attempt_id, latency, answered, exc)
+            return
         await self._io(self.ledger.finish_ok, attempt_id, **record)
         discard_journal(self.images, attempt_id)
         paid = cost if cost is not None else (gen.estimated_usd or 0.0)
         self.budget.paid(gen.arm, paid)
         self.progress.update(gen.arm, "ok", paid)
+
+    async def _not_stored(
+        self,
+        gen: PlannedGeneration,
+        result: Any,
+        attempt_id: int,
+        latency: float,
+        answered: float,
+        error: OSError,
+    ) -> None:
+        """The image arrived (and was paid for) but could not be written: record it as such,
+        so a resume says what it re-buys, and stop the run."""
+        self.context.storage_failed(error)
+        self.context.lost_images += 1
+        await self._io(
+            self.ledger.finish_error,
+            attempt_id,
+            "failed",
+            error_kind="not_stored",
+            error_message=f"received but could not be stored in {self.images}: {error}",
+            latency_s=latency,
+            ended_at=answered,
+            request_id=result.request_id,
+            may_have_been_billed=True,
+        )
+        paid = result.cost_usd if result.cost_usd is not None else (gen.estimated_usd or 0.0)
+        self.budget.presume_billed(paid)
+        self.context.lost_usd += paid
+        self.progress.update(gen.arm, "failed")
+
+
+class _StorageFailed(Exception):
+    """Raised out of a generation whose ledger write failed; the context has the details."""

@@ -28,6 +28,7 @@ import shutil
 import sqlite3
 import tempfile
 import time
+import warnings
 import weakref
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
@@ -152,7 +153,9 @@ def _connect_reader(path: Path) -> sqlite3.Connection:
     killed) is copied with its WAL to a temporary folder and read there, so no commit is lost.
     """
     try:
-        return _configured(sqlite3.connect(f"{path.as_uri()}?mode=ro", uri=True, timeout=30))
+        db = _configured(sqlite3.connect(f"{path.as_uri()}?mode=ro", uri=True, timeout=30))
+        db.execute("SELECT count(*) FROM sqlite_master").fetchone()  # opens the WAL index
+        return db
     except sqlite3.OperationalError:
         if os.access(path.parent, os.W_OK):
             raise
@@ -327,25 +330,48 @@ class Ledger:
                 rows,
             )
 
-    def plan(self) -> list[PlannedGeneration]:
-        """The planned generations, in plan order."""
+    def plan(self, *, strict: bool = True) -> list[PlannedGeneration]:
+        """The planned generations, in plan order.
+
+        A row that cannot be read (its request is not JSON, a field is missing) is a
+        :class:`RunError` naming the ledger, the generation and the field; with
+        ``strict=False`` it is left out with a warning instead, so the rest can still be read.
+        """
         rows = self._db.execute("SELECT * FROM generations ORDER BY gen_id").fetchall()
-        return [
-            PlannedGeneration(
-                gen_id=r["gen_id"],
-                arm=r["arm"],
-                model=r["model"],
-                provider=r["provider"],
-                endpoint=r["endpoint"],
-                prompt_id=r["prompt_id"],
-                prompt=r["prompt"],
-                sent_prompt=r["sent_prompt"],
-                repeat=r["repeat"],
-                request=json.loads(r["request_json"]),
-                estimated_usd=r["estimated_usd"],
+        plan = []
+        for r in rows:
+            try:
+                request = json.loads(r["request_json"])
+                if not isinstance(request, dict):
+                    raise ValueError("not a JSON object")
+            except (TypeError, ValueError) as exc:
+                self._damaged(
+                    f"generation {r['gen_id']}: request_json is not a JSON object ({exc})",
+                    strict,
+                )
+                continue
+            plan.append(
+                PlannedGeneration(
+                    gen_id=r["gen_id"],
+                    arm=r["arm"],
+                    model=r["model"],
+                    provider=r["provider"],
+                    endpoint=r["endpoint"],
+                    prompt_id=r["prompt_id"],
+                    prompt=r["prompt"],
+                    sent_prompt=r["sent_prompt"],
+                    repeat=r["repeat"],
+                    request=request,
+                    estimated_usd=r["estimated_usd"],
+                )
             )
-            for r in rows
-        ]
+        return plan
+
+    def _damaged(self, what: str, strict: bool) -> None:
+        message = f"{self.path}: {what}"
+        if strict:
+            raise RunError(message)
+        warnings.warn(f"{message}; that row is left out", UserWarning, stacklevel=3)
 
     # -- sessions ----------------------------------------------------------------------------
 
@@ -521,8 +547,11 @@ class Ledger:
                 [(reason, i) for i in ids],
             )
 
-    def attempts(self, *, status: str | None = None) -> list[dict[str, Any]]:
-        """Attempt rows joined with their generation, oldest first."""
+    def attempts(self, *, status: str | None = None, strict: bool = True) -> list[dict[str, Any]]:
+        """Attempt rows joined with their generation, oldest first.
+
+        An attempt whose status is not one of :data:`ATTEMPT_STATUSES` is a :class:`RunError`
+        naming it (``strict=False``: left out, with a warning)."""
         query = (
             "SELECT a.*, g.arm, g.model, g.provider, g.endpoint, g.prompt_id, g.prompt, "
             "g.sent_prompt, g.repeat, g.request_json FROM attempts a "
@@ -532,8 +561,17 @@ class Ledger:
         if status is not None:
             query += " WHERE a.status = ?"
             args = (status,)
-        rows = self._db.execute(query + " ORDER BY a.attempt_id", args).fetchall()
-        return [dict(r) for r in rows]
+        rows = []
+        for row in self._db.execute(query + " ORDER BY a.attempt_id", args).fetchall():
+            if row["status"] not in ATTEMPT_STATUSES:
+                self._damaged(
+                    f"attempt {row['attempt_id']}: status {row['status']!r} is not one of "
+                    f"{', '.join(ATTEMPT_STATUSES)}",
+                    strict,
+                )
+                continue
+            rows.append(dict(row))
+        return rows
 
     def status_counts(self) -> dict[str, int]:
         """How many planned generations are ok, failed, refused, in_flight or pending."""

@@ -24,6 +24,7 @@ __all__ = [
     "discard_journal",
     "fsync_dir",
     "read_journal",
+    "sha256_file",
     "store_image",
     "write_atomic",
     "write_journal",
@@ -79,13 +80,14 @@ def store_image(folder: str | os.PathLike[str], data: bytes, image_format: str) 
     digest = hashlib.sha256(data).hexdigest()
     ext = _EXTENSIONS.get((image_format or "").lower(), (image_format or "bin").lower())
     path = Path(folder) / f"{digest}.{ext}"
-    if path.exists() and _sha256_file(path) == digest:
+    if path.exists() and sha256_file(path) == digest:
         return digest, path
     write_atomic(path, data)
     return digest, path
 
 
-def _sha256_file(path: Path) -> str:
+def sha256_file(path: Path) -> str:
+    """The SHA-256 of a file, hex."""
     with open(path, "rb") as handle:
         return hashlib.file_digest(handle, "sha256").hexdigest()
 
@@ -128,7 +130,7 @@ def read_journal(folder: str | os.PathLike[str], attempt_id: int) -> dict[str, A
     try:
         record = json.loads(_journal_path(folder, attempt_id).read_text(encoding="utf-8"))
         image = Path(folder) / str(record["image_file"])
-        if image.parent != Path(folder) or _sha256_file(image) != record["image_sha256"]:
+        if image.parent != Path(folder) or sha256_file(image) != record["image_sha256"]:
             return None
     except (OSError, ValueError, KeyError, TypeError):
         return None
