@@ -26,7 +26,6 @@ import json
 import os
 import shutil
 import sqlite3
-import tempfile
 import time
 import warnings
 import weakref
