@@ -26,6 +26,7 @@ import json
 import os
 import shutil
 import sqlite3
+import tempfile
 import time
 import warnings
 import weakref
