@@ -290,7 +290,7 @@ def test_verify_finds_missing_and_damaged_images(copy, capsys):
     problems = dict(zip(report["image_file"], report["problem"], strict=True))
     assert problems[Path(paths[0]).name] == "missing"
     assert problems[Path(paths[1]).name] == "damaged"
-    assert sum(p is None for p in problems.values()) == len(paths) - 2
+    assert sum(pd.isna(p) for p in problems.values()) == len(paths) - 2
 
     assert cli_main(["verify", str(copy)]) == 1
     out = capsys.readouterr().out
@@ -381,6 +381,7 @@ def test_a_truncated_ledger_is_a_run_error_naming_the_file(copy, tmp_path):
         ({"run_id": "x", "parameters": {"arms": "oops"}}, "'parameters.arms'"),
     ],
 )
+@pytest.mark.filterwarnings("ignore:.*reading the run from its ledger alone")
 def test_a_damaged_manifest_is_a_run_error_naming_the_key(copy, manifest, expected, capsys):
     (copy / "manifest.json").write_text(json.dumps(manifest))
     with pytest.raises(RunError, match=expected) as caught:

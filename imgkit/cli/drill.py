@@ -95,6 +95,7 @@ def run_drill(args: argparse.Namespace) -> int:
             budget=args.budget,
             concurrency=args.concurrency,
             sim_url=args.sim_url,
+            regenerate_missing=args.regenerate_missing,
             progress=progress,
         )
         return _finish(run, args)
@@ -210,6 +211,12 @@ def _configure(parser: argparse.ArgumentParser) -> None:
     how.add_argument("--name", help="run folder name (default: time stamp and random suffix)")
     how.add_argument(
         "--resume", metavar="DIR", help="finish an interrupted or stopped run folder instead"
+    )
+    how.add_argument(
+        "--regenerate-missing",
+        action="store_true",
+        help="with --resume: make again the images that are missing or damaged (imgkit verify "
+        "lists them); the cost is printed first",
     )
     how.add_argument("--no-progress", action="store_true", help="no progress bars")
     how.add_argument("--json", action="store_true", help="print the run summary as JSON")

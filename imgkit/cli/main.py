@@ -33,6 +33,7 @@ COMMAND_MODULES = (
     "imgkit.cli.sim",
     "imgkit.cli.chain",
     "imgkit.cli.analysis",
+    "imgkit.cli.runs",
 )
 
 

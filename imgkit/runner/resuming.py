@@ -42,6 +42,7 @@ async def aresume(
     concurrency: int | None = None,
     sim_url: str | None = None,
     retry_failed: bool = True,
+    regenerate_missing: bool = False,
     progress: bool = True,
     log: Log | None = stderr_log,
     stop: threading.Event | None = None,
@@ -84,6 +85,7 @@ async def aresume(
                 f"off and may have been billed (estimated ${presumed:.4f}); they are sent again"
             )
         todo = generations_to_resume(ledger, retry_failed)
+        todo += _missing_images(run, ledger, catalog, regenerate_missing, log)
         estimate = estimate_plan(todo, catalog)
         spent = ledger.spent_usd()
         for line in describe_estimate(estimate, len(todo), "resuming,", budget):
@@ -143,6 +145,31 @@ def _adopt_received_images(run: Run, ledger: Ledger) -> int:
             ledger.finish_ok(attempt["attempt_id"], **record)
             adopted += 1
     return adopted
+
+
+def _missing_images(
+    run: Run, ledger: Ledger, catalog: Catalog, regenerate: bool, log: Log
+) -> list[PlannedGeneration]:
+    """Generations recorded as made whose image is missing or damaged: made again only when
+    asked (``regenerate``), after saying what that costs; otherwise only mentioned."""
+    checked = run.verify(hashes=regenerate)
+    bad = set(checked.loc[checked["problem"].notna(), "gen_id"])
+    if not bad:
+        return []
+    again = [g for g in ledger.plan() if g.gen_id in bad]
+    cost = estimate_plan(again, catalog)["total_usd"]
+    if regenerate:
+        log(
+            f"imgkit drill: {len(again)} image(s) are missing or damaged and will be made again "
+            f"(estimated ${cost:.4f})"
+        )
+        return again
+    log(
+        f"imgkit drill: {len(again)} image(s) recorded as made are missing or damaged; "
+        f"`--regenerate-missing` makes them again (estimated ${cost:.4f}); `imgkit verify "
+        f"{run.path}` lists them"
+    )
+    return []
 
 
 def generations_to_resume(ledger: Ledger, retry_failed: bool) -> list[PlannedGeneration]:

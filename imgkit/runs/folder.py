@@ -260,8 +260,9 @@ class Run:
             return None, "damaged"
         return str(path), None
 
-    def verify(self) -> pd.DataFrame:
-        """Check every image the ledger records against its SHA-256.
+    def verify(self, *, hashes: bool = True) -> pd.DataFrame:
+        """Check every image the ledger records against its SHA-256 (``hashes=False``: only
+        that it is there, which is quick).
 
         One row per ok generation (``gen_id``, ``arm``, ``prompt_id``, ``repeat``,
         ``image_file``, ``image_sha256``) with ``problem``: None, "missing", "damaged" or
@@ -275,7 +276,7 @@ class Run:
             latest[attempt["gen_id"]] = attempt
         rows = []
         for gen_id, attempt in sorted(latest.items()):
-            _path, problem = self._image(attempt["image_file"], attempt["image_sha256"], True)
+            _path, problem = self._image(attempt["image_file"], attempt["image_sha256"], hashes)
             rows.append(
                 {
                     "gen_id": gen_id,
