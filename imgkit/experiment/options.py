@@ -191,6 +191,16 @@ def check_options(options: DrillOptions) -> None:
         )
     if options.run_name is not None:
         check_run_name(options.run_name)
+    if options.sim_url and options.sim_faults:
+        raise ValidationError(
+            "sim_faults",
+            options.sim_faults,
+            "None with sim_url: a simulator already running has its own faults",
+        )
+    models = {arm.model for arm in options.arms}
+    for model in options.rate_limits:
+        if model not in models:
+            raise ValidationError("rate_limits", model, f"a model of this run: {sorted(models)}")
     if options.backend == "sim" and not options.sim_url and options.sim_faults:
         # A bad SPEC would otherwise fail only when the simulator starts, inside a run folder
         # already created: check it first so nothing is left behind.

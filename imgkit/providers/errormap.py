@@ -21,6 +21,7 @@ from __future__ import annotations
 import contextlib
 import email.utils
 import re
+import socket
 import time
 from collections.abc import Iterator, Mapping
 from typing import Any
@@ -33,6 +34,7 @@ from openai import _exceptions as openai_exceptions
 
 from imgkit.errors import (
     AuthenticationError,
+    ConnectFailedError,
     ConnectionLostError,
     ContentPolicyError,
     InvalidRequestError,
@@ -84,6 +86,7 @@ _KINDS: Mapping[str, type[ProviderError]] = {
     "server_error": ServerError,
     "timeout": ProviderTimeoutError,
     "connection_lost": ConnectionLostError,
+    "connect_failed": ConnectFailedError,
     "provider_error": ProviderError,
 }
 
@@ -134,12 +137,12 @@ def _httpx_table(module: Any) -> dict[type[BaseException], str]:
         module.RequestError: "connection_lost",
         module.TransportError: "connection_lost",
         module.TimeoutException: "timeout",
-        module.ConnectTimeout: "timeout",
+        module.ConnectTimeout: "connect_failed",  # no connection yet: nothing was sent
         module.ReadTimeout: "timeout",
         module.WriteTimeout: "timeout",
         module.PoolTimeout: "timeout",
         module.NetworkError: "connection_lost",
-        module.ConnectError: "connection_lost",
+        module.ConnectError: "connect_failed",
         module.ReadError: "connection_lost",
         module.WriteError: "connection_lost",
         module.CloseError: "connection_lost",
@@ -314,6 +317,27 @@ def _google_field(body: Any) -> str | None:
     return None
 
 
+def _never_connected(exc: BaseException) -> bool:
+    """Whether ``exc`` (or an error it was raised from) says no connection was ever made."""
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        if _lookup_table_kind(current) == "connect_failed" or isinstance(
+            current, ConnectionRefusedError | socket.gaierror
+        ):
+            return True
+        current = current.__cause__ or current.__context__
+    return False
+
+
+def _lookup_table_kind(exc: BaseException) -> str | None:
+    for cls in type(exc).__mro__:
+        if cls in HTTPX_ERRORS:
+            return HTTPX_ERRORS[cls]
+    return None
+
+
 def translate(
     exc: BaseException, *, provider: str | None = None, model: str | None = None
 ) -> ProviderError | None:
@@ -328,6 +352,10 @@ def translate(
     kind = _lookup(exc)
     if kind is None:
         return None
+    if kind in ("connection_lost", "timeout") and _never_connected(exc):
+        # The SDKs wrap the transport's error (openai: APIConnectionError from httpx2's
+        # ConnectError): what decides whether anything was sent is the cause.
+        kind = "connect_failed"
     if kind == _BY_STATUS:
         return _status_error(exc, provider, model)
     message = getattr(exc, "message", None) or str(exc) or type(exc).__name__

@@ -59,6 +59,7 @@ async def aresume(
         options.concurrency = concurrency
     if sim_url is not None:
         options.sim_url = sim_url
+        options.sim_faults = None  # faults were the embedded simulator's; this one has its own
     if budget is None:
         budget = options.budget
     options.budget = budget

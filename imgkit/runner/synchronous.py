@@ -8,9 +8,10 @@ retry once on network failures"), applied per generation:
 content-policy refusal       recorded as ``refused``; never sent again, not even by a resume
 429 rate limited             every request to that model waits out Retry-After, then it is sent
                              again (up to ``RetryPolicy.rate_limit_retries`` times)
-5xx, timeout, dropped        one more try after ``RetryPolicy.transient_delay_s``; a timeout or
-                             dropped connection may have been billed, so its estimate counts
-                             as spent (ledger ``may_have_been_billed``)
+5xx, timeout, dropped,       one more try after ``RetryPolicy.transient_delay_s``; a timeout or
+refused connection           dropped connection may have been billed, so its estimate counts
+                             as spent (ledger ``may_have_been_billed``); a connection never
+                             made (refused, DNS, TLS) cannot have been, and does not
 anything else                recorded as ``failed`` with the error's kind
 ==========================  ===================================================================
 
@@ -30,10 +31,8 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from imgkit.errors import (
-    ConnectionLostError,
     ContentPolicyError,
     ProviderError,
-    ProviderTimeoutError,
     RateLimitedError,
 )
 from imgkit.runner.executor import ExecutionContext
@@ -222,8 +221,9 @@ class SynchronousExecutor:
             delay = self.policy.transient_delay_s
         # A request that timed out or lost its connection may have reached the service, which
         # then made (and billed) the image we never saw: count its estimate as spent, so the
-        # retry cannot carry the run past its budget, and say so in the ledger.
-        maybe_billed = isinstance(error, ProviderTimeoutError | ConnectionLostError)
+        # retry cannot carry the run past its budget, and say so in the ledger. A connection
+        # that was never made (refused, DNS, TLS) sent nothing and costs nothing.
+        maybe_billed = error.may_have_been_billed
         await self._io(
             self.ledger.finish_error,
             attempt_id,

@@ -29,7 +29,6 @@ import sqlite3
 import tempfile
 import time
 import warnings
-import weakref
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -143,32 +142,29 @@ def _json(value: Any) -> str | None:
     return None if value is None else json.dumps(value, default=str, sort_keys=True)
 
 
-def _connect_reader(path: Path) -> sqlite3.Connection:
-    """A read-only connection to a ledger, in a folder that may not be writable.
+def _connect_reader(path: Path) -> tuple[sqlite3.Connection, str | None]:
+    """A connection that only reads a ledger, in a folder that may not be writable.
 
-    ``mode=ro`` reads a ledger while its runner writes it. It needs the WAL's shared-memory
-    file, which SQLite creates next to the ledger: in a folder without write access that fails
-    ("unable to open database file"). Then a ledger whose WAL is empty (every run ends with a
-    checkpoint) is opened ``immutable``; one whose WAL still holds commits (its runner was
-    killed) is copied with its WAL to a temporary folder and read there, so no commit is lost.
+    Where the folder can be written, a normal connection with ``query_only`` set: it can run
+    the WAL recovery a killed runner leaves to the next connection (a ``mode=ro`` one cannot,
+    and would read the ledger as it was before the kill's last commits). Where it cannot be
+    written (an archive, a shared drive), a ledger whose WAL is empty (every run ends with a
+    checkpoint) is opened ``immutable``; one whose WAL still holds commits is copied with its
+    WAL to a temporary folder and read there, so no commit is lost. Returns the connection
+    and that temporary folder (None when there is none), to remove when the ledger closes.
     """
-    try:
-        db = _configured(sqlite3.connect(f"{path.as_uri()}?mode=ro", uri=True, timeout=30))
-        db.execute("SELECT count(*) FROM sqlite_master").fetchone()  # opens the WAL index
-        return db
-    except sqlite3.OperationalError:
-        if os.access(path.parent, os.W_OK):
-            raise
+    if os.access(path.parent, os.W_OK) and os.access(path, os.W_OK):
+        db = _configured(sqlite3.connect(path, timeout=30, check_same_thread=False))
+        db.execute("PRAGMA query_only=1")
+        return db, None
     wal = path.with_name(path.name + "-wal")
     if not wal.exists() or wal.stat().st_size == 0:
-        return _configured(sqlite3.connect(f"{path.as_uri()}?immutable=1", uri=True))
+        return _configured(sqlite3.connect(f"{path.as_uri()}?immutable=1", uri=True)), None
     folder = tempfile.mkdtemp(prefix="imgkit-ledger-")
     copy = Path(folder) / path.name
     shutil.copyfile(path, copy)
     shutil.copyfile(wal, copy.with_name(copy.name + "-wal"))
-    db = _configured(sqlite3.connect(copy, timeout=30))
-    weakref.finalize(db, shutil.rmtree, folder, True)
-    return db
+    return _configured(sqlite3.connect(copy, timeout=30)), folder
 
 
 def _configured(db: sqlite3.Connection) -> sqlite3.Connection:
@@ -187,10 +183,17 @@ class Ledger:
 
     FILENAME = "ledger.sqlite"
 
-    def __init__(self, path: Path, connection: sqlite3.Connection, lock: Any = None) -> None:
+    def __init__(
+        self,
+        path: Path,
+        connection: sqlite3.Connection,
+        lock: Any = None,
+        scratch: str | None = None,
+    ) -> None:
         self.path = path
         self._db = connection
         self._lock = lock
+        self._scratch = scratch  # a temporary copy read instead of the ledger, removed on close
         self.session: int | None = None
 
     # -- opening ---------------------------------------------------------------------------
@@ -231,7 +234,11 @@ class Ledger:
         if writer:
             lock = lock or cls._take_lock(Path(folder))
         try:
-            connection = cls._connect(path) if writer else _connect_reader(path)
+            scratch = None
+            if writer:
+                connection = cls._connect(path)
+            else:
+                connection, scratch = _connect_reader(path)
             connection.execute("SELECT count(*) FROM attempts").fetchone()
             connection.execute("SELECT count(*) FROM sessions").fetchone()
             connection.execute("SELECT count(*) FROM generations").fetchone()
@@ -239,7 +246,7 @@ class Ledger:
             if lock is not None:
                 lock.release()
             raise RunError(f"{path} is not a readable ledger: {exc}") from None
-        return cls(path, connection, lock)
+        return cls(path, connection, lock, scratch)
 
     @staticmethod
     def _connect(path: Path) -> sqlite3.Connection:
@@ -285,6 +292,9 @@ class Ledger:
         if self._lock is not None:
             self._lock.release()
             self._lock = None
+        if self._scratch is not None:
+            shutil.rmtree(self._scratch, ignore_errors=True)
+            self._scratch = None
 
     def __enter__(self) -> Ledger:
         return self
