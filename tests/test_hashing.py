@@ -13,7 +13,7 @@ import pytest
 import pywt
 from PIL import Image
 
-from imgkit.analysis import hashing
+from imgkit.analysis import whash
 from imgkit.analysis.hashing import (
     KINDS,
     bits_from_hex,
@@ -212,11 +212,11 @@ def test_haar_steps_equal_pywt_exactly(shape):
     rng = np.random.default_rng(shape[0] * 1000 + shape[1])
     x = rng.integers(0, 256, shape) / 255.0
     ll, (hl, lh, hh) = pywt.dwt2(x, "haar")
-    mine = hashing._haar_dwt2(x)
+    mine = whash._haar_dwt2(x)
     assert all(
         np.array_equal(a, b) for a, b in zip((ll, hl, lh, hh), (mine[0], *mine[1]), strict=True)
     )
-    assert np.array_equal(pywt.idwt2((ll, (hl, lh, hh)), "haar"), hashing._haar_idwt2(*mine))
+    assert np.array_equal(pywt.idwt2((ll, (hl, lh, hh)), "haar"), whash._haar_idwt2(*mine))
 
 
 def test_whash_reconstruction_equals_pywt_exactly():
@@ -226,11 +226,11 @@ def test_whash_reconstruction_equals_pywt_exactly():
     expected = pywt.waverec2(coeffs, "haar")
     approx, details = x, []
     for _ in range(8):
-        approx, detail = hashing._haar_dwt2(approx)
+        approx, detail = whash._haar_dwt2(approx)
         details.append(detail)
     approx = approx * 0
     for detail in reversed(details):
-        approx = hashing._haar_idwt2(approx, detail)
+        approx = whash._haar_idwt2(approx, detail)
     assert np.array_equal(approx, expected)
 
 
