@@ -31,7 +31,13 @@ from functools import cache
 import numpy as np
 from PIL import Image
 
-__all__ = ["colorhash_bits", "colorhash_counts"]
+__all__ = [
+    "RGB_MODES",
+    "colorhash_bits",
+    "colorhash_counts",
+    "counts_by_comparisons",
+    "counts_by_hsv",
+]
 
 #: Modes whose first three bands are red, green and blue and whose HSV and grayscale conversions
 #: ignore any fourth band (checked in tests/test_hashing.py).
@@ -178,26 +184,39 @@ def colorhash_counts(image: Image.Image, gray: Image.Image) -> np.ndarray:
     """How many pixels of ``image`` fall in each of the 25 class codes (see ``_N_CODES``).
 
     ``gray`` is ``image.convert("L")``. For RGB images the classes come from integer
-    comparisons on the channels (:func:`_rgb_keys`), counted with Pillow's histogram of the
-    keys; for other modes from Pillow's HSV conversion. Both give imagehash's counts exactly.
+    comparisons on the channels (:func:`counts_by_comparisons`); for other modes from Pillow's
+    HSV conversion (:func:`counts_by_hsv`). Both give imagehash's counts exactly.
     """
-    gray_pixels = np.asarray(gray).reshape(-1)
     if image.mode in RGB_MODES:
-        # One contiguous array per channel: numpy's passes are several times faster on those
-        # than on the interleaved pixels.
-        red, green, blue = (np.asarray(image.getchannel(band)).reshape(-1) for band in "RGB")
-        keys = _rgb_keys(red, green, blue, gray_pixels)
-        # Pillow counts the 256 byte values in one C pass, several times faster than bincount.
-        per_key = Image.frombuffer("L", image.size, keys, "raw", "L", 0, 1).histogram()[:128]
-        counts = np.zeros(_N_CODES, dtype=np.int64)
-        np.add.at(counts, _code_of_key(), np.asarray(per_key, dtype=np.int64))
-        return counts
+        return counts_by_comparisons(image, gray)
+    return counts_by_hsv(image, gray)
+
+
+def counts_by_comparisons(image: Image.Image, gray: Image.Image) -> np.ndarray:
+    """:func:`colorhash_counts` of an image in one of :data:`RGB_MODES`, without HSV."""
+    # One contiguous array per channel: numpy's passes are several times faster on those than
+    # on the interleaved pixels.
+    red, green, blue = (np.asarray(image.getchannel(band)).reshape(-1) for band in "RGB")
+    keys = _rgb_keys(red, green, blue, np.asarray(gray).reshape(-1))
+    # Pillow counts the 256 byte values in one C pass, several times faster than bincount.
+    per_key = Image.frombuffer("L", image.size, keys, "raw", "L", 0, 1).histogram()[:128]
+    counts = np.zeros(_N_CODES, dtype=np.int64)
+    np.add.at(counts, _code_of_key(), np.asarray(per_key, dtype=np.int64))
+    return counts
+
+
+def counts_by_hsv(image: Image.Image, gray: Image.Image) -> np.ndarray:
+    """:func:`colorhash_counts` from Pillow's HSV conversion of ``image``, as imagehash bins it.
+
+    Instead of masks and two histograms over masked copies, each pixel gets one class code (see
+    :func:`_hsv_tables`) and a single bincount gives every count imagehash needs.
+    """
     hue_bin, sat_offset = _hsv_tables()
     hsv = np.asarray(image.convert("HSV"))
     codes = np.take(hue_bin, hsv[..., 0])
     codes += np.take(sat_offset, hsv[..., 1])
     codes = codes.reshape(-1)
-    codes[gray_pixels < 256 // 8] = _BLACK
+    codes[np.asarray(gray).reshape(-1) < 256 // 8] = _BLACK
     return np.bincount(codes, minlength=_N_CODES)
 
 
