@@ -13,7 +13,7 @@ Run: ``python benchmarks/bench_hashing.py [--images 16] [--repeats 7] [--hashes 
 so a burst of load from elsewhere slows all of them alike; it prints the median of each, the
 ratio of the medians, the median of the per-round ratios, and the load average before and after.
 A second table splits the time by hash kind on images already decoded, and the first call (which
-builds imgkit's colour lookup table) is timed on its own. Images are made from scikit-image's
+pays for imports such as scipy's DCT) is timed on its own. Images are made from scikit-image's
 bundled photographs (no download), written to a temporary folder.
 """
 
@@ -150,7 +150,7 @@ def bench_files(paths: list[Path], repeats: int, pools: bool) -> None:
             f"{of_medians:6.2f}x {per_round:8.2f}x"
         )
     of_medians, per_round = ratios(baseline, times["ours"])
-    print(f"  first call, workers=1 (builds the colour table once per process): {first_call:.3f} s")
+    print(f"  first call in this process, workers=1 (imports, small tables): {first_call:.3f} s")
     met = min(of_medians, per_round) >= 3
     print(
         f"  target >= 3x vs imagehash with one worker: {of_medians:.2f}x (medians), "

@@ -401,3 +401,14 @@ def test_paths_that_do_not_exist_or_hold_no_image(tmp_path):
         consistency_for_paths(tmp_path / "missing")
     with pytest.raises(ValidationError, match="no image"):
         consistency_for_paths(tmp_path)
+
+
+def test_names_split_out_are_still_importable_from_consistency():
+    from imgkit.analysis import comparison, consistency, generations
+
+    for name in consistency.__all__:
+        assert getattr(consistency, name) is not None, name
+    assert consistency.compare_arms is comparison.compare_arms
+    assert consistency.ArmComparison is comparison.ArmComparison
+    assert consistency.usable_generations is generations.usable_generations
+    assert consistency.baseline_distance is generations.baseline_distance

@@ -6,14 +6,18 @@ hackerfactor.com "Looks Like It"), ``phash`` (DCT hash, same source), ``dhash`` 
 hackerfactor.com "Kind of Like That"), ``whash`` (Haar wavelet hash) and ``colorhash`` (HSV bin
 fractions). It is faster than calling those five functions one after another because
 
-* each image is decoded once and converted to grayscale once;
+* each image is decoded once and converted to grayscale once, and every kind asked for is
+  computed from that one decode;
 * ``average_hash``, ``phash`` and ``dhash`` are handed an image already reduced to their working
   size, which they pass through unchanged (Pillow's ``convert("L")`` of an "L" image and
   ``resize`` to the same size are plain copies), so the result is theirs bit for bit;
-* ``whash`` runs its Haar transforms in plain numpy instead of ``pywt``: the same floating-point
-  operations in the same order (checked against ``pywt`` array for array in the tests);
-* ``colorhash`` counts hue bins with one ``bincount`` over a lookup table built from
-  ``numpy.histogram`` itself instead of two histograms over masked copies;
+* ``whash`` comes from integer block sums of the resized image instead of three multi-level
+  Haar transforms: in exact arithmetic its coefficients are scaled block sums, and a proven
+  bound on pywt's rounding decides when that settles every bit; otherwise (block sums tied at
+  the median) pywt's floating-point steps are replayed in numpy (:mod:`imgkit.analysis.whash`);
+* ``colorhash`` of an RGB image classifies each pixel with integer comparisons that give the
+  same bins as Pillow's HSV conversion for every one of the 2**24 colours, instead of
+  converting to HSV (:mod:`imgkit.analysis.colorhash`);
 * several images are hashed at once on a pool of threads (or processes, on request).
 
 Distances are counted on packed 64-bit words with XOR and popcount (:func:`distance_matrix`,
