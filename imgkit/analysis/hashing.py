@@ -255,10 +255,11 @@ def hash_images(
 
     ``workers``: how many images are hashed at once; None picks one per core when there are at
     least four images, else hashes them one by one; 1 never starts a pool. ``executor``:
-    ``"thread"`` (default) or ``"process"``. Threads won on the 2-core machine this was tuned
-    on (about 3.7x sequential imagehash against 3.4x for processes, see
-    benchmarks/bench_hashing.py), because Pillow's decode, convert and resize and numpy's
-    whole-array operations release the GIL, and threads need no pickling or process start-up.
+    ``"thread"`` (default) or ``"process"``. Threads can overlap images on idle cores because
+    Pillow's decode, convert and resize and numpy's whole-array operations release the GIL, and
+    they need no pickling or process start-up; on the busy 2-core machine this was measured on,
+    no pool beat one worker, which hashes 3.1-3.5x as fast as imagehash's five functions
+    called one after another (``benchmarks/bench_hashing.py --pools``).
 
     Raises :class:`ValidationError` for an unknown kind, a hash_size below 2 (or not a power
     of 2 with whash), or an image that is missing or cannot be decoded.
