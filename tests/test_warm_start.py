@@ -14,6 +14,8 @@ import json
 import subprocess
 import sys
 
+import pytest
+
 from imgkit.providers.openai_provider import OpenAIProvider
 
 # One arm per provider and endpoint, so each provider's first request is covered.
@@ -96,3 +98,22 @@ def test_prepare_makes_the_clients_of_that_loop_from_another_thread(sim_factory)
 
     prepared, used = asyncio.run(main())
     assert prepared is not None and prepared is used  # the first request used them
+
+
+@pytest.mark.parametrize(
+    ("provider_module", "foreign_sdks"),
+    [
+        ("imgkit.providers.openai_provider", ["google.genai"]),
+        ("imgkit.providers.gemini_provider", ["openai"]),
+        ("imgkit.providers.leonardo_provider", ["openai", "google.genai"]),
+    ],
+)
+def test_a_provider_loads_only_its_own_sdk(provider_module, foreign_sdks):
+    # An SDK takes up to a second to import; the error boundary must not load the others'.
+    code = f"import json, sys, {provider_module}; print(json.dumps(sorted(sys.modules)))"
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=True
+    )
+    modules = json.loads(done.stdout)
+    loaded = [sdk for sdk in foreign_sdks if sdk in modules]
+    assert loaded == []
