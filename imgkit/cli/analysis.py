@@ -150,7 +150,8 @@ def run_report(args: argparse.Namespace) -> int:
     """Handler of ``imgkit report``: write a run's HTML report and Markdown summary (see
     :func:`imgkit.report.render.write_report`) and print where; with ``--json`` print the report's
     numbers too. Returns the exit code."""
-    from imgkit.report.render import report_data, write_report
+    from imgkit.report.data import report_data
+    from imgkit.report.render import write_report
 
     try:
         data = report_data(
@@ -246,7 +247,8 @@ def _configure_consistency(cons_parser: argparse.ArgumentParser) -> None:
 
 def _configure_report(report_parser: argparse.ArgumentParser) -> None:
     from imgkit.analysis.hashing import KINDS
-    from imgkit.report.render import DEFAULT_PER_DAY, FORMATS
+    from imgkit.report.data import DEFAULT_PER_DAY
+    from imgkit.report.render import FORMATS
 
     report_parser.description = (
         "Write report.html (one self-contained file: plots and thumbnails "
