@@ -10,6 +10,7 @@ feedback or finish reason names a safety block. Both become :class:`ContentPolic
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 from google import genai
@@ -26,6 +27,7 @@ from imgkit.providers.base import (
     is_simulated,
     price_result,
     resolve_settings,
+    warm_up_first_request,
 )
 from imgkit.providers.errormap import translating
 from imgkit.providers.results import GenerationResult
@@ -84,6 +86,13 @@ class GeminiProvider:
                 ),
             )
         return self._client
+
+    def prepare(self, loop: asyncio.AbstractEventLoop) -> None:
+        """Do now, from any thread, the one-off work of a first request: the SDK client and its
+        async half (TLS set-up included) and what reading an answer loads. Nothing is sent.
+        (One client serves every loop, so ``loop`` is not needed here.)"""
+        _ = self.client.aio
+        warm_up_first_request()
 
     def close(self) -> None:
         """Close the SDK client's connections."""

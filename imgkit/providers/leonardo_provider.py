@@ -31,6 +31,7 @@ from imgkit.providers.base import (
     is_simulated,
     price_result,
     resolve_settings,
+    warm_up_first_request,
 )
 from imgkit.providers.errormap import error_from_status, is_content_policy, translating
 from imgkit.providers.results import GenerationResult
@@ -122,8 +123,10 @@ class LeonardoProvider:
             self._download = httpx.Client(timeout=self.settings.timeout_s)
         return self._download
 
-    def _aclients_for_loop(self) -> tuple[httpx.AsyncClient, httpx.AsyncClient]:
-        loop = asyncio.get_running_loop()
+    def _aclients_for_loop(
+        self, loop: asyncio.AbstractEventLoop | None = None
+    ) -> tuple[httpx.AsyncClient, httpx.AsyncClient]:
+        loop = loop or asyncio.get_running_loop()
         entry = self._aclients.get(id(loop))
         if entry is None or entry[0] is not loop:
             entry = (
@@ -133,6 +136,12 @@ class LeonardoProvider:
             )
             self._aclients[id(loop)] = entry
         return entry[1], entry[2]
+
+    def prepare(self, loop: asyncio.AbstractEventLoop) -> None:
+        """Do now, from any thread, the one-off work of the first request on ``loop``: its
+        clients (TLS set-up included) and what reading an answer loads. Nothing is sent."""
+        self._aclients_for_loop(loop)
+        warm_up_first_request()
 
     def close(self) -> None:
         """Close the synchronous clients."""

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import functools
 from typing import Any
 
 import httpx
@@ -34,6 +35,7 @@ from imgkit.providers.base import (
     is_simulated,
     price_result,
     resolve_settings,
+    warm_up_first_request,
 )
 from imgkit.providers.errormap import is_content_policy, translating
 from imgkit.providers.results import GenerationResult
@@ -61,6 +63,27 @@ _MIME = {"png": "image/png", "jpeg": "image/jpeg", "webp": "image/webp", "gif": 
 def _mime(data: bytes) -> tuple[str, str]:
     fmt, _, _ = image_info(data, "png", None)
     return fmt, _MIME.get(fmt, "application/octet-stream")
+
+
+@functools.cache
+def _build_dumped_models() -> None:
+    """Build the pydantic schemas of the response models :func:`_dump` is given.
+
+    The SDK defers building a model's schema to its first validation or dump (pydantic's
+    ``defer_build``), which costs up to a few tenths of a second for a response; done here, in
+    :meth:`OpenAIProvider.prepare`, it is not done on the event loop while answers wait.
+    """
+    from openai.types import ImagesResponse, images_response
+    from openai.types.responses import response
+
+    for model in (
+        ImagesResponse,
+        images_response.Usage,
+        response.Response,
+        getattr(response, "ToolUsageImageGen", None),  # tool_usage.image_gen (newer SDKs)
+    ):
+        if model is not None:
+            model.model_rebuild()
 
 
 def _dump(model: Any) -> dict[str, Any]:
@@ -120,6 +143,15 @@ class OpenAIProvider:
             openai.AsyncOpenAI(**self._client_kwargs()),
             httpx.AsyncClient(timeout=self.settings.timeout_s),
         )
+
+    def prepare(self, loop: asyncio.AbstractEventLoop) -> None:
+        """Do now, from any thread, the one-off work of the first request on ``loop``: its
+        clients (TLS set-up included), the SDK resources it calls (loaded on first access), the
+        response models' schemas and what reading an answer loads. Nothing is sent."""
+        client, _ = self._async.prepare(loop)
+        _ = client.images, client.responses
+        _build_dumped_models()
+        warm_up_first_request()
 
     def close(self) -> None:
         """Close the synchronous clients (async ones close in :meth:`aclose`)."""

@@ -27,7 +27,7 @@ from imgkit.runner.provenance import (
     package_versions,
     platform_name,
 )
-from imgkit.runner.services import check_keys
+from imgkit.runner.services import check_keys, start_preparing
 from imgkit.runner.session import run_session
 from imgkit.runs.folder import Run, open_run
 from imgkit.runs.ledger import Ledger
@@ -114,6 +114,8 @@ async def adrill(
     check_budget(budget, estimate["total_usd"])
     if backend == "live":
         check_keys(options, catalog)
+    # The SDKs and the simulator load in a worker thread while the run folder is written.
+    preparing = start_preparing(options, (p.generation for p in planned))
 
     run_id = new_run_id(run_name)
     run_path = (Path(out) / run_id).resolve()
@@ -173,6 +175,7 @@ async def adrill(
             interrupt=interrupt,
             kind="start",
             note={},
+            preparing=preparing,
         )
     finally:
         ledger.close()
