@@ -1,0 +1,36 @@
+"""A run's ``manifest.json``: every parameter, the backend, versions, prices and times.
+
+Written atomically (a crash leaves the old manifest or the new one, never half of one).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from imgkit.errors import RunError
+from imgkit.runs.storage import write_atomic
+
+__all__ = ["MANIFEST_NAME", "read_manifest", "write_manifest"]
+
+MANIFEST_NAME = "manifest.json"
+
+
+def write_manifest(folder: str | os.PathLike[str], manifest: Mapping[str, Any]) -> None:
+    """Write ``manifest.json`` atomically (a crash leaves the old one or the new one)."""
+    text = json.dumps(manifest, indent=2, sort_keys=False, default=str) + "\n"
+    write_atomic(Path(folder) / MANIFEST_NAME, text.encode("utf-8"))
+
+
+def read_manifest(folder: str | os.PathLike[str]) -> dict[str, Any]:
+    """The manifest of a run folder; :class:`RunError` when missing or unreadable."""
+    path = Path(folder) / MANIFEST_NAME
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise RunError(f"{folder} has no {MANIFEST_NAME}: not a run folder") from None
+    except (OSError, ValueError) as exc:
+        raise RunError(f"{path} is unreadable: {exc}") from None
