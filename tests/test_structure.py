@@ -14,7 +14,6 @@ MAX_LINES = 600
 PENDING_SPLIT = {
     "imgkit.analysis.consistency",
     "imgkit.report.render",
-    "imgkit.simulator.openai_api",
     "imgkit.widgets.drill",
 }
 

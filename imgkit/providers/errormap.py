@@ -9,6 +9,7 @@ above them only ever sees :class:`~imgkit.errors.ProviderError` subclasses::
     401 / 403                            -> AuthenticationError
     408 / timeouts                       -> ProviderTimeoutError
     5xx, malformed answers               -> ServerError
+    an ``error`` event mid-stream        -> ContentPolicyError or ServerError, by its code
     refused / dropped connections        -> ConnectionLostError
 
 Each vendor's exception classes are listed in an explicit table (``OPENAI_ERRORS``,
@@ -273,8 +274,8 @@ def _status_error(exc: BaseException, provider: str | None, model: str | None) -
             body=exc.body,
             status_text=exc.type,
         )
-    if isinstance(exc, openai.APIError):  # no response attached: treat as a dropped answer
-        return ConnectionLostError(exc.message, provider=provider, model=model, code=exc.code)
+    if isinstance(exc, openai.APIError):
+        return _stream_error(exc, provider, model)
     if isinstance(exc, genai_errors.APIError):
         response = getattr(exc, "response", None)
         headers = dict(getattr(response, "headers", None) or {})
@@ -303,6 +304,19 @@ def _status_error(exc: BaseException, provider: str | None, model: str | None) -
             request_id=response.headers.get("x-request-id"),
         )
     return ProviderError(str(exc), provider=provider, model=model)
+
+
+def _stream_error(exc: Any, provider: str | None, model: str | None) -> ProviderError:
+    """An APIError without a response: an ``error`` event in the middle of a stream (its body is
+    the service's error object), or, with no body at all, an answer that never came whole."""
+    fields = {"provider": provider, "model": model, "code": exc.code}
+    if not isinstance(exc.body, Mapping):
+        return ConnectionLostError(exc.message, **fields)
+    if is_content_policy(exc.code, exc.message, exc.type):
+        return ContentPolicyError(exc.message, reason=exc.message, **fields)
+    if exc.code == "rate_limit_exceeded":
+        return RateLimitedError(exc.message, **fields)
+    return ServerError(exc.message, **fields)
 
 
 def _google_field(body: Any) -> str | None:
