@@ -20,7 +20,8 @@ import pandas as pd
 from imgkit.analysis.consistency import DEFAULT_NEAR_DUPLICATE, consistency_for_paths
 from imgkit.analysis.hashing import KINDS, distance_matrix, hash_images
 from imgkit.errors import ImgkitError
-from imgkit.report.render import DEFAULT_PER_DAY, FORMATS, report_data, write_report
+from imgkit.report.data import DEFAULT_PER_DAY, report_data
+from imgkit.report.render import FORMATS, write_report
 
 __all__ = ["add_commands", "run_consistency", "run_hash", "run_report"]
 

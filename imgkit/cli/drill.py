@@ -136,7 +136,8 @@ def _finish(run: Run, args: argparse.Namespace) -> int:
 def _print_findings(run: Run) -> None:
     """Write the run's report and print what the drill found: verdicts and a rewrite."""
     # Imported here: the report pulls in matplotlib, which a plain drill does not need.
-    from imgkit.report.render import report_data, write_report
+    from imgkit.report.data import report_data
+    from imgkit.report.render import write_report
 
     data = report_data(run)
     html = write_report(run, data=data)

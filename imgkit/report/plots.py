@@ -242,7 +242,7 @@ def cost_projection(projection_frame: pd.DataFrame, ax: Axes | None = None) -> A
 
     Expects columns ``label``, ``images_per_day`` and ``monthly_usd`` (numbers or Decimal), as
     :func:`imgkit.catalog.costs.projection_table` and
-    :func:`imgkit.report.render.cost_projection_frame` produce them; a label whose price is unknown
+    :func:`imgkit.report.data.cost_projection_frame` produce them; a label whose price is unknown
     (None) gets no line. Returns the Axes.
     """
     _require(

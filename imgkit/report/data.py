@@ -1,0 +1,516 @@
+"""The numbers of the experiment report, computed from a run folder, a ``Run`` or a run frame.
+
+:func:`report_data` reads a run (through :func:`imgkit.runs.folder.open_run`) and returns a
+:class:`ReportData`: what was run (the manifest, secrets redacted), the verdict per prompt
+(:func:`imgkit.analysis.consistency.compare_arms`), the consistency table, the prompt-divergence
+table with word diffs, what the run cost and what each arm would cost a month, the failures and
+refusals, and the command that reproduces the run. The pieces are DataFrame-in, DataFrame-out
+functions of their own (:func:`cost_by_arm`, :func:`cost_projection_frame`,
+:func:`failure_summary`, :func:`reproduce_command`).
+
+Everything is computed from the folder alone, offline, with fixed seeds and without the time of
+writing, so the same folder gives the same numbers. Nothing here formats or draws: the text of
+the page is :mod:`imgkit.report.content`, its pictures :mod:`imgkit.report.figures`, and the page
+itself :mod:`imgkit.report.render`; the numbers alone are printed as JSON by
+``imgkit report RUN --json`` (:meth:`ReportData.to_dict`) or reused in a notebook.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+import os
+import shlex
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from decimal import Decimal
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from imgkit.analysis.consistency import (
+    ArmComparison,
+    compare_arms,
+    consistency_table,
+    usable_generations,
+)
+from imgkit.analysis.divergence import (
+    divergence_table,
+    divergence_vs_distance,
+    html_diff,
+    rewrite_variability,
+)
+from imgkit.analysis.hashing import KINDS
+from imgkit.catalog.costs import projection_table
+from imgkit.errors import ValidationError, check_argument
+from imgkit.runs.folder import open_run
+
+__all__ = [
+    "DEFAULT_PER_DAY",
+    "ReportData",
+    "arm_label",
+    "cost_by_arm",
+    "cost_projection_frame",
+    "failure_summary",
+    "json_ready",
+    "report_data",
+    "reproduce_command",
+]
+
+#: Images a day the monthly projection is shown at (the lesson's 1 and 20, and two larger).
+DEFAULT_PER_DAY = (1, 20, 50, 500)
+
+# Manifest keys whose values are never written into a report, whatever they hold: a run
+# manifest should not carry credentials, but a report is made to be passed around. Matched on
+# the end of the key, so "api_key" is hidden and "output_tokens" is not.
+_SECRET_ENDINGS = (
+    "key",
+    "_token",
+    "secret",
+    "password",
+    "authorization",
+    "credential",
+    "credentials",
+)
+
+
+# --------------------------------------------------------------------------------------------
+# Loading a run
+
+
+@dataclass
+class _Source:
+    frame: pd.DataFrame
+    manifest: dict[str, Any]
+    path: Path | None
+    attempts: pd.DataFrame | None
+
+
+def _load(run_or_path: Any, manifest: Mapping[str, Any] | None) -> _Source:
+    """Accept a run folder, a ``Run`` (anything with ``to_frame()`` and ``manifest``) or a frame."""
+    if isinstance(run_or_path, pd.DataFrame):
+        return _Source(run_or_path.copy(), dict(manifest or {}), None, None)
+    if isinstance(run_or_path, str | os.PathLike):
+        run_or_path = open_run(run_or_path)
+    if not hasattr(run_or_path, "to_frame"):
+        raise ValidationError(
+            "run_or_path", type(run_or_path).__name__, "a run folder, a Run, or a run DataFrame"
+        )
+    attempts = None
+    if hasattr(run_or_path, "attempts_frame"):
+        attempts = run_or_path.attempts_frame()
+    path = getattr(run_or_path, "path", None)
+    merged = {**dict(getattr(run_or_path, "manifest", None) or {}), **dict(manifest or {})}
+    return _Source(run_or_path.to_frame(), merged, Path(path) if path else None, attempts)
+
+
+def _redact(value: Any, key: str = "") -> Any:
+    if key.lower().endswith(_SECRET_ENDINGS) or key.lower() == "token":
+        return "(redacted)"
+    if isinstance(value, Mapping):
+        return {str(k): _redact(v, str(k)) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_redact(v) for v in value]
+    return value
+
+
+def _is_simulated(frame: pd.DataFrame, manifest: Mapping[str, Any]) -> str:
+    """ "all", "some" or "none": where the images came from, from the frame and the manifest."""
+    flags = []
+    if "simulated" in frame.columns:
+        flags = frame["simulated"].fillna(False).astype(bool).tolist()
+    if not flags:
+        backend = str(manifest.get("backend", "")).lower()
+        flags = [bool(manifest.get("simulated")) or backend == "sim"]
+    if all(flags):
+        return "all"
+    return "some" if any(flags) else "none"
+
+
+# --------------------------------------------------------------------------------------------
+# Costs and failures (DataFrame in, DataFrame out)
+
+
+def _money(value: Any) -> Decimal | None:
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return None
+    return Decimal(str(value))
+
+
+def arm_label(rows: pd.DataFrame) -> str:
+    """ "model quality size" of an arm, from the first row that says."""
+    parts = []
+    for column in ("model", "quality", "size"):
+        if column in rows.columns:
+            values = [v for v in rows[column].tolist() if isinstance(v, str) and v]
+            if values:
+                parts.append(values[0])
+    return " ".join(parts) or str(rows["arm"].iloc[0])
+
+
+def cost_by_arm(frame: pd.DataFrame) -> pd.DataFrame:
+    """Return what each arm of a run cost; one row per arm.
+
+    Columns: ``arm``, ``label`` ("model quality size"), ``n_generations``, ``n_ok``,
+    ``n_costed`` (generations with a known cost), ``n_unknown_cost`` (images whose cost the
+    service did not report and the catalog could not estimate: shown, never counted as $0),
+    ``total_usd`` and ``per_image_usd`` (Decimal; None when nothing was costed) and ``basis``
+    (the distinct ``cost_basis`` values). Raises :class:`ValidationError` without ``arm``.
+    """
+    if not isinstance(frame, pd.DataFrame) or "arm" not in frame.columns:
+        raise ValidationError("frame", "no arm column", "a run frame with an arm column")
+    records = []
+    for arm, rows in frame.groupby("arm", sort=True):
+        costs = [_money(v) for v in rows["cost_usd"]] if "cost_usd" in rows.columns else []
+        known = [c for c in costs if c is not None]
+        ok = rows["status"] == "ok" if "status" in rows.columns else pd.Series(True, rows.index)
+        unknown = sum(
+            1
+            for c, is_ok in zip(costs or [None] * len(rows), ok, strict=True)
+            if is_ok and c is None
+        )
+        total = sum(known, Decimal(0)) if known else None
+        basis = []
+        if "cost_basis" in rows.columns:
+            basis = sorted({str(b) for b in rows["cost_basis"].dropna()})
+        records.append(
+            {
+                "arm": arm,
+                "label": arm_label(rows),
+                "n_generations": len(rows),
+                "n_ok": int(ok.sum()),
+                "n_costed": len(known),
+                "n_unknown_cost": unknown,
+                "total_usd": total,
+                "per_image_usd": (total / len(known)) if known else None,
+                "basis": ", ".join(basis) or "unknown",
+            }
+        )
+    columns = [
+        "arm",
+        "label",
+        "n_generations",
+        "n_ok",
+        "n_costed",
+        "n_unknown_cost",
+        "total_usd",
+        "per_image_usd",
+        "basis",
+    ]
+    return pd.DataFrame.from_records(records, columns=columns)
+
+
+def cost_projection_frame(
+    costs: pd.DataFrame, per_day: Sequence[float | int] = DEFAULT_PER_DAY, days: int = 30
+) -> pd.DataFrame:
+    """Project each arm's observed cost per image to a month at ``per_day`` images a day.
+
+    Takes :func:`cost_by_arm`'s frame; arms sharing a label ("model quality size") are drawn
+    once. Uses :func:`imgkit.catalog.costs.projection_table` with the run's own per-image cost, so
+    the projection depends on the run folder only, not on today's price table. Arms without a known
+    cost are left out (there is nothing honest to project). Columns as projection_table's, plus
+    ``arms`` (the arms behind each line) and ``basis`` (the run's cost basis).
+    """
+    if not isinstance(costs, pd.DataFrame) or "per_image_usd" not in costs.columns:
+        raise ValidationError("costs", type(costs).__name__, "the frame cost_by_arm returns")
+    known = costs[costs["per_image_usd"].notna()]
+    parts = []
+    for label, rows in known.groupby("label", sort=True):
+        table = projection_table([(label, rows["per_image_usd"].iloc[0])], per_day, days)
+        table["arms"] = ", ".join(map(str, rows["arm"]))
+        table["basis"] = rows["basis"].iloc[0]
+        parts.append(table)
+    if not parts:
+        columns = ["label", "price_per_image", "images_per_day", "days", "monthly_usd", "basis"]
+        return pd.DataFrame(columns=[*columns, "source", "arms"])
+    return pd.concat(parts, ignore_index=True)
+
+
+def failure_summary(
+    frame: pd.DataFrame, attempts: pd.DataFrame | None = None
+) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+    """Return ``(status_counts, problems, attempt_counts)`` for a run.
+
+    ``status_counts``: one row per arm, a column per status (ok, failed, refused, in_flight...).
+    ``problems``: the generations that did not end "ok", with arm, prompt, repeat, status,
+    error_kind and error_message when present. ``attempt_counts``: from the attempt log, how many
+    attempts (retries included) ended each way, as "status" or "status: error_kind"; empty
+    when there is no log.
+    """
+    if "status" not in frame.columns:
+        counts = frame.groupby("arm").size().rename("ok").reset_index()
+        problems = frame.iloc[0:0]
+    else:
+        counts = frame.groupby(["arm", "status"]).size().unstack(fill_value=0).reset_index()
+        counts.columns.name = None
+        problems = frame[frame["status"] != "ok"]
+    keep = [
+        c
+        for c in ("arm", "prompt", "repeat", "status", "error_kind", "error_message")
+        if c in problems.columns
+    ]
+    problems = problems[keep].reset_index(drop=True)
+    attempt_counts = pd.DataFrame(columns=["outcome", "attempts"])
+    if attempts is not None and len(attempts):
+        # "failed: rate_limited" says more than either column alone; attempts still being sent
+        # have a status and no error kind.
+        status = attempts["status"].astype(str) if "status" in attempts else "recorded"
+        kind = attempts.get("error_kind", pd.Series(None, index=attempts.index))
+        outcome = status + kind.map(lambda k: f": {k}" if isinstance(k, str) and k else "")
+        attempt_counts = (
+            outcome.value_counts().rename_axis("outcome").reset_index(name="attempts")
+        ).sort_values(["attempts", "outcome"], ascending=[False, True], ignore_index=True)
+    return counts, problems, attempt_counts
+
+
+# --------------------------------------------------------------------------------------------
+# Reproducing
+
+
+def _command_text(command: Any) -> str | None:
+    if isinstance(command, str) and command.strip():
+        return command.strip()
+    if isinstance(command, list | tuple) and command:
+        return shlex.join(str(part) for part in command)
+    return None
+
+
+# The drill parameters that decide what is generated; where the run was written (out, run_name)
+# and a simulator URL that will not exist tomorrow are left out of the command.
+_DRILL_ARGUMENTS = (
+    "prompts",
+    "n",
+    "size",
+    "quality",
+    "style",
+    "params",
+    "backend",
+    "budget",
+    "concurrency",
+    "sim_seed",
+    "sim_latency",
+    "sim_faults",
+)
+
+
+def reproduce_command(manifest: Mapping[str, Any], path: Path | None = None) -> str:
+    """Return the command that re-runs the experiment, and the one that rebuilds this report.
+
+    Uses the manifest's own record of the command (``command``, ``argv`` or ``cli``) when there
+    is one; otherwise writes the :func:`imgkit.drill` call from the drill's ``parameters`` as
+    the runner records them (or from top-level keys of the same names).
+    """
+    lines = []
+    recorded = [_command_text(manifest.get(k)) for k in ("command", "argv", "cli")]
+    recorded = [text for text in recorded if text]
+    parameters = manifest.get("parameters")
+    parameters = parameters if isinstance(parameters, Mapping) else manifest
+    if recorded:
+        lines.append(recorded[0])
+    else:
+        arguments = [
+            f"    {name}={parameters[name]!r},"
+            for name in _DRILL_ARGUMENTS
+            if parameters.get(name) not in (None, {}, [])
+        ]
+        arms = parameters.get("arms")
+        if arms and all(isinstance(a, Mapping) for a in arms):
+            arguments.insert(1, f"    arms=[Arm.from_dict(a) for a in {list(arms)!r}],")
+        elif parameters.get("models"):
+            arguments.insert(1, f"    models={parameters['models']!r},")
+        if arguments:
+            lines += [
+                "python - <<'EOF'",
+                "import imgkit",
+                "from imgkit.experiment.arms import Arm",
+                "",
+                "imgkit.drill(",
+                *arguments,
+                ")",
+                "EOF",
+            ]
+    if path is not None:
+        lines.append(shlex.join(["imgkit", "report", str(path)]))
+    return "\n".join(lines) or "(the manifest does not record how the run was made)"
+
+
+# --------------------------------------------------------------------------------------------
+# The numbers
+
+
+@dataclass
+class ReportData:
+    """Everything a report shows, computed once; rendered by
+    :func:`imgkit.report.render.render_html` and :func:`~imgkit.report.render.render_markdown`,
+    and printed by ``imgkit report --json`` (:meth:`to_dict`)."""
+
+    title: str
+    simulated: str  # "all", "some" or "none"
+    manifest: dict[str, Any]
+    path: Path | None
+    frame: pd.DataFrame
+    kind: str
+    consistency: pd.DataFrame
+    comparisons: list[ArmComparison]
+    divergence: pd.DataFrame
+    variability: pd.DataFrame
+    image_vs_prompt: pd.DataFrame
+    costs: pd.DataFrame
+    projection: pd.DataFrame
+    status_counts: pd.DataFrame
+    problems: pd.DataFrame
+    attempt_counts: pd.DataFrame
+    command: str
+    settings: dict[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        """The report's numbers as plain JSON-ready data."""
+        return {
+            "title": self.title,
+            "simulated": self.simulated,
+            "path": str(self.path) if self.path else None,
+            "manifest": json_ready(self.manifest),
+            "settings": json_ready(self.settings),
+            "verdicts": [json_ready(c.to_dict()) for c in self.comparisons],
+            "consistency": _records(self.consistency),
+            "divergence": _records(self.divergence.drop(columns=["diff_html"], errors="ignore")),
+            "rewrite_variability": _records(self.variability),
+            "costs": _records(self.costs),
+            "projection": _records(self.projection),
+            "status_counts": _records(self.status_counts),
+            "problems": _records(self.problems),
+            "attempts": _records(self.attempt_counts),
+            "reproduce": self.command,
+        }
+
+
+def json_ready(value: Any) -> Any:
+    """``value`` with Decimals, numpy scalars and arrays, NaN/NA and paths made plain JSON."""
+    if isinstance(value, Mapping):
+        return {str(k): json_ready(v) for k, v in value.items()}
+    if isinstance(value, list | tuple | np.ndarray):
+        return [json_ready(v) for v in value]
+    if isinstance(value, Decimal):
+        return float(value)
+    if isinstance(value, np.generic):
+        return json_ready(value.item())
+    if isinstance(value, float) and math.isnan(value):
+        return None
+    if isinstance(value, Path):
+        return str(value)
+    if value is pd.NA or value is pd.NaT:
+        return None
+    return value
+
+
+def _records(frame: pd.DataFrame) -> list[dict[str, Any]]:
+    return [json_ready(row) for row in frame.to_dict(orient="records")]
+
+
+def report_data(
+    run_or_path: Any,
+    *,
+    manifest: Mapping[str, Any] | None = None,
+    kind: str = "phash",
+    kinds: Sequence[str] = ("phash", "dhash", "whash"),
+    per_day: Sequence[float | int] = DEFAULT_PER_DAY,
+    days: int = 30,
+    n_boot: int = 2000,
+    n_perm: int = 10_000,
+    seed: int = 0,
+) -> ReportData:
+    """Compute everything the report shows for a run folder, ``Run`` or run frame.
+
+    ``kind`` is the hash the verdicts use; ``kinds`` the hashes in the consistency table.
+    ``manifest`` adds to (or, for a bare frame, stands in for) the run's manifest. The images
+    are hashed once here and the hashes shared by every table. Raises
+    :class:`ValidationError` for an unknown kind or a frame without ``arm`` and ``prompt``.
+    """
+    check_argument("kind", kind, KINDS)
+    kinds = tuple(dict.fromkeys([kind, *kinds]))
+    for k in kinds:
+        check_argument("kinds", k, KINDS)
+    source = _load(run_or_path, manifest)
+    redacted = _redact(source.manifest)
+    frame = source.frame
+    for column in ("arm", "prompt"):
+        if column not in frame.columns:
+            raise ValidationError("frame", f"columns {list(frame.columns)}", "arm and prompt")
+
+    # Hash every usable image once and put the hashes back on the frame, so that the
+    # consistency table, the verdicts and the divergence link do not each hash them again.
+    hashed = usable_generations(frame, kinds)
+    frame = frame.copy()
+    for k in kinds:
+        frame[k] = None
+        frame[k] = frame[k].astype(object)
+        frame.loc[hashed.index, k] = hashed[k]
+
+    table = consistency_table(frame, kinds, n_boot=n_boot, seed=seed)
+    comparisons = []
+    arms_by_prompt = hashed.groupby("prompt", sort=False)["arm"].unique()
+    prompts = list(dict.fromkeys(hashed["prompt"]))
+    for prompt in prompts:
+        for arm_a, arm_b in itertools.combinations(sorted(arms_by_prompt[prompt]), 2):
+            comparisons.append(
+                compare_arms(frame, arm_a, arm_b, prompt, kind, n_perm, seed, n_boot=n_boot)
+            )
+
+    divergence = divergence_table(frame)
+    divergence["diff_html"] = [
+        html_diff(p, r)
+        for p, r in zip(divergence["prompt"], divergence["revised_prompt"], strict=True)
+    ]
+    image_vs_prompt = divergence_vs_distance(frame, kind)
+    costs = cost_by_arm(frame)
+    status_counts, problems, attempt_counts = failure_summary(frame, source.attempts)
+    title = str(
+        source.manifest.get("run_id")
+        or (
+            frame["run_id"].dropna().iloc[0]
+            if "run_id" in frame and frame["run_id"].notna().any()
+            else ""
+        )
+        or (source.path.name if source.path else "run")
+    )
+    return ReportData(
+        title=title,
+        simulated=_is_simulated(frame, source.manifest),
+        manifest=redacted,
+        path=source.path,
+        frame=frame,
+        kind=kind,
+        consistency=table,
+        comparisons=comparisons,
+        divergence=divergence,
+        variability=rewrite_variability(frame),
+        image_vs_prompt=image_vs_prompt,
+        costs=costs,
+        projection=cost_projection_frame(costs, per_day, days),
+        status_counts=status_counts,
+        problems=problems,
+        attempt_counts=attempt_counts,
+        command=reproduce_command(redacted, source.path),
+        settings={
+            "kind": kind,
+            "kinds": list(kinds),
+            "n_boot": n_boot,
+            "n_perm": n_perm,
+            "seed": seed,
+            "confidence": table.attrs.get("confidence", 0.95),
+            "near_duplicate": table.attrs.get("near_duplicate"),
+            "days": days,
+            "per_day": list(per_day),
+            "imgkit": _version(),
+        },
+    )
+
+
+def _version() -> str:
+    try:
+        return metadata.version("imgkit")
+    except metadata.PackageNotFoundError:  # pragma: no cover - running from a bare checkout
+        return "unknown"
