@@ -22,7 +22,8 @@ above the providers never catches a vendor exception.
     │   ├── AuthenticationError                401 / 403
     │   ├── ServerError                        5xx
     │   ├── ProviderTimeoutError               no answer in time
-    │   └── ConnectionLostError                connection refused or dropped mid-response
+    │   ├── ConnectionLostError                connection refused or dropped mid-response
+    │   └── NoImageError                       answered, but without an image (text kept)
     └── ChainExhaustedError                    every provider of a fallback chain failed
 """
 
@@ -41,6 +42,7 @@ __all__ = [
     "ImgkitError",
     "InvalidRequestError",
     "MaskError",
+    "NoImageError",
     "ProviderError",
     "ProviderTimeoutError",
     "RateLimitedError",
@@ -180,7 +182,7 @@ class ProviderError(ImgkitError):
             "attempt": self.attempt,
             "code": self.code,
         }
-        for extra in ("retry_after", "reason", "param"):
+        for extra in ("retry_after", "reason", "param", "text"):
             if hasattr(self, extra):
                 data[extra] = getattr(self, extra)
         return data
@@ -241,6 +243,20 @@ class ConnectionLostError(ProviderError):
 
     kind = "connection_lost"
     retry_same_provider = True
+
+
+class NoImageError(ProviderError):
+    """The service answered, but with no image: a model that declined in words, or a finish
+    reason that is not a refusal (Gemini's ``NO_IMAGE``). ``text`` keeps what the model said.
+
+    Not retried: the same request tends to get the same answer.
+    """
+
+    kind = "no_image"
+
+    def __init__(self, message: str, *, text: str | None = None, **fields: Any) -> None:
+        super().__init__(message, **fields)
+        self.text = text
 
 
 class ChainExhaustedError(ImgkitError):

@@ -9,6 +9,7 @@ above them only ever sees :class:`~imgkit.errors.ProviderError` subclasses::
     401 / 403                            -> AuthenticationError
     408 / timeouts                       -> ProviderTimeoutError
     5xx, malformed answers               -> ServerError
+    an ``error`` event mid-stream        -> ContentPolicyError or ServerError, by its code
     refused / dropped connections        -> ConnectionLostError
 
 Each vendor's exception classes are listed in an explicit table (``OPENAI_ERRORS``,
@@ -344,8 +345,8 @@ def _openai_status_error(
             body=exc.body,
             status_text=exc.type,
         )
-    if isinstance(exc, openai.APIError):  # no response attached: treat as a dropped answer
-        return ConnectionLostError(exc.message, provider=provider, model=model, code=exc.code)
+    if isinstance(exc, openai.APIError):
+        return _stream_error(exc, provider, model)
     return ProviderError(str(exc), provider=provider, model=model)
 
 
@@ -372,6 +373,19 @@ def _genai_status_error(
             status_text=exc.status,
         )
     return ProviderError(str(exc), provider=provider, model=model)
+
+
+def _stream_error(exc: Any, provider: str | None, model: str | None) -> ProviderError:
+    """An APIError without a response: an ``error`` event in the middle of a stream (its body is
+    the service's error object), or, with no body at all, an answer that never came whole."""
+    fields = {"provider": provider, "model": model, "code": exc.code}
+    if not isinstance(exc.body, Mapping):
+        return ConnectionLostError(exc.message, **fields)
+    if is_content_policy(exc.code, exc.message, exc.type):
+        return ContentPolicyError(exc.message, reason=exc.message, **fields)
+    if exc.code == "rate_limit_exceeded":
+        return RateLimitedError(exc.message, **fields)
+    return ServerError(exc.message, **fields)
 
 
 def _google_field(body: Any) -> str | None:

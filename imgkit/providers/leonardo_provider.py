@@ -9,6 +9,13 @@
 The cost Leonardo reports for the job is the cost (``cost_basis="reported"``), shared equally by
 its images; when the response carries none (or in a unit other than USD) the catalog estimate is
 used and marked as such.
+
+What the service does that a caller must see: a job that ends ``FAILED`` is a
+:class:`ServerError` (tried once more, as any server failure) or, when its reason names the
+content filter, a :class:`ContentPolicyError`; an image Leonardo flags ``nsfw`` was made and
+billed, so it is kept, with ``metadata["nsfw"]`` saying so; and beyond its concurrency
+Leonardo queues a job instead of answering 429, so the wait shows up as time spent PENDING
+(bounded by ``max_wait_s``).
 """
 
 from __future__ import annotations
@@ -341,7 +348,7 @@ class LeonardoProvider:
                     request_id=generation_id,
                     index=index,
                     simulated=is_simulated(data, self.backend),
-                    metadata={**metadata, "image": dict(image)},
+                    metadata={**metadata, "image": dict(image), "nsfw": bool(image.get("nsfw"))},
                 )
             )
         return results

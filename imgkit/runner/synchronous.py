@@ -269,6 +269,8 @@ class SynchronousExecutor:
             simulated=result.simulated,
             usage=result.usage,
             metadata=result.metadata,
+            first_partial_s=getattr(result, "first_partial_s", None),
+            final_image_s=getattr(result, "final_image_s", None),
         )
         paid = cost if cost is not None else (gen.estimated_usd or 0.0)
         self.budget.paid(gen.arm, paid)
