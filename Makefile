@@ -1,12 +1,15 @@
 # imgkit: two commands for a fresh machine with Python 3.11 and make.
 #   make drill   installs imgkit into .venv and runs the lesson's drill on the local simulator
 #   make test    installs imgkit with its test tools into .venv and runs the whole test suite
-# Both are idempotent: the venv is rebuilt only when pyproject.toml changes.
+# Both are idempotent: the venv is rebuilt only when pyproject.toml changes. `make drill` needs
+# only the core; `make lab` adds the notebook extra (JupyterLab, ipywidgets), `make test` the
+# test extra, which includes the notebook extra.
 
 PYTHON ?= python3
 VENV   ?= .venv
 PY     := $(VENV)/bin/python
 BASE_STAMP := $(VENV)/.imgkit-base
+NOTEBOOK_STAMP := $(VENV)/.imgkit-notebook
 TEST_STAMP := $(VENV)/.imgkit-test
 SOURCES    := imgkit tests benchmarks tools
 
@@ -28,9 +31,13 @@ $(BASE_STAMP): pyproject.toml | $(PY)
 	$(PY) -m pip install --quiet -e .
 	@touch $@
 
+$(NOTEBOOK_STAMP): pyproject.toml | $(PY)
+	$(PY) -m pip install --quiet -e '.[notebook]'
+	@touch $@ $(BASE_STAMP)
+
 $(TEST_STAMP): pyproject.toml | $(PY)
 	$(PY) -m pip install --quiet -e '.[test]'
-	@touch $@ $(BASE_STAMP)
+	@touch $@ $(BASE_STAMP) $(NOTEBOOK_STAMP)
 
 venv: $(TEST_STAMP)
 
@@ -57,7 +64,7 @@ format: $(TEST_STAMP)
 bench: $(TEST_STAMP)
 	@for b in benchmarks/bench_*.py; do echo "== $$b"; $(PY) $$b || exit 1; done
 
-lab: $(TEST_STAMP)
+lab: $(NOTEBOOK_STAMP)
 	$(VENV)/bin/jupyter lab notebooks/
 
 clean:

@@ -22,8 +22,9 @@ above the providers never catches a vendor exception.
     │   ├── AuthenticationError                401 / 403
     │   ├── ServerError                        5xx
     │   ├── ProviderTimeoutError               no answer in time
-    │   └── ConnectionLostError                connection dropped mid-request or mid-response
-    │       └── ConnectFailedError             no connection made (refused, DNS, TLS): unbilled
+    │   ├── ConnectionLostError                connection dropped mid-request or mid-response
+    │   │   └── ConnectFailedError             no connection made (refused, DNS, TLS): unbilled
+    │   └── NoImageError                       answered, but without an image (text kept)
     └── ChainExhaustedError                    every provider of a fallback chain failed
 """
 
@@ -43,6 +44,7 @@ __all__ = [
     "ImgkitError",
     "InvalidRequestError",
     "MaskError",
+    "NoImageError",
     "ProviderError",
     "ProviderTimeoutError",
     "RateLimitedError",
@@ -185,7 +187,7 @@ class ProviderError(ImgkitError):
             "attempt": self.attempt,
             "code": self.code,
         }
-        for extra in ("retry_after", "reason", "param"):
+        for extra in ("retry_after", "reason", "param", "text"):
             if hasattr(self, extra):
                 data[extra] = getattr(self, extra)
         return data
@@ -256,6 +258,20 @@ class ConnectFailedError(ConnectionLostError):
 
     kind = "connect_failed"
     may_have_been_billed = False
+
+
+class NoImageError(ProviderError):
+    """The service answered, but with no image: a model that declined in words, or a finish
+    reason that is not a refusal (Gemini's ``NO_IMAGE``). ``text`` keeps what the model said.
+
+    Not retried: the same request tends to get the same answer.
+    """
+
+    kind = "no_image"
+
+    def __init__(self, message: str, *, text: str | None = None, **fields: Any) -> None:
+        super().__init__(message, **fields)
+        self.text = text
 
 
 class ChainExhaustedError(ImgkitError):

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import itertools
 import math
+import sys
 
 import numpy as np
 import pandas as pd
@@ -20,7 +21,7 @@ from imgkit.analysis.consistency import (
     usable_generations,
     within_arm_distances,
 )
-from imgkit.analysis.hashing import hamming
+from imgkit.analysis.hashing import hamming, hash_images
 from imgkit.errors import ValidationError
 
 try:
@@ -306,6 +307,45 @@ def test_usable_generations_keeps_the_index(run):
     assert rows["phash"].str.len().eq(16).all()
 
 
+def test_each_image_is_hashed_once_for_every_kind(run, monkeypatch):
+    # A report asks for three kinds: each image is decoded once and every kind computed from
+    # it, not decoded again for each kind. Seen through the one call to hash_images.
+    module = sys.modules[usable_generations.__module__]
+    calls = []
+
+    def recording_hash_images(images, kinds, **kwargs):
+        calls.append((list(images), tuple(kinds)))
+        return hash_images(images, kinds, **kwargs)
+
+    monkeypatch.setattr(module, "hash_images", recording_hash_images)
+    kinds = ("phash", "dhash", "colorhash")
+    rows = usable_generations(run, kinds)
+    assert len(calls) == 1
+    paths, hashed_kinds = calls[0]
+    assert hashed_kinds == kinds
+    assert sorted(paths) == sorted(rows["image_path"]) and len(set(paths)) == len(paths)
+    expected = hash_images(rows["image_path"].tolist(), kinds, workers=1)
+    assert rows[list(kinds)].to_numpy().tolist() == expected[list(kinds)].to_numpy().tolist()
+
+
+def test_only_the_missing_hashes_are_computed(run, monkeypatch):
+    module = sys.modules[usable_generations.__module__]
+    complete = usable_generations(run, ("phash", "dhash"))
+    partial = run.copy()
+    partial["phash"] = complete["phash"]  # every usable row has its phash; dhash is missing
+    partial.loc[complete.index[:3], "dhash"] = complete["dhash"].iloc[:3]
+    calls = []
+
+    def recording_hash_images(images, kinds, **kwargs):
+        calls.append((list(images), tuple(kinds)))
+        return hash_images(images, kinds, **kwargs)
+
+    monkeypatch.setattr(module, "hash_images", recording_hash_images)
+    rows = usable_generations(partial, ("phash", "dhash"))
+    assert [(len(paths), kinds) for paths, kinds in calls] == [(len(complete) - 3, ("dhash",))]
+    pd.testing.assert_frame_equal(rows[["phash", "dhash"]], complete[["phash", "dhash"]])
+
+
 def test_compare_arms_on_the_run(run):
     result = compare_arms(run, "steady", "wobbly", prompt="a cat on a sofa", n_perm=5000)
     # 4 vs 4 images: 70 relabellings, the two extreme ones give p = 2/70
@@ -361,3 +401,14 @@ def test_paths_that_do_not_exist_or_hold_no_image(tmp_path):
         consistency_for_paths(tmp_path / "missing")
     with pytest.raises(ValidationError, match="no image"):
         consistency_for_paths(tmp_path)
+
+
+def test_names_split_out_are_still_importable_from_consistency():
+    from imgkit.analysis import comparison, consistency, generations
+
+    for name in consistency.__all__:
+        assert getattr(consistency, name) is not None, name
+    assert consistency.compare_arms is comparison.compare_arms
+    assert consistency.ArmComparison is comparison.ArmComparison
+    assert consistency.usable_generations is generations.usable_generations
+    assert consistency.baseline_distance is generations.baseline_distance

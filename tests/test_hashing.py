@@ -6,6 +6,7 @@ from __future__ import annotations
 import io
 import itertools
 import json
+from fractions import Fraction
 
 import imagehash
 import numpy as np
@@ -13,7 +14,7 @@ import pytest
 import pywt
 from PIL import Image
 
-from imgkit.analysis import hashing
+from imgkit.analysis import colorhash, whash
 from imgkit.analysis.hashing import (
     KINDS,
     bits_from_hex,
@@ -212,11 +213,11 @@ def test_haar_steps_equal_pywt_exactly(shape):
     rng = np.random.default_rng(shape[0] * 1000 + shape[1])
     x = rng.integers(0, 256, shape) / 255.0
     ll, (hl, lh, hh) = pywt.dwt2(x, "haar")
-    mine = hashing._haar_dwt2(x)
+    mine = whash._haar_dwt2(x)
     assert all(
         np.array_equal(a, b) for a, b in zip((ll, hl, lh, hh), (mine[0], *mine[1]), strict=True)
     )
-    assert np.array_equal(pywt.idwt2((ll, (hl, lh, hh)), "haar"), hashing._haar_idwt2(*mine))
+    assert np.array_equal(pywt.idwt2((ll, (hl, lh, hh)), "haar"), whash._haar_idwt2(*mine))
 
 
 def test_whash_reconstruction_equals_pywt_exactly():
@@ -226,12 +227,174 @@ def test_whash_reconstruction_equals_pywt_exactly():
     expected = pywt.waverec2(coeffs, "haar")
     approx, details = x, []
     for _ in range(8):
-        approx, detail = hashing._haar_dwt2(approx)
+        approx, detail = whash._haar_dwt2(approx)
         details.append(detail)
     approx = approx * 0
     for detail in reversed(details):
-        approx = hashing._haar_idwt2(approx, detail)
+        approx = whash._haar_idwt2(approx, detail)
     assert np.array_equal(approx, expected)
+
+
+# ---------------------------------------------------------------------------------------------
+# whash from integer block sums: the model, its rounding bound, ties, and odd images
+
+
+def test_pywt_haar_filters_are_what_the_block_sum_model_assumes():
+    r = whash._HAAR
+    assert [list(f) for f in pywt.Wavelet("haar").filter_bank] == [
+        [r, r],
+        [-r, r],
+        [r, r],
+        [r, -r],
+    ]
+
+
+@pytest.mark.parametrize(("side", "hash_size"), [(256, 8), (64, 16), (32, 2)])
+def test_pywt_coefficients_are_scaled_block_sums_within_the_rounding_bound(side, hash_size):
+    # The derivation in imgkit.analysis.whash, checked in exact rational arithmetic: the
+    # coefficients imagehash takes its bits from equal c * (T_i - m) up to rounding, and the
+    # rounding stays inside the bound the shortcut relies on.
+    gray = photo("camera").convert("L").resize((side, side), Image.Resampling.LANCZOS)
+    pixels = np.asarray(gray)
+    levels, down = int(np.log2(side)), int(np.log2(side // hash_size))
+    coeffs = list(pywt.wavedec2(pixels / 255.0, "haar", level=levels))
+    coeffs[0] *= 0
+    approx = pywt.wavedec2(pywt.waverec2(coeffs, "haar"), "haar", level=down)[0]
+    block = side // hash_size
+    sums = pixels.reshape(hash_size, block, hash_size, block).sum(axis=(1, 3), dtype=np.int64)
+    r = Fraction(whash._HAAR)
+    scale = (2 * r * r) ** (2 * levels) * (r * r) ** down / 255
+    mean_share = Fraction(int(pixels.sum()) * block * block, side * side)
+    worst = max(
+        abs(Fraction(float(value)) / scale - (int(total) - mean_share))
+        for value, total in zip(approx.ravel(), sums.ravel(), strict=True)
+    )
+    assert worst <= whash.rounding_bound(side, hash_size) / 2
+    assert whash._SAFETY * whash.rounding_bound(side, hash_size) < 0.5
+
+
+def test_the_block_sums_are_trusted_up_to_very_large_images():
+    assert whash._SAFETY * whash.rounding_bound(2**13, 8) < 0.5
+    assert whash._SAFETY * whash.rounding_bound(2**16, 8) >= 0.5  # then pywt's steps are replayed
+
+
+def _near_tie_images():
+    """Small images whose block sums are few and close, so that ties and gaps of 1 are common."""
+    rng = np.random.default_rng(11)
+    for i in range(150):
+        side = int(rng.choice([8, 16, 32, 64]))
+        levels = rng.integers(0, 256, size=int(rng.integers(1, 4)))
+        yield Image.fromarray(rng.choice(levels, size=(side, side)).astype(np.uint8), "L"), i
+
+
+def test_block_sums_agree_with_pywts_steps_or_step_aside():
+    decided = undecided = 0
+    for image, _ in _near_tie_images():
+        pixels = np.asarray(image)
+        for hash_size in (2, 4, 8):
+            if hash_size > pixels.shape[0]:
+                continue
+            shortcut = whash._block_sums_decide(pixels, hash_size)
+            replayed = whash._whash_bits_by_transform(pixels, hash_size)
+            if shortcut is None:
+                undecided += 1
+                block = pixels.shape[0] // hash_size
+                sums = pixels.reshape(hash_size, block, hash_size, block).sum(axis=(1, 3))
+                ordered = np.sort(sums, axis=None)
+                middle = ordered.size // 2
+                assert ordered[middle - 1] == ordered[middle]  # only on a tie
+            else:
+                decided += 1
+                assert np.array_equal(shortcut, replayed)
+    assert decided > 100 and undecided > 20  # both paths were exercised
+
+
+def _blocks_with_sums(offsets: list[int], side: int = 256, hash_size: int = 8) -> Image.Image:
+    """An L image of value 100 whose block i holds offsets[i] pixels of 101."""
+    block = side // hash_size
+    pixels = np.full((side, side), 100, dtype=np.uint8)
+    for i, extra in enumerate(offsets):
+        row, col = divmod(i, hash_size)
+        tile = pixels[row * block : (row + 1) * block, col * block : (col + 1) * block]
+        tile.reshape(-1)[:extra] = 101
+    return Image.fromarray(pixels, "L")
+
+
+def _whash_cases():
+    rng = np.random.default_rng(5)
+    rgb = rng.integers(0, 256, (700, 1000, 3), dtype=np.uint8)
+    yield "1000x700 noise", Image.fromarray(rgb), 8
+    yield "513 square", Image.fromarray(rgb[:513, :513]), 8
+    yield "7x300", Image.fromarray(rgb[:7, :300]), 8
+    yield "3x3 below the hash size", Image.fromarray(rgb[:3, :3]), 8
+    yield "1x1", Image.fromarray(rgb[:1, :1]), 4
+    yield "2048x16", Image.fromarray(np.tile(rgb[:16, :512], (1, 4, 1))), 16
+    yield "greyscale photo", photo("camera"), 32
+    yield "palette", Image.fromarray(rgb[:200, :300]).quantize(7), 8
+    yield "RGBA", Image.fromarray(rng.integers(0, 256, (128, 96, 4), dtype=np.uint8), "RGBA"), 8
+    yield "mode 1", Image.fromarray(rgb[:64, :64, 0] > 127), 8
+    yield "16-bit", Image.fromarray(rng.integers(0, 65535, (90, 70)).astype(np.uint16)), 8
+    yield (
+        "checkerboard of blocks",
+        Image.fromarray((np.indices((256, 256)).sum(axis=0) // 32 % 2 * 255).astype(np.uint8)),
+        8,
+    )
+    yield "stripes", Image.fromarray(np.repeat([[0, 255] * 64], 128, axis=0).astype(np.uint8)), 4
+    yield "block sums 1 apart", _blocks_with_sums(list(range(64))), 8
+    yield (
+        "block sums tied at the median",
+        _blocks_with_sums([*range(31), 31, 31, *range(33, 64)]),
+        8,
+    )
+    yield "block sums 1 apart, shuffled", _blocks_with_sums(list(rng.permutation(64))), 8
+
+
+@pytest.mark.parametrize(
+    ("label", "image", "hash_size"), list(_whash_cases()), ids=lambda v: str(v)[:24]
+)
+def test_parity_on_odd_images(label, image, hash_size):
+    # Odd sizes, modes and patterns for the whash shortcut (and every other kind with it).
+    row = hash_one(image, hash_size=hash_size)
+    assert {k: row[k] for k in KINDS} == reference(image, hash_size), label
+
+
+# ---------------------------------------------------------------------------------------------
+# colorhash without HSV: every colour, and the modes that take the shortcut
+
+
+def test_colour_classes_match_pillows_hsv_for_every_colour():
+    # All 2**24 colours once each: the integer comparisons give every pixel the class that
+    # Pillow's floating-point HSV conversion (and imagehash's thresholds) give it.
+    everything = np.arange(2**24, dtype="<u4").view(np.uint8).reshape(4096, 4096, 4)[..., :3]
+    image = Image.fromarray(np.ascontiguousarray(everything), "RGB")
+    gray = np.asarray(image.convert("L")).reshape(-1)
+    hue_bin, sat_offset = colorhash._hsv_tables()
+    hsv = np.asarray(image.convert("HSV")).reshape(-1, 3)
+    expected = hue_bin[hsv[:, 0]] + sat_offset[hsv[:, 1]]
+    expected[gray < 32] = 24
+    red, green, blue = (np.asarray(image.getchannel(band)).reshape(-1) for band in "RGB")
+    keys = colorhash._rgb_keys(red, green, blue, gray)
+    assert np.array_equal(colorhash._code_of_key().astype(np.uint8)[keys], expected)
+
+
+@pytest.mark.parametrize("mode", ["RGBA", "RGBX"])
+def test_colorhash_shortcut_ignores_the_fourth_band_as_pillow_does(mode):
+    rng = np.random.default_rng(3)
+    image = Image.fromarray(rng.integers(0, 256, (120, 90, 4), dtype=np.uint8), "RGBA")
+    image = image.convert(mode)  # RGBX keeps the colours and drops the alpha
+    assert image.mode in colorhash.RGB_MODES
+    for binbits in (1, 3, 6):
+        row = hash_one(image, kinds=("colorhash",), binbits=binbits)
+        assert row["colorhash"] == str(imagehash.colorhash(image, binbits=binbits))
+
+
+@pytest.mark.parametrize("name", ["coffee", "astronaut", "colorwheel", "immunohistochemistry"])
+def test_colour_counts_by_comparisons_equal_those_by_hsv(name):
+    image = photo(name).convert("RGB")
+    gray = image.convert("L")
+    by_comparisons = colorhash.counts_by_comparisons(image, gray)
+    assert np.array_equal(by_comparisons, colorhash.counts_by_hsv(image, gray))
+    assert by_comparisons.sum() == image.width * image.height
 
 
 # ---------------------------------------------------------------------------------------------

@@ -13,12 +13,50 @@ from packaging.requirements import Requirement
 ROOT = Path(__file__).resolve().parent.parent
 
 
+def _project() -> dict:
+    return tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+
+
 def _pyproject_requirements() -> set[str]:
-    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    """Every third-party requirement: the core and every extra. An extra may pull in another
+    (``imgkit[notebook]`` inside ``test``); those self-references name no new package."""
+    project = _project()
     deps = list(project["dependencies"])
     for extra in project.get("optional-dependencies", {}).values():
         deps.extend(extra)
-    return {str(Requirement(d)) for d in deps}
+    requirements = {Requirement(d) for d in deps}
+    return {str(r) for r in requirements if r.name != project["name"]}
+
+
+def test_extras_referring_to_imgkit_name_extras_that_exist():
+    project = _project()
+    extras = project["optional-dependencies"]
+    for name, requirements in extras.items():
+        for text in requirements:
+            requirement = Requirement(text)
+            if requirement.name == project["name"]:
+                assert requirement.extras <= set(extras) - {name}, text
+
+
+def test_the_core_leaves_the_notebook_side_to_an_extra():
+    # `pip install imgkit` for scripts and CI; JupyterLab (over a minute to install) only with
+    # `pip install 'imgkit[notebook]'`, which the test extra takes along.
+    project = _project()
+    core = {Requirement(d).name.lower() for d in project["dependencies"]}
+    extras = project["optional-dependencies"]
+    notebook = {Requirement(d).name.lower() for d in extras["notebook"]}
+    assert {"jupyterlab", "ipywidgets"} <= notebook
+    assert not core & {"jupyterlab", "ipywidgets", "voila", "notebook", "ipykernel"}
+    assert "imgkit[notebook]" in {str(Requirement(d)) for d in extras["test"]}
+
+
+def test_make_lab_installs_the_notebook_extra():
+    makefile = (ROOT / "Makefile").read_text()
+    lab = re.search(r"^lab: (.+)$", makefile, re.M)
+    assert lab is not None
+    targets = {"$(NOTEBOOK_STAMP)": "'.[notebook]'", "$(TEST_STAMP)": "'.[test]'"}
+    stamp = lab.group(1).split()[0]
+    assert targets[stamp] in makefile
 
 
 def _environment_requirements() -> set[str]:

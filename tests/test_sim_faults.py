@@ -95,7 +95,9 @@ def test_blocked_term_is_a_policy_refusal(faulty):
 def test_default_blocked_terms(faulty):
     with _openai(faulty) as client, pytest.raises(openai.BadRequestError) as caught:
         client.images.generate(model="gpt-image-1", prompt="nsfw picture")
-    assert caught.value.code == "content_policy_violation"
+    # GPT image models refuse with moderation_blocked (dall-e-3: content_policy_violation).
+    assert caught.value.code == "moderation_blocked"
+    assert caught.value.body["moderation_details"]["categories"] == ["sexual"]
 
 
 def test_targeted_block_only_applies_to_its_target(faulty):
@@ -104,8 +106,9 @@ def test_targeted_block_only_applies_to_its_target(faulty):
         assert client.images.generate(model="dall-e-3", prompt="a castle").data
     client = _gemini(faulty)  # keep a reference: a collected genai Client closes its transport
     response = client.models.generate_content(model="gemini-2.5-flash-image", contents="a castle")
-    assert response.candidates[0].finish_reason == types.FinishReason.SAFETY
-    assert response.candidates[0].content is None
+    # A blocked prompt: prompt feedback and no candidates at all.
+    assert response.prompt_feedback.block_reason == types.BlockedReason.PROHIBITED_CONTENT
+    assert response.candidates is None
 
 
 def test_gemini_429_is_client_error(faulty):

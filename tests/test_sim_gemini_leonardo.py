@@ -58,15 +58,18 @@ def test_text_and_image_modalities(gemini):
 
 
 def test_seed_makes_the_image_repeatable(gemini):
+    from imgkit.analysis.hashing import hamming, hash_one
+
     def draw(seed):
         config = types.GenerateContentConfig(seed=seed)
         response = gemini.models.generate_content(
             model="gemini-2.5-flash-image", contents="a kite", config=config
         )
-        return _image_part(response).data
+        return hash_one(_image_part(response).data, ["phash"])["phash"]
 
-    assert draw(7) == draw(7)
-    assert draw(7) != draw(8)
+    # A seed repeats the image nearly (the SDK: "a best effort"), another seed does not.
+    assert hamming(draw(7), draw(7)) <= hamming(draw(7), draw(8))
+    assert hamming(draw(7), draw(7)) <= 4
 
 
 def test_v1beta_path_and_edit_with_input_image(sim):

@@ -14,6 +14,7 @@ from PIL import Image
 
 from imgkit.catalog import get_model
 from imgkit.catalog.costs import output_tokens
+from imgkit.providers.editing import mask_fidelity
 from imgkit.simulator import AS_IS_PREFIX
 
 
@@ -263,18 +264,14 @@ def test_edit_honours_the_mask(client, sim):
         prompt="a bright red sun",
     )
     result = _decode(response.data[0].b64_json).convert("RGB")
-    assert result.size == source.size
-    alpha = mask.getchannel("A")
-    changed_outside = changed_inside = 0
-    for x in range(source.width):
-        for y in range(source.height):
-            same = result.getpixel((x, y)) == source.getpixel((x, y))
-            if alpha.getpixel((x, y)) == 0:
-                changed_inside += not same
-            else:
-                changed_outside += not same
-    assert changed_outside == 0  # mask fidelity: nothing outside the edit region moves
-    assert changed_inside > 0.5 * (source.width // 2) * (source.height // 2)
+    # gpt-image-1 answers at a size it produces, the square one for a square input ...
+    assert result.size == (1024, 1024) and response.size == "1024x1024"
+    # ... and keeps what the mask keeps, nearly: compared at the input's size, hardly any pixel
+    # outside the edit region moved beyond the fidelity tolerance, most inside did.
+    fidelity = mask_fidelity(_png(source), _png(result), _png(mask))
+    assert fidelity.resized
+    assert fidelity.outside_changed < 0.05
+    assert fidelity.inside_changed > 0.5
     assert response.usage.input_tokens_details.image_tokens > 0
     assert sim.stats()["images"]["openai"]["gpt-image-1"] == 1
 

@@ -12,8 +12,6 @@ PACKAGE = Path(__file__).resolve().parent.parent / "imgkit"
 MAX_LINES = 600
 #: Modules over the limit that a change in progress splits (remove each as it lands).
 PENDING_SPLIT = {
-    "imgkit.analysis.consistency",
-    "imgkit.simulator.openai_api",
     "imgkit.widgets.drill",
 }
 

@@ -6,14 +6,18 @@ hackerfactor.com "Looks Like It"), ``phash`` (DCT hash, same source), ``dhash`` 
 hackerfactor.com "Kind of Like That"), ``whash`` (Haar wavelet hash) and ``colorhash`` (HSV bin
 fractions). It is faster than calling those five functions one after another because
 
-* each image is decoded once and converted to grayscale once;
+* each image is decoded once and converted to grayscale once, and every kind asked for is
+  computed from that one decode;
 * ``average_hash``, ``phash`` and ``dhash`` are handed an image already reduced to their working
   size, which they pass through unchanged (Pillow's ``convert("L")`` of an "L" image and
   ``resize`` to the same size are plain copies), so the result is theirs bit for bit;
-* ``whash`` runs its Haar transforms in plain numpy instead of ``pywt``: the same floating-point
-  operations in the same order (checked against ``pywt`` array for array in the tests);
-* ``colorhash`` counts hue bins with one ``bincount`` over a lookup table built from
-  ``numpy.histogram`` itself instead of two histograms over masked copies;
+* ``whash`` comes from integer block sums of the resized image instead of three multi-level
+  Haar transforms: in exact arithmetic its coefficients are scaled block sums, and a proven
+  bound on pywt's rounding decides when that settles every bit; otherwise (block sums tied at
+  the median) pywt's floating-point steps are replayed in numpy (:mod:`imgkit.analysis.whash`);
+* ``colorhash`` of an RGB image classifies each pixel with integer comparisons that give the
+  same bins as Pillow's HSV conversion for every one of the 2**24 colours, instead of
+  converting to HSV (:mod:`imgkit.analysis.colorhash`);
 * several images are hashed at once on a pool of threads (or processes, on request).
 
 Distances are counted on packed 64-bit words with XOR and popcount (:func:`distance_matrix`,
@@ -28,7 +32,6 @@ import math
 import os
 from collections.abc import Iterable, Sequence
 from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
-from functools import cache
 from pathlib import Path
 from typing import Any
 
@@ -37,6 +40,8 @@ import numpy as np
 import pandas as pd
 from PIL import Image, UnidentifiedImageError
 
+from imgkit.analysis.colorhash import colorhash_bits
+from imgkit.analysis.whash import whash_bits
 from imgkit.errors import ValidationError, check_argument
 
 __all__ = [
@@ -60,8 +65,6 @@ ImageInput = str | os.PathLike | bytes | bytearray | Image.Image
 
 # imagehash resizes with LANCZOS (its ANTIALIAS alias); any other filter changes the bits.
 _LANCZOS = Image.Resampling.LANCZOS
-# The Haar filter coefficient exactly as pywt stores it (1/sqrt(2) rounded to a double).
-_HAAR = 0.7071067811865476
 # Fewer images than this are hashed in-process: a pool costs more to start than it saves.
 _POOL_MIN_IMAGES = 4
 
@@ -160,142 +163,6 @@ def _bits_to_hex(bits: np.ndarray) -> str:
     return f"{value:0{math.ceil(flat.size / 4)}x}"
 
 
-def _haar_rows(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    # One Haar step down axis 0, as pywt computes it: each product rounded, then one add.
-    # (pywt multiplies by dec_lo = [r, r] and dec_hi = [-r, r]; (-r)*x is exactly -(r*x).)
-    scaled = x * _HAAR
-    even, odd = scaled[0::2], scaled[1::2]
-    return even + odd, even - odd
-
-
-def _haar_cols(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    scaled = x * _HAAR
-    even, odd = scaled[:, 0::2], scaled[:, 1::2]
-    return even + odd, even - odd
-
-
-def _unhaar_rows(a: np.ndarray, d: np.ndarray) -> np.ndarray:
-    ra, rd = a * _HAAR, d * _HAAR
-    out = np.empty((a.shape[0] * 2, a.shape[1]))
-    np.add(ra, rd, out=out[0::2])
-    np.subtract(ra, rd, out=out[1::2])
-    return out
-
-
-def _unhaar_cols(a: np.ndarray, d: np.ndarray) -> np.ndarray:
-    ra, rd = a * _HAAR, d * _HAAR
-    out = np.empty((a.shape[0], a.shape[1] * 2))
-    np.add(ra, rd, out=out[:, 0::2])
-    np.subtract(ra, rd, out=out[:, 1::2])
-    return out
-
-
-def _haar_dwt2(x: np.ndarray) -> tuple[np.ndarray, tuple[np.ndarray, np.ndarray, np.ndarray]]:
-    """One level of ``pywt.dwt2(x, "haar")`` for even-sized x: ``(LL, (HL, LH, HH))``.
-
-    pywt.dwtn transforms axis 0 first, then axis 1, so the same order is kept here.
-    """
-    lo, hi = _haar_rows(x)
-    ll, lh = _haar_cols(lo)
-    hl, hh = _haar_cols(hi)
-    return ll, (hl, lh, hh)
-
-
-def _haar_idwt2(ll: np.ndarray, details: tuple[np.ndarray, np.ndarray, np.ndarray]) -> np.ndarray:
-    """``pywt.idwt2((ll, details), "haar")``; pywt.idwtn undoes axis 1 first, then axis 0."""
-    hl, lh, hh = details
-    lo = _unhaar_cols(ll, lh)
-    hi = _unhaar_cols(hl, hh)
-    return _unhaar_rows(lo, hi)
-
-
-def _whash_bits(gray: Image.Image, hash_size: int) -> np.ndarray:
-    """imagehash.whash(image, hash_size) with its defaults (mode "haar", remove_max_haar_ll).
-
-    Same steps as imagehash: resize to the largest power of two that fits, scale to 0..1, take
-    the full Haar decomposition, zero the coarsest approximation, reconstruct, then decompose
-    again down to a hash_size x hash_size approximation and compare it with its median.
-    """
-    image_scale = max(2 ** int(np.log2(min(gray.size))), hash_size)
-    ll_max_level = int(np.log2(image_scale))
-    dwt_level = ll_max_level - int(np.log2(hash_size))
-    pixels = np.asarray(gray.resize((image_scale, image_scale), _LANCZOS)) / 255.0
-
-    details = []
-    approx = pixels
-    for _ in range(ll_max_level):
-        approx, detail = _haar_dwt2(approx)
-        details.append(detail)
-    approx = approx * 0  # imagehash's coeffs[0] *= 0 (keeps a -0.0 where pywt would)
-    for detail in reversed(details):
-        approx = _haar_idwt2(approx, detail)
-
-    # The second decomposition only needs its approximation band, and the approximation of
-    # each level depends on the previous approximation alone.
-    for _ in range(dwt_level):
-        lo, _hi = _haar_rows(approx)
-        approx, _lh = _haar_cols(lo)
-    return approx > np.median(approx)
-
-
-@cache
-def _colorhash_tables() -> tuple[np.ndarray, np.ndarray]:
-    """Lookup tables from hue and saturation bytes to a pixel's colorhash class code.
-
-    imagehash bins hue with ``numpy.histogram(h, bins=linspace(0, 255, 7))``. Asking histogram
-    itself where each of the 256 possible byte values falls gives a table that reproduces it
-    exactly, edges included (its last bin is closed on the right).
-
-    Saturation picks the class, with imagehash's thresholds: below 85 gray (code 12), 85..169
-    faint colour (0..5 by hue), 171 and up bright colour (6..11), exactly 170 colour that
-    imagehash counts in the colour total but in neither hue histogram (18). Black pixels are set
-    to 24 afterwards, from the grayscale intensity.
-    """
-    edges = np.linspace(0, 255, 6 + 1)
-    hue_bin = np.empty(256, dtype=np.uint8)
-    for value in range(256):
-        counts, _ = np.histogram(np.array([value], dtype=np.uint8), bins=edges)
-        hue_bin[value] = int(np.argmax(counts))
-    sat = np.arange(256)
-    offset = np.select(
-        [sat < 256 // 3, sat < 256 * 2 // 3, sat == 256 * 2 // 3], [12, 0, 18], default=6
-    ).astype(np.uint8)
-    return hue_bin, offset
-
-
-def _colorhash_bits(image: Image.Image, gray: Image.Image, binbits: int) -> np.ndarray:
-    """imagehash.colorhash(image, binbits), sharing the grayscale conversion.
-
-    Instead of masks and two histograms over masked copies, each pixel gets one small class code
-    (see :func:`_colorhash_tables`) and a single bincount gives every count imagehash needs; the
-    counts are integers, so they are identical, and the fractions are then formed with the same
-    expressions as imagehash so the floats round the same way.
-    """
-    hue_bin, sat_offset = _colorhash_tables()
-    hsv = np.asarray(image.convert("HSV"))
-    codes = np.take(hue_bin, hsv[..., 0])
-    codes += np.take(sat_offset, hsv[..., 1])
-    codes[np.asarray(gray) < 256 // 8] = 24
-    counts = np.bincount(codes.ravel(), minlength=25)
-    n_pixels = codes.size
-
-    frac_black = np.float64(counts[24]) / n_pixels  # == mask_black.mean()
-    frac_gray = np.float64(counts[12:18].sum()) / n_pixels
-    c = max(1, int(counts[0:12].sum() + counts[18:24].sum()))
-    maxvalue = 2**binbits
-    values = [
-        min(maxvalue - 1, int(frac_black * maxvalue)),
-        min(maxvalue - 1, int(frac_gray * maxvalue)),
-    ]
-    for count in list(counts[0:6]) + list(counts[6:12]):
-        values.append(min(maxvalue - 1, int(count * maxvalue * 1.0 / c)))
-    bits = []
-    for v in values:
-        # imagehash's own bit layout (not plain binary), kept as is for parity.
-        bits += [v // (2 ** (binbits - i - 1)) % 2 ** (binbits - i) > 0 for i in range(binbits)]
-    return np.asarray(bits)
-
-
 def _open(item: Any, index: int) -> tuple[str, Image.Image]:
     """Return ``(source, image)`` with the pixels decoded; raise ValidationError if unreadable."""
     allowed = "a path to a readable image file, image bytes, or a PIL image"
@@ -362,9 +229,9 @@ def _hash_item(job: tuple[Any, int, tuple[str, ...], int, int]) -> dict[str, str
             small = gray.resize((hash_size + 1, hash_size), _LANCZOS)
             row[kind] = str(imagehash.dhash(small, hash_size))
         elif kind == "whash":
-            row[kind] = _bits_to_hex(_whash_bits(gray, hash_size))
+            row[kind] = _bits_to_hex(whash_bits(gray, hash_size))
         else:
-            row[kind] = _bits_to_hex(_colorhash_bits(image, gray, binbits))
+            row[kind] = _bits_to_hex(colorhash_bits(image, gray, binbits))
     return row
 
 
@@ -388,10 +255,11 @@ def hash_images(
 
     ``workers``: how many images are hashed at once; None picks one per core when there are at
     least four images, else hashes them one by one; 1 never starts a pool. ``executor``:
-    ``"thread"`` (default) or ``"process"``. Threads won on the 2-core machine this was tuned
-    on (about 3.7x sequential imagehash against 3.4x for processes, see
-    benchmarks/bench_hashing.py), because Pillow's decode, convert and resize and numpy's
-    whole-array operations release the GIL, and threads need no pickling or process start-up.
+    ``"thread"`` (default) or ``"process"``. Threads can overlap images on idle cores because
+    Pillow's decode, convert and resize and numpy's whole-array operations release the GIL, and
+    they need no pickling or process start-up; on the busy 2-core machine this was measured on,
+    no pool beat one worker, which hashes 3.1-3.5x as fast as imagehash's five functions
+    called one after another (``benchmarks/bench_hashing.py --pools``).
 
     Raises :class:`ValidationError` for an unknown kind, a hash_size below 2 (or not a power
     of 2 with whash), or an image that is missing or cannot be decoded.

@@ -27,6 +27,7 @@ from imgkit.catalog.validation import ImageRequest, validate_request
 from imgkit.errors import ValidationError
 
 __all__ = [
+    "PARTIAL_IMAGE_TOKENS",
     "CostEstimate",
     "chain_expected_cost",
     "cost_from_usage",
@@ -158,6 +159,12 @@ def price_per_image(
     return max(prices), basis
 
 
+#: Output tokens billed for each partial image of a streamed GPT image (a community measurement
+#: of the Responses tool's previews, applied to the Images API's stream as well; see
+#: docs/vendor-behaviour.md).
+PARTIAL_IMAGE_TOKENS = 100
+
+
 def estimate_cost(request: ImageRequest, catalog: Catalog | None = None) -> CostEstimate:
     """What ``request`` will cost before it is sent, from the catalog's price data."""
     catalog = catalog or default_catalog()
@@ -165,6 +172,10 @@ def estimate_cost(request: ImageRequest, catalog: Catalog | None = None) -> Cost
     quality = request.quality or spec.default_quality
     per_image, basis = price_per_image(spec, request.size, quality, catalog)
     notes = []
+    if per_image is not None and spec.price.kind == "per_token" and request.partial_images:
+        partial_tokens = PARTIAL_IMAGE_TOKENS * request.partial_images
+        per_image += partial_tokens * _decimal(spec.price.image_output_per_million) / _MILLION
+        notes.append(f"{request.partial_images} partial image(s): {partial_tokens} output tokens")
     if basis == "upper_bound":
         notes.append(f"'auto' priced at its most expensive choice for {spec.name}")
     if basis == "unknown":

@@ -190,10 +190,16 @@ class ModelSpec:
     snapshot: str | None = None
     vendor_model_id: str | None = None
     rate_limit: Mapping[str, Any] = field(default_factory=dict)
+    stream_on: tuple[str, ...] = ()
+    max_partial_images: int = 0
 
     def status(self, today: dt.date | None = None) -> Status:
         """'active', 'deprecated' or 'retired' on the given day (default: today)."""
         return self.lifecycle.status(today)
+
+    def streams(self, endpoint: str = "generate") -> bool:
+        """Whether the service can stream its answer on that endpoint."""
+        return endpoint in self.stream_on
 
     def returns_revised_prompt(self, endpoint: str = "generate") -> bool:
         """Whether the service reports its rewrite of the prompt on that endpoint."""
@@ -478,6 +484,8 @@ def _parse_model(name: str, raw: Mapping[str, Any], rules: Mapping[str, SizeRule
             snapshot=raw.get("snapshot"),
             vendor_model_id=raw.get("vendor_model_id"),
             rate_limit=dict(raw.get("rate_limit", {})),
+            stream_on=tuple(raw.get("stream_on", ())),
+            max_partial_images=int(raw.get("max_partial_images", 0)),
         )
     except KeyError as exc:
         raise CatalogError(f"model {name!r} is missing {exc.args[0]!r}") from None

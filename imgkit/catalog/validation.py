@@ -43,6 +43,8 @@ class ImageRequest:
     moderation: str | None = None
     input_fidelity: str | None = None
     seed: int | None = None
+    stream: bool | None = None
+    partial_images: int | None = None
 
     @property
     def spec(self) -> ModelSpec:
@@ -130,6 +132,8 @@ def validate_request(
     moderation: str | None = None,
     input_fidelity: str | None = None,
     seed: int | None = None,
+    stream: bool | None = None,
+    partial_images: int | None = None,
     catalog: Catalog | None = None,
     today: dt.date | None = None,
 ) -> ImageRequest:
@@ -233,6 +237,7 @@ def validate_request(
                 "seed", seed, "nothing (this model does not take a seed)", model=model
             )
         _check_int("seed", seed, 0, 2**31 - 1, model)
+    stream, partial_images = _check_stream(spec, endpoint, stream, partial_images, output_format)
 
     return ImageRequest(
         model=spec.name,
@@ -249,4 +254,47 @@ def validate_request(
         moderation=moderation,
         input_fidelity=input_fidelity,
         seed=seed,
+        stream=stream,
+        partial_images=partial_images,
     )
+
+
+def _check_stream(
+    spec: ModelSpec,
+    endpoint: str,
+    stream: Any,
+    partial_images: Any,
+    output_format: str | None,
+) -> tuple[bool | None, int | None]:
+    """``stream`` (True, or None/False for a plain request) and ``partial_images``, checked.
+
+    Partial images exist only on a stream, only on models that send them (0 to the catalog's
+    ``max_partial_images``), and not for GIF or SVG output (the SDK's ``output_format``
+    docstring: GIF output does not stream partial images).
+    """
+    model = spec.name
+    if stream not in (None, False, True):
+        raise ValidationError("stream", stream, [True, False], model=model)
+    if stream and not spec.streams(endpoint):
+        where = f"on the {endpoint} endpoint" if spec.stream_on else "at all"
+        raise ValidationError(
+            "stream", stream, "False (this model does not stream " + where + ")", model=model
+        )
+    if partial_images is None:
+        return (True if stream else None), None
+    if not stream:
+        raise ValidationError(
+            "partial_images", partial_images, "only together with stream=True", model=model
+        )
+    if not spec.max_partial_images:
+        raise ValidationError(
+            "partial_images", partial_images, "nothing (this model sends no partial images)",
+            model=model,
+        )  # fmt: skip
+    _check_int("partial_images", partial_images, 0, spec.max_partial_images, model)
+    if partial_images and output_format in ("gif", "svg"):
+        raise ValidationError(
+            "partial_images", partial_images, f"0 for output_format {output_format!r}",
+            model=model,
+        )  # fmt: skip
+    return True, partial_images

@@ -1,9 +1,11 @@
 """The ``imgkit hash``, ``imgkit consistency`` and ``imgkit report`` subcommands.
 
-:func:`add_commands` registers them on the main CLI's argparse subparsers. Each handler takes the
-parsed ``args``, prints its result to stdout (a table, or JSON with ``--json``) and returns an
-exit code: 0 on success, 2 on bad input, with a one-line message on stderr naming the parameter
-and value, never a traceback.
+:func:`add_commands` registers them on an argparse subparsers object; the main parser lists
+them from :data:`COMMANDS` and calls :func:`configure` for the one being run, which is when
+numpy, Pillow, pandas and the report are imported. Each handler takes the parsed ``args``,
+prints its result to stdout (a table, or JSON with ``--json``) and returns an exit code: 0 on
+success, 2 on bad input, with a one-line message on stderr naming the parameter and value,
+never a traceback.
 """
 
 from __future__ import annotations
@@ -13,17 +15,21 @@ import json
 import math
 import sys
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import pandas as pd
-
-from imgkit.analysis.consistency import DEFAULT_NEAR_DUPLICATE, consistency_for_paths
-from imgkit.analysis.hashing import KINDS, distance_matrix, hash_images
 from imgkit.errors import ImgkitError
-from imgkit.report.data import DEFAULT_PER_DAY, report_data
-from imgkit.report.render import FORMATS, write_report
 
-__all__ = ["add_commands", "run_consistency", "run_hash", "run_report"]
+if TYPE_CHECKING:
+    import pandas as pd
+
+__all__ = ["COMMANDS", "add_commands", "configure", "run_consistency", "run_hash", "run_report"]
+
+#: The commands this module adds, each with the line ``imgkit --help`` shows for it.
+COMMANDS = {
+    "hash": "perceptual hashes of images and their pairwise distances",
+    "consistency": "how alike a folder of images is",
+    "report": "write a run's self-contained HTML report and Markdown summary",
+}
 
 EXIT_OK = 0
 EXIT_BAD_INPUT = 2
@@ -60,6 +66,10 @@ def _records(frame: pd.DataFrame) -> list[dict[str, Any]]:
 def run_hash(args: argparse.Namespace) -> int:
     """Handler of ``imgkit hash``: print each file's hashes, and with two or more files the
     pairwise Hamming distances per kind. Returns the exit code."""
+    import pandas as pd
+
+    from imgkit.analysis.hashing import KINDS, distance_matrix, hash_images
+
     try:
         kinds = _kinds(args.kinds, KINDS)
         frame = hash_images(args.files, kinds=kinds, hash_size=args.hash_size)
@@ -96,6 +106,8 @@ def run_consistency(args: argparse.Namespace) -> int:
     """Handler of ``imgkit consistency``: score folders or lists of images (see
     :func:`imgkit.analysis.consistency.consistency_for_paths`) and print the table. Returns the exit
     code."""
+    from imgkit.analysis.consistency import consistency_for_paths
+
     try:
         kinds = _kinds(args.kinds, ("phash", "dhash", "whash"))
         table = consistency_for_paths(
@@ -138,6 +150,9 @@ def run_report(args: argparse.Namespace) -> int:
     """Handler of ``imgkit report``: write a run's HTML report and Markdown summary (see
     :func:`imgkit.report.render.write_report`) and print where; with ``--json`` print the report's
     numbers too. Returns the exit code."""
+    from imgkit.report.data import report_data
+    from imgkit.report.render import write_report
+
     try:
         data = report_data(
             args.run, kind=args.kind, per_day=args.per_day, n_boot=args.n_boot, seed=args.seed
@@ -167,34 +182,54 @@ def add_commands(subparsers: Any) -> None:
     Each subcommand sets ``func`` to its handler (:func:`run_hash`, :func:`run_consistency`,
     :func:`run_report`), which takes the parsed arguments and returns an exit code.
     """
-    kinds_help = f"hash kinds, space- or comma-separated (from {', '.join(KINDS)})"
+    for name, summary in COMMANDS.items():
+        configure(name, subparsers.add_parser(name, help=summary))
 
-    hash_parser = subparsers.add_parser(
-        "hash",
-        help="perceptual hashes of images and their pairwise distances",
-        description="Print each image's perceptual hashes (identical to the imagehash "
-        "package's), and with two or more images their pairwise Hamming distances.",
+
+def configure(name: str, parser: argparse.ArgumentParser) -> None:
+    """Give ``parser``, the subparser of command ``name`` (a key of :data:`COMMANDS`), its
+    options and handler."""
+    configure_command = {
+        "hash": _configure_hash,
+        "consistency": _configure_consistency,
+        "report": _configure_report,
+    }[name]
+    configure_command(parser)
+
+
+def _kinds_help() -> str:
+    from imgkit.analysis.hashing import KINDS
+
+    return f"hash kinds, space- or comma-separated (from {', '.join(KINDS)})"
+
+
+def _configure_hash(hash_parser: argparse.ArgumentParser) -> None:
+    hash_parser.description = (
+        "Print each image's perceptual hashes (identical to the imagehash "
+        "package's), and with two or more images their pairwise Hamming distances."
     )
     hash_parser.add_argument("files", nargs="+", metavar="FILE", help="image files")
     hash_parser.add_argument("--json", action="store_true", help="print JSON")
     hash_parser.add_argument(
-        "--kinds", nargs="+", metavar="KIND", help=kinds_help + "; default all"
+        "--kinds", nargs="+", metavar="KIND", help=_kinds_help() + "; default all"
     )
     hash_parser.add_argument(
         "--hash-size", type=int, default=8, help="hash side in bits (default 8, i.e. 64 bits)"
     )
     hash_parser.set_defaults(func=run_hash)
 
-    cons_parser = subparsers.add_parser(
-        "consistency",
-        help="how alike a folder of images is",
-        description="Score how alike images are. Each folder is an arm, and each subfolder "
-        "holding images is another arm; image files given directly form the arm 'files'.",
+
+def _configure_consistency(cons_parser: argparse.ArgumentParser) -> None:
+    from imgkit.analysis.consistency import DEFAULT_NEAR_DUPLICATE
+
+    cons_parser.description = (
+        "Score how alike images are. Each folder is an arm, and each subfolder "
+        "holding images is another arm; image files given directly form the arm 'files'."
     )
     cons_parser.add_argument("paths", nargs="+", metavar="PATH", help="image files or folders")
     cons_parser.add_argument("--json", action="store_true", help="print JSON")
     cons_parser.add_argument(
-        "--kinds", nargs="+", metavar="KIND", help=kinds_help + "; default phash dhash whash"
+        "--kinds", nargs="+", metavar="KIND", help=_kinds_help() + "; default phash dhash whash"
     )
     cons_parser.add_argument("--hash-size", type=int, default=8, help="hash side (default 8)")
     cons_parser.add_argument(
@@ -209,12 +244,16 @@ def add_commands(subparsers: Any) -> None:
     cons_parser.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     cons_parser.set_defaults(func=run_consistency)
 
-    report_parser = subparsers.add_parser(
-        "report",
-        help="write a run's self-contained HTML report and Markdown summary",
-        description="Write report.html (one self-contained file: plots and thumbnails "
+
+def _configure_report(report_parser: argparse.ArgumentParser) -> None:
+    from imgkit.analysis.hashing import KINDS
+    from imgkit.report.data import DEFAULT_PER_DAY
+    from imgkit.report.render import FORMATS
+
+    report_parser.description = (
+        "Write report.html (one self-contained file: plots and thumbnails "
         "embedded, no external requests) and report.md for a run folder. Offline; the same "
-        "folder always gives the same numbers.",
+        "folder always gives the same numbers."
     )
     report_parser.add_argument("run", metavar="RUN_DIR", help="a run folder written by drill")
     report_parser.add_argument(

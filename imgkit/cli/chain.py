@@ -12,7 +12,9 @@ checks the mask, sends the edit and prints the mask-fidelity figure.
 
 Exit codes: 0 success; 1 every provider of the chain failed (the attempts are still printed);
 2 bad input (printed by ``imgkit.cli.main``); 3 the image was made but could not be written where
-``--out`` says (it is kept in the temporary folder, and the message says where).
+``--out`` says (it is kept in the temporary folder, and the message says where). The providers
+and their SDKs are imported by the handlers, so listing these commands in ``imgkit --help`` costs
+nothing.
 """
 
 from __future__ import annotations
@@ -26,13 +28,21 @@ import sys
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from imgkit.errors import ChainExhaustedError, ValidationError
-from imgkit.providers.chain import Attempt, Chain
-from imgkit.providers.results import GenerationResult
 
-__all__ = ["add_commands", "run_chain", "run_edit"]
+if TYPE_CHECKING:
+    from imgkit.providers.chain import Attempt
+    from imgkit.providers.results import GenerationResult
+
+__all__ = ["COMMANDS", "add_commands", "configure", "run_chain", "run_edit"]
+
+#: The commands this module adds, each with the line ``imgkit --help`` shows for it.
+COMMANDS = {
+    "chain": "send one prompt down a fallback chain and show every attempt",
+    "edit": "edit an image inside a mask; report mask fidelity",
+}
 
 EXIT_OK = 0
 EXIT_CHAIN_EXHAUSTED = 1
@@ -126,6 +136,8 @@ def run_chain(args: argparse.Namespace) -> int:
     _check_out(args.out)
     if args.timeout is not None and not (args.timeout > 0 and math.isfinite(args.timeout)):
         raise ValidationError("--timeout", args.timeout, "a number of seconds > 0")
+    from imgkit.providers.chain import Chain  # the SDKs: only when the command runs
+
     options: dict[str, Any] = {"backend": args.backend}
     if args.retry_delay is not None:
         options["retry_delay_s"] = args.retry_delay
@@ -251,13 +263,8 @@ def _numbered(out: str | None, index: int, count: int) -> str | None:
     return str(path.with_name(f"{path.stem}-{index}{path.suffix}"))
 
 
-def add_commands(subparsers: Any) -> None:
-    """Register ``chain`` and ``edit`` on the main parser's subparsers."""
-    chain = subparsers.add_parser(
-        "chain",
-        help="send one prompt down a fallback chain and show every attempt",
-        description=__doc__.split("\n\n")[1] if __doc__ else None,
-    )
+def _configure_chain(chain: argparse.ArgumentParser) -> None:
+    chain.description = __doc__.split("\n\n")[1] if __doc__ else None
     chain.add_argument("--prompt", required=True, help="the prompt to send")
     chain.add_argument("--config", metavar="TOML", help="chain file (default: the lesson's chain)")
     chain.add_argument("--backend", choices=("sim", "live"), default="sim")
@@ -268,7 +275,8 @@ def add_commands(subparsers: Any) -> None:
     chain.add_argument("--json", action="store_true", help="print JSON")
     chain.set_defaults(func=run_chain)
 
-    edit = subparsers.add_parser("edit", help="edit an image inside a mask; report mask fidelity")
+
+def _configure_edit(edit: argparse.ArgumentParser) -> None:
     edit.add_argument("--image", required=True, help="the image to edit (PNG/JPEG/WebP)")
     edit.add_argument("--mask", help="mask PNG: transparent pixels may be edited")
     edit.add_argument("--rect", metavar="L,T,R,B", help="build the mask from a rectangle")
@@ -281,3 +289,15 @@ def add_commands(subparsers: Any) -> None:
     edit.add_argument("--out", metavar="PATH", help="save the edited image(s)")
     edit.add_argument("--json", action="store_true", help="print JSON")
     edit.set_defaults(func=run_edit)
+
+
+def configure(name: str, parser: argparse.ArgumentParser) -> None:
+    """Give ``parser``, the subparser of command ``name`` (a key of :data:`COMMANDS`), its
+    options and handler."""
+    {"chain": _configure_chain, "edit": _configure_edit}[name](parser)
+
+
+def add_commands(subparsers: Any) -> None:
+    """Register ``chain`` and ``edit`` on the main parser's subparsers."""
+    for name, summary in COMMANDS.items():
+        configure(name, subparsers.add_parser(name, help=summary))

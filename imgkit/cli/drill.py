@@ -1,7 +1,8 @@
 """``imgkit drill``: run the repeat drill from a terminal, or resume one.
 
-Registered on the main parser by :func:`add_commands`; also runnable on its own as
-``python -m imgkit.cli.drill ...`` (same options as ``imgkit drill``).
+Registered on the main parser through :data:`COMMANDS` and :func:`configure`; also runnable on
+its own as ``python -m imgkit.cli.drill ...`` (same options as ``imgkit drill``). The runner, and
+with it the SDKs and pandas, is imported when the command runs, not when the parser is built.
 
 Exit status: 0 when the run is complete (failed or refused generations are results, recorded in
 the run), 1 when it stopped before the end (budget, stop), 130 when interrupted, 2 for an error
@@ -16,15 +17,19 @@ import math
 import sys
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from imgkit.cli.argtypes import positive_int, seconds
 from imgkit.errors import ImgkitError, ValidationError
 from imgkit.experiment.arms import LESSON_MODELS, LESSON_PROMPT, LESSON_REPEATS, Arm
-from imgkit.runner import drill, resume
-from imgkit.runs.folder import Run
 
-__all__ = ["add_commands", "main", "run_drill"]
+if TYPE_CHECKING:
+    from imgkit.runs.folder import Run
+
+__all__ = ["COMMANDS", "add_commands", "configure", "main", "run_drill"]
+
+#: The command this module adds, with the line ``imgkit --help`` shows for it.
+COMMANDS = {"drill": "repeat prompts against models into a run folder"}
 
 EXIT_OK, EXIT_INCOMPLETE, EXIT_ERROR, EXIT_INTERRUPTED = 0, 1, 2, 130
 
@@ -96,6 +101,8 @@ def _report(run: Run, as_json: bool, extra: dict[str, Any] | None = None) -> int
 
 def run_drill(args: argparse.Namespace) -> int:
     """Handle ``imgkit drill`` (and ``--resume``); returns the exit status."""
+    from imgkit.runner import drill, resume  # the SDKs and pandas: only when a drill runs
+
     progress = not args.no_progress
     if args.resume:
         run = resume(
@@ -282,12 +289,16 @@ _DESCRIPTION = (
 )
 
 
+def configure(name: str, parser: argparse.ArgumentParser) -> None:
+    """Give ``parser``, the subparser of ``drill``, its options and handler (:func:`run_drill`)."""
+    parser.description = _DESCRIPTION
+    _configure(parser)
+
+
 def add_commands(subparsers: Any) -> None:
     """Register ``drill`` on an argparse subparsers object (handler: :func:`run_drill`)."""
-    parser = subparsers.add_parser(
-        "drill", help="repeat prompts against models into a run folder", description=_DESCRIPTION
-    )
-    _configure(parser)
+    for name, summary in COMMANDS.items():
+        configure(name, subparsers.add_parser(name, help=summary))
 
 
 def main(argv: Sequence[str] | None = None) -> int:

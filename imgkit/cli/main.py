@@ -1,34 +1,33 @@
-"""The ``imgkit`` command line.
+"""The ``imgkit`` command line: the parser, and the one place where errors become exit codes.
 
-This module owns the parser, the catalog and cost commands, and the one place where errors
-become exit codes: an :class:`~imgkit.errors.ImgkitError` is printed as ``imgkit: error: ...``
-with exit status 2, never as a traceback. Each area registers its own commands through an
-``add_commands(subparsers)`` function in its module.
+An :class:`~imgkit.errors.ImgkitError` is printed as ``imgkit: error: ...`` with exit status 2,
+never as a traceback.
+
+Start-up is kept short the way git and pip keep theirs: each command module lists its commands
+with a one-line summary (``COMMANDS``) and imports nothing heavy when it loads. Building the
+parser names every command, but only the command being run gets its options (``configure``),
+and its handler imports the SDKs, pandas or the simulator when it runs. So ``imgkit --help`` and
+``imgkit models`` load argparse and the catalog, not the whole toolkit
+(``benchmarks/bench_startup.py`` measures it; ``tests/test_cli_startup.py`` checks what is
+imported).
 """
 
 from __future__ import annotations
 
 import argparse
-import datetime as dt
 import importlib
-import json
-import math
 import os
 import sys
-from collections.abc import Sequence
-from decimal import Decimal
-from typing import Any
+from collections.abc import Collection, Sequence
 
-from imgkit.catalog.costs import estimate_cost, projection_table
-from imgkit.catalog.models import default_catalog
-from imgkit.catalog.validation import validate_request
-from imgkit.cli.argtypes import positive_int
-from imgkit.errors import ImgkitError, ValidationError
+from imgkit.errors import ImgkitError
 
-__all__ = ["build_parser", "main"]
+__all__ = ["COMMAND_MODULES", "build_parser", "main"]
 
-# Modules that add their own subcommands; imported when the parser is built.
+#: The modules that add commands, in the order ``imgkit --help`` lists them. Each has
+#: ``COMMANDS`` ({name: summary}) and ``configure(name, parser)``.
 COMMAND_MODULES = (
+    "imgkit.cli.catalog",
     "imgkit.cli.drill",
     "imgkit.cli.sim",
     "imgkit.cli.chain",
@@ -36,199 +35,33 @@ COMMAND_MODULES = (
     "imgkit.cli.runs",
 )
 
-
-def _json_default(value: Any) -> Any:
-    if isinstance(value, Decimal):
-        return str(value)
-    if isinstance(value, dt.date | dt.datetime):
-        return value.isoformat()
-    raise TypeError(f"not JSON serializable: {type(value).__name__}")
+_GLOBAL_OPTIONS_WITH_VALUE = ("--prices",)
 
 
-def print_json(data: Any) -> None:
-    """Print ``data`` as indented JSON (Decimals as exact strings)."""
-    print(json.dumps(data, indent=2, default=_json_default))
-
-
-def _print_table(rows: list[dict[str, Any]], columns: Sequence[str]) -> None:
-    widths = {c: max(len(c), *(len(str(r.get(c, ""))) for r in rows)) for c in columns}
-    print("  ".join(c.ljust(widths[c]) for c in columns))
-    print("  ".join("-" * widths[c] for c in columns))
-    for row in rows:
-        print("  ".join(str(row.get(c, "")).ljust(widths[c]) for c in columns))
-
-
-# -- imgkit models -----------------------------------------------------------------------------
-
-
-def _cmd_models(args: argparse.Namespace) -> int:
-    catalog = default_catalog()
-    today = dt.date.today()
-    rows = []
-    for spec in catalog.values():
-        status = spec.status(today)
-        if status == "retired" and not args.all:
+def _command_in(argv: Sequence[str]) -> str | None:
+    """The command named in ``argv``: its first word that is neither an option of the main
+    parser nor that option's value (None when there is none)."""
+    words = iter(argv)
+    for word in words:
+        if word == "--":
+            return next(words, None)
+        if word.startswith("-"):
+            # --prices FILE (or an abbreviation argparse accepts, --pri FILE) takes the next word
+            if "=" not in word and any(
+                len(word) > 2 and o.startswith(word) for o in _GLOBAL_OPTIONS_WITH_VALUE
+            ):
+                next(words, None)
             continue
-        life = spec.lifecycle
-        rows.append(
-            {
-                "model": spec.name,
-                "provider": spec.provider,
-                "status": status,
-                "shutdown_on": life.shutdown_on.isoformat() if life.shutdown_on else "",
-                "replacement": life.replacement or "",
-                "endpoints": ",".join(spec.endpoints),
-                "qualities": ",".join(spec.qualities),
-                "rewrites_prompt": ",".join(spec.revised_prompt_on) or "no",
-                "billing": spec.price.kind,
-                "price_as_of": spec.price.as_of,
-            }
-        )
-    if args.json:
-        print_json({"catalog_version": catalog.version, "models": rows})
-        return 0
-    _print_table(
-        rows,
-        ["model", "provider", "status", "shutdown_on", "replacement", "qualities", "billing"],
-    )
-    if not args.all:
-        print("\n(retired models, which the simulator still plays, are listed with --all)")
-    return 0
+        return word
+    return None
 
 
-# -- imgkit costs ------------------------------------------------------------------------------
+def build_parser(commands: Collection[str] | None = None) -> argparse.ArgumentParser:
+    """The ``imgkit`` parser, listing every command with its summary.
 
-
-def _cmd_estimate(args: argparse.Namespace) -> int:
-    request = validate_request(
-        args.model, "cost estimate", size=args.size, quality=args.quality, n=args.n
-    )
-    estimate = estimate_cost(request)
-    data = {
-        "model": request.model,
-        "size": request.size,
-        "quality": request.quality,
-        "n": request.n,
-        **estimate.to_dict(),
-    }
-    if args.json:
-        print_json(data)
-        return 0
-    if estimate.usd is None:
-        print(f"{request.model} {request.quality} {request.size} x{request.n}: no estimate")
-    else:
-        print(
-            f"{request.model} {request.quality} {request.size} x{request.n}: "
-            f"${estimate.usd:.4f} (${estimate.per_image:.4f} per image, {estimate.basis})"
-        )
-    if estimate.note:
-        print(f"note: {estimate.note}")
-    print(f"source: {estimate.source}, as of {estimate.as_of}")
-    return 0
-
-
-def _parse_price(text: str) -> tuple[str, str]:
-    """'0.008' or 'leonardo=0.008' -> (label, price)."""
-    label, _, price = text.rpartition("=")
-    try:
-        value = Decimal(price)
-    except ArithmeticError:
-        value = None
-    if value is None or not value.is_finite() or not 0 <= value < Decimal(10) ** 12:
-        raise ValidationError(
-            "--price", text, "a dollar amount >= 0 and below 1e12, optionally LABEL=USD"
-        )
-    return (label or f"custom ${price}"), price
-
-
-def _cmd_project(args: argparse.Namespace) -> int:
-    if not args.model and not args.price:
-        raise ValidationError("--model/--price", None, "at least one --model or --price")
-    options: list[Any] = []
-    for model in args.model or ():
-        name, _, rest = model.partition(":")
-        if rest:
-            options.append(model)
-        else:
-            spec = default_catalog().get_model(name)
-            quality = args.quality or spec.default_quality
-            size = args.size or spec.default_size
-            options.append(f"{name}:{quality}:{size}")
-    options.extend(_parse_price(p) for p in args.price or ())
-    table = projection_table(options, per_day=args.per_day, days=args.days)
-    rows = table.to_dict(orient="records")
-    if args.json:
-        print_json({"days": args.days, "rows": rows})
-        return 0
-    shown = [
-        {
-            "option": r["label"],
-            "per image": "?" if r["price_per_image"] is None else f"${r['price_per_image']}",
-            "images/day": r["images_per_day"],
-            f"per {args.days} days": "unknown"
-            if r["monthly_usd"] is None
-            else f"${r['monthly_usd']:,}",
-        }
-        for r in rows
-    ]
-    _print_table(shown, list(shown[0]))
-    return 0
-
-
-def _per_day_list(text: str) -> list[int | float]:
-    """'1,20,500' -> [1, 20, 500]: whole numbers stay whole, so the table shows them so."""
-    values: list[int | float] = []
-    for part in text.split(","):
-        part = part.strip()
-        try:
-            number = float(part)
-            ok = math.isfinite(number) and 0 <= number < 1e12
-        except ValueError:
-            ok = False
-        if not ok:
-            raise argparse.ArgumentTypeError(
-                f"--per-day={text!r}: expected numbers >= 0 and below 1e12, comma separated"
-            )
-        values.append(int(number) if number.is_integer() else number)
-    return values
-
-
-def _add_core_commands(sub: argparse._SubParsersAction) -> None:
-    models = sub.add_parser("models", help="the model catalog")
-    models.add_argument("--all", action="store_true", help="include retired models")
-    models.add_argument("--json", action="store_true")
-    models.set_defaults(func=_cmd_models)
-
-    costs = sub.add_parser("costs", help="estimate and project costs")
-    costs_sub = costs.add_subparsers(dest="costs_command", required=True, metavar="COMMAND")
-    est = costs_sub.add_parser("estimate", help="the cost of one request")
-    est.add_argument("--model", required=True)
-    est.add_argument("--size")
-    est.add_argument("--quality")
-    est.add_argument("--n", type=positive_int, default=1)
-    est.add_argument("--json", action="store_true")
-    est.set_defaults(func=_cmd_estimate)
-
-    proj = costs_sub.add_parser(
-        "project",
-        help="monthly cost at a volume",
-        description="Monthly cost of one or more models (MODEL or MODEL:QUALITY[:SIZE]) and/or "
-        "custom prices ([LABEL=]USD) at each volume.",
-    )
-    proj.add_argument("--model", action="append", help="repeat to compare models")
-    proj.add_argument("--size", help="size for every --model given without one")
-    proj.add_argument("--quality", help="quality for every --model given without one")
-    proj.add_argument("--price", action="append", help="custom price per image, [LABEL=]USD")
-    proj.add_argument(
-        "--per-day", type=_per_day_list, required=True, help="images a day, e.g. 1,20,500"
-    )
-    proj.add_argument("--days", type=positive_int, default=30)
-    proj.add_argument("--json", action="store_true")
-    proj.set_defaults(func=_cmd_project)
-
-
-def build_parser() -> argparse.ArgumentParser:
-    """The full ``imgkit`` parser with every area's commands."""
+    Only the ``commands`` named get their options and handlers (the others stay bare, so what
+    their modules need is not imported); None gives every command its options.
+    """
     parser = argparse.ArgumentParser(
         prog="imgkit",
         description="Measure image-generation models: consistency, prompt rewriting, cost.",
@@ -239,16 +72,26 @@ def build_parser() -> argparse.ArgumentParser:
         help="a TOML price file overriding catalog prices (also $IMGKIT_PRICES)",
     )
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    _add_core_commands(sub)
     for module_name in COMMAND_MODULES:
-        importlib.import_module(module_name).add_commands(sub)
+        module = importlib.import_module(module_name)
+        for name, summary in module.COMMANDS.items():
+            command_parser = sub.add_parser(name, help=summary)
+            if commands is None or name in commands:
+                module.configure(name, command_parser)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``imgkit`` console script; returns the exit status."""
-    parser = build_parser()
-    args = parser.parse_args(argv)
+    argv = sys.argv[1:] if argv is None else list(argv)
+    command = _command_in(argv)
+    parser = build_parser([command] if command else [])
+    args, unknown = parser.parse_known_args(argv)
+    if not hasattr(args, "func"):
+        # The command was not where _command_in looked; parse again with every command built.
+        args = build_parser().parse_args(argv)
+    elif unknown:
+        parser.error(f"unrecognized arguments: {' '.join(unknown)}")  # as parse_args says it
     saved_prices = os.environ.get("IMGKIT_PRICES")
     if args.prices:
         # Every module reads prices through default_catalog(), which honours this variable;

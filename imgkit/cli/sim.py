@@ -6,7 +6,9 @@ and read where it listens::
     imgkit sim --seed 7 --latency 0.2:1.5 --faults "gemini:429=x2" --block "gemini:castle"
 
 It refuses any host that is not a loopback address. ``python -m imgkit.cli.sim`` runs the
-same command without the rest of the ``imgkit`` command line.
+same command without the rest of the ``imgkit`` command line. The simulator (starlette,
+uvicorn, Pillow) is imported when the command is configured to run, not when ``imgkit --help``
+lists it.
 """
 
 from __future__ import annotations
@@ -20,9 +22,11 @@ from typing import Any
 
 from imgkit.cli.argtypes import seconds
 from imgkit.errors import ImgkitError
-from imgkit.simulator.state import DEFAULT_TIMEOUT_HOLD_S
 
-__all__ = ["add_commands", "main", "run_sim"]
+__all__ = ["COMMANDS", "add_commands", "configure", "main", "run_sim"]
+
+#: The command this module adds, with the line ``imgkit --help`` shows for it.
+COMMANDS = {"sim": "serve the local image-API simulator (OpenAI, Gemini, Leonardo)"}
 
 
 def _port(text: str) -> int:
@@ -48,11 +52,17 @@ def _rate_limit(text: str) -> tuple[str, int]:
 
 def add_commands(subparsers: Any) -> None:
     """Register ``sim`` on an argparse subparsers object."""
-    parser = subparsers.add_parser(
-        "sim",
-        help="serve the local image-API simulator (OpenAI, Gemini, Leonardo)",
-        description="Serve the imgkit simulator on the loopback interface until interrupted. "
-        "The first line printed is the base URL.",
+    for name, summary in COMMANDS.items():
+        configure(name, subparsers.add_parser(name, help=summary))
+
+
+def configure(name: str, parser: argparse.ArgumentParser) -> None:
+    """Give ``parser``, the subparser of ``sim``, its options and handler (:func:`run_sim`)."""
+    from imgkit.simulator.state import DEFAULT_TIMEOUT_HOLD_S
+
+    parser.description = (
+        "Serve the imgkit simulator on the loopback interface until interrupted. "
+        "The first line printed is the base URL."
     )
     parser.add_argument("--host", default="127.0.0.1", help="loopback address to bind")
     parser.add_argument(

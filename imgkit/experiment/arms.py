@@ -56,7 +56,8 @@ PROMPT_VARIANTS: tuple[str, ...] = ("as_is",)
 
 # Parameters an arm may fix; model, prompt and endpoint are the arm's own fields, and n stays 1
 # because each repeat of a drill must be a separate request (a repeat that shares a request with
-# another is not an independent draw).
+# another is not an independent draw). stream and partial_images ask for a streamed answer, timed
+# to its first partial image and to its final image.
 _ARM_PARAMS = (
     "size",
     "quality",
@@ -67,6 +68,8 @@ _ARM_PARAMS = (
     "output_compression",
     "moderation",
     "seed",
+    "stream",
+    "partial_images",
 )
 _SPEC = re.compile(r"^(?P<model>[^@+]+)(?:@(?P<endpoint>[a-z_]+))?(?:\+(?P<variant>[a-z_-]+))?$")
 

@@ -46,6 +46,7 @@ __all__ = [
     "ProviderSettings",
     "get_provider",
     "provider_for_model",
+    "provider_module",
     "resolve_settings",
     "sim_base_url",
 ]
@@ -60,6 +61,12 @@ _CLASSES: dict[str, tuple[str, str]] = {
 __getattr__, __dir__ = lazy_exports(
     __name__, {cls: module for module, cls in _CLASSES.values()}, globals()
 )
+
+
+def provider_module(name: str) -> str:
+    """The module that holds vendor ``name``'s provider (importing it loads the vendor's SDK)."""
+    check_argument("provider", name, PROVIDERS)
+    return _CLASSES[name][0]
 
 
 def get_provider(

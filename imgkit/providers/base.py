@@ -11,6 +11,8 @@ without a base URL, the process-wide simulator (``imgkit.simulator.shared_server
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import importlib
 import io
 import os
 import time
@@ -190,6 +192,23 @@ def image_info(data: bytes, fallback_format: str | None, fallback_size: str | No
         return (fallback_format or "unknown"), width, height
 
 
+def warm_up_first_request() -> None:
+    """Load now what a first request and its answer would load: the asyncio half of anyio
+    (httpx's async transport picks it on its first connection), Pillow and its common image
+    formats (:func:`image_info`) and the cost functions (:func:`price_result`, with pandas).
+
+    Providers call it from ``prepare``, in a worker thread, before the first request is sent.
+    """
+    from PIL import Image
+
+    import imgkit.catalog.costs  # noqa: F401 - imported to be loaded, nothing more
+
+    # A private module of anyio's, hence the care: without it only the warm-up is lost.
+    with contextlib.suppress(ImportError):
+        importlib.import_module("anyio._backends._asyncio")
+    Image.preinit()
+
+
 def is_simulated(data: bytes, backend: str) -> bool:
     """True for anything from the simulator backend or carrying the simulator's PNG label."""
     return backend == "sim" or b"imgkit-simulated" in data[:4096]
@@ -217,7 +236,11 @@ class PerLoop:
         self._clients: dict[int, tuple[Any, Any]] = {}
 
     def get(self) -> Any:
-        loop = asyncio.get_running_loop()
+        return self.prepare(asyncio.get_running_loop())
+
+    def prepare(self, loop: asyncio.AbstractEventLoop) -> Any:
+        """The client of ``loop``, made now if need be. Callable from any thread: making a
+        client (TLS set-up included) is work the runner keeps off the event loop."""
         entry = self._clients.get(id(loop))
         if entry is None or entry[0] is not loop:
             entry = (loop, self._factory())

@@ -9,28 +9,29 @@ above them only ever sees :class:`~imgkit.errors.ProviderError` subclasses::
     401 / 403                            -> AuthenticationError
     408 / timeouts                       -> ProviderTimeoutError
     5xx, malformed answers               -> ServerError
+    an ``error`` event mid-stream        -> ContentPolicyError or ServerError, by its code
     refused / dropped connections        -> ConnectionLostError
 
 Each vendor's exception classes are listed in an explicit table (``OPENAI_ERRORS``,
 ``GENAI_ERRORS``, ``HTTPX_ERRORS``); ``tests/test_errormap.py`` walks the installed SDKs and fails
 when a class is missing, so an SDK upgrade that adds one cannot slip through unmapped.
+
+A table is built when first needed, and an exception is looked up only in the tables of the SDKs
+already loaded (an SDK that is not loaded cannot have raised anything): so the OpenAI provider
+does not load google-genai, nearly a second of start-up, nor the other way round.
 """
 
 from __future__ import annotations
 
 import contextlib
 import email.utils
+import importlib
 import re
 import socket
+import sys
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from typing import Any
-
-import google.genai.errors as genai_errors
-import httpx
-import httpx2
-import openai
-from openai import _exceptions as openai_exceptions
 
 from imgkit.errors import (
     AuthenticationError,
@@ -90,45 +91,57 @@ _KINDS: Mapping[str, type[ProviderError]] = {
     "provider_error": ProviderError,
 }
 
-#: Every exception class of the ``openai`` SDK and what it becomes. Order matters only for
-#: subclasses of the same family: the most specific class wins (looked up along the MRO).
-OPENAI_ERRORS: Mapping[type[BaseException], str] = {
-    openai_exceptions.OpenAIError: "provider_error",
-    openai_exceptions.APIError: _BY_STATUS,
-    openai_exceptions.APIStatusError: _BY_STATUS,
-    openai_exceptions.BadRequestError: _BY_STATUS,  # content policy or invalid request, by code
-    openai_exceptions.AuthenticationError: "auth",
-    openai_exceptions.OAuthError: "auth",
-    openai_exceptions.PermissionDeniedError: "auth",
-    # an unknown model or route: a configuration error, not something to retry
-    openai_exceptions.NotFoundError: "invalid_request",
-    # a transient lock conflict, which the SDK itself would retry
-    openai_exceptions.ConflictError: "server_error",
-    openai_exceptions.UnprocessableEntityError: "invalid_request",
-    openai_exceptions.RateLimitError: "rate_limited",
-    openai_exceptions.InternalServerError: "server_error",
-    openai_exceptions.APIResponseValidationError: "server_error",  # answered, but not in the schema
-    openai_exceptions.APIConnectionError: "connection_lost",
-    openai_exceptions.APITimeoutError: "timeout",
-    openai_exceptions.LengthFinishReasonError: "provider_error",
-    openai_exceptions.ContentFilterFinishReasonError: "content_policy",
-    openai_exceptions.InvalidWebhookSignatureError: "auth",
-    openai_exceptions.SubjectTokenProviderError: "auth",  # workload identity could not get a token
-    openai_exceptions.WebSocketConnectionClosedError: "connection_lost",
-    openai_exceptions.WebSocketQueueFullError: "provider_error",
-}
 
-#: Every exception class of ``google.genai.errors`` and what it becomes.
-GENAI_ERRORS: Mapping[type[BaseException], str] = {
-    genai_errors.APIError: _BY_STATUS,
-    genai_errors.ClientError: _BY_STATUS,  # 429 and 400 share it: decided by e.code/e.status
-    genai_errors.ServerError: _BY_STATUS,
-    genai_errors.UnknownApiResponseError: "server_error",
-    genai_errors.UnknownFunctionCallArgumentError: "provider_error",
-    genai_errors.UnsupportedFunctionError: "provider_error",
-    genai_errors.FunctionInvocationError: "provider_error",
-    genai_errors.ContinuationInterruptedError: "connection_lost",
-}
+def _openai_errors() -> dict[type[BaseException], str]:
+    """Every exception class of the ``openai`` SDK and what it becomes. Order matters only for
+    subclasses of the same family: the most specific class wins (looked up along the MRO)."""
+    from openai import _exceptions as openai_exceptions
+
+    return {
+        openai_exceptions.OpenAIError: "provider_error",
+        openai_exceptions.APIError: _BY_STATUS,
+        openai_exceptions.APIStatusError: _BY_STATUS,
+        # content policy or invalid request, by code
+        openai_exceptions.BadRequestError: _BY_STATUS,
+        openai_exceptions.AuthenticationError: "auth",
+        openai_exceptions.OAuthError: "auth",
+        openai_exceptions.PermissionDeniedError: "auth",
+        # an unknown model or route: a configuration error, not something to retry
+        openai_exceptions.NotFoundError: "invalid_request",
+        # a transient lock conflict, which the SDK itself would retry
+        openai_exceptions.ConflictError: "server_error",
+        openai_exceptions.UnprocessableEntityError: "invalid_request",
+        openai_exceptions.RateLimitError: "rate_limited",
+        openai_exceptions.InternalServerError: "server_error",
+        # answered, but not in the schema
+        openai_exceptions.APIResponseValidationError: "server_error",
+        openai_exceptions.APIConnectionError: "connection_lost",
+        openai_exceptions.APITimeoutError: "timeout",
+        openai_exceptions.LengthFinishReasonError: "provider_error",
+        openai_exceptions.ContentFilterFinishReasonError: "content_policy",
+        openai_exceptions.InvalidWebhookSignatureError: "auth",
+        # workload identity could not get a token
+        openai_exceptions.SubjectTokenProviderError: "auth",
+        openai_exceptions.WebSocketConnectionClosedError: "connection_lost",
+        openai_exceptions.WebSocketQueueFullError: "provider_error",
+    }
+
+
+def _genai_errors() -> dict[type[BaseException], str]:
+    """Every exception class of ``google.genai.errors`` and what it becomes."""
+    import google.genai.errors as genai_errors
+
+    return {
+        genai_errors.APIError: _BY_STATUS,
+        # 429 and 400 share it: decided by e.code/e.status
+        genai_errors.ClientError: _BY_STATUS,
+        genai_errors.ServerError: _BY_STATUS,
+        genai_errors.UnknownApiResponseError: "server_error",
+        genai_errors.UnknownFunctionCallArgumentError: "provider_error",
+        genai_errors.UnsupportedFunctionError: "provider_error",
+        genai_errors.FunctionInvocationError: "provider_error",
+        genai_errors.ContinuationInterruptedError: "connection_lost",
+    }
 
 
 def _httpx_table(module: Any) -> dict[type[BaseException], str]:
@@ -167,20 +180,53 @@ def _httpx_table(module: Any) -> dict[type[BaseException], str]:
     return table
 
 
-#: Every exception class of ``httpx`` (Leonardo, Gemini) and ``httpx2`` (OpenAI, Gemini).
-HTTPX_ERRORS: Mapping[type[BaseException], str] = {
-    **_httpx_table(httpx),
-    **_httpx_table(httpx2),
+#: The module each SDK's exceptions live in -> the function that builds its table. An SDK
+#: exception can exist only once its module is loaded; httpx serves Leonardo and Gemini, httpx2
+#: OpenAI and Gemini.
+_TABLE_BUILDERS: dict[str, Callable[[], dict[type[BaseException], str]]] = {
+    "openai._exceptions": _openai_errors,
+    "google.genai.errors": _genai_errors,
+    "httpx": lambda: _httpx_table(importlib.import_module("httpx")),
+    "httpx2": lambda: _httpx_table(importlib.import_module("httpx2")),
 }
+_tables: dict[str, dict[type[BaseException], str]] = {}
 
-_TABLES = (OPENAI_ERRORS, GENAI_ERRORS, HTTPX_ERRORS)
+# The public tables, declared here and made on first access by __getattr__ below.
+#: Every exception class of the ``openai`` SDK and what it becomes.
+OPENAI_ERRORS: Mapping[type[BaseException], str]
+#: Every exception class of ``google.genai.errors`` and what it becomes.
+GENAI_ERRORS: Mapping[type[BaseException], str]
+#: Every exception class of ``httpx`` (Leonardo, Gemini) and ``httpx2`` (OpenAI, Gemini).
+HTTPX_ERRORS: Mapping[type[BaseException], str]
 
 
-def _lookup(exc: BaseException) -> str | None:
+def _table(module: str) -> dict[type[BaseException], str]:
+    table = _tables.get(module)
+    if table is None:
+        # Two threads may both build it: the same table, so either one may stay.
+        table = _tables[module] = _TABLE_BUILDERS[module]()
+    return table
+
+
+def __getattr__(name: str) -> Any:
+    # OPENAI_ERRORS, GENAI_ERRORS, HTTPX_ERRORS: built (and their SDK loaded) on first use.
+    if name == "OPENAI_ERRORS":
+        return _table("openai._exceptions")
+    if name == "GENAI_ERRORS":
+        return _table("google.genai.errors")
+    if name == "HTTPX_ERRORS":
+        return {**_table("httpx"), **_table("httpx2")}
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def _lookup(exc: BaseException) -> tuple[str, str] | None:
+    """(kind, SDK module) for a vendor exception, from the tables of the SDKs loaded."""
+    loaded = [module for module in _TABLE_BUILDERS if module in sys.modules]
     for cls in type(exc).__mro__:
-        for table in _TABLES:
-            if cls in table:
-                return table[cls]
+        for module in loaded:
+            kind = _table(module).get(cls)
+            if kind is not None:
+                return kind, module
     return None
 
 
@@ -261,8 +307,34 @@ def error_from_status(
     return ProviderError(text, **fields)
 
 
-def _status_error(exc: BaseException, provider: str | None, model: str | None) -> ProviderError:
-    """Errors whose class alone does not decide: read status, code and body."""
+def _status_error(
+    exc: BaseException, sdk: str, provider: str | None, model: str | None
+) -> ProviderError:
+    """Errors whose class alone does not decide: read status, code and body. ``sdk`` is the
+    module of the SDK that raised it (already loaded, so importing from it costs nothing)."""
+    if sdk == "openai._exceptions":
+        return _openai_status_error(exc, provider, model)
+    if sdk == "google.genai.errors":
+        return _genai_status_error(exc, provider, model)
+    http_status_error = importlib.import_module(sdk).HTTPStatusError
+    if isinstance(exc, http_status_error):
+        response = exc.response
+        return error_from_status(
+            response.status_code,
+            str(exc),
+            provider=provider,
+            model=model,
+            headers=dict(response.headers),
+            request_id=response.headers.get("x-request-id"),
+        )
+    return ProviderError(str(exc), provider=provider, model=model)
+
+
+def _openai_status_error(
+    exc: BaseException, provider: str | None, model: str | None
+) -> ProviderError:
+    import openai
+
     if isinstance(exc, openai.APIStatusError):
         return error_from_status(
             exc.status_code,
@@ -276,8 +348,16 @@ def _status_error(exc: BaseException, provider: str | None, model: str | None) -
             body=exc.body,
             status_text=exc.type,
         )
-    if isinstance(exc, openai.APIError):  # no response attached: treat as a dropped answer
-        return ConnectionLostError(exc.message, provider=provider, model=model, code=exc.code)
+    if isinstance(exc, openai.APIError):
+        return _stream_error(exc, provider, model)
+    return ProviderError(str(exc), provider=provider, model=model)
+
+
+def _genai_status_error(
+    exc: BaseException, provider: str | None, model: str | None
+) -> ProviderError:
+    import google.genai.errors as genai_errors
+
     if isinstance(exc, genai_errors.APIError):
         response = getattr(exc, "response", None)
         headers = dict(getattr(response, "headers", None) or {})
@@ -295,17 +375,20 @@ def _status_error(exc: BaseException, provider: str | None, model: str | None) -
             body=exc.details,
             status_text=exc.status,
         )
-    if isinstance(exc, httpx.HTTPStatusError | httpx2.HTTPStatusError):
-        response = exc.response
-        return error_from_status(
-            response.status_code,
-            str(exc),
-            provider=provider,
-            model=model,
-            headers=dict(response.headers),
-            request_id=response.headers.get("x-request-id"),
-        )
     return ProviderError(str(exc), provider=provider, model=model)
+
+
+def _stream_error(exc: Any, provider: str | None, model: str | None) -> ProviderError:
+    """An APIError without a response: an ``error`` event in the middle of a stream (its body is
+    the service's error object), or, with no body at all, an answer that never came whole."""
+    fields = {"provider": provider, "model": model, "code": exc.code}
+    if not isinstance(exc.body, Mapping):
+        return ConnectionLostError(exc.message, **fields)
+    if is_content_policy(exc.code, exc.message, exc.type):
+        return ContentPolicyError(exc.message, reason=exc.message, **fields)
+    if exc.code == "rate_limit_exceeded":
+        return RateLimitedError(exc.message, **fields)
+    return ServerError(exc.message, **fields)
 
 
 def _google_field(body: Any) -> str | None:
@@ -323,19 +406,12 @@ def _never_connected(exc: BaseException) -> bool:
     current: BaseException | None = exc
     while current is not None and id(current) not in seen:
         seen.add(id(current))
-        if _lookup_table_kind(current) == "connect_failed" or isinstance(
+        if (_lookup(current) or ("",))[0] == "connect_failed" or isinstance(
             current, ConnectionRefusedError | socket.gaierror
         ):
             return True
         current = current.__cause__ or current.__context__
     return False
-
-
-def _lookup_table_kind(exc: BaseException) -> str | None:
-    for cls in type(exc).__mro__:
-        if cls in HTTPX_ERRORS:
-            return HTTPX_ERRORS[cls]
-    return None
 
 
 def translate(
@@ -349,15 +425,16 @@ def translate(
         exc.provider = exc.provider or provider
         exc.model = exc.model or model
         return exc
-    kind = _lookup(exc)
-    if kind is None:
+    found = _lookup(exc)
+    if found is None:
         return None
+    kind, sdk = found
     if kind in ("connection_lost", "timeout") and _never_connected(exc):
         # The SDKs wrap the transport's error (openai: APIConnectionError from httpx2's
         # ConnectError): what decides whether anything was sent is the cause.
         kind = "connect_failed"
     if kind == _BY_STATUS:
-        return _status_error(exc, provider, model)
+        return _status_error(exc, sdk, provider, model)
     message = getattr(exc, "message", None) or str(exc) or type(exc).__name__
     response = getattr(exc, "response", None)
     headers = dict(getattr(response, "headers", None) or {})

@@ -4,19 +4,26 @@
 mapped to the aspect ratio and resolution tier Gemini takes (``ModelSpec.gemini_aspect_and_tier``).
 The image comes back as inline data in the first candidate. Gemini has no revised prompt.
 
-Gemini refuses content in two ways: an HTTP 400 (mapped in ``errormap``) or a 200 whose prompt
-feedback or finish reason names a safety block. Both become :class:`ContentPolicyError`.
+Gemini refuses content in several ways: an HTTP 400 (mapped in ``errormap``), or a 200 whose
+prompt feedback names a block reason (no candidates at all) or whose finish reason names a safety
+block (``SAFETY``, ``IMAGE_SAFETY``, ``IMAGE_PROHIBITED_CONTENT``, ...): each becomes
+:class:`ContentPolicyError`. A 200 with no image and no such reason (the model answered in
+words, or finished ``NO_IMAGE``) is :class:`NoImageError`, with the model's words kept.
+
+With ``stream=True`` the request goes through ``generate_content_stream``; the image arrives
+whole, so the results carry the time to the final image and no partial-image time.
 """
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 from google import genai
 from google.genai import types
 
 from imgkit.catalog.validation import ImageRequest
-from imgkit.errors import ContentPolicyError, MaskError, ProviderError, ValidationError
+from imgkit.errors import ContentPolicyError, MaskError, NoImageError, ValidationError
 from imgkit.providers.base import (
     Backend,
     ProviderSettings,
@@ -26,9 +33,11 @@ from imgkit.providers.base import (
     is_simulated,
     price_result,
     resolve_settings,
+    warm_up_first_request,
 )
 from imgkit.providers.errormap import translating
 from imgkit.providers.results import GenerationResult
+from imgkit.providers.streaming import GeminiChunks, StreamClock
 
 __all__ = ["SAFETY_REASONS", "GeminiProvider"]
 
@@ -84,6 +93,13 @@ class GeminiProvider:
                 ),
             )
         return self._client
+
+    def prepare(self, loop: asyncio.AbstractEventLoop) -> None:
+        """Do now, from any thread, the one-off work of a first request: the SDK client and its
+        async half (TLS set-up included) and what reading an answer loads. Nothing is sent.
+        (One client serves every loop, so ``loop`` is not needed here.)"""
+        _ = self.client.aio
+        warm_up_first_request()
 
     def close(self) -> None:
         """Close the SDK client's connections."""
@@ -157,23 +173,41 @@ class GeminiProvider:
 
     def _call(self, request: ImageRequest, image: bytes | None) -> list[GenerationResult]:
         watch = Stopwatch()
+        kwargs = {
+            "model": request.spec.vendor_model_id or request.model,
+            "contents": self._contents(request, image),
+            "config": self._config(request),
+        }
         with translating(self.name, request.model):
-            response = self.client.models.generate_content(
-                model=request.spec.vendor_model_id or request.model,
-                contents=self._contents(request, image),
-                config=self._config(request),
-            )
-        return self._results(request, response, watch.elapsed())
+            if request.stream:
+                clock = StreamClock(watch)
+                chunks = GeminiChunks(clock)
+                for chunk in self.client.models.generate_content_stream(**kwargs):
+                    chunks.feed(chunk)
+                response = chunks.response()
+            else:
+                response = self.client.models.generate_content(**kwargs)
+        results = self._results(request, response, watch.elapsed())
+        return clock.stamp(results) if request.stream else results
 
     async def _acall(self, request: ImageRequest, image: bytes | None) -> list[GenerationResult]:
         watch = Stopwatch()
+        kwargs = {
+            "model": request.spec.vendor_model_id or request.model,
+            "contents": self._contents(request, image),
+            "config": self._config(request),
+        }
         with translating(self.name, request.model):
-            response = await self.client.aio.models.generate_content(
-                model=request.spec.vendor_model_id or request.model,
-                contents=self._contents(request, image),
-                config=self._config(request),
-            )
-        return self._results(request, response, watch.elapsed())
+            if request.stream:
+                clock = StreamClock(watch)
+                chunks = GeminiChunks(clock)
+                async for chunk in await self.client.aio.models.generate_content_stream(**kwargs):
+                    chunks.feed(chunk)
+                response = chunks.response()
+            else:
+                response = await self.client.aio.models.generate_content(**kwargs)
+        results = self._results(request, response, watch.elapsed())
+        return clock.stamp(results) if request.stream else results
 
     def _results(
         self, request: ImageRequest, response: types.GenerateContentResponse, latency: float
@@ -215,8 +249,9 @@ class GeminiProvider:
                     f"refused ({refused[0]}): {detail}" if texts else f"refused ({refused[0]})"
                 )
                 raise ContentPolicyError(message, reason=message, code=refused[0], **fields)
-            raise ProviderError(
-                f"the response carried no image ({detail})",
+            # No image and no refusal: the model answered in words (or finished NO_IMAGE).
+            raise NoImageError(
+                f"the response carried no image ({detail})", text=" ".join(texts) or None,
                 code=finish_reasons[0] if finish_reasons else "no_image", **fields,
             )  # fmt: skip
 

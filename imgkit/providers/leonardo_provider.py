@@ -9,6 +9,13 @@
 The cost Leonardo reports for the job is the cost (``cost_basis="reported"``), shared equally by
 its images; when the response carries none (or in a unit other than USD) the catalog estimate is
 used and marked as such.
+
+What the service does that a caller must see: a job that ends ``FAILED`` is a
+:class:`ServerError` (tried once more, as any server failure) or, when its reason names the
+content filter, a :class:`ContentPolicyError`; an image Leonardo flags ``nsfw`` was made and
+billed, so it is kept, with ``metadata["nsfw"]`` saying so; and beyond its concurrency
+Leonardo queues a job instead of answering 429, so the wait shows up as time spent PENDING
+(bounded by ``max_wait_s``).
 """
 
 from __future__ import annotations
@@ -31,6 +38,7 @@ from imgkit.providers.base import (
     is_simulated,
     price_result,
     resolve_settings,
+    warm_up_first_request,
 )
 from imgkit.providers.errormap import error_from_status, is_content_policy, translating
 from imgkit.providers.results import GenerationResult
@@ -122,8 +130,10 @@ class LeonardoProvider:
             self._download = httpx.Client(timeout=self.settings.timeout_s)
         return self._download
 
-    def _aclients_for_loop(self) -> tuple[httpx.AsyncClient, httpx.AsyncClient]:
-        loop = asyncio.get_running_loop()
+    def _aclients_for_loop(
+        self, loop: asyncio.AbstractEventLoop | None = None
+    ) -> tuple[httpx.AsyncClient, httpx.AsyncClient]:
+        loop = loop or asyncio.get_running_loop()
         entry = self._aclients.get(id(loop))
         if entry is None or entry[0] is not loop:
             entry = (
@@ -133,6 +143,12 @@ class LeonardoProvider:
             )
             self._aclients[id(loop)] = entry
         return entry[1], entry[2]
+
+    def prepare(self, loop: asyncio.AbstractEventLoop) -> None:
+        """Do now, from any thread, the one-off work of the first request on ``loop``: its
+        clients (TLS set-up included) and what reading an answer loads. Nothing is sent."""
+        self._aclients_for_loop(loop)
+        warm_up_first_request()
 
     def close(self) -> None:
         """Close the synchronous clients."""
@@ -332,7 +348,7 @@ class LeonardoProvider:
                     request_id=generation_id,
                     index=index,
                     simulated=is_simulated(data, self.backend),
-                    metadata={**metadata, "image": dict(image)},
+                    metadata={**metadata, "image": dict(image), "nsfw": bool(image.get("nsfw"))},
                 )
             )
         return results

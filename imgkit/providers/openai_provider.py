@@ -11,19 +11,32 @@ Three endpoints, one result shape:
 The SDK's own retries are off (``max_retries=0``): the chain's policy decides what is retried.
 Image URLs (DALL-E with ``response_format="url"``) expire after an hour, so they are downloaded
 at once and the URL is kept in the metadata only.
+
+A request with ``stream=True`` (GPT image models) is sent as a stream, ``partial_images`` with
+it, and its results carry the time to the first partial image and to the final image
+(:mod:`imgkit.providers.streaming`). Refusals arrive as the SDK raises them (a 400, or an
+``error`` event mid-stream: :mod:`~imgkit.providers.errormap` maps both) or, on the Responses
+API, as a failed ``image_generation_call`` inside a 200 (:class:`ContentPolicyError` too); a
+Responses answer with words and no image call is :class:`NoImageError`, the words kept.
 """
 
 from __future__ import annotations
 
 import asyncio
 import base64
+import functools
 from typing import Any
 
 import httpx
 import openai
 
 from imgkit.catalog.validation import ImageRequest
-from imgkit.errors import ContentPolicyError, ProviderError, ServerError, ValidationError
+from imgkit.errors import (
+    ContentPolicyError,
+    NoImageError,
+    ServerError,
+    ValidationError,
+)
 from imgkit.providers.base import (
     Backend,
     PerLoop,
@@ -34,9 +47,11 @@ from imgkit.providers.base import (
     is_simulated,
     price_result,
     resolve_settings,
+    warm_up_first_request,
 )
 from imgkit.providers.errormap import is_content_policy, translating
 from imgkit.providers.results import GenerationResult
+from imgkit.providers.streaming import ImageEvents, ResponseEvents, StreamClock
 
 __all__ = ["DEFAULT_RESPONSES_MODEL", "OpenAIProvider"]
 
@@ -61,6 +76,27 @@ _MIME = {"png": "image/png", "jpeg": "image/jpeg", "webp": "image/webp", "gif": 
 def _mime(data: bytes) -> tuple[str, str]:
     fmt, _, _ = image_info(data, "png", None)
     return fmt, _MIME.get(fmt, "application/octet-stream")
+
+
+@functools.cache
+def _build_dumped_models() -> None:
+    """Build the pydantic schemas of the response models :func:`_dump` is given.
+
+    The SDK defers building a model's schema to its first validation or dump (pydantic's
+    ``defer_build``), which costs up to a few tenths of a second for a response; done here, in
+    :meth:`OpenAIProvider.prepare`, it is not done on the event loop while answers wait.
+    """
+    from openai.types import ImagesResponse, images_response
+    from openai.types.responses import response
+
+    for model in (
+        ImagesResponse,
+        images_response.Usage,
+        response.Response,
+        getattr(response, "ToolUsageImageGen", None),  # tool_usage.image_gen (newer SDKs)
+    ):
+        if model is not None:
+            model.model_rebuild()
 
 
 def _dump(model: Any) -> dict[str, Any]:
@@ -121,6 +157,15 @@ class OpenAIProvider:
             httpx.AsyncClient(timeout=self.settings.timeout_s),
         )
 
+    def prepare(self, loop: asyncio.AbstractEventLoop) -> None:
+        """Do now, from any thread, the one-off work of the first request on ``loop``: its
+        clients (TLS set-up included), the SDK resources it calls (loaded on first access), the
+        response models' schemas and what reading an answer loads. Nothing is sent."""
+        client, _ = self._async.prepare(loop)
+        _ = client.images, client.responses
+        _build_dumped_models()
+        warm_up_first_request()
+
     def close(self) -> None:
         """Close the synchronous clients (async ones close in :meth:`aclose`)."""
         if self._client is not None:
@@ -151,21 +196,30 @@ class OpenAIProvider:
         kwargs = {k: values[k] for k in fields if values.get(k) is not None}
         kwargs["model"] = self._vendor_model(request)
         kwargs["prompt"] = request.prompt
+        if request.stream:
+            kwargs["stream"] = True
+            if request.partial_images is not None:
+                kwargs["partial_images"] = request.partial_images
         return kwargs
 
     def _tool(self, request: ImageRequest) -> dict[str, Any]:
         values = request.to_dict()
         tool = {"type": "image_generation", "model": self._vendor_model(request)}
         tool.update({k: values[k] for k in _TOOL_FIELDS if values.get(k) is not None})
+        if request.stream and request.partial_images is not None:
+            tool["partial_images"] = request.partial_images
         return tool
 
     def _responses_kwargs(self, request: ImageRequest) -> dict[str, Any]:
-        return {
+        kwargs = {
             "model": self.responses_model,
             "input": request.prompt,
             "tools": [self._tool(request)],
             "tool_choice": {"type": "image_generation"},
         }
+        if request.stream:
+            kwargs["stream"] = True
+        return kwargs
 
     @staticmethod
     def _edit_files(image: bytes, mask: bytes | None) -> dict[str, Any]:
@@ -182,11 +236,12 @@ class OpenAIProvider:
         self._check(request, ("generate", "responses"))
         if request.endpoint == "responses":
             return [r for _ in range(request.n) for r in self._respond(request)]
+        kwargs = self._images_kwargs(request, _GENERATE_FIELDS)
+        if request.stream:
+            return self._stream_images(request, lambda: self.client.images.generate(**kwargs))
         watch = Stopwatch()
         with translating(self.name, request.model):
-            raw = self.client.images.with_raw_response.generate(
-                **self._images_kwargs(request, _GENERATE_FIELDS)
-            )
+            raw = self.client.images.with_raw_response.generate(**kwargs)
             parsed = raw.parse()
             images = [self._image_bytes(item) for item in parsed.data or []]
         return self._results(request, parsed, images, raw.headers, watch.elapsed())
@@ -198,11 +253,12 @@ class OpenAIProvider:
             batches = await asyncio.gather(*(self._arespond(request) for _ in range(request.n)))
             return [r for batch in batches for r in batch]
         client, _ = self._async.get()
+        kwargs = self._images_kwargs(request, _GENERATE_FIELDS)
+        if request.stream:
+            return await self._astream_images(request, lambda: client.images.generate(**kwargs))
         watch = Stopwatch()
         with translating(self.name, request.model):
-            raw = await client.images.with_raw_response.generate(
-                **self._images_kwargs(request, _GENERATE_FIELDS)
-            )
+            raw = await client.images.with_raw_response.generate(**kwargs)
             parsed = raw.parse()
             images = [await self._aimage_bytes(item) for item in parsed.data or []]
         return self._results(request, parsed, images, raw.headers, watch.elapsed())
@@ -212,11 +268,12 @@ class OpenAIProvider:
     ) -> list[GenerationResult]:
         """Edit ``image`` (inside the transparent area of ``mask``, when given)."""
         self._check(request, ("edit",))
+        kwargs = {**self._images_kwargs(request, _EDIT_FIELDS), **self._edit_files(image, mask)}
+        if request.stream:
+            return self._stream_images(request, lambda: self.client.images.edit(**kwargs))
         watch = Stopwatch()
         with translating(self.name, request.model):
-            raw = self.client.images.with_raw_response.edit(
-                **self._images_kwargs(request, _EDIT_FIELDS), **self._edit_files(image, mask)
-            )
+            raw = self.client.images.with_raw_response.edit(**kwargs)
             parsed = raw.parse()
             images = [self._image_bytes(item) for item in parsed.data or []]
         return self._results(request, parsed, images, raw.headers, watch.elapsed())
@@ -227,11 +284,12 @@ class OpenAIProvider:
         """Async :meth:`edit`."""
         self._check(request, ("edit",))
         client, _ = self._async.get()
+        kwargs = {**self._images_kwargs(request, _EDIT_FIELDS), **self._edit_files(image, mask)}
+        if request.stream:
+            return await self._astream_images(request, lambda: client.images.edit(**kwargs))
         watch = Stopwatch()
         with translating(self.name, request.model):
-            raw = await client.images.with_raw_response.edit(
-                **self._images_kwargs(request, _EDIT_FIELDS), **self._edit_files(image, mask)
-            )
+            raw = await client.images.with_raw_response.edit(**kwargs)
             parsed = raw.parse()
             images = [await self._aimage_bytes(item) for item in parsed.data or []]
         return self._results(request, parsed, images, raw.headers, watch.elapsed())
@@ -321,18 +379,76 @@ class OpenAIProvider:
 
     def _respond(self, request: ImageRequest) -> list[GenerationResult]:
         watch = Stopwatch()
+        kwargs = self._responses_kwargs(request)
         with translating(self.name, request.model):
-            raw = self.client.responses.with_raw_response.create(**self._responses_kwargs(request))
+            if request.stream:
+                clock = StreamClock(watch)
+                events = ResponseEvents(clock)
+                with self.client.responses.create(**kwargs) as stream:
+                    for event in stream:
+                        events.feed(event)
+                    headers = stream.response.headers
+                return clock.stamp(self._streamed_response(request, events, headers, watch))
+            raw = self.client.responses.with_raw_response.create(**kwargs)
             parsed = raw.parse()
         return self._response_results(request, parsed, raw.headers, watch.elapsed())
 
     async def _arespond(self, request: ImageRequest) -> list[GenerationResult]:
         client, _ = self._async.get()
         watch = Stopwatch()
+        kwargs = self._responses_kwargs(request)
         with translating(self.name, request.model):
-            raw = await client.responses.with_raw_response.create(**self._responses_kwargs(request))
+            if request.stream:
+                clock = StreamClock(watch)
+                events = ResponseEvents(clock)
+                async with await client.responses.create(**kwargs) as stream:
+                    async for event in stream:
+                        events.feed(event)
+                    headers = stream.response.headers
+                return clock.stamp(self._streamed_response(request, events, headers, watch))
+            raw = await client.responses.with_raw_response.create(**kwargs)
             parsed = raw.parse()
         return self._response_results(request, parsed, raw.headers, watch.elapsed())
+
+    def _streamed_response(
+        self, request: ImageRequest, events: ResponseEvents, headers: Any, watch: Stopwatch
+    ) -> list[GenerationResult]:
+        if events.response is None:
+            raise ServerError(
+                "the stream ended without its response.completed event", provider=self.name,
+                model=request.model,
+            )  # fmt: skip
+        return self._response_results(request, events.response, headers, watch.elapsed())
+
+    # -- the Images API's stream ----------------------------------------------------------
+
+    def _stream_images(self, request: ImageRequest, open_stream: Any) -> list[GenerationResult]:
+        watch = Stopwatch()
+        clock = StreamClock(watch)
+        events = ImageEvents(clock)
+        with translating(self.name, request.model):
+            with open_stream() as stream:
+                for event in stream:
+                    events.feed(event)
+                headers = stream.response.headers
+            parsed = events.response()
+            images = [self._image_bytes(item) for item in parsed.data or []]
+        return clock.stamp(self._results(request, parsed, images, headers, watch.elapsed()))
+
+    async def _astream_images(
+        self, request: ImageRequest, open_stream: Any
+    ) -> list[GenerationResult]:
+        watch = Stopwatch()
+        clock = StreamClock(watch)
+        events = ImageEvents(clock)
+        with translating(self.name, request.model):
+            async with await open_stream() as stream:
+                async for event in stream:
+                    events.feed(event)
+                headers = stream.response.headers
+            parsed = events.response()
+            images = [await self._aimage_bytes(item) for item in parsed.data or []]
+        return clock.stamp(self._results(request, parsed, images, headers, watch.elapsed()))
 
     def _response_results(
         self, request: ImageRequest, parsed: Any, headers: Any, latency: float
@@ -350,9 +466,18 @@ class OpenAIProvider:
                 raise ServerError(message, code=code, **fields)
         calls = [call for call in calls if call.result]
         if not calls:
-            raise ProviderError(
-                f"{self.responses_model} answered without an image (no image_generation_call)",
-                code="no_image", **fields,
+            # The model answered in words instead of calling the tool: keep what it said.
+            words = " ".join(
+                part.text
+                for item in parsed.output or []
+                if item.type == "message"
+                for part in item.content or []
+                if getattr(part, "type", None) == "output_text"
+            )
+            raise NoImageError(
+                f"{self.responses_model} answered without an image"
+                + (f": {words[:300]}" if words else " (no image_generation_call)"),
+                text=words or None, code="no_image", **fields,
             )  # fmt: skip
         tool_usage = getattr(parsed, "tool_usage", None)
         usage = _dump(getattr(tool_usage, "image_gen", None)) or None

@@ -22,6 +22,11 @@ class GenerationResult:
 
     ``cost_usd`` is the cost of *this image* (a request with ``n=3`` yields three results that
     share the request's cost equally). ``metadata`` is the service's response minus image bytes.
+
+    A streamed request also times its images, in seconds from sending: ``first_partial_s`` to the
+    first partial image (None when none came before the final one: ``partial_images=0``, or a
+    service that sends the image whole, as Gemini does) and ``final_image_s`` to the final
+    image. Both are None for a request that was not streamed.
     """
 
     provider: str
@@ -41,6 +46,8 @@ class GenerationResult:
     index: int = 0
     simulated: bool = False
     metadata: dict[str, Any] = field(default_factory=dict)
+    first_partial_s: float | None = None
+    final_image_s: float | None = None
 
     def to_dict(self, *, with_image: bool = False) -> dict[str, Any]:
         """Every field as plain data; the image bytes only when asked (they are large)."""

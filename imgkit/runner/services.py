@@ -3,19 +3,37 @@
 A ``sim`` run starts its own simulator on 127.0.0.1 unless it is pointed at one already running
 (``sim_url``); a ``live`` run talks to the vendors with keys from the environment, checked
 before the run folder exists.
+
+Getting ready to send is slow the first time in a process: the SDKs take a second or more to
+import, and a provider's first request makes its clients (TLS set-up), loads the SDK's lazily
+imported parts and builds its response models' schemas. Done on the event loop, all of that
+would hold up the first answers; so :func:`start_preparing` imports in a worker thread while
+the run folder is being written, and :func:`open_providers` makes the providers and readies
+them for the session's loop (``provider.prepare(loop)``) in a worker thread too, before the
+first request is sent.
 """
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
+import importlib
 from collections.abc import Iterable, Iterator, Mapping
+from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
 
 from imgkit.catalog.models import Catalog
 from imgkit.experiment.options import DrillOptions
 from imgkit.runs.ledger import PlannedGeneration
 
-__all__ = ["check_keys", "embedded_simulator", "make_providers", "provider_urls"]
+__all__ = [
+    "check_keys",
+    "embedded_simulator",
+    "make_providers",
+    "open_providers",
+    "provider_urls",
+    "start_preparing",
+]
 
 # Where each vendor's API sits under a simulator's base URL.
 _SIM_SUFFIX = {"openai": "/v1", "gemini": "", "leonardo": "/api/rest/v1"}
@@ -51,6 +69,61 @@ def make_providers(
                 kwargs["timeout_s"] = options.timeout_s
             providers[g.provider] = provider_for_model(g.model, **kwargs)
     return providers
+
+
+def _import_for(options: DrillOptions, vendors: Iterable[str]) -> None:
+    # Imported in the order the session needs them: the embedded simulator starts first.
+    if options.backend == "sim" and not options.sim_url:
+        importlib.import_module("imgkit.simulator.app")
+        importlib.import_module("uvicorn")
+    from imgkit.providers import provider_module
+
+    for vendor in sorted(set(vendors)):
+        importlib.import_module(provider_module(vendor))
+
+
+def start_preparing(options: DrillOptions, generations: Iterable[PlannedGeneration]) -> Future:
+    """Start importing, in a worker thread, what a session of these generations will load:
+    the embedded simulator and the providers with their SDKs. Returns its future, for
+    :func:`open_providers` (a failure here is left for making the providers to report)."""
+    vendors = {g.provider for g in generations}
+    worker = ThreadPoolExecutor(1, thread_name_prefix="imgkit-prepare")
+    try:
+        return worker.submit(_import_for, options, vendors)
+    finally:
+        worker.shutdown(wait=False)
+
+
+def _ready_providers(
+    options: DrillOptions,
+    generations: list[PlannedGeneration],
+    urls: Mapping[str, Any],
+    loop: asyncio.AbstractEventLoop,
+) -> dict[str, Any]:
+    providers = make_providers(options, generations, urls)
+    for provider in providers.values():
+        prepare = getattr(provider, "prepare", None)
+        if prepare is not None:
+            prepare(loop)
+    return providers
+
+
+async def open_providers(
+    options: DrillOptions,
+    generations: Iterable[PlannedGeneration],
+    urls: Mapping[str, Any],
+    preparing: Future | None = None,
+) -> dict[str, Any]:
+    """:func:`make_providers`, readied for the running loop, without blocking it: waits for
+    ``preparing`` (from :func:`start_preparing`), then makes the providers and calls each one's
+    ``prepare(loop)`` in a worker thread."""
+    if preparing is not None:
+        with contextlib.suppress(Exception):
+            await asyncio.wrap_future(preparing)
+    loop = asyncio.get_running_loop()
+    return await loop.run_in_executor(
+        None, _ready_providers, options, list(generations), urls, loop
+    )
 
 
 @contextlib.contextmanager

@@ -12,6 +12,7 @@ import contextlib
 import sqlite3
 import threading
 from collections.abc import Mapping, Sequence
+from concurrent.futures import Future
 from pathlib import Path
 from typing import Any
 
@@ -22,7 +23,12 @@ from imgkit.runner.executor import ExecutionContext, Log
 from imgkit.runner.plan import Planned
 from imgkit.runner.progress import Progress
 from imgkit.runner.provenance import now_iso
-from imgkit.runner.services import embedded_simulator, make_providers, provider_urls
+from imgkit.runner.services import (
+    embedded_simulator,
+    open_providers,
+    provider_urls,
+    start_preparing,
+)
 from imgkit.runner.synchronous import SynchronousExecutor
 from imgkit.runs.ledger import Ledger
 from imgkit.runs.manifest import read_manifest, write_manifest
@@ -52,8 +58,16 @@ async def run_session(
     interrupt: threading.Event | None = None,
     kind: str,
     note: Mapping[str, Any],
+    preparing: Future | None = None,
 ) -> str:
-    """Send ``todo`` in a new ledger session; update the manifest; return the run status."""
+    """Send ``todo`` in a new ledger session; update the manifest; return the run status.
+
+    ``preparing`` is the caller's :func:`~imgkit.runner.services.start_preparing` (begun
+    earlier, so that the imports overlap the caller's own work); without it the session starts
+    one, to overlap its own book-keeping and the simulator's start.
+    """
+    if preparing is None:
+        preparing = start_preparing(options, (p.generation for p in todo))
     plan = ledger.plan()
     totals: dict[str, int] = {}
     for g in plan:
@@ -91,7 +105,8 @@ async def run_session(
     try:
         with embedded_simulator(options) as sim:
             urls = provider_urls(sim, options.sim_url)
-            providers = make_providers(options, (p.generation for p in todo), urls)
+            generations = (p.generation for p in todo)
+            providers = await open_providers(options, generations, urls, preparing)
             try:
                 await SynchronousExecutor(context, providers).run(todo, tries)
             finally:

@@ -32,7 +32,7 @@ from imgkit.runner.provenance import (
     package_versions,
     platform_name,
 )
-from imgkit.runner.services import check_keys
+from imgkit.runner.services import check_keys, start_preparing
 from imgkit.runner.session import run_session
 from imgkit.runs.creating import create_run_folder
 from imgkit.runs.folder import Run, open_run
@@ -117,6 +117,10 @@ async def adrill(
     check_budget(budget, estimate["total_usd"])
     if backend == "live":
         check_keys(options, catalog)
+    # Built only now that the budget allows it (a refused run never takes its memory).
+    planned = plan_generations(options, catalog, requests)
+    # The SDKs and the simulator load in a worker thread while the run folder is written.
+    preparing = start_preparing(options, (p.generation for p in planned))
 
     run_id = new_run_id(run_name)
     created = now_iso()
@@ -148,7 +152,6 @@ async def adrill(
         "platform": platform_name(),
         "sessions": [],
     }
-    planned = plan_generations(options, catalog, requests)
     # The folder appears whole (manifest, ledger, the whole plan) or not at all.
     ledger = create_run_folder(out, run_id, manifest, (p.generation for p in planned))
     run_path = ledger.path.parent
@@ -166,6 +169,7 @@ async def adrill(
             interrupt=interrupt,
             kind="start",
             note={},
+            preparing=preparing,
         )
     finally:
         ledger.close()

@@ -289,6 +289,8 @@ class SynchronousExecutor:
             "simulated": result.simulated,
             "usage": result.usage,
             "metadata": result.metadata,
+            "first_partial_s": getattr(result, "first_partial_s", None),
+            "final_image_s": getattr(result, "final_image_s", None),
         }
         # Journal first: a kill before the commit below leaves an image a resume adopts.
         try:

@@ -56,6 +56,8 @@ FRAME_COLUMNS = (
     "cost_basis",
     "estimated_usd",
     "latency_s",
+    "first_partial_s",
+    "final_image_s",
     "request_id",
     "error_kind",
     "error_message",
@@ -224,6 +226,9 @@ class Run:
                     "cost_basis": chosen.get("cost_basis") if ok else None,
                     "estimated_usd": gen.estimated_usd,
                     "latency_s": chosen.get("latency_s"),
+                    # Streamed arms only; absent from ledgers written before streaming.
+                    "first_partial_s": chosen.get("first_partial_s") if ok else None,
+                    "final_image_s": chosen.get("final_image_s") if ok else None,
                     "request_id": chosen.get("request_id"),
                     "error_kind": None if ok else chosen.get("error_kind"),
                     "error_message": None if ok else chosen.get("error_message"),

@@ -105,7 +105,9 @@ CREATE TABLE IF NOT EXISTS attempts (
     error_message TEXT,
     error_json TEXT,
     will_retry INTEGER NOT NULL DEFAULT 0,
-    may_have_been_billed INTEGER NOT NULL DEFAULT 0
+    may_have_been_billed INTEGER NOT NULL DEFAULT 0,
+    first_partial_s REAL,
+    final_image_s REAL
 );
 CREATE INDEX IF NOT EXISTS attempts_by_gen ON attempts (gen_id, attempt_id);
 CREATE TABLE IF NOT EXISTS sessions (
@@ -119,6 +121,9 @@ CREATE TABLE IF NOT EXISTS sessions (
 );
 """
 _SCHEMA_VERSION = "1"
+# Columns added since schema version 1, all nullable: a ledger written before them is read as
+# is (the readers see no such column) and gains them when opened for writing (a resume).
+_ADDED_ATTEMPT_COLUMNS = {"first_partial_s": "REAL", "final_image_s": "REAL"}
 
 
 @dataclass(frozen=True)
@@ -242,11 +247,21 @@ class Ledger:
             connection.execute("SELECT count(*) FROM attempts").fetchone()
             connection.execute("SELECT count(*) FROM sessions").fetchone()
             connection.execute("SELECT count(*) FROM generations").fetchone()
+            if writer:
+                cls._add_missing_columns(connection)
         except sqlite3.DatabaseError as exc:
             if lock is not None:
                 lock.release()
             raise RunError(f"{path} is not a readable ledger: {exc}") from None
         return cls(path, connection, lock, scratch)
+
+    @staticmethod
+    def _add_missing_columns(db: sqlite3.Connection) -> None:
+        """Bring a ledger written by an older imgkit up to the current attempts table."""
+        present = {row[1] for row in db.execute("PRAGMA table_info(attempts)")}
+        for name, kind in _ADDED_ATTEMPT_COLUMNS.items():
+            if name not in present:
+                db.execute(f"ALTER TABLE attempts ADD COLUMN {name} {kind}")
 
     @staticmethod
     def _connect(path: Path) -> sqlite3.Connection:
@@ -472,16 +487,20 @@ class Ledger:
         usage: Mapping[str, Any] | None = None,
         metadata: Mapping[str, Any] | None = None,
         ended_at: float | None = None,
+        first_partial_s: float | None = None,
+        final_image_s: float | None = None,
     ) -> None:
         """Commit a successful attempt. Call only once its image is durable on disk.
 
-        ``ended_at`` (epoch seconds) is when the answer arrived; default now."""
+        ``ended_at`` (epoch seconds) is when the answer arrived; default now. A streamed answer
+        also gives the seconds to its first partial image and to its final image."""
         with self._transaction():
             self._db.execute(
                 "UPDATE attempts SET status = 'ok', ended_at = ?, image_sha256 = ?, "
                 "image_file = ?, image_format = ?, width = ?, height = ?, revised_prompt = ?, "
                 "cost_usd = ?, cost_basis = ?, latency_s = ?, request_id = ?, simulated = ?, "
-                "usage_json = ?, metadata_json = ? WHERE attempt_id = ? AND status = 'sending'",
+                "usage_json = ?, metadata_json = ?, first_partial_s = ?, final_image_s = ? "
+                "WHERE attempt_id = ? AND status = 'sending'",
                 (
                     ended_at or time.time(),
                     image_sha256,
@@ -497,6 +516,8 @@ class Ledger:
                     int(bool(simulated)),
                     _json(dict(usage) if usage else None),
                     _json(dict(metadata) if metadata else None),
+                    first_partial_s,
+                    final_image_s,
                     attempt_id,
                 ),
             )

@@ -1,9 +1,10 @@
 """The simulator's ASGI application: routes for each vendor plus the ``/_sim`` control routes.
 
-- POST /v1/images/generations: OpenAI Images API, generate (JSON)
-- POST /v1/images/edits: OpenAI Images API, edit (multipart)
-- POST /v1/responses: OpenAI Responses API with the image_generation tool
-- POST /v1/models/{model}:generateContent (and /v1beta/...): Gemini
+- POST /v1/images/generations: OpenAI Images API, generate (JSON; streams on request)
+- POST /v1/images/edits: OpenAI Images API, edit (multipart; streams on request)
+- POST /v1/responses: OpenAI Responses API with the image_generation tool (streams too)
+- POST /v1/models/{model}:generateContent and :streamGenerateContent (and /v1beta/...): Gemini
+- anything else: OpenAI's 404 "Invalid URL" JSON (Leonardo's shape under /api/rest/)
 - POST /api/rest/v1/generations and /api/rest/v2/generations: Leonardo create
 - GET /api/rest/v1/generations/{id}: Leonardo poll
 - GET /_sim/files/{id}.{ext}: temporary image URLs (404 once expired)
@@ -21,7 +22,13 @@ from starlette.routing import Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from imgkit.errors import ValidationError
-from imgkit.simulator import gemini_api, leonardo_api, openai_api
+from imgkit.simulator import (
+    gemini_api,
+    leonardo_api,
+    openai_errors,
+    openai_images,
+    openai_responses,
+)
 from imgkit.simulator.pipeline import request_id
 from imgkit.simulator.state import SimState
 
@@ -129,12 +136,22 @@ async def _configure(request: Request) -> Response:
     return JSONResponse(state.stats())
 
 
+async def _not_found(request: Request, exc: Exception) -> Response:
+    if request.url.path.startswith("/api/rest/"):
+        return leonardo_api.error(404, f"Not found: {request.url.path}", code="not-found")
+    return openai_errors.not_found(request)
+
+
+async def _method_not_allowed(request: Request, exc: Exception) -> Response:
+    return openai_errors.method_not_allowed(request)
+
+
 def create_app(state: SimState) -> ASGIApp:
     """The ASGI app serving ``state``."""
     routes = [
-        Route("/v1/images/generations", openai_api.generations, methods=["POST"]),
-        Route("/v1/images/edits", openai_api.edits, methods=["POST"]),
-        Route("/v1/responses", openai_api.responses, methods=["POST"]),
+        Route("/v1/images/generations", openai_images.generations, methods=["POST"]),
+        Route("/v1/images/edits", openai_images.edits, methods=["POST"]),
+        Route("/v1/responses", openai_responses.responses, methods=["POST"]),
         Route(
             "/{version:str}/models/{model_action:str}",
             gemini_api.generate_content,
@@ -148,6 +165,11 @@ def create_app(state: SimState) -> ASGIApp:
         Route("/_sim/reset", _reset, methods=["POST"]),
         Route("/_sim/configure", _configure, methods=["POST"]),
     ]
-    app = Starlette(routes=routes)
+    # A path nobody serves (or a served one asked with the wrong method) gets OpenAI's JSON
+    # error rather than Starlette's text/plain, wherever it is: clients parse the body.
+    app = Starlette(
+        routes=routes,
+        exception_handlers={404: _not_found, 405: _method_not_allowed},
+    )
     app.state.sim = state
     return _SimulatedHeaders(app)

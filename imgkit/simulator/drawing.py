@@ -33,6 +33,7 @@ __all__ = [
     "ImageInputError",
     "composition",
     "edit_image",
+    "preview",
     "render",
     "render_image",
 ]
@@ -90,11 +91,13 @@ _SHAPES_PER_WORD = 3
 
 
 class ImageInputError(ValueError):
-    """An input image or mask that cannot be used; ``param`` names the offending field."""
+    """An input image or mask that cannot be used; ``param`` names the offending field and
+    ``code`` the error code the API answers with."""
 
-    def __init__(self, param: str, message: str) -> None:
+    def __init__(self, param: str, message: str, code: str = "invalid_image") -> None:
         super().__init__(message)
         self.param = param
+        self.code = code
 
 
 @dataclass(frozen=True)
@@ -162,26 +165,31 @@ def _jitter_color(color: tuple[int, int, int], rng: random.Random, amount: int) 
     return tuple(max(0, min(255, c + rng.randint(-amount, amount))) for c in color)
 
 
-def _varied(comp: Composition, variation: int | None) -> Composition:
-    """The composition nudged by a per-call variation seed (None: no variation)."""
-    if variation is None:
-        return comp
-    rng = random.Random(variation)
+def _nudged(comp: Composition, seed: int, move: float, scale: float, tint: int) -> Composition:
+    rng = random.Random(seed)
     shapes = tuple(
         _Shape(
             kind=s.kind,
-            cx=s.cx + rng.uniform(-0.012, 0.012),
-            cy=s.cy + rng.uniform(-0.012, 0.012),
-            size=s.size * rng.uniform(0.97, 1.03),
+            cx=s.cx + rng.uniform(-move, move),
+            cy=s.cy + rng.uniform(-move, move),
+            size=s.size * rng.uniform(1 - scale, 1 + scale),
             aspect=s.aspect,
-            color=_jitter_color(s.color, rng, 6),
+            color=_jitter_color(s.color, rng, tint),
         )
         for s in comp.shapes
     )
-    return Composition(
-        corners=tuple(_jitter_color(c, rng, 6) for c in comp.corners),
-        shapes=shapes,
-    )
+    corners = tuple(_jitter_color(c, rng, tint) for c in comp.corners)
+    return Composition(corners=corners, shapes=shapes)
+
+
+def _varied(comp: Composition, variation: int | None, jitter: int | None = None) -> Composition:
+    """The composition nudged by a per-call variation seed (None: no variation), then by a much
+    smaller ``jitter`` (a seeded request repeated: near-identical, not identical)."""
+    if variation is not None:
+        comp = _nudged(comp, variation, 0.012, 0.03, 6)
+    if jitter is not None:
+        comp = _nudged(comp, jitter, 0.0015, 0.004, 1)
+    return comp
 
 
 def _polygon(shape: _Shape, w: int, h: int) -> tuple[str, list[tuple[float, float]]]:
@@ -237,9 +245,14 @@ def render_image(
     variation: int | None = None,
     transparent: bool = False,
     label: bool = True,
+    jitter: int | None = None,
 ) -> Image.Image:
-    """Draw ``prompt`` at ``width`` x ``height`` as a Pillow image (RGB, or RGBA if transparent)."""
-    comp = _varied(composition(prompt), variation)
+    """Draw ``prompt`` at ``width`` x ``height`` as a Pillow image (RGB, or RGBA if transparent).
+
+    ``variation`` varies a repeat the way a model's repeats vary; ``jitter`` varies it far less,
+    the way a seeded request repeated varies (see :mod:`imgkit.simulator.state`).
+    """
+    comp = _varied(composition(prompt), variation, jitter)
     if transparent:
         image = Image.new("RGBA", (width, height), (0, 0, 0, 0))
     else:
@@ -378,12 +391,15 @@ def render(
     variation: int | None = None,
     transparent: bool = False,
     compression: int | None = None,
+    jitter: int | None = None,
 ) -> bytes:
     """Draw ``prompt`` and return the encoded bytes of a ``width`` x ``height`` ``fmt`` image."""
     if fmt == "svg":
         return _svg(prompt, width, height, variation)
     transparent = transparent and fmt in ("png", "webp")
-    image = render_image(prompt, width, height, variation=variation, transparent=transparent)
+    image = render_image(
+        prompt, width, height, variation=variation, transparent=transparent, jitter=jitter
+    )
     return encode(image, fmt, compression=compression)
 
 
@@ -392,8 +408,40 @@ def _open(data: bytes, param: str) -> Image.Image:
         image = Image.open(io.BytesIO(data))
         image.load()
     except Exception as exc:  # Pillow raises many types for unreadable data
-        raise ImageInputError(param, f"Invalid image file or mode for {param!r}: {exc}") from None
+        raise ImageInputError(
+            param, f"Invalid image file or mode for {param!r}: {exc}", code="image_parse_error"
+        ) from None
     return image
+
+
+#: How an edit leaks outside its mask (a simulator assumption, documented in
+#: docs/vendor-behaviour.md): real edits regenerate the whole picture, so the pixels the mask
+#: keeps come back close to, not equal to, the original. The simulator adds seeded noise of at
+#: most this many levels per channel everywhere ...
+LEAK_NOISE_LEVELS = 2
+#: ... and blends the ring of kept pixels this many pixels wide around the edit region this far
+#: toward the new content, as an inpainting seam does.
+LEAK_SEAM_PX = 1
+LEAK_SEAM_BLEND = 0.25
+
+
+def _seam(redraw: Image.Image) -> Image.Image:
+    """The kept pixels within LEAK_SEAM_PX of the edit region, as an "L" mask (255 = seam)."""
+    from PIL import ImageFilter
+
+    grown = redraw.filter(ImageFilter.MaxFilter(2 * LEAK_SEAM_PX + 1))
+    ring = np.asarray(grown, dtype=np.uint8) & ~np.asarray(redraw, dtype=np.uint8)
+    return Image.fromarray(ring, "L")
+
+
+def _add_noise(image: Image.Image, seed: int) -> Image.Image:
+    """``image`` (RGB or RGBA) with seeded noise of up to LEAK_NOISE_LEVELS on each colour."""
+    rng = np.random.default_rng(seed)
+    pixels = np.asarray(image, dtype=np.int16)
+    noise = rng.integers(-LEAK_NOISE_LEVELS, LEAK_NOISE_LEVELS + 1, pixels.shape, dtype=np.int16)
+    if image.mode == "RGBA":
+        noise[..., 3] = 0  # transparency comes back as it was
+    return Image.fromarray(np.clip(pixels + noise, 0, 255).astype(np.uint8), image.mode)
 
 
 def edit_image(
@@ -404,13 +452,17 @@ def edit_image(
     variation: int | None = None,
     fmt: str = "png",
     compression: int | None = None,
+    size: tuple[int, int] | None = None,
+    leak_seed: int | None = None,
 ) -> tuple[bytes, int, int]:
-    """Redraw the part of an image the mask marks, keep the rest pixel for pixel.
+    """Redraw the part of an image the mask marks; keep the rest, nearly.
 
     Mask semantics follow the Images API: fully transparent mask pixels (alpha 0) are redrawn
-    from ``prompt``; every other pixel comes back unchanged. Without a mask, the image's own
-    fully transparent pixels are the edit region; if it has none the whole image is redrawn.
-    Returns (bytes, width, height) at the input's size.
+    from ``prompt``; the others are kept. Without a mask, the image's own fully transparent
+    pixels are the edit region; if it has none the whole image is redrawn. The answer is
+    ``size`` (width, height) when given, else the input's size. With ``leak_seed`` the kept
+    pixels leak as :data:`LEAK_NOISE_LEVELS` and :data:`LEAK_SEAM_BLEND` say; without it they
+    come back exactly. Returns (bytes, width, height).
 
     Raises :class:`ImageInputError` for an unreadable image or mask, a mask without an alpha
     channel, or a mask whose size differs from the image.
@@ -424,10 +476,13 @@ def edit_image(
                 "mask",
                 f"Invalid mask image: the mask is {mask.size[0]}x{mask.size[1]} but the image "
                 f"is {width}x{height}; they must be the same size.",
+                code="invalid_image",
             )
         if "A" not in mask.getbands() and "transparency" not in mask.info:
             raise ImageInputError(
-                "mask", "Invalid mask image: the mask must have an alpha channel."
+                "mask",
+                f"Invalid mask image: the mask must have an alpha channel, got mode {mask.mode}.",
+                code="invalid_image_mode",
             )
         alpha = mask.convert("RGBA").getchannel("A")
     elif "A" in source.getbands() or "transparency" in source.info:
@@ -443,6 +498,28 @@ def edit_image(
     original = source.convert(mode)
     drawn = render_image(prompt, width, height, variation=variation, label=False).convert(mode)
     result = Image.composite(drawn, original, redraw)
+    if leak_seed is not None:
+        seam = _seam(redraw).point(lambda v: round(v * LEAK_SEAM_BLEND))
+        result = Image.composite(drawn, result, seam)
+    if size is not None and size != (width, height):
+        result = result.resize(size, Image.Resampling.LANCZOS)
+        width, height = size
+    if leak_seed is not None:
+        result = _add_noise(result, leak_seed)
     if fmt == "svg":
         fmt = "png"
     return encode(result, fmt, compression=compression), width, height
+
+
+def preview(data: bytes, index: int, total: int, fmt: str, compression: int | None = None) -> bytes:
+    """Partial image ``index`` (0-based) of ``total`` for a streamed image: the final picture at
+    a lower resolution, scaled back up, sharper with each partial (as a diffusion preview
+    sharpens). SVG and GIF answers send no partial images, so their previews are PNGs."""
+    image = Image.open(io.BytesIO(data))
+    image.load()
+    width, height = image.size
+    factor = 2 ** (total - index + 1)
+    small = image.resize((max(1, width // factor), max(1, height // factor)))
+    blurred = small.resize((width, height), Image.Resampling.BILINEAR)
+    fmt = fmt if fmt in ("png", "jpeg", "webp") else "png"
+    return encode(blurred, fmt, compression=compression)

@@ -13,7 +13,22 @@ A fault SPEC is a list of rules separated by ``;``. Two spellings are accepted:
 
 ``TARGET`` is ``*`` (also spelled ``rate``, for the random mode ``rate:429=0.1,500=0.05``),
 a provider (``openai``, ``gemini``, ``leonardo``), ``provider/model``, or a bare model name.
-``KIND`` is one of :data:`FAULT_KINDS`.
+``KIND`` is one of :data:`FAULT_KINDS`. Each service plays a kind in its own shape
+(``docs/vendor-behaviour.md`` gives the sources):
+
+- ``429``, ``500``, ``503``: the vendor's error body (Leonardo answers 429 only when injected:
+  beyond its concurrency it queues); ``timeout``, ``drop``: held, or cut mid-answer.
+- ``policy``, refused for the prompt: OpenAI GPT image models 400 ``moderation_blocked``
+  (moderation stage "input"), DALL-E 400 ``content_policy_violation``, the Responses API a
+  failed ``image_generation_call`` inside a 200; Gemini ``promptFeedback.blockReason`` with no
+  candidates; Leonardo a 400 at create.
+- ``image_safety``, refused after drawing: OpenAI as policy with moderation stage "output" (an
+  ``error`` event mid-stream); Gemini ``finishReason: IMAGE_SAFETY``; Leonardo a finished job
+  whose images are flagged ``nsfw``.
+- ``prohibited``: Gemini ``finishReason: IMAGE_PROHIBITED_CONTENT``; elsewhere as image_safety.
+- ``decline``, the model answers in words: the Responses API a message and no image call,
+  Gemini a text-only answer; the Images API and Leonardo, which cannot, play policy.
+- ``job_failed``: a Leonardo job that ends ``FAILED``; elsewhere a 500.
 
 Blocked terms (``--block``) are matched case-insensitively as substrings of the prompt; a term
 may carry a target prefix (``gemini:nuclear``) since services refuse different things.
@@ -32,6 +47,7 @@ from imgkit.errors import ValidationError
 __all__ = [
     "DEFAULT_BLOCKED_TERMS",
     "FAULT_KINDS",
+    "REFUSAL_KINDS",
     "BlockList",
     "FaultPlan",
     "FaultRule",
@@ -39,7 +55,12 @@ __all__ = [
 ]
 
 #: Every fault the simulator can inject.
-FAULT_KINDS = ("429", "500", "503", "timeout", "drop", "policy")
+FAULT_KINDS = (
+    "429", "500", "503", "timeout", "drop",
+    "policy", "image_safety", "prohibited", "decline", "job_failed",
+)  # fmt: skip
+#: The kinds that refuse on content grounds (or decline), played by each route in its own way.
+REFUSAL_KINDS = ("policy", "image_safety", "prohibited", "decline")
 
 #: Terms refused by every simulated service unless the caller passes ``block`` explicitly as
 #: an empty list to :class:`BlockList`. Chosen to be unmistakable in a classroom and absent

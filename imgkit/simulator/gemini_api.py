@@ -1,12 +1,21 @@
-"""The Gemini side of the simulator: ``POST /{v1,v1beta}/models/{model}:generateContent``.
+"""The Gemini side of the simulator: ``POST /{v1,v1beta}/models/{model}:generateContent`` and
+``:streamGenerateContent?alt=sse``.
 
 Speaks the Gemini Developer API's JSON as ``google-genai`` sends and parses it (camelCase on the
 wire; snake_case is accepted too). The image comes back as ``inlineData`` in
 ``candidates[0].content.parts``. ``imageConfig.aspectRatio`` and ``imageConfig.imageSize`` pick
-the size from the catalog's aspect-ratio table at the model's tiers; a request ``seed`` makes the
-image a pure function of (prompt, seed). Errors use Google's shape
-``{"error": {"code", "message", "status"}}``; a content-policy refusal is a 200 whose only
-candidate has ``finishReason: "SAFETY"`` and no content, as the service answers a blocked image.
+the size from the catalog's aspect-ratio table at the model's tiers. Errors use Google's shape
+``{"error": {"code", "message", "status"}}``.
+
+Gemini refuses inside a 200, in several ways (sources in docs/vendor-behaviour.md): a blocked
+prompt has ``promptFeedback.blockReason`` and no candidates; an image refused after drawing has a
+candidate with ``finishReason`` ``IMAGE_SAFETY`` or ``IMAGE_PROHIBITED_CONTENT`` and no image; a
+model that declines answers in words only (``finishReason: STOP``, text parts, no image).
+
+A request ``seed`` makes the image near-identical for the same (prompt, seed), not
+byte-identical: the SDK documents the seed as a best effort ("the model makes a best effort to
+provide the same response for repeated requests"), so the simulator draws the seeded picture and
+moves it a very little per call (:func:`imgkit.simulator.drawing.render_image`'s ``jitter``).
 """
 
 from __future__ import annotations
@@ -25,8 +34,8 @@ from starlette.responses import JSONResponse, Response
 from imgkit.catalog.models import ModelSpec, default_catalog, parse_size
 from imgkit.catalog.validation import validate_request
 from imgkit.errors import ValidationError
-from imgkit.simulator import drawing
-from imgkit.simulator.pipeline import VendorErrors, admit, in_thread
+from imgkit.simulator import drawing, streaming
+from imgkit.simulator.pipeline import Refusal, VendorErrors, admit, in_thread
 from imgkit.simulator.state import SimState
 
 __all__ = ["generate_content"]
@@ -41,6 +50,7 @@ _STATUS = {
     503: "UNAVAILABLE",
     504: "DEADLINE_EXCEEDED",
 }
+_ACTIONS = ("generateContent", "streamGenerateContent")
 # Simulator assumption: output tokens per image by tier (Google bills images as tokens too).
 _IMAGE_TOKENS = {"0.5K": 747, "1K": 1290, "2K": 1680, "4K": 2520}
 
@@ -83,30 +93,6 @@ def _server_error(status: int) -> Response:
     return error(status, "An internal error has occurred.")
 
 
-def _policy(reason: str) -> Response:
-    return JSONResponse(
-        {
-            "candidates": [
-                {
-                    "finishReason": "SAFETY",
-                    "finishMessage": f"The image was blocked for safety. (imgkit simulator: "
-                    f"{reason})",
-                    "index": 0,
-                    "safetyRatings": [
-                        {
-                            "category": "HARM_CATEGORY_DANGEROUS_CONTENT",
-                            "probability": "HIGH",
-                            "blocked": True,
-                        }
-                    ],
-                }
-            ],
-            "usageMetadata": {"promptTokenCount": 0, "totalTokenCount": 0},
-            "responseId": "sim-" + secrets.token_hex(8),
-        }
-    )
-
-
 def _gateway_timeout() -> Response:
     return error(504, "Deadline expired before operation could complete.")
 
@@ -114,9 +100,59 @@ def _gateway_timeout() -> Response:
 ERRORS = VendorErrors(
     rate_limited=_rate_limited,
     server_error=_server_error,
-    policy=_policy,
     gateway_timeout=_gateway_timeout,
 )
+_DECLINE = (
+    "I can't create that image, but I can describe a scene like it in words if that helps. "
+    "(imgkit simulator)"
+)
+
+
+def _usage(prompt_tokens: int, output: list[tuple[str, int]]) -> dict[str, Any]:
+    """``usageMetadata`` with the per-modality details the service sends."""
+    candidates = sum(count for _, count in output)
+    usage: dict[str, Any] = {
+        "promptTokenCount": prompt_tokens,
+        "promptTokensDetails": [{"modality": "TEXT", "tokenCount": prompt_tokens}],
+        "totalTokenCount": prompt_tokens + candidates,
+    }
+    if output:
+        usage["candidatesTokenCount"] = candidates
+        usage["candidatesTokensDetails"] = [
+            {"modality": modality, "tokenCount": count} for modality, count in output
+        ]
+    return usage
+
+
+def _refusal_body(refusal: Refusal, model: str, prompt_tokens: int) -> dict[str, Any]:
+    """The 200 body of a refusal (see the module docstring)."""
+    common = {"modelVersion": model, "responseId": "sim-" + secrets.token_hex(8)}
+    note = f"(imgkit simulator: {refusal.reason})"
+    if refusal.kind == "policy":
+        return {
+            "promptFeedback": {
+                "blockReason": "PROHIBITED_CONTENT",
+                "blockReasonMessage": f"The prompt was blocked. {note}",
+            },
+            "usageMetadata": _usage(prompt_tokens, []),
+            **common,
+        }
+    if refusal.kind == "decline":
+        text_tokens = max(1, math.ceil(len(_DECLINE) / 4))
+        candidate = {
+            "content": {"parts": [{"text": _DECLINE}], "role": "model"},
+            "finishReason": "STOP",
+            "index": 0,
+        }
+        usage = _usage(prompt_tokens, [("TEXT", text_tokens)])
+        return {"candidates": [candidate], "usageMetadata": usage, **common}
+    finish = "IMAGE_PROHIBITED_CONTENT" if refusal.kind == "prohibited" else "IMAGE_SAFETY"
+    candidate = {
+        "finishReason": finish,
+        "finishMessage": f"The generated image was blocked. {note}",
+        "index": 0,
+    }
+    return {"candidates": [candidate], "usageMetadata": _usage(prompt_tokens, []), **common}
 
 
 def _get(mapping: Any, camel: str, snake: str) -> Any:
@@ -174,8 +210,15 @@ def _size_for(spec: ModelSpec, aspect: str | None, tier: str | None) -> str:
     )
 
 
-def _draw(prompt: str, width: int, height: int, variation: int, source: bytes | None) -> bytes:
-    image = drawing.render_image(prompt, width, height, variation=variation)
+def _draw(
+    prompt: str,
+    width: int,
+    height: int,
+    variation: int,
+    source: bytes | None,
+    jitter: int | None = None,
+) -> bytes:
+    image = drawing.render_image(prompt, width, height, variation=variation, jitter=jitter)
     if source is not None:
         try:
             base = Image.open(io.BytesIO(source)).convert("RGB").resize((width, height))
@@ -187,12 +230,13 @@ def _draw(prompt: str, width: int, height: int, variation: int, source: bytes | 
 
 
 async def generate_content(request: Request) -> Response:
-    """POST /{version}/models/{model}:generateContent."""
+    """POST /{version}/models/{model}:generateContent (or :streamGenerateContent?alt=sse)."""
     state: SimState = request.app.state.sim
     version = request.path_params["version"]
     model, _, action = request.path_params["model_action"].partition(":")
-    if version not in ("v1", "v1beta", "v1alpha") or action != "generateContent":
+    if version not in ("v1", "v1beta", "v1alpha") or action not in _ACTIONS:
         return error(404, f"Method {action or '(none)'} is not found on {version}.")
+    stream = action == "streamGenerateContent"
     key = request.headers.get("x-goog-api-key") or request.query_params.get("key")
     if not key:
         state.count_unauthorized()
@@ -243,7 +287,7 @@ async def generate_content(request: Request) -> Response:
                 "not supported for generateContent.",
             )
         return error(400, f"Invalid value at '{param}': {exc}")
-    failure = await admit(
+    outcome = await admit(
         request,
         state,
         provider=PROVIDER,
@@ -251,39 +295,48 @@ async def generate_content(request: Request) -> Response:
         prompt=req.prompt,
         images=req.n,
         errors=ERRORS,
+        apply_latency=not stream,
     )
-    if failure is not None:
-        return failure
+    if isinstance(outcome, Response):
+        return outcome
+    latency = state.draw_latency() if stream else 0.0
+    prompt_tokens = max(1, math.ceil(len(req.prompt) / 4))
+    if isinstance(outcome, Refusal):
+        if outcome.kind == "job_failed":
+            return ERRORS.server_error(500)
+        body = _refusal_body(outcome, req.model, prompt_tokens)
+        if stream:
+            return streaming.event_stream([(latency, streaming.sse(body))])
+        return JSONResponse(body)
     width, height = parse_size(req.size) or (1024, 1024)
     variation = state.variation(PROVIDER, req.model, req.prompt, seed=req.seed)
+    # A seeded repeat comes out near-identical, not identical (see the module docstring).
+    jitter = None if req.seed is None else state.variation(PROVIDER, req.model, req.prompt)
     data = await in_thread(
-        _draw, req.prompt, width, height, variation, sources[0] if sources else None
+        _draw, req.prompt, width, height, variation, sources[0] if sources else None, jitter
     )
     state.count_images(PROVIDER, req.model, 1)
-    parts: list[dict[str, Any]] = []
     modalities = [
         str(m).upper() for m in _get(config, "responseModalities", "response_modalities") or []
     ]
-    if "TEXT" in modalities:
-        parts.append({"text": "Here is a simulated image (imgkit simulator, not a real model)."})
-    parts.append(
-        {"inlineData": {"mimeType": "image/png", "data": base64.b64encode(data).decode("ascii")}}
-    )
+    text = "Here is a simulated image (imgkit simulator, not a real model)."
+    text_part = {"text": text} if "TEXT" in modalities else None
+    image_part = {"inlineData": {"mimeType": "image/png", "data": base64.b64encode(data).decode()}}
     tier = spec.gemini_aspect_and_tier(req.size)[1]
-    prompt_tokens = max(1, math.ceil(len(req.prompt) / 4))
-    image_tokens = _IMAGE_TOKENS.get(tier, 1290)
-    return JSONResponse(
-        {
-            "candidates": [
-                {"content": {"parts": parts, "role": "model"}, "finishReason": "STOP", "index": 0}
-            ],
-            "usageMetadata": {
-                "promptTokenCount": prompt_tokens,
-                "candidatesTokenCount": image_tokens,
-                "totalTokenCount": prompt_tokens + image_tokens,
-                "candidatesTokensDetails": [{"modality": "IMAGE", "tokenCount": image_tokens}],
-            },
-            "modelVersion": req.model,
-            "responseId": "sim-" + secrets.token_hex(8),
-        }
-    )
+    output = [("IMAGE", _IMAGE_TOKENS.get(tier, 1290))]
+    if text_part:
+        output.insert(0, ("TEXT", max(1, math.ceil(len(text) / 4))))
+    common = {"modelVersion": req.model, "responseId": "sim-" + secrets.token_hex(8)}
+
+    def answer(parts: list[dict[str, Any]], done: bool) -> dict[str, Any]:
+        candidate: dict[str, Any] = {"content": {"parts": parts, "role": "model"}, "index": 0}
+        if done:
+            candidate["finishReason"] = "STOP"
+        return {"candidates": [candidate], "usageMetadata": _usage(prompt_tokens, output), **common}
+
+    if not stream:
+        return JSONResponse(answer([p for p in (text_part, image_part) if p], done=True))
+    # Streamed: the words first (when asked for), then the image with the finish reason.
+    chunks = [(0.0, streaming.sse(answer([text_part], done=False)))] if text_part else []
+    chunks.append((latency, streaming.sse(answer([image_part], done=True))))
+    return streaming.event_stream(chunks)

@@ -6,13 +6,20 @@
 - ``POST /api/rest/v2/generations`` with ``{"model", "parameters": {"prompt", "width", "height",
   "quantity", "seed", "prompt_enhance"}}`` answers ``{"generate": {"generationId", "cost"}}``.
 - ``GET /api/rest/v1/generations/{id}`` answers ``{"generations_by_pk": {"status": "PENDING" |
-  "COMPLETE", "generated_images": [{"id", "url", "nsfw"}], ...}}``; the job completes once the
-  configured latency has passed since the create (latency 0: at once). Unknown ids give
-  ``{"generations_by_pk": null}``, as the service's GraphQL layer does.
+  "COMPLETE" | "FAILED", "generated_images": [{"id", "url", "nsfw"}], ...}}``; the job
+  completes once the configured latency has passed since it started (latency 0: at once).
+  Unknown ids give ``{"generations_by_pk": null}``, as the service's GraphQL layer does.
 
-The model is named by its catalog name or Leonardo's model id. Images are JPEGs served from the
-simulator's temporary URLs. Errors are ``{"error", "path", "code"}``; a blocked prompt (or the
-``policy`` fault) is a 400 at create time, as Leonardo's moderation filter answers.
+The model is named by its catalog name or Leonardo's model id; v2 also takes the partner models
+it exists for (:data:`PARTNER_MODELS`, e.g. ``gpt-image-1.5`` per Leonardo's guide). Images are
+JPEGs served from the simulator's temporary URLs. Errors are ``{"error", "path", "code"}``.
+
+What can go wrong, as on the service: a blocked prompt (or the ``policy`` fault) is a 400 at
+create time, from Leonardo's moderation filter; ``image_safety`` finishes the job with its
+images flagged ``nsfw``; ``job_failed`` ends it ``FAILED``. Beyond a model's images per minute
+(``rate_limits``) Leonardo queues rather than refusing: the job is accepted and stays PENDING
+until its turn. A ``seed`` gives near-identical images (the seeded picture moved a very little
+per call), not byte-identical ones: a simulator assumption about a diffusion service's seeds.
 """
 
 from __future__ import annotations
@@ -28,16 +35,19 @@ from starlette.responses import JSONResponse, Response
 from imgkit.catalog.models import ModelSpec, default_catalog
 from imgkit.errors import ValidationError
 from imgkit.simulator import drawing
-from imgkit.simulator.pipeline import VendorErrors, admit, in_thread
+from imgkit.simulator.pipeline import Refusal, VendorErrors, admit, in_thread
 from imgkit.simulator.rewriting import revise_prompt
 from imgkit.simulator.state import LeonardoJob, SimState
 
-__all__ = ["create_v1", "create_v2", "poll"]
+__all__ = ["PARTNER_MODELS", "create_v1", "create_v2", "poll"]
 
 PROVIDER = "leonardo"
 _DEFAULT_MODEL = "leonardo-phoenix"
 # Simulator assumption: API credits per image, reported beside the dollar cost.
 _CREDITS_PER_IMAGE = 8
+#: Partner models the v2 endpoint serves: Leonardo's name -> the catalog model drawn and priced
+#: (docs.leonardo.ai, "GPT Image-1.5" guide: ``"model": "gpt-image-1.5"`` on /v2/generations).
+PARTNER_MODELS = {"gpt-image-1.5": "gpt-image-1.5"}
 
 
 def error(
@@ -76,7 +86,6 @@ def _gateway_timeout() -> Response:
 ERRORS = VendorErrors(
     rate_limited=_rate_limited,
     server_error=_server_error,
-    policy=_policy,
     gateway_timeout=_gateway_timeout,
 )
 
@@ -123,13 +132,19 @@ async def _create(
     seed: Any,
     enhance: bool,
     names: dict[str, str],
-) -> tuple[LeonardoJob, ModelSpec] | Response:
-    """Validate, run the pipeline, draw the images; a job or the error response."""
+    quality: Any = None,
+    partners: bool = False,
+) -> tuple[LeonardoJob, ModelSpec, int] | Response:
+    """Validate, run the pipeline, draw the images; (job, model, images asked) or the error.
+
+    ``partners``: the v2 endpoint, which also takes :data:`PARTNER_MODELS`.
+    """
     from imgkit.catalog.validation import validate_request
 
     state: SimState = request.app.state.sim
+    partner = PARTNER_MODELS.get(str(model)) if partners else None
     try:
-        spec = _model_spec(model)
+        spec = default_catalog().get_model(partner) if partner else _model_spec(model)
         default_w, default_h = (int(x) for x in spec.default_size.split("x"))
         w = default_w if width is None else width
         h = default_h if height is None else height
@@ -141,13 +156,15 @@ async def _create(
             backend="sim",
             size=f"{w}x{h}",
             n=1 if count is None else count,
-            seed=seed,
+            # A partner model takes the partner's quality and no seed of its own.
+            quality=str(quality).lower() if partner and quality else None,
+            seed=None if partner else seed,
         )
     except ValidationError as exc:
         state.count_invalid(PROVIDER, str(model or _DEFAULT_MODEL))
         param = names.get(exc.param, exc.param)
         return error(400, f"Invalid value for {param}: {exc}", code="invalid-params")
-    failure = await admit(
+    outcome = await admit(
         request,
         state,
         provider=PROVIDER,
@@ -156,21 +173,32 @@ async def _create(
         images=req.n,
         errors=ERRORS,
         apply_latency=False,
+        rate_limit=False,  # Leonardo queues instead (below)
     )
-    if failure is not None:
-        return failure
-    # With a seed, image i is a pure function of (prompt, seed + i), as on the service.
+    if isinstance(outcome, Response):
+        return outcome
+    if isinstance(outcome, Refusal) and outcome.kind in ("policy", "decline"):
+        return _policy(outcome.reason)
+    failed = isinstance(outcome, Refusal) and outcome.kind == "job_failed"
+    # With a seed, image i is near-identical to any other image of (prompt, seed + i).
     variations = [
         state.variation(
             PROVIDER, spec.name, req.prompt, seed=None if req.seed is None else req.seed + i
         )
         for i in range(req.n)
     ]
+    jitters = [
+        None if req.seed is None else state.variation(PROVIDER, spec.name, req.prompt)
+        for _ in range(req.n)
+    ]
     used = revise_prompt(req.prompt, random.Random(variations[0])) if enhance else req.prompt
     width_px, height_px = req.width_height or (1024, 1024)
-    images = await in_thread(_draw_many, used, width_px, height_px, variations)
-    state.count_images(PROVIDER, spec.name, len(images))
-    image_ids = [state.store_image(data, drawing.MIME_TYPES["jpeg"]) for data in images]
+    image_ids: list[str] = []
+    if not failed:
+        images = await in_thread(_draw_many, used, width_px, height_px, variations, jitters)
+        state.count_images(PROVIDER, spec.name, len(images))
+        image_ids = [state.store_image(data, drawing.MIME_TYPES["jpeg"]) for data in images]
+    queued = state.queue_delay(spec.name, req.n)
     job = LeonardoJob(
         generation_id=str(uuid.uuid4()),
         model=spec.name,
@@ -178,19 +206,37 @@ async def _create(
         width=width_px,
         height=height_px,
         seed=req.seed if req.seed is not None else variations[0] % (2**31),
-        ready_at=time.monotonic() + state.draw_latency(),
+        ready_at=time.monotonic() + queued + state.draw_latency(),
         image_ids=image_ids,
+        failed=failed,
+        nsfw=isinstance(outcome, Refusal) and outcome.output_stage,
     )
     state.jobs[job.generation_id] = job
-    return job, spec
+    return job, spec, req.n
 
 
-def _draw_many(prompt: str, width: int, height: int, variations: list[int]) -> list[bytes]:
-    return [drawing.render(prompt, width, height, fmt="jpeg", variation=v) for v in variations]
+def _draw_many(
+    prompt: str, width: int, height: int, variations: list[int], jitters: list[int | None]
+) -> list[bytes]:
+    return [
+        drawing.render(prompt, width, height, fmt="jpeg", variation=v, jitter=j)
+        for v, j in zip(variations, jitters, strict=True)
+    ]
 
 
-def _cost(spec: ModelSpec, n: int) -> dict[str, Any]:
-    return {"amount": round(_per_image_usd(spec) * n, 6), "unit": "USD"}
+def _cost_usd(spec: ModelSpec, n: int, quality: Any = None) -> float:
+    if spec.provider == PROVIDER:
+        return _per_image_usd(spec) * n
+    # A partner model: what its own catalog price says (a simulator assumption).
+    from imgkit.catalog.costs import estimate_cost
+    from imgkit.catalog.validation import validate_request
+
+    request = validate_request(spec.name, "x", quality=str(quality).lower() if quality else None)
+    return (estimate_cost(request).per_image or 0.0) * n
+
+
+def _cost(spec: ModelSpec, n: int, quality: Any = None) -> dict[str, Any]:
+    return {"amount": round(_cost_usd(spec, n, quality), 6), "unit": "USD"}
 
 
 async def _json(request: Request) -> dict[str, Any] | Response:
@@ -224,8 +270,7 @@ async def create_v1(request: Request) -> Response:
     )
     if isinstance(made, Response):
         return made
-    job, spec = made
-    n = len(job.image_ids)
+    job, spec, n = made
     return JSONResponse(
         {
             "sdGenerationJob": {
@@ -262,17 +307,18 @@ async def create_v2(request: Request) -> Response:
             "seed": "parameters.seed",
             "modelId": "model",
         },
+        quality=params.get("quality"),
+        partners=True,
     )
     if isinstance(made, Response):
         return made
-    job, spec = made
-    n = len(job.image_ids)
+    job, spec, n = made
     return JSONResponse(
         {
             "generate": {
                 "generationId": job.generation_id,
                 "apiCreditCost": _CREDITS_PER_IMAGE * n,
-                "cost": _cost(spec, n),
+                "cost": _cost(spec, n, params.get("quality")),
             }
         }
     )
@@ -294,7 +340,7 @@ async def poll(request: Request) -> Response:
             {
                 "id": image_id,
                 "url": f"{base}/_sim/files/{image_id}.jpg",
-                "nsfw": False,
+                "nsfw": job.nsfw,
                 "likeCount": 0,
             }
             for image_id in job.image_ids
@@ -302,7 +348,7 @@ async def poll(request: Request) -> Response:
         if complete
         else []
     )
-    status = "FAILED" if job.failed else ("COMPLETE" if complete else "PENDING")
+    status = "PENDING" if not complete else ("FAILED" if job.failed else "COMPLETE")
     return JSONResponse(
         {
             "generations_by_pk": {

@@ -5,6 +5,11 @@ decides whether it fails: a scripted or random fault first, then a blocked promp
 optional per-model rate limit, and finally the configured latency. Each vendor supplies its own
 error shapes through a :class:`VendorErrors`; ``timeout`` and ``drop`` are the same everywhere
 because they are about the connection, not the payload.
+
+A refusal (a blocked term, or a ``policy``, ``image_safety``, ``prohibited``, ``decline`` or
+``job_failed`` fault) is not an error every route answers alike: the Images API answers a 400,
+the Responses API a failed item inside a 200, Gemini a 200 with a finish reason, Leonardo a job
+that fails later. So :func:`admit` hands it back as a :class:`Refusal` for the route to play.
 """
 
 from __future__ import annotations
@@ -22,7 +27,18 @@ from starlette.types import Receive, Scope, Send
 
 from imgkit.simulator.state import SimState
 
-__all__ = ["DropResponse", "HoldResponse", "VendorErrors", "admit", "in_thread", "request_id"]
+__all__ = [
+    "DropResponse",
+    "HoldResponse",
+    "Refusal",
+    "VendorErrors",
+    "admit",
+    "in_thread",
+    "request_id",
+]
+
+#: Kinds a route plays itself (see the module docstring).
+IN_BAND_KINDS = ("policy", "image_safety", "prohibited", "decline", "job_failed")
 
 
 def request_id(prefix: str = "req_sim_") -> str:
@@ -54,8 +70,25 @@ class VendorErrors:
     # (retry_after seconds, model, headers from rate_limit_headers)
     rate_limited: Callable[[float, str, dict[str, str]], Response]
     server_error: Callable[[int], Response]  # (status)
-    policy: Callable[[str], Response]  # (reason)
     gateway_timeout: Callable[[], Response]
+
+
+@dataclass(frozen=True)
+class Refusal:
+    """A request the service refuses on content grounds (or fails late): the route plays it.
+
+    ``kind`` is one of :data:`IN_BAND_KINDS`; ``reason`` says why, for the message; ``term`` is
+    the blocked prompt term that caused it, if any.
+    """
+
+    kind: str
+    reason: str
+    term: str | None = None
+
+    @property
+    def output_stage(self) -> bool:
+        """Refused after the image was drawn (the moderation of the output), not for the prompt."""
+        return self.kind in ("image_safety", "prohibited")
 
 
 class HoldResponse(Response):
@@ -110,17 +143,31 @@ async def admit(
     images: int,
     errors: VendorErrors,
     apply_latency: bool = True,
-) -> Response | None:
-    """Count the request; return the failure it suffers, or None after the latency has passed."""
+    rate_limit: bool = True,
+) -> Response | Refusal | None:
+    """Count the request; return the error it suffers or the :class:`Refusal` the route plays,
+    or None (after the latency has passed) when it is to be served.
+
+    ``rate_limit=False`` leaves the per-model limit to the route (Leonardo queues instead).
+    """
     state.count_request(provider, model)
     kind = state.faults.draw(provider, model)
     reason = f"fault injected by the simulator ({kind})" if kind else ""
+    term = None
     if kind is None:
         term = state.block.match(provider, model, prompt)
         if term is not None:
             kind = "policy"
             reason = f"the prompt contains the blocked term {term!r}"
-    if kind is None:
+    if kind in IN_BAND_KINDS:
+        state.count_fault(provider, model, kind)
+        refusal = Refusal(kind, reason, term)
+        # Refused after the model worked (output moderation, a decline, a failed job): that
+        # takes the time an answer takes. A prompt refused on arrival does not.
+        if apply_latency and kind != "policy":
+            await _wait(state)
+        return refusal
+    if kind is None and rate_limit:
         wait = state.rate_limited(model, images)
         if wait is not None:
             state.count_fault(provider, model, "429")
@@ -129,23 +176,23 @@ async def admit(
             )
     if kind is not None:
         state.count_fault(provider, model, kind)
-        return _fault_response(kind, state, model, reason, errors)
+        return _fault_response(kind, state, model, errors)
     if apply_latency:
-        delay = state.draw_latency()
-        if delay > 0:
-            await anyio.sleep(delay)
+        await _wait(state)
     return None
 
 
-def _fault_response(
-    kind: str, state: SimState, model: str, reason: str, errors: VendorErrors
-) -> Response:
+async def _wait(state: SimState) -> None:
+    delay = state.draw_latency()
+    if delay > 0:
+        await anyio.sleep(delay)
+
+
+def _fault_response(kind: str, state: SimState, model: str, errors: VendorErrors) -> Response:
     if kind == "429":
         return errors.rate_limited(state.retry_after, model, rate_limit_headers(state.retry_after))
     if kind in ("500", "503"):
         return errors.server_error(int(kind))
-    if kind == "policy":
-        return errors.policy(reason)
     if kind == "timeout":
         return HoldResponse(state.timeout_hold, errors.gateway_timeout())
     return DropResponse()

@@ -7,7 +7,10 @@ drift apart. This module imitates that with templates drawn from a seeded genera
 is reproducible for a given seed yet varies across calls.
 
 A prompt that starts with the community's AS-IS prefix (see ``FACTS.md``) is passed through
-almost untouched, as the real service tends to do.
+almost untouched, as the real service tends to do: the prefix curbs the rewriting, it does not
+always stop it. Half the calls keep the text after the prefix as written; the others add a
+short phrase (:data:`AS_IS_TOUCH_RATE`, a simulator assumption), so the AS-IS arm's divergence
+is small but not nothing.
 """
 
 from __future__ import annotations
@@ -94,6 +97,14 @@ _MOODS = (
     "nostalgic",
     "energetic",
 )
+#: How often the simulated service still touches an AS-IS prompt, and the touches it makes.
+AS_IS_TOUCH_RATE = 0.5
+_LIGHT_TOUCHES = (
+    "{prompt}, simple composition",
+    "A simple image of {prompt}",
+    "{prompt}, plain background",
+    "{prompt}, in soft light",
+)
 _SAFETY = (
     "Any people shown are generic and not identifiable.",
     "The depiction is respectful and suitable for all audiences.",
@@ -113,10 +124,15 @@ def revise_prompt(prompt: str, rng: random.Random, *, style: str | None = None) 
     """Return a rewritten version of ``prompt`` drawn with ``rng``.
 
     ``style`` ("vivid", the DALL-E 3 default, or "natural") steers the vocabulary. A prompt that
-    starts with :data:`AS_IS_PREFIX` comes back as the text after the prefix, unexpanded.
+    starts with :data:`AS_IS_PREFIX` comes back as the text after the prefix, unexpanded but
+    for an occasional short phrase.
     """
     remainder = _as_is_remainder(prompt)
     if remainder is not None:
+        if rng.random() < AS_IS_TOUCH_RATE:
+            core = remainder.rstrip(".")
+            lowered = core[:1].lower() + core[1:] if core[:2] != core[:2].upper() else core
+            return rng.choice(_LIGHT_TOUCHES).format(prompt=lowered)
         return remainder
     key = style if style in _MEDIA else "vivid"
     core = prompt.strip().rstrip(".")

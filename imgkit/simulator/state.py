@@ -71,6 +71,7 @@ class LeonardoJob:
     ready_at: float
     image_ids: list[str]
     failed: bool = False
+    nsfw: bool = False
     created_at: float = field(default_factory=time.time)
 
 
@@ -128,6 +129,7 @@ class SimState:
         self._variation_counts: dict[tuple[str, str, str], int] = {}
         self._latency_count = 0
         self._window: dict[str, deque[float]] = defaultdict(deque)
+        self._queue: dict[str, deque[float]] = defaultdict(deque)
         self._reset_counters()
 
     # -- configuration ----------------------------------------------------------------------
@@ -171,6 +173,7 @@ class SimState:
             if rate_limits is not None:
                 self.rate_limits = dict(rate_limits)
                 self._window.clear()
+                self._queue.clear()
 
     # -- randomness ---------------------------------------------------------------------------
 
@@ -219,6 +222,27 @@ class SimState:
                 return max(0.1, 60.0 - (now - window[0])) if window else 60.0
             window.extend([now] * images)
         return None
+
+    def queue_delay(self, model: str, images: int) -> float:
+        """Seconds until ``images`` more images of ``model`` may start, taking their places.
+
+        For a service that queues work beyond its limit instead of refusing it (Leonardo): each
+        image starts at the earliest moment that keeps the model within its images per minute.
+        """
+        limit = self.rate_limits.get(model)
+        if not limit:
+            return 0.0
+        now = time.monotonic()
+        with self._lock:
+            starts = self._queue[model]
+            while starts and now - starts[0] >= 60.0:
+                starts.popleft()
+            last = now
+            for _ in range(images):
+                start = now if len(starts) < limit else max(now, starts[-limit] + 60.0)
+                starts.append(start)
+                last = max(last, start)
+        return last - now
 
     # -- temporary image URLs -----------------------------------------------------------------
 

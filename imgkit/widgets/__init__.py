@@ -10,9 +10,22 @@ a run is escaped before it is shown.
 
     from imgkit.widgets import DrillPanel
     DrillPanel()          # the lesson's drill, on the simulator; press Run
+
+The panels need ipywidgets (and JupyterLab to show them), which a plain ``pip install imgkit``
+leaves out: ``pip install 'imgkit[notebook]'`` adds them.
 """
 
 from __future__ import annotations
+
+try:
+    import ipywidgets  # noqa: F401 - only to say what is missing before the panels import it
+except ModuleNotFoundError as exc:
+    if exc.name != "ipywidgets":
+        raise
+    raise ImportError(
+        "imgkit.widgets needs ipywidgets (and JupyterLab to show the panels), which are not "
+        "installed: pip install 'imgkit[notebook]'"
+    ) from None
 
 from imgkit.widgets._common import BackgroundTask, has_live_key, model_label
 from imgkit.widgets.chain import ChainPanel, attempt_timeline, faults_spec
