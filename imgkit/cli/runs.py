@@ -10,7 +10,10 @@ import argparse
 import json
 from typing import Any
 
-__all__ = ["add_commands"]
+__all__ = ["COMMANDS", "add_commands", "configure"]
+
+#: The commands this module adds, each with the line ``imgkit --help`` shows for it.
+COMMANDS = {"verify": "check a run folder's images against their recorded hashes"}
 
 
 def _cmd_verify(args: argparse.Namespace) -> int:
@@ -51,13 +54,20 @@ def _cmd_verify(args: argparse.Namespace) -> int:
 
 
 def add_commands(subparsers: Any) -> None:
-    """Register ``verify`` on an argparse subparsers object."""
-    verify = subparsers.add_parser(
-        "verify",
-        help="check a run folder's images against their recorded hashes",
-        description="Check every image a run folder's ledger records against its SHA-256; "
-        "exit 1 when some are missing or damaged.",
+    """Register this module's commands on an argparse subparsers object."""
+    for name, summary in COMMANDS.items():
+        configure(name, subparsers.add_parser(name, help=summary))
+
+
+def configure(name: str, parser: argparse.ArgumentParser) -> None:
+    """Give ``parser``, the subparser of command ``name`` (a key of :data:`COMMANDS`), its
+    options and handler."""
+    if name != "verify":
+        raise KeyError(name)
+    parser.description = (
+        "Check every image a run folder's ledger records against its SHA-256; exit 1 when "
+        "some are missing or damaged."
     )
-    verify.add_argument("run", metavar="RUN_DIR", help="a run folder written by drill")
-    verify.add_argument("--json", action="store_true", help="print the result as JSON")
-    verify.set_defaults(func=_cmd_verify)
+    parser.add_argument("run", metavar="RUN_DIR", help="a run folder written by drill")
+    parser.add_argument("--json", action="store_true", help="print the result as JSON")
+    parser.set_defaults(func=_cmd_verify)
