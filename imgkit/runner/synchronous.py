@@ -21,7 +21,6 @@ to zero.
 from __future__ import annotations
 
 import asyncio
-import functools
 import time
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -38,6 +37,7 @@ from imgkit.runner.executor import ExecutionContext
 from imgkit.runner.pacing import ModelGate, rate_limits_per_model, retry_after
 from imgkit.runner.plan import Planned
 from imgkit.runs.ledger import PlannedGeneration
+from imgkit.runs.ledger_writer import LedgerWriter
 from imgkit.runs.storage import IMAGES_DIR, store_image
 
 __all__ = ["SynchronousExecutor"]
@@ -61,13 +61,14 @@ class SynchronousExecutor:
         }
         # Ledger commits and image writes fsync. They run in worker threads so that the event
         # loop keeps other requests moving while the disk catches up: one thread for the ledger
-        # (SQLite writes are serial anyway), a few for images (independent files).
-        self.ledger_io = ThreadPoolExecutor(1, thread_name_prefix="imgkit-ledger")
+        # (SQLite writes are serial anyway; the writes that arrive together share one commit),
+        # a few for images (independent files).
+        self.ledger_writer = LedgerWriter(self.ledger)
         self.image_io = ThreadPoolExecutor(4, thread_name_prefix="imgkit-images")
 
     async def _io(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
-        loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self.ledger_io, functools.partial(fn, *args, **kwargs))
+        """``fn(*args, **kwargs)``, a ledger write, once it is durable."""
+        return await self.ledger_writer.write(fn, *args, **kwargs)
 
     async def run(self, todo: Sequence[Planned], tries_so_far: Mapping[int, int]) -> None:
         tasks = [
@@ -83,7 +84,7 @@ class SynchronousExecutor:
             # Only after the ledger thread is idle: requests cut off by a cancellation (Ctrl-C)
             # may have reached the service; say so now rather than leave it to a resume.
             self.image_io.shutdown(wait=True)
-            self.ledger_io.shutdown(wait=True)
+            self.ledger_writer.close()
             cut_off = [a["attempt_id"] for a in self.ledger.in_flight()]
             if cut_off:
                 self.ledger.mark_interrupted(cut_off, "the runner was stopped mid-request")

@@ -13,7 +13,6 @@ A run folder holds::
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
