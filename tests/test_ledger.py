@@ -353,3 +353,20 @@ def test_kill_9_mid_group_keeps_all_of_a_committed_group_and_none_of_the_open_on
             child.kill()
     with Ledger.open(tmp_path, writer=True) as ledger:
         assert [a["gen_id"] for a in ledger.attempts()] == [0, 1, 2]
+
+
+def test_flush_waits_for_every_write_submitted_before_it(ledger, tmp_path):
+    async def main():
+        writer = LedgerWriter(ledger)
+        try:
+            pending = writer.submit(ledger.begin_attempt, 0, 1, estimated_usd=None)
+            before = ledger.commits
+            await writer.flush()
+            assert pending.done() and _committed_attempts(tmp_path) == [(0, "sending")]
+            assert ledger.commits == before + 1
+            await writer.flush()  # nothing to wait for: no transaction of its own
+            assert ledger.commits == before + 1 and writer.writes == 1
+        finally:
+            writer.close()
+
+    asyncio.run(main())

@@ -248,6 +248,11 @@ class SynchronousExecutor:
             )
             self.progress.update(gen.arm, "failed")
             return
+        # First let the ledger commit what is queued: at the least the sending row of the
+        # request that took this one's slot, which waits on that commit to leave. This image's
+        # fsyncs would otherwise compete with it for the disk, and the image has the whole of
+        # that request's time to be stored.
+        await self.ledger_writer.flush()
         loop = asyncio.get_running_loop()
         sha, path = await loop.run_in_executor(
             self.image_io, store_image, self.images, result.image_bytes, result.image_format

@@ -49,7 +49,7 @@ T = TypeVar("T")
 class _Write:
     """One submitted write: what to run, and where its caller waits for the outcome."""
 
-    action: Callable[[], Any]
+    action: Callable[[], Any] | None  # None: a flush, which writes nothing
     future: asyncio.Future[Any]
     result: Any = None
     error: BaseException | None = None
@@ -63,6 +63,7 @@ class LedgerWriter:
         writer = LedgerWriter(ledger)
         attempt_id = await writer.write(ledger.begin_attempt, gen_id, 1, estimated_usd=0.04)
         ...
+        await writer.flush()  # every write submitted so far is durable
         writer.close()  # commits what is queued, then stops the thread
 
     A write is any callable that writes through the ledger's own methods (usually one of
@@ -91,20 +92,27 @@ class LedgerWriter:
         exception, or a :class:`RunError` when the group's transaction failed. Cancelling the
         future does not withdraw the write.
         """
+        return self._queue_write(functools.partial(method, *args, **kwargs))
+
+    async def write(self, method: Callable[..., T], /, *args: Any, **kwargs: Any) -> T:
+        """``await`` form of :meth:`submit`: the method's result, once durable."""
+        return await self.submit(method, *args, **kwargs)
+
+    async def flush(self) -> None:
+        """Wait until every write submitted so far, in this turn of the loop too, is durable."""
+        await self._queue_write(None)
+
+    def _queue_write(self, action: Callable[[], Any] | None) -> asyncio.Future[Any]:
         if self._closing:
             raise RunError("the ledger writer is closed")
         loop = asyncio.get_running_loop()
-        write = _Write(functools.partial(method, *args, **kwargs), loop.create_future())
+        write = _Write(action, loop.create_future())
         if not self._this_turn:
             # Hand over at the end of this turn, so that writes submitted together (tasks
             # woken by the same event) share a group even when the writer thread is idle.
             loop.call_soon(self._hand_over)
         self._this_turn.append(write)
         return write.future
-
-    async def write(self, method: Callable[..., T], /, *args: Any, **kwargs: Any) -> T:
-        """``await`` form of :meth:`submit`: the method's result, once durable."""
-        return await self.submit(method, *args, **kwargs)
 
     def _hand_over(self) -> None:
         writes, self._this_turn = self._this_turn, []
@@ -136,9 +144,13 @@ class LedgerWriter:
 
     def _commit(self, group: list[_Write]) -> None:
         """Run the group's writes in one transaction; record each write's outcome."""
+        if all(write.action is None for write in group):
+            return  # only flushes: what they wait for is already committed
         try:
             with self.ledger.group():
                 for write in group:
+                    if write.action is None:
+                        continue
                     try:
                         write.result = write.action()
                     except Exception as exc:  # this write's own failure, undone alone
@@ -153,7 +165,7 @@ class LedgerWriter:
                     write.error = error
             return
         self.groups += 1
-        self.writes += sum(write.error is None for write in group)
+        self.writes += sum(write.error is None and write.action is not None for write in group)
 
     @staticmethod
     def _settle(group: list[_Write]) -> None:
