@@ -139,23 +139,24 @@ class SynchronousExecutor:
                     if error is None:
                         await self._keep(gen, results or [], attempt_id, latency, answered)
                         return
-                    retry_in = await self._record_failure(
+                    retry_at = await self._record_failure(
                         gen, error, attempt_id, latency, answered, gate, transient_left, rate_left
                     )
                 finally:
                     budget.reserved -= reserve
-                if retry_in is None:
+                if retry_at is None:
                     return
                 if isinstance(error, RateLimitedError):
                     rate_left -= 1
                 else:
                     transient_left -= 1
-                not_before = time.time() + retry_in
+                not_before = retry_at
             finally:
                 if first_cost is not None:
                     first_cost.release()
-            if retry_in:
-                await asyncio.sleep(retry_in)
+            wait = not_before - time.time()
+            if wait > 0:
+                await asyncio.sleep(wait)
 
     async def _record_failure(
         self,
@@ -168,7 +169,7 @@ class SynchronousExecutor:
         transient_left: int,
         rate_left: int,
     ) -> float | None:
-        """Write down a failed attempt; return the delay before retrying it, or None."""
+        """Write down a failed attempt; return when it may be retried (epoch seconds), or None."""
         common = {"latency_s": latency, "ended_at": answered}
         if isinstance(error, ContentPolicyError):
             await self._io(
@@ -203,6 +204,9 @@ class SynchronousExecutor:
                 gate.block(delay)
         elif error.retry_same_provider and transient_left > 0:
             delay = self.policy.transient_delay_s
+        # Counted from now, as the gate's pause is, not from the end of the commit below: the
+        # retry's not_before is then when the requests held by the gate may go too.
+        retry_at = None if delay is None else time.time() + delay
         # A request that timed out or lost its connection may have reached the service, which
         # then made (and billed) the image we never saw: count its estimate as spent, so the
         # retry cannot carry the run past its budget, and say so in the ledger.
@@ -223,7 +227,7 @@ class SynchronousExecutor:
             self.budget.presume_billed(gen.estimated_usd or 0.0)
         if delay is None:
             self.progress.update(gen.arm, "failed")
-        return delay
+        return retry_at
 
     async def _keep(
         self,
