@@ -23,6 +23,10 @@ undone alone and only its caller sees its exception. When the group's transactio
 full, an I/O error, a failed COMMIT), nothing of the group is recorded and every caller in it
 gets a :class:`~imgkit.errors.RunError` chained to the database's error.
 
+:meth:`LedgerWriter.flush` waits until everything submitted before it is durable; the drill
+awaits it before storing an image, so that the image's fsyncs do not compete for the disk with
+the ``sending`` row that the next request is waiting on.
+
 The :class:`Ledger`'s methods stay usable on their own, each its own transaction; the writer
 only changes when they commit.
 """
@@ -160,7 +164,7 @@ class LedgerWriter:
         except BaseException as exc:  # the group's transaction failed: none of it is recorded
             for write in group:
                 if write.error is None or write.error is exc:
-                    error = RunError(f"the ledger could not record this write: {exc}")
+                    error = RunError(f"the ledger could not commit a group of writes: {exc}")
                     error.__cause__ = exc
                     write.error = error
             return
