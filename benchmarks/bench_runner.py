@@ -4,6 +4,7 @@ Not a test: run it by hand and read the figures::
 
     .venv/bin/python benchmarks/bench_runner.py            # about three minutes
     .venv/bin/python benchmarks/bench_runner.py --quick    # fewer images, one repeat
+    .venv/bin/python benchmarks/bench_runner.py --overhead --repeats 9   # section 4 only
 
 It reports (medians over ``--repeats``):
 
@@ -13,7 +14,8 @@ It reports (medians over ``--repeats``):
 2. the speed-up over the lesson's loop (the same M generations one by one with the SDK);
 3. throughput at each concurrency, and its ratio to the runner at concurrency 1;
 4. the runner's own overhead per generation (ledger, fsyncs, image store, scheduling) against a
-   bare SDK call to the same simulator at zero latency (target: under 5 ms).
+   bare SDK call to the same simulator at zero latency (target: under 5 ms), one by one, and
+   at concurrency 8, where the ledger's writes arrive together and share commits.
 
 The simulator runs in its own process (``python -m imgkit.cli.sim``), so that drawing its
 images does not compete with the runner for the interpreter lock.
@@ -132,12 +134,19 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--quick", action="store_true", help="fewer images, one repeat")
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--latency", type=float, default=0.5)
+    parser.add_argument(
+        "--overhead", action="store_true", help="only the overhead per generation (section 4)"
+    )
     args = parser.parse_args(argv)
     repeats = 1 if args.quick else args.repeats
     m, c = (32, 8) if args.quick else (64, 8)
     sweep_m = 16 if args.quick else 32
     latency = args.latency
 
+    if args.overhead:
+        print(f"imgkit drill runner overhead: {MODEL} {PARAMS['size']}")
+        print_overhead(args.quick, args.repeats)
+        return
     print(
         f"imgkit drill runner benchmark: {MODEL} {PARAMS['size']}, "
         f"simulator latency {latency} s per image"
@@ -169,10 +178,15 @@ def main(argv: list[str] | None = None) -> None:
                 f"  {conc:2d}  {t:8.2f}  {sweep_m / t:9.2f}  {base / t:7.2f}x  {t / ideal_c:8.3f}"
             )
 
+    print_overhead(args.quick, repeats)
+
+
+def print_overhead(quick: bool, repeats: int) -> None:
+    """Section 4: the runner's own cost per generation, on disk and on tmpfs."""
     with simulator(0.0) as url:
         # Marginal cost: the difference between a long and a short run, so the fixed cost of
         # a run (folder, manifest, git and version look-ups, clients) is reported apart.
-        small, large = (10, 60) if args.quick else (10, 110)
+        small, large = (10, 60) if quick else (10, 110)
         run_drill(url, 4, 1)
         lesson_loop(url, 4)
         print(f"\n4. overhead, generations one by one at zero latency ({small} vs {large}):")
@@ -184,17 +198,31 @@ def main(argv: list[str] | None = None) -> None:
             print(f"   {label}:")
             print(f"     runner - bare SDK call = {per_gen:.2f} ms per generation (target < 5 ms)")
             print(f"     fixed cost of a run (folder, manifest, clients): {fixed:.3f} s")
-        print(f"   one fsync'd commit of the ledger here: {fsync_ms():.2f} ms")
+        small, large = (16, 64) if quick else (16, 128)
+        per_gen, _ = overhead(url, small, large, max(repeats, 5), None, concurrency=8)
+        print(f"   run folder on disk, at concurrency 8 ({small} vs {large}):")
+        print(f"     runner - bare SDK calls = {per_gen:.2f} ms per generation")
+        commit_ms = statistics.median(fsync_ms() for _ in range(5))
+        print(f"   one fsync'd commit of the ledger here: {commit_ms:.2f} ms (median of 5 x 50)")
 
 
-def overhead(url: str, small: int, large: int, repeats: int, where: str | None) -> tuple:
+def overhead(
+    url: str, small: int, large: int, repeats: int, where: str | None, concurrency: int = 1
+) -> tuple:
     """(median ms per generation, median fixed s per run) of the runner over the bare SDK."""
+
+    def bare(m: int) -> None:
+        if concurrency == 1:
+            lesson_loop(url, m)
+        else:
+            bare_concurrent(url, m, concurrency)
+
     per_gen, fixed = [], []
     for _ in range(repeats):
-        r_small = median_time(lambda: run_drill(url, small, 1, where), 1)
-        r_large = median_time(lambda: run_drill(url, large, 1, where), 1)
-        b_small = median_time(lambda: lesson_loop(url, small), 1)
-        b_large = median_time(lambda: lesson_loop(url, large), 1)
+        r_small = median_time(lambda: run_drill(url, small, concurrency, where), 1)
+        r_large = median_time(lambda: run_drill(url, large, concurrency, where), 1)
+        b_small = median_time(lambda: bare(small), 1)
+        b_large = median_time(lambda: bare(large), 1)
         runner_slope = (r_large - r_small) / (large - small)
         bare_slope = (b_large - b_small) / (large - small)
         per_gen.append(runner_slope - bare_slope)

@@ -2,17 +2,23 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import hashlib
 import os
+import resource
 import signal
+import sqlite3
 import subprocess
 import sys
 import textwrap
+import threading
 
 import pytest
 
 from imgkit.errors import RunError
 from imgkit.runs.ledger import Ledger, PlannedGeneration
+from imgkit.runs.ledger_writer import LedgerWriter
 from imgkit.runs.storage import store_image, write_atomic
 
 
@@ -170,3 +176,197 @@ def test_committed_rows_survive_kill_9(tmp_path):
         (attempt,) = ledger.in_flight()
         assert attempt["estimated_usd"] == 0.04
         assert ledger.sessions()[0]["status"] == "running"
+
+
+# -- grouped commits (LedgerWriter) ------------------------------------------------------------
+
+
+def _reader(tmp_path) -> sqlite3.Connection:
+    """A second connection, as another process would read the ledger (committed rows only)."""
+    return sqlite3.connect(f"file:{tmp_path / Ledger.FILENAME}?mode=ro", uri=True)
+
+
+def _committed_attempts(tmp_path) -> list[tuple]:
+    with contextlib.closing(_reader(tmp_path)) as db:
+        return db.execute("SELECT gen_id, status FROM attempts ORDER BY attempt_id").fetchall()
+
+
+def test_a_group_is_one_transaction_and_each_write_a_savepoint(ledger, tmp_path):
+    """Ledger.group on its own: one commit for all; a write that raises is undone alone."""
+    before = ledger.commits
+    with ledger.group():
+        first = ledger.begin_attempt(0, 1, estimated_usd=0.04)
+        with pytest.raises(sqlite3.IntegrityError):  # no generation 99 in the plan
+            ledger.begin_attempt(99, 1, estimated_usd=0.04)
+        ledger.finish_error(first, "failed", error_kind="x", error_message="y")
+        assert _committed_attempts(tmp_path) == []  # nothing visible before the COMMIT
+        with pytest.raises(RunError, match="do not nest"), ledger.group():
+            pass
+    assert ledger.commits == before + 1
+    assert _committed_attempts(tmp_path) == [(0, "failed")]
+    with pytest.raises(ValueError), ledger.group():
+        ledger.begin_attempt(1, 1, estimated_usd=0.04)
+        raise ValueError("leaving a group by an exception rolls it all back")
+    assert ledger.commits == before + 1 and len(_committed_attempts(tmp_path)) == 1
+    ledger.begin_attempt(1, 1, estimated_usd=0.04)  # on its own again: its own transaction
+    assert ledger.commits == before + 2
+
+
+def test_writes_submitted_together_share_one_commit_and_get_their_own_results(ledger, tmp_path):
+    async def main():
+        writer = LedgerWriter(ledger)
+        try:
+            before = ledger.commits
+            ids = await asyncio.gather(
+                *(writer.write(ledger.begin_attempt, g, 1, estimated_usd=0.04) for g in range(3))
+            )
+            assert ledger.commits == before + 1 and writer.groups == 1 and writer.writes == 3
+            assert len(set(ids)) == 3
+            assert [row[0] for row in _committed_attempts(tmp_path)] == [0, 1, 2]
+            # One write fails on its own, one is refused before touching the database: their
+            # callers get their own exceptions, the others their results, in one commit.
+            outcomes = await asyncio.gather(
+                writer.write(
+                    ledger.finish_error, ids[0], "refused", error_kind="a", error_message="b"
+                ),
+                writer.write(ledger.begin_attempt, 99, 1, estimated_usd=0.04),
+                writer.write(ledger.finish_error, ids[1], "ok", error_kind="a", error_message="b"),
+                writer.write(ledger.in_flight),
+                return_exceptions=True,
+            )
+            assert ledger.commits == before + 2 and writer.writes == 5
+            assert outcomes[0] is None
+            assert isinstance(outcomes[1], sqlite3.IntegrityError)
+            assert isinstance(outcomes[2], RunError) and "not refused/failed" in str(outcomes[2])
+            # A read inside the group sees the group's own earlier writes.
+            assert [a["attempt_id"] for a in outcomes[3]] == ids[1:]
+        finally:
+            writer.close()
+
+    asyncio.run(main())
+    assert _committed_attempts(tmp_path) == [(0, "refused"), (1, "sending"), (2, "sending")]
+
+
+def test_writes_queued_during_a_commit_form_the_next_group(ledger):
+    async def main():
+        writer = LedgerWriter(ledger)
+        running, release = threading.Event(), threading.Event()
+
+        def hold():  # a write that keeps the first group from committing
+            running.set()
+            release.wait(10)
+
+        try:
+            before = ledger.commits
+            held = writer.submit(hold)
+            while not running.is_set():
+                await asyncio.sleep(0.001)
+            later = []
+            for gen_id in range(3):  # three separate turns of the loop
+                later.append(writer.submit(ledger.begin_attempt, gen_id, 1, estimated_usd=None))
+                await asyncio.sleep(0)
+            release.set()
+            await held
+            await asyncio.gather(*later)
+            assert ledger.commits == before + 2 and writer.groups == 2 and writer.writes == 4
+        finally:
+            release.set()
+            writer.close()
+
+    asyncio.run(main())
+
+
+@pytest.mark.skipif(not hasattr(signal, "SIGXFSZ"), reason="needs RLIMIT_FSIZE")
+def test_a_failed_group_reaches_every_caller_and_records_none_of_it(ledger, tmp_path):
+    """The disk refuses the group's WAL frames (a file size limit, as a full disk would):
+    every caller of the group gets the error, nothing of it is recorded, and the writer and the
+    ledger carry on once the disk has room again."""
+    wal = tmp_path / (Ledger.FILENAME + "-wal")
+    committed = ledger.begin_attempt(0, 1, estimated_usd=0.04)
+
+    async def main():
+        writer = LedgerWriter(ledger)
+        limit = resource.getrlimit(resource.RLIMIT_FSIZE)
+        previous = signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # EFBIG, not a killed process
+        try:
+            resource.setrlimit(resource.RLIMIT_FSIZE, (wal.stat().st_size, limit[1]))
+            outcomes = await asyncio.gather(
+                writer.write(ledger.begin_attempt, 1, 1, estimated_usd=0.04),
+                writer.write(ledger.begin_attempt, 2, 1, estimated_usd=0.04),
+                writer.write(
+                    ledger.finish_error, committed, "failed", error_kind="a", error_message="b"
+                ),
+                return_exceptions=True,
+            )
+        finally:
+            resource.setrlimit(resource.RLIMIT_FSIZE, limit)
+            signal.signal(signal.SIGXFSZ, previous)
+        try:
+            assert all(isinstance(o, RunError) for o in outcomes), outcomes
+            assert all(isinstance(o.__cause__, sqlite3.Error) for o in outcomes)
+            assert len({id(o) for o in outcomes}) == 3  # each caller its own exception
+            assert writer.groups == 0
+            # Room again: the writer is still serving, the ledger still consistent.
+            await writer.write(ledger.begin_attempt, 1, 1, estimated_usd=0.04)
+        finally:
+            writer.close()
+
+    asyncio.run(main())
+    assert _committed_attempts(tmp_path) == [(0, "sending"), (1, "sending")]
+
+
+def test_kill_9_mid_group_keeps_all_of_a_committed_group_and_none_of_the_open_one(tmp_path):
+    script = textwrap.dedent(
+        f"""
+        import asyncio, sys, time
+        sys.path.insert(0, {os.getcwd()!r})
+        from imgkit.runs.ledger import Ledger, PlannedGeneration
+        from imgkit.runs.ledger_writer import LedgerWriter
+        ledger = Ledger.create({str(tmp_path)!r})
+        ledger.add_plan([PlannedGeneration(i, "a", "dall-e-3", "openai", "generate", "p0",
+                         "x", "x", i, {{"model": "dall-e-3"}}, 0.04) for i in range(6)])
+        ledger.begin_session("start")
+
+        def hold():
+            print("holding", flush=True)
+            time.sleep(60)
+
+        async def main():
+            writer = LedgerWriter(ledger)
+            await asyncio.gather(*(writer.write(ledger.begin_attempt, i, 1, estimated_usd=0.04)
+                                   for i in range(3)))
+            print("committed", writer.groups, flush=True)
+            await asyncio.gather(*(writer.write(ledger.begin_attempt, i, 1, estimated_usd=0.04)
+                                   for i in range(3, 6)), writer.write(hold))
+
+        asyncio.run(main())
+        """
+    )
+    child = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True)
+    try:
+        assert child.stdout.readline().split() == ["committed", "1"]
+        assert child.stdout.readline().strip() == "holding"  # three writes done, no COMMIT yet
+        os.kill(child.pid, signal.SIGKILL)
+        child.wait(timeout=10)
+    finally:
+        if child.poll() is None:
+            child.kill()
+    with Ledger.open(tmp_path, writer=True) as ledger:
+        assert [a["gen_id"] for a in ledger.attempts()] == [0, 1, 2]
+
+
+def test_flush_waits_for_every_write_submitted_before_it(ledger, tmp_path):
+    async def main():
+        writer = LedgerWriter(ledger)
+        try:
+            pending = writer.submit(ledger.begin_attempt, 0, 1, estimated_usd=None)
+            before = ledger.commits
+            await writer.flush()
+            assert pending.done() and _committed_attempts(tmp_path) == [(0, "sending")]
+            assert ledger.commits == before + 1
+            await writer.flush()  # nothing to wait for: no transaction of its own
+            assert ledger.commits == before + 1 and writer.writes == 1
+        finally:
+            writer.close()
+
+    asyncio.run(main())

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import socket
 import subprocess
 import sys
 
@@ -139,3 +141,49 @@ def test_a_port_in_use_is_named(sim):
 def test_bad_timings_are_refused(option, value):
     with pytest.raises(ValidationError, match=f"{option}="):
         SimServer(**{option: value})
+
+
+def _server_side_of(client_address: tuple, server_address: tuple) -> socket.socket:
+    """The socket this process accepted for a client connection, found among its open files."""
+    for name in os.listdir("/proc/self/fd"):
+        try:
+            duplicate = os.dup(int(name))
+        except OSError:
+            continue  # closed since listed (the listing's own descriptor)
+        try:
+            candidate = socket.socket(fileno=duplicate)  # family and type read from the socket
+        except OSError:
+            os.close(duplicate)
+            continue  # not a socket
+        try:
+            if (
+                candidate.getsockname()[:2] == server_address[:2]
+                and candidate.getpeername()[:2] == client_address[:2]
+            ):
+                return candidate
+        except OSError:
+            pass  # not connected, or not an internet socket
+        candidate.close()
+    raise AssertionError(f"no accepted socket for {client_address} in this process")
+
+
+@pytest.mark.skipif(not os.path.isdir("/proc/self/fd"), reason="lists open files via /proc")
+@pytest.mark.parametrize("host", ["127.0.0.1", "::1"])
+def test_accepted_connections_send_small_answers_at_once(host):
+    """Every accepted connection has TCP_NODELAY, so a small answer on a kept-alive connection
+    is not held back by Nagle's algorithm until the client's delayed ACK (about 40 ms)."""
+    if host == "::1" and not socket.has_ipv6:
+        pytest.skip("no IPv6 on this machine")
+    try:
+        server = serve(host=host).start()
+    except ValidationError:
+        pytest.skip(f"cannot listen on {host}")
+    with server, httpx.Client() as client:
+        response = client.get(server.base_url + "/_sim/stats")
+        stream = response.extensions["network_stream"]
+        accepted = _server_side_of(
+            stream.get_extra_info("client_addr"), stream.get_extra_info("server_addr")
+        )
+        with accepted:
+            assert accepted.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY) != 0
+        assert client.get(server.base_url + "/_sim/stats").status_code == 200

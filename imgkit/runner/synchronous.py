@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import functools
 import sqlite3
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -34,11 +33,13 @@ from imgkit.errors import (
     ContentPolicyError,
     ProviderError,
     RateLimitedError,
+    RunError,
 )
 from imgkit.runner.executor import ExecutionContext
 from imgkit.runner.pacing import ModelGate, rate_limits_per_model, retry_after
 from imgkit.runner.plan import Planned
 from imgkit.runs.ledger import PlannedGeneration
+from imgkit.runs.ledger_writer import LedgerWriter
 from imgkit.runs.storage import IMAGES_DIR, discard_journal, store_image, write_journal
 
 __all__ = ["SynchronousExecutor"]
@@ -62,20 +63,22 @@ class SynchronousExecutor:
         }
         # Ledger commits and image writes fsync. They run in worker threads so that the event
         # loop keeps other requests moving while the disk catches up: one thread for the ledger
-        # (SQLite writes are serial anyway), a few for images (independent files).
-        self.ledger_io = ThreadPoolExecutor(1, thread_name_prefix="imgkit-ledger")
+        # (SQLite writes are serial anyway; the writes that arrive together share one commit),
+        # a few for images (independent files).
+        self.ledger_writer = LedgerWriter(self.ledger)
         self.image_io = ThreadPoolExecutor(4, thread_name_prefix="imgkit-images")
 
     async def _io(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
-        """Run a ledger write in the ledger thread. A write that fails (a full disk, a lost
-        volume) stops the run: :class:`_StorageFailed` ends the generation that met it."""
-        loop = asyncio.get_running_loop()
+        """``fn(*args, **kwargs)``, a ledger write, once it is durable. A write that fails (a
+        full disk, a lost volume) stops the run: :class:`_StorageFailed` ends the generation
+        that met it."""
         try:
-            return await loop.run_in_executor(
-                self.ledger_io, functools.partial(fn, *args, **kwargs)
-            )
-        except (OSError, sqlite3.Error) as exc:
-            self.context.storage_failed(exc)
+            return await self.ledger_writer.write(fn, *args, **kwargs)
+        except (OSError, sqlite3.Error, RunError) as exc:
+            cause = exc.__cause__ if isinstance(exc, RunError) else exc
+            if not isinstance(cause, OSError | sqlite3.Error):
+                raise
+            self.context.storage_failed(cause)
             raise _StorageFailed from exc
 
     async def run(self, todo: Sequence[Planned], tries_so_far: Mapping[int, int]) -> None:
@@ -92,10 +95,10 @@ class SynchronousExecutor:
             # Only after the ledger thread is idle: requests cut off by a cancellation (Ctrl-C)
             # may have reached the service; say so now rather than leave it to a resume.
             self.image_io.shutdown(wait=True)
-            self.ledger_io.shutdown(wait=True)
+            self.ledger_writer.close()
             # On a full disk this write may fail too: the attempts then stay "sending", which a
             # resume reads the same way.
-            with contextlib.suppress(OSError, sqlite3.Error):
+            with contextlib.suppress(OSError, sqlite3.Error, RunError):
                 cut_off = [a["attempt_id"] for a in self.ledger.in_flight()]
                 if cut_off:
                     self.ledger.mark_interrupted(cut_off, "the runner was stopped mid-request")
@@ -155,23 +158,24 @@ class SynchronousExecutor:
                     if error is None:
                         await self._keep(gen, results or [], attempt_id, latency, answered)
                         return
-                    retry_in = await self._record_failure(
+                    retry_at = await self._record_failure(
                         gen, error, attempt_id, latency, answered, gate, transient_left, rate_left
                     )
                 finally:
                     budget.reserved -= reserve
-                if retry_in is None:
+                if retry_at is None:
                     return
                 if isinstance(error, RateLimitedError):
                     rate_left -= 1
                 else:
                     transient_left -= 1
-                not_before = time.time() + retry_in
+                not_before = retry_at
             finally:
                 if first_cost is not None:
                     first_cost.release()
-            if retry_in:
-                await asyncio.sleep(retry_in)
+            wait = not_before - time.time()
+            if wait > 0:
+                await asyncio.sleep(wait)
 
     async def _record_failure(
         self,
@@ -184,7 +188,7 @@ class SynchronousExecutor:
         transient_left: int,
         rate_left: int,
     ) -> float | None:
-        """Write down a failed attempt; return the delay before retrying it, or None."""
+        """Write down a failed attempt; return when it may be retried (epoch seconds), or None."""
         common = {"latency_s": latency, "ended_at": answered}
         if isinstance(error, ContentPolicyError):
             await self._io(
@@ -219,6 +223,9 @@ class SynchronousExecutor:
                 gate.block(delay)
         elif error.retry_same_provider and transient_left > 0:
             delay = self.policy.transient_delay_s
+        # Counted from now, as the gate's pause is, not from the end of the commit below: the
+        # retry's not_before is then when the requests held by the gate may go too.
+        retry_at = None if delay is None else time.time() + delay
         # A request that timed out or lost its connection may have reached the service, which
         # then made (and billed) the image we never saw: count its estimate as spent, so the
         # retry cannot carry the run past its budget, and say so in the ledger. A connection
@@ -240,7 +247,7 @@ class SynchronousExecutor:
             self.budget.presume_billed(gen.estimated_usd or 0.0)
         if delay is None:
             self.progress.update(gen.arm, "failed")
-        return delay
+        return retry_at
 
     async def _keep(
         self,
@@ -265,6 +272,11 @@ class SynchronousExecutor:
             )
             self.progress.update(gen.arm, "failed")
             return
+        # First let the ledger commit what is queued: at the least the sending row of the
+        # request that took this one's slot, which waits on that commit to leave. This image's
+        # fsyncs would otherwise compete with it for the disk, and the image has the whole of
+        # that request's time to be stored.
+        await self.ledger_writer.flush()
         loop = asyncio.get_running_loop()
         try:
             sha, path = await loop.run_in_executor(

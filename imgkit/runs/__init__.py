@@ -9,7 +9,8 @@ A run folder holds::
 
 - :mod:`imgkit.runs.folder`: :class:`Run` and :func:`open_run`;
 - :mod:`imgkit.runs.manifest`, :mod:`imgkit.runs.ledger`, :mod:`imgkit.runs.storage`: the
-  three kinds of file and how each is written safely.
+  three kinds of file and how each is written safely;
+- :mod:`imgkit.runs.ledger_writer`: the ledger's writes during a drill, committed in groups.
 
 The names below load on first use (``pandas`` comes with :class:`Run`). Nothing here imports
 the runner: reading a run never depends on the code that writes one.

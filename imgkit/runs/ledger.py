@@ -17,6 +17,12 @@ The protocol that makes a run crash-safe:
 
 So after a crash, an ``ok`` attempt always has its image on disk, and a ``sending`` attempt is
 one that may have reached the service (and may have been billed) without us seeing the answer.
+
+Each write method commits its own transaction. Inside :meth:`Ledger.group` they share one
+instead (each write a savepoint within it), so several writes cost one fsync and a crash keeps
+all of them or none; :class:`imgkit.runs.ledger_writer.LedgerWriter` groups the writes of a
+running drill that way without changing the protocol: a caller hears of its write only once
+the transaction holding it is committed.
 """
 
 from __future__ import annotations
@@ -108,6 +114,9 @@ class Ledger:
         self._lock = lock
         self._scratch = scratch  # a temporary copy read instead of the ledger, removed on close
         self.session: int | None = None
+        #: durable transactions committed through this object (a group counts once)
+        self.commits = 0
+        self._grouped = False
 
     # -- opening ---------------------------------------------------------------------------
 
@@ -202,15 +211,64 @@ class Ledger:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
+    @property
+    def in_transaction(self) -> bool:
+        """Whether a transaction is open (inside :meth:`group`, false once SQLite rolled it
+        back on its own after a disk-full or I/O error)."""
+        return self._db.in_transaction
+
+    @contextlib.contextmanager
+    def group(self) -> Iterator[None]:
+        """Make the writes inside this block one durable transaction, committed on leaving it.
+
+        Each write method's own transaction becomes a savepoint: a write that raises is undone
+        alone (and raises to its caller), the others stay in the group. Leaving the block by an
+        exception rolls the whole group back. A crash, ``kill -9`` included, keeps all of a
+        group or none of it. Groups do not nest. Raises :class:`RunError` when nested, and
+        ``sqlite3.Error`` when the COMMIT fails (nothing of the group is then recorded).
+        """
+        if self._grouped:
+            raise RunError("ledger groups do not nest")
+        self._grouped = True
+        try:
+            with self._durable_transaction():
+                yield
+        finally:
+            self._grouped = False
+
     @contextlib.contextmanager
     def _transaction(self) -> Iterator[None]:
-        self._db.execute("BEGIN IMMEDIATE")
+        """One write: its own durable transaction, or a savepoint inside the current group."""
+        if not self._grouped:
+            with self._durable_transaction():
+                yield
+            return
+        self._db.execute("SAVEPOINT write")
         try:
             yield
         except BaseException:
-            self._db.execute("ROLLBACK")
+            # After some errors (disk full, I/O) SQLite has already rolled the whole
+            # transaction back, savepoints and all; then the group's COMMIT fails too.
+            if self._db.in_transaction:
+                self._db.execute("ROLLBACK TO write")
+                self._db.execute("RELEASE write")
             raise
-        self._db.execute("COMMIT")
+        self._db.execute("RELEASE write")
+
+    @contextlib.contextmanager
+    def _durable_transaction(self) -> Iterator[None]:
+        self._db.execute("BEGIN IMMEDIATE")
+        try:
+            yield
+            self._db.execute("COMMIT")
+        except BaseException:
+            # A failed COMMIT can leave the transaction open: close it, or every later BEGIN
+            # would fail with "cannot start a transaction within a transaction".
+            if self._db.in_transaction:
+                with contextlib.suppress(sqlite3.Error):
+                    self._db.execute("ROLLBACK")
+            raise
+        self.commits += 1
 
     # -- the plan ----------------------------------------------------------------------------
 
