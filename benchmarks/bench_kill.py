@@ -5,10 +5,11 @@ Not a test (it takes a few minutes): run it by hand and read the figures::
 
     .venv/bin/python benchmarks/bench_kill.py [--trials 40] [--seed 0]
 
-Each trial starts ``imgkit drill`` (2 arms x 6 repeats against a simulator with 50 ms of latency
-per image) in a child process and sends it SIGKILL at a random instant: a third of the trials
-in the first 100 ms after its output folder appears (while the run folder is being created),
-the others anywhere in the run. Then it checks the folder:
+Each trial starts ``imgkit drill`` (2 arms x 6 repeats at concurrency 4, against a simulator
+with 0.3 s of latency per image) in a child process and sends it SIGKILL at a random instant: a
+third of the trials in the first 100 ms after its output folder appears (while the run folder is
+being created), a sixth before that (while it starts up), the others anywhere between the folder
+appearing and the run's end. Then it checks the folder:
 
 - absent: no run folder (only a hidden, abandoned start, which the next start clears); or
 - resumable: ``imgkit.resume`` finishes it, every generation ends ok with its image intact, and
@@ -85,24 +86,29 @@ def _complete_at_kill(folder: Path) -> Counter:
     return done
 
 
-def trial(rng: random.Random, sim, base: Path, duration: float) -> tuple[str, str]:
+def trial(rng: random.Random, sim, base: Path, startup: float, sending: float) -> tuple[str, str]:
     out = base / f"t{rng.randrange(10**9)}"
-    early = rng.random() < 1 / 3
     sim.reset()
     child = subprocess.Popen(
         _command(sim.base_url, out), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
     )
     try:
-        if early:
+        phase = rng.random()
+        if phase < 1 / 6:
+            wait = rng.uniform(0, startup)
+            time.sleep(wait)
+            when = f"start-up {wait:.2f} s"
+        else:
             deadline = time.monotonic() + 30
             while not (out.exists() and any(out.iterdir())) and time.monotonic() < deadline:
                 time.sleep(0.0005)
-            time.sleep(rng.uniform(0, 0.1))
-            when = "first 100 ms"
-        else:
-            wait = rng.uniform(0, duration)
+            if phase < 1 / 2:
+                wait = rng.uniform(0, 0.1)
+                when = f"folder +{wait * 1000:.0f} ms"
+            else:
+                wait = rng.uniform(0, sending)
+                when = f"folder +{wait:.2f} s"
             time.sleep(wait)
-            when = f"at {wait:.2f} s"
         child.kill()
         child.wait(timeout=10)
     finally:
@@ -142,18 +148,24 @@ def main() -> int:
     args = parser.parse_args()
     rng = random.Random(args.seed)
     outcomes: Counter = Counter()
-    with serve(latency=0.05) as sim, tempfile.TemporaryDirectory() as tmp:
+    with serve(latency=0.3) as sim, tempfile.TemporaryDirectory() as tmp:
         base = Path(tmp)
+        out = base / "timing"
         started = time.monotonic()
-        done = subprocess.run(_command(sim.base_url, base / "timing"), capture_output=True)
-        duration = time.monotonic() - started
-        assert done.returncode == 0, done.stderr
-        print(f"an unkilled run takes {duration:.2f} s (process start included)")
+        child = subprocess.Popen(
+            _command(sim.base_url, out), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
+        )
+        while not (out.exists() and any(out.iterdir())):
+            time.sleep(0.0005)
+        startup = time.monotonic() - started
+        assert child.wait(timeout=120) == 0, child.stderr.read()
+        sending = time.monotonic() - started - startup
+        print(f"an unkilled run: {startup:.2f} s to its folder, then {sending:.2f} s to the end")
         for number in range(1, args.trials + 1):
-            outcome, when = trial(rng, sim, base, duration)
+            outcome, when = trial(rng, sim, base, startup, sending)
             kind = outcome.split(" ")[0].rstrip(":")
             outcomes[kind] += 1
-            print(f"{number:3d}  kill {when:<14} -> {outcome}")
+            print(f"{number:3d}  kill {when:<18} -> {outcome}")
     print(f"\n{args.trials} kills: " + ", ".join(f"{n} {k}" for k, n in sorted(outcomes.items())))
     return 1 if outcomes.get("BROKEN") else 0
 
