@@ -22,7 +22,8 @@ above the providers never catches a vendor exception.
     │   ├── AuthenticationError                401 / 403
     │   ├── ServerError                        5xx
     │   ├── ProviderTimeoutError               no answer in time
-    │   ├── ConnectionLostError                connection refused or dropped mid-response
+    │   ├── ConnectionLostError                connection dropped mid-request or mid-response
+    │   │   └── ConnectFailedError             no connection made (refused, DNS, TLS): unbilled
     │   └── NoImageError                       answered, but without an image (text kept)
     └── ChainExhaustedError                    every provider of a fallback chain failed
 """
@@ -37,6 +38,7 @@ __all__ = [
     "BudgetExceededError",
     "CatalogError",
     "ChainExhaustedError",
+    "ConnectFailedError",
     "ConnectionLostError",
     "ContentPolicyError",
     "ImgkitError",
@@ -149,6 +151,9 @@ class ProviderError(ImgkitError):
     kind = "provider_error"
     #: whether the lesson's policy allows sending the same request to the same service again
     retry_same_provider = False
+    #: whether the request may have reached the service, which may then have made (and billed)
+    #: an image that never came back: a run counts such an attempt's estimate as spent
+    may_have_been_billed = False
 
     def __init__(
         self,
@@ -236,13 +241,23 @@ class ProviderTimeoutError(ProviderError):
 
     kind = "timeout"
     retry_same_provider = True
+    may_have_been_billed = True
 
 
 class ConnectionLostError(ProviderError):
-    """The connection could not be made or was dropped mid-response."""
+    """The connection was dropped after the request may have gone out."""
 
     kind = "connection_lost"
     retry_same_provider = True
+    may_have_been_billed = True
+
+
+class ConnectFailedError(ConnectionLostError):
+    """No connection could be made (refused, no such host, TLS failure, connect timeout): the
+    request never left, so it cannot have been billed."""
+
+    kind = "connect_failed"
+    may_have_been_billed = False
 
 
 class NoImageError(ProviderError):

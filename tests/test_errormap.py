@@ -90,7 +90,7 @@ def test_every_sdk_exception_translates_to_a_provider_error(cls):
     assert mapped.provider == "openai" and mapped.model == "gpt-image-2"
     assert mapped.kind in {
         "rate_limited", "content_policy", "invalid_request", "auth", "server_error", "timeout",
-        "connection_lost", "provider_error",
+        "connection_lost", "connect_failed", "provider_error",
     }  # fmt: skip
 
 

@@ -116,13 +116,26 @@ def test_kill_9_mid_run_then_resume_never_sends_a_completed_generation_twice(
     before = run.to_frame()
     assert set(before["status"]) <= {"ok", "in_flight", "pending"}
     _check_images(before)
-    in_flight = before[before["status"] == "in_flight"]
+    in_flight_at_crash = before[before["status"] == "in_flight"]
     not_done = Counter(before.loc[before["status"] != "ok", "model"])
     assert sum(not_done.values()) == planned - (before["status"] == "ok").sum()
+    last_attempt_at_crash = int(run.attempts_frame()["attempt_id"].max())
 
     lines: list[str] = []
     resumed = resume(folder, sim_url=sim.base_url, progress=False, log=lines.append)
     after_resume = _requests(sim.stats())
+
+    # Attempts in flight whose image had reached the disk (journaled, not yet committed) are
+    # adopted by the resume, not bought again: those generations were complete at the crash.
+    attempts = resumed.attempts_frame()
+    adopted = attempts[
+        (attempts["status"] == "ok") & (attempts["attempt_id"] <= last_attempt_at_crash)
+    ].merge(in_flight_at_crash[["arm", "repeat"]], on=["arm", "repeat"])
+    not_done -= Counter(adopted["model"])
+    in_flight = in_flight_at_crash.merge(
+        adopted[["arm", "repeat"]], on=["arm", "repeat"], how="left", indicator=True
+    )
+    in_flight = in_flight[in_flight["_merge"] == "left_only"]
 
     # The proof: during the resume the simulator received exactly one request per generation
     # that was not complete at the crash, and none for those that were.
@@ -130,7 +143,6 @@ def test_kill_9_mid_run_then_resume_never_sends_a_completed_generation_twice(
     frame = resumed.to_frame()
     assert (frame["status"] == "ok").all() and resumed.status == "complete"
     _check_images(frame)
-    attempts = resumed.attempts_frame()
     ok_attempts = attempts[attempts["status"] == "ok"]
     assert ok_attempts.groupby(["arm", "repeat"]).size().eq(1).all()
     # Each image made before the crash is the very one still reported.
@@ -140,7 +152,12 @@ def test_kill_9_mid_run_then_resume_never_sends_a_completed_generation_twice(
 
     # Attempts in flight at the crash are reported as possibly billed, with their estimate.
     billed = resumed.may_have_been_billed()
-    assert len(billed) == len(in_flight)
+    assert len(billed) == len(in_flight), (
+        billed[["attempt_id", "arm", "repeat", "status", "try"]].to_string(),
+        in_flight_at_crash[["arm", "repeat", "status"]].to_string(),
+        adopted[["attempt_id", "arm", "repeat"]].to_string(),
+        attempts[["attempt_id", "arm", "repeat", "status", "try"]].to_string(),
+    )
     assert (billed["estimated_usd"] > 0).all()
     if len(in_flight):
         assert any("may have been billed" in line for line in lines)

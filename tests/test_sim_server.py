@@ -14,6 +14,9 @@ from imgkit.errors import ValidationError
 from imgkit.simulator import SimServer, check_loopback, serve, shared_server
 from imgkit.simulator.state import parse_latency
 
+#: The control routes need a key, as the API routes do (any key works on the simulator).
+KEY = {"Authorization": "Bearer sim"}
+
 
 def test_serve_context_manager_urls_and_shutdown():
     with serve(seed=3) as sim:
@@ -30,13 +33,20 @@ def test_serve_context_manager_urls_and_shutdown():
 
 
 def test_control_routes(sim):
-    response = httpx.post(sim.base_url + "/_sim/configure", json={"faults": "gemini:500=x1"})
+    response = httpx.post(
+        sim.base_url + "/_sim/configure", json={"faults": "gemini:500=x1"}, headers=KEY
+    )
     assert response.json()["pending_faults"] == {"gemini": ["500"]}
-    bad = httpx.post(sim.base_url + "/_sim/configure", json={"faults": "gemini:nope=x1"})
+    bad = httpx.post(
+        sim.base_url + "/_sim/configure", json={"faults": "gemini:nope=x1"}, headers=KEY
+    )
     assert bad.status_code == 400 and bad.json()["param"] == "faults"
-    assert httpx.post(sim.base_url + "/_sim/configure", json={"colour": 1}).status_code == 400
-    httpx.post(sim.base_url + "/_sim/configure", json={"faults": ""})
-    assert httpx.post(sim.base_url + "/_sim/reset").json()["total_requests"] == 0
+    assert (
+        httpx.post(sim.base_url + "/_sim/configure", json={"colour": 1}, headers=KEY).status_code
+        == 400
+    )
+    httpx.post(sim.base_url + "/_sim/configure", json={"faults": ""}, headers=KEY)
+    assert httpx.post(sim.base_url + "/_sim/reset", headers=KEY).json()["total_requests"] == 0
 
 
 def test_shared_server_is_one_per_process():

@@ -18,6 +18,7 @@ the ``IMGKIT_PRICES`` environment variable.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import functools
 import math
@@ -288,6 +289,10 @@ class Catalog(Mapping[str, ModelSpec]):
             data = tomllib.loads(path.read_text(encoding="utf-8"))
         except FileNotFoundError:
             raise CatalogError(f"price file {str(path)!r} does not exist") from None
+        except (OSError, UnicodeDecodeError) as exc:
+            raise CatalogError(
+                f"price file {str(path)!r} cannot be read as a UTF-8 TOML file: {exc}"
+            ) from None
         except tomllib.TOMLDecodeError as exc:
             raise CatalogError(f"price file {str(path)!r} is not valid TOML: {exc}") from None
         prices = data.get("prices")
@@ -328,6 +333,7 @@ def _override_price(
     by the file's last change.
     """
     base = spec.price
+    _check_override_keys(spec, raw, path)
     merged = {**_price_to_raw(base), **raw}
     kind_changed = raw.get("kind", base.kind) != base.kind
     if "table" in raw and not isinstance(raw["table"], dict):
@@ -348,6 +354,36 @@ def _override_price(
             f"({base.source}, as of {base.as_of})"
         )
     return _parse_price(spec.name, merged)
+
+
+def _check_override_keys(spec: ModelSpec, raw: Mapping[str, Any], path: str) -> None:
+    """A price file's table for ``spec`` names only fields, qualities and sizes that exist: a
+    misspelt key would otherwise be ignored in silence and the catalog's figure used."""
+    where = f'price file {path!r}, [prices."{spec.name}"]'
+    fields_allowed = sorted(f.name for f in dataclasses.fields(PriceSchedule))
+    unknown = sorted(set(raw) - set(fields_allowed))
+    if unknown:
+        raise CatalogError(f"{where}: unknown key(s) {unknown}; allowed: {fields_allowed}")
+    table = raw.get("table")
+    if not isinstance(table, Mapping):
+        return
+    qualities = sorted({*spec.qualities, *spec.price.table})
+    columns = sorted(
+        {"*", *spec.sizes, *spec.tiers}
+        | {size for row in spec.price.table.values() for size in row}
+    )
+    for quality, row in table.items():
+        if quality not in qualities:
+            raise CatalogError(
+                f"{where}: unknown quality {quality!r} in its table; allowed: {qualities}"
+            )
+        if isinstance(row, Mapping):
+            for size in row:
+                if size not in columns:
+                    raise CatalogError(
+                        f"{where}: table.{quality} has unknown size or tier {size!r}; "
+                        f"allowed: {columns}"
+                    )
 
 
 def _parse_price(model: str, raw: Mapping[str, Any]) -> PriceSchedule:
@@ -376,21 +412,30 @@ def _parse_price(model: str, raw: Mapping[str, Any]) -> PriceSchedule:
     for quality, row in price.table.items():
         for size, usd in row.items():
             if not _is_price(usd):
-                raise CatalogError(f"{model}: price {quality}/{size} = {usd!r} is not >= 0")
+                raise CatalogError(
+                    f"{model}: price {quality}/{size} = {usd!r} is not >= 0 and below 1e12 "
+                    "(dollars per image)"
+                )
     for key in ("text_input_per_million", "image_input_per_million", "image_output_per_million"):
         usd = getattr(price, key)
         if usd is not None and not _is_price(usd):
-            raise CatalogError(f"{model}: {key} = {usd!r} is not a number >= 0")
+            raise CatalogError(f"{model}: {key} = {usd!r} is not a number >= 0 and below 1e12")
     return price
 
 
+#: The bound on any price figure, as ``imgkit costs project --price`` has it: far above any real
+#: price, and low enough that projections stay finite and exact.
+MAX_PRICE_USD = 1e12
+
+
 def _is_price(value: Any) -> bool:
-    """A finite number of dollars >= 0 (TOML allows inf and nan; prices do not)."""
+    """A finite number of dollars >= 0 and below :data:`MAX_PRICE_USD` (TOML allows inf and nan
+    and 1e308; prices do not)."""
     return (
         isinstance(value, int | float)
         and not isinstance(value, bool)
         and math.isfinite(value)
-        and value >= 0
+        and 0 <= value < MAX_PRICE_USD
     )
 
 

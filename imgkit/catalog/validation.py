@@ -8,6 +8,7 @@ that the cost engine, the providers, the simulator and the runner all take. Ever
 from __future__ import annotations
 
 import datetime as dt
+import re
 from dataclasses import asdict, dataclass
 from typing import Any, Literal
 
@@ -110,6 +111,10 @@ def _check_optional(param: str, value: Any, allowed: tuple[str, ...], model: str
     return check_argument(param, value, allowed, model=model)
 
 
+#: C0 and C1 control characters other than tab, newline and carriage return, and DEL.
+_CONTROL_CHARACTERS = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
+
+
 def validate_request(
     model: str,
     prompt: Any = None,
@@ -152,6 +157,16 @@ def validate_request(
 
     if not isinstance(prompt, str) or not prompt.strip():
         raise ValidationError("prompt", prompt, "a non-empty string", model=model)
+    control = _CONTROL_CHARACTERS.search(prompt)
+    if control:
+        # The services refuse them too; refused here they are never paid for, nor written into
+        # a ledger or a report.
+        raise ValidationError(
+            "prompt",
+            f"<text with {control.group()!r} at position {control.start()}>",
+            "text without control characters (newlines and tabs are fine)",
+            model=model,
+        )
     if len(prompt) > spec.max_prompt_chars:
         raise ValidationError(
             "prompt",

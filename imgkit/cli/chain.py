@@ -11,8 +11,10 @@ command and ``--faults`` is handed to it, so each branch of the policy can be wa
 checks the mask, sends the edit and prints the mask-fidelity figure.
 
 Exit codes: 0 success; 1 every provider of the chain failed (the attempts are still printed);
-2 bad input (printed by ``imgkit.cli.main``). The providers and their SDKs are imported by the
-handlers, so listing these commands in ``imgkit --help`` costs nothing.
+2 bad input (printed by ``imgkit.cli.main``); 3 the image was made but could not be written where
+``--out`` says (it is kept in the temporary folder, and the message says where). The providers
+and their SDKs are imported by the handlers, so listing these commands in ``imgkit --help`` costs
+nothing.
 """
 
 from __future__ import annotations
@@ -20,7 +22,10 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
+import math
+import os
 import sys
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -41,6 +46,8 @@ COMMANDS = {
 
 EXIT_OK = 0
 EXIT_CHAIN_EXHAUSTED = 1
+#: the image was made (and paid for) but could not be written where --out says
+EXIT_NOT_SAVED = 3
 
 
 @contextlib.contextmanager
@@ -57,17 +64,47 @@ def _backend_server(backend: str, faults: str | None) -> Iterator[Any]:
         yield server
 
 
+def _check_out(out: str | None) -> None:
+    """Refuse, before anything is paid for, an ``--out`` that cannot be written."""
+    if not out:
+        return
+    path = Path(out)
+    folder = path if path.is_dir() or out.endswith(("/", "\\")) else path.parent
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=folder, prefix=".imgkit-probe-"):
+            pass
+    except OSError as exc:
+        raise ValidationError(
+            "--out", out, "a file or folder imgkit can write to", detail=str(exc)
+        ) from None
+
+
 def _save(result: GenerationResult, out: str | None) -> str | None:
+    """Write the image where ``out`` says; if that fails now (the disk filled up since the
+    check), keep it in the temporary folder instead and say where: it is paid for."""
     if not out:
         return None
     path = Path(out)
-    if path.is_dir() or out.endswith(("/", "\\")):
-        path.mkdir(parents=True, exist_ok=True)
-        extension = "jpg" if result.image_format == "jpeg" else result.image_format
-        path = path / f"{result.provider}-{result.model}-{result.index}.{extension}"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_bytes(result.image_bytes)
+    extension = "jpg" if result.image_format == "jpeg" else result.image_format
+    try:
+        if path.is_dir() or out.endswith(("/", "\\")):
+            path.mkdir(parents=True, exist_ok=True)
+            path = path / f"{result.provider}-{result.model}-{result.index}.{extension}"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(result.image_bytes)
+    except OSError as exc:
+        fd, kept = tempfile.mkstemp(prefix="imgkit-image-", suffix=f".{extension}")
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(result.image_bytes)
+        message = f"could not write {path}: {exc}; the image (paid for) is kept at {kept}"
+        raise _NotSaved(message) from exc
     return str(path.resolve())
+
+
+class _NotSaved(Exception):
+    """The image was paid for but could not be written where asked (the message says where
+    it is instead)."""
 
 
 def _attempt_lines(attempts: list[Attempt]) -> list[str]:
@@ -96,6 +133,9 @@ def _result_summary(result: GenerationResult, saved: str | None) -> dict[str, An
 
 def run_chain(args: argparse.Namespace) -> int:
     """Handler of ``imgkit chain``. Returns the exit code."""
+    _check_out(args.out)
+    if args.timeout is not None and not (args.timeout > 0 and math.isfinite(args.timeout)):
+        raise ValidationError("--timeout", args.timeout, "a number of seconds > 0")
     from imgkit.providers.chain import Chain  # the SDKs: only when the command runs
 
     options: dict[str, Any] = {"backend": args.backend}
@@ -120,7 +160,11 @@ def run_chain(args: argparse.Namespace) -> int:
             return EXIT_CHAIN_EXHAUSTED
         finally:
             chain.close()
-    saved = _save(outcome.result, args.out)
+    try:
+        saved = _save(outcome.result, args.out)
+    except _NotSaved as exc:
+        print(f"imgkit chain: {exc}", file=sys.stderr)
+        return EXIT_NOT_SAVED
     if args.json:
         payload = {
             "ok": True,
@@ -172,13 +216,22 @@ def run_edit(args: argparse.Namespace) -> int:
     params = {k: v for k, v in (("size", args.size), ("quality", args.quality)) if v}
     if args.n is not None:
         params["n"] = args.n
+    _check_out(args.out)
     with _backend_server(args.backend, None) as server:
         base_url = None if server is None else server.openai_base_url
         if server is not None and args.model.startswith("gemini"):
             base_url = server.gemini_base_url
         outcome = edit(image, mask, args.prompt, model=args.model, backend=args.backend,
                        base_url=base_url, **params)  # fmt: skip
-    saved = [_save(r, _numbered(args.out, r.index, len(outcome.results))) for r in outcome.results]
+    saved: list[str | None] = []
+    for r in outcome.results:
+        try:
+            saved.append(_save(r, _numbered(args.out, r.index, len(outcome.results))))
+        except _NotSaved as exc:  # keep going: every image is paid for
+            print(f"imgkit edit: {exc}", file=sys.stderr)
+            saved.append(None)
+    if args.out and None in saved:
+        return EXIT_NOT_SAVED
     fidelity = outcome.mask_fidelity
     if args.json:
         payload = {

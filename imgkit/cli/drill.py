@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -20,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 from imgkit.cli.argtypes import positive_int, seconds
 from imgkit.errors import ImgkitError, ValidationError
-from imgkit.experiment.arms import LESSON_MODELS, LESSON_PROMPT, LESSON_REPEATS
+from imgkit.experiment.arms import LESSON_MODELS, LESSON_PROMPT, LESSON_REPEATS, Arm
 
 if TYPE_CHECKING:
     from imgkit.runs.folder import Run
@@ -37,11 +38,17 @@ def _read_prompt_file(path: str) -> list[str]:
     """One prompt per line; blank lines and lines starting with '#' are skipped."""
     try:
         text = Path(path).read_text(encoding="utf-8")
-    except OSError as exc:
+    except (OSError, UnicodeDecodeError) as exc:
         raise ValidationError(
-            "--prompt-file", path, "a readable text file", detail=str(exc)
+            "--prompt-file",
+            path,
+            "a readable UTF-8 text file, one prompt per line",
+            detail=str(exc),
         ) from None
-    return [line.strip() for line in text.splitlines() if line.strip() and line[0] != "#"]
+    prompts = [line.strip() for line in text.splitlines() if line.strip() and line[0] != "#"]
+    if not prompts:
+        raise ValidationError("--prompt-file", path, "a file with at least one prompt line")
+    return prompts
 
 
 def _rate_limits(values: Sequence[str] | None) -> dict[str, dict[str, float]]:
@@ -59,13 +66,14 @@ def _rate_limits(values: Sequence[str] | None) -> dict[str, dict[str, float]]:
     return limits
 
 
-def _report(run: Run, as_json: bool) -> int:
+def _report(run: Run, as_json: bool, extra: dict[str, Any] | None = None) -> int:
     summary = run.summary()
     billed = run.may_have_been_billed()
     columns = ["arm", "prompt_id", "repeat", "try", "estimated_usd"]
     maybe = [] if billed.empty else billed[columns].to_dict(orient="records")
     if as_json:
-        print(json.dumps({**summary, "may_have_been_billed": maybe}, indent=2, default=str))
+        payload = {**summary, "may_have_been_billed": maybe, **(extra or {})}
+        print(json.dumps(payload, indent=2, default=str))
     else:
         counts = ", ".join(
             f"{summary[s]} {s}"
@@ -102,6 +110,7 @@ def run_drill(args: argparse.Namespace) -> int:
             budget=args.budget,
             concurrency=args.concurrency,
             sim_url=args.sim_url,
+            regenerate_missing=args.regenerate_missing,
             progress=progress,
         )
         return _finish(run, args)
@@ -111,6 +120,19 @@ def run_drill(args: argparse.Namespace) -> int:
     models: list[str] = []
     for entry in args.models or ():
         models += [m.strip() for m in entry.split(",") if m.strip()]
+    if args.models is not None and not models:
+        raise ValidationError("--models", ",".join(args.models), "at least one model or arm")
+    if args.sim_url and args.sim_faults:
+        raise ValidationError(
+            "--sim-faults",
+            args.sim_faults,
+            "no faults with --sim-url: a running simulator has its own (imgkit sim --faults)",
+        )
+    limits = _rate_limits(args.rate_limit)
+    in_run = {Arm.parse(m).model for m in models or LESSON_MODELS}
+    for model in limits:
+        if model not in in_run:
+            raise ValidationError("--rate-limit", model, f"a model of this run: {sorted(in_run)}")
     run = drill(
         prompts or [LESSON_PROMPT],
         models or list(LESSON_MODELS),
@@ -123,7 +145,7 @@ def run_drill(args: argparse.Namespace) -> int:
         run_name=args.name,
         budget=args.budget,
         concurrency=args.concurrency or 4,
-        rate_limits=_rate_limits(args.rate_limit),
+        rate_limits=limits,
         sim_url=args.sim_url,
         sim_seed=args.sim_seed,
         sim_latency=args.sim_latency,
@@ -134,10 +156,25 @@ def run_drill(args: argparse.Namespace) -> int:
 
 
 def _finish(run: Run, args: argparse.Namespace) -> int:
-    status = _report(run, args.json)
-    if args.report and not args.json:
+    if args.json:
+        extra: dict[str, Any] = {}
+        if args.report:
+            extra = _write_report_for_json(run)
+        return _report(run, True, extra)
+    status = _report(run, False)
+    if args.report:
         _print_findings(run)
     return status
+
+
+def _write_report_for_json(run: Run) -> dict[str, Any]:
+    """``--json --report``: the report's path for the JSON summary, or why there is none."""
+    from imgkit.report import write_report
+
+    try:
+        return {"report": str(write_report(run))}
+    except ImgkitError as exc:
+        return {"report": None, "report_error": str(exc)}
 
 
 def _print_findings(run: Run) -> None:
@@ -167,8 +204,8 @@ def _money(text: str) -> float:
         value = float(text.lstrip("$"))
     except ValueError:
         value = -1.0
-    if not value >= 0:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a dollar amount >= 0")
+    if not (math.isfinite(value) and 0 <= value < 1e12):
+        raise argparse.ArgumentTypeError(f"{text!r} is not a dollar amount >= 0 and below 1e12")
     return value
 
 
@@ -217,6 +254,12 @@ def _configure(parser: argparse.ArgumentParser) -> None:
     how.add_argument("--name", help="run folder name (default: time stamp and random suffix)")
     how.add_argument(
         "--resume", metavar="DIR", help="finish an interrupted or stopped run folder instead"
+    )
+    how.add_argument(
+        "--regenerate-missing",
+        action="store_true",
+        help="with --resume: make again the images that are missing or damaged (imgkit verify "
+        "lists them); the cost is printed first",
     )
     how.add_argument("--no-progress", action="store_true", help="no progress bars")
     how.add_argument("--json", action="store_true", help="print the run summary as JSON")

@@ -32,6 +32,7 @@ COMMAND_MODULES = (
     "imgkit.cli.sim",
     "imgkit.cli.chain",
     "imgkit.cli.analysis",
+    "imgkit.cli.runs",
 )
 
 _GLOBAL_OPTIONS_WITH_VALUE = ("--prices",)

@@ -6,15 +6,30 @@ and repeats the run exactly; :func:`check_options` refuses bad values before any
 
 from __future__ import annotations
 
+import os
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
-from imgkit.errors import ValidationError, check_argument
+from imgkit.errors import RunError, ValidationError, check_argument
 from imgkit.experiment.arms import LESSON_REPEATS, Arm
 
-__all__ = ["DrillOptions", "RetryPolicy", "check_options", "without_credentials"]
+__all__ = [
+    "MAX_GENERATIONS_PER_RUN",
+    "DrillOptions",
+    "RetryPolicy",
+    "check_options",
+    "check_run_name",
+    "planned_count",
+    "without_credentials",
+]
+
+#: The most generations one run may plan. The order of magnitude of one OpenAI batch (50,000
+#: requests): beyond it a sweep belongs in several runs, each of which a person can still read,
+#: resume and report on; and a mistyped ``-n 1000000000`` is refused at once, not after the plan
+#: has taken gigabytes.
+MAX_GENERATIONS_PER_RUN = 50_000
 
 
 @dataclass(frozen=True)
@@ -75,13 +90,63 @@ class DrillOptions:
         return data
 
     @classmethod
-    def from_manifest(cls, manifest: Mapping[str, Any]) -> DrillOptions:
-        """The options recorded in a run's manifest."""
-        data = dict(manifest["parameters"])
-        data["arms"] = [Arm.from_dict(a) for a in data["arms"]]
-        data["retry"] = RetryPolicy(**data.get("retry", {}))
+    def from_manifest(cls, manifest: Mapping[str, Any], source: str = "manifest") -> DrillOptions:
+        """The options recorded in a run's manifest.
+
+        :class:`~imgkit.errors.RunError` naming ``source``, the key and what was expected when
+        the manifest does not hold them in the shape a run writes."""
+
+        def damaged(key: str, expected: str) -> RunError:
+            return RunError(f"{source}: {key!r} is missing or damaged: expected {expected}")
+
+        if not isinstance(manifest, Mapping):
+            raise RunError(f"{source}: expected a JSON object, found {type(manifest).__name__}")
+        data = manifest.get("parameters")
+        if not isinstance(data, Mapping):
+            raise damaged("parameters", "an object with the drill's options")
+        data = dict(data)
+        arms = data.get("arms")
+        if not isinstance(arms, list) or not all(isinstance(a, Mapping) for a in arms):
+            raise damaged("parameters.arms", "a list of arms, each an object")
+        try:
+            data["arms"] = [Arm.from_dict(a) for a in arms]
+        except (KeyError, TypeError, ValueError) as exc:
+            raise damaged("parameters.arms", f"arms with a name and a model ({exc})") from None
+        retry = data.get("retry", {})
+        known_retry = set(RetryPolicy.__dataclass_fields__)
+        if not isinstance(retry, Mapping) or not set(retry) <= known_retry:
+            raise damaged("parameters.retry", f"an object with keys among {sorted(known_retry)}")
+        data["retry"] = RetryPolicy(**retry)
+        if not isinstance(data.get("prompts"), list):
+            raise damaged("parameters.prompts", "a list of prompts")
         known = set(cls.__dataclass_fields__)
         return cls(**{k: v for k, v in data.items() if k in known})
+
+
+def planned_count(options: DrillOptions) -> int:
+    """How many generations the drill plans: arms x prompts x repeats."""
+    return len(options.arms) * len(options.prompts) * options.n
+
+
+def check_run_name(name: str) -> str:
+    """``name`` if it can name a run folder: one path component, visible, no control text."""
+    if (
+        not isinstance(name, str)
+        or not name.strip()
+        or name != name.strip()
+        or name in (".", "..")
+        or name.startswith(".")
+        or any(sep in name for sep in ("/", "\\", os.sep))
+        or any(ord(c) < 32 or ord(c) == 127 for c in name)
+        or len(name.encode("utf-8")) > 200
+    ):
+        raise ValidationError(
+            "run_name",
+            name,
+            "one folder name: no '/' or '\\\\', not starting with '.', no control characters, "
+            "at most 200 bytes",
+        )
+    return name
 
 
 def without_credentials(url: str | None) -> str | None:
@@ -103,15 +168,39 @@ def check_options(options: DrillOptions) -> None:
     if isinstance(concurrency, bool) or not isinstance(concurrency, int) or concurrency < 1:
         raise ValidationError("concurrency", concurrency, "a whole number >= 1")
     if options.budget is not None and (
-        not isinstance(options.budget, int | float) or not options.budget >= 0
+        isinstance(options.budget, bool)
+        or not isinstance(options.budget, int | float)
+        or not 0 <= options.budget < 1e12
     ):
-        raise ValidationError("budget", options.budget, "a dollar amount >= 0")
+        raise ValidationError("budget", options.budget, "a dollar amount >= 0 and below 1e12")
     if options.backend == "live" and options.budget is None:
         raise ValidationError(
             "budget", None, "a dollar amount for live runs", detail="live runs spend real money"
         )
     if not options.prompts:
         raise ValidationError("prompts", options.prompts, "at least one prompt")
+    if not options.arms:
+        raise ValidationError("models", [], "at least one model or arm")
+    if planned_count(options) > MAX_GENERATIONS_PER_RUN:
+        raise ValidationError(
+            "n",
+            options.n,
+            f"at most {MAX_GENERATIONS_PER_RUN:,} generations in one run "
+            f"({len(options.arms)} arm(s) x {len(options.prompts)} prompt(s) x n = "
+            f"{planned_count(options):,}); split a larger sweep into several runs",
+        )
+    if options.run_name is not None:
+        check_run_name(options.run_name)
+    if options.sim_url and options.sim_faults:
+        raise ValidationError(
+            "sim_faults",
+            options.sim_faults,
+            "None with sim_url: a simulator already running has its own faults",
+        )
+    models = {arm.model for arm in options.arms}
+    for model in options.rate_limits:
+        if model not in models:
+            raise ValidationError("rate_limits", model, f"a model of this run: {sorted(models)}")
     if options.backend == "sim" and not options.sim_url and options.sim_faults:
         # A bad SPEC would otherwise fail only when the simulator starts, inside a run folder
         # already created: check it first so nothing is left behind.

@@ -27,6 +27,7 @@ import contextlib
 import email.utils
 import importlib
 import re
+import socket
 import sys
 import time
 from collections.abc import Callable, Iterator, Mapping
@@ -34,6 +35,7 @@ from typing import Any
 
 from imgkit.errors import (
     AuthenticationError,
+    ConnectFailedError,
     ConnectionLostError,
     ContentPolicyError,
     InvalidRequestError,
@@ -85,6 +87,7 @@ _KINDS: Mapping[str, type[ProviderError]] = {
     "server_error": ServerError,
     "timeout": ProviderTimeoutError,
     "connection_lost": ConnectionLostError,
+    "connect_failed": ConnectFailedError,
     "provider_error": ProviderError,
 }
 
@@ -147,12 +150,12 @@ def _httpx_table(module: Any) -> dict[type[BaseException], str]:
         module.RequestError: "connection_lost",
         module.TransportError: "connection_lost",
         module.TimeoutException: "timeout",
-        module.ConnectTimeout: "timeout",
+        module.ConnectTimeout: "connect_failed",  # no connection yet: nothing was sent
         module.ReadTimeout: "timeout",
         module.WriteTimeout: "timeout",
         module.PoolTimeout: "timeout",
         module.NetworkError: "connection_lost",
-        module.ConnectError: "connection_lost",
+        module.ConnectError: "connect_failed",
         module.ReadError: "connection_lost",
         module.WriteError: "connection_lost",
         module.CloseError: "connection_lost",
@@ -397,6 +400,20 @@ def _google_field(body: Any) -> str | None:
     return None
 
 
+def _never_connected(exc: BaseException) -> bool:
+    """Whether ``exc`` (or an error it was raised from) says no connection was ever made."""
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        if (_lookup(current) or ("",))[0] == "connect_failed" or isinstance(
+            current, ConnectionRefusedError | socket.gaierror
+        ):
+            return True
+        current = current.__cause__ or current.__context__
+    return False
+
+
 def translate(
     exc: BaseException, *, provider: str | None = None, model: str | None = None
 ) -> ProviderError | None:
@@ -412,6 +429,10 @@ def translate(
     if found is None:
         return None
     kind, sdk = found
+    if kind in ("connection_lost", "timeout") and _never_connected(exc):
+        # The SDKs wrap the transport's error (openai: APIConnectionError from httpx2's
+        # ConnectError): what decides whether anything was sent is the cause.
+        kind = "connect_failed"
     if kind == _BY_STATUS:
         return _status_error(exc, sdk, provider, model)
     message = getattr(exc, "message", None) or str(exc) or type(exc).__name__

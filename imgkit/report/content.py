@@ -66,6 +66,7 @@ class ReportContent:
     status_counts: Table
     problems: Table | None
     attempts: Table | None
+    image_problems: str | None
     command: str
 
 
@@ -97,7 +98,22 @@ def report_content(data: ReportData) -> ReportContent:
         status_counts=Table(*_frame_rows(data.status_counts)),
         problems=Table(*_frame_rows(data.problems)) if len(data.problems) else None,
         attempts=Table(*_frame_rows(data.attempt_counts)) if len(data.attempt_counts) else None,
+        image_problems=_image_problem_text(data),
         command=data.command,
+    )
+
+
+def _image_problem_text(data: ReportData) -> str | None:
+    """The sentence about images the run folder no longer holds intact, if any."""
+    if not data.image_problems:
+        return None
+    total = sum(data.image_problems.values())
+    reasons = ", ".join(f"{n} {reason}" for reason, n in sorted(data.image_problems.items()))
+    where = str(data.path) if data.path else "RUN"
+    return (
+        f"{total} image(s) recorded as made could not be used ({reasons}) and are left out of "
+        f"every figure. `imgkit verify {where}` lists them; `imgkit drill --resume {where} "
+        "--regenerate-missing` makes them again, after saying what that costs."
     )
 
 

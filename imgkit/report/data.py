@@ -46,7 +46,7 @@ from imgkit.analysis.divergence import (
 from imgkit.analysis.hashing import KINDS
 from imgkit.catalog.costs import projection_table
 from imgkit.errors import ValidationError, check_argument
-from imgkit.runs.folder import open_run
+from imgkit.runs.folder import Run, open_run
 
 __all__ = [
     "DEFAULT_PER_DAY",
@@ -104,7 +104,13 @@ def _load(run_or_path: Any, manifest: Mapping[str, Any] | None) -> _Source:
         attempts = run_or_path.attempts_frame()
     path = getattr(run_or_path, "path", None)
     merged = {**dict(getattr(run_or_path, "manifest", None) or {}), **dict(manifest or {})}
-    return _Source(run_or_path.to_frame(), merged, Path(path) if path else None, attempts)
+    # A run folder's images are checked against their hashes: a missing or damaged one is
+    # left out of the analysis and counted, instead of stopping the whole report.
+    if isinstance(run_or_path, Run):
+        frame = run_or_path.to_frame(verify=True)
+    else:
+        frame = run_or_path.to_frame()
+    return _Source(frame, merged, Path(path) if path else None, attempts)
 
 
 def _redact(value: Any, key: str = "") -> Any:
@@ -363,6 +369,8 @@ class ReportData:
     status_counts: pd.DataFrame
     problems: pd.DataFrame
     attempt_counts: pd.DataFrame
+    #: ok generations whose image could not be used, by reason ("missing", "damaged", ...)
+    image_problems: dict[str, int]
     command: str
     settings: dict[str, Any] = field(default_factory=dict)
 
@@ -383,6 +391,7 @@ class ReportData:
             "status_counts": _records(self.status_counts),
             "problems": _records(self.problems),
             "attempts": _records(self.attempt_counts),
+            "image_problems": dict(self.image_problems),
             "reproduce": self.command,
         }
 
@@ -493,6 +502,7 @@ def report_data(
         status_counts=status_counts,
         problems=problems,
         attempt_counts=attempt_counts,
+        image_problems=_image_problems(frame),
         command=reproduce_command(redacted, source.path),
         settings={
             "kind": kind,
@@ -514,3 +524,12 @@ def _version() -> str:
         return metadata.version("imgkit")
     except metadata.PackageNotFoundError:  # pragma: no cover - running from a bare checkout
         return "unknown"
+
+
+def _image_problems(frame: pd.DataFrame) -> dict[str, int]:
+    """How many ok generations have no usable image, by reason (see ``Run.to_frame``)."""
+    if "image_problem" not in frame.columns:
+        return {}
+    ok = frame[frame["status"] == "ok"] if "status" in frame.columns else frame
+    counts = ok["image_problem"].dropna().value_counts()
+    return {str(reason): int(n) for reason, n in counts.items()}

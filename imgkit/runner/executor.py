@@ -28,8 +28,9 @@ __all__ = ["STOP_REASONS", "ExecutionContext", "Executor", "Log"]
 Log = Callable[[str], None]
 
 #: Why a session stopped before sending everything: its budget, the user's stop request
-#: (``stop`` event), or an interruption (Ctrl-C, the ``interrupt`` event).
-STOP_REASONS = ("budget", "stopped", "interrupted")
+#: (``stop`` event), an interruption (Ctrl-C, SIGTERM, the ``interrupt`` event), or a write to
+#: the run folder that failed (a full disk).
+STOP_REASONS = ("budget", "stopped", "interrupted", "storage")
 
 
 @dataclass
@@ -49,6 +50,11 @@ class ExecutionContext:
     stop_reason: str | None = None
     #: requests sent in this session
     sent: int = 0
+    #: the write error that stopped the session (stop_reason "storage")
+    storage_error: str | None = None
+    #: images received (and so probably paid for) that could not be stored, and their cost
+    lost_images: int = 0
+    lost_usd: float = 0.0
 
     def stopping(self) -> bool:
         """Whether to send nothing more (checked before every request)."""
@@ -59,6 +65,15 @@ class ExecutionContext:
                 self.stop_reason = "stopped"
                 self.log("imgkit drill: stop requested; finishing the requests already sent")
         return self.stop_reason is not None
+
+    def storage_failed(self, error: BaseException) -> None:
+        """A write to the run folder failed: send nothing more (said once)."""
+        if self.storage_error is None:
+            self.storage_error = f"{type(error).__name__}: {error}"
+            self.log(
+                f"imgkit drill: could not write to {self.run_path}: {error}; sending nothing more"
+            )
+        self.stop_reason = "storage"  # over any other reason: it is the one to act on
 
     def stop_for_budget(self) -> None:
         """Send nothing more: the next request would pass the budget."""

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -12,7 +12,14 @@ from imgkit.catalog.validation import ImageRequest
 from imgkit.experiment.options import DrillOptions
 from imgkit.runs.ledger import PlannedGeneration
 
-__all__ = ["Planned", "describe_estimate", "estimate_plan", "plan_generations"]
+__all__ = [
+    "Planned",
+    "describe_estimate",
+    "estimate_plan",
+    "estimate_requests",
+    "plan_generations",
+    "plan_requests",
+]
 
 
 @dataclass(frozen=True)
@@ -23,36 +30,50 @@ class Planned:
     request: ImageRequest
 
 
-def plan_generations(options: DrillOptions, catalog: Catalog) -> list[Planned]:
+def plan_requests(options: DrillOptions, catalog: Catalog) -> dict[tuple[str, int], ImageRequest]:
+    """The validated request of each arm and prompt (by arm name and prompt index)."""
+    return {
+        (arm.name, k): arm.request(
+            prompt, backend=options.backend, defaults=options.defaults(), catalog=catalog
+        )
+        for arm in options.arms
+        for k, prompt in enumerate(options.prompts)
+    }
+
+
+def plan_generations(
+    options: DrillOptions,
+    catalog: Catalog,
+    requests: Mapping[tuple[str, int], ImageRequest] | None = None,
+) -> list[Planned]:
     """Every generation of the drill, validated, in sending order.
 
     Repeats are the outer loop, so arms advance together and a run stopped early (budget,
     Ctrl-C) still holds a balanced sample of every arm.
     """
-    requests: dict[tuple[str, int], ImageRequest] = {}
-    for arm in options.arms:
-        for k, prompt in enumerate(options.prompts):
-            requests[(arm.name, k)] = arm.request(
-                prompt, backend=options.backend, defaults=options.defaults(), catalog=catalog
-            )
+    if requests is None:
+        requests = plan_requests(options, catalog)
+    estimates = {
+        key: estimate_cost(request, catalog).per_image for key, request in requests.items()
+    }
+    providers = {arm.model: catalog.get_model(arm.model).provider for arm in options.arms}
     plan: list[Planned] = []
     for repeat in range(options.n):
         for k, prompt in enumerate(options.prompts):
             for arm in options.arms:
                 request = requests[(arm.name, k)]
-                estimate = estimate_cost(request, catalog)
                 generation = PlannedGeneration(
                     gen_id=len(plan),
                     arm=arm.name,
                     model=arm.model,
-                    provider=catalog.get_model(arm.model).provider,
+                    provider=providers[arm.model],
                     endpoint=arm.endpoint,
                     prompt_id=f"p{k}",
                     prompt=prompt,
                     sent_prompt=request.prompt,
                     repeat=repeat,
                     request=request.to_dict(),
-                    estimated_usd=estimate.per_image,
+                    estimated_usd=estimates[(arm.name, k)],
                 )
                 plan.append(Planned(generation, request))
     return plan
@@ -67,29 +88,68 @@ def estimate_plan(
     cost will come from the responses), so an estimate is never a silent $0.
     """
     catalog = catalog or default_catalog()
+    first: dict[str, PlannedGeneration] = {}
+    counts: dict[tuple[str, float | None], int] = {}
+    for g in generations:
+        first.setdefault(g.arm, g)
+        counts[(g.arm, g.estimated_usd)] = counts.get((g.arm, g.estimated_usd), 0) + 1
+    return _estimate(
+        {arm: (g.model, ImageRequest(**g.request)) for arm, g in first.items()},
+        ((arm, each, count) for (arm, each), count in counts.items()),
+        catalog,
+    )
+
+
+def estimate_requests(
+    options: DrillOptions,
+    requests: Mapping[tuple[str, int], ImageRequest],
+    catalog: Catalog | None = None,
+) -> dict[str, Any]:
+    """What :func:`estimate_plan` would say of the whole drill, from its requests alone: a
+    budget can refuse a huge run before its plan takes any memory."""
+    catalog = catalog or default_catalog()
+    models = {arm.name: arm.model for arm in options.arms}
+    firsts = {arm: (models[arm], request) for (arm, k), request in requests.items() if k == 0}
+    return _estimate(
+        firsts,
+        (
+            (arm, estimate_cost(request, catalog).per_image, options.n)
+            for (arm, _k), request in requests.items()
+        ),
+        catalog,
+    )
+
+
+def _estimate(
+    firsts: Mapping[str, tuple[str, ImageRequest]],
+    counted: Iterable[tuple[str, float | None, int]],
+    catalog: Catalog,
+) -> dict[str, Any]:
+    """The estimate from (arm, price of one image or None, how many) entries; ``firsts`` gives
+    each arm's model and a request that describes its price (basis, source, date)."""
     per_arm: dict[str, dict[str, Any]] = {}
+    for arm, (model, request) in firsts.items():
+        est = estimate_cost(request, catalog)
+        per_arm[arm] = {
+            "model": model,
+            "images": 0,
+            "per_image_usd": est.per_image,
+            "total_usd": 0.0 if est.per_image is not None else None,
+            "basis": est.basis,
+            "note": est.note,
+            "source": est.source,
+            "as_of": est.as_of,
+        }
     total = 0.0
     unpriced = 0
-    for g in generations:
-        entry = per_arm.get(g.arm)
-        if entry is None:
-            est = estimate_cost(ImageRequest(**g.request), catalog)
-            entry = per_arm[g.arm] = {
-                "model": g.model,
-                "images": 0,
-                "per_image_usd": est.per_image,
-                "total_usd": 0.0 if est.per_image is not None else None,
-                "basis": est.basis,
-                "note": est.note,
-                "source": est.source,
-                "as_of": est.as_of,
-            }
-        entry["images"] += 1
-        if g.estimated_usd is None:
-            unpriced += 1
+    for arm, each, count in counted:
+        entry = per_arm[arm]
+        entry["images"] += count
+        if each is None:
+            unpriced += count
         else:
-            entry["total_usd"] = (entry["total_usd"] or 0.0) + g.estimated_usd
-            total += g.estimated_usd
+            entry["total_usd"] = (entry["total_usd"] or 0.0) + each * count
+            total += each * count
     return {"total_usd": round(total, 6), "unpriced": unpriced, "per_arm": per_arm}
 
 

@@ -17,12 +17,22 @@ from imgkit.runner.session import run_session
 from imgkit.runner.start import stderr_log
 from imgkit.runs.folder import Run, open_run
 from imgkit.runs.ledger import Ledger, PlannedGeneration
+from imgkit.runs.manifest import write_manifest
+from imgkit.runs.storage import clear_leftovers, read_journal
 
 __all__ = ["RETRYABLE_KINDS", "aresume", "generations_to_resume", "resume"]
 
 #: Error kinds a resume sends again (a later try may succeed); refusals and invalid requests
 #: would fail the same way, so they are kept as they are.
-RETRYABLE_KINDS = ("server_error", "timeout", "connection_lost", "rate_limited", "interrupted")
+RETRYABLE_KINDS = (
+    "server_error",
+    "timeout",
+    "connection_lost",
+    "connect_failed",
+    "rate_limited",
+    "interrupted",
+    "not_stored",
+)
 
 
 async def aresume(
@@ -32,6 +42,7 @@ async def aresume(
     concurrency: int | None = None,
     sim_url: str | None = None,
     retry_failed: bool = True,
+    regenerate_missing: bool = False,
     progress: bool = True,
     log: Log | None = stderr_log,
     stop: threading.Event | None = None,
@@ -43,11 +54,12 @@ async def aresume(
     catalog = catalog or default_catalog()
     run = open_run(path)
     manifest = run.manifest
-    options = DrillOptions.from_manifest(manifest)
+    options = DrillOptions.from_manifest(manifest, str(run.path / "manifest.json"))
     if concurrency is not None:
         options.concurrency = concurrency
     if sim_url is not None:
         options.sim_url = sim_url
+        options.sim_faults = None  # faults were the embedded simulator's; this one has its own
     if budget is None:
         budget = options.budget
     options.budget = budget
@@ -55,6 +67,14 @@ async def aresume(
 
     ledger = Ledger.open(run.path, writer=True)
     try:
+        _close_crashed_sessions(run, ledger)
+        adopted = _adopt_received_images(run, ledger)
+        if adopted:
+            log(
+                f"imgkit drill: {adopted} image(s) had reached the disk when the run was cut "
+                "off; they are kept, not bought again"
+            )
+        clear_leftovers(run.images_dir)
         in_flight = ledger.in_flight()
         if in_flight:
             ledger.mark_interrupted(
@@ -66,6 +86,7 @@ async def aresume(
                 f"off and may have been billed (estimated ${presumed:.4f}); they are sent again"
             )
         todo = generations_to_resume(ledger, retry_failed)
+        todo += _missing_images(run, ledger, catalog, regenerate_missing, log)
         estimate = estimate_plan(todo, catalog)
         spent = ledger.spent_usd()
         for line in describe_estimate(estimate, len(todo), "resuming,", budget):
@@ -102,6 +123,54 @@ async def aresume(
     finally:
         ledger.close()
     return open_run(run.path)
+
+
+def _close_crashed_sessions(run: Run, ledger: Ledger) -> None:
+    """Sessions whose runner died still say "running": say "crashed", in ledger and manifest."""
+    if not ledger.close_crashed_sessions():
+        return
+    manifest = run.manifest
+    for session in manifest.get("sessions", []):
+        if isinstance(session, dict) and session.get("ended_at") is None:
+            session["status"] = "crashed"
+    write_manifest(run.path, manifest)
+
+
+def _adopt_received_images(run: Run, ledger: Ledger) -> int:
+    """Commit the attempts whose image was stored but not yet recorded when the runner died
+    (their journal entry says so, see :mod:`imgkit.runs.storage`); return how many."""
+    adopted = 0
+    for attempt in ledger.in_flight():
+        record = read_journal(run.images_dir, attempt["attempt_id"])
+        if record is not None:
+            ledger.finish_ok(attempt["attempt_id"], **record)
+            adopted += 1
+    return adopted
+
+
+def _missing_images(
+    run: Run, ledger: Ledger, catalog: Catalog, regenerate: bool, log: Log
+) -> list[PlannedGeneration]:
+    """Generations recorded as made whose image is missing or damaged: made again only when
+    asked (``regenerate``), after saying what that costs; otherwise only mentioned."""
+    checked = run.verify(hashes=regenerate)
+    bad = set(checked.loc[checked["problem"].notna(), "gen_id"])
+    if not bad:
+        return []
+    again = [g for g in ledger.plan() if g.gen_id in bad]
+    cost = estimate_plan(again, catalog)["total_usd"]
+    if regenerate:
+        log(
+            f"imgkit drill: {len(again)} image(s) are missing or damaged and will be made again "
+            f"(estimated ${cost:.4f})"
+        )
+        return again
+    log(
+        f"imgkit drill: {len(again)} image(s) recorded as made are missing or damaged; "
+        f"`--regenerate-missing` makes them again (estimated ${cost:.4f}); `imgkit verify "
+        f"{run.path}` lists them"
+    )
+    return []
 
 
 def generations_to_resume(ledger: Ledger, retry_failed: bool) -> list[PlannedGeneration]:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import sqlite3
 import threading
 from collections.abc import Mapping, Sequence
 from concurrent.futures import Future
@@ -112,8 +113,8 @@ async def run_session(
                 for provider in providers.values():
                     with contextlib.suppress(Exception):
                         await provider.aclose()
-        if context.stop_reason == "budget":
-            status = "stopped_budget"
+        if context.stop_reason in ("budget", "storage"):
+            status = f"stopped_{context.stop_reason}"
         elif context.stop_reason is not None:
             status = context.stop_reason
     except (asyncio.CancelledError, KeyboardInterrupt):
@@ -123,17 +124,33 @@ async def run_session(
         summary = _summary(ledger, len(plan))
         if status == "complete" and (summary.get("pending") or summary.get("in_flight")):
             status = "incomplete"
-        ledger.end_session(status, {**note, "sent": context.sent})
-        manifest = read_manifest(run_path)
-        manifest["status"] = status
-        manifest["ended_at"] = now_iso()
-        manifest["result"] = summary
-        manifest["sessions"][-1].update(
-            {"ended_at": manifest["ended_at"], "status": status, "sent": context.sent}
-        )
-        write_manifest(run_path, manifest)
+        try:
+            ledger.end_session(status, {**note, "sent": context.sent})
+            manifest = read_manifest(run_path)
+            manifest["status"] = status
+            manifest["ended_at"] = now_iso()
+            manifest["result"] = summary
+            manifest["sessions"][-1].update(
+                {"ended_at": manifest["ended_at"], "status": status, "sent": context.sent}
+            )
+            write_manifest(run_path, manifest)
+        except (OSError, sqlite3.Error) as exc:
+            # The disk that stopped the run may refuse these last words too; the ledger's
+            # attempts still tell a resume everything it needs.
+            context.storage_failed(exc)
     if status == "interrupted":
         log(f"imgkit drill: interrupted; finish with `imgkit drill --resume {run_path}`")
     elif status == "stopped_budget":
         log(f"imgkit drill: stopped by the budget; `imgkit drill --resume {run_path} --budget ...`")
+    if context.storage_error is not None:
+        lost = ""
+        if context.lost_images:
+            lost = (
+                f"; {context.lost_images} image(s) received but could not be stored (they may "
+                f"have been billed, ${context.lost_usd:.4f}) and will be sent again"
+            )
+        log(
+            f"imgkit drill: stopped: could not write to {run_path} ({context.storage_error})"
+            f"{lost}. Free some space, then `imgkit drill --resume {run_path}`"
+        )
     return status

@@ -10,13 +10,18 @@ from pathlib import Path
 from typing import Any
 
 from imgkit.catalog.models import Catalog, default_catalog
-from imgkit.errors import RunError, ValidationError
+from imgkit.errors import ValidationError
 from imgkit.experiment.arms import LESSON_PROMPT, LESSON_REPEATS, Arm, arms_for_models, lesson_arms
-from imgkit.experiment.options import DrillOptions, RetryPolicy, check_options
+from imgkit.experiment.options import DrillOptions, RetryPolicy, check_options, planned_count
 from imgkit.runner.blocking import run_blocking
 from imgkit.runner.budget import check_budget
 from imgkit.runner.executor import Log
-from imgkit.runner.plan import describe_estimate, estimate_plan, plan_generations
+from imgkit.runner.plan import (
+    describe_estimate,
+    estimate_requests,
+    plan_generations,
+    plan_requests,
+)
 from imgkit.runner.provenance import (
     MANIFEST_FORMAT,
     catalog_info,
@@ -29,10 +34,8 @@ from imgkit.runner.provenance import (
 )
 from imgkit.runner.services import check_keys, start_preparing
 from imgkit.runner.session import run_session
+from imgkit.runs.creating import create_run_folder
 from imgkit.runs.folder import Run, open_run
-from imgkit.runs.ledger import Ledger
-from imgkit.runs.manifest import write_manifest
-from imgkit.runs.storage import IMAGES_DIR
 
 __all__ = ["adrill", "drill", "stderr_log"]
 
@@ -107,26 +110,19 @@ async def adrill(
         timeout_s=timeout_s,
     )
     check_options(options)
-    planned = plan_generations(options, catalog)
-    estimate = estimate_plan([p.generation for p in planned], catalog)
-    for line in describe_estimate(estimate, len(planned), "sending", budget):
+    requests = plan_requests(options, catalog)
+    estimate = estimate_requests(options, requests, catalog)
+    for line in describe_estimate(estimate, planned_count(options), "sending", budget):
         log(line)
     check_budget(budget, estimate["total_usd"])
     if backend == "live":
         check_keys(options, catalog)
+    # Built only now that the budget allows it (a refused run never takes its memory).
+    planned = plan_generations(options, catalog, requests)
     # The SDKs and the simulator load in a worker thread while the run folder is written.
     preparing = start_preparing(options, (p.generation for p in planned))
 
     run_id = new_run_id(run_name)
-    run_path = (Path(out) / run_id).resolve()
-    if run_path.exists():
-        raise RunError(f"{run_path} already exists: choose another run name or resume it")
-    try:
-        (run_path / IMAGES_DIR).mkdir(parents=True)
-    except OSError as exc:
-        raise ValidationError(
-            "out", str(out), "a folder imgkit can create and write to", detail=str(exc)
-        ) from None
     created = now_iso()
     simulator = None
     if backend == "sim" and not sim_url:
@@ -138,30 +134,28 @@ async def adrill(
         }
     elif backend == "sim":
         simulator = describe_running_simulator(sim_url)
-    write_manifest(
-        run_path,
-        {
-            "format": MANIFEST_FORMAT,
-            "run_id": run_id,
-            "status": "created",
-            "created_at": created,
-            "started_at": created,
-            "ended_at": None,
-            "backend": backend,
-            "simulated": backend == "sim",
-            "parameters": options.to_dict(),
-            "simulator": simulator,
-            "estimate": estimate,
-            "catalog": catalog_info(catalog, options.arms),
-            "versions": package_versions(),
-            "git": git_commit(Path.cwd()),
-            "platform": platform_name(),
-            "sessions": [],
-        },
-    )
-    ledger = Ledger.create(run_path)
+    manifest = {
+        "format": MANIFEST_FORMAT,
+        "run_id": run_id,
+        "status": "created",
+        "created_at": created,
+        "started_at": created,
+        "ended_at": None,
+        "backend": backend,
+        "simulated": backend == "sim",
+        "parameters": options.to_dict(),
+        "simulator": simulator,
+        "estimate": estimate,
+        "catalog": catalog_info(catalog, options.arms),
+        "versions": package_versions(),
+        "git": git_commit(Path.cwd()),
+        "platform": platform_name(),
+        "sessions": [],
+    }
+    # The folder appears whole (manifest, ledger, the whole plan) or not at all.
+    ledger = create_run_folder(out, run_id, manifest, (p.generation for p in planned))
+    run_path = ledger.path.parent
     try:
-        ledger.add_plan(p.generation for p in planned)
         await run_session(
             run_path,
             ledger,

@@ -8,9 +8,10 @@ retry once on network failures"), applied per generation:
 content-policy refusal       recorded as ``refused``; never sent again, not even by a resume
 429 rate limited             every request to that model waits out Retry-After, then it is sent
                              again (up to ``RetryPolicy.rate_limit_retries`` times)
-5xx, timeout, dropped        one more try after ``RetryPolicy.transient_delay_s``; a timeout or
-                             dropped connection may have been billed, so its estimate counts
-                             as spent (ledger ``may_have_been_billed``)
+5xx, timeout, dropped,       one more try after ``RetryPolicy.transient_delay_s``; a timeout or
+refused connection           dropped connection may have been billed, so its estimate counts
+                             as spent (ledger ``may_have_been_billed``); a connection never
+                             made (refused, DNS, TLS) cannot have been, and does not
 anything else                recorded as ``failed`` with the error's kind
 ==========================  ===================================================================
 
@@ -21,24 +22,25 @@ to zero.
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import sqlite3
 import time
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from imgkit.errors import (
-    ConnectionLostError,
     ContentPolicyError,
     ProviderError,
-    ProviderTimeoutError,
     RateLimitedError,
+    RunError,
 )
 from imgkit.runner.executor import ExecutionContext
 from imgkit.runner.pacing import ModelGate, rate_limits_per_model, retry_after
 from imgkit.runner.plan import Planned
 from imgkit.runs.ledger import PlannedGeneration
 from imgkit.runs.ledger_writer import LedgerWriter
-from imgkit.runs.storage import IMAGES_DIR, store_image
+from imgkit.runs.storage import IMAGES_DIR, discard_journal, store_image, write_journal
 
 __all__ = ["SynchronousExecutor"]
 
@@ -67,8 +69,17 @@ class SynchronousExecutor:
         self.image_io = ThreadPoolExecutor(4, thread_name_prefix="imgkit-images")
 
     async def _io(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
-        """``fn(*args, **kwargs)``, a ledger write, once it is durable."""
-        return await self.ledger_writer.write(fn, *args, **kwargs)
+        """``fn(*args, **kwargs)``, a ledger write, once it is durable. A write that fails (a
+        full disk, a lost volume) stops the run: :class:`_StorageFailed` ends the generation
+        that met it."""
+        try:
+            return await self.ledger_writer.write(fn, *args, **kwargs)
+        except (OSError, sqlite3.Error, RunError) as exc:
+            cause = exc.__cause__ if isinstance(exc, RunError) else exc
+            if not isinstance(cause, OSError | sqlite3.Error):
+                raise
+            self.context.storage_failed(cause)
+            raise _StorageFailed from exc
 
     async def run(self, todo: Sequence[Planned], tries_so_far: Mapping[int, int]) -> None:
         tasks = [
@@ -85,11 +96,19 @@ class SynchronousExecutor:
             # may have reached the service; say so now rather than leave it to a resume.
             self.image_io.shutdown(wait=True)
             self.ledger_writer.close()
-            cut_off = [a["attempt_id"] for a in self.ledger.in_flight()]
-            if cut_off:
-                self.ledger.mark_interrupted(cut_off, "the runner was stopped mid-request")
+            # On a full disk this write may fail too: the attempts then stay "sending", which a
+            # resume reads the same way.
+            with contextlib.suppress(OSError, sqlite3.Error, RunError):
+                cut_off = [a["attempt_id"] for a in self.ledger.in_flight()]
+                if cut_off:
+                    self.ledger.mark_interrupted(cut_off, "the runner was stopped mid-request")
 
     async def _generation(self, planned: Planned, previous_tries: int) -> None:
+        """Make one generation; a storage failure (already reported) ends it quietly."""
+        with contextlib.suppress(_StorageFailed):
+            await self._decide(planned, previous_tries)
+
+    async def _decide(self, planned: Planned, previous_tries: int) -> None:
         """Make one generation: send, and retry as the policy allows, until it is decided."""
         gen, request = planned.generation, planned.request
         gate = self.gates[gen.model]
@@ -209,8 +228,9 @@ class SynchronousExecutor:
         retry_at = None if delay is None else time.time() + delay
         # A request that timed out or lost its connection may have reached the service, which
         # then made (and billed) the image we never saw: count its estimate as spent, so the
-        # retry cannot carry the run past its budget, and say so in the ledger.
-        maybe_billed = isinstance(error, ProviderTimeoutError | ConnectionLostError)
+        # retry cannot carry the run past its budget, and say so in the ledger. A connection
+        # that was never made (refused, DNS, TLS) sent nothing and costs nothing.
+        maybe_billed = error.may_have_been_billed
         await self._io(
             self.ledger.finish_error,
             attempt_id,
@@ -258,30 +278,75 @@ class SynchronousExecutor:
         # that request's time to be stored.
         await self.ledger_writer.flush()
         loop = asyncio.get_running_loop()
-        sha, path = await loop.run_in_executor(
-            self.image_io, store_image, self.images, result.image_bytes, result.image_format
-        )
+        try:
+            sha, path = await loop.run_in_executor(
+                self.image_io, store_image, self.images, result.image_bytes, result.image_format
+            )
+        except OSError as exc:
+            await self._not_stored(gen, result, attempt_id, latency, answered, exc)
+            return
         cost = result.cost_usd
-        await self._io(
-            self.ledger.finish_ok,
-            attempt_id,
-            image_sha256=sha,
-            image_file=path.name,
-            image_format=result.image_format,
-            width=result.width,
-            height=result.height,
-            revised_prompt=result.revised_prompt,
-            cost_usd=cost,
-            cost_basis=result.cost_basis if cost is not None else "estimate",
-            latency_s=result.latency_s if result.latency_s is not None else latency,
-            ended_at=answered,
-            request_id=result.request_id,
-            simulated=result.simulated,
-            usage=result.usage,
-            metadata=result.metadata,
-            first_partial_s=getattr(result, "first_partial_s", None),
-            final_image_s=getattr(result, "final_image_s", None),
-        )
+        record = {
+            "image_sha256": sha,
+            "image_file": path.name,
+            "image_format": result.image_format,
+            "width": result.width,
+            "height": result.height,
+            "revised_prompt": result.revised_prompt,
+            "cost_usd": cost,
+            "cost_basis": result.cost_basis if cost is not None else "estimate",
+            "latency_s": result.latency_s if result.latency_s is not None else latency,
+            "ended_at": answered,
+            "request_id": result.request_id,
+            "simulated": result.simulated,
+            "usage": result.usage,
+            "metadata": result.metadata,
+            "first_partial_s": getattr(result, "first_partial_s", None),
+            "final_image_s": getattr(result, "final_image_s", None),
+        }
+        # Journal first: a kill before the commit below leaves an image a resume adopts.
+        try:
+            await loop.run_in_executor(
+                self.image_io, write_journal, self.images, attempt_id, record
+            )
+        except OSError as exc:
+            await self._not_stored(gen, result, attempt_id, latency, answered, exc)
+            return
+        await self._io(self.ledger.finish_ok, attempt_id, **record)
+        discard_journal(self.images, attempt_id)
         paid = cost if cost is not None else (gen.estimated_usd or 0.0)
         self.budget.paid(gen.arm, paid)
         self.progress.update(gen.arm, "ok", paid)
+
+    async def _not_stored(
+        self,
+        gen: PlannedGeneration,
+        result: Any,
+        attempt_id: int,
+        latency: float,
+        answered: float,
+        error: OSError,
+    ) -> None:
+        """The image arrived (and was paid for) but could not be written: record it as such,
+        so a resume says what it re-buys, and stop the run."""
+        self.context.storage_failed(error)
+        self.context.lost_images += 1
+        await self._io(
+            self.ledger.finish_error,
+            attempt_id,
+            "failed",
+            error_kind="not_stored",
+            error_message=f"received but could not be stored in {self.images}: {error}",
+            latency_s=latency,
+            ended_at=answered,
+            request_id=result.request_id,
+            may_have_been_billed=True,
+        )
+        paid = result.cost_usd if result.cost_usd is not None else (gen.estimated_usd or 0.0)
+        self.budget.presume_billed(paid)
+        self.context.lost_usd += paid
+        self.progress.update(gen.arm, "failed")
+
+
+class _StorageFailed(Exception):
+    """Raised out of a generation whose ledger write failed; the context has the details."""

@@ -13,6 +13,7 @@ A run folder holds::
 from __future__ import annotations
 
 import os
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -21,8 +22,8 @@ import pandas as pd
 from imgkit.errors import RunError
 from imgkit.experiment.options import DrillOptions
 from imgkit.runs.ledger import GENERATION_STATUS_OF, Ledger
-from imgkit.runs.manifest import read_manifest
-from imgkit.runs.storage import IMAGES_DIR
+from imgkit.runs.manifest import MANIFEST_NAME, read_manifest
+from imgkit.runs.storage import IMAGES_DIR, sha256_file
 
 __all__ = ["ATTEMPT_COLUMNS", "FRAME_COLUMNS", "GENERATION_STATUSES", "Run", "open_run"]
 
@@ -45,6 +46,7 @@ FRAME_COLUMNS = (
     "status",
     "attempts",
     "image_path",
+    "image_problem",
     "image_sha256",
     "width",
     "height",
@@ -109,21 +111,31 @@ class Run:
 
     def __init__(self, path: str | os.PathLike[str]) -> None:
         self.path = Path(path).resolve()
-        self.run_id: str = self.manifest.get("run_id", self.path.name)
+        self.run_id: str = str(self._readable_manifest().get("run_id") or self.path.name)
 
     def __repr__(self) -> str:
         return f"Run({str(self.path)!r}, status={self.status!r})"
 
     @property
     def manifest(self) -> dict[str, Any]:
-        """The manifest as last written (read from disk each time)."""
+        """The manifest as last written (read from disk each time); :class:`RunError` when it
+        is missing or damaged."""
         return read_manifest(self.path)
+
+    def _readable_manifest(self) -> dict[str, Any]:
+        """The manifest, or ``{}`` with a warning when it is damaged: the images and attempts
+        are in the ledger, and reading them does not need it."""
+        try:
+            return self.manifest
+        except RunError as exc:
+            warnings.warn(f"{exc}; reading the run from its ledger alone", UserWarning, 3)
+            return {}
 
     @property
     def status(self) -> str:
         """The manifest's status; "crashed" when it says "running" but no runner holds the
         folder (the runner was killed: resume it)."""
-        status = str(self.manifest.get("status", "unknown"))
+        status = str(self._readable_manifest().get("status", "unknown"))
         if status == "running" and not self.is_active():
             return "crashed"
         return status
@@ -146,7 +158,7 @@ class Run:
         to start (a Retry-After), so ``started_at >= not_before`` shows it was honoured.
         """
         with self._ledger() as ledger:
-            rows = ledger.attempts()
+            rows = ledger.attempts(strict=False)
         frame = pd.DataFrame(rows)
         if frame.empty:
             return pd.DataFrame(columns=list(ATTEMPT_COLUMNS))
@@ -158,28 +170,37 @@ class Run:
         extra = [c for c in frame.columns if c not in ATTEMPT_COLUMNS and not c.endswith("_json")]
         return frame[list(ATTEMPT_COLUMNS) + extra].reset_index(drop=True)
 
-    def to_frame(self) -> pd.DataFrame:
+    def to_frame(self, *, verify: bool = False) -> pd.DataFrame:
         """One row per planned generation (arm x prompt x repeat), in plan order.
 
         ``status`` is one of :data:`GENERATION_STATUSES`; the image, cost and latency columns
         come from the successful attempt, the error columns from the last one. ``image_path``
-        is absolute, or None when there is no image. See :data:`FRAME_COLUMNS`.
+        is absolute, or None when there is no usable image; ``image_problem`` then says why an
+        ok generation has none: "missing", "outside the run folder", or (with ``verify=True``,
+        which checks every image's SHA-256) "damaged". See :data:`FRAME_COLUMNS`.
+
+        Rows the ledger cannot read are left out with a warning naming them.
         """
         with self._ledger() as ledger:
-            plan = ledger.plan()
-            attempts = ledger.attempts()
-        simulated_run = self.manifest.get("backend") == "sim"
+            plan = ledger.plan(strict=False)
+            attempts = ledger.attempts(strict=False)
+        simulated_run = self._readable_manifest().get("backend") == "sim"
         by_gen: dict[int, list[dict[str, Any]]] = {}
         for attempt in attempts:
             by_gen.setdefault(attempt["gen_id"], []).append(attempt)
         rows = []
         for gen in plan:
             tries = by_gen.get(gen.gen_id, [])
-            ok = next((a for a in tries if a["status"] == "ok"), None)
+            # The last ok attempt: a regenerated image supersedes one that went missing.
+            ok = next((a for a in reversed(tries) if a["status"] == "ok"), None)
             last = tries[-1] if tries else None
             chosen = ok or last or {}
             status = GENERATION_STATUS_OF[chosen.get("status")]
-            image_file = chosen.get("image_file") if ok else None
+            image_path, image_problem = (
+                self._image(ok.get("image_file"), ok.get("image_sha256"), verify)
+                if ok
+                else (None, None)
+            )
             request = gen.request
             rows.append(
                 {
@@ -194,7 +215,8 @@ class Run:
                     "repeat": gen.repeat,
                     "status": status,
                     "attempts": len(tries),
-                    "image_path": str(self.images_dir / image_file) if image_file else None,
+                    "image_path": image_path,
+                    "image_problem": image_problem,
                     "image_sha256": chosen.get("image_sha256") if ok else None,
                     "width": chosen.get("width") if ok else None,
                     "height": chosen.get("height") if ok else None,
@@ -224,6 +246,56 @@ class Run:
             )
         return pd.DataFrame(rows, columns=list(FRAME_COLUMNS))
 
+    def _image(
+        self, image_file: str | None, sha256: str | None, verify: bool
+    ) -> tuple[str | None, str | None]:
+        """(absolute path, None) for a usable image, else (None, what is wrong with it).
+
+        A name from the ledger is resolved and must stay inside the images folder: a damaged
+        or hostile ledger cannot make a report embed a file from elsewhere."""
+        if not image_file:
+            return None, "missing"
+        folder = self.images_dir.resolve()
+        path = (folder / str(image_file)).resolve()
+        if path.parent != folder:
+            return None, "outside the run folder"
+        if not path.is_file():
+            return None, "missing"
+        if verify and (sha256 is None or sha256_file(path) != sha256):
+            return None, "damaged"
+        return str(path), None
+
+    def verify(self, *, hashes: bool = True) -> pd.DataFrame:
+        """Check every image the ledger records against its SHA-256 (``hashes=False``: only
+        that it is there, which is quick).
+
+        One row per ok generation (``gen_id``, ``arm``, ``prompt_id``, ``repeat``,
+        ``image_file``, ``image_sha256``) with ``problem``: None, "missing", "damaged" or
+        "outside the run folder". ``imgkit verify RUN`` prints it; ``imgkit drill --resume RUN
+        --regenerate-missing`` makes the images with a problem again, after saying the cost.
+        """
+        with self._ledger() as ledger:
+            attempts = ledger.attempts(status="ok", strict=False)
+        latest: dict[int, dict[str, Any]] = {}
+        for attempt in attempts:
+            latest[attempt["gen_id"]] = attempt
+        rows = []
+        for gen_id, attempt in sorted(latest.items()):
+            _path, problem = self._image(attempt["image_file"], attempt["image_sha256"], hashes)
+            rows.append(
+                {
+                    "gen_id": gen_id,
+                    "arm": attempt["arm"],
+                    "prompt_id": attempt["prompt_id"],
+                    "repeat": attempt["repeat"],
+                    "image_file": attempt["image_file"],
+                    "image_sha256": attempt["image_sha256"],
+                    "problem": problem,
+                }
+            )
+        columns = ["gen_id", "arm", "prompt_id", "repeat", "image_file", "image_sha256", "problem"]
+        return pd.DataFrame(rows, columns=columns)
+
     def may_have_been_billed(self) -> pd.DataFrame:
         """Attempts that were in flight when a runner died or was stopped: the service may have
         made (and billed) their image without our receiving it. ``estimated_usd`` says how much.
@@ -240,7 +312,7 @@ class Run:
         with self._ledger() as ledger:
             spent = ledger.spent_usd()
         counts = {s: int((frame["status"] == s).sum()) for s in GENERATION_STATUSES}
-        manifest = self.manifest
+        manifest = self._readable_manifest()
         return {
             "run_id": self.run_id,
             "path": str(self.path),
@@ -249,14 +321,14 @@ class Run:
             "generations": len(frame),
             **counts,
             "spent_usd": round(spent, 6),
-            "estimated_usd": manifest.get("estimate", {}).get("total_usd"),
-            "budget_usd": manifest.get("parameters", {}).get("budget"),
+            "estimated_usd": (manifest.get("estimate") or {}).get("total_usd"),
+            "budget_usd": (manifest.get("parameters") or {}).get("budget"),
             "may_have_been_billed": int(self.may_have_been_billed().shape[0]),
         }
 
     def options(self) -> DrillOptions:
         """The drill options the run was started with (to resume it)."""
-        return DrillOptions.from_manifest(self.manifest)
+        return DrillOptions.from_manifest(self.manifest, str(self.path / MANIFEST_NAME))
 
     def resume(self, **overrides: Any) -> Run:
         """Finish this run: send what was never sent or never answered; never re-send a
@@ -273,6 +345,8 @@ def open_run(path: str | os.PathLike[str]) -> Run:
     folder = Path(path)
     if not folder.is_dir():
         raise RunError(f"{path} is not a folder")
+    if not (folder / MANIFEST_NAME).is_file():
+        raise RunError(f"{path} has no {MANIFEST_NAME}: not a run folder")
     run = Run(folder)
     if not (folder / Ledger.FILENAME).is_file():
         raise RunError(f"{path} has a manifest but no ledger: nothing was sent in this run")

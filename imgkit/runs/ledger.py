@@ -30,20 +30,24 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import shutil
 import sqlite3
 import time
+import warnings
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from imgkit.errors import RunError
+from imgkit.runs.ledger_db import (
+    add_missing_columns,
+    connect_reader,
+    connect_writer,
+    create_schema,
+)
+from imgkit.runs.lock import FolderLock
 from imgkit.runs.storage import fsync_dir
-
-try:  # POSIX only; elsewhere a run folder is simply not locked against a second writer.
-    import fcntl
-except ImportError:  # pragma: no cover
-    fcntl = None  # type: ignore[assignment]
 
 __all__ = [
     "ATTEMPT_STATUSES",
@@ -65,72 +69,6 @@ GENERATION_STATUS_OF = {
     "sending": "in_flight",
     "interrupted": "in_flight",
 }
-
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS meta (
-    key TEXT PRIMARY KEY,
-    value TEXT NOT NULL
-);
-CREATE TABLE IF NOT EXISTS generations (
-    gen_id INTEGER PRIMARY KEY,
-    arm TEXT NOT NULL,
-    model TEXT NOT NULL,
-    provider TEXT NOT NULL,
-    endpoint TEXT NOT NULL,
-    prompt_id TEXT NOT NULL,
-    prompt TEXT NOT NULL,
-    sent_prompt TEXT NOT NULL,
-    repeat INTEGER NOT NULL,
-    request_json TEXT NOT NULL,
-    estimated_usd REAL,
-    UNIQUE (arm, prompt_id, repeat)
-);
-CREATE TABLE IF NOT EXISTS attempts (
-    attempt_id INTEGER PRIMARY KEY AUTOINCREMENT,
-    gen_id INTEGER NOT NULL REFERENCES generations (gen_id),
-    try INTEGER NOT NULL,
-    session INTEGER NOT NULL,
-    status TEXT NOT NULL,
-    estimated_usd REAL,
-    not_before REAL,
-    started_at REAL NOT NULL,
-    ended_at REAL,
-    latency_s REAL,
-    request_id TEXT,
-    image_sha256 TEXT,
-    image_file TEXT,
-    image_format TEXT,
-    width INTEGER,
-    height INTEGER,
-    revised_prompt TEXT,
-    cost_usd REAL,
-    cost_basis TEXT,
-    simulated INTEGER,
-    usage_json TEXT,
-    metadata_json TEXT,
-    error_kind TEXT,
-    error_message TEXT,
-    error_json TEXT,
-    will_retry INTEGER NOT NULL DEFAULT 0,
-    may_have_been_billed INTEGER NOT NULL DEFAULT 0,
-    first_partial_s REAL,
-    final_image_s REAL
-);
-CREATE INDEX IF NOT EXISTS attempts_by_gen ON attempts (gen_id, attempt_id);
-CREATE TABLE IF NOT EXISTS sessions (
-    session INTEGER PRIMARY KEY,
-    kind TEXT NOT NULL,
-    pid INTEGER NOT NULL,
-    started_at REAL NOT NULL,
-    ended_at REAL,
-    status TEXT NOT NULL,
-    note_json TEXT
-);
-"""
-_SCHEMA_VERSION = "1"
-# Columns added since schema version 1, all nullable: a ledger written before them is read as
-# is (the readers see no such column) and gains them when opened for writing (a resume).
-_ADDED_ATTEMPT_COLUMNS = {"first_partial_s": "REAL", "final_image_s": "REAL"}
 
 
 @dataclass(frozen=True)
@@ -163,12 +101,18 @@ class Ledger:
     """
 
     FILENAME = "ledger.sqlite"
-    LOCKNAME = "run.lock"
 
-    def __init__(self, path: Path, connection: sqlite3.Connection, lock: Any = None) -> None:
+    def __init__(
+        self,
+        path: Path,
+        connection: sqlite3.Connection,
+        lock: Any = None,
+        scratch: str | None = None,
+    ) -> None:
         self.path = path
         self._db = connection
         self._lock = lock
+        self._scratch = scratch  # a temporary copy read instead of the ledger, removed on close
         self.session: int | None = None
         #: durable transactions committed through this object (a group counts once)
         self.commits = 0
@@ -177,91 +121,89 @@ class Ledger:
     # -- opening ---------------------------------------------------------------------------
 
     @classmethod
-    def create(cls, folder: str | os.PathLike[str]) -> Ledger:
-        """A new, empty ledger in ``folder`` (locked for writing)."""
+    def create(cls, folder: str | os.PathLike[str], *, lock: FolderLock | None = None) -> Ledger:
+        """A new, empty ledger in ``folder``, locked for writing (with ``lock`` if the caller
+        already holds the folder). Schema and version land in one transaction."""
         path = Path(folder) / cls.FILENAME
         if path.exists():
             raise RunError(f"{path} already exists: resume the run instead of creating it")
-        lock = cls._take_lock(Path(folder))
-        ledger = cls(path, cls._connect(path), lock)
-        ledger._db.executescript(_SCHEMA)
-        with ledger._transaction():
-            ledger._db.execute(
-                "INSERT INTO meta (key, value) VALUES ('schema_version', ?)", (_SCHEMA_VERSION,)
-            )
+        lock = lock or cls._take_lock(Path(folder))
+        ledger = cls(path, connect_writer(path), lock)
+        create_schema(ledger._db)
         fsync_dir(folder)
         return ledger
 
     @classmethod
-    def open(cls, folder: str | os.PathLike[str], *, writer: bool = False) -> Ledger:
-        """The ledger of an existing run folder; :class:`RunError` when missing or corrupt."""
+    def open(
+        cls,
+        folder: str | os.PathLike[str],
+        *,
+        writer: bool = False,
+        lock: FolderLock | None = None,
+    ) -> Ledger:
+        """The ledger of an existing run folder; :class:`RunError` when missing or corrupt.
+
+        ``writer=True`` locks the folder (or uses ``lock``, already held). A reader needs no
+        write access: in a read-only folder (an archive, a shared drive) it reads the ledger as
+        it is, see :func:`_connect_reader`.
+        """
         path = Path(folder) / cls.FILENAME
         if not path.is_file():
             raise RunError(f"{folder} has no {cls.FILENAME}: not a run folder")
-        lock = cls._take_lock(Path(folder)) if writer else None
+        if writer:
+            lock = lock or cls._take_lock(Path(folder))
         try:
-            connection = cls._connect(path)
-            connection.execute("SELECT count(*) FROM attempts").fetchone()
+            scratch = None
             if writer:
-                cls._add_missing_columns(connection)
+                connection = connect_writer(path)
+            else:
+                connection, scratch = connect_reader(path)
+            connection.execute("SELECT count(*) FROM attempts").fetchone()
+            connection.execute("SELECT count(*) FROM sessions").fetchone()
+            connection.execute("SELECT count(*) FROM generations").fetchone()
+            if writer:
+                add_missing_columns(connection)
         except sqlite3.DatabaseError as exc:
             if lock is not None:
-                lock.close()
+                lock.release()
             raise RunError(f"{path} is not a readable ledger: {exc}") from None
-        return cls(path, connection, lock)
-
-    @staticmethod
-    def _add_missing_columns(db: sqlite3.Connection) -> None:
-        """Bring a ledger written by an older imgkit up to the current attempts table."""
-        present = {row[1] for row in db.execute("PRAGMA table_info(attempts)")}
-        for name, kind in _ADDED_ATTEMPT_COLUMNS.items():
-            if name not in present:
-                db.execute(f"ALTER TABLE attempts ADD COLUMN {name} {kind}")
-
-    @staticmethod
-    def _connect(path: Path) -> sqlite3.Connection:
-        # isolation_level=None: we open transactions ourselves, so each one is exactly one
-        # durable step of the protocol. check_same_thread=False: the synchronous drill() may
-        # run its event loop in a worker thread (notebooks); only one thread uses it at a time.
-        db = sqlite3.connect(path, isolation_level=None, check_same_thread=False, timeout=30)
-        db.row_factory = sqlite3.Row
-        db.execute("PRAGMA journal_mode=WAL")
-        db.execute("PRAGMA synchronous=FULL")
-        db.execute("PRAGMA foreign_keys=ON")
-        return db
+        return cls(path, connection, lock, scratch)
 
     @classmethod
-    def _take_lock(cls, folder: Path) -> Any:
-        handle = open(folder / cls.LOCKNAME, "a+")  # noqa: SIM115 - held for the ledger's life
-        if fcntl is not None:
-            try:
-                fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except BlockingIOError:
-                handle.close()
-                raise RunError(f"run folder {folder} is in use by another runner") from None
-        return handle
+    def _take_lock(cls, folder: Path) -> FolderLock:
+        return FolderLock(folder)
 
     @classmethod
     def is_locked(cls, folder: str | os.PathLike[str]) -> bool:
         """Whether a runner holds ``folder`` (checked without touching the database)."""
-        path = Path(folder) / cls.LOCKNAME
-        if fcntl is None or not path.exists():
-            return False
-        with open(path, "a+") as handle:
-            try:
-                fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except BlockingIOError:
-                return True
-            fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
-        return False
+        return FolderLock.is_held(folder)
+
+    def detach(self) -> FolderLock | None:
+        """Close the database but keep holding the folder's lock; return the lock."""
+        lock, self._lock = self._lock, None
+        if lock is not None:
+            with contextlib.suppress(sqlite3.Error):
+                self._db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        with contextlib.suppress(sqlite3.Error):
+            self._db.close()
+        return lock
 
     def close(self) -> None:
-        """Close the database and release the folder lock."""
+        """Close the database and release the folder lock.
+
+        A writer first folds the WAL back into the ledger file, so that a finished run folder
+        is one self-contained file (readable even where the folder cannot be written)."""
+        if self._lock is not None:
+            with contextlib.suppress(sqlite3.Error):
+                self._db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
         with contextlib.suppress(sqlite3.Error):
             self._db.close()
         if self._lock is not None:
-            self._lock.close()
+            self._lock.release()
             self._lock = None
+        if self._scratch is not None:
+            shutil.rmtree(self._scratch, ignore_errors=True)
+            self._scratch = None
 
     def __enter__(self) -> Ledger:
         return self
@@ -356,25 +298,48 @@ class Ledger:
                 rows,
             )
 
-    def plan(self) -> list[PlannedGeneration]:
-        """The planned generations, in plan order."""
+    def plan(self, *, strict: bool = True) -> list[PlannedGeneration]:
+        """The planned generations, in plan order.
+
+        A row that cannot be read (its request is not JSON, a field is missing) is a
+        :class:`RunError` naming the ledger, the generation and the field; with
+        ``strict=False`` it is left out with a warning instead, so the rest can still be read.
+        """
         rows = self._db.execute("SELECT * FROM generations ORDER BY gen_id").fetchall()
-        return [
-            PlannedGeneration(
-                gen_id=r["gen_id"],
-                arm=r["arm"],
-                model=r["model"],
-                provider=r["provider"],
-                endpoint=r["endpoint"],
-                prompt_id=r["prompt_id"],
-                prompt=r["prompt"],
-                sent_prompt=r["sent_prompt"],
-                repeat=r["repeat"],
-                request=json.loads(r["request_json"]),
-                estimated_usd=r["estimated_usd"],
+        plan = []
+        for r in rows:
+            try:
+                request = json.loads(r["request_json"])
+                if not isinstance(request, dict):
+                    raise ValueError("not a JSON object")
+            except (TypeError, ValueError) as exc:
+                self._damaged(
+                    f"generation {r['gen_id']}: request_json is not a JSON object ({exc})",
+                    strict,
+                )
+                continue
+            plan.append(
+                PlannedGeneration(
+                    gen_id=r["gen_id"],
+                    arm=r["arm"],
+                    model=r["model"],
+                    provider=r["provider"],
+                    endpoint=r["endpoint"],
+                    prompt_id=r["prompt_id"],
+                    prompt=r["prompt"],
+                    sent_prompt=r["sent_prompt"],
+                    repeat=r["repeat"],
+                    request=request,
+                    estimated_usd=r["estimated_usd"],
+                )
             )
-            for r in rows
-        ]
+        return plan
+
+    def _damaged(self, what: str, strict: bool) -> None:
+        message = f"{self.path}: {what}"
+        if strict:
+            raise RunError(message)
+        warnings.warn(f"{message}; that row is left out", UserWarning, stacklevel=3)
 
     # -- sessions ----------------------------------------------------------------------------
 
@@ -397,6 +362,22 @@ class Ledger:
                 "note_json = coalesce(?, note_json) WHERE session = ?",
                 (time.time(), status, _json(note), self.session),
             )
+
+    def close_crashed_sessions(self) -> list[int]:
+        """Mark sessions still ``running`` as ``crashed``; return their numbers.
+
+        Call only while holding the folder lock: then no runner is alive to own them (their
+        runner was killed), and they must not read as running forever."""
+        rows = self._db.execute("SELECT session FROM sessions WHERE status = 'running'")
+        crashed = [int(r[0]) for r in rows.fetchall()]
+        if crashed:
+            with self._transaction():
+                self._db.execute(
+                    "UPDATE sessions SET status = 'crashed', ended_at = coalesce(ended_at, "
+                    "(SELECT max(coalesce(a.ended_at, a.started_at)) FROM attempts a "
+                    "WHERE a.session = sessions.session), started_at) WHERE status = 'running'"
+                )
+        return crashed
 
     def sessions(self) -> list[dict[str, Any]]:
         """Every session, oldest first, with its note decoded."""
@@ -540,8 +521,11 @@ class Ledger:
                 [(reason, i) for i in ids],
             )
 
-    def attempts(self, *, status: str | None = None) -> list[dict[str, Any]]:
-        """Attempt rows joined with their generation, oldest first."""
+    def attempts(self, *, status: str | None = None, strict: bool = True) -> list[dict[str, Any]]:
+        """Attempt rows joined with their generation, oldest first.
+
+        An attempt whose status is not one of :data:`ATTEMPT_STATUSES` is a :class:`RunError`
+        naming it (``strict=False``: left out, with a warning)."""
         query = (
             "SELECT a.*, g.arm, g.model, g.provider, g.endpoint, g.prompt_id, g.prompt, "
             "g.sent_prompt, g.repeat, g.request_json FROM attempts a "
@@ -551,8 +535,17 @@ class Ledger:
         if status is not None:
             query += " WHERE a.status = ?"
             args = (status,)
-        rows = self._db.execute(query + " ORDER BY a.attempt_id", args).fetchall()
-        return [dict(r) for r in rows]
+        rows = []
+        for row in self._db.execute(query + " ORDER BY a.attempt_id", args).fetchall():
+            if row["status"] not in ATTEMPT_STATUSES:
+                self._damaged(
+                    f"attempt {row['attempt_id']}: status {row['status']!r} is not one of "
+                    f"{', '.join(ATTEMPT_STATUSES)}",
+                    strict,
+                )
+                continue
+            rows.append(dict(row))
+        return rows
 
     def status_counts(self) -> dict[str, int]:
         """How many planned generations are ok, failed, refused, in_flight or pending."""

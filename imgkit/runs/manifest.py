@@ -26,11 +26,15 @@ def write_manifest(folder: str | os.PathLike[str], manifest: Mapping[str, Any]) 
 
 
 def read_manifest(folder: str | os.PathLike[str]) -> dict[str, Any]:
-    """The manifest of a run folder; :class:`RunError` when missing or unreadable."""
+    """The manifest of a run folder; :class:`RunError` naming the file when it is missing,
+    unreadable or not a JSON object."""
     path = Path(folder) / MANIFEST_NAME
     try:
-        return json.loads(path.read_text(encoding="utf-8"))
+        manifest = json.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
         raise RunError(f"{folder} has no {MANIFEST_NAME}: not a run folder") from None
     except (OSError, ValueError) as exc:
         raise RunError(f"{path} is unreadable: {exc}") from None
+    if not isinstance(manifest, dict):
+        raise RunError(f"{path}: expected a JSON object, found {type(manifest).__name__}")
+    return manifest

@@ -9,13 +9,26 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import json
 import os
 import tempfile
+from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 from imgkit.errors import RunError
 
-__all__ = ["IMAGES_DIR", "fsync_dir", "store_image", "write_atomic"]
+__all__ = [
+    "IMAGES_DIR",
+    "clear_leftovers",
+    "discard_journal",
+    "fsync_dir",
+    "read_journal",
+    "sha256_file",
+    "store_image",
+    "write_atomic",
+    "write_journal",
+]
 
 #: The folder of a run that holds its images.
 IMAGES_DIR = "images"
@@ -67,12 +80,71 @@ def store_image(folder: str | os.PathLike[str], data: bytes, image_format: str) 
     digest = hashlib.sha256(data).hexdigest()
     ext = _EXTENSIONS.get((image_format or "").lower(), (image_format or "bin").lower())
     path = Path(folder) / f"{digest}.{ext}"
-    if path.exists() and _sha256_file(path) == digest:
+    if path.exists() and sha256_file(path) == digest:
         return digest, path
     write_atomic(path, data)
     return digest, path
 
 
-def _sha256_file(path: Path) -> str:
+def sha256_file(path: Path) -> str:
+    """The SHA-256 of a file, hex."""
     with open(path, "rb") as handle:
         return hashlib.file_digest(handle, "sha256").hexdigest()
+
+
+# -- the received-image journal ---------------------------------------------------------------
+#
+# Between an image reaching the disk and its attempt being committed ``ok`` there is a window in
+# which a kill leaves a paid-for image that the ledger does not know. So before the commit the
+# runner writes, beside the image, a small journal entry named after the attempt that holds
+# everything the commit would record; a resume adopts the image from it instead of buying it
+# again. The entry is renamed into place (never half written) but not fsynced: a killed process
+# leaves it in the page cache, and after a power cut the attempt is simply reported as "may
+# have been billed", as it was before the journal existed.
+
+_JOURNAL_PREFIX = ".received-"
+
+
+def _journal_path(folder: str | os.PathLike[str], attempt_id: int) -> Path:
+    return Path(folder) / f"{_JOURNAL_PREFIX}{int(attempt_id)}.json"
+
+
+def write_journal(
+    folder: str | os.PathLike[str], attempt_id: int, record: Mapping[str, Any]
+) -> None:
+    """Record that ``attempt_id``'s image is stored, with what its commit will say."""
+    path = _journal_path(folder, attempt_id)
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(json.dumps(dict(record), default=str), encoding="utf-8")
+    os.replace(tmp, path)
+
+
+def discard_journal(folder: str | os.PathLike[str], attempt_id: int) -> None:
+    """The attempt is committed: its journal entry is no longer needed."""
+    with contextlib.suppress(FileNotFoundError):
+        _journal_path(folder, attempt_id).unlink()
+
+
+def read_journal(folder: str | os.PathLike[str], attempt_id: int) -> dict[str, Any] | None:
+    """The journal entry of ``attempt_id`` if it is whole and its image is intact, else None."""
+    try:
+        record = json.loads(_journal_path(folder, attempt_id).read_text(encoding="utf-8"))
+        image = Path(folder) / str(record["image_file"])
+        if image.parent != Path(folder) or sha256_file(image) != record["image_sha256"]:
+            return None
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+    return record
+
+
+def clear_leftovers(folder: str | os.PathLike[str]) -> int:
+    """Remove what a killed runner left in the images folder: half-written temporary files and
+    journal entries. Call only with the run folder locked, after adopting what can be adopted.
+    Returns how many files were removed."""
+    removed = 0
+    for path in Path(folder).iterdir():
+        if path.name.endswith(".tmp") or path.name.startswith(_JOURNAL_PREFIX):
+            with contextlib.suppress(FileNotFoundError):
+                path.unlink()
+                removed += 1
+    return removed

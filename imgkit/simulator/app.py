@@ -81,13 +81,33 @@ async def _stats(request: Request) -> Response:
     return JSONResponse(request.app.state.sim.stats())
 
 
+def _control_refused(request: Request) -> Response | None:
+    """401 unless the request carries a key, as every API route requires: whoever can reach
+    the port must not reset a run's counters or inject faults without one."""
+    scheme, _, token = request.headers.get("authorization", "").partition(" ")
+    if (scheme.lower() == "bearer" and token.strip()) or request.headers.get(
+        "x-goog-api-key", ""
+    ).strip():
+        return None
+    return JSONResponse(
+        {"error": "send a key (Authorization: Bearer KEY; the simulator accepts any key)"},
+        status_code=401,
+    )
+
+
 async def _reset(request: Request) -> Response:
+    refused = _control_refused(request)
+    if refused is not None:
+        return refused
     state: SimState = request.app.state.sim
     state.reset()
     return JSONResponse(state.stats())
 
 
 async def _configure(request: Request) -> Response:
+    refused = _control_refused(request)
+    if refused is not None:
+        return refused
     state: SimState = request.app.state.sim
     try:
         body: Any = await request.json()
