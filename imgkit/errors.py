@@ -24,7 +24,9 @@ above the providers never catches a vendor exception.
     │   ├── ProviderTimeoutError               no answer in time
     │   ├── ConnectionLostError                connection dropped mid-request or mid-response
     │   │   └── ConnectFailedError             no connection made (refused, DNS, TLS): unbilled
-    │   └── NoImageError                       answered, but without an image (text kept)
+    │   ├── NoImageError                       answered, but without an image (text kept)
+    │   └── BatchNotRunError                   a batch ended (expired, cancelled, failed)
+    │                                          before the vendor ran the request: unbilled
     └── ChainExhaustedError                    every provider of a fallback chain failed
 """
 
@@ -35,6 +37,7 @@ from typing import Any
 
 __all__ = [
     "AuthenticationError",
+    "BatchNotRunError",
     "BudgetExceededError",
     "CatalogError",
     "ChainExhaustedError",
@@ -272,6 +275,23 @@ class NoImageError(ProviderError):
     def __init__(self, message: str, *, text: str | None = None, **fields: Any) -> None:
         super().__init__(message, **fields)
         self.text = text
+
+
+class BatchNotRunError(ProviderError):
+    """A request sent in a vendor's batch that the batch never ran: the batch expired (its
+    completion window passed), was cancelled, or failed validation. Never billed.
+
+    ``kind`` says which: "batch_expired" (a later batch may run it), "batch_cancelled" (someone
+    cancelled it; a resume sends it again), "batch_failed" (the whole file was refused, and
+    would be again)."""
+
+    kind = "batch_not_run"
+    may_have_been_billed = False
+
+    def __init__(self, message: str, *, kind: str = "batch_not_run", **fields: Any) -> None:
+        super().__init__(message, **fields)
+        self.kind = kind
+        self.retry_same_provider = kind == "batch_expired"
 
 
 class ChainExhaustedError(ImgkitError):

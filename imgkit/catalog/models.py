@@ -192,6 +192,10 @@ class ModelSpec:
     rate_limit: Mapping[str, Any] = field(default_factory=dict)
     stream_on: tuple[str, ...] = ()
     max_partial_images: int = 0
+    #: what a request through the vendor's Batch API costs, where the catalog has figures of
+    #: its own for it; otherwise the provider's batch ``price_factor`` applies to ``price``
+    #: (see :mod:`imgkit.catalog.batch`)
+    batch_price: PriceSchedule | None = None
 
     def status(self, today: dt.date | None = None) -> Status:
         """'active', 'deprecated' or 'retired' on the given day (default: today)."""
@@ -232,12 +236,15 @@ class Catalog(Mapping[str, ModelSpec]):
         sources: Mapping[str, str],
         version: str,
         price_overrides: tuple[str, ...] = (),
+        batch: Mapping[str, Mapping[str, Any]] | None = None,
     ) -> None:
         self._models = dict(models)
         self.output_tokens = dict(output_tokens)
         self.sources = dict(sources)
         self.version = version
         self.price_overrides = price_overrides
+        #: the ``[batch.PROVIDER]`` tables as written (read by :mod:`imgkit.catalog.batch`)
+        self.batch = {name: dict(terms) for name, terms in (batch or {}).items()}
 
     def __getitem__(self, name: str) -> ModelSpec:
         return self._models[name]
@@ -308,13 +315,18 @@ class Catalog(Mapping[str, ModelSpec]):
             spec = self.get_model(name)
             if not isinstance(raw, dict):
                 raise CatalogError(f'price file {str(path)!r}: [prices."{name}"] is not a table')
-            models[name] = replace(spec, price=_override_price(spec, raw, str(path), written))
+            # The model's own batch figures were read against the catalog's price: with the
+            # price overridden, batch requests cost the file's price at the provider's factor.
+            models[name] = replace(
+                spec, price=_override_price(spec, raw, str(path), written), batch_price=None
+            )
         return Catalog(
             models,
             self.output_tokens,
             self.sources,
             self.version,
             (*self.price_overrides, str(path)),
+            self.batch,
         )
 
 
@@ -486,6 +498,7 @@ def _parse_model(name: str, raw: Mapping[str, Any], rules: Mapping[str, SizeRule
             rate_limit=dict(raw.get("rate_limit", {})),
             stream_on=tuple(raw.get("stream_on", ())),
             max_partial_images=int(raw.get("max_partial_images", 0)),
+            batch_price=(_parse_price(name, raw["batch_price"]) if "batch_price" in raw else None),
         )
     except KeyError as exc:
         raise CatalogError(f"model {name!r} is missing {exc.args[0]!r}") from None
@@ -524,7 +537,13 @@ def load_catalog(
                 raise CatalogError(
                     f"{spec.name}: replacement {replacement!r} is not in the catalog"
                 )
-    catalog = Catalog(models, tables, data.get("sources", {}), data["catalog"]["version"])
+    catalog = Catalog(
+        models,
+        tables,
+        data.get("sources", {}),
+        data["catalog"]["version"],
+        batch=data.get("batch", {}),
+    )
     if price_file is not None:
         catalog = catalog.with_prices(price_file)
     return catalog

@@ -151,6 +151,9 @@ def run_drill(args: argparse.Namespace) -> int:
         sim_latency=args.sim_latency,
         sim_faults=args.sim_faults,
         progress=progress,
+        # batch mode (imgkit.runner.batch)
+        batch=args.batch,
+        sim_batch_duration=args.sim_batch_duration,
     )
     return _finish(run, args)
 
@@ -261,6 +264,12 @@ def _configure(parser: argparse.ArgumentParser) -> None:
         help="with --resume: make again the images that are missing or damaged (imgkit verify "
         "lists them); the cost is printed first",
     )
+    how.add_argument(
+        "--batch",
+        action="store_true",
+        help="send through the vendors' Batch APIs at half price, results within 24 h "
+        "(arms without batch mode, such as Leonardo's, run synchronously)",
+    )
     how.add_argument("--no-progress", action="store_true", help="no progress bars")
     how.add_argument("--json", action="store_true", help="print the run summary as JSON")
     how.add_argument(
@@ -278,6 +287,12 @@ def _configure(parser: argparse.ArgumentParser) -> None:
     )
     sim.add_argument("--sim-faults", metavar="SPEC", help="faults, e.g. 'openai:429=x1'")
     sim.add_argument("--sim-seed", type=int, default=0, metavar="N", help="simulator seed")
+    sim.add_argument(
+        "--sim-batch-duration",
+        type=seconds,
+        metavar="S",
+        help="seconds the embedded simulator takes over a batch (with --batch)",
+    )
     parser.set_defaults(func=run_drill)
 
 

@@ -33,6 +33,7 @@ COMMAND_MODULES = (
     "imgkit.cli.chain",
     "imgkit.cli.analysis",
     "imgkit.cli.runs",
+    "imgkit.cli.batch",
 )
 
 _GLOBAL_OPTIONS_WITH_VALUE = ("--prices",)

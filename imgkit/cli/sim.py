@@ -58,7 +58,7 @@ def add_commands(subparsers: Any) -> None:
 
 def configure(name: str, parser: argparse.ArgumentParser) -> None:
     """Give ``parser``, the subparser of ``sim``, its options and handler (:func:`run_sim`)."""
-    from imgkit.simulator.state import DEFAULT_TIMEOUT_HOLD_S
+    from imgkit.simulator.state import DEFAULT_BATCH_DURATION_S, DEFAULT_TIMEOUT_HOLD_S
 
     parser.description = (
         "Serve the imgkit simulator on the loopback interface until interrupted. "
@@ -107,6 +107,14 @@ def configure(name: str, parser: argparse.ArgumentParser) -> None:
         metavar="MODEL=PER_MINUTE",
         help="answer 429 past this many images per minute",
     )
+    parser.add_argument(
+        "--batch-duration",
+        type=seconds,
+        default=DEFAULT_BATCH_DURATION_S,
+        metavar="S",
+        help="seconds a batch of the Batch APIs takes, at the least, from creation to "
+        "completion (default %(default)s)",
+    )
     parser.add_argument("--json", action="store_true", help="also print the URLs as JSON")
     parser.add_argument("--log-level", default="warning", help="uvicorn log level")
     parser.set_defaults(func=run_sim)
@@ -130,6 +138,7 @@ def run_sim(args: argparse.Namespace) -> int:
         retry_after=args.retry_after,
         rate_limits=dict(args.rate_limit),
         log_level=args.log_level,
+        batch_duration=args.batch_duration,
     )
     server.start()
     print(server.base_url, flush=True)

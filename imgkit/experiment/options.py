@@ -75,6 +75,10 @@ class DrillOptions:
     sim_faults: str | None = None
     retry: RetryPolicy = field(default_factory=RetryPolicy)
     timeout_s: float | None = None
+    #: send the arms whose provider has a Batch API through it (imgkit.runner.batch)
+    batch: bool = False
+    #: seconds the embedded simulator takes over a batch (None: the simulator's default)
+    sim_batch_duration: float | None = None
 
     def defaults(self) -> dict[str, Any]:
         """Drill-wide request parameters (arms' own params win over these)."""
@@ -162,6 +166,15 @@ def without_credentials(url: str | None) -> str | None:
 def check_options(options: DrillOptions) -> None:
     """Refuse options no run can use, before anything is created or sent."""
     check_argument("backend", options.backend, ("sim", "live"))
+    if not isinstance(options.batch, bool):
+        raise ValidationError("batch", options.batch, [True, False])
+    duration = options.sim_batch_duration
+    if duration is not None and (
+        isinstance(duration, bool)
+        or not isinstance(duration, int | float)
+        or not 0 <= duration < 86_400
+    ):
+        raise ValidationError("sim_batch_duration", duration, "seconds >= 0 and below a day")
     if isinstance(options.n, bool) or not isinstance(options.n, int) or options.n < 1:
         raise ValidationError("n", options.n, "a whole number of repeats >= 1")
     concurrency = options.concurrency

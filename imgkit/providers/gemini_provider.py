@@ -23,7 +23,7 @@ from google import genai
 from google.genai import types
 
 from imgkit.catalog.validation import ImageRequest
-from imgkit.errors import ContentPolicyError, MaskError, NoImageError, ValidationError
+from imgkit.errors import ContentPolicyError, MaskError, NoImageError, ServerError, ValidationError
 from imgkit.providers.base import (
     Backend,
     ProviderSettings,
@@ -169,6 +169,43 @@ class GeminiProvider:
         self._check(request, "edit", mask)
         return await self._acall(request, image)
 
+    # -- batch mode (imgkit.providers.gemini_batch) ---------------------------------------
+
+    def batch_body(self, request: ImageRequest) -> dict[str, Any]:
+        """``request`` as the REST body of a batch line: what :meth:`generate` sends, in the
+        API's own JSON (camelCase), never streamed."""
+        self._check(request, "generate")
+        aspect, tier = request.spec.gemini_aspect_and_tier(request.size)
+        config: dict[str, Any] = {
+            "responseModalities": ["IMAGE"],
+            "imageConfig": {"aspectRatio": aspect, "imageSize": tier},
+        }
+        if request.seed is not None:
+            config["seed"] = request.seed
+        if request.n > 1:
+            config["candidateCount"] = request.n
+        return {
+            "contents": [{"role": "user", "parts": [{"text": request.prompt}]}],
+            "generationConfig": config,
+        }
+
+    def results_from_json(
+        self, request: ImageRequest, body: Any, *, request_id: str | None = None
+    ) -> list[GenerationResult]:
+        """The results of an answer that arrived as JSON (a line of a batch's responses file),
+        read exactly as a synchronous answer is; raises the same imgkit errors."""
+        with translating(self.name, request.model):
+            try:
+                response = types.GenerateContentResponse.model_validate(body)
+            except ValueError as exc:
+                raise ServerError(
+                    f"the batch's answer is not a GenerateContentResponse: {exc}",
+                    provider=self.name, model=request.model, request_id=request_id,
+                ) from None  # fmt: skip
+            if request_id and not response.response_id:
+                response.response_id = request_id
+            return self._results(request, response, None)
+
     # -- internals -------------------------------------------------------------------------
 
     def _call(self, request: ImageRequest, image: bytes | None) -> list[GenerationResult]:
@@ -210,7 +247,10 @@ class GeminiProvider:
         return clock.stamp(results) if request.stream else results
 
     def _results(
-        self, request: ImageRequest, response: types.GenerateContentResponse, latency: float
+        self,
+        request: ImageRequest,
+        response: types.GenerateContentResponse,
+        latency: float | None,
     ) -> list[GenerationResult]:
         http = getattr(response, "sdk_http_response", None)
         headers = dict(getattr(http, "headers", None) or {})

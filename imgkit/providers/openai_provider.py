@@ -294,6 +294,51 @@ class OpenAIProvider:
             images = [await self._aimage_bytes(item) for item in parsed.data or []]
         return self._results(request, parsed, images, raw.headers, watch.elapsed())
 
+    # -- the Batch API (imgkit.providers.openai_batch) ------------------------------------
+
+    def batch_body(self, request: ImageRequest) -> tuple[str, dict[str, Any]]:
+        """(URL, JSON body) of ``request`` as a line of a batch: what :meth:`generate` sends,
+        never streamed. A DALL-E image comes back as base64: a URL expires after an hour, and
+        a batch may take a day."""
+        self._check(request, ("generate", "responses"))
+        if request.endpoint == "responses":
+            kwargs = self._responses_kwargs(request)
+            kwargs.pop("stream", None)
+            kwargs["tools"] = [{k: v for k, v in t.items() if k != "partial_images"}
+                               for t in kwargs["tools"]]  # fmt: skip
+            return "/v1/responses", kwargs
+        kwargs = self._images_kwargs(request, _GENERATE_FIELDS)
+        for key in ("stream", "partial_images"):
+            kwargs.pop(key, None)
+        if request.spec.response_formats:
+            kwargs["response_format"] = "b64_json"
+        return "/v1/images/generations", kwargs
+
+    def results_from_json(
+        self, request: ImageRequest, body: Any, *, request_id: str | None = None
+    ) -> list[GenerationResult]:
+        """The results of an answer that arrived as JSON (a line of a batch's output file),
+        read exactly as a synchronous answer is; raises the same imgkit errors."""
+        from openai.types import ImagesResponse
+        from openai.types.responses import Response
+
+        headers = {"x-request-id": request_id} if request_id else {}
+        with translating(self.name, request.model):
+            try:
+                if request.endpoint == "responses":
+                    parsed = Response.model_validate(body)
+                else:
+                    parsed = ImagesResponse.model_validate(body)
+            except ValueError as exc:
+                raise ServerError(
+                    f"the batch's answer is not a {request.endpoint} response: {exc}",
+                    provider=self.name, model=request.model, request_id=request_id,
+                ) from None  # fmt: skip
+            if request.endpoint == "responses":
+                return self._response_results(request, parsed, headers, None)
+            images = [self._image_bytes(item) for item in parsed.data or []]
+            return self._results(request, parsed, images, headers, None)
+
     # -- internals -------------------------------------------------------------------------
 
     def _check(self, request: ImageRequest, endpoints: tuple[str, ...]) -> None:
@@ -331,7 +376,7 @@ class OpenAIProvider:
         parsed: Any,
         images: list[bytes],
         headers: Any,
-        latency: float,
+        latency: float | None,
     ) -> list[GenerationResult]:
         request_id = headers.get("x-request-id") or getattr(parsed, "_request_id", None)
         usage = _dump(parsed.usage) or None
@@ -451,7 +496,7 @@ class OpenAIProvider:
         return clock.stamp(self._results(request, parsed, images, headers, watch.elapsed()))
 
     def _response_results(
-        self, request: ImageRequest, parsed: Any, headers: Any, latency: float
+        self, request: ImageRequest, parsed: Any, headers: Any, latency: float | None
     ) -> list[GenerationResult]:
         request_id = headers.get("x-request-id") or getattr(parsed, "_request_id", None)
         fields = {"provider": self.name, "model": request.model, "request_id": request_id}

@@ -15,7 +15,10 @@ The parts, in the order a run meets them:
 - :mod:`~imgkit.runner.executor`: the interface every way of sending implements, and
   :mod:`~imgkit.runner.synchronous`, the first: requests to the services' synchronous
   endpoints, concurrently, with :mod:`~imgkit.runner.pacing` (rate limits, retry delays) and
-  :mod:`~imgkit.runner.progress` (a bar per arm);
+  :mod:`~imgkit.runner.progress` (a bar per arm); and :mod:`~imgkit.runner.batch`, the
+  vendors' Batch APIs at half price (:mod:`~imgkit.runner.batching` decides which arms go by
+  batch, :mod:`~imgkit.runner.batch_results` reads their results,
+  :mod:`~imgkit.runner.batch_control` shows and cancels a run's batches);
 - :mod:`~imgkit.runner.start`, :mod:`~imgkit.runner.resuming`: the entry points, and
   :mod:`~imgkit.runner.blocking`, which runs them from synchronous code (Ctrl-C included).
 
@@ -32,6 +35,8 @@ _EXPORTS = {
     "RETRYABLE_KINDS": "imgkit.runner.resuming",
     "adrill": "imgkit.runner.start",
     "aresume": "imgkit.runner.resuming",
+    "batch_status": "imgkit.runner.batch_control",
+    "cancel_batches": "imgkit.runner.batch_control",
     "drill": "imgkit.runner.start",
     "estimate_plan": "imgkit.runner.plan",
     "resume": "imgkit.runner.resuming",

@@ -3,9 +3,10 @@
 The first Ctrl-C sends nothing more but waits for the requests in flight and keeps their
 images, since the service has most likely made and billed them already; the run ends as
 "interrupted" and can be resumed. From a terminal, a second Ctrl-C abandons those requests
-too (they are marked "may have been billed"). SIGTERM is handled the same way. Outside an
-event loop the run uses the calling thread; inside one (Jupyter) it gets a fresh loop in a
-worker thread.
+too (they are marked "may have been billed"). In batch mode the first Ctrl-C leaves the batches
+running at the vendor, and the second cancels them there (:mod:`imgkit.runner.batch`). SIGTERM
+is handled the same way. Outside an event loop the run uses the calling thread; inside one
+(Jupyter) it gets a fresh loop in a worker thread.
 """
 
 from __future__ import annotations
@@ -21,7 +22,8 @@ __all__ = ["ABANDON_HINT", "TERM_HINT", "run_blocking"]
 
 ABANDON_HINT = (
     "imgkit drill: Ctrl-C: sending nothing more; the requests already sent are being finished "
-    "and kept (they are paid for). Press Ctrl-C again to abandon them."
+    "and kept (they are paid for), and batches already sent keep running at the vendor (a "
+    "resume collects them). Press Ctrl-C again to abandon the requests and cancel the batches."
 )
 
 TERM_HINT = (

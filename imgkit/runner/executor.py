@@ -3,7 +3,8 @@
 A session (:mod:`imgkit.runner.session`) prepares an :class:`ExecutionContext` (the ledger, the
 options, the budget, progress, the stop signals) and hands the generations to send to an
 :class:`Executor`. Each executor decides how requests reach the services: the synchronous
-executor (:mod:`imgkit.runner.synchronous`) sends them one request per generation, concurrently.
+executor (:mod:`imgkit.runner.synchronous`) sends them one request per generation, concurrently;
+the batch executor (:mod:`imgkit.runner.batch`) sends them through the vendors' Batch APIs.
 Whatever the executor, every attempt goes through the ledger with the same protocol, so a run
 folder reads the same however it was made.
 """
@@ -28,9 +29,10 @@ __all__ = ["STOP_REASONS", "ExecutionContext", "Executor", "Log"]
 Log = Callable[[str], None]
 
 #: Why a session stopped before sending everything: its budget, the user's stop request
-#: (``stop`` event), an interruption (Ctrl-C, SIGTERM, the ``interrupt`` event), or a write to
-#: the run folder that failed (a full disk).
-STOP_REASONS = ("budget", "stopped", "interrupted", "storage")
+#: (``stop`` event), an interruption (Ctrl-C, SIGTERM, the ``interrupt`` event), a write to
+#: the run folder that failed (a full disk), or its batches cancelled at the vendor (a second
+#: Ctrl-C in batch mode, ``imgkit batch cancel``).
+STOP_REASONS = ("budget", "stopped", "interrupted", "storage", "cancelled")
 
 
 @dataclass

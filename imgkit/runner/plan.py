@@ -6,10 +6,11 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from imgkit.catalog.costs import estimate_cost
+from imgkit.catalog.costs import CostEstimate, estimate_cost
 from imgkit.catalog.models import Catalog, default_catalog
 from imgkit.catalog.validation import ImageRequest
 from imgkit.experiment.options import DrillOptions
+from imgkit.runner.batching import BatchRoutes, arm_pricer
 from imgkit.runs.ledger import PlannedGeneration
 
 __all__ = [
@@ -45,17 +46,18 @@ def plan_generations(
     options: DrillOptions,
     catalog: Catalog,
     requests: Mapping[tuple[str, int], ImageRequest] | None = None,
+    routes: BatchRoutes | None = None,
 ) -> list[Planned]:
-    """Every generation of the drill, validated, in sending order.
+    """Every generation of the drill, validated, in sending order; each with its estimate (at
+    batch prices for the arms ``routes`` sends in batches).
 
     Repeats are the outer loop, so arms advance together and a run stopped early (budget,
     Ctrl-C) still holds a balanced sample of every arm.
     """
     if requests is None:
         requests = plan_requests(options, catalog)
-    estimates = {
-        key: estimate_cost(request, catalog).per_image for key, request in requests.items()
-    }
+    price = arm_pricer(routes or BatchRoutes(), catalog)
+    estimates = {key: price(key[0], request).per_image for key, request in requests.items()}
     providers = {arm.model: catalog.get_model(arm.model).provider for arm in options.arms}
     plan: list[Planned] = []
     for repeat in range(options.n):
@@ -80,12 +82,15 @@ def plan_generations(
 
 
 def estimate_plan(
-    generations: Sequence[PlannedGeneration], catalog: Catalog | None = None
+    generations: Sequence[PlannedGeneration],
+    catalog: Catalog | None = None,
+    routes: BatchRoutes | None = None,
 ) -> dict[str, Any]:
     """The estimated cost of ``generations``: total, per arm, and what could not be priced.
 
     ``total_usd`` covers the priced generations only; ``unpriced`` counts the others (their
-    cost will come from the responses), so an estimate is never a silent $0.
+    cost will come from the responses), so an estimate is never a silent $0. The arms
+    ``routes`` sends in batches are priced at batch prices.
     """
     catalog = catalog or default_catalog()
     first: dict[str, PlannedGeneration] = {}
@@ -97,6 +102,7 @@ def estimate_plan(
         {arm: (g.model, ImageRequest(**g.request)) for arm, g in first.items()},
         ((arm, each, count) for (arm, each), count in counts.items()),
         catalog,
+        routes,
     )
 
 
@@ -104,19 +110,22 @@ def estimate_requests(
     options: DrillOptions,
     requests: Mapping[tuple[str, int], ImageRequest],
     catalog: Catalog | None = None,
+    routes: BatchRoutes | None = None,
 ) -> dict[str, Any]:
     """What :func:`estimate_plan` would say of the whole drill, from its requests alone: a
     budget can refuse a huge run before its plan takes any memory."""
     catalog = catalog or default_catalog()
+    price = arm_pricer(routes or BatchRoutes(), catalog)
     models = {arm.name: arm.model for arm in options.arms}
     firsts = {arm: (models[arm], request) for (arm, k), request in requests.items() if k == 0}
     return _estimate(
         firsts,
         (
-            (arm, estimate_cost(request, catalog).per_image, options.n)
+            (arm, price(arm, request).per_image, options.n)
             for (arm, _k), request in requests.items()
         ),
         catalog,
+        routes,
     )
 
 
@@ -124,12 +133,17 @@ def _estimate(
     firsts: Mapping[str, tuple[str, ImageRequest]],
     counted: Iterable[tuple[str, float | None, int]],
     catalog: Catalog,
+    routes: BatchRoutes | None = None,
 ) -> dict[str, Any]:
     """The estimate from (arm, price of one image or None, how many) entries; ``firsts`` gives
-    each arm's model and a request that describes its price (basis, source, date)."""
+    each arm's model and a request that describes its price (basis, source, date). A batch
+    arm's entry says so, with its synchronous price beside (``synchronous_usd`` totals them)."""
+    routes = routes or BatchRoutes()
+    price = arm_pricer(routes, catalog)
     per_arm: dict[str, dict[str, Any]] = {}
+    synchronous_each: dict[str, float | None] = {}
     for arm, (model, request) in firsts.items():
-        est = estimate_cost(request, catalog)
+        est: CostEstimate = price(arm, request)
         per_arm[arm] = {
             "model": model,
             "images": 0,
@@ -140,7 +154,12 @@ def _estimate(
             "source": est.source,
             "as_of": est.as_of,
         }
+        if arm in routes.terms:
+            per_arm[arm]["mode"] = "batch"
+            synchronous_each[arm] = estimate_cost(request, catalog).per_image
+            per_arm[arm]["synchronous_per_image_usd"] = synchronous_each[arm]
     total = 0.0
+    synchronous = 0.0
     unpriced = 0
     for arm, each, count in counted:
         entry = per_arm[arm]
@@ -150,17 +169,31 @@ def _estimate(
         else:
             entry["total_usd"] = (entry["total_usd"] or 0.0) + each * count
             total += each * count
-    return {"total_usd": round(total, 6), "unpriced": unpriced, "per_arm": per_arm}
+            same = synchronous_each.get(arm, each) if arm in synchronous_each else each
+            synchronous += (same or 0.0) * count
+    estimate: dict[str, Any] = {"total_usd": round(total, 6), "unpriced": unpriced}
+    if routes.terms:
+        estimate["synchronous_usd"] = round(synchronous, 6)
+    estimate["per_arm"] = per_arm
+    return estimate
 
 
 def describe_estimate(
     estimate: Mapping[str, Any], images: int, label: str, budget: float | None = None
 ) -> list[str]:
     """The estimate as the lines a drill prints before it sends anything."""
-    lines = [f"imgkit drill: {label} {images} image(s), estimated ${estimate['total_usd']:.4f}"]
+    head = f"imgkit drill: {label} {images} image(s), estimated ${estimate['total_usd']:.4f}"
+    if estimate.get("synchronous_usd") is not None:
+        head += (
+            f" with batch prices for the arms sent in batches (the same synchronously: "
+            f"${estimate['synchronous_usd']:.4f})"
+        )
+    lines = [head]
     for arm, entry in estimate["per_arm"].items():
         each = entry["per_image_usd"]
         price = "no estimate" if each is None else f"${each:.4f} each ({entry['basis']})"
+        if entry.get("mode") == "batch":
+            price += ", in batches"
         lines.append(f"  {arm}: {entry['images']} x {price}")
     if estimate["unpriced"]:
         lines.append(

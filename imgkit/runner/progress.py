@@ -1,11 +1,12 @@
-"""Progress of a drill: one tqdm bar per arm (a widget in notebooks, text in a terminal)."""
+"""Progress of a drill: one tqdm bar per arm, and one per batch sent to a vendor's Batch API
+(a widget in notebooks, text in a terminal)."""
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 from typing import Any
 
-__all__ = ["Progress"]
+__all__ = ["BatchBars", "Progress"]
 
 
 class Progress:
@@ -44,6 +45,53 @@ class Progress:
                 refresh=False,
             )
             bar.update(1)
+
+    def close(self) -> None:
+        for bar in self.bars.values():
+            bar.close()
+
+
+class BatchBars:
+    """One bar per batch at a vendor: its status and request counts as the vendor reports them
+    (requests done out of the batch's total). ``snapshot`` is the same, as plain data."""
+
+    def __init__(self, enabled: bool, position: int = 0) -> None:
+        self.enabled = enabled
+        self.position = position
+        self.bars: dict[str, Any] = {}
+        self.snapshot: dict[str, dict[str, Any]] = {}
+
+    def add(self, key: str, label: str, total: int) -> None:
+        self.snapshot[key] = {"label": label, "status": "preparing", "total": total, "done": 0}
+        if not self.enabled or key in self.bars:
+            return
+        from tqdm.auto import tqdm
+
+        self.bars[key] = tqdm(
+            total=total,
+            desc=label,
+            position=self.position + len(self.bars),
+            unit="req",
+            leave=True,
+            dynamic_ncols=True,
+        )
+        self.bars[key].set_postfix_str("preparing", refresh=False)
+
+    def update(
+        self, key: str, status: str, completed: int | None = None, failed: int | None = None
+    ) -> None:
+        """What the vendor now says of batch ``key`` (counts None: it does not say)."""
+        entry = self.snapshot.get(key)
+        if entry is None:
+            return
+        done = (completed or 0) + (failed or 0)
+        entry.update(status=status, completed=completed, failed=failed, done=done)
+        bar = self.bars.get(key)
+        if bar is None:
+            return
+        counts = "" if completed is None else f" completed={completed} failed={failed or 0}"
+        bar.set_postfix_str(f"{status}{counts}", refresh=False)
+        bar.update(max(0, min(done, bar.total) - bar.n))
 
     def close(self) -> None:
         for bar in self.bars.values():

@@ -9,6 +9,7 @@ from typing import Any
 from imgkit.catalog.models import Catalog, default_catalog
 from imgkit.catalog.validation import ImageRequest
 from imgkit.experiment.options import DrillOptions, check_options
+from imgkit.runner.batching import batch_routes
 from imgkit.runner.blocking import run_blocking
 from imgkit.runner.budget import check_budget
 from imgkit.runner.executor import Log
@@ -32,6 +33,9 @@ RETRYABLE_KINDS = (
     "rate_limited",
     "interrupted",
     "not_stored",
+    # batch mode: requests a batch never ran (its window passed, or it was cancelled)
+    "batch_expired",
+    "batch_cancelled",
 )
 
 
@@ -48,8 +52,10 @@ async def aresume(
     stop: threading.Event | None = None,
     interrupt: threading.Event | None = None,
     catalog: Catalog | None = None,
+    cancel_batches: bool = False,
 ) -> Run:
-    """The asynchronous form of :func:`resume`."""
+    """The asynchronous form of :func:`resume`. ``cancel_batches``: send nothing, cancel the
+    run's open batches at the vendor and record what they made (``imgkit batch cancel``)."""
     log = log or (lambda _message: None)
     catalog = catalog or default_catalog()
     run = open_run(path)
@@ -85,10 +91,13 @@ async def aresume(
                 f"imgkit drill: {len(in_flight)} attempt(s) were in flight when the run was cut "
                 f"off and may have been billed (estimated ${presumed:.4f}); they are sent again"
             )
-        todo = generations_to_resume(ledger, retry_failed)
-        todo += _missing_images(run, ledger, catalog, regenerate_missing, log)
-        estimate = estimate_plan(todo, catalog)
-        spent = ledger.spent_usd()
+        todo = [] if cancel_batches else generations_to_resume(ledger, retry_failed)
+        if not cancel_batches:
+            todo += _missing_images(run, ledger, catalog, regenerate_missing, log)
+        requests = {(g.arm, 0): ImageRequest(**g.request) for g in reversed(todo)}
+        routes = batch_routes(options, catalog, requests)
+        estimate = estimate_plan(todo, catalog, routes)
+        spent = ledger.spent_usd() + _in_batches(ledger, log)
         for line in describe_estimate(estimate, len(todo), "resuming,", budget):
             log(line)
         check_budget(budget, estimate["total_usd"], spent)
@@ -117,12 +126,28 @@ async def aresume(
             log=log,
             stop=stop,
             interrupt=interrupt,
-            kind="resume",
+            kind="cancel" if cancel_batches else "resume",
             note=note,
+            cancel_batches=cancel_batches,
         )
     finally:
         ledger.close()
     return open_run(run.path)
+
+
+def _in_batches(ledger: Ledger, log: Log) -> float:
+    """What the requests waiting in the run's open batches may cost (they are collected
+    first, never sent again), said before anything is sent."""
+    waiting = ledger.in_batches()
+    if not waiting:
+        return 0.0
+    batches = {a["batch_key"] for a in waiting}
+    estimate = sum(a["estimated_usd"] or 0.0 for a in waiting)
+    log(
+        f"imgkit drill: {len(waiting)} request(s) wait in {len(batches)} batch(es) already "
+        f"sent (estimated ${estimate:.4f}): their results are collected, never bought again"
+    )
+    return estimate
 
 
 def _close_crashed_sessions(run: Run, ledger: Ledger) -> None:
@@ -180,7 +205,10 @@ def generations_to_resume(ledger: Ledger, retry_failed: bool) -> list[PlannedGen
     made: set[int] = set()
     for attempt in ledger.attempts():
         last[attempt["gen_id"]] = attempt
-        if attempt["status"] == "ok":
+        # ok, or waiting in a batch at the vendor (its results are collected, not re-bought)
+        if attempt["status"] == "ok" or (
+            attempt["status"] == "sending" and attempt.get("batch_key")
+        ):
             made.add(attempt["gen_id"])
     todo = []
     for g in ledger.plan():

@@ -134,8 +134,11 @@ def embedded_simulator(options: DrillOptions) -> Iterator[Any]:
         return
     from imgkit.simulator import serve
 
+    extra = {}
+    if getattr(options, "sim_batch_duration", None) is not None:
+        extra["batch_duration"] = options.sim_batch_duration
     with serve(
-        seed=options.sim_seed, latency=options.sim_latency, faults=options.sim_faults
+        seed=options.sim_seed, latency=options.sim_latency, faults=options.sim_faults, **extra
     ) as sim:
         yield sim
 

@@ -3,6 +3,11 @@
 A session records itself in the ledger and the manifest, starts the services, hands the
 generations to an executor, and whatever happens (completion, budget, stop, Ctrl-C) writes how
 it ended and the run's counts back to the manifest.
+
+The executor is chosen per arm: in a batch drill (``options.batch``) the arms whose provider
+has a Batch API go to the batch executor (:mod:`imgkit.runner.batch`), which also re-attaches
+to the run's batches still open; the others (Leonardo, streamed arms) go to the synchronous
+executor, at the same time, both writing the ledger through one :class:`LedgerWriter`.
 """
 
 from __future__ import annotations
@@ -18,6 +23,7 @@ from typing import Any
 
 from imgkit.catalog.models import Catalog
 from imgkit.experiment.options import DrillOptions
+from imgkit.runner.batching import BatchRoutes, batch_routes
 from imgkit.runner.budget import Budget
 from imgkit.runner.executor import ExecutionContext, Log
 from imgkit.runner.plan import Planned
@@ -31,6 +37,7 @@ from imgkit.runner.services import (
 )
 from imgkit.runner.synchronous import SynchronousExecutor
 from imgkit.runs.ledger import Ledger
+from imgkit.runs.ledger_writer import LedgerWriter
 from imgkit.runs.manifest import read_manifest, write_manifest
 
 __all__ = ["run_session"]
@@ -59,12 +66,15 @@ async def run_session(
     kind: str,
     note: Mapping[str, Any],
     preparing: Future | None = None,
+    cancel_batches: bool = False,
 ) -> str:
     """Send ``todo`` in a new ledger session; update the manifest; return the run status.
 
     ``preparing`` is the caller's :func:`~imgkit.runner.services.start_preparing` (begun
     earlier, so that the imports overlap the caller's own work); without it the session starts
-    one, to overlap its own book-keeping and the simulator's start.
+    one, to overlap its own book-keeping and the simulator's start. ``cancel_batches``
+    cancels the run's open batches at the vendor and records what they made
+    (``imgkit batch cancel``).
     """
     if preparing is None:
         preparing = start_preparing(options, (p.generation for p in todo))
@@ -80,6 +90,13 @@ async def run_session(
     tries: dict[int, int] = {}
     for attempt in ledger.attempts():
         tries[attempt["gen_id"]] = max(tries.get(attempt["gen_id"], 0), attempt["try"])
+    routes = _routes(options, catalog, todo)
+    batch_todo = [p for p in todo if p.generation.arm in routes.terms]
+    sync_todo = [p for p in todo if p.generation.arm not in routes.terms]
+    open_batches = ledger.batches(open_only=True)
+    # The services the open batches need too, when nothing new goes to their vendor.
+    waiting = {a["gen_id"] for a in ledger.in_batches()}
+    services = [p.generation for p in todo] + [g for g in plan if g.gen_id in waiting]
 
     session = ledger.begin_session(kind, note)
     manifest = read_manifest(run_path)
@@ -105,10 +122,14 @@ async def run_session(
     try:
         with embedded_simulator(options) as sim:
             urls = provider_urls(sim, options.sim_url)
-            generations = (p.generation for p in todo)
-            providers = await open_providers(options, generations, urls, preparing)
+            providers = await open_providers(options, services, urls, preparing)
             try:
-                await SynchronousExecutor(context, providers).run(todo, tries)
+                if batch_todo or open_batches or cancel_batches:
+                    await _run_both(
+                        context, providers, routes, sync_todo, batch_todo, tries, cancel_batches
+                    )
+                else:
+                    await SynchronousExecutor(context, providers).run(todo, tries)
             finally:
                 for provider in providers.values():
                     with contextlib.suppress(Exception):
@@ -118,7 +139,7 @@ async def run_session(
         elif context.stop_reason is not None:
             status = context.stop_reason
     except (asyncio.CancelledError, KeyboardInterrupt):
-        status = "interrupted"
+        status = "cancelled" if context.stop_reason == "cancelled" else "interrupted"
     finally:
         bars.close()
         summary = _summary(ledger, len(plan))
@@ -140,6 +161,8 @@ async def run_session(
             context.storage_failed(exc)
     if status == "interrupted":
         log(f"imgkit drill: interrupted; finish with `imgkit drill --resume {run_path}`")
+    elif status == "cancelled":
+        log(f"imgkit drill: batches cancelled; `imgkit drill --resume {run_path}` sends again")
     elif status == "stopped_budget":
         log(f"imgkit drill: stopped by the budget; `imgkit drill --resume {run_path} --budget ...`")
     if context.storage_error is not None:
@@ -154,3 +177,39 @@ async def run_session(
             f"{lost}. Free some space, then `imgkit drill --resume {run_path}`"
         )
     return status
+
+
+def _routes(options: DrillOptions, catalog: Catalog, todo: Sequence[Planned]) -> BatchRoutes:
+    """Which arms of this session go by batch (see :mod:`imgkit.runner.batching`)."""
+    if not options.batch or not todo:
+        return BatchRoutes()
+    requests: dict[tuple[str, int], Any] = {}
+    for p in todo:
+        requests.setdefault((p.generation.arm, 0), p.request)
+    return batch_routes(options, catalog, requests)
+
+
+async def _run_both(
+    context: ExecutionContext,
+    providers: Mapping[str, Any],
+    routes: BatchRoutes,
+    sync_todo: Sequence[Planned],
+    batch_todo: Sequence[Planned],
+    tries: Mapping[int, int],
+    cancel: bool,
+) -> None:
+    """The batch executor and (for the other arms) the synchronous one, side by side."""
+    from imgkit.runner.batch import BatchExecutor  # the batch clients: only in batch runs
+
+    writer = LedgerWriter(context.ledger)
+    try:
+        run_id = str(read_manifest(context.run_path).get("run_id") or context.run_path.name)
+        batches = BatchExecutor(
+            context, providers, routes, run_id=run_id, ledger_writer=writer, cancel=cancel
+        )
+        work = [batches.run(batch_todo, tries)]
+        if sync_todo:
+            work.append(SynchronousExecutor(context, providers, writer).run(sync_todo, tries))
+        await asyncio.gather(*work)
+    finally:
+        writer.close()

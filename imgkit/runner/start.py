@@ -13,6 +13,7 @@ from imgkit.catalog.models import Catalog, default_catalog
 from imgkit.errors import ValidationError
 from imgkit.experiment.arms import LESSON_PROMPT, LESSON_REPEATS, Arm, arms_for_models, lesson_arms
 from imgkit.experiment.options import DrillOptions, RetryPolicy, check_options, planned_count
+from imgkit.runner.batching import batch_routes, synchronous_note
 from imgkit.runner.blocking import run_blocking
 from imgkit.runner.budget import check_budget
 from imgkit.runner.executor import Log
@@ -73,6 +74,8 @@ async def adrill(
     stop: threading.Event | None = None,
     interrupt: threading.Event | None = None,
     catalog: Catalog | None = None,
+    batch: bool = False,
+    sim_batch_duration: float | None = None,
 ) -> Run:
     """The asynchronous form of :func:`drill` (same arguments), for code already in a loop."""
     log = log or (lambda _message: None)
@@ -108,17 +111,23 @@ async def adrill(
         sim_faults=sim_faults,
         retry=retry or RetryPolicy(),
         timeout_s=timeout_s,
+        batch=batch,
+        sim_batch_duration=sim_batch_duration,
     )
     check_options(options)
     requests = plan_requests(options, catalog)
-    estimate = estimate_requests(options, requests, catalog)
+    # Batch mode: which arms go through a Batch API, priced at batch prices (else none).
+    routes = batch_routes(options, catalog, requests)
+    estimate = estimate_requests(options, requests, catalog, routes)
     for line in describe_estimate(estimate, planned_count(options), "sending", budget):
+        log(line)
+    for line in synchronous_note(routes):
         log(line)
     check_budget(budget, estimate["total_usd"])
     if backend == "live":
         check_keys(options, catalog)
     # Built only now that the budget allows it (a refused run never takes its memory).
-    planned = plan_generations(options, catalog, requests)
+    planned = plan_generations(options, catalog, requests, routes)
     # The SDKs and the simulator load in a worker thread while the run folder is written.
     preparing = start_preparing(options, (p.generation for p in planned))
 
@@ -152,6 +161,8 @@ async def adrill(
         "platform": platform_name(),
         "sessions": [],
     }
+    if batch:
+        manifest["batch"] = routes.to_manifest(catalog)
     # The folder appears whole (manifest, ledger, the whole plan) or not at all.
     ledger = create_run_folder(out, run_id, manifest, (p.generation for p in planned))
     run_path = ledger.path.parent
@@ -201,6 +212,10 @@ def drill(
     - ``sim_url`` (a simulator already running), else ``sim_seed``, ``sim_latency``,
       ``sim_faults`` for the embedded one;
     - ``retry``: a :class:`~imgkit.experiment.options.RetryPolicy`; ``timeout_s``: per request;
+    - ``batch``: send the arms whose provider has a Batch API through it, at its price (half
+      the synchronous one), results within its completion window (up to 24 hours); the others
+      run synchronously and the run says why (:mod:`imgkit.runner.batch`).
+      ``sim_batch_duration``: seconds the embedded simulator takes over a batch;
     - ``progress`` (tqdm bars per arm), ``log`` (where the estimate and notices go; default
       stderr; None for silence), ``stop`` (a threading.Event that ends the run cleanly, as
       "stopped"), ``interrupt`` (the same, ending it as "interrupted": what Ctrl-C sets).

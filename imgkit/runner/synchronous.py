@@ -48,7 +48,12 @@ __all__ = ["SynchronousExecutor"]
 class SynchronousExecutor:
     """Sends a set of planned generations through one ledger; one instance per session."""
 
-    def __init__(self, context: ExecutionContext, providers: Mapping[str, Any]) -> None:
+    def __init__(
+        self,
+        context: ExecutionContext,
+        providers: Mapping[str, Any],
+        ledger_writer: LedgerWriter | None = None,
+    ) -> None:
         self.context = context
         self.images = context.run_path / IMAGES_DIR
         self.ledger = context.ledger
@@ -64,8 +69,10 @@ class SynchronousExecutor:
         # Ledger commits and image writes fsync. They run in worker threads so that the event
         # loop keeps other requests moving while the disk catches up: one thread for the ledger
         # (SQLite writes are serial anyway; the writes that arrive together share one commit),
-        # a few for images (independent files).
-        self.ledger_writer = LedgerWriter(self.ledger)
+        # a few for images (independent files). A session that runs batches beside this
+        # executor hands over the writer they share (one writer per ledger).
+        self._owns_writer = ledger_writer is None
+        self.ledger_writer = ledger_writer or LedgerWriter(self.ledger)
         self.image_io = ThreadPoolExecutor(4, thread_name_prefix="imgkit-images")
 
     async def _io(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
@@ -95,13 +102,20 @@ class SynchronousExecutor:
             # Only after the ledger thread is idle: requests cut off by a cancellation (Ctrl-C)
             # may have reached the service; say so now rather than leave it to a resume.
             self.image_io.shutdown(wait=True)
-            self.ledger_writer.close()
             # On a full disk this write may fail too: the attempts then stay "sending", which a
             # resume reads the same way.
-            with contextlib.suppress(OSError, sqlite3.Error, RunError):
-                cut_off = [a["attempt_id"] for a in self.ledger.in_flight()]
-                if cut_off:
-                    self.ledger.mark_interrupted(cut_off, "the runner was stopped mid-request")
+            if self._owns_writer:
+                self.ledger_writer.close()
+                with contextlib.suppress(OSError, sqlite3.Error, RunError):
+                    self._mark_cut_off()
+            else:
+                with contextlib.suppress(OSError, sqlite3.Error, RunError):
+                    await self.ledger_writer.write(self._mark_cut_off)
+
+    def _mark_cut_off(self) -> None:
+        cut_off = [a["attempt_id"] for a in self.ledger.in_flight()]
+        if cut_off:
+            self.ledger.mark_interrupted(cut_off, "the runner was stopped mid-request")
 
     async def _generation(self, planned: Planned, previous_tries: int) -> None:
         """Make one generation; a storage failure (already reported) ends it quietly."""

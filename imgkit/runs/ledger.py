@@ -11,7 +11,8 @@ generations have no ok attempt?") rather than a replay of every line.
 The protocol that makes a run crash-safe:
 
 1. the plan (every generation a run will make) is committed before anything is sent;
-2. an attempt row with status ``sending`` is committed *before* the request goes out;
+2. an attempt row with status ``sending`` is committed *before* the request goes out (for a
+   batch, with the batch's own record: :mod:`imgkit.runs.ledger_batches`);
 3. an image is written to a temporary file, fsynced, renamed to ``images/<sha256>.<ext>`` and
    the folder fsynced, *then* the attempt is committed as ``ok`` with that hash.
 
@@ -40,6 +41,7 @@ from pathlib import Path
 from typing import Any
 
 from imgkit.errors import RunError
+from imgkit.runs.ledger_batches import BatchRecords
 from imgkit.runs.ledger_db import (
     add_missing_columns,
     connect_reader,
@@ -92,7 +94,7 @@ def _json(value: Any) -> str | None:
     return None if value is None else json.dumps(value, default=str, sort_keys=True)
 
 
-class Ledger:
+class Ledger(BatchRecords):
     """The SQLite ledger of one run folder.
 
     Open it with :meth:`create` (new run) or :meth:`open`. ``writer=True`` takes an exclusive
@@ -504,8 +506,15 @@ class Ledger:
             )
 
     def in_flight(self) -> list[dict[str, Any]]:
-        """Attempts committed as ``sending`` and never finished (a crash, or still running)."""
-        return self.attempts(status="sending")
+        """Attempts committed as ``sending`` and never finished (a crash, or still running).
+
+        Requests waiting in a vendor's batch are not among them: they are not cut off when a
+        runner stops, and a resume collects them from their batch (:meth:`in_batches`)."""
+        return [a for a in self.attempts(status="sending") if not a.get("batch_key")]
+
+    def in_batches(self) -> list[dict[str, Any]]:
+        """Attempts sent in a batch whose results are not recorded yet."""
+        return [a for a in self.attempts(status="sending") if a.get("batch_key")]
 
     def mark_interrupted(self, attempt_ids: Iterable[int], reason: str) -> None:
         """Mark attempts that were in flight when their runner died or stopped.

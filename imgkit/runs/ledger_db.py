@@ -12,11 +12,14 @@ import tempfile
 from pathlib import Path
 
 __all__ = [
+    "ADDED_ATTEMPT_COLUMNS",
+    "ADDED_TABLES",
     "SCHEMA_VERSION",
     "add_missing_columns",
     "connect_reader",
     "connect_writer",
     "create_schema",
+    "has_table",
 ]
 
 _SCHEMA = """
@@ -67,7 +70,8 @@ CREATE TABLE IF NOT EXISTS attempts (
     will_retry INTEGER NOT NULL DEFAULT 0,
     may_have_been_billed INTEGER NOT NULL DEFAULT 0,
     first_partial_s REAL,
-    final_image_s REAL
+    final_image_s REAL,
+    batch_key TEXT
 );
 CREATE INDEX IF NOT EXISTS attempts_by_gen ON attempts (gen_id, attempt_id);
 CREATE TABLE IF NOT EXISTS sessions (
@@ -80,10 +84,41 @@ CREATE TABLE IF NOT EXISTS sessions (
     note_json TEXT
 );
 """
+# Each batch sent to a vendor's Batch API (see imgkit.runs.ledger_batches): committed with its
+# attempts before anything is uploaded, then its input file and batch id as soon as they exist.
+_BATCHES_TABLE = """
+CREATE TABLE IF NOT EXISTS batches (
+    batch_key TEXT PRIMARY KEY,
+    provider TEXT NOT NULL,
+    endpoint TEXT NOT NULL,
+    model TEXT NOT NULL,
+    session INTEGER NOT NULL,
+    round INTEGER NOT NULL,
+    status TEXT NOT NULL,
+    requests INTEGER NOT NULL,
+    estimated_usd REAL,
+    input_file_id TEXT,
+    batch_id TEXT,
+    vendor_status TEXT,
+    counts_json TEXT,
+    errors_json TEXT,
+    output_file_id TEXT,
+    error_file_id TEXT,
+    created_at REAL NOT NULL,
+    updated_at REAL NOT NULL,
+    ended_at REAL,
+    cancel_requested_at REAL
+)"""
+_SCHEMA += _BATCHES_TABLE + ";"
+_BATCH_INDEX = "CREATE INDEX IF NOT EXISTS attempts_by_batch ON attempts (batch_key)"
+_SCHEMA += _BATCH_INDEX + ";"
 SCHEMA_VERSION = "1"
 # Columns added since schema version 1, all nullable: a ledger written before them is read as
 # is (the readers see no such column) and gains them when opened for writing (a resume).
-ADDED_ATTEMPT_COLUMNS = {"first_partial_s": "REAL", "final_image_s": "REAL"}
+ADDED_ATTEMPT_COLUMNS = {"first_partial_s": "REAL", "final_image_s": "REAL", "batch_key": "TEXT"}
+# Tables added since schema version 1, the same way: created when an older ledger is opened
+# for writing; readers of an older ledger find none and read it as having no batches.
+ADDED_TABLES = (_BATCHES_TABLE, _BATCH_INDEX)
 
 
 def create_schema(db: sqlite3.Connection) -> None:
@@ -95,11 +130,20 @@ def create_schema(db: sqlite3.Connection) -> None:
 
 
 def add_missing_columns(db: sqlite3.Connection) -> None:
-    """Bring a ledger written by an older imgkit up to the current attempts table."""
+    """Bring a ledger written by an older imgkit up to the current schema: the attempts table's
+    new columns, then the new tables (each statement is its own small transaction)."""
     present = {row[1] for row in db.execute("PRAGMA table_info(attempts)")}
     for name, kind in ADDED_ATTEMPT_COLUMNS.items():
         if name not in present:
             db.execute(f"ALTER TABLE attempts ADD COLUMN {name} {kind}")
+    for statement in ADDED_TABLES:
+        db.execute(statement)
+
+
+def has_table(db: sqlite3.Connection, name: str) -> bool:
+    """Whether the ledger has table ``name`` (a ledger read as written may predate it)."""
+    row = db.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?", (name,))
+    return row.fetchone() is not None
 
 
 def connect_writer(path: Path) -> sqlite3.Connection:

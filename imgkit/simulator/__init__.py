@@ -27,7 +27,7 @@ from typing import Any
 from imgkit.errors import ValidationError
 from imgkit.simulator.faults import DEFAULT_BLOCKED_TERMS, FAULT_KINDS
 from imgkit.simulator.rewriting import AS_IS_PREFIX
-from imgkit.simulator.state import DEFAULT_TIMEOUT_HOLD_S, SimState
+from imgkit.simulator.state import DEFAULT_BATCH_DURATION_S, DEFAULT_TIMEOUT_HOLD_S, SimState
 
 __all__ = [
     "AS_IS_PREFIX",
@@ -78,6 +78,7 @@ class SimServer:
         rate_limits: dict[str, int] | None = None,
         default_block: bool = True,
         log_level: str = "critical",
+        batch_duration: float = DEFAULT_BATCH_DURATION_S,
     ) -> None:
         self.host = check_loopback(host)
         if isinstance(port, bool) or not isinstance(port, int) or not 0 <= port <= 65535:
@@ -94,6 +95,7 @@ class SimServer:
             retry_after=retry_after,
             rate_limits=rate_limits,
             default_block=default_block,
+            batch_duration=batch_duration,
         )
         self._server: Any = None
         self._thread: threading.Thread | None = None
@@ -160,6 +162,7 @@ class SimServer:
             self._thread.join(timeout=5)
         self._thread = None
         self._server = None
+        self.state.close()
 
     @property
     def running(self) -> bool:
@@ -211,7 +214,8 @@ class SimServer:
         self.state.reset()
 
     def configure(self, **settings: Any) -> None:
-        """Change faults, latency, block, url_ttl, timeout_hold, retry_after or rate_limits."""
+        """Change faults, latency, block, url_ttl, timeout_hold, retry_after, rate_limits or
+        batch_duration."""
         self.state.configure(**settings)
 
     def __repr__(self) -> str:
@@ -234,9 +238,11 @@ def serve(
 
     ``latency`` is seconds or (min, max) / "MIN:MAX" for a seeded uniform draw; ``faults`` is a
     SPEC string (:mod:`imgkit.simulator.faults`); ``block`` adds prompt terms refused on content
-    grounds (optionally ``"gemini:term"``); ``url_ttl`` is how long image URLs live. Other
-    options: ``timeout_hold``, ``retry_after``, ``rate_limits`` ({model: images per minute}),
-    ``default_block``, ``log_level``.
+    grounds (optionally ``"gemini:term"``); ``url_ttl`` is how long image URLs live;
+    ``batch_duration`` how many seconds a batch takes, at the least, from creation to
+    completion (:mod:`imgkit.simulator.batch_jobs`). Other options: ``timeout_hold``,
+    ``retry_after``, ``rate_limits`` ({model: images per minute}), ``default_block``,
+    ``log_level``.
     """
     return SimServer(
         seed=seed,

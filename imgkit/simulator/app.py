@@ -7,6 +7,11 @@
 - anything else: OpenAI's 404 "Invalid URL" JSON (Leonardo's shape under /api/rest/)
 - POST /api/rest/v1/generations and /api/rest/v2/generations: Leonardo create
 - GET /api/rest/v1/generations/{id}: Leonardo poll
+- POST /v1/files, GET|DELETE /v1/files/{id}, GET /v1/files/{id}/content: OpenAI's Files API
+- POST|GET /v1/batches, GET /v1/batches/{id}, POST /v1/batches/{id}/cancel: OpenAI's Batch API
+- POST /upload/{version}/files, GET|DELETE /{version}/files/{name}[:download]: Gemini's Files API
+- POST /{version}/models/{model}:batchGenerateContent, GET /{version}/batches[/{name}], POST
+  /{version}/batches/{name}:cancel: Gemini's batch mode (imgkit.simulator.batch_jobs runs them)
 - GET /_sim/files/{id}.{ext}: temporary image URLs (404 once expired)
 - GET /_sim/stats, POST /_sim/reset, POST /_sim/configure: counters and control
 """
@@ -17,14 +22,16 @@ from typing import Any
 
 from starlette.applications import Starlette
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import FileResponse, JSONResponse, Response
 from starlette.routing import Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from imgkit.errors import ValidationError
 from imgkit.simulator import (
     gemini_api,
+    gemini_batches,
     leonardo_api,
+    openai_batches,
     openai_errors,
     openai_images,
     openai_responses,
@@ -74,7 +81,8 @@ async def _file(request: Request) -> Response:
             status_code=404,
         )
     state.count_download()
-    return Response(stored.data, media_type=stored.content_type)
+    # From its file on disk: the simulator keeps no image in memory for its URL's hour.
+    return FileResponse(stored.path, media_type=stored.content_type)
 
 
 async def _stats(request: Request) -> Response:
@@ -123,6 +131,7 @@ async def _configure(request: Request) -> Response:
         "timeout_hold",
         "retry_after",
         "rate_limits",
+        "batch_duration",
     )
     unknown = sorted(set(body) - set(allowed))
     if unknown:
@@ -136,6 +145,12 @@ async def _configure(request: Request) -> Response:
     return JSONResponse(state.stats())
 
 
+async def _openai_file(request: Request) -> Response:
+    if request.method == "DELETE":
+        return await openai_batches.delete_file(request)
+    return await openai_batches.retrieve_file(request)
+
+
 async def _not_found(request: Request, exc: Exception) -> Response:
     if request.url.path.startswith("/api/rest/"):
         return leonardo_api.error(404, f"Not found: {request.url.path}", code="not-found")
@@ -146,12 +161,48 @@ async def _method_not_allowed(request: Request, exc: Exception) -> Response:
     return openai_errors.method_not_allowed(request)
 
 
+def _gemini_or_openai(gemini: Any, openai: Any) -> Any:
+    """A route both vendors' SDKs reach at the same path (/v1/files/..., /v1/batches/...):
+    Gemini's sends ``x-goog-api-key``, OpenAI's ``Authorization: Bearer``."""
+
+    async def route(request: Request) -> Response:
+        if request.headers.get("x-goog-api-key") and not request.headers.get("authorization"):
+            return await gemini(request)
+        if request.path_params.get("version", "v1") != "v1":
+            return await gemini(request)
+        return await openai(request)
+
+    return route
+
+
 def create_app(state: SimState) -> ASGIApp:
     """The ASGI app serving ``state``."""
     routes = [
+        # First: the vendors' routes below take any first path segment as an API version.
+        Route("/_sim/files/{image_id:str}.{ext:str}", _file, methods=["GET"]),
         Route("/v1/images/generations", openai_images.generations, methods=["POST"]),
         Route("/v1/images/edits", openai_images.edits, methods=["POST"]),
         Route("/v1/responses", openai_responses.responses, methods=["POST"]),
+        Route("/v1/files", openai_batches.create_file, methods=["POST"]),
+        Route("/v1/files/{file_id:str}/content", openai_batches.file_content, methods=["GET"]),
+        Route(
+            "/{version:str}/files/{file_id:str}",
+            _gemini_or_openai(gemini_batches.file_route, _openai_file),
+            methods=["GET", "DELETE"],
+        ),
+        Route("/v1/batches", openai_batches.create_batch, methods=["POST"]),
+        Route(
+            "/{version:str}/batches",
+            _gemini_or_openai(gemini_batches.list_batches, openai_batches.list_batches),
+            methods=["GET"],
+        ),
+        Route("/v1/batches/{batch_id:str}/cancel", openai_batches.cancel_batch, methods=["POST"]),
+        Route(
+            "/{version:str}/batches/{batch_id:str}",
+            _gemini_or_openai(gemini_batches.batch_route, openai_batches.retrieve_batch),
+            methods=["GET", "POST", "DELETE"],
+        ),
+        Route("/upload/{version:str}/files", gemini_batches.upload, methods=["POST"]),
         Route(
             "/{version:str}/models/{model_action:str}",
             gemini_api.generate_content,
@@ -160,7 +211,6 @@ def create_app(state: SimState) -> ASGIApp:
         Route("/api/rest/v1/generations", leonardo_api.create_v1, methods=["POST"]),
         Route("/api/rest/v2/generations", leonardo_api.create_v2, methods=["POST"]),
         Route("/api/rest/v1/generations/{generation_id:str}", leonardo_api.poll, methods=["GET"]),
-        Route("/_sim/files/{image_id:str}.{ext:str}", _file, methods=["GET"]),
         Route("/_sim/stats", _stats, methods=["GET"]),
         Route("/_sim/reset", _reset, methods=["POST"]),
         Route("/_sim/configure", _configure, methods=["POST"]),

@@ -29,6 +29,11 @@ a provider (``openai``, ``gemini``, ``leonardo``), ``provider/model``, or a bare
 - ``decline``, the model answers in words: the Responses API a message and no image call,
   Gemini a text-only answer; the Images API and Leonardo, which cannot, play policy.
 - ``job_failed``: a Leonardo job that ends ``FAILED``; elsewhere a 500.
+- ``batch_failed``, ``batch_expired``, ``batch_cancelled``: a whole batch of the Batch APIs
+  fails validation, expires with half its requests unrun, or is cancelled halfway
+  (:mod:`imgkit.simulator.batch_jobs`). Drawn once per batch, with the batch's model as target;
+  the other kinds apply to each line of a batch as to a request (``timeout`` and ``drop``, which
+  are about a connection, become a line answered 504 and 500).
 
 Blocked terms (``--block``) are matched case-insensitively as substrings of the prompt; a term
 may carry a target prefix (``gemini:nuclear``) since services refuse different things.
@@ -45,6 +50,7 @@ from dataclasses import dataclass, field
 from imgkit.errors import ValidationError
 
 __all__ = [
+    "BATCH_FAULT_KINDS",
     "DEFAULT_BLOCKED_TERMS",
     "FAULT_KINDS",
     "REFUSAL_KINDS",
@@ -54,10 +60,14 @@ __all__ = [
     "parse_faults",
 ]
 
+#: Faults of a whole batch (the Batch APIs), drawn once per batch when it is created; the
+#: other kinds are drawn per request, batch lines included.
+BATCH_FAULT_KINDS = ("batch_failed", "batch_expired", "batch_cancelled")
 #: Every fault the simulator can inject.
 FAULT_KINDS = (
     "429", "500", "503", "timeout", "drop",
     "policy", "image_safety", "prohibited", "decline", "job_failed",
+    *BATCH_FAULT_KINDS,
 )  # fmt: skip
 #: The kinds that refuse on content grounds (or decline), played by each route in its own way.
 REFUSAL_KINDS = ("policy", "image_safety", "prohibited", "decline")
@@ -170,24 +180,34 @@ class FaultPlan:
         self.spec = spec or ""
         self.seed = seed
         self._rules = parse_faults(spec)
-        self._counts: dict[tuple[str, str], int] = {}
+        self._counts: dict[tuple[str, str, bool], int] = {}
         self._lock = threading.Lock()
 
-    def draw(self, provider: str, model: str) -> str | None:
-        """The fault the next request to ``provider``/``model`` suffers, or None."""
+    def draw(self, provider: str, model: str, *, batch: bool = False) -> str | None:
+        """The fault the next request to ``provider``/``model`` suffers, or None.
+
+        ``batch=True`` draws the fault of a whole new batch (only :data:`BATCH_FAULT_KINDS`);
+        otherwise those kinds are passed over, so a batch rule never fails a single request."""
+
+        def wanted(kind: str) -> bool:
+            return (kind in BATCH_FAULT_KINDS) == batch
+
         with self._lock:
             for rule in self._rules:
-                if rule.queue and rule.matches(provider, model):
+                if rule.queue and wanted(rule.queue[0]) and rule.matches(provider, model):
                     return rule.queue.popleft()
-            key = (provider, model)
+            key = (provider, model, batch)
             index = self._counts.get(key, 0)
             self._counts[key] = index + 1
+            where = f"{provider}/{model}" + (":batch" if batch else "")
             for position, rule in enumerate(self._rules):
                 if not rule.probabilities or not rule.matches(provider, model):
                     continue
-                rng = random.Random(f"{self.seed}:{position}:{provider}/{model}:{index}")
+                rng = random.Random(f"{self.seed}:{position}:{where}:{index}")
                 u = rng.random()
                 for kind, probability in rule.probabilities.items():
+                    if not wanted(kind):
+                        continue
                     if u < probability:
                         return kind
                     u -= probability

@@ -28,6 +28,7 @@ from starlette.types import Receive, Scope, Send
 from imgkit.simulator.state import SimState
 
 __all__ = [
+    "BATCH_SCOPE_KEY",
     "DropResponse",
     "HoldResponse",
     "Refusal",
@@ -39,6 +40,8 @@ __all__ = [
 
 #: Kinds a route plays itself (see the module docstring).
 IN_BAND_KINDS = ("policy", "image_safety", "prohibited", "decline", "job_failed")
+#: Set in the ASGI scope of a request that is a line of a batch (imgkit.simulator.batch_jobs).
+BATCH_SCOPE_KEY = "imgkit.batch_line"
 
 
 def request_id(prefix: str = "req_sim_") -> str:
@@ -148,8 +151,12 @@ async def admit(
     """Count the request; return the error it suffers or the :class:`Refusal` the route plays,
     or None (after the latency has passed) when it is to be served.
 
-    ``rate_limit=False`` leaves the per-model limit to the route (Leonardo queues instead).
+    ``rate_limit=False`` leaves the per-model limit to the route (Leonardo queues instead). A
+    line of a batch (:data:`BATCH_SCOPE_KEY` in the request's scope) waits no latency and meets
+    no per-minute limit: the batch's own pace stands for both.
     """
+    if request.scope.get(BATCH_SCOPE_KEY):
+        apply_latency = rate_limit = False
     state.count_request(provider, model)
     kind = state.faults.draw(provider, model)
     reason = f"fault injected by the simulator ({kind})" if kind else ""

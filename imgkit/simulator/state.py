@@ -15,9 +15,11 @@ import time
 from collections import defaultdict, deque
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from imgkit.errors import ValidationError
+from imgkit.simulator.blobs import BlobStore
 from imgkit.simulator.faults import BlockList, FaultPlan
 
 __all__ = ["LeonardoJob", "SimState", "StoredImage", "parse_latency"]
@@ -51,11 +53,19 @@ def parse_latency(value: Any) -> Latency:
 
 @dataclass
 class StoredImage:
-    """An image reachable at a temporary URL until ``expires_at`` (monotonic seconds)."""
+    """An image reachable at a temporary URL until ``expires_at`` (monotonic seconds).
 
-    data: bytes
+    Its bytes are a file of the server's :class:`~imgkit.simulator.blobs.BlobStore`, not held in
+    memory: a long sweep of URL images would otherwise keep every one for the URL's hour."""
+
+    path: Path
     content_type: str
     expires_at: float
+    size: int
+
+    @property
+    def data(self) -> bytes:
+        return self.path.read_bytes()
 
 
 @dataclass
@@ -83,6 +93,9 @@ def _nested_counter() -> defaultdict[str, defaultdict[str, int]]:
 # SDK waits 600 s, imgkit's providers 180 s), so the client gives up first, as it would with a
 # service that stalls; after that the simulator answers 504.
 DEFAULT_TIMEOUT_HOLD_S = 900.0
+#: Seconds a simulated batch takes from creation to completion (at the least: drawing a large
+#: batch may take longer).
+DEFAULT_BATCH_DURATION_S = 2.0
 
 
 def _seconds(param: str, value: Any, *, positive: bool = False) -> float:
@@ -112,6 +125,7 @@ class SimState:
         timeout_hold: float = DEFAULT_TIMEOUT_HOLD_S,
         retry_after: float = 1.0,
         rate_limits: dict[str, int] | None = None,
+        batch_duration: float = DEFAULT_BATCH_DURATION_S,
     ) -> None:
         self.seed = seed
         self.latency = parse_latency(latency)
@@ -122,9 +136,14 @@ class SimState:
         self.timeout_hold = _seconds("timeout_hold", timeout_hold, positive=True)
         self.retry_after = _seconds("retry_after", retry_after)
         self.rate_limits = dict(rate_limits or {})
+        self.batch_duration = _seconds("batch_duration", batch_duration)
         self.started_at = time.time()
         self._lock = threading.Lock()
+        #: image URLs and batch files, on disk
+        self.blobs = BlobStore()
         self._images: dict[str, StoredImage] = {}
+        #: the Batch API's jobs (made on first use: imgkit.simulator.batch_jobs)
+        self.batch_jobs: Any = None
         self.jobs: dict[str, LeonardoJob] = {}
         self._variation_counts: dict[tuple[str, str, str], int] = {}
         self._latency_count = 0
@@ -144,6 +163,7 @@ class SimState:
         timeout_hold: float | None = None,
         retry_after: float | None = None,
         rate_limits: dict[str, int] | None = None,
+        batch_duration: float | None = None,
     ) -> None:
         """Change behaviour while running; arguments left None keep their current value.
 
@@ -157,6 +177,8 @@ class SimState:
             timeout_hold = _seconds("timeout_hold", timeout_hold, positive=True)
         if retry_after is not None:
             retry_after = _seconds("retry_after", retry_after)
+        if batch_duration is not None:
+            batch_duration = _seconds("batch_duration", batch_duration)
         with self._lock:
             if new_faults is not None:
                 self.faults = new_faults
@@ -174,6 +196,8 @@ class SimState:
                 self.rate_limits = dict(rate_limits)
                 self._window.clear()
                 self._queue.clear()
+            if batch_duration is not None:
+                self.batch_duration = float(batch_duration)
 
     # -- randomness ---------------------------------------------------------------------------
 
@@ -247,26 +271,44 @@ class SimState:
     # -- temporary image URLs -----------------------------------------------------------------
 
     def store_image(self, data: bytes, content_type: str, ttl: float | None = None) -> str:
-        """Keep ``data`` for ``ttl`` seconds (default: the server's url_ttl); return its id."""
+        """Keep ``data`` for ``ttl`` seconds (default: the server's url_ttl); return its id.
+
+        The bytes go to a file of :attr:`blobs` at once; memory keeps only the entry."""
         image_id = secrets.token_hex(12)
         expires = time.monotonic() + (self.url_ttl if ttl is None else ttl)
+        name = f"url-{image_id}"
+        size = self.blobs.put(name, data)
+        expired: list[StoredImage] = []
         with self._lock:
             now = time.monotonic()
-            # Forget expired images now and then so a long drill does not hold them all.
+            # Forget expired images now and then so a long drill does not keep them all.
             if len(self._images) > 256:
                 for key in [k for k, v in self._images.items() if v.expires_at <= now]:
-                    del self._images[key]
-            self._images[image_id] = StoredImage(data, content_type, expires)
+                    expired.append(self._images.pop(key))
+            self._images[image_id] = StoredImage(self.blobs.path(name), content_type, expires, size)
+        for stored in expired:
+            self.blobs.delete(stored.path.name)
         return image_id
 
     def get_image(self, image_id: str) -> StoredImage | None:
         """The stored image, or None when unknown or expired."""
         with self._lock:
             stored = self._images.get(image_id)
-            if stored is None or stored.expires_at <= time.monotonic():
-                self._images.pop(image_id, None)
-                return None
-            return stored
+            if stored is not None and stored.expires_at > time.monotonic():
+                return stored
+            self._images.pop(image_id, None)
+        if stored is not None:
+            self.blobs.delete(stored.path.name)
+        return None
+
+    def close(self) -> None:
+        """Stop the batch jobs and remove the files kept on disk."""
+        if self.batch_jobs is not None:
+            self.batch_jobs.close()
+            self.batch_jobs = None
+        with self._lock:
+            self._images.clear()
+        self.blobs.close()
 
     # -- counters -----------------------------------------------------------------------------
 
@@ -344,6 +386,10 @@ class SimState:
                 # A list, not a tuple, so the dict equals its JSON form at GET /_sim/stats.
                 "latency": list(self.latency) if isinstance(self.latency, tuple) else self.latency,
                 "url_ttl": self.url_ttl,
+                "url_images": len(self._images),
+                "url_image_bytes_on_disk": sum(i.size for i in self._images.values()),
+                "batch_duration": self.batch_duration,
+                "batches": self.batch_jobs.stats() if self.batch_jobs is not None else {},
                 "uptime_s": round(time.time() - self.started_at, 3),
             }
 

@@ -1,0 +1,681 @@
+"""The batch executor: a drill's requests sent through the vendors' Batch APIs.
+
+The requests of the arms that go by batch (:mod:`imgkit.runner.batching`) are grouped per
+provider, model and endpoint, cut at the vendor's limits of one input file, and each chunk
+becomes one batch: its record and one ``sending`` attempt per request committed together, the
+input file written and uploaded, the batch created with its key as tag, then polled (status and
+counts on a progress bar) until it ends, and its result files read into the ledger
+(:mod:`imgkit.runner.batch_results`) exactly as synchronous answers would be. Requests that
+failed in a way a later batch may not meet (a 5xx, a 429, an expiry) are sent again in a new
+batch, as many times as the retry policy's ``transient_retries`` allows.
+
+Crash safety is the ledger's protocol for batches (:mod:`imgkit.runs.ledger_batches`): the batch
+is on record before anything reaches the vendor, ``creating`` before the vendor is asked, its id
+as soon as it is known; a resume re-attaches to every batch not yet collected and, for one that
+was being created, looks among the account's recent batches for its tag before creating it, so
+a kill at any instant never makes a batch twice and never loses one.
+
+Stopping: the first Ctrl-C (or ``stop``) sends nothing more and leaves the batches running at
+the vendor (they are paid for and will finish; ``imgkit drill --resume`` collects them); the
+second cancels them at the vendor, waits a while for the cancellation to land and records what
+was already made (and billed). ``imgkit batch cancel RUN`` does the same for a run no runner
+holds (:mod:`imgkit.runner.batch_control`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import secrets
+import sqlite3
+import time
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, TypeVar
+
+from imgkit.catalog.batch import batch_ratio, batch_terms
+from imgkit.catalog.validation import ImageRequest
+from imgkit.errors import (
+    BatchNotRunError,
+    ContentPolicyError,
+    InvalidRequestError,
+    ProviderError,
+    RunError,
+    ServerError,
+)
+from imgkit.providers.batching import BatchClient, BatchState, batch_client
+from imgkit.runner.batch_results import LineOutcome, ResultReader, is_retryable
+from imgkit.runner.batching import BatchRoutes, chunk_generations
+from imgkit.runner.executor import ExecutionContext
+from imgkit.runner.plan import Planned
+from imgkit.runner.progress import BatchBars
+from imgkit.runs.ledger import PlannedGeneration
+from imgkit.runs.ledger_writer import LedgerWriter
+from imgkit.runs.storage import IMAGES_DIR
+
+__all__ = ["BATCHES_DIR", "BatchExecutor", "BatchPolicy"]
+
+T = TypeVar("T")
+
+#: The folder of a run that holds batch input and result files while a batch is open.
+BATCHES_DIR = "batches"
+
+
+@dataclass(frozen=True)
+class BatchPolicy:
+    """How often a batch is looked at, and how long a cancellation is waited for (seconds)."""
+
+    #: first wait between two status checks; it grows by half each time, up to max_poll_s
+    poll_s: float = 10.0
+    max_poll_s: float = 120.0
+    #: after cancelling (second Ctrl-C, ``imgkit batch cancel``): how long to wait for the
+    #: vendor to finish cancelling and hand over what it had made
+    cancel_wait_s: float = 600.0
+    #: tries of a control call (upload, create, status, download) that fails transiently
+    control_tries: int = 4
+
+    @classmethod
+    def for_backend(cls, backend: str) -> BatchPolicy:
+        """The simulator answers in seconds, the vendors in minutes to hours."""
+        if backend == "sim":
+            return cls(poll_s=0.1, max_poll_s=1.0, cancel_wait_s=30.0)
+        return cls()
+
+
+class _Detach(Exception):
+    """Stop following a batch in this session; it stays open for a resume."""
+
+
+class BatchExecutor:
+    """Sends a session's batch generations and follows every open batch of the run."""
+
+    def __init__(
+        self,
+        context: ExecutionContext,
+        providers: Mapping[str, Any],
+        routes: BatchRoutes,
+        *,
+        run_id: str,
+        ledger_writer: LedgerWriter,
+        policy: BatchPolicy | None = None,
+        cancel: bool = False,
+    ) -> None:
+        self.context = context
+        self.ledger = context.ledger
+        self.providers = providers
+        self.routes = routes
+        self.run_id = run_id
+        self.writer = ledger_writer
+        self.policy = policy or BatchPolicy.for_backend(context.options.backend)
+        #: cancel every open batch at the vendor (imgkit batch cancel, or a second Ctrl-C)
+        self.cancel_all = cancel
+        self.folder = context.run_path / BATCHES_DIR
+        self.images = context.run_path / IMAGES_DIR
+        self.bars = BatchBars(bool(context.progress.bars), position=len(context.progress.bars))
+        self.image_io = ThreadPoolExecutor(4, thread_name_prefix="imgkit-batch")
+        self._clients: dict[str, BatchClient] = {}
+        self._reserved: dict[str, float] = {}
+        self._retries_left: dict[int, int] = {}
+        self._plan: dict[int, PlannedGeneration] = {}
+        self._ratios: dict[str, float] = dict(routes.ratios)
+        self._detached_said = False
+        self._serial = 0
+        # Set when this session gives up on its own requests mid-call (second Ctrl-C): a
+        # create it sent may still land at the vendor after a look finds nothing.
+        self._create_may_be_in_flight = False
+
+    # -- the session -----------------------------------------------------------------------
+
+    async def run(self, todo: Sequence[Planned], tries_so_far: Mapping[int, int]) -> None:
+        """Re-attach to the run's open batches, send ``todo`` in new ones, follow them all."""
+        tries = dict(tries_so_far)
+        followers: list[asyncio.Task] = []
+        try:
+            self.folder.mkdir(exist_ok=True)
+            self._plan = {g.gen_id: g for g in await self._read(self.ledger.plan)}
+            opened = await self._read(self.ledger.batches, open_only=True)
+            self._serial = len(await self._read(self.ledger.batches))
+            for row in opened:
+                # What these batches may still cost is held, as for requests in flight.
+                self._reserved[row["batch_key"]] = row["estimated_usd"] or 0.0
+                self.context.budget.reserved += row["estimated_usd"] or 0.0
+                self.bars.add(row["batch_key"], self._label(row), row["requests"])
+                followers.append(asyncio.create_task(self._follow(row["batch_key"])))
+            round_number = 1 + max((row["round"] for row in opened), default=0)
+            batch = list(todo)
+            while True:
+                for key in await self._submit(batch, tries, round_number):
+                    followers.append(asyncio.create_task(self._follow(key)))
+                again: list[Planned] = []
+                for retry in await asyncio.gather(*followers):
+                    again += retry
+                followers = []
+                if not again or self.cancel_all or self.context.stopping():
+                    break
+                estimate = sum(p.generation.estimated_usd or 0.0 for p in again)
+                self.context.log(
+                    f"imgkit drill: sending again in a new batch {len(again)} request(s) that "
+                    f"failed in a way a later try may not (estimated ${estimate:.4f})"
+                )
+                batch, round_number = again, round_number + 1
+        except asyncio.CancelledError:
+            # The second Ctrl-C: cancel the batches at the vendor, keep what they made.
+            task = asyncio.current_task()
+            if task is not None:
+                task.uncancel()
+            for follower in followers:
+                follower.cancel()
+            await asyncio.gather(*followers, return_exceptions=True)
+            await self._abandon()
+            raise
+        finally:
+            self.bars.close()
+            self.image_io.shutdown(wait=True)
+
+    async def _abandon(self) -> None:
+        """Cancel every open batch at the vendor and wait (a while) to record what it made."""
+        self.cancel_all = True
+        self._create_may_be_in_flight = True
+        self.context.stop_reason = "cancelled"
+        rows = await self._read(self.ledger.batches, open_only=True)
+        if not rows:
+            return
+        self.context.log(f"imgkit drill: cancelling {len(rows)} batch(es) at the vendor")
+        try:
+            await asyncio.wait_for(
+                asyncio.gather(*(self._follow(row["batch_key"]) for row in rows)),
+                self.policy.cancel_wait_s,
+            )
+        except TimeoutError:
+            self.context.log(
+                f"imgkit drill: the vendor is still cancelling; `imgkit batch status "
+                f"{self.context.run_path}` follows it and `imgkit drill --resume` records "
+                "what it made"
+            )
+
+    # -- sending -----------------------------------------------------------------------------
+
+    def _client(self, provider: str) -> BatchClient:
+        client = self._clients.get(provider)
+        if client is None:
+            client = self._clients[provider] = batch_client(self.providers[provider])
+        return client
+
+    async def _submit(
+        self, todo: Sequence[Planned], tries: dict[int, int], round_number: int
+    ) -> list[str]:
+        """Record one batch per chunk of ``todo`` (with its attempts); return their keys."""
+        if not todo or self.cancel_all:
+            return []
+
+        def group(p: Planned) -> tuple[str, ...]:
+            g = p.generation
+            return (g.provider, g.model, g.endpoint)
+
+        def line_size(p: Planned) -> int:
+            return len(self._client(p.generation.provider).request_line("0" * 12, p.request))
+
+        def terms(key: tuple[str, ...]) -> Any:
+            return batch_terms(key[0], self.context.catalog)
+
+        chunks = chunk_generations(
+            todo,
+            group,
+            line_size,
+            max_requests=lambda key: terms(key).max_requests,
+            max_bytes=lambda key: terms(key).max_bytes,
+        )
+        keys = []
+        budget = self.context.budget
+        for (provider, model, endpoint), members in chunks:
+            if self.context.stopping():
+                break
+            fitted, reserve = [], 0.0
+            for p in members:
+                each = p.generation.estimated_usd or 0.0
+                if not budget.allows(reserve + each):
+                    self.context.stop_for_budget()
+                    break
+                fitted.append(p)
+                reserve += each
+            if not fitted:
+                break
+            self._serial += 1
+            key = f"imgkit:{self.run_id[:48]}:b{self._serial}:{secrets.token_hex(4)}"
+            rows = [
+                (
+                    p.generation.gen_id,
+                    tries.get(p.generation.gen_id, 0) + 1,
+                    p.generation.estimated_usd,
+                )
+                for p in fitted
+            ]
+            await self._write(
+                self.ledger.begin_batch,
+                key,
+                provider=provider,
+                endpoint=endpoint,
+                model=model,
+                round_number=round_number,
+                requests=rows,
+                estimated_usd=reserve,
+            )
+            budget.reserved += reserve
+            self._reserved[key] = reserve
+            for p in fitted:
+                gen_id = p.generation.gen_id
+                tries[gen_id] = tries.get(gen_id, 0) + 1
+                self._retries_left.setdefault(gen_id, self.context.options.retry.transient_retries)
+            self.context.sent += len(fitted)
+            self.bars.add(key, f"batch {self._serial} {model} ({endpoint})", len(fitted))
+            keys.append(key)
+        return keys
+
+    # -- following a batch -----------------------------------------------------------------
+
+    async def _follow(self, key: str) -> list[Planned]:
+        """Take one batch from wherever its record says to its collection; return the
+        generations to send again. A batch this session cannot finish stays open."""
+        try:
+            row = await self._row(key)
+            client = self._client(row["provider"])
+            state = await self._created(row, client)
+            if state is None:
+                return []
+            state = await self._wait(row, client, state)
+            return await self._collect(row, client, state)
+        except _Detach:
+            self._say_detached()
+            return []
+
+    async def _row(self, key: str) -> dict[str, Any]:
+        rows = await self._read(self.ledger.batches)
+        return next(row for row in rows if row["batch_key"] == key)
+
+    async def _created(self, row: dict[str, Any], client: BatchClient) -> BatchState | None:
+        """The batch at the vendor: uploaded and created if need be, found if its creation
+        may have landed, or None when it never will (recorded as such)."""
+        key = row["batch_key"]
+        if row["batch_id"]:
+            return await self._control(lambda: client.retrieve(row["batch_id"]), row)
+        if row["status"] == "creating":
+            # A runner was asking the vendor to create it when it died: look before creating.
+            found = await self._control(lambda: client.find(key, since=row["created_at"]), row)
+            if found is not None:
+                self.context.log(f"imgkit drill: batch {key} was created before the cut: kept")
+                await self._submitted(row, found)
+                return found
+        if self.cancel_all:
+            if row["status"] == "creating" and self._create_may_be_in_flight:
+                # Cut off while asking the vendor: the batch may yet appear. Left for a resume
+                # or `imgkit batch cancel`, which look for it again.
+                raise _Detach
+            await self._never_sent(row, "batch_cancelled", "cancelled before it was sent")
+            return None
+        if not row["input_file_id"]:
+            path = await self._write_input(row, client)
+            name = path.name
+            file_id = await self._control(lambda: client.upload(path, name), row)
+            await self._write(
+                self.ledger.update_batch, key, status="uploaded", input_file_id=file_id
+            )
+            row["input_file_id"], row["status"] = file_id, "uploaded"
+        self._check_detach()
+        endpoint = await self._endpoint(row, client)
+        await self._write(self.ledger.update_batch, key, status="creating")
+        last: ProviderError | None = None
+        for attempt in range(self.policy.control_tries):
+            if attempt:
+                await self._pause(self.policy.poll_s * 2**attempt)
+            try:
+                state = await client.create(
+                    input_file=row["input_file_id"],
+                    endpoint=endpoint,
+                    model=row["model"],
+                    tag=key,
+                    run_id=self.run_id,
+                )
+            except ProviderError as exc:
+                if not is_retryable(exc) and not exc.may_have_been_billed:
+                    await self._refused(row, exc)
+                    return None
+                last = exc
+                # The answer was lost or an error, but the batch may exist: look before retrying.
+                found = await self._control(lambda: client.find(key, since=row["created_at"]), row)
+                if found is not None:
+                    state = found
+                else:
+                    continue
+            await self._submitted(row, state)
+            return state
+        self.context.log(f"imgkit drill: could not create batch {key}: {last}; a resume retries")
+        raise _Detach
+
+    async def _endpoint(self, row: dict[str, Any], client: BatchClient) -> str:
+        """The vendor's name for the batch's endpoint (from one of its requests)."""
+        attempts = await self._read(
+            self.ledger.batch_attempts, row["batch_key"], pending_only=False
+        )
+        return client.batch_endpoint(ImageRequest(**attempts[0]["request"]))
+
+    async def _write_input(self, row: dict[str, Any], client: BatchClient) -> Path:
+        """Write the batch's input file from its attempts (rebuilt the same after a kill)."""
+        attempts = await self._read(self.ledger.batch_attempts, row["batch_key"])
+        path = self.folder / f"{_file_stem(row['batch_key'])}.input.jsonl"
+
+        def write() -> None:
+            partial = path.with_name(path.name + ".part")
+            with open(partial, "wb") as handle:
+                for attempt in attempts:
+                    request = ImageRequest(**attempt["request"])
+                    handle.write(client.request_line(str(attempt["attempt_id"]), request))
+            partial.replace(path)
+
+        await asyncio.get_running_loop().run_in_executor(self.image_io, write)
+        return path
+
+    async def _submitted(self, row: dict[str, Any], state: BatchState) -> None:
+        await self._write(
+            self.ledger.update_batch,
+            row["batch_key"],
+            status="submitted",
+            batch_id=state.batch_id,
+            vendor_status=state.vendor_status,
+            counts=state.counts(),
+        )
+        row.update(status="submitted", batch_id=state.batch_id)
+
+    async def _wait(
+        self, row: dict[str, Any], client: BatchClient, state: BatchState
+    ) -> BatchState:
+        """Poll the batch until it ends (cancelling it first in cancel mode)."""
+        key, batch_id = row["batch_key"], row["batch_id"]
+        interval = self.policy.poll_s
+        seen = None
+        while True:
+            if self.cancel_all and not state.finished and state.status != "cancelling":
+                state = await self._control(lambda: client.cancel(batch_id), row)
+                await self._write(self.ledger.update_batch, key, cancel_requested_at=time.time())
+            now = (state.vendor_status, state.counts())
+            self.bars.update(key, state.status, state.completed, state.failed)
+            if now != seen:
+                seen = now
+                await self._write(
+                    self.ledger.update_batch,
+                    key,
+                    vendor_status=state.vendor_status,
+                    counts=state.counts(),
+                    errors=state.errors or None,
+                    output_file_id=state.output_file,
+                    error_file_id=state.error_file,
+                )
+            if state.finished:
+                return state
+            self._check_detach()
+            await self._pause(interval)
+            interval = min(interval * 1.5, self.policy.max_poll_s)
+            state = await self._control(lambda: client.retrieve(batch_id), row)
+
+    # -- collecting --------------------------------------------------------------------------
+
+    async def _collect(
+        self, row: dict[str, Any], client: BatchClient, state: BatchState
+    ) -> list[Planned]:
+        """Record every request of a finished batch; return those to send again."""
+        key = row["batch_key"]
+        attempts = await self._read(self.ledger.batch_attempts, key)
+        pending = {str(a["attempt_id"]): a for a in attempts}
+        again: list[Planned] = []
+        reader = ResultReader(
+            client,
+            self.images,
+            self.image_io,
+            {**row, "batch_id": state.batch_id},
+            self._ratio,
+            self.context.options.backend == "sim",
+        )
+
+        async def decide(outcome: LineOutcome) -> None:
+            planned = await self._decide(outcome)
+            if planned is not None:
+                again.append(planned)
+
+        stem = _file_stem(key)
+        for kind, file_id in (("output", state.output_file), ("errors", state.error_file)):
+            if not file_id or not pending:
+                continue
+            path = self.folder / f"{stem}.{kind}.jsonl"
+            if not path.exists():
+                await self._control(lambda f=file_id, p=path: client.download(f, p), row)
+            try:
+                await reader.read(path, pending, decide)
+            except OSError as exc:
+                self.context.storage_failed(exc)
+                raise _Detach from exc
+        for attempt in list(pending.values()):
+            planned = await self._decide(LineOutcome(attempt, error=_not_run(state, row)))
+            if planned is not None:
+                again.append(planned)
+        await self._write(self.ledger.update_batch, key, status="collected", ended_at=time.time())
+        self.context.budget.reserved -= self._reserved.pop(key, 0.0)
+        self.bars.update(key, state.status, state.completed, state.failed)
+        await self._clean_up(row, client, state)
+        return again
+
+    async def _decide(self, outcome: LineOutcome) -> Planned | None:
+        """Commit one request's outcome; return it to send again when it may succeed later."""
+        attempt = outcome.attempt
+        gen = self._plan[attempt["gen_id"]]
+        progress = self.context.progress
+        if outcome.record is not None:
+            await self._write(self.ledger.finish_ok, attempt["attempt_id"], **outcome.record)
+            cost = outcome.record["cost_usd"]
+            paid = cost if cost is not None else (attempt["estimated_usd"] or 0.0)
+            self.context.budget.paid(gen.arm, paid)
+            progress.update(gen.arm, "ok", paid)
+            return None
+        error = outcome.error
+        common = {"ended_at": time.time()}
+        if isinstance(error, ContentPolicyError):
+            await self._write(
+                self.ledger.finish_error,
+                attempt["attempt_id"],
+                "refused",
+                error_kind=error.kind,
+                error_message=str(error.reason or error),
+                error=error.to_dict(),
+                request_id=error.request_id,
+                **common,
+            )
+            progress.update(gen.arm, "refused")
+            return None
+        retry = (
+            is_retryable(error)
+            and not self.cancel_all
+            and self._retries_left.get(gen.gen_id, self.context.options.retry.transient_retries) > 0
+        )
+        if isinstance(error, ProviderError):
+            fields = {
+                "error_kind": error.kind,
+                "error_message": str(error),
+                "error": error.to_dict(),
+                "request_id": error.request_id,
+            }
+        else:
+            fields = {
+                "error_kind": "internal_error",
+                "error_message": f"{type(error).__name__}: {error}",
+            }
+        await self._write(
+            self.ledger.finish_error,
+            attempt["attempt_id"],
+            "failed",
+            will_retry=retry,
+            **fields,
+            **common,
+        )
+        if not retry:
+            progress.update(gen.arm, "failed")
+            return None
+        self._retries_left[gen.gen_id] = (
+            self._retries_left.get(gen.gen_id, self.context.options.retry.transient_retries) - 1
+        )
+        return Planned(gen, ImageRequest(**gen.request))
+
+    def _ratio(self, attempt: dict[str, Any], request: ImageRequest) -> float:
+        arm = attempt["arm"]
+        if arm not in self._ratios:
+            self._ratios[arm] = batch_ratio(request, self.context.catalog)
+        return self._ratios[arm]
+
+    async def _clean_up(self, row: dict[str, Any], client: BatchClient, state: BatchState) -> None:
+        """The batch is recorded: its files, here and at the vendor, are no longer needed."""
+        for path in self.folder.glob(f"{_file_stem(row['batch_key'])}.*"):
+            with contextlib.suppress(OSError):
+                path.unlink()
+        for file_id in (row.get("input_file_id"), state.output_file, state.error_file):
+            if file_id:
+                with contextlib.suppress(ProviderError):
+                    await client.delete_file(file_id)
+
+    async def _never_sent(self, row: dict[str, Any], kind: str, why: str) -> None:
+        """A batch that was never created: its requests were never sent (nor billed)."""
+        attempts = await self._read(self.ledger.batch_attempts, row["batch_key"])
+        error = BatchNotRunError(f"the batch was {why}", kind=kind, provider=row["provider"])
+        for attempt in attempts:
+            await self._decide(LineOutcome(attempt, error=error))
+        await self._write(
+            self.ledger.update_batch, row["batch_key"], status="collected", ended_at=time.time()
+        )
+        self.context.budget.reserved -= self._reserved.pop(row["batch_key"], 0.0)
+
+    async def _refused(self, row: dict[str, Any], error: ProviderError) -> None:
+        """The vendor refused to create the batch (a 4xx): every request fails that way."""
+        self.context.log(f"imgkit drill: the vendor refused batch {row['batch_key']}: {error}")
+        attempts = await self._read(self.ledger.batch_attempts, row["batch_key"])
+        for attempt in attempts:
+            await self._decide(LineOutcome(attempt, error=error))
+        await self._write(
+            self.ledger.update_batch, row["batch_key"], status="collected", ended_at=time.time()
+        )
+        self.context.budget.reserved -= self._reserved.pop(row["batch_key"], 0.0)
+
+    # -- plumbing ----------------------------------------------------------------------------
+
+    def _label(self, row: Mapping[str, Any]) -> str:
+        return f"batch {row['batch_key'].rsplit(':', 2)[-2]} {row['model']} ({row['endpoint']})"
+
+    def _detaching(self) -> bool:
+        """Whether to leave the batches to the vendor now (stop, Ctrl-C, a full disk)."""
+        if self.cancel_all:
+            return False
+        return self.context.stopping() and self.context.stop_reason != "budget"
+
+    def _check_detach(self) -> None:
+        if self._detaching():
+            raise _Detach
+
+    def _say_detached(self) -> None:
+        if self._detached_said:
+            return
+        self._detached_said = True
+        path = self.context.run_path
+        self.context.log(
+            "imgkit drill: the batches already sent keep running at the vendor: "
+            f"`imgkit drill --resume {path}` collects their results, `imgkit batch cancel "
+            f"{path}` cancels them"
+        )
+
+    async def _pause(self, seconds: float) -> None:
+        """Sleep, waking early to leave when the session is told to stop."""
+        deadline = time.monotonic() + seconds
+        while (left := deadline - time.monotonic()) > 0:
+            self._check_detach()
+            await asyncio.sleep(min(left, 0.1))
+
+    async def _control(self, call: Callable[[], Awaitable[T]], row: Mapping[str, Any]) -> T:
+        """A call to the vendor's Batch API, tried again after a transient failure. A batch
+        the vendor no longer knows (404) is reported; other failures leave it for a resume."""
+        for attempt in range(self.policy.control_tries):
+            try:
+                return await call()
+            except ProviderError as exc:
+                if isinstance(exc, InvalidRequestError) and exc.status == 404:
+                    await self._lost(row, exc)
+                if not is_retryable(exc) or attempt + 1 == self.policy.control_tries:
+                    self.context.log(
+                        f"imgkit drill: batch {row['batch_key']}: {exc}; it stays open for a resume"
+                    )
+                    raise _Detach from exc
+                await self._pause(self.policy.poll_s * 2**attempt)
+        raise _Detach  # pragma: no cover - the loop returns or raises
+
+    async def _lost(self, row: Mapping[str, Any], error: ProviderError) -> None:
+        """The vendor does not know the batch (an embedded simulator that was restarted, or a
+        batch deleted by hand): its requests are recorded as failed, to be sent again."""
+        self.context.log(
+            f"imgkit drill: the vendor no longer knows batch {row['batch_key']} ({error}); its "
+            "requests are recorded as failed and a resume sends them again"
+        )
+        lost = ServerError(
+            f"the vendor no longer knows batch {row.get('batch_id') or row['batch_key']}",
+            provider=row["provider"],
+            code="batch_lost",
+        )
+        attempts = await self._read(self.ledger.batch_attempts, row["batch_key"])
+        for attempt in attempts:
+            await self._decide(LineOutcome(attempt, error=lost))
+        await self._write(self.ledger.update_batch, row["batch_key"], status="lost")
+        self.context.budget.reserved -= self._reserved.pop(row["batch_key"], 0.0)
+        raise _Detach
+
+    async def _write(self, method: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+        """A ledger write, durable on return; a failed write stops the session (full disk)."""
+        try:
+            return await self.writer.write(method, *args, **kwargs)
+        except (OSError, sqlite3.Error, RunError) as exc:
+            cause = exc.__cause__ if isinstance(exc, RunError) else exc
+            if not isinstance(cause, OSError | sqlite3.Error):
+                raise
+            self.context.storage_failed(cause)
+            raise _Detach from exc
+
+    async def _read(self, method: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+        """A ledger read, on the writer's thread (the connection is not shared across
+        threads at once)."""
+        return await self._write(method, *args, **kwargs)
+
+
+def _file_stem(key: str) -> str:
+    return key.replace(":", "_").replace("/", "_")
+
+
+def _not_run(state: BatchState, row: Mapping[str, Any]) -> ProviderError:
+    """The error of a request a finished batch has no line for."""
+    fields = {"provider": row["provider"], "model": row["model"]}
+    if state.status == "expired":
+        return BatchNotRunError(
+            "the batch's completion window passed before this request ran",
+            kind="batch_expired",
+            code="batch_expired",
+            **fields,
+        )
+    if state.status == "cancelled":
+        return BatchNotRunError(
+            "the batch was cancelled before this request ran",
+            kind="batch_cancelled",
+            code="batch_cancelled",
+            **fields,
+        )
+    if state.status == "failed":
+        return BatchNotRunError(
+            f"the vendor refused the batch: {state.error_text()}",
+            kind="batch_failed",
+            code="batch_failed",
+            **fields,
+        )
+    return ServerError(
+        "the batch completed without an answer for this request", code="no_result", **fields
+    )

@@ -1,0 +1,169 @@
+"""Reading a finished batch's result files into the ledger, line by line.
+
+A result file can be large (base64 images in JSONL), so it is streamed to disk by the vendor's
+client and read here one line at a time, a few lines in parallel: memory holds those few lines,
+whatever the batch's size. Each line is mapped back to its attempt by ``custom_id`` (the
+attempt id) and read by the provider exactly as a synchronous answer is, so an image, its
+revised prompt, usage, cost and errors land in the run folder as a synchronous generation's do:
+the image stored durably first, then its attempt committed ``ok``. The cost is the synchronous
+cost of what the vendor reports (its ``usage``, or the catalog's estimate) times the batch's
+price ratio; the synchronous figure stays in the attempt's metadata (``batch.synchronous_usd``).
+
+Lines whose attempt is already decided are passed over, so reading a file again after a kill
+records only what the first reading had not.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Awaitable, Callable, Mapping
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from imgkit.catalog.validation import ImageRequest
+from imgkit.errors import NoImageError, ProviderError, RateLimitedError
+from imgkit.providers.batching import BatchClient
+from imgkit.runs.storage import store_image
+
+__all__ = ["LineOutcome", "ResultReader", "is_retryable"]
+
+#: Lines read at once (parsing, decoding and storing run in worker threads).
+LINES_AT_ONCE = 4
+
+
+def is_retryable(error: BaseException) -> bool:
+    """Whether a request that failed this way may succeed in a later batch."""
+    return isinstance(error, ProviderError) and (
+        isinstance(error, RateLimitedError) or error.retry_same_provider
+    )
+
+
+@dataclass
+class LineOutcome:
+    """What one result line became: an ok record (image stored) or an error."""
+
+    attempt: dict[str, Any]
+    record: dict[str, Any] | None = None
+    error: BaseException | None = None
+    synchronous_usd: float | None = None
+
+
+class ResultReader:
+    """Reads the result files of one batch; ``decide`` records each outcome (the executor's)."""
+
+    def __init__(
+        self,
+        client: BatchClient,
+        images: Path,
+        image_io: ThreadPoolExecutor,
+        batch: Mapping[str, Any],
+        ratio: Callable[[dict[str, Any], ImageRequest], float],
+        simulated: bool,
+    ) -> None:
+        self.client = client
+        self.images = images
+        self.image_io = image_io
+        self.batch = batch
+        self.ratio = ratio
+        self.simulated = simulated
+
+    async def read(
+        self,
+        path: Path,
+        pending: dict[str, dict[str, Any]],
+        decide: Callable[[LineOutcome], Awaitable[None]],
+    ) -> None:
+        """Read every line of ``path``; each line whose attempt is in ``pending`` (by custom
+        id) is taken out of it and handed to ``decide``. An OSError storing an image stops the
+        reading (the caller treats it as a full disk) after the lines in progress."""
+        loop = asyncio.get_running_loop()
+        slots = asyncio.Semaphore(LINES_AT_ONCE)
+        running: set[asyncio.Task] = set()
+        failure: list[BaseException] = []
+
+        async def one(raw: bytes) -> None:
+            try:
+                outcome = await loop.run_in_executor(self.image_io, self._line, raw, pending)
+                if outcome is not None:
+                    await decide(outcome)
+            except BaseException as exc:  # re-raised once the lines in progress are done
+                failure.append(exc)
+            finally:
+                slots.release()
+
+        with open(path, "rb") as handle:
+            for raw in handle:
+                if failure:
+                    break
+                if not raw.strip():
+                    continue
+                await slots.acquire()
+                task = asyncio.create_task(one(raw))
+                running.add(task)
+                task.add_done_callback(running.discard)
+        if running:
+            await asyncio.gather(*running, return_exceptions=True)
+        if failure:
+            raise failure[0]
+
+    def _line(self, raw: bytes, pending: dict[str, dict[str, Any]]) -> LineOutcome | None:
+        """In a worker thread: parse a line, read its answer, store its image."""
+        try:
+            line = self.client.parse_line(raw)
+        except (ValueError, TypeError, AttributeError):
+            return None  # not a line of ours (a torn or foreign line): its request stays open
+        attempt = pending.pop(line.custom_id, None)
+        if attempt is None:
+            return None  # recorded already (a file read again after a kill) or not ours
+        request = ImageRequest(**attempt["request"])
+        try:
+            results = self.client.results(request, line)
+        except ProviderError as exc:
+            return LineOutcome(attempt, error=exc)
+        except Exception as exc:  # a bug (ours or a library's) must not lose the batch
+            return LineOutcome(attempt, error=exc)
+        result = results[0] if results else None
+        if result is None or not result.image_bytes:
+            return LineOutcome(
+                attempt,
+                error=NoImageError(
+                    "the service answered without an image",
+                    code="no_image",
+                    request_id=line.request_id,
+                ),
+            )
+        try:
+            sha, stored = store_image(self.images, result.image_bytes, result.image_format)
+        except OSError:
+            pending[line.custom_id] = attempt  # not recorded: a resume reads it again
+            raise
+        ratio = self.ratio(attempt, request)
+        cost = None if result.cost_usd is None else result.cost_usd * ratio
+        metadata = dict(result.metadata or {})
+        metadata["batch"] = {
+            "batch_key": self.batch["batch_key"],
+            "batch_id": self.batch.get("batch_id"),
+            "price_ratio": ratio,
+            "synchronous_usd": result.cost_usd,
+        }
+        record = {
+            "image_sha256": sha,
+            "image_file": stored.name,
+            "image_format": result.image_format,
+            "width": result.width,
+            "height": result.height,
+            "revised_prompt": result.revised_prompt,
+            "cost_usd": cost,
+            "cost_basis": result.cost_basis if cost is not None else "estimate",
+            # No latency of its own: the vendor ran it at some moment within the batch.
+            "latency_s": None,
+            "ended_at": time.time(),
+            "request_id": result.request_id,
+            "simulated": result.simulated or self.simulated,
+            "usage": result.usage,
+            "metadata": metadata,
+        }
+        return LineOutcome(attempt, record=record, synchronous_usd=result.cost_usd)
