@@ -187,8 +187,32 @@ def _run_summary(data: ReportData) -> list[tuple[str, str]]:
     if isinstance(versions, Mapping):
         rows.append(("versions", ", ".join(f"{k} {v}" for k, v in versions.items() if v)))
     rows.append(("generations", str(len(frame))))
+    rows += _batch_rows(data.batch)
     if data.path is not None:
         rows.append(("folder", str(data.path)))
+    return rows
+
+
+def _batch_rows(batch: Mapping[str, Any]) -> list[tuple[str, str]]:
+    """A batch drill's two facts: its price against the synchronous one, and the arms that ran
+    synchronously (with why)."""
+    if not batch:
+        return []
+    rows = [
+        (
+            "batch mode",
+            f"{len(batch['arms'])} arm(s) through the vendors' Batch APIs cost "
+            f"{_usd(batch['batch_usd'])}; the same images synchronously: "
+            f"{_usd(batch['synchronous_usd'])}",
+        )
+    ]
+    if batch.get("synchronous_arms"):
+        rows.append(
+            (
+                "run synchronously",
+                "; ".join(f"{arm}: {why}" for arm, why in batch["synchronous_arms"].items()),
+            )
+        )
     return rows
 
 

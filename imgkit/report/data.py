@@ -52,6 +52,7 @@ __all__ = [
     "DEFAULT_PER_DAY",
     "ReportData",
     "arm_label",
+    "batch_summary",
     "cost_by_arm",
     "cost_projection_frame",
     "failure_summary",
@@ -235,6 +236,37 @@ def cost_projection_frame(
     return pd.concat(parts, ignore_index=True)
 
 
+def batch_summary(frame: pd.DataFrame, manifest: Mapping[str, Any]) -> dict[str, Any]:
+    """What a batch drill's images cost, and what the same images would have cost
+    synchronously (each batch arm's cost divided by its batch price ratio, from the manifest's
+    ``batch`` section); empty for a run that sent no batches.
+
+    Keys: ``arms`` (the batch arms), ``batch_usd`` (their cost), ``synchronous_usd`` (the same
+    images synchronously), ``saved_usd``, ``synchronous_arms`` ({arm: why it ran
+    synchronously})."""
+    section = manifest.get("batch") if isinstance(manifest, Mapping) else None
+    if not isinstance(section, Mapping) or not section.get("arms"):
+        return {}
+    arms = dict(section["arms"])
+    batch_usd = synchronous_usd = Decimal(0)
+    if "cost_usd" in frame.columns and "arm" in frame.columns:
+        for arm, cost in zip(frame["arm"], frame["cost_usd"], strict=True):
+            money = _money(cost)
+            entry = arms.get(arm)
+            if money is None or not isinstance(entry, Mapping):
+                continue
+            ratio = entry.get("price_ratio") or 1
+            batch_usd += money
+            synchronous_usd += money / Decimal(str(ratio))
+    return {
+        "arms": sorted(arms),
+        "batch_usd": float(batch_usd),
+        "synchronous_usd": float(synchronous_usd),
+        "saved_usd": float(synchronous_usd - batch_usd),
+        "synchronous_arms": dict(section.get("synchronous") or {}),
+    }
+
+
 def failure_summary(
     frame: pd.DataFrame, attempts: pd.DataFrame | None = None
 ) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
@@ -373,6 +405,8 @@ class ReportData:
     image_problems: dict[str, int]
     command: str
     settings: dict[str, Any] = field(default_factory=dict)
+    #: batch mode: :func:`batch_summary` (empty for a run that sent no batches)
+    batch: dict[str, Any] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         """The report's numbers as plain JSON-ready data."""
@@ -393,6 +427,7 @@ class ReportData:
             "attempts": _records(self.attempt_counts),
             "image_problems": dict(self.image_problems),
             "reproduce": self.command,
+            "batch": json_ready(self.batch),
         }
 
 
@@ -516,6 +551,7 @@ def report_data(
             "per_day": list(per_day),
             "imgkit": _version(),
         },
+        batch=batch_summary(frame, source.manifest),
     )
 
 

@@ -75,17 +75,28 @@ class BatchPolicy:
     cancel_wait_s: float = 600.0
     #: tries of a control call (upload, create, status, download) that fails transiently
     control_tries: int = 4
+    #: after a first Ctrl-C: how long the batches are still followed (and collected, if they
+    #: end) before the run leaves them to the vendor; a second Ctrl-C meanwhile cancels them
+    detach_grace_s: float = 10.0
 
     @classmethod
     def for_backend(cls, backend: str) -> BatchPolicy:
         """The simulator answers in seconds, the vendors in minutes to hours."""
         if backend == "sim":
-            return cls(poll_s=0.1, max_poll_s=1.0, cancel_wait_s=30.0)
+            return cls(poll_s=0.1, max_poll_s=1.0, cancel_wait_s=30.0, detach_grace_s=3.0)
         return cls()
 
 
 class _Detach(Exception):
     """Stop following a batch in this session; it stays open for a resume."""
+
+
+class _Lost(Exception):
+    """The vendor does not know the batch (404)."""
+
+    def __init__(self, error: ProviderError) -> None:
+        super().__init__(str(error))
+        self.error = error
 
 
 class BatchExecutor:
@@ -121,6 +132,7 @@ class BatchExecutor:
         self._plan: dict[int, PlannedGeneration] = {}
         self._ratios: dict[str, float] = dict(routes.ratios)
         self._detached_said = False
+        self._interrupted_at: float | None = None
         self._serial = 0
         # Set when this session gives up on its own requests mid-call (second Ctrl-C): a
         # create it sent may still land at the vendor after a look finds nothing.
@@ -149,9 +161,14 @@ class BatchExecutor:
                 for key in await self._submit(batch, tries, round_number):
                     followers.append(asyncio.create_task(self._follow(key)))
                 again: list[Planned] = []
-                for retry in await asyncio.gather(*followers):
-                    again += retry
+                outcomes = await asyncio.gather(*followers, return_exceptions=True)
                 followers = []
+                # A follower's failure (a bug) must not orphan the others: all have ended.
+                failures = [o for o in outcomes if isinstance(o, BaseException)]
+                if failures:
+                    raise failures[0]
+                for retry in outcomes:
+                    again += retry
                 if not again or self.cancel_all or self.context.stopping():
                     break
                 estimate = sum(p.generation.estimated_usd or 0.0 for p in again)
@@ -278,14 +295,19 @@ class BatchExecutor:
     async def _follow(self, key: str) -> list[Planned]:
         """Take one batch from wherever its record says to its collection; return the
         generations to send again. A batch this session cannot finish stays open."""
+        row = await self._row(key)
         try:
-            row = await self._row(key)
             client = self._client(row["provider"])
             state = await self._created(row, client)
             if state is None:
                 return []
             state = await self._wait(row, client, state)
             return await self._collect(row, client, state)
+        except _Lost as lost:
+            try:
+                return await self._lost(row, lost.error)
+            except _Detach:
+                return []
         except _Detach:
             self._say_detached()
             return []
@@ -314,6 +336,8 @@ class BatchExecutor:
                 raise _Detach
             await self._never_sent(row, "batch_cancelled", "cancelled before it was sent")
             return None
+        if self.context.stopping() and self.context.stop_reason != "budget":
+            raise _Detach  # asked to send nothing more: a resume sends it
         if not row["input_file_id"]:
             path = await self._write_input(row, client)
             name = path.name
@@ -568,10 +592,22 @@ class BatchExecutor:
         return f"batch {row['batch_key'].rsplit(':', 2)[-2]} {row['model']} ({row['endpoint']})"
 
     def _detaching(self) -> bool:
-        """Whether to leave the batches to the vendor now (stop, Ctrl-C, a full disk)."""
+        """Whether to leave the batches to the vendor now: at once for a stop or a full disk,
+        a few seconds after a Ctrl-C (the time to press it again and cancel them)."""
         if self.cancel_all:
             return False
-        return self.context.stopping() and self.context.stop_reason != "budget"
+        if not self.context.stopping() or self.context.stop_reason == "budget":
+            return False
+        if self.context.stop_reason != "interrupted":
+            return True
+        if self._interrupted_at is None:
+            self._interrupted_at = time.monotonic()
+            self.context.log(
+                "imgkit drill: the batches already sent keep running at the vendor; this run "
+                f"leaves them in {self.policy.detach_grace_s:g} s (a resume collects them). "
+                "Press Ctrl-C again to cancel them at the vendor instead."
+            )
+        return time.monotonic() - self._interrupted_at >= self.policy.detach_grace_s
 
     def _check_detach(self) -> None:
         if self._detaching():
@@ -603,7 +639,7 @@ class BatchExecutor:
                 return await call()
             except ProviderError as exc:
                 if isinstance(exc, InvalidRequestError) and exc.status == 404:
-                    await self._lost(row, exc)
+                    raise _Lost(exc) from exc
                 if not is_retryable(exc) or attempt + 1 == self.policy.control_tries:
                     self.context.log(
                         f"imgkit drill: batch {row['batch_key']}: {exc}; it stays open for a resume"
@@ -612,9 +648,10 @@ class BatchExecutor:
                 await self._pause(self.policy.poll_s * 2**attempt)
         raise _Detach  # pragma: no cover - the loop returns or raises
 
-    async def _lost(self, row: Mapping[str, Any], error: ProviderError) -> None:
+    async def _lost(self, row: Mapping[str, Any], error: ProviderError) -> list[Planned]:
         """The vendor does not know the batch (an embedded simulator that was restarted, or a
-        batch deleted by hand): its requests are recorded as failed, to be sent again."""
+        batch deleted by hand): its requests are recorded as failed, to be sent again (they
+        are returned)."""
         self.context.log(
             f"imgkit drill: the vendor no longer knows batch {row['batch_key']} ({error}); its "
             "requests are recorded as failed and a resume sends them again"
@@ -625,11 +662,14 @@ class BatchExecutor:
             code="batch_lost",
         )
         attempts = await self._read(self.ledger.batch_attempts, row["batch_key"])
+        again = []
         for attempt in attempts:
-            await self._decide(LineOutcome(attempt, error=lost))
+            planned = await self._decide(LineOutcome(attempt, error=lost))
+            if planned is not None:
+                again.append(planned)
         await self._write(self.ledger.update_batch, row["batch_key"], status="lost")
         self.context.budget.reserved -= self._reserved.pop(row["batch_key"], 0.0)
-        raise _Detach
+        return again
 
     async def _write(self, method: Callable[..., T], *args: Any, **kwargs: Any) -> T:
         """A ledger write, durable on return; a failed write stops the session (full disk)."""

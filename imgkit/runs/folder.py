@@ -232,8 +232,9 @@ class Run:
                     "request_id": chosen.get("request_id"),
                     "error_kind": None if ok else chosen.get("error_kind"),
                     "error_message": None if ok else chosen.get("error_message"),
+                    # (a request waiting in a vendor's batch is not lost: its results come)
                     "may_have_been_billed": any(a["may_have_been_billed"] for a in tries)
-                    or (status == "in_flight"),
+                    or (status == "in_flight" and not chosen.get("batch_key")),
                     "simulated": bool(chosen["simulated"])
                     if ok and chosen.get("simulated") is not None
                     else simulated_run,
@@ -303,7 +304,11 @@ class Run:
         frame = self.attempts_frame()
         if frame.empty:
             return frame
-        mask = frame["may_have_been_billed"] | (frame["status"] == "sending")
+        sending = frame["status"] == "sending"
+        if "batch_key" in frame.columns:
+            # A request waiting in a vendor's batch is not lost: a resume collects its result.
+            sending &= frame["batch_key"].isna()
+        mask = frame["may_have_been_billed"] | sending
         return frame[mask].reset_index(drop=True)
 
     def summary(self) -> dict[str, Any]:
