@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import sqlite3
 import subprocess
@@ -116,7 +117,10 @@ def test_a_full_disk_stops_the_run_cleanly_keeps_its_images_and_resumes(small_di
     attempts = run.attempts_frame()
     lost = attempts[attempts["error_kind"] == "not_stored"]
     assert (lost["may_have_been_billed"]).all()
-    assert f"{len(lost)} image(s) received" in done.stderr or len(lost) == 0
+    # The message counts every image received and not stored; on a full disk the record of
+    # some of them may fail too (they stay "sending", reported as in flight by the resume).
+    said = re.search(r"(\d+) image\(s\) received", done.stderr)
+    assert len(lost) == 0 or (said is not None and int(said.group(1)) >= len(lost))
 
     subprocess.run(["mount", "-o", "remount,size=64m", str(small_disk)], check=True)
     sim.reset()

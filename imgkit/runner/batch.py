@@ -25,7 +25,6 @@ holds (:mod:`imgkit.runner.batch_control`).
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import secrets
 import sqlite3
 import time
@@ -35,18 +34,16 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
-from imgkit.catalog.batch import batch_ratio, batch_terms
+from imgkit.catalog.batch import batch_terms
 from imgkit.catalog.validation import ImageRequest
 from imgkit.errors import (
-    BatchNotRunError,
-    ContentPolicyError,
     InvalidRequestError,
     ProviderError,
     RunError,
-    ServerError,
 )
 from imgkit.providers.batching import BatchClient, BatchState, batch_client
-from imgkit.runner.batch_results import LineOutcome, ResultReader, is_retryable
+from imgkit.runner.batch_outcomes import BatchDetached, OutcomeRecorder, file_stem
+from imgkit.runner.batch_results import is_retryable
 from imgkit.runner.batching import BatchRoutes, chunk_generations
 from imgkit.runner.executor import ExecutionContext
 from imgkit.runner.plan import Planned
@@ -87,10 +84,6 @@ class BatchPolicy:
         return cls()
 
 
-class _Detach(Exception):
-    """Stop following a batch in this session; it stays open for a resume."""
-
-
 class _Lost(Exception):
     """The vendor does not know the batch (404)."""
 
@@ -99,7 +92,7 @@ class _Lost(Exception):
         self.error = error
 
 
-class BatchExecutor:
+class BatchExecutor(OutcomeRecorder):
     """Sends a session's batch generations and follows every open batch of the run."""
 
     def __init__(
@@ -306,9 +299,9 @@ class BatchExecutor:
         except _Lost as lost:
             try:
                 return await self._lost(row, lost.error)
-            except _Detach:
+            except BatchDetached:
                 return []
-        except _Detach:
+        except BatchDetached:
             self._say_detached()
             return []
 
@@ -333,11 +326,11 @@ class BatchExecutor:
             if row["status"] == "creating" and self._create_may_be_in_flight:
                 # Cut off while asking the vendor: the batch may yet appear. Left for a resume
                 # or `imgkit batch cancel`, which look for it again.
-                raise _Detach
+                raise BatchDetached
             await self._never_sent(row, "batch_cancelled", "cancelled before it was sent")
             return None
         if self.context.stopping() and self.context.stop_reason != "budget":
-            raise _Detach  # asked to send nothing more: a resume sends it
+            raise BatchDetached  # asked to send nothing more: a resume sends it
         if not row["input_file_id"]:
             path = await self._write_input(row, client)
             name = path.name
@@ -375,7 +368,7 @@ class BatchExecutor:
             await self._submitted(row, state)
             return state
         self.context.log(f"imgkit drill: could not create batch {key}: {last}; a resume retries")
-        raise _Detach
+        raise BatchDetached
 
     async def _endpoint(self, row: dict[str, Any], client: BatchClient) -> str:
         """The vendor's name for the batch's endpoint (from one of its requests)."""
@@ -387,7 +380,7 @@ class BatchExecutor:
     async def _write_input(self, row: dict[str, Any], client: BatchClient) -> Path:
         """Write the batch's input file from its attempts (rebuilt the same after a kill)."""
         attempts = await self._read(self.ledger.batch_attempts, row["batch_key"])
-        path = self.folder / f"{_file_stem(row['batch_key'])}.input.jsonl"
+        path = self.folder / f"{file_stem(row['batch_key'])}.input.jsonl"
 
         def write() -> None:
             partial = path.with_name(path.name + ".part")
@@ -442,150 +435,6 @@ class BatchExecutor:
             interval = min(interval * 1.5, self.policy.max_poll_s)
             state = await self._control(lambda: client.retrieve(batch_id), row)
 
-    # -- collecting --------------------------------------------------------------------------
-
-    async def _collect(
-        self, row: dict[str, Any], client: BatchClient, state: BatchState
-    ) -> list[Planned]:
-        """Record every request of a finished batch; return those to send again."""
-        key = row["batch_key"]
-        attempts = await self._read(self.ledger.batch_attempts, key)
-        pending = {str(a["attempt_id"]): a for a in attempts}
-        again: list[Planned] = []
-        reader = ResultReader(
-            client,
-            self.images,
-            self.image_io,
-            {**row, "batch_id": state.batch_id},
-            self._ratio,
-            self.context.options.backend == "sim",
-        )
-
-        async def decide(outcome: LineOutcome) -> None:
-            planned = await self._decide(outcome)
-            if planned is not None:
-                again.append(planned)
-
-        stem = _file_stem(key)
-        for kind, file_id in (("output", state.output_file), ("errors", state.error_file)):
-            if not file_id or not pending:
-                continue
-            path = self.folder / f"{stem}.{kind}.jsonl"
-            if not path.exists():
-                await self._control(lambda f=file_id, p=path: client.download(f, p), row)
-            try:
-                await reader.read(path, pending, decide)
-            except OSError as exc:
-                self.context.storage_failed(exc)
-                raise _Detach from exc
-        for attempt in list(pending.values()):
-            planned = await self._decide(LineOutcome(attempt, error=_not_run(state, row)))
-            if planned is not None:
-                again.append(planned)
-        await self._write(self.ledger.update_batch, key, status="collected", ended_at=time.time())
-        self.context.budget.reserved -= self._reserved.pop(key, 0.0)
-        self.bars.update(key, state.status, state.completed, state.failed)
-        await self._clean_up(row, client, state)
-        return again
-
-    async def _decide(self, outcome: LineOutcome) -> Planned | None:
-        """Commit one request's outcome; return it to send again when it may succeed later."""
-        attempt = outcome.attempt
-        gen = self._plan[attempt["gen_id"]]
-        progress = self.context.progress
-        if outcome.record is not None:
-            await self._write(self.ledger.finish_ok, attempt["attempt_id"], **outcome.record)
-            cost = outcome.record["cost_usd"]
-            paid = cost if cost is not None else (attempt["estimated_usd"] or 0.0)
-            self.context.budget.paid(gen.arm, paid)
-            progress.update(gen.arm, "ok", paid)
-            return None
-        error = outcome.error
-        common = {"ended_at": time.time()}
-        if isinstance(error, ContentPolicyError):
-            await self._write(
-                self.ledger.finish_error,
-                attempt["attempt_id"],
-                "refused",
-                error_kind=error.kind,
-                error_message=str(error.reason or error),
-                error=error.to_dict(),
-                request_id=error.request_id,
-                **common,
-            )
-            progress.update(gen.arm, "refused")
-            return None
-        retry = (
-            is_retryable(error)
-            and not self.cancel_all
-            and self._retries_left.get(gen.gen_id, self.context.options.retry.transient_retries) > 0
-        )
-        if isinstance(error, ProviderError):
-            fields = {
-                "error_kind": error.kind,
-                "error_message": str(error),
-                "error": error.to_dict(),
-                "request_id": error.request_id,
-            }
-        else:
-            fields = {
-                "error_kind": "internal_error",
-                "error_message": f"{type(error).__name__}: {error}",
-            }
-        await self._write(
-            self.ledger.finish_error,
-            attempt["attempt_id"],
-            "failed",
-            will_retry=retry,
-            **fields,
-            **common,
-        )
-        if not retry:
-            progress.update(gen.arm, "failed")
-            return None
-        self._retries_left[gen.gen_id] = (
-            self._retries_left.get(gen.gen_id, self.context.options.retry.transient_retries) - 1
-        )
-        return Planned(gen, ImageRequest(**gen.request))
-
-    def _ratio(self, attempt: dict[str, Any], request: ImageRequest) -> float:
-        arm = attempt["arm"]
-        if arm not in self._ratios:
-            self._ratios[arm] = batch_ratio(request, self.context.catalog)
-        return self._ratios[arm]
-
-    async def _clean_up(self, row: dict[str, Any], client: BatchClient, state: BatchState) -> None:
-        """The batch is recorded: its files, here and at the vendor, are no longer needed."""
-        for path in self.folder.glob(f"{_file_stem(row['batch_key'])}.*"):
-            with contextlib.suppress(OSError):
-                path.unlink()
-        for file_id in (row.get("input_file_id"), state.output_file, state.error_file):
-            if file_id:
-                with contextlib.suppress(ProviderError):
-                    await client.delete_file(file_id)
-
-    async def _never_sent(self, row: dict[str, Any], kind: str, why: str) -> None:
-        """A batch that was never created: its requests were never sent (nor billed)."""
-        attempts = await self._read(self.ledger.batch_attempts, row["batch_key"])
-        error = BatchNotRunError(f"the batch was {why}", kind=kind, provider=row["provider"])
-        for attempt in attempts:
-            await self._decide(LineOutcome(attempt, error=error))
-        await self._write(
-            self.ledger.update_batch, row["batch_key"], status="collected", ended_at=time.time()
-        )
-        self.context.budget.reserved -= self._reserved.pop(row["batch_key"], 0.0)
-
-    async def _refused(self, row: dict[str, Any], error: ProviderError) -> None:
-        """The vendor refused to create the batch (a 4xx): every request fails that way."""
-        self.context.log(f"imgkit drill: the vendor refused batch {row['batch_key']}: {error}")
-        attempts = await self._read(self.ledger.batch_attempts, row["batch_key"])
-        for attempt in attempts:
-            await self._decide(LineOutcome(attempt, error=error))
-        await self._write(
-            self.ledger.update_batch, row["batch_key"], status="collected", ended_at=time.time()
-        )
-        self.context.budget.reserved -= self._reserved.pop(row["batch_key"], 0.0)
-
     # -- plumbing ----------------------------------------------------------------------------
 
     def _label(self, row: Mapping[str, Any]) -> str:
@@ -611,7 +460,7 @@ class BatchExecutor:
 
     def _check_detach(self) -> None:
         if self._detaching():
-            raise _Detach
+            raise BatchDetached
 
     def _say_detached(self) -> None:
         if self._detached_said:
@@ -644,32 +493,9 @@ class BatchExecutor:
                     self.context.log(
                         f"imgkit drill: batch {row['batch_key']}: {exc}; it stays open for a resume"
                     )
-                    raise _Detach from exc
+                    raise BatchDetached from exc
                 await self._pause(self.policy.poll_s * 2**attempt)
-        raise _Detach  # pragma: no cover - the loop returns or raises
-
-    async def _lost(self, row: Mapping[str, Any], error: ProviderError) -> list[Planned]:
-        """The vendor does not know the batch (an embedded simulator that was restarted, or a
-        batch deleted by hand): its requests are recorded as failed, to be sent again (they
-        are returned)."""
-        self.context.log(
-            f"imgkit drill: the vendor no longer knows batch {row['batch_key']} ({error}); its "
-            "requests are recorded as failed and a resume sends them again"
-        )
-        lost = ServerError(
-            f"the vendor no longer knows batch {row.get('batch_id') or row['batch_key']}",
-            provider=row["provider"],
-            code="batch_lost",
-        )
-        attempts = await self._read(self.ledger.batch_attempts, row["batch_key"])
-        again = []
-        for attempt in attempts:
-            planned = await self._decide(LineOutcome(attempt, error=lost))
-            if planned is not None:
-                again.append(planned)
-        await self._write(self.ledger.update_batch, row["batch_key"], status="lost")
-        self.context.budget.reserved -= self._reserved.pop(row["batch_key"], 0.0)
-        return again
+        raise BatchDetached  # pragma: no cover - the loop returns or raises
 
     async def _write(self, method: Callable[..., T], *args: Any, **kwargs: Any) -> T:
         """A ledger write, durable on return; a failed write stops the session (full disk)."""
@@ -680,42 +506,9 @@ class BatchExecutor:
             if not isinstance(cause, OSError | sqlite3.Error):
                 raise
             self.context.storage_failed(cause)
-            raise _Detach from exc
+            raise BatchDetached from exc
 
     async def _read(self, method: Callable[..., T], *args: Any, **kwargs: Any) -> T:
         """A ledger read, on the writer's thread (the connection is not shared across
         threads at once)."""
         return await self._write(method, *args, **kwargs)
-
-
-def _file_stem(key: str) -> str:
-    return key.replace(":", "_").replace("/", "_")
-
-
-def _not_run(state: BatchState, row: Mapping[str, Any]) -> ProviderError:
-    """The error of a request a finished batch has no line for."""
-    fields = {"provider": row["provider"], "model": row["model"]}
-    if state.status == "expired":
-        return BatchNotRunError(
-            "the batch's completion window passed before this request ran",
-            kind="batch_expired",
-            code="batch_expired",
-            **fields,
-        )
-    if state.status == "cancelled":
-        return BatchNotRunError(
-            "the batch was cancelled before this request ran",
-            kind="batch_cancelled",
-            code="batch_cancelled",
-            **fields,
-        )
-    if state.status == "failed":
-        return BatchNotRunError(
-            f"the vendor refused the batch: {state.error_text()}",
-            kind="batch_failed",
-            code="batch_failed",
-            **fields,
-        )
-    return ServerError(
-        "the batch completed without an answer for this request", code="no_result", **fields
-    )

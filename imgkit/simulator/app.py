@@ -145,6 +145,14 @@ async def _configure(request: Request) -> Response:
     return JSONResponse(state.stats())
 
 
+async def _gemini_model(request: Request) -> Response:
+    """POST /{version}/models/{model}:ACTION: generateContent (streamed or not), or a batch."""
+    model, _, action = request.path_params["model_action"].partition(":")
+    if action == "batchGenerateContent":
+        return await gemini_batches.create_batch(request, model)
+    return await gemini_api.generate_content(request)
+
+
 async def _openai_file(request: Request) -> Response:
     if request.method == "DELETE":
         return await openai_batches.delete_file(request)
@@ -203,11 +211,7 @@ def create_app(state: SimState) -> ASGIApp:
             methods=["GET", "POST", "DELETE"],
         ),
         Route("/upload/{version:str}/files", gemini_batches.upload, methods=["POST"]),
-        Route(
-            "/{version:str}/models/{model_action:str}",
-            gemini_api.generate_content,
-            methods=["POST"],
-        ),
+        Route("/{version:str}/models/{model_action:str}", _gemini_model, methods=["POST"]),
         Route("/api/rest/v1/generations", leonardo_api.create_v1, methods=["POST"]),
         Route("/api/rest/v2/generations", leonardo_api.create_v2, methods=["POST"]),
         Route("/api/rest/v1/generations/{generation_id:str}", leonardo_api.poll, methods=["GET"]),

@@ -50,7 +50,7 @@ _STATUS = {
     503: "UNAVAILABLE",
     504: "DEADLINE_EXCEEDED",
 }
-_ACTIONS = ("generateContent", "streamGenerateContent", "batchGenerateContent")
+_ACTIONS = ("generateContent", "streamGenerateContent")
 # Simulator assumption: output tokens per image by tier (Google bills images as tokens too).
 _IMAGE_TOKENS = {"0.5K": 747, "1K": 1290, "2K": 1680, "4K": 2520}
 
@@ -236,10 +236,6 @@ async def generate_content(request: Request) -> Response:
     model, _, action = request.path_params["model_action"].partition(":")
     if version not in ("v1", "v1beta", "v1alpha") or action not in _ACTIONS:
         return error(404, f"Method {action or '(none)'} is not found on {version}.")
-    if action == "batchGenerateContent":
-        from imgkit.simulator import gemini_batches  # the Batch API's own module
-
-        return await gemini_batches.create_batch(request, model)
     stream = action == "streamGenerateContent"
     key = request.headers.get("x-goog-api-key") or request.query_params.get("key")
     if not key:

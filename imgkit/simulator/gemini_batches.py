@@ -280,8 +280,10 @@ async def file_route(request: Request) -> Response:
 
 
 async def create_batch(request: Request, model: str) -> Response:
-    """POST /{version}/models/{model}:batchGenerateContent (dispatched by gemini_api)."""
+    """POST /{version}/models/{model}:batchGenerateContent (dispatched by the app)."""
     state: SimState = request.app.state.sim
+    if (bad := _bad_version(request.path_params["version"])) is not None:
+        return bad
     if (denied := _denied(request, state)) is not None:
         return denied
     try:
