@@ -124,9 +124,7 @@ def test_resume_re_attaches_to_batches_in_flight_and_collects_them(tmp_path, sim
     assert sum(_stats(sim)["lines"].values()) == 6
 
 
-def test_imgkit_batch_cancel_cancels_at_the_vendor_and_keeps_what_was_made(
-    tmp_path, sim_factory
-):
+def test_imgkit_batch_cancel_cancels_at_the_vendor_and_keeps_what_was_made(tmp_path, sim_factory):
     sim = sim_factory(batch_duration=4.0)
     thread, stop, box = _start_in_thread(sim, tmp_path, "cancel", n=3)
     folder = tmp_path / "cancel"

@@ -71,7 +71,9 @@ def test_a_batch_drill_makes_the_same_run_folder_as_a_synchronous_one(tmp_path, 
     # The same things recorded: a revised prompt where the arm reports one, costs, sizes.
     for arm in ALL_ARMS:
         rows_a, rows_b = a[a["arm"] == arm], b[b["arm"] == arm]
-        assert rows_a["revised_prompt"].notna().tolist() == rows_b["revised_prompt"].notna().tolist()
+        assert (
+            rows_a["revised_prompt"].notna().tolist() == rows_b["revised_prompt"].notna().tolist()
+        )
         assert rows_a["width"].tolist() == rows_b["width"].tolist()
         assert rows_a["cost_basis"].tolist() == rows_b["cost_basis"].tolist()
     # Batch prices: half the synchronous cost (the catalog's gemini-3.1 batch table: ~0.51).
@@ -93,9 +95,7 @@ def test_a_batch_drill_makes_the_same_run_folder_as_a_synchronous_one(tmp_path, 
     assert not (batched.path / "batches").exists() or not any((batched.path / "batches").iterdir())
 
 
-def test_the_report_of_a_batch_run_says_what_it_would_have_cost_synchronously(
-    tmp_path, batch_sim
-):
+def test_the_report_of_a_batch_run_says_what_it_would_have_cost_synchronously(tmp_path, batch_sim):
     from imgkit.report.content import report_content
     from imgkit.report.data import report_data
     from imgkit.report.render import write_report
