@@ -248,3 +248,18 @@ def test_the_command_line_runs_a_batch_drill_and_shows_its_batches(tmp_path, bat
     assert main(["batch", "status", str(tmp_path / "cli")]) == 0
     assert "dall-e-3" in capsys.readouterr().out
     assert open_run(tmp_path / "cli").manifest["parameters"]["batch"] is True
+
+
+def test_the_drill_panel_sends_a_batch_and_shows_it(tmp_path, batch_sim):
+    pytest.importorskip("ipywidgets")
+    from imgkit.widgets import DrillPanel
+
+    panel = DrillPanel(out=tmp_path, arms=("dall-e-3",), n=2, sim_url=batch_sim.base_url)
+    synchronous = panel.estimate.value
+    panel.batch.value = True
+    assert "$0.0400" in synchronous and "$0.0200" in panel.estimate.value  # 2 x 0.04 -> 0.02
+    panel.run_drill()
+    assert panel.wait(60) and panel.task.error is None, panel.task.error_text
+    assert panel.run.manifest["parameters"]["batch"] is True
+    assert "dall-e-3 batch: completed: 2 made, 0 failed of 2" in panel.batch_status.value
+    assert len(panel.gallery) == 2

@@ -31,6 +31,7 @@ __all__ = [
     "batch_ratio",
     "batch_spec",
     "batch_terms",
+    "describe_batch_price",
     "estimate_batch_cost",
 ]
 
@@ -158,6 +159,19 @@ def _batch_catalog(catalog: Catalog, spec: ModelSpec) -> Catalog:
     )
 
 
+def describe_batch_price(spec: ModelSpec, terms: BatchTerms, catalog: Catalog | None = None) -> str:
+    """Where ``spec``'s batch price comes from: its own batch figures, or the provider's
+    factor (with source and date either way)."""
+    catalog = catalog or default_catalog()
+    own = spec.batch_price
+    if own is None:
+        return terms.describe(catalog)
+    return (
+        f"batch price: {spec.name}'s own batch figures ({catalog.describe_source(own.source)}, "
+        f"as of {own.as_of})"
+    )
+
+
 def estimate_batch_cost(request: ImageRequest, catalog: Catalog | None = None) -> CostEstimate:
     """What ``request`` will cost sent through its provider's Batch API.
 
@@ -168,7 +182,7 @@ def estimate_batch_cost(request: ImageRequest, catalog: Catalog | None = None) -
     if terms is None:
         raise CatalogError(f"{spec.provider} has no batch mode in the catalog")
     estimate = estimate_cost(request, _batch_catalog(catalog, batch_spec(spec, terms)))
-    note = "; ".join(n for n in (terms.describe(catalog), estimate.note) if n)
+    note = "; ".join(n for n in (describe_batch_price(spec, terms, catalog), estimate.note) if n)
     return dataclasses.replace(estimate, note=note)
 
 

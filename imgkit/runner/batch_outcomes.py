@@ -80,7 +80,10 @@ class OutcomeRecorder:
             self.context.options.backend == "sim",
         )
 
+        made = [0, 0]  # ok, not ok: what the bar shows when the vendor gives no counts
+
         async def decide(outcome: LineOutcome) -> None:
+            made[outcome.record is None] += 1
             planned = await self._decide(outcome)
             if planned is not None:
                 again.append(planned)
@@ -103,7 +106,8 @@ class OutcomeRecorder:
                 again.append(planned)
         await self._write(self.ledger.update_batch, key, status="collected", ended_at=time.time())
         self.context.budget.reserved -= self._reserved.pop(key, 0.0)
-        self.bars.update(key, state.status, state.completed, state.failed)
+        if state.completed is None:
+            self.bars.update(key, state.status, made[0], made[1])
         await self._clean_up(row, client, state)
         return again
 

@@ -20,7 +20,13 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
-from imgkit.catalog.batch import BatchTerms, batch_ratio, batch_terms, estimate_batch_cost
+from imgkit.catalog.batch import (
+    BatchTerms,
+    batch_ratio,
+    batch_terms,
+    describe_batch_price,
+    estimate_batch_cost,
+)
 from imgkit.catalog.costs import CostEstimate, estimate_cost
 from imgkit.catalog.models import Catalog
 from imgkit.catalog.validation import ImageRequest
@@ -47,6 +53,8 @@ class BatchRoutes:
     synchronous: dict[str, str] = field(default_factory=dict)
     #: each batch arm's cost in a batch as a share of its synchronous cost
     ratios: dict[str, float] = field(default_factory=dict)
+    #: each batch arm's batch price, where it comes from
+    prices: dict[str, str] = field(default_factory=dict)
 
     def to_manifest(self, catalog: Catalog) -> dict[str, Any]:
         """The manifest's ``batch`` section: what goes by batch, at what price, and what not."""
@@ -55,7 +63,7 @@ class BatchRoutes:
                 arm: {
                     "provider": terms.provider,
                     "price_ratio": round(self.ratios[arm], 6),
-                    "price": terms.describe(catalog),
+                    "price": self.prices.get(arm) or terms.describe(catalog),
                     "completion_window": terms.completion_window,
                 }
                 for arm, terms in self.terms.items()
@@ -102,6 +110,7 @@ def batch_routes(
             continue
         routes.terms[arm.name] = terms
         routes.ratios[arm.name] = batch_ratio(request, catalog)
+        routes.prices[arm.name] = describe_batch_price(spec, terms, catalog)
     return routes
 
 

@@ -21,6 +21,7 @@ from typing import Any
 import ipywidgets as widgets
 import pandas as pd
 
+from imgkit.catalog.batch import batch_terms, estimate_batch_cost
 from imgkit.catalog.costs import estimate_cost
 from imgkit.catalog.models import Catalog, default_catalog
 from imgkit.errors import ImgkitError
@@ -72,6 +73,12 @@ def arm_choices(
         if "responses" in spec.endpoints:
             choices.append((f"{label} via the Responses API", f"{spec.name}@responses"))
     return choices
+
+
+def _batchable(request: Any, catalog: Catalog) -> bool:
+    """Whether a request of this arm would go by batch (see imgkit.runner.batching)."""
+    terms = batch_terms(request.spec.provider, catalog)
+    return terms is not None and request.endpoint in terms.endpoints and not request.stream
 
 
 def _common(options: Iterable[Sequence[str]]) -> list[str]:
@@ -165,6 +172,12 @@ class DrillPanel(widgets.VBox):
             tooltip="a run whose estimate exceeds this does not start (0: no limit; live runs "
             "need one)",
         )
+        # Batch mode (imgkit.runner.batch): half price, results within the vendor's 24 hours.
+        self.batch = widgets.Checkbox(
+            value=False, description="Batch API (half price, up to 24 h)", indent=False
+        )
+        self.batch.add_class("imgkit-batch")
+        self.batch_status = widgets.HTML()
         self.estimate = widgets.HTML()
         self.estimate.add_class("imgkit-estimate")
         self.run_button = widgets.Button(description="Run", button_style="primary", icon="play")
@@ -203,7 +216,7 @@ class DrillPanel(widgets.VBox):
                 widgets.HBox([self.backend, self.backend_note]),
                 self.prompt,
                 self.arms,
-                widgets.HBox([self.n, self.budget]),
+                widgets.HBox([self.n, self.budget, self.batch]),
                 widgets.HBox([self.size, self.quality, self.style]),
                 self.estimate,
                 widgets.HBox([self.run_button, self.stop_button]),
@@ -215,6 +228,7 @@ class DrillPanel(widgets.VBox):
                 settings,
                 self.status,
                 self.progress_box,
+                self.batch_status,
                 self.gallery,
                 self.run_path,
                 self.tabs,
@@ -223,7 +237,16 @@ class DrillPanel(widgets.VBox):
         self.add_class("imgkit-drill-panel")
         self.run_button.on_click(lambda _b: self.run_drill())
         self.stop_button.on_click(lambda _b: self.stop())
-        for control in (self.prompt, self.n, self.size, self.quality, self.style, self.budget):
+        controls = (
+            self.prompt,
+            self.n,
+            self.size,
+            self.quality,
+            self.style,
+            self.budget,
+            self.batch,
+        )
+        for control in controls:
             control.observe(lambda _c: self.update_estimate(), names="value")
         self.arms.observe(lambda _c: self._arms_changed(), names="value")
         self.backend.observe(lambda _c: self._backend_changed(), names="value")
@@ -312,6 +335,8 @@ class DrillPanel(widgets.VBox):
         rows, total, unknown = [], 0.0, []
         for arm, request in planned:
             cost = estimate_cost(request, self.catalog)
+            if self.batch.value and _batchable(request, self.catalog):
+                cost = estimate_batch_cost(request, self.catalog)
             if cost.per_image is None:
                 unknown.append(arm.name)
                 rows.append(f"<li>{escape(arm.name)}: price unknown ({escape(cost.note)})</li>")
@@ -367,6 +392,7 @@ class DrillPanel(widgets.VBox):
         n = int(self.n.value)
         backend = self.backend_name
         budget = float(self.budget.value) or None
+        batch = bool(self.batch.value)
         defaults = self.defaults()
         self._reset_outputs(arms, n)
         self.run_button.disabled = True
@@ -408,6 +434,7 @@ class DrillPanel(widgets.VBox):
                     progress=False,
                     log=None,
                     stop=stop_event,
+                    batch=batch,
                     **defaults,
                 )
             finally:
@@ -443,6 +470,7 @@ class DrillPanel(widgets.VBox):
         self.progress_box.children = [widgets.HBox(pair) for pair in self.bars.values()]
         for target in (
             self.verdict,
+            self.batch_status,
             self.run_path,
             self.consistency_html,
             self.divergence_html,
@@ -462,9 +490,33 @@ class DrillPanel(widgets.VBox):
                 continue
             try:
                 frame = Run(run_path).to_frame()
+                self._show_batches(run_path)
             except Exception:  # a folder still being written: the next poll will read it
                 continue
             self._absorb(frame)
+
+    def _show_batches(self, run_path: Path) -> None:
+        """Each batch's status and counts, as the runner last heard them from the vendor."""
+        from imgkit.runs.ledger import Ledger
+
+        with Ledger.open(run_path) as ledger:
+            rows = ledger.batches()
+        lines = []
+        for row in rows:
+            counts = row.get("counts") or {}
+            done = (
+                ""
+                if counts.get("total") is None
+                else (
+                    f": {counts.get('completed') or 0} made, {counts.get('failed') or 0} failed of "
+                    f"{counts['total']}"
+                )
+            )
+            lines.append(
+                f"<li>{escape(row['model'])} batch: {escape(row['vendor_status'] or row['status'])}"
+                f"{escape(done)}</li>"
+            )
+        self.batch_status.value = f"<ul>{''.join(lines)}</ul>" if lines else ""
 
     def _absorb(self, frame: pd.DataFrame) -> None:
         """Count and show the generations of ``frame`` that ended since the last call."""
@@ -509,6 +561,7 @@ class DrillPanel(widgets.VBox):
         frame = run.to_frame()
         self.frame = frame
         self._absorb(frame)
+        self._show_batches(run.path)
         simulated = bool(frame.get("simulated", pd.Series([False])).fillna(False).any())
         counts = frame["status"].value_counts().to_dict() if "status" in frame.columns else {}
         stopped = "" if self.task is None or not self.task.stop_event.is_set() else " (stopped)"
