@@ -105,6 +105,7 @@ class BatchExecutor(OutcomeRecorder):
         ledger_writer: LedgerWriter,
         policy: BatchPolicy | None = None,
         cancel: bool = False,
+        plan: Sequence[PlannedGeneration] | None = None,
     ) -> None:
         self.context = context
         self.ledger = context.ledger
@@ -122,7 +123,9 @@ class BatchExecutor(OutcomeRecorder):
         self._clients: dict[str, BatchClient] = {}
         self._reserved: dict[str, float] = {}
         self._retries_left: dict[int, int] = {}
-        self._plan: dict[int, PlannedGeneration] = {}
+        # Every generation of the run, by id: a batch's requests are read from here (one copy
+        # of the plan, however many batches and rounds).
+        self._plan: dict[int, PlannedGeneration] = {g.gen_id: g for g in plan or ()}
         self._ratios: dict[str, float] = dict(routes.ratios)
         self._detached_said = False
         self._interrupted_at: float | None = None
@@ -139,7 +142,8 @@ class BatchExecutor(OutcomeRecorder):
         followers: list[asyncio.Task] = []
         try:
             self.folder.mkdir(exist_ok=True)
-            self._plan = {g.gen_id: g for g in await self._read(self.ledger.plan)}
+            if not self._plan:
+                self._plan = {g.gen_id: g for g in await self._read(self.ledger.plan)}
             opened = await self._read(self.ledger.batches, open_only=True)
             self._serial = len(await self._read(self.ledger.batches))
             for row in opened:
@@ -372,10 +376,13 @@ class BatchExecutor(OutcomeRecorder):
 
     async def _endpoint(self, row: dict[str, Any], client: BatchClient) -> str:
         """The vendor's name for the batch's endpoint (from one of its requests)."""
-        attempts = await self._read(
-            self.ledger.batch_attempts, row["batch_key"], pending_only=False
+        [first] = await self._read(
+            self.ledger.batch_attempts, row["batch_key"], pending_only=False, limit=1
         )
-        return client.batch_endpoint(ImageRequest(**attempts[0]["request"]))
+        return client.batch_endpoint(self._request(first))
+
+    def _request(self, attempt: Mapping[str, Any]) -> ImageRequest:
+        return ImageRequest(**self._plan[attempt["gen_id"]].request)
 
     async def _write_input(self, row: dict[str, Any], client: BatchClient) -> Path:
         """Write the batch's input file from its attempts (rebuilt the same after a kill)."""
@@ -386,8 +393,8 @@ class BatchExecutor(OutcomeRecorder):
             partial = path.with_name(path.name + ".part")
             with open(partial, "wb") as handle:
                 for attempt in attempts:
-                    request = ImageRequest(**attempt["request"])
-                    handle.write(client.request_line(str(attempt["attempt_id"]), request))
+                    line = client.request_line(str(attempt["attempt_id"]), self._request(attempt))
+                    handle.write(line)
             partial.replace(path)
 
         await asyncio.get_running_loop().run_in_executor(self.image_io, write)

@@ -78,6 +78,7 @@ class OutcomeRecorder:
             {**row, "batch_id": state.batch_id},
             self._ratio,
             self.context.options.backend == "sim",
+            lambda attempt: ImageRequest(**self._plan[attempt["gen_id"]].request),
         )
 
         made = [0, 0]  # ok, not ok: what the bar shows when the vendor gives no counts

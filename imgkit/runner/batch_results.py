@@ -62,6 +62,7 @@ class ResultReader:
         batch: Mapping[str, Any],
         ratio: Callable[[dict[str, Any], ImageRequest], float],
         simulated: bool,
+        request_of: Callable[[dict[str, Any]], ImageRequest],
     ) -> None:
         self.client = client
         self.images = images
@@ -69,6 +70,7 @@ class ResultReader:
         self.batch = batch
         self.ratio = ratio
         self.simulated = simulated
+        self.request_of = request_of
 
     async def read(
         self,
@@ -118,7 +120,7 @@ class ResultReader:
         attempt = pending.pop(line.custom_id, None)
         if attempt is None:
             return None  # recorded already (a file read again after a kill) or not ours
-        request = ImageRequest(**attempt["request"])
+        request = self.request_of(attempt)
         try:
             results = self.client.results(request, line)
         except ProviderError as exc:

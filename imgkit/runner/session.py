@@ -126,8 +126,9 @@ async def run_session(
             try:
                 if batch_todo or open_batches or cancel_batches:
                     await _run_both(
-                        context, providers, routes, sync_todo, batch_todo, tries, cancel_batches
-                    )
+                        context, providers, routes, sync_todo, batch_todo, tries, cancel_batches,
+                        plan,
+                    )  # fmt: skip
                 else:
                     await SynchronousExecutor(context, providers).run(todo, tries)
             finally:
@@ -197,6 +198,7 @@ async def _run_both(
     batch_todo: Sequence[Planned],
     tries: Mapping[int, int],
     cancel: bool,
+    plan: Sequence[Any],
 ) -> None:
     """The batch executor and (for the other arms) the synchronous one, side by side."""
     from imgkit.runner.batch import BatchExecutor  # the batch clients: only in batch runs
@@ -205,7 +207,13 @@ async def _run_both(
     try:
         run_id = str(read_manifest(context.run_path).get("run_id") or context.run_path.name)
         batches = BatchExecutor(
-            context, providers, routes, run_id=run_id, ledger_writer=writer, cancel=cancel
+            context,
+            providers,
+            routes,
+            run_id=run_id,
+            ledger_writer=writer,
+            cancel=cancel,
+            plan=plan,
         )
         work = [batches.run(batch_todo, tries)]
         if sync_todo:

@@ -151,23 +151,25 @@ class BatchRecords:
             out.append(data)
         return out
 
-    def batch_attempts(self, batch_key: str, *, pending_only: bool = True) -> list[dict[str, Any]]:
-        """The attempts of a batch with their generation's request (``pending_only``: those
-        still ``sending``, i.e. not yet recorded from the results)."""
+    def batch_attempts(
+        self, batch_key: str, *, pending_only: bool = True, limit: int | None = None
+    ) -> list[dict[str, Any]]:
+        """The attempts of a batch (``pending_only``: those still ``sending``, i.e. not yet
+        recorded from the results), oldest first: attempt_id, gen_id, try, status,
+        estimated_usd, arm, model. A batch of 50,000 requests reads them all at once, so the
+        requests themselves are left to the plan."""
         query = (
-            "SELECT a.attempt_id, a.gen_id, a.try, a.status, a.estimated_usd, g.arm, g.model, "
-            "g.provider, g.endpoint, g.request_json FROM attempts a JOIN generations g "
-            "USING (gen_id) WHERE a.batch_key = ?"
+            "SELECT a.attempt_id, a.gen_id, a.try, a.status, a.estimated_usd, g.arm, g.model "
+            "FROM attempts a JOIN generations g USING (gen_id) WHERE a.batch_key = ?"
         )
         if pending_only:
             query += " AND a.status = 'sending'"
-        rows = self._db.execute(query + " ORDER BY a.attempt_id", (batch_key,)).fetchall()
-        out = []
-        for row in rows:
-            data = dict(row)
-            data["request"] = json.loads(data.pop("request_json"))
-            out.append(data)
-        return out
+        query += " ORDER BY a.attempt_id"
+        args: tuple[Any, ...] = (batch_key,)
+        if limit is not None:
+            query += " LIMIT ?"
+            args += (limit,)
+        return [dict(row) for row in self._db.execute(query, args).fetchall()]
 
     def batch_counts(self) -> Mapping[str, int]:
         """How many attempts wait in batches not yet collected (for progress and estimates)."""
