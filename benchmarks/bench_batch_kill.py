@@ -8,9 +8,13 @@ Not a test (it takes a few minutes): run it by hand and read the figures::
 Each trial starts ``imgkit drill --batch`` in a child process (3 arms: dall-e-3 and gpt-image-1
 through OpenAI's Batch API, gemini-2.5-flash-image through Gemini's, 2 prompts x 4 repeats, so
 three batches; the simulator takes ``--batch-duration`` seconds over each) and sends it SIGKILL
-at a random instant: a third of the trials while the batches are being written and sent (the
-first 300 ms after the run folder appears), a third while they run at the vendor, a third once
-they have finished (while the results are downloaded and recorded). Then ``imgkit.resume``
+at a random instant of one of four phases, each found by watching the victim's ledger: the
+moment a batch's record says "creating" (the vendor is being asked to create it, its id not yet
+recorded: the window a resume covers by looking for the batch's tag); within 200 ms of the first
+batch record (input files written and uploaded, batches created); while the batches run at the
+vendor (all submitted, within the batch duration); within 300 ms of the first result recorded
+(results downloaded, images stored, attempts committed). Each line shows the ledger's batch
+statuses at the kill. Then ``imgkit.resume``
 finishes the run against the same simulator, and the trial checks, counting at the simulator:
 
 - no batch tag was created twice (``stats()["batches"]["created_twice"]`` is empty);
@@ -25,6 +29,7 @@ from __future__ import annotations
 import argparse
 import hashlib
 import random
+import sqlite3
 import subprocess
 import sys
 import tempfile
@@ -68,10 +73,35 @@ def lines_served(sim) -> int:
     return sum(lines.values())
 
 
+def batch_states(folder: Path) -> Counter:
+    """The ledger's batch statuses (preparing, uploaded, creating, submitted, collected)."""
+    try:
+        with sqlite3.connect(f"file:{folder / 'ledger.sqlite'}?mode=ro", uri=True) as db:
+            return Counter(status for (status,) in db.execute("SELECT status FROM batches"))
+    except sqlite3.Error:
+        return Counter()
+
+
+def ok_attempts(folder: Path) -> int:
+    try:
+        with sqlite3.connect(f"file:{folder / 'ledger.sqlite'}?mode=ro", uri=True) as db:
+            return db.execute("SELECT count(*) FROM attempts WHERE status = 'ok'").fetchone()[0]
+    except sqlite3.Error:
+        return 0
+
+
+def wait_until(child: subprocess.Popen, condition) -> None:
+    """Poll the victim's ledger until ``condition`` holds (or the victim has ended)."""
+    deadline = time.monotonic() + 60
+    while child.poll() is None and not condition() and time.monotonic() < deadline:
+        time.sleep(0.0002)
+
+
 def check(folder: Path, sim) -> str:
     """Resume the killed run and check every rule; the outcome in words."""
+    said: list[str] = []
     try:
-        run = resume(folder, sim_url=sim.base_url, progress=False, log=None)
+        run = resume(folder, sim_url=sim.base_url, progress=False, log=said.append)
     except Exception as exc:  # a rule broken: report it, do not stop the benchmark
         return f"BROKEN: resume raised {type(exc).__name__}: {exc}"
     batches = sim.stats()["batches"]
@@ -89,7 +119,9 @@ def check(folder: Path, sim) -> str:
     if served != PLANNED:
         return f"BROKEN: {served} request lines served for {PLANNED} generations"
     created = sum(batches.get("created", {}).values())
-    return f"resumed ({created} batch(es) created in all, {served} lines)"
+    adopted = sum("created before the cut" in line for line in said)
+    found = f", {adopted} found by its tag" if adopted else ""
+    return f"resumed ({created} batch(es) created in all{found}, {served} lines)"
 
 
 def trial(rng: random.Random, sim, base: Path, timings: dict[str, float]) -> tuple[str, str]:
@@ -108,12 +140,20 @@ def trial(rng: random.Random, sim, base: Path, timings: dict[str, float]) -> tup
         while not (out / "victim").exists() and time.monotonic() < deadline:
             time.sleep(0.0005)
         phase = rng.random()
-        if phase < 1 / 3:
-            wait, when = rng.uniform(0, 0.3), "sending"
-        elif phase < 2 / 3:
-            wait, when = rng.uniform(0.3, timings["running"]), "running"
+        folder = out / "victim"
+        if phase < 1 / 4:
+            # The narrowest window: the vendor asked to create a batch, its id not yet recorded.
+            wait_until(child, lambda: batch_states(folder)["creating"])
+            wait, when = 0.0, "creating"
+        elif phase < 1 / 2:
+            wait_until(child, lambda: sum(batch_states(folder).values()))
+            wait, when = rng.uniform(0, 0.2), "sending"
+        elif phase < 3 / 4:
+            wait_until(child, lambda: batch_states(folder)["submitted"] == len(MODELS))
+            wait, when = rng.uniform(0, timings["duration"]), "running"
         else:
-            wait, when = rng.uniform(timings["running"], timings["total"]), "collecting"
+            wait_until(child, lambda: ok_attempts(folder))
+            wait, when = rng.uniform(0, 0.3), "collecting"
         time.sleep(wait)
         child.kill()
         child.wait(timeout=10)
@@ -123,7 +163,8 @@ def trial(rng: random.Random, sim, base: Path, timings: dict[str, float]) -> tup
     folder = out / "victim"
     if not folder.exists():
         return "BROKEN: no run folder", when
-    return check(folder, sim), f"{when} +{wait:.2f} s"
+    states = ",".join(f"{n} {s}" for s, n in sorted(batch_states(folder).items()))
+    return check(folder, sim), f"{when} +{wait:.2f} s [{states or 'no batch yet'}]"
 
 
 def main() -> int:
@@ -147,7 +188,7 @@ def main() -> int:
         started = time.monotonic()
         assert child.wait(timeout=300) == 0, child.stderr.read()
         total = time.monotonic() - started
-        timings = {"running": min(args.batch_duration + 0.3, total), "total": total}
+        timings = {"duration": args.batch_duration, "total": total}
         print(f"an unkilled batch run: {total:.2f} s from its folder to its end")
         for number in range(1, args.trials + 1):
             outcome, when = trial(rng, sim, base, timings)
@@ -155,7 +196,7 @@ def main() -> int:
             outcomes[kind] += 1
             twice += "created twice" in outcome
             lost += "missing" in outcome or "does not match" in outcome
-            print(f"{number:3d}  kill {when:<20} -> {outcome}")
+            print(f"{number:3d}  kill {when:<48} -> {outcome}")
     print(
         f"\n{args.trials} kills: "
         + ", ".join(f"{n} {k}" for k, n in sorted(outcomes.items()))
