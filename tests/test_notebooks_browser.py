@@ -59,12 +59,12 @@ def test_drill_notebook_runs_in_a_browser(voila_url: str) -> None:
             assert run_button.inner_text().strip() == "Run"
             run_button.click()
             panel.locator(".imgkit-progress").first.wait_for(state="attached", timeout=RUN_S * 1000)
-            gallery_images = panel.locator(".imgkit-gallery img")
+            gallery_images = panel.locator(".imgkit-gallery .imgkit-thumb")
             # Two arms x five repeats: the lesson's drill as the notebook's parameters set it.
             expected_images = 2 * 5
             page.wait_for_function(
-                "n => document.querySelectorAll('.imgkit-drill-panel .imgkit-gallery img')"
-                ".length >= n",
+                "n => document.querySelectorAll("
+                "'.imgkit-drill-panel .imgkit-gallery .imgkit-thumb').length >= n",
                 arg=expected_images,
                 timeout=RUN_S * 1000,
             )

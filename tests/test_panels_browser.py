@@ -117,14 +117,27 @@ def _table_problems(table, *, columns: str = "all") -> list[str]:
         };
         const wrapped = checked.filter(cell => lines(cell) > 1).map(cell => cell.innerText);
         if (wrapped.length) problems.push('wrapped over lines: ' + wrapped.slice(0, 3).join(' | '));
-        const box = (table.parentElement || table).getBoundingClientRect();
+        // A wide table may scroll sideways inside a box that stays within the panel; one that
+        // runs past the panel, or is clipped by a box that does not scroll, is a problem.
         const outer = panel.getBoundingClientRect();
-        if (box.right > outer.right + 1) problems.push('wider than its panel');
-        const right = Math.min(box.right, outer.right);
-        const cut = [...table.querySelectorAll('th')].filter(
-            th => th.getBoundingClientRect().right > right + 1 && box.right <= outer.right + 1
-                && getComputedStyle(table.parentElement).overflowX === 'visible');
-        if (cut.length) problems.push('headers cut: ' + cut.map(th => th.innerText).join(', '));
+        const tableBox = table.getBoundingClientRect();
+        let clip = null;
+        for (let node = table.parentElement; node && node !== panel; node = node.parentElement) {
+            if (getComputedStyle(node).overflowX !== 'visible') { clip = node; break; }
+        }
+        if (clip === null) {
+            if (tableBox.right > outer.right + 1) problems.push('wider than its panel');
+        } else {
+            const scrolls = ['auto', 'scroll'].includes(getComputedStyle(clip).overflowX);
+            const clipBox = clip.getBoundingClientRect();
+            if (clipBox.right > outer.right + 1) problems.push('wider than its panel');
+            if (!scrolls && tableBox.right > clipBox.right + 1) {
+                const cut = [...table.querySelectorAll('th')]
+                    .filter(th => th.getBoundingClientRect().right > clipBox.right + 1)
+                    .map(th => th.innerText);
+                problems.push('headers cut: ' + cut.join(', '));
+            }
+        }
         return problems;
     }""",
         columns,

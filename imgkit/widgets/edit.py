@@ -26,8 +26,10 @@ from imgkit.widgets._common import (
     escape,
     figure_png,
     has_live_key,
+    hide_picture,
     model_options,
     new_figure,
+    show_picture,
     simulated_badge,
 )
 from imgkit.widgets.gallery import thumbnail_png
@@ -207,6 +209,8 @@ class EditPanel(widgets.VBox):
         self.fidelity_html = widgets.HTML()
         self.fidelity_html.add_class("imgkit-mask-fidelity")
         self.figure = widgets.Image(format="png", layout=widgets.Layout(max_width="900px"))
+        for picture in (self.before, self.after, self.figure):
+            hide_picture(picture)  # until an edit has come back
         super().__init__(
             [
                 widgets.HTML("<h3>Edit with a mask</h3>"),
@@ -335,8 +339,8 @@ class EditPanel(widgets.VBox):
         self.result = result
         generated = result.result
         fidelity = result.mask_fidelity
-        self.before.value = thumbnail_png(image, _PREVIEW)
-        self.after.value = thumbnail_png(generated.image_bytes, _PREVIEW)
+        show_picture(self.before, thumbnail_png(image, _PREVIEW))
+        show_picture(self.after, thumbnail_png(generated.image_bytes, _PREVIEW))
         if fidelity is None:
             self.fidelity_html.value = "<i>No mask fidelity: the answer could not be compared.</i>"
             return
@@ -352,8 +356,11 @@ class EditPanel(widgets.VBox):
             f"{'n/a' if fidelity.inside_changed is None else f'{fidelity.inside_changed:.0%}'} "
             f"changed. Model: {escape(generated.model)}.</p>"
         )
-        self.figure.value = figure_png(
-            mask_fidelity_figure(
-                image, generated.image_bytes, mask, fidelity, simulated=generated.simulated
-            )
+        show_picture(
+            self.figure,
+            figure_png(
+                mask_fidelity_figure(
+                    image, generated.image_bytes, mask, fidelity, simulated=generated.simulated
+                )
+            ),
         )
