@@ -47,10 +47,10 @@ class DrillResults(widgets.Tab):
         self.verdict.add_class("imgkit-verdict")
         self.consistency_html = table_box()
         self.consistency_plot = widgets.Image(
-            format="png", layout=widgets.Layout(max_width="640px")
+            format="png", layout=widgets.Layout(max_width="760px")
         )
         self.divergence_html = table_box()
-        self.divergence_plot = widgets.Image(format="png", layout=widgets.Layout(max_width="640px"))
+        self.divergence_plot = widgets.Image(format="png", layout=widgets.Layout(max_width="760px"))
         self.cost_html = table_box()
         self.attempts_html = table_box()
         super().__init__(
