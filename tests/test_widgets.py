@@ -365,6 +365,28 @@ def test_edit_panel_refuses_a_missing_or_empty_mask() -> None:
     assert "No usable mask" in panel.message.value
 
 
+def test_edit_panel_clears_a_failure_when_the_inputs_change() -> None:
+    panel = EditPanel(image=sample_image((256, 256)), prompt="add some gore")  # refused
+    panel.run_edit()
+    assert panel.wait(TIMEOUT)
+    assert "The edit failed" in panel.fidelity_html.value
+    panel.rect["left"].value = 0.2
+    assert panel.fidelity_html.value == ""
+
+
+def test_chain_panel_refuses_a_bad_count_and_clears_it_when_fixed() -> None:
+    panel = ChainPanel(rates={})
+    try:
+        panel.n_requests.value = 0
+        assert panel.n_requests.value == 0 and panel.send_button.disabled
+        assert "a whole number from 1 to 500" in panel.expected_html.value
+        assert panel.send() is None and "Cannot send" in panel.status.value
+        panel.n_requests.value = 3
+        assert not panel.send_button.disabled and panel.status.value == ""
+    finally:
+        panel.close()
+
+
 def test_edit_panel_takes_images_from_a_run(tmp_path: Path) -> None:
     from imgkit.runner import drill
 

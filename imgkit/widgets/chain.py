@@ -265,7 +265,11 @@ class ChainPanel(widgets.VBox):
             self.order.options = [*self.order.options, self.add_model.value]
 
     def update_expected(self) -> None:
-        """Show the catalog's expected cost per request for this order and these fault rates."""
+        """Show the catalog's expected cost per request for this order and these fault rates
+        (and drop a refusal or failure that was about other settings)."""
+        running = self.task is not None and self.task.running
+        if not running and self.status.value.startswith(("<b>Cannot send", "<b>Sending failed")):
+            self.status.value = ""
         problem = number_problem(
             "Requests", self.n_requests.value, low=1, high=MAX_REQUESTS, whole=True
         )

@@ -39,6 +39,7 @@ __all__ = ["EditPanel", "mask_fidelity_figure", "overlay_png", "sample_image"]
 _SIM, _LIVE = "Simulator", "Live"
 _RECT, _UPLOAD = "Rectangle", "Uploaded mask"
 _PREVIEW = 384
+_FAILED = "<b>The edit failed:</b>"
 
 
 def sample_image(size: tuple[int, int] = (1024, 1024)) -> bytes:
@@ -286,7 +287,11 @@ class EditPanel(widgets.VBox):
         return mask_from_rect((width, height), box)
 
     def update_preview(self) -> None:
-        """Redraw the overlay of mask on image."""
+        """Redraw the overlay of mask on image (and drop a failure that was about other
+        inputs)."""
+        running = self.task is not None and self.task.running
+        if not running and self.fidelity_html.value.startswith(_FAILED):
+            self.fidelity_html.value = ""
         try:
             self.mask_bytes = self.current_mask()
             self.preview.value = overlay_png(self.image_bytes, self.mask_bytes)
@@ -322,7 +327,7 @@ class EditPanel(widgets.VBox):
         def done(task: BackgroundTask) -> None:
             self.edit_button.disabled = False
             if task.error is not None:
-                self.fidelity_html.value = f"<b>The edit failed:</b> {escape(task.error)}"
+                self.fidelity_html.value = f"{_FAILED} {escape(task.error)}"
                 return
             self.show_result(task.result, image, mask)
 
