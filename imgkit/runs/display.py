@@ -198,8 +198,12 @@ class FrameWithThumbnails(pd.DataFrame):
 def with_thumbnails(frame: pd.DataFrame, side: int = FRAME_THUMB) -> FrameWithThumbnails:
     """``frame`` (a run frame) with a ``thumbnail`` column after ``arm``: each image as a small
     JPEG ``data:`` URI, missing (None or NaN) where there is no image."""
+    from concurrent.futures import ThreadPoolExecutor
+
     shown = FrameWithThumbnails(frame.copy())
-    uris = [thumbnail_uri(path, side) for path in shown["image_path"]]
+    # Decoding the images is most of the time, and Pillow does it without holding the GIL.
+    with ThreadPoolExecutor(max_workers=min(8, (os.cpu_count() or 1) + 1)) as pool:
+        uris = list(pool.map(lambda path: thumbnail_uri(path, side), shown["image_path"]))
     position = list(shown.columns).index("arm") + 1 if "arm" in shown.columns else 0
     shown.insert(position, "thumbnail", uris)
     return shown
