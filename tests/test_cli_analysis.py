@@ -103,7 +103,7 @@ def test_hash_table_output_with_kinds_and_size(capsys):
 def test_hash_bad_input_exits_2_with_one_line(capsys, argv, message):
     code, out, err = run_cli(capsys, *argv)
     assert code == 2 and out == ""
-    assert err.startswith("imgkit hash: error:") and message in err
+    assert err.startswith("imgkit: error:") and message in err
     assert "Traceback" not in err
 
 
@@ -194,7 +194,7 @@ def test_consistency_bad_input_exits_2(capsys, tmp_path):
 def test_report_bad_folder_exits_2(capsys, tmp_path):
     code, out, err = run_cli(capsys, "report", tmp_path / "no-run")
     assert code == 2 and out == ""
-    assert err.startswith("imgkit report: error:") and "no-run" in err
+    assert err.startswith("imgkit: error:") and "no-run" in err
 
 
 def test_commands_are_reachable_from_the_imgkit_entry_point(capsys):

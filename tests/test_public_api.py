@@ -119,3 +119,37 @@ print(len(MOVED))
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert out.returncode == 0, out.stderr
     assert int(out.stdout) >= 16
+
+
+def _keywords(function) -> list[tuple[str, object, object]]:
+    import inspect
+
+    return [(p.name, p.kind, p.default) for p in inspect.signature(function).parameters.values()]
+
+
+def test_drill_and_resume_spell_out_their_keyword_arguments():
+    # Shift-Tab in a notebook and an editor's hints show the signature: drill(prompts, models,
+    # n, **kwargs) hid every option. Each blocking function takes exactly what its asynchronous
+    # form takes, so an option added to one and not the other fails here.
+    import inspect
+
+    from imgkit.runner import adrill, aresume
+
+    assert _keywords(imgkit.drill) == _keywords(adrill)
+    assert _keywords(imgkit.resume) == _keywords(aresume)
+    for function in (imgkit.drill, imgkit.resume):
+        kinds = {p.kind for p in inspect.signature(function).parameters.values()}
+        assert inspect.Parameter.VAR_KEYWORD not in kinds
+    assert {"backend", "budget", "out"} <= set(inspect.signature(imgkit.drill).parameters)
+
+
+def test_py_typed_ships_with_the_package():
+    # PEP 561: the marker beside the package, and the package data that puts it in the wheel
+    # (a wheel built from this tree lists imgkit/py.typed).
+    import tomllib
+    from pathlib import Path
+
+    package = Path(imgkit.__file__).parent
+    assert (package / "py.typed").is_file()
+    pyproject = tomllib.loads((package.parent / "pyproject.toml").read_text())
+    assert "py.typed" in pyproject["tool"]["setuptools"]["package-data"]["*"]

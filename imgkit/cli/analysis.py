@@ -13,10 +13,10 @@ from __future__ import annotations
 import argparse
 import json
 import math
-import sys
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
+from imgkit.cli.parsing import ExtendNumbers, print_error, volumes
 from imgkit.errors import ImgkitError
 
 if TYPE_CHECKING:
@@ -43,8 +43,8 @@ def _kinds(values: Sequence[str] | None, default: Sequence[str]) -> tuple[str, .
     return tuple(k.strip() for value in values for k in value.split(",") if k.strip())
 
 
-def _fail(command: str, error: Exception) -> int:
-    print(f"imgkit {command}: error: {error}", file=sys.stderr)
+def _fail(error: Exception) -> int:
+    print_error(error)  # the message names the parameter and the value
     return EXIT_BAD_INPUT
 
 
@@ -74,7 +74,7 @@ def run_hash(args: argparse.Namespace) -> int:
         kinds = _kinds(args.kinds, KINDS)
         frame = hash_images(args.files, kinds=kinds, hash_size=args.hash_size)
     except (ImgkitError, OSError) as error:
-        return _fail("hash", error)
+        return _fail(error)
     sources = frame["source"].tolist()
     matrices = {}
     if len(frame) >= 2:
@@ -119,7 +119,7 @@ def run_consistency(args: argparse.Namespace) -> int:
             hash_size=args.hash_size,
         )
     except (ImgkitError, OSError) as error:
-        return _fail("consistency", error)
+        return _fail(error)
     if args.json:
         print(json.dumps({"consistency": _records(table)}, indent=2))
         return EXIT_OK
@@ -159,7 +159,7 @@ def run_report(args: argparse.Namespace) -> int:
         )
         first = write_report(args.run, args.out, formats=args.formats, data=data)
     except (ImgkitError, OSError) as error:
-        return _fail("report", error)
+        return _fail(error)
     written = {fmt: str(first.with_suffix(f".{fmt}")) for fmt in args.formats}
     if args.json:
         print(json.dumps({"written": written, **data.to_dict()}, indent=2, default=str))
@@ -269,10 +269,12 @@ def _configure_report(report_parser: argparse.ArgumentParser) -> None:
     report_parser.add_argument(
         "--per-day",
         nargs="+",
-        type=float,
+        type=volumes,
+        action=ExtendNumbers,
         default=list(DEFAULT_PER_DAY),
         metavar="N",
-        help="images a day for the monthly projection (default %(default)s)",
+        help="images a day for the monthly projection, separated by commas or spaces "
+        f"(default {','.join(f'{v:g}' for v in DEFAULT_PER_DAY)})",
     )
     report_parser.add_argument(
         "--n-boot", type=int, default=2000, help="bootstrap replicates (default %(default)s)"

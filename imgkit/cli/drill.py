@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from imgkit.cli.argtypes import positive_int, seconds
+from imgkit.cli.parsing import ImgkitParser, print_error
 from imgkit.errors import ImgkitError, ValidationError
 from imgkit.experiment.arms import LESSON_MODELS, LESSON_PROMPT, LESSON_REPEATS, Arm
 
@@ -237,7 +238,13 @@ def _configure(parser: argparse.ArgumentParser) -> None:
     what.add_argument("--style", help="style for models that take one (dall-e-3: vivid|natural)")
 
     how = parser.add_argument_group("how to run it")
-    how.add_argument("--backend", choices=("sim", "live"), default="sim")
+    how.add_argument(
+        "--backend",
+        choices=("sim", "live"),
+        default="sim",
+        help="sim: imgkit's offline simulator, free and labelled simulated (default); live: the "
+        "real services (needs the vendor's key and --budget)",
+    )
     how.add_argument(
         "--budget", type=_money, metavar="USD", help="refuse or stop beyond it (live: required)"
     )
@@ -303,13 +310,13 @@ def add_commands(subparsers: Any) -> None:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """``python -m imgkit.cli.drill``: the drill command on its own; returns the exit status."""
-    parser = argparse.ArgumentParser(prog="imgkit drill", description=_DESCRIPTION)
+    parser = ImgkitParser(prog="imgkit drill", description=_DESCRIPTION)
     _configure(parser)
     args = parser.parse_args(argv)
     try:
         return args.func(args)
     except ImgkitError as exc:
-        print(f"imgkit: error: {exc}", file=sys.stderr)
+        print_error(exc)
         return EXIT_ERROR
 
 

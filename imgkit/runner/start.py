@@ -180,12 +180,36 @@ def drill(
     prompts: str | Sequence[str] | None = None,
     models: str | Sequence[str | Arm] | None = None,
     n: int = LESSON_REPEATS,
-    **kwargs: Any,
+    *,
+    size: str | None = None,
+    quality: str | None = None,
+    style: str | None = None,
+    params: Mapping[str, Any] | None = None,
+    backend: str = "sim",
+    out: str | os.PathLike[str] = "runs",
+    run_name: str | None = None,
+    budget: float | None = None,
+    concurrency: int = 4,
+    arms: Sequence[Arm] | None = None,
+    rate_limits: Mapping[str, Mapping[str, float]] | None = None,
+    catalog_rate_limits: bool | None = None,
+    sim_url: str | None = None,
+    sim_seed: int = 0,
+    sim_latency: float = 0.0,
+    sim_faults: str | None = None,
+    retry: RetryPolicy | None = None,
+    timeout_s: float | None = None,
+    progress: bool = True,
+    log: Log | None = stderr_log,
+    stop: threading.Event | None = None,
+    interrupt: threading.Event | None = None,
+    catalog: Catalog | None = None,
 ) -> Run:
     """Run each prompt ``n`` times against each model (or arm) and return the :class:`Run`.
 
     With no arguments this is the lesson's drill: the astronaut prompt, dall-e-3 and
-    gpt-image-1, five repeats each, on the simulator. Keyword arguments:
+    gpt-image-1, five repeats each, on the simulator. Keyword arguments (the same as
+    :func:`adrill`'s, spelled out so that editors and Shift-Tab show them):
 
     - ``size``, ``quality``, ``style``, ``params``: request parameters for every arm (an arm's
       own ``params`` win); ``arms``: :class:`~imgkit.experiment.arms.Arm` objects instead of
@@ -203,16 +227,44 @@ def drill(
     - ``retry``: a :class:`~imgkit.experiment.options.RetryPolicy`; ``timeout_s``: per request;
     - ``progress`` (tqdm bars per arm), ``log`` (where the estimate and notices go; default
       stderr; None for silence), ``stop`` (a threading.Event that ends the run cleanly, as
-      "stopped"), ``interrupt`` (the same, ending it as "interrupted": what Ctrl-C sets).
+      "stopped"), ``interrupt`` (the same, ending it as "interrupted": what Ctrl-C sets);
+    - ``catalog``: the :class:`~imgkit.catalog.models.Catalog` to price and check against
+      (default: the built-in one, with ``$IMGKIT_PRICES`` applied).
 
     Raises :class:`~imgkit.errors.ValidationError` for a request a model would reject (before
     anything is sent) and :class:`~imgkit.errors.BudgetExceededError`. Ctrl-C sends nothing
     more and keeps the images of the requests in flight (a second Ctrl-C abandons them): the
     returned run has status "interrupted" and can be resumed.
     """
-    stop, interrupt = kwargs.pop("stop", None), kwargs.pop("interrupt", None)
-    return run_blocking(
-        lambda event, cut: adrill(prompts, models, n, stop=event, interrupt=cut, **kwargs),
-        stop,
-        interrupt,
-    )
+
+    def start(event: threading.Event, cut: threading.Event) -> Any:
+        return adrill(
+            prompts,
+            models,
+            n,
+            size=size,
+            quality=quality,
+            style=style,
+            params=params,
+            backend=backend,
+            out=out,
+            run_name=run_name,
+            budget=budget,
+            concurrency=concurrency,
+            arms=arms,
+            rate_limits=rate_limits,
+            catalog_rate_limits=catalog_rate_limits,
+            sim_url=sim_url,
+            sim_seed=sim_seed,
+            sim_latency=sim_latency,
+            sim_faults=sim_faults,
+            retry=retry,
+            timeout_s=timeout_s,
+            progress=progress,
+            log=log,
+            stop=event,
+            interrupt=cut,
+            catalog=catalog,
+        )
+
+    return run_blocking(start, stop, interrupt)

@@ -1,0 +1,263 @@
+"""The drill panel's result tabs: consistency and verdicts, prompt divergence, cost, attempts.
+
+:class:`DrillResults` is the tab set under the drill panel (:mod:`imgkit.widgets.drill`). It
+knows nothing about running a drill: :meth:`DrillResults.show` takes a finished (or reopened)
+run and its frame and fills each tab from the library's own functions
+(:func:`imgkit.analysis.consistency.compare_arms` writes the verdicts). Everything shown from a
+simulated run carries the simulated badge; text from a run is escaped.
+"""
+
+from __future__ import annotations
+
+import itertools
+from typing import Any
+
+import ipywidgets as widgets
+import pandas as pd
+
+from imgkit.errors import ImgkitError
+from imgkit.widgets._common import (
+    SCROLL_SIDEWAYS,
+    escape,
+    figure_png,
+    frame_html,
+    hide_picture,
+    new_figure,
+    show_picture,
+    simulated_badge,
+    table_box,
+    usd,
+)
+
+__all__ = ["DrillResults"]
+
+_TITLES = ("Consistency", "Prompt divergence", "Cost", "Attempt log")
+# The divergence tab lists at most this many generations (the plot shows them all).
+_DIVERGENCE_ROWS = 20
+_ONE_LINE = "white-space: nowrap"
+
+
+class DrillResults(widgets.Tab):
+    """The result tabs. After :meth:`show`, :attr:`verdicts` holds the
+    :class:`~imgkit.analysis.consistency.ArmComparison` of each pair of arms."""
+
+    def __init__(self) -> None:
+        self.verdicts: list[Any] = []
+        self.verdict = widgets.HTML()
+        self.verdict.add_class("imgkit-verdict")
+        self.consistency_html = table_box()
+        self.consistency_plot = widgets.Image(
+            format="png", layout=widgets.Layout(max_width="760px")
+        )
+        self.divergence_html = table_box()
+        self.divergence_plot = widgets.Image(format="png", layout=widgets.Layout(max_width="760px"))
+        self.cost_html = table_box()
+        self.attempts_html = table_box()
+        super().__init__(
+            [
+                widgets.VBox([self.verdict, self.consistency_html, self.consistency_plot]),
+                widgets.VBox([self.divergence_html, self.divergence_plot]),
+                self.cost_html,
+                self.attempts_html,
+            ]
+        )
+        for index, title in enumerate(_TITLES):
+            self.set_title(index, title)
+        self.clear()
+
+    def clear(self) -> None:
+        """Empty every tab (nothing has run yet)."""
+        self.verdicts = []
+        for target in (
+            self.verdict,
+            self.consistency_html,
+            self.divergence_html,
+            self.cost_html,
+            self.attempts_html,
+        ):
+            target.value = ""
+        self.consistency_html.value = "<p><i>The results appear here once a drill has run.</i></p>"
+        hide_picture(self.consistency_plot)
+        hide_picture(self.divergence_plot)
+
+    def show(self, run: Any, frame: pd.DataFrame, *, n_boot: int, n_perm: int) -> None:
+        """Fill every tab from ``run`` and its generations ``frame``."""
+        simulated = bool(frame.get("simulated", pd.Series([False])).fillna(False).any())
+        self.verdicts = []
+        self._show_consistency(frame, simulated, n_boot=n_boot, n_perm=n_perm)
+        self._show_divergence(frame, simulated)
+        self._show_cost(frame, simulated)
+        self._show_attempts(run)
+
+    # ---------------------------------------------------------------------------------------
+    # Consistency and the verdicts
+
+    def _show_consistency(
+        self, frame: pd.DataFrame, simulated: bool, *, n_boot: int, n_perm: int
+    ) -> None:
+        from imgkit.analysis.consistency import compare_arms, consistency_table
+        from imgkit.report.plots import consistency_intervals
+
+        try:
+            table = consistency_table(frame, kinds=("phash",), n_boot=n_boot)
+        except ImgkitError as exc:
+            self.consistency_html.value = f"<i>No consistency table: {escape(exc)}</i>"
+            return
+        self.consistency_html.value = frame_html(
+            table,
+            columns=[
+                "arm",
+                "n_images",
+                "similarity",
+                "ci_low",
+                "ci_high",
+                "mean_distance",
+                "near_duplicate_share",
+            ],
+        )
+        if len(table):
+            figure, ax = new_figure((6.4, 3.6))
+            consistency_intervals(table, ax=ax)
+            show_picture(self.consistency_plot, figure_png(figure))
+        arms = [a for a in dict.fromkeys(frame["arm"]) if a in set(table["arm"])]
+        lines = []
+        for arm_a, arm_b in itertools.combinations(arms, 2):
+            try:
+                comparison = compare_arms(frame, arm_a, arm_b, n_perm=n_perm, n_boot=n_boot)
+            except ImgkitError as exc:
+                lines.append(f"<li>{escape(arm_a)} vs {escape(arm_b)}: {escape(exc)}</li>")
+                continue
+            self.verdicts.append(comparison)
+            lines.append(f"<li>{escape(comparison.verdict)}</li>")
+        if not lines:
+            lines.append("<li>Pick at least two arms to compare their consistency.</li>")
+        self.verdict.value = (
+            "<h4>Verdict</h4>" + simulated_badge(simulated) + f"<ul>{''.join(lines)}</ul>"
+        )
+
+    # ---------------------------------------------------------------------------------------
+    # Prompt divergence
+
+    def _show_divergence(self, frame: pd.DataFrame, simulated: bool) -> None:
+        from imgkit.analysis.divergence import divergence_table, html_diff
+        from imgkit.report.plots import prompt_divergence
+
+        table = divergence_table(frame)
+        arms = [str(a) for a in dict.fromkeys(frame["arm"])] if "arm" in frame.columns else []
+        silent = [a for a in arms if a not in set(table["arm"])]
+        silent_note = (
+            "<p>No revised prompt from "
+            + ", ".join(f"<b>{escape(a)}</b>" for a in silent)
+            + ": drawn as written.</p>"
+            if silent
+            else ""
+        )
+        if table.empty:
+            self.divergence_html.value = (
+                "<p>No arm reported a revised prompt: these services draw the prompt as "
+                "written.</p>"
+            )
+            hide_picture(self.divergence_plot)
+            return
+        # One reference for the number and the diff: the prompt as written. An AS-IS arm sends
+        # it behind a prefix; that prefix is imgkit's doing, not the model's, so it is said
+        # once here rather than shown as words the model dropped.
+        prefixed = []
+        if "sent_prompt" in frame.columns:
+            sent = frame.loc[table.index, "sent_prompt"]
+            prefixed = list(dict.fromkeys(table.loc[sent.ne(table["prompt"]), "arm"]))
+        prefix_note = (
+            "<p><small>"
+            + ", ".join(escape(a) for a in prefixed)
+            + " sent your prompt behind the AS-IS prefix; the prefix is not counted.</small></p>"
+            if prefixed
+            else ""
+        )
+        rows = []
+        for _index, row in table.head(_DIVERGENCE_ROWS).iterrows():
+            rows.append(
+                f"<tr><td style='{_ONE_LINE}'>{escape(row.get('arm'))} "
+                f"#{escape(row.get('repeat'))}</td>"
+                f"<td>{row['edit_distance']:.2f}</td>"
+                f"<td>{html_diff(str(row['prompt']), row['revised_prompt'])}</td></tr>"
+            )
+        more = len(table) - _DIVERGENCE_ROWS
+        self.divergence_html.value = (
+            simulated_badge(simulated)
+            + silent_note
+            + prefix_note
+            + f"<div class='imgkit-table-wrap' style='{SCROLL_SIDEWAYS}'>"
+            "<table class='imgkit-table'><tr><th>image</th><th>edit distance from your prompt"
+            "</th><th>revised prompt against your prompt (struck: dropped, underlined: added)"
+            f"</th></tr>{''.join(rows)}</table></div>"
+            + (f"<p><i>{more} more in the plot below.</i></p>" if more > 0 else "")
+        )
+        figure, ax = new_figure((6.4, 3.6))
+        prompt_divergence(table, ax=ax, arms=arms)
+        show_picture(self.divergence_plot, figure_png(figure))
+
+    # ---------------------------------------------------------------------------------------
+    # Cost and attempts
+
+    def _show_cost(self, frame: pd.DataFrame, simulated: bool) -> None:
+        if "cost_usd" not in frame.columns:
+            self.cost_html.value = "<i>The run recorded no costs.</i>"
+            return
+        per_arm = (
+            frame.assign(cost_usd=pd.to_numeric(frame["cost_usd"], errors="coerce"))
+            .groupby("arm", sort=False)
+            .agg(
+                images=("status", lambda s: int((s == "ok").sum())),
+                cost_usd=("cost_usd", "sum"),
+                priced=("cost_usd", lambda s: int(s.notna().sum())),
+                basis=("cost_basis", lambda s: ", ".join(sorted({str(b) for b in s.dropna()}))),
+            )
+            .reset_index()
+        )
+        total = float(per_arm["cost_usd"].sum())
+        unpriced = int((per_arm["images"] - per_arm["priced"]).clip(lower=0).sum())
+        note = (
+            "Simulated run: these are the prices the real services would charge, computed "
+            "from the catalog; nothing was billed."
+            if simulated
+            else "Live run: what the services billed (from their usage) or the catalog's price."
+        )
+        missing = f" {unpriced} image(s) have no known cost." if unpriced else ""
+        shown = per_arm.assign(cost_usd=per_arm["cost_usd"].map(lambda v: usd(float(v), 4)))
+        self.cost_html.value = (
+            simulated_badge(simulated)
+            + f"<p><b>Total: {usd(total, 4)}</b>.{escape(missing)} {escape(note)}</p>"
+            + frame_html(shown)
+        )
+
+    def _show_attempts(self, run: Any) -> None:
+        try:
+            attempts = run.attempts_frame()
+        except (AttributeError, ImgkitError) as exc:
+            self.attempts_html.value = f"<i>No attempt log: {escape(exc)}</i>"
+            return
+        if "started_at" in attempts.columns:
+            # The clock time is what tells attempts apart; the date is the run's.
+            attempts = attempts.assign(
+                started_at=attempts["started_at"].map(
+                    lambda t: t.strftime("%H:%M:%S.%f")[:-3] if hasattr(t, "strftime") else t
+                )
+            ).rename(columns={"started_at": "started (UTC)"})
+        self.attempts_html.value = frame_html(
+            attempts,
+            columns=[
+                "arm",
+                "repeat",
+                "try",
+                "status",
+                "started (UTC)",
+                "latency_s",
+                "cost_usd",
+                "cost_basis",
+                "error_kind",
+                "error_message",
+                "request_id",
+            ],
+            max_rows=200,
+            drop_empty=True,
+        )
