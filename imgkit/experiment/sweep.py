@@ -167,8 +167,15 @@ class Sweep:
     # -- reading -----------------------------------------------------------------------------
 
     @classmethod
-    def from_file(cls, path: str | os.PathLike[str], *, catalog: Catalog | None = None) -> Sweep:
-        """Read a sweep file and check everything in it against the catalog.
+    def from_file(
+        cls,
+        path: str | os.PathLike[str],
+        *,
+        catalog: Catalog | None = None,
+        check_catalog: bool = True,
+    ) -> Sweep:
+        """Read a sweep file and check everything in it against the catalog (``check_catalog=
+        False``: only its shape, to read the checks of a run made with a model since retired).
 
         Relative paths in the file (prompt files, ``out``) are relative to the file's folder.
         Raises :class:`~imgkit.errors.SweepFileError` (a :class:`ValidationError`) naming the
@@ -176,7 +183,8 @@ class Sweep:
         """
         document = read_sweep_document(path)
         sweep = _SweepReader(document).sweep()
-        _validate_located(sweep, document, catalog or default_catalog())
+        if check_catalog:
+            _validate_located(sweep, document, catalog or default_catalog())
         return sweep
 
     @classmethod
