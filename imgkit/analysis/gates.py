@@ -30,12 +30,11 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
-import numpy as np
 import pandas as pd
 
 from imgkit.analysis.consistency import consistency_table
 from imgkit.analysis.divergence import divergence_table
-from imgkit.analysis.resampling import percentile_interval
+from imgkit.analysis.means import mean_interval
 from imgkit.errors import ValidationError, check_argument
 from imgkit.experiment.checks import ALL_ARMS, Checks
 
@@ -105,17 +104,6 @@ def decide(
     if broken:
         return "fail", None
     return "inconclusive", "pass" if holds else "fail"
-
-
-def _mean_interval(
-    values: np.ndarray, n_boot: int, seed: int, confidence: float
-) -> tuple[float, float]:
-    """Percentile bootstrap interval of the mean of independent values."""
-    if values.size == 0:
-        return math.nan, math.nan
-    rng = np.random.default_rng(seed)
-    draws = rng.integers(0, values.size, size=(n_boot, values.size))
-    return percentile_interval(values[draws].mean(axis=1), confidence)
 
 
 def _arms_for(name: str, thresholds: dict[str, float], arms: list[str]) -> list[tuple[str, float]]:
@@ -272,7 +260,7 @@ def _rewrite_rows(
                 )
             )
         else:
-            low, high = _mean_interval(values, n_boot, seed, checks.confidence)
+            low, high = mean_interval(values, n_boot, seed, checks.confidence)
             rows.append(
                 _row(
                     "max_rewrite",
