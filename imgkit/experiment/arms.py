@@ -38,6 +38,7 @@ __all__ = [
     "Arm",
     "PromptTransform",
     "arms_for_models",
+    "default_arm_name",
     "lesson_arms",
     "rewrite_control_arms",
 ]
@@ -365,6 +366,21 @@ def _typed_param(key: str, value: str, whole: str) -> Any:
             return False
         raise ValidationError(f"arm {whole.strip()!r}: {key}", value, "true or false")
     return value
+
+
+def default_arm_name(arm: Arm) -> str:
+    """The name an arm written without one gets: ``MODEL[@ENDPOINT][+as_is][+prefix...]``
+    followed by ``:key=value,...`` for its parameters (the command line's form)."""
+    name = arm.model
+    if arm.endpoint != "generate":
+        name += f"@{arm.endpoint}"
+    if arm.prompt_variant:
+        name += f"+{arm.prompt_variant}"
+    if arm.prompt_transform is not None:
+        name += f"+{arm.prompt_transform.label()}"
+    if arm.params:
+        name += ":" + ",".join(f"{k}={v}" for k, v in arm.params.items())
+    return name
 
 
 def arms_for_models(models: Iterable[str | Arm] | str, catalog: Catalog | None = None) -> list[Arm]:
