@@ -37,9 +37,19 @@ EXIT_OK, EXIT_INCOMPLETE, EXIT_ERROR, EXIT_INTERRUPTED = 0, 1, 2, 130
 def _read_prompt_file(path: str) -> list[str]:
     """The prompts of a text file (one a line; blank lines and '#' lines skipped), a CSV file
     (a ``prompt`` column) or a JSONL file (``{"prompt": ...}`` a line), by suffix."""
+    from imgkit.errors import SweepFileError
     from imgkit.experiment.prompts import read_prompt_file
 
-    return [prompt.text for prompt in read_prompt_file(path)]
+    try:
+        return [prompt.text for prompt in read_prompt_file(path)]
+    except SweepFileError as exc:
+        raise ValidationError(
+            "--prompt-file",
+            path,
+            "a UTF-8 text file (one prompt a line), a .csv with a 'prompt' column, or a .jsonl "
+            'of {"prompt": ...} lines',
+            detail=str(exc),
+        ) from None
 
 
 def _rate_limits(values: Sequence[str] | None) -> dict[str, dict[str, float]]:
@@ -178,6 +188,8 @@ def _sweep_from_args(args: argparse.Namespace) -> Sweep:
     arms = _arms_from_args(args)
     if arms:
         changes["arms"] = arms
+        if sweep.checks is not None:
+            changes["checks"] = _checks_for(sweep.checks, [arm.name for arm in arms])
     prompts = _prompts_from_args(args)
     if prompts:
         changes["prompts"] = [Prompt(p, "command line") for p in prompts]
@@ -206,6 +218,26 @@ def _sweep_from_args(args: argparse.Namespace) -> Sweep:
         sweep = sweep.replace(**changes)
         sweep.validate()
     return sweep
+
+
+def _checks_for(checks: Any, names: list[str]) -> Any:
+    """The sweep's checks without those on arms the command line replaced (said on stderr)."""
+    from imgkit.experiment.checks import ALL_ARMS, CHECK_KINDS, Checks
+
+    kept: dict[str, Any] = {}
+    dropped = set()
+    for kind in CHECK_KINDS:
+        thresholds = dict(getattr(checks, kind))
+        dropped |= {arm for arm in thresholds if arm not in names and arm != ALL_ARMS}
+        kept[kind] = {arm: v for arm, v in thresholds.items() if arm in names or arm == ALL_ARMS}
+    if dropped:
+        print(
+            f"imgkit drill: the sweep's checks on {', '.join(sorted(dropped))} are left out: "
+            "--models/--arm replaced its arms",
+            file=sys.stderr,
+        )
+    data = {**checks.to_dict(), **kept}
+    return Checks.from_mapping(data)
 
 
 def _drill_explaining(start: Any, args: argparse.Namespace, n_arms: int) -> Run:
