@@ -546,3 +546,27 @@ def test_the_default_is_the_project_root_from_any_subfolder(tmp_path, monkeypatc
     monkeypatch.delenv(RUNS_ENV, raising=False)
     assert default_runs_folder(deep) == tmp_path.resolve() / "runs"
     assert os.fspath(default_runs_folder(deep)).endswith("runs")
+
+
+# -- the README and the example ---------------------------------------------------------------
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def test_the_readme_sweep_and_its_error_message(tmp_path, monkeypatch):
+    text = (ROOT / "README.md").read_text(encoding="utf-8")
+    section = text[text.index("## Sweeps, gates and drift") :]
+    block = section.split("```toml\n", 1)[1].split("```", 1)[0]
+    sweep = Sweep.from_file(write(tmp_path / "readme.toml", block))
+    assert len(sweep.arms) == 6 and len(sweep.prompts) == 4
+    monkeypatch.chdir(tmp_path)
+    write(tmp_path / "sweep.toml", block.replace('quality = "medium"', 'quality = "ultra"'))
+    with pytest.raises(SweepFileError) as error:
+        Sweep.from_file("sweep.toml")
+    shown = " ".join(section.split("imgkit: error: ", 1)[1].split("```", 1)[0].split())
+    assert shown == str(error.value)
+
+
+def test_the_example_nightly_sweep_is_valid():
+    sweep = Sweep.from_file(ROOT / "examples" / "nightly.toml")
+    assert sweep.checks is not None and not sweep.checks.is_empty()
