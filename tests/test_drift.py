@@ -275,3 +275,13 @@ def test_fail_on_change_for_ci(runs, capsys):
     args = ["drift", str(runs["first"].path), str(runs["apart"].path), "--fail-on-change"]
     assert cli_main(args) == 0  # nothing shared, so nothing changed
     assert "share no arm" in capsys.readouterr().out
+
+
+def test_a_runs_report_can_name_its_predecessor(runs, capsys):
+    first, second = runs["first"].path, runs["second"].path
+    code = cli_main(["report", str(second), "--previous", str(first), "--formats", "md"])
+    assert code == 0
+    out = capsys.readouterr().out
+    assert "since first: gpt, first -> second:" in out
+    page = (second / "drift.html").read_text(encoding="utf-8")
+    assert "Change since first" in page

@@ -105,6 +105,10 @@ def run_drill(args: argparse.Namespace) -> int:
     from imgkit.runner import drill, resume  # the SDKs and pandas: only when a drill runs
 
     progress = not args.no_progress
+    if args.resume and args.config:
+        raise ValidationError(
+            "--config", args.config, "no sweep with --resume: a run resumes with its own options"
+        )
     if args.resume:
         run = resume(
             args.resume,
