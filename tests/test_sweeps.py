@@ -185,6 +185,7 @@ def test_a_sweep_file_reads_into_arms_and_expanded_prompts(tmp_path):
     assert sweep.repeats == 3 and sweep.kinds == ("phash", "dhash") and sweep.sim_seed == 1
     assert sweep.arms[2].prompt_for("x") == "Exact same composition every time: x"
     assert dict(sweep.checks.min_similarity) == {"gpt-low-wide": 0.2}
+    assert sweep.checks.kind == "phash"  # the sweep's first kind
 
 
 def test_arms_as_strings_and_prompts_from_several_sources(tmp_path):
@@ -410,6 +411,15 @@ def test_a_plain_drill_keeps_a_sweep_too(tmp_path):
     )
     sweep = Sweep.from_file(run.path / SWEEP_FILE_NAME)
     assert sweep.prompt_texts == ["a cat", "a dog"] and sweep.arms[0].prompt_variant == "as_is"
+
+
+def test_the_copy_never_holds_a_secret(sim, tmp_path):
+    url = sim.base_url.replace("http://", "http://user:s3cret-token@")
+    run = imgkit.drill(
+        "a cat", ["dall-e-3"], 1, out=tmp_path, sim_url=url, progress=False, log=None
+    )
+    text = (run.path / SWEEP_FILE_NAME).read_text(encoding="utf-8")
+    assert "s3cret-token" not in text and sim.base_url in text
 
 
 def test_prompt_files_are_written_out_in_the_copy(tmp_path):

@@ -66,7 +66,12 @@ from imgkit.experiment.arms import (
     Arm,
 )
 from imgkit.experiment.checks import CHECK_KINDS, Checks
-from imgkit.experiment.options import DrillOptions, RetryPolicy, check_options
+from imgkit.experiment.options import (
+    DrillOptions,
+    RetryPolicy,
+    check_options,
+    without_credentials,
+)
 from imgkit.experiment.prompts import (
     InlinePrompts,
     Prompt,
@@ -171,7 +176,8 @@ class Sweep:
             sim_seed=options.sim_seed,
             sim_latency=options.sim_latency,
             sim_faults=options.sim_faults,
-            sim_url=options.sim_url,
+            # A URL may carry user:password@: the copy in a run folder never holds a secret.
+            sim_url=without_credentials(options.sim_url),
             kinds=like.kinds if like else None,
             checks=like.checks if like else None,
             description=like.description if like else "",

@@ -172,6 +172,10 @@ class _SweepReader:
                     Checks.from_mapping({name: data[name]})
                 except ValidationError as exc:
                     raise self.fail(("checks", name), exc) from None
+        kinds = self.kinds()
+        if kinds and isinstance(data, Mapping) and "kind" not in data:
+            # The similarity checked is the sweep's first hash kind, the one it reports first.
+            data = {**data, "kind": kinds[0]}
         try:
             return Checks.from_mapping(data)
         except ValidationError as exc:
