@@ -376,6 +376,25 @@ def test_a_six_arm_sweep_runs_from_one_command(six_arm_run):
     assert six_arm_run.manifest["simulator"]["seed"] == 1
 
 
+def test_the_six_arm_sweep_is_gated_and_compared_with_a_second_run(six_arm_run, tmp_path, capsys):
+    # The "done means": the sweep's own [checks] pass, a tighter gate fails (exit 1), and
+    # `imgkit drift` compares the run with a second one made with another simulator seed.
+    assert cli_main(["check", str(six_arm_run.path)]) == 0
+    assert "PASS" in capsys.readouterr().out
+    assert cli_main(["check", str(six_arm_run.path), "--max-cost-per-image", "0.05"]) == 1
+    assert "max_cost_per_image  gpt-image-2.6-sunburst@responses" in capsys.readouterr().out
+    out = tmp_path / "runs"
+    copy = six_arm_run.path / SWEEP_FILE_NAME
+    quiet = ["--out", str(out), "--name", "second", "--no-progress"]
+    assert cli_main(["drill", "--config", str(copy), "--sim-seed", "2", *quiet]) == 0
+    capsys.readouterr()
+    assert cli_main(["drift", str(six_arm_run.path), str(out / "second"), "--json"]) == 0
+    payload = json.loads(capsys.readouterr().out)
+    assert payload["unmatched"] == [] and payload["simulated"] is True
+    compared = [c for c in payload["comparisons"] if not c["is_reference"]]
+    assert len(compared) == 6 and all(c["p_value"] is not None for c in compared)
+
+
 def test_the_run_folder_keeps_a_sweep_that_repeats_the_run_exactly(six_arm_run, tmp_path):
     copy = six_arm_run.path / SWEEP_FILE_NAME
     text = copy.read_text(encoding="utf-8")
