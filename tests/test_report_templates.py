@@ -133,6 +133,7 @@ def test_every_html_template_escapes_what_it_is_given(data, content, finalize):
         environment = environment.overlay(finalize=None, cache_size=0)
     assert set(environment.list_templates()) == {
         "report.html", "_table.html", "_gallery.html", "report.css", "report.md", "_table.md",
+        "drift.html",  # rendered by test_the_drift_page_escapes_what_it_is_given
     }, "a new template: render it here too"  # fmt: skip
     page = environment.get_template("report.html").render(
         page=_poisoned(content),
@@ -150,6 +151,39 @@ def test_every_html_template_escapes_what_it_is_given(data, content, finalize):
     assert images and all(a["src"].endswith(HOSTILE) and a["alt"].endswith(HOSTILE) for a in images)
     # The word diffs are the one thing written as HTML, as html_diff built them.
     assert page.count('<span class="imgkit-diff">') == len(content.diffs) > 0
+
+
+@pytest.mark.parametrize("finalize", ["html.escape", "none"])
+def test_the_drift_page_escapes_what_it_is_given(finalize):
+    from imgkit.report.drift_page import DriftPage, PageFigure
+
+    environment = html_environment()
+    if finalize == "none":
+        environment = environment.overlay(finalize=None, cache_size=0)
+    figure = PageFigure("caption", "data:image/png;base64,AAAA")
+    page = DriftPage(
+        title="Change since a",
+        simulated="all",
+        banner="SIMULATED",
+        runs_head=["run", "started"],
+        runs=[["a", "2026-01-01"], ["b", "2026-02-01"]],
+        matching="matched by identity",
+        findings=["arm: no clear change"],
+        unmatched=["x is only in a"],
+        table_head=["arm", "run"],
+        table_rows=[["arm", "b"]],
+        methods="methods",
+        plots=[figure],
+        images=[figure],
+    )
+    html_page = environment.get_template("drift.html").render(page=_poisoned(page))
+    assert "<script" not in html_page and "<img src=x" not in html_page
+    parsed = _Page()
+    parsed.feed(html_page)
+    assert {tag for tag, _ in parsed.tags} <= REPORT_TAGS | {"ul"}
+    assert "".join(parsed.text).count(HOSTILE) >= 12
+    images = [attrs for tag, attrs in parsed.tags if tag == "img"]
+    assert len(images) == 2 and all(a["alt"].endswith(HOSTILE) for a in images)
 
 
 def test_markdown_environment_neutralises_every_value(content):

@@ -14,6 +14,7 @@ import argparse
 import json
 import math
 from collections.abc import Sequence
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from imgkit.cli.parsing import ExtendNumbers, print_error, volumes
@@ -173,7 +174,20 @@ def run_report(args: argparse.Namespace) -> int:
         print(f"[{comparison.prompt}] {comparison.verdict}")
     for path in written.values():
         print(f"wrote {path}")
+    if args.previous:
+        _write_change_since(args.previous, args.run, args.kind)
     return EXIT_OK
+
+
+def _write_change_since(previous: str, run: str, kind: str) -> None:
+    """``report --previous``: the drift page beside the report, naming the predecessor."""
+    from imgkit.analysis.drift import drift
+    from imgkit.report.drift_page import write_drift_page
+
+    result = drift([previous, run], kind)
+    for line in result.summary():
+        print(f"since {result.runs[0]}: {line}")
+    print(f"wrote {write_drift_page(result, Path(run))}")
 
 
 def add_commands(subparsers: Any) -> None:
@@ -280,4 +294,9 @@ def _configure_report(report_parser: argparse.ArgumentParser) -> None:
         "--n-boot", type=int, default=2000, help="bootstrap replicates (default %(default)s)"
     )
     report_parser.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    report_parser.add_argument(
+        "--previous",
+        metavar="RUN_DIR",
+        help="an earlier run of the same arms: also write drift.html, the change since it",
+    )
     report_parser.set_defaults(func=run_report)

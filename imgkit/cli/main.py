@@ -36,6 +36,8 @@ COMMAND_MODULES = (
     "imgkit.cli.chain",
     "imgkit.cli.analysis",
     "imgkit.cli.runs",
+    "imgkit.cli.check",
+    "imgkit.cli.drift",
 )
 
 _GLOBAL_OPTIONS_WITH_VALUE = ("--prices",)

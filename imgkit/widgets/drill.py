@@ -28,6 +28,7 @@ from imgkit.catalog.costs import estimate_cost
 from imgkit.catalog.models import Catalog, default_catalog
 from imgkit.errors import ImgkitError
 from imgkit.experiment.arms import LESSON_MODELS, LESSON_PROMPT, LESSON_REPEATS, Arm
+from imgkit.runs.location import runs_folder
 from imgkit.widgets._common import (
     BackgroundTask,
     escape,
@@ -102,7 +103,7 @@ class DrillPanel(widgets.VBox):
         prompt: str = LESSON_PROMPT,
         arms: Sequence[str] = DEFAULT_ARMS,
         n: int = LESSON_REPEATS,
-        out: str | Path = "runs",
+        out: str | Path | None = None,
         budget: float | None = None,
         backend: str = "sim",
         catalog: Catalog | None = None,
@@ -112,7 +113,8 @@ class DrillPanel(widgets.VBox):
         n_perm: int = 2000,
     ) -> None:
         self.catalog = catalog or default_catalog()
-        self.out = Path(out)
+        # None: the project's runs/ folder, where the command line writes too.
+        self.out = runs_folder(out)
         self.concurrency = concurrency
         self.sim_url = sim_url
         self.n_boot = n_boot
