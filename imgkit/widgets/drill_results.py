@@ -228,6 +228,7 @@ class DrillResults(widgets.Tab):
             simulated_badge(simulated)
             + f"<p><b>Total: {usd(total, 4)}</b>.{escape(missing)} {escape(note)}</p>"
             + frame_html(shown)
+            + _latency_html(frame, simulated)
         )
 
     def _show_attempts(self, run: Any) -> None:
@@ -261,3 +262,34 @@ class DrillResults(widgets.Tab):
             max_rows=200,
             drop_empty=True,
         )
+
+
+def _latency_html(frame: pd.DataFrame, simulated: bool) -> str:
+    """Time to answer per arm, with time to first partial image and to final image for arms
+    that streamed (:func:`imgkit.analysis.latency.latency_table`)."""
+    from imgkit.analysis.latency import latency_table
+
+    table = latency_table(frame)
+    if table.empty or table["latency_median_s"].isna().all():
+        return ""
+
+    def seconds(value: Any) -> str:
+        return "" if value is None or pd.isna(value) else f"{float(value):.2f} s"
+
+    shown = pd.DataFrame(
+        {
+            "arm": table["arm"],
+            "images": table["n"],
+            "median": table["latency_median_s"].map(seconds),
+            "90th percentile": table["latency_p90_s"].map(seconds),
+            "streamed": table["streamed"],
+            "first partial image": table["first_partial_median_s"].map(seconds),
+            "final image": table["final_image_median_s"].map(seconds),
+        }
+    )
+    where = " (the simulator's own latency)" if simulated else ""
+    return (
+        f"<h4>Time to answer{escape(where)}</h4>"
+        "<p>Medians over each arm's images; for streamed arms, also the time from sending to "
+        "the first partial image and to the final image.</p>" + frame_html(shown)
+    )
