@@ -32,6 +32,7 @@ COMMAND_MODULES = (
     "imgkit.cli.sim",
     "imgkit.cli.chain",
     "imgkit.cli.analysis",
+    "imgkit.cli.plan",
     "imgkit.cli.runs",
 )
 
