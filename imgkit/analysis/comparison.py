@@ -222,11 +222,15 @@ def pair_test(
     """
     prompts = [prompt] if prompt is not None else data.prompts
     shared = [p for p in prompts if data.size(arm_a, p) >= 2 and data.size(arm_b, p) >= 2]
-    n_a = sum(data.size(arm_a, p) for p in shared) if shared else sum(
-        data.size(arm_a, p) for p in prompts
+    n_a = (
+        sum(data.size(arm_a, p) for p in shared)
+        if shared
+        else sum(data.size(arm_a, p) for p in prompts)
     )
-    n_b = sum(data.size(arm_b, p) for p in shared) if shared else sum(
-        data.size(arm_b, p) for p in prompts
+    n_b = (
+        sum(data.size(arm_b, p) for p in shared)
+        if shared
+        else sum(data.size(arm_b, p) for p in prompts)
     )
     result: dict[str, Any] = {
         "n_prompts": len(shared),

@@ -384,8 +384,8 @@ def consistency_for_paths(
     ``<folder>/<subfolder>`` (so ``runs/x`` with ``dalle3/`` and ``gpt/`` inside gives two
     arms). Image files given directly form the arm ``"files"``. Only files with a suffix in
     :data:`IMAGE_SUFFIXES` are taken from folders. All images count as one prompt (``""``), so
-    there is no cross-prompt figure; similarities are on the fixed scale. Raises :class:`ValidationError` when a path does
-    not exist or no image is found.
+    there is no cross-prompt figure; similarities are on the fixed scale. Raises
+    :class:`ValidationError` when a path does not exist or no image is found.
     """
     paths = [paths] if isinstance(paths, str | os.PathLike) else list(paths)
     records = []

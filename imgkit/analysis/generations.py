@@ -125,7 +125,7 @@ def hash_bit_count(hashes: pd.Series, kind: str) -> int:
 def group_bits(
     rows: pd.DataFrame, kind: str, by: tuple[str, ...] = ("arm", "prompt")
 ) -> tuple[int, dict[tuple, np.ndarray]]:
-    """``(bits, {group key: bit matrix})`` of rows already passed through :func:`usable_generations`.
+    """``(bits, {group key: bit matrix})`` of rows passed through :func:`usable_generations`.
 
     Each run of hashes is converted once; groups are keyed by the values of ``by`` (sorted).
     """

@@ -415,9 +415,7 @@ def plan_repeats(
 
     def measure(n: int) -> bool:
         if n not in measured:
-            measured[n] = power_at(
-                templates, n, level=level, n_sims=n_sims, n_perm=n_perm, rng=rng
-            )
+            measured[n] = power_at(templates, n, level=level, n_sims=n_sims, n_perm=n_perm, rng=rng)
         return measured[n][0] >= power
 
     chosen_n = None

@@ -101,8 +101,10 @@ class Reference:
 @functools.cache
 def calibration() -> dict[str, Any]:
     """The calibration as shipped (``data/reference_distances.json``): images, method, figures."""
-    text = resources.files("imgkit.analysis").joinpath("data/reference_distances.json").read_text(
-        encoding="utf-8"
+    text = (
+        resources.files("imgkit.analysis")
+        .joinpath("data/reference_distances.json")
+        .read_text(encoding="utf-8")
     )
     return json.loads(text)
 

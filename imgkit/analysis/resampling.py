@@ -276,9 +276,10 @@ def relabel_two_arms(
     pairs_b = sum(pair_count(n_b) for _, n_b in sizes)
     stacked = [np.vstack([a, b]) for a, b in strata]
     totals = [s.sum(axis=0, dtype=np.float64) for s in stacked]
-    observed = sum(pair_sum(b) for _, b in strata) / pairs_b - sum(
-        pair_sum(a) for a, _ in strata
-    ) / pairs_a
+    observed = (
+        sum(pair_sum(b) for _, b in strata) / pairs_b
+        - sum(pair_sum(a) for a, _ in strata) / pairs_a
+    )
 
     def statistic(masks: Sequence[np.ndarray]) -> np.ndarray:
         sum_a = 0.0
@@ -354,7 +355,7 @@ def relabel_k_arms(
         return ((means - grand) ** 2 * pairs).sum(axis=1)
 
     observed_sums = np.zeros((1, k))
-    for s, stratum in enumerate(strata):
+    for stratum in strata:
         for a, arm in enumerate(stratum):
             if arm.shape[0] >= 2:
                 observed_sums[0, a] += pair_sum(arm)
