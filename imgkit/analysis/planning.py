@@ -155,27 +155,40 @@ def _flip_rate(r: float) -> float:
 
 @dataclass(frozen=True)
 class _Templates:
-    """One prompt's templates and the flip rates of the base arm and the shifted arm."""
+    """One prompt's templates and flip rates for the two simulated arms."""
 
-    bits: np.ndarray  # (n0, B)
-    q_base: float
-    q_shifted: float
+    bits_a: np.ndarray  # (n0, B) templates of arm A
+    q_a: float
+    bits_b: np.ndarray  # templates of arm B (the same array in the shift model)
+    q_b: float
 
 
-def _templates(bits: np.ndarray, shift_bits: float) -> tuple[_Templates, float]:
-    """Fit the flip rates to one prompt's pilot images; also return the largest shift possible.
+def _fit(bits: np.ndarray) -> tuple[float, float, float]:
+    """``(r, K, d)`` of one prompt's pilot images: the flip level that keeps their mean distance.
 
     Images made from n0 templates with flip rate q (r = 2q(1-q)) have expected mean pairwise
     distance ``r K + (1 - 1/n0) d`` with ``K = B/n0 + (1 - 1/n0)(B - 2d)`` and d the templates'
-    mean distance (a pair shares its template with probability 1/n0).
+    mean distance (a pair shares its template with probability 1/n0); ``r = d / (n0 K)`` keeps
+    it at d.
     """
     n0, width = bits.shape
     d = pair_sum(bits) / pair_count(n0) if n0 >= 2 else 0.0
     k = width / n0 + (1 - 1 / n0) * (width - 2 * d)
-    r_base = (d / n0) / k if n0 >= 2 else 0.0
-    r_shifted = r_base + shift_bits / k
+    return ((d / n0) / k if n0 >= 2 else 0.0), k, d
+
+
+def _shifted(bits: np.ndarray, shift_bits: float) -> tuple[_Templates, float]:
+    """Both arms from one arm's templates, the second flipped more by ``shift_bits`` of mean
+    distance; also return the largest shift the templates allow (r may not pass 1/2)."""
+    r, k, d = _fit(bits)
+    n0 = bits.shape[0]
     largest = 0.5 * k - d / n0
-    return _Templates(bits, _flip_rate(r_base), _flip_rate(r_shifted)), largest
+    return _Templates(bits, _flip_rate(r), bits, _flip_rate(r + shift_bits / k)), largest
+
+
+def _own(bits_a: np.ndarray, bits_b: np.ndarray) -> _Templates:
+    """Each arm from its own templates, at its own pilot level (the difference as seen)."""
+    return _Templates(bits_a, _flip_rate(_fit(bits_a)[0]), bits_b, _flip_rate(_fit(bits_b)[0]))
 
 
 def _assumed_templates(
@@ -185,14 +198,16 @@ def _assumed_templates(
     template = rng.integers(0, 2, size=(1, width)).astype(np.float32)
     r_base = (1 - similarity) * reference / width
     largest = 0.5 * width - r_base * width
-    return _Templates(template, _flip_rate(r_base), _flip_rate(r_base + shift_bits / width)), (
-        largest
-    )
+    shifted = _flip_rate(r_base + shift_bits / width)
+    return _Templates(template, _flip_rate(r_base), template, shifted), largest
 
 
-def _simulate(templates: _Templates, n: int, q: float, rng: np.random.Generator) -> np.ndarray:
-    picks = rng.integers(0, templates.bits.shape[0], size=n)
-    base = templates.bits[picks]
+def _simulate(
+    templates: np.ndarray, n: int, q: float, n_sims: int, rng: np.random.Generator
+) -> np.ndarray:
+    """``(n_sims, n, B)`` simulated images: random templates with bits flipped at rate q."""
+    picks = rng.integers(0, templates.shape[0], size=(n_sims, n))
+    base = templates[picks]
     flips = rng.random(base.shape) < q
     return np.where(flips, 1 - base, base).astype(np.float32)
 
@@ -225,8 +240,8 @@ def power_at(
     observed = np.zeros(n_sims)
     null = np.zeros((n_sims, masks[0].shape[0]))
     for t, mask in zip(templates, masks, strict=True):
-        arm_a = np.stack([_simulate(t, n, t.q_base, rng) for _ in range(n_sims)])
-        arm_b = np.stack([_simulate(t, n, t.q_shifted, rng) for _ in range(n_sims)])
+        arm_a = _simulate(t.bits_a, n, t.q_a, n_sims, rng)
+        arm_b = _simulate(t.bits_b, n, t.q_b, n_sims, rng)
         observed += _group_sums(arm_b) - _group_sums(arm_a)
         stacked = np.concatenate([arm_a, arm_b], axis=1)  # (S, 2n, B)
         total = stacked.sum(axis=1, dtype=np.float64)[:, None, :]  # (S, 1, B)
@@ -303,23 +318,33 @@ def _load(pilot: Any) -> pd.DataFrame | None:
     raise ValidationError("pilot", type(pilot).__name__, "a run folder, a Run, or a run frame")
 
 
-def _base_arm(data: PreparedHashes, arms: list[str]) -> str:
-    spread = {}
+def _arm_means(data: PreparedHashes, arms: list[str]) -> dict[str, float]:
+    means = {}
     for arm in arms:
         prompts = [p for p in data.prompts if data.size(arm, p) >= 2]
         if prompts:
-            spread[arm] = data.pooled(arm, prompts)[0]
-    if not spread:
+            means[arm] = data.pooled(arm, prompts)[0]
+    if not means:
         raise ValidationError(
             "pilot", "no arm with two images on a prompt", "a pilot with at least two images"
         )
-    return min(spread, key=lambda a: (spread[a], a))
+    return means
+
+
+def _base_arm(data: PreparedHashes, arms: list[str], shift_bits: float) -> str:
+    """The least consistent arm whose templates allow the shift, else the most consistent."""
+    means = _arm_means(data, arms)
+    for arm in sorted(means, key=lambda a: (-means[a], a)):
+        prompts = [p for p in data.prompts if data.size(arm, p) >= 2]
+        if all(_shifted(data.groups[(arm, p)], shift_bits)[1] >= shift_bits for p in prompts):
+            return arm
+    return min(means, key=lambda a: (means[a], a))
 
 
 def plan_repeats(
     pilot: Any = None,
     *,
-    difference: float = 0.1,
+    difference: float | None = 0.1,
     power: float = 0.8,
     alpha: float = 0.05,
     comparisons: int | None = None,
@@ -339,10 +364,14 @@ def plan_repeats(
 
     ``pilot``: a run folder, ``Run`` or run frame whose images show how the arms vary (see the
     module docstring); or None with an assumed base ``similarity`` (0..1 on the fixed scale).
-    ``difference``: the drop in similarity to detect (e.g. 0.1 for 0.85 against 0.75).
-    ``comparisons``: how many comparisons the verdict will be corrected over; by default every
-    pair of the pilot's arms (1 without a pilot). ``arms``: the pilot arms the run will hold
-    (default all; their prices make the cost). ``n_prompts``: prompts in the planned run
+    ``difference``: the drop in similarity to detect (e.g. 0.1 for 0.85 against 0.75); None,
+    with a pilot and exactly two ``arms``, plans for the difference the pilot shows, simulating
+    each arm from its own images (the most faithful model when the question is "would more
+    repeats confirm what we saw?"). ``comparisons``: how many comparisons the verdict will be
+    corrected over; by default every pair of the pilot's arms (1 without a pilot). ``arms``:
+    the pilot arms the run will hold (default all; their prices make the cost). ``base_arm``:
+    the arm the shift model starts from (default: the least consistent one whose images allow
+    the difference, else the most consistent). ``n_prompts``: prompts in the planned run
     (default the pilot's; more prompts need fewer repeats each). ``n_sims`` simulations per
     candidate; ``n_perm`` relabellings per simulated test.
 
@@ -351,10 +380,12 @@ def plan_repeats(
     """
     check_argument("kind", kind, KINDS)
     for name, value, low, high in (
-        ("difference", difference, 0.0, 1.0),
+        ("difference", -0.5 if difference is None else difference, 0.0, 1.0),
         ("power", power, 0.0, 1.0),
         ("alpha", alpha, 0.0, 1.0),
     ):
+        if difference is None and name == "difference":
+            continue
         if not isinstance(value, int | float) or not low < value < high:
             raise ValidationError(name, value, f"a number between {low:g} and {high:g}")
     for name, value, least in (
@@ -374,28 +405,47 @@ def plan_repeats(
 
     if frame is not None:
         data = prepare_hashes(frame, kind, hash_size=hash_size, n_boot=1, seed=seed)
-        chosen = data.arms if arms is None else [str(a) for a in arms]
+        chosen = data.arms if arms is None else list(dict.fromkeys(str(a) for a in arms))
         for arm in chosen:
             check_argument("arms", arm, data.arms)
-        base = base_arm if base_arm is not None else _base_arm(data, chosen)
-        check_argument("base_arm", base, data.arms)
         reference = data.reference.distance
-        shift = difference * reference
-        fitted = [
-            _templates(data.groups[(base, p)], shift)
-            for p in data.prompts
-            if data.size(base, p) >= 2
-        ]
-        if not fitted:
-            raise ValidationError("base_arm", base, "an arm with two images on some prompt")
         basis = "pilot"
         default_comparisons = max(1, math.comb(len(chosen), 2))
         simulated = data.simulated
+        if difference is None:
+            if len(chosen) != 2:
+                raise ValidationError(
+                    "arms", arms, "exactly two arms when the difference is the pilot's own"
+                )
+            arm_a, arm_b = chosen
+            shared = [p for p in data.prompts if min(data.size(a, p) for a in chosen) >= 2]
+            if not shared:
+                raise ValidationError("arms", chosen, "two arms with two images on a prompt")
+            means = _arm_means(data, chosen)
+            difference = abs(means[arm_b] - means[arm_a]) / reference
+            fitted = [
+                (_own(data.groups[(arm_a, p)], data.groups[(arm_b, p)]), math.inf) for p in shared
+            ]
+            base = None
+            basis = "pilot (each arm from its own images, the difference as seen)"
+        else:
+            shift = difference * reference
+            base = base_arm if base_arm is not None else _base_arm(data, chosen, shift)
+            check_argument("base_arm", base, data.arms)
+            fitted = [
+                _shifted(data.groups[(base, p)], shift)
+                for p in data.prompts
+                if data.size(base, p) >= 2
+            ]
+            if not fitted:
+                raise ValidationError("base_arm", base, "an arm with two images on some prompt")
     else:
         if similarity is None or not 0 <= similarity < 1:
             raise ValidationError(
                 "similarity", similarity, "a number in [0, 1) when there is no pilot run"
             )
+        if difference is None:
+            raise ValidationError("difference", None, "a number between 0 and 1 without a pilot")
         ref = reference_distance(kind, hash_size)
         reference, shift, chosen, base = ref.distance, difference * ref.distance, [], None
         fitted = [

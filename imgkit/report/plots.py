@@ -22,6 +22,9 @@ from matplotlib.axes import Axes
 from matplotlib.ticker import StrMethodFormatter
 from PIL import Image
 
+from imgkit.analysis.consistency import (
+    distance_histogram as distance_histogram_table,
+)
 from imgkit.analysis.consistency import pairwise_distances, within_arm_distances
 from imgkit.analysis.divergence import divergence_summary, divergence_vs_distance
 from imgkit.analysis.hashing import KINDS
@@ -33,6 +36,7 @@ __all__ = [
     "cost_projection",
     "distance_distributions",
     "distance_heatmap",
+    "distance_histogram",
     "divergence_vs_image_distance",
     "prompt_divergence",
 ]
@@ -351,4 +355,42 @@ def contact_sheet(
     if not several_prompts and "prompt" in rows.columns and len(rows):
         prompt_text = f": {_short(rows['prompt'].iloc[0], 50)}"
     _title(ax, f"Contact sheet{prompt_text}", _is_simulated(rows))
+    return ax
+
+
+def distance_histogram(
+    frame_or_histogram: pd.DataFrame, kind: str = "phash", ax: Axes | None = None
+) -> Axes:
+    """Draw each arm's within-prompt pair distances as a histogram (share of its pairs per
+    distance, as steps) over the fixed scale's unrelated photographs (grey bars) and mark the
+    reference distance, similarity 0, with a dashed line. Takes a
+    :func:`imgkit.analysis.consistency.distance_histogram` table, or a run frame (then computes
+    it with ``kind``). Returns the Axes."""
+    histogram = frame_or_histogram
+    if not (isinstance(histogram, pd.DataFrame) and "pairs" in histogram.columns):
+        histogram = distance_histogram_table(frame_or_histogram, kind)
+    _require(histogram, ["arm", "distance", "share"], "frame_or_histogram", "histogram columns")
+    kind = histogram.attrs.get("kind", kind)
+    reference = histogram.attrs.get("reference")
+    ax = _axes(ax)
+    if reference is not None and reference.histogram:
+        counts = np.asarray(reference.histogram, dtype=float)
+        ax.bar(
+            np.arange(counts.size),
+            counts / counts.sum(),
+            width=1.0,
+            color="lightgrey",
+            label=f"unrelated photographs ({reference.name})",
+        )
+    for arm in sorted(histogram["arm"].unique()):
+        rows = histogram[histogram["arm"] == arm].sort_values("distance")
+        ax.step(rows["distance"], rows["share"], where="mid", label=str(arm))
+    if reference is not None:
+        ax.axvline(reference.distance, linestyle="--", color="grey", label="similarity 0")
+    ax.set_xlim(-0.5, (histogram.attrs.get("bits") or 64) * 0.75)
+    ax.set_xlabel(f"{kind} distance between two images of one arm and prompt (bits)")
+    ax.set_ylabel("share of pairs")
+    if len(histogram) or reference is not None:
+        ax.legend(loc="best", fontsize=8)
+    _title(ax, f"Within-arm {kind} distances on the fixed scale", _is_simulated(histogram))
     return ax

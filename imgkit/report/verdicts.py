@@ -33,10 +33,11 @@ def planner_lines(
 ) -> list[str | None]:
     """The planner's sentence for each inconclusive comparison (None for the others).
 
-    Each inconclusive comparison is planned for the difference seen in it (at least
-    :data:`PLAN_MIN_DIFFERENCE`), from its own two arms' images (its prompt's, or every
-    prompt's when it pools them), starting from the more consistent of the two, corrected over
-    the same family, at the catalog's prices for the two arms. At most :data:`MAX_PLANS`
+    Each inconclusive comparison is planned for the difference seen in it, simulating each of
+    its two arms from its own images (its prompt's, or every prompt's when it pools them); a
+    difference smaller than :data:`PLAN_MIN_DIFFERENCE` is planned at that size instead. The
+    power is for the same correction over the same family, the cost at the catalog's prices
+    for the two arms. At most :data:`MAX_PLANS`
     comparisons are simulated; the others get the ``imgkit plan`` command to run.
     """
     plans: list[str | None] = []
@@ -45,23 +46,22 @@ def planner_lines(
         if comparison.conclusive or not np.isfinite(comparison.p_value):
             plans.append(None)
             continue
-        difference = max(PLAN_MIN_DIFFERENCE, round(abs(comparison.difference), 2))
-        base = (
-            comparison.arm_a
-            if comparison.mean_distance_a <= comparison.mean_distance_b
-            else comparison.arm_b
-        )
+        seen = round(abs(comparison.difference), 2)
+        # The difference as seen, simulated from each arm's own images; a smaller one than
+        # PLAN_MIN_DIFFERENCE is planned at that size from the shift model instead.
+        difference = None if seen >= PLAN_MIN_DIFFERENCE else PLAN_MIN_DIFFERENCE
+        shown = seen if difference is None else PLAN_MIN_DIFFERENCE
         key = (comparison.arm_a, comparison.arm_b, comparison.prompt, difference)
         if key not in made and len(made) >= MAX_PLANS:
             plans.append(
                 f"`imgkit plan RUN --arms {comparison.arm_a},{comparison.arm_b} --difference "
-                f"{difference:g}` says how many repeats would settle this."
+                f"{shown:g}` says how many repeats would settle this."
             )
             continue
         if key not in made:
-            pilot = (
-                frame if comparison.prompt is None else frame[frame["prompt"] == comparison.prompt]
-            )
+            pilot = frame
+            if comparison.prompt is not None:
+                pilot = frame[frame["prompt"] == comparison.prompt]
             plan = plan_repeats(
                 pilot,
                 difference=difference,
@@ -69,7 +69,6 @@ def planner_lines(
                 comparisons=max(1, sweep.family_size),
                 kind=sweep.kind,
                 arms=[comparison.arm_a, comparison.arm_b],
-                base_arm=base,
                 n_sims=100,
                 max_repeats=100,
                 seed=seed,
@@ -78,14 +77,13 @@ def planner_lines(
             if plan.n_per_arm is None:
                 made[key] = plan.sentence
             else:
-                seen = abs(round(comparison.difference, 2))
-                size = "the size seen here" if difference == seen else f"{seen:.2f} was seen"
+                size = "the size seen here" if difference is None else f"{seen:.2f} was seen"
                 cost = f", at {_usd_text(plan.cost_usd)}" if plan.cost_usd is not None else ""
                 prompts = f" on each of {plan.n_prompts} prompts" if plan.n_prompts > 1 else ""
                 made[key] = (
                     f"About {plan.n_per_arm} repeats per arm{prompts} would likely settle this "
                     f"({plan.predicted_power:.0%} power to detect a difference of "
-                    f"{difference:.2f}, {size}){cost}."
+                    f"{shown:.2f}, {size}){cost}."
                 )
         plans.append(made[key])
     return plans

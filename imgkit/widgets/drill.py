@@ -4,14 +4,14 @@ Pick arms, a prompt and a number of repeats, see what it will cost, press Run. T
 in a background thread through :func:`imgkit.runner.drill` (the same function the command line
 and the notebooks call), so the notebook stays responsive; progress bars and the gallery fill as
 images arrive. When the run ends, tabs show its consistency
-(:func:`imgkit.analysis.consistency.compare_arms` writes the verdict), how far each arm rewrote the
+(:func:`imgkit.analysis.sweep.compare_all` writes the verdict: every pair of arms, corrected
+together for multiple comparisons, with a ranking), how far each arm rewrote the
 prompt, what it cost and every attempt made.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import itertools
 import threading
 import uuid
 from collections.abc import Iterable, Sequence
@@ -87,8 +87,9 @@ class DrillPanel(widgets.VBox):
     """The drill as a panel. ``run_drill()`` is what the Run button does; ``wait()`` awaits it.
 
     Everything shown about a simulated run is labelled simulated. After a run, :attr:`run` holds
-    the :class:`imgkit.runs.folder.Run`, :attr:`frame` its generations and :attr:`verdicts` the
-    :class:`~imgkit.analysis.consistency.ArmComparison` of each pair of arms.
+    the :class:`imgkit.runs.folder.Run`, :attr:`frame` its generations, :attr:`comparison` the
+    :class:`~imgkit.analysis.sweep.SweepComparison` and :attr:`verdicts` its
+    :class:`~imgkit.analysis.comparison.ArmComparison` of each pair of arms.
     """
 
     def __init__(
@@ -115,6 +116,7 @@ class DrillPanel(widgets.VBox):
         self.run: Any = None
         self.frame = pd.DataFrame()
         self.verdicts: list[Any] = []
+        self.comparison: Any = None
         self.task: BackgroundTask | None = None
         self._seen: set[Any] = set()
         self._failed: dict[str, int] = {}
@@ -431,6 +433,7 @@ class DrillPanel(widgets.VBox):
         self.run = None
         self.frame = pd.DataFrame()
         self.verdicts = []
+        self.comparison = None
         self._seen = set()
         self._failed = {}
         self.gallery.clear()
@@ -527,7 +530,7 @@ class DrillPanel(widgets.VBox):
         self._show_attempts(run)
 
     def _show_consistency(self, frame: pd.DataFrame, simulated: bool) -> None:
-        from imgkit.analysis.consistency import compare_arms, consistency_table
+        from imgkit.analysis.consistency import consistency_table
         from imgkit.report.plots import consistency_intervals
 
         try:
@@ -551,23 +554,36 @@ class DrillPanel(widgets.VBox):
             figure, ax = new_figure((6.4, 3.6))
             consistency_intervals(table, ax=ax)
             self.consistency_plot.value = figure_png(figure)
-        arms = [a for a in dict.fromkeys(frame["arm"]) if a in set(table["arm"])]
-        lines = []
-        for arm_a, arm_b in itertools.combinations(arms, 2):
-            try:
-                comparison = compare_arms(
-                    frame, arm_a, arm_b, n_perm=self.n_perm, n_boot=self.n_boot
-                )
-            except ImgkitError as exc:
-                lines.append(f"<li>{escape(arm_a)} vs {escape(arm_b)}: {escape(exc)}</li>")
-                continue
-            self.verdicts.append(comparison)
-            lines.append(f"<li>{escape(comparison.verdict)}</li>")
-        if not lines:
-            lines.append("<li>Pick at least two arms to compare their consistency.</li>")
-        self.verdict.value = (
-            "<h4>Verdict</h4>" + simulated_badge(simulated) + f"<ul>{''.join(lines)}</ul>"
+        self.verdict.value = self._verdict_html(frame, simulated)
+
+    def _verdict_html(self, frame: pd.DataFrame, simulated: bool) -> str:
+        """Every pair of arms compared as one family (Holm-corrected), with the ranking."""
+        from imgkit.analysis.sweep import compare_all
+
+        head = "<h4>Verdict</h4>" + simulated_badge(simulated)
+        if frame["arm"].nunique() < 2:
+            return head + "<ul><li>Pick at least two arms to compare their consistency.</li></ul>"
+        try:
+            result = compare_all(frame, "phash", n_perm=self.n_perm, n_boot=self.n_boot)
+        except ImgkitError as exc:
+            return head + f"<ul><li>No verdict: {escape(exc)}</li></ul>"
+        self.comparison = result
+        self.verdicts = list(result.comparisons)
+        lines = "".join(f"<li>{escape(c.verdict)}</li>" for c in result.comparisons)
+        summary = "".join(f"<p>{escape(line)}</p>" for line in result.summary())
+        ranking = ""
+        if result.ranking["arm"].nunique() >= 2:
+            ranking = frame_html(
+                result.ranking,
+                columns=["rank", "arm", "similarity", "ci_low", "ci_high", "rank_low", "rank_high"],
+            )
+        note = (
+            "<p><small>Similarity is on a fixed scale (0 = as far apart as unrelated "
+            "photographs, 1 = identical). Every pair is tested, and the p-values are corrected "
+            "together (Holm): a winner is named only when the corrected p is below 0.05.</small>"
+            "</p>"
         )
+        return head + summary + ranking + f"<ul>{lines}</ul>" + note
 
     def _show_divergence(self, frame: pd.DataFrame, simulated: bool) -> None:
         from imgkit.analysis.divergence import divergence_table, html_diff
