@@ -152,7 +152,7 @@ def test_distributions_one_box_and_all_pairs_per_arm_and_the_baseline(run):
     assert [t.get_text() for t in ax.get_xticklabels()] == ["steady", "wobbly"]
     (baseline,) = [line for line in ax.lines if line.get_linestyle() == "--"]
     assert baseline.get_ydata()[0] == pytest.approx(pairs.attrs["baseline_distance"])
-    assert "cross-prompt" in ax.get_legend().get_texts()[0].get_text()
+    assert "natural-photographs-v1" in ax.get_legend().get_texts()[0].get_text()
 
 
 def test_intervals_one_errorbar_per_arm_at_the_table_values(table):
@@ -165,7 +165,7 @@ def test_intervals_one_errorbar_per_arm_at_the_table_values(table):
         assert np.allclose(line.get_ydata(), expected.to_numpy())
         assert container.get_label() == arm
     assert [t.get_text() for t in ax.get_xticklabels()] == list(PROMPTS)
-    assert "dhash" in ax.get_title() and "cross-prompt" in ax.get_title()
+    assert "dhash" in ax.get_title() and "natural-photographs-v1" in ax.get_title()
     assert ax.get_ylim() == (0, 1.05)
 
 

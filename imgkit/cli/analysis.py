@@ -107,9 +107,10 @@ def run_consistency(args: argparse.Namespace) -> int:
     :func:`imgkit.analysis.consistency.consistency_for_paths`) and print the table. Returns the exit
     code."""
     from imgkit.analysis.consistency import consistency_for_paths
+    from imgkit.analysis.reference import DEFAULT_KINDS
 
     try:
-        kinds = _kinds(args.kinds, ("phash", "dhash", "whash"))
+        kinds = _kinds(args.kinds, DEFAULT_KINDS)
         table = consistency_for_paths(
             args.paths,
             kinds=kinds,
@@ -140,8 +141,9 @@ def run_consistency(args: argparse.Namespace) -> int:
     first = table.iloc[0] if len(table) else None
     if first is not None:
         print(
-            f"\nbaseline: {first['baseline']} ({first['baseline_distance']:g} bits for "
-            f"{first['kind']}); near-duplicate: at most {first['near_duplicate_bits']} bits apart"
+            f"\nscale: 0 = unrelated photographs ({first['reference']}: "
+            f"{first['reference_distance']:.1f} bits for {first['kind']}), 1 = identical; "
+            f"near-duplicate: at most {first['near_duplicate_bits']} bits apart"
         )
     return EXIT_OK
 
@@ -236,7 +238,8 @@ def _configure_consistency(cons_parser: argparse.ArgumentParser) -> None:
         "--near-duplicate",
         type=float,
         default=DEFAULT_NEAR_DUPLICATE,
-        help="near-duplicate threshold as a share of the hash bits (default %(default)s)",
+        help="near-duplicate threshold as a share of the distance between unrelated "
+        "photographs (default %(default)s)",
     )
     cons_parser.add_argument(
         "--n-boot", type=int, default=2000, help="bootstrap replicates (default %(default)s)"

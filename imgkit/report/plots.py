@@ -168,8 +168,8 @@ def consistency_intervals(table: pd.DataFrame, kind: str = "phash", ax: Axes | N
     ax.set_ylabel(f"{kind} similarity (1 = identical, 0 = unrelated)")
     if arms:
         ax.legend(title="arm", loc="best")
-    baseline = rows["baseline"].iloc[0] if "baseline" in rows.columns and len(rows) else None
-    suffix = f", {baseline} baseline" if baseline else ""
+    reference = rows["reference"].iloc[0] if "reference" in rows.columns and len(rows) else None
+    suffix = f", 0 = {reference}" if reference else ""
     _title(ax, f"Consistency per prompt with 95% intervals ({kind}{suffix})", _is_simulated(rows))
     return ax
 
