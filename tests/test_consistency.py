@@ -111,13 +111,14 @@ def test_cross_prompt_figure_is_measured_on_the_run_and_the_scale_is_not():
 def test_a_similarity_does_not_change_with_what_else_is_in_the_run():
     # The example: the same images scored 0.51 alone and 0.43 next to a second prompt,
     # because the yardstick was the run's own cross-prompt distance.
-    alone = hash_frame({("m", "p1"): random_hashes(5, seed=2)})
-    joined = hash_frame(
-        {("m", "p1"): random_hashes(5, seed=2), ("m", "p2"): random_hashes(5, seed=9)}
-    )
+    # p1: five hashes a few bits apart; p2 (a related prompt): the same, 16 bits further off.
+    near = [hex_with_bits([i, i + 20, 40 + i]) for i in range(5)]
+    other = [hex_with_bits([i, i + 20, 40 + i, *range(44, 60)]) for i in range(5)]
+    alone = hash_frame({("m", "p1"): near})
+    joined = hash_frame({("m", "p1"): near, ("m", "p2"): other})
     first = _row(consistency_table(alone, kinds="phash", n_boot=50), prompt="p1")
     second = _row(consistency_table(joined, kinds="phash", n_boot=50), prompt="p1")
-    assert first["similarity"] == second["similarity"]
+    assert 0.5 < first["similarity"] == second["similarity"] < 1
     assert (first["ci_low"], first["ci_high"]) == (second["ci_low"], second["ci_high"])
 
 
