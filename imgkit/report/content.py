@@ -24,6 +24,7 @@ import numpy as np
 import pandas as pd
 
 from imgkit.report.data import ReportData, arm_label, json_ready
+from imgkit.report.sampling import evenly_spaced
 
 __all__ = ["ReportContent", "Table", "report_content"]
 
@@ -62,6 +63,7 @@ class ReportContent:
     methods: str
     variability: Table | None
     divergence: Table | None
+    divergence_note: str
     diffs: list[str]
     costs: Table
     n_unknown_cost: int
@@ -69,6 +71,7 @@ class ReportContent:
     projection: Table | None
     status_counts: Table
     problems: Table | None
+    problems_note: str
     attempts: Table | None
     image_problems: str | None
     command: str
@@ -78,6 +81,8 @@ def report_content(data: ReportData) -> ReportContent:
     """Return everything the report says about ``data``, formatted as text."""
     word, explanation = _banner_text(data.simulated)
     revised = len(data.divergence) > 0
+    divergence, divergence_note = _bounded_rows(data.divergence, "revised prompts")
+    problems, problems_note = _bounded_rows(data.problems, "generations without an image")
     return ReportContent(
         title=data.title,
         title_suffix={"all": " (simulated)", "some": " (partly simulated)"}.get(data.simulated, ""),
@@ -97,18 +102,45 @@ def report_content(data: ReportData) -> ReportContent:
         variability=(
             Table(_VARIABILITY_HEAD, _variability_rows(data.variability)) if revised else None
         ),
-        divergence=Table(_DIVERGENCE_HEAD, _divergence_rows(data.divergence)) if revised else None,
-        diffs=[str(d) for d in data.divergence["diff_html"]] if revised else [],
+        divergence=Table(_DIVERGENCE_HEAD, _divergence_rows(divergence)) if revised else None,
+        divergence_note=divergence_note,
+        diffs=[str(d) for d in divergence["diff_html"]] if revised else [],
         costs=Table(_COST_HEAD, _cost_rows(data.costs)),
         n_unknown_cost=int(data.costs["n_unknown_cost"].sum()) if len(data.costs) else 0,
         days=int(data.settings["days"]),
         projection=Table(*_projection_rows(data.projection)) if len(data.projection) else None,
         status_counts=Table(*_frame_rows(data.status_counts)),
-        problems=Table(*_frame_rows(data.problems)) if len(data.problems) else None,
+        problems=Table(*_frame_rows(problems)) if len(problems) else None,
+        problems_note=problems_note,
         attempts=Table(*_frame_rows(data.attempt_counts)) if len(data.attempt_counts) else None,
         image_problems=_image_problem_text(data),
         command=data.command,
     )
+
+
+#: Tables with a row per generation show at most this many rows (spread evenly over the arm x
+#: prompt groups), so that a sweep of thousands of images keeps a page of a readable size; the
+#: JSON (``imgkit report --json``) has them all.
+MAX_ROWS = 200
+
+
+def _bounded_rows(frame: pd.DataFrame, what: str) -> tuple[pd.DataFrame, str]:
+    """At most :data:`MAX_ROWS` rows, the same share of each arm x prompt group, and a note."""
+    if len(frame) <= MAX_ROWS:
+        return frame, ""
+    keys = [c for c in ("arm", "prompt") if c in frame.columns]
+    if keys:
+        groups = list(frame.groupby(keys, sort=False))
+        each = max(1, MAX_ROWS // len(groups))
+        chosen = pd.concat([group.iloc[evenly_spaced(len(group), each)] for _, group in groups])
+        chosen = chosen.iloc[:MAX_ROWS]
+    else:
+        chosen = frame.iloc[evenly_spaced(len(frame), MAX_ROWS)]
+    note = (
+        f"Showing {len(chosen)} of {len(frame)} {what}, spread evenly over the arms and "
+        "prompts; `imgkit report RUN --json` lists them all."
+    )
+    return frame[frame.index.isin(chosen.index)], note
 
 
 def _image_problem_text(data: ReportData) -> str | None:

@@ -17,7 +17,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import pandas as pd
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
@@ -27,6 +26,7 @@ from imgkit.analysis.consistency import distance_histogram
 from imgkit.errors import ValidationError
 from imgkit.report import plots
 from imgkit.report.data import ReportData
+from imgkit.report.sampling import evenly_spaced
 
 __all__ = [
     "HEATMAP_IMAGES",
@@ -36,7 +36,6 @@ __all__ = [
     "Gallery",
     "GalleryGroup",
     "Thumbnail",
-    "evenly_spaced",
     "gallery",
     "gallery_links",
     "report_figures",
@@ -140,13 +139,6 @@ def _heatmap_sample(frame: pd.DataFrame, arm: str, kind: str) -> tuple[pd.DataFr
     chosen = first.iloc[evenly_spaced(len(first), HEATMAP_IMAGES)]
     note = f" ({len(chosen)} of {len(rows)} images: the first prompt"
     return chosen, note + (", evenly spaced repeats)" if len(first) > len(chosen) else ")")
-
-
-def evenly_spaced(n: int, most: int) -> np.ndarray:
-    """Positions of at most ``most`` of ``n`` items, spread evenly and always the same."""
-    if n <= most:
-        return np.arange(n)
-    return np.unique(np.linspace(0, n - 1, most).round().astype(int))
 
 
 def report_figures(data: ReportData) -> list[EmbeddedFigure]:
