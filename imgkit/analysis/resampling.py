@@ -257,6 +257,38 @@ def stratum_labelings(
     return masks, False
 
 
+def _varying_bits(strata: Sequence[np.ndarray]) -> np.ndarray:
+    """The strata's bit matrices stacked ``(S, m, B')``, keeping only bits that vary.
+
+    A bit that every image of a stratum shares adds nothing to any within-arm distance under
+    any relabelling (``c (n - c)`` is 0 for it), so it is dropped; strata are padded with zero
+    columns (which add nothing either) to a common width.
+    """
+    kept = [bits[:, (bits.min(axis=0) != bits.max(axis=0))] for bits in strata]
+    width = max(1, max(k.shape[1] for k in kept))
+    stacked = np.zeros((len(kept), kept[0].shape[0], width), dtype=np.float32)
+    for s, bits in enumerate(kept):
+        stacked[s, :, : bits.shape[1]] = bits
+    return stacked
+
+
+def _grouped(sizes: Sequence[tuple[int, ...]]) -> dict[tuple[int, ...], list[int]]:
+    """Strata positions by their arm sizes: strata of one shape are relabelled together."""
+    groups: dict[tuple[int, ...], list[int]] = {}
+    for position, size in enumerate(sizes):
+        groups.setdefault(tuple(size), []).append(position)
+    return groups
+
+
+def _random_subsets(shape: tuple[int, int, int], chosen: int, rng: np.random.Generator):
+    """Boolean masks of ``shape`` (strata, relabellings, images) with ``chosen`` True per row."""
+    keys = rng.random(shape)
+    picks = np.argpartition(keys, chosen - 1, axis=2)[:, :, :chosen]
+    masks = np.zeros(shape, dtype=np.float32)
+    np.put_along_axis(masks, picks, 1.0, axis=2)
+    return masks
+
+
 def relabel_two_arms(
     strata: Sequence[tuple[np.ndarray, np.ndarray]],
     n_perm: int,
@@ -270,45 +302,57 @@ def relabel_two_arms(
     two). The statistic is ``mean_distance_b - mean_distance_a`` with each mean pooled over the
     strata (pair sums over pair counts); the test is two-sided. Exact when there are at most
     ``n_perm`` relabellings, else Monte Carlo with early stopping (see the module docstring).
+    Strata of the same sizes are relabelled together in one batched matrix product.
     """
     sizes = [(a.shape[0], b.shape[0]) for a, b in strata]
     pairs_a = sum(pair_count(n_a) for n_a, _ in sizes)
     pairs_b = sum(pair_count(n_b) for _, n_b in sizes)
-    stacked = [np.vstack([a, b]) for a, b in strata]
-    totals = [s.sum(axis=0, dtype=np.float64) for s in stacked]
     observed = (
         sum(pair_sum(b) for _, b in strata) / pairs_b
         - sum(pair_sum(a) for a, _ in strata) / pairs_a
     )
+    groups = _grouped(sizes)
+    stacked = {
+        shape: _varying_bits([np.vstack(strata[s]) for s in positions])
+        for shape, positions in groups.items()
+    }
+    totals = {
+        shape: bits.sum(axis=1, dtype=np.float64)[:, None, :] for shape, bits in stacked.items()
+    }
 
-    def statistic(masks: Sequence[np.ndarray]) -> np.ndarray:
+    def statistic(masks: dict[tuple[int, ...], np.ndarray]) -> np.ndarray:
         sum_a = 0.0
         sum_b = 0.0
-        for mask, bits, total, (n_a, n_b) in zip(masks, stacked, totals, sizes, strict=True):
-            ones_a = (mask.astype(np.float32) @ bits).astype(np.float64)
-            ones_b = total - ones_a
-            sum_a = sum_a + _sums_from_counts(ones_a, float(n_a))
-            sum_b = sum_b + _sums_from_counts(ones_b, float(n_b))
+        for shape, mask in masks.items():
+            n_a, n_b = shape
+            ones_a = np.matmul(mask, stacked[shape]).astype(np.float64)  # (S, P, B')
+            ones_b = totals[shape] - ones_a
+            sum_a = sum_a + (ones_a * (n_a - ones_a)).sum(axis=(0, 2))
+            sum_b = sum_b + (ones_b * (n_b - ones_b)).sum(axis=(0, 2))
         return np.abs(sum_b / pairs_b - sum_a / pairs_a)
 
     total_relabellings = math.prod(math.comb(n_a + n_b, n_a) for n_a, n_b in sizes)
     if total_relabellings <= n_perm:
-        masks, _ = stratum_labelings(sizes, n_perm, rng)
+        every, _ = stratum_labelings(sizes, n_perm, rng)
+        by_shape = {
+            shape: np.stack([every[s] for s in positions]).astype(np.float32)
+            for shape, positions in groups.items()
+        }
         position = [0]
 
         def exact_batches(size: int) -> np.ndarray:
             start = position[0]
             position[0] += size
-            return statistic([m[start : start + size] for m in masks])
+            return statistic({k: m[:, start : start + size] for k, m in by_shape.items()})
 
         result = permutation_p_value(abs(observed), exact_batches, total_relabellings, True)
     else:
 
         def random_batches(size: int) -> np.ndarray:
-            masks = []
-            for n_a, n_b in sizes:
-                ranks = rng.random((size, n_a + n_b)).argsort(axis=1).argsort(axis=1)
-                masks.append(ranks < n_a)
+            masks = {
+                shape: _random_subsets((len(groups[shape]), size, sum(shape)), shape[0], rng)
+                for shape in groups
+            }
             return statistic(masks)
 
         result = permutation_p_value(
@@ -342,15 +386,18 @@ def relabel_k_arms(
     enumeration of k-way relabellings is rarely small enough to be worth it).
     """
     k = len(strata[0])
-    sizes = np.array([[arm.shape[0] for arm in stratum] for stratum in strata], dtype=float)
-    pairs = pair_count(sizes).sum(axis=0)  # per arm, over prompts
-    stacked = [np.vstack(list(stratum)) for stratum in strata]
-    labels = [np.repeat(np.arange(k), sizes[s].astype(int)) for s in range(len(strata))]
+    sizes = [tuple(arm.shape[0] for arm in stratum) for stratum in strata]
+    pairs = pair_count(np.array(sizes, dtype=float)).sum(axis=0)  # per arm, over prompts
+    groups = _grouped(sizes)
+    stacked = {
+        shape: _varying_bits([np.vstack(list(strata[s])) for s in positions])
+        for shape, positions in groups.items()
+    }
+    labels = {shape: np.repeat(np.arange(k), shape) for shape in groups}
 
     def spread(sums: np.ndarray) -> np.ndarray:
         # sums: (R, k) pair sums per arm
-        with np.errstate(invalid="ignore", divide="ignore"):
-            means = np.where(pairs > 0, sums / np.maximum(pairs, 1), 0.0)
+        means = np.where(pairs > 0, sums / np.maximum(pairs, 1), 0.0)
         grand = (sums.sum(axis=1) / pairs.sum())[:, None]
         return ((means - grand) ** 2 * pairs).sum(axis=1)
 
@@ -363,16 +410,14 @@ def relabel_k_arms(
 
     def random_batches(size: int) -> np.ndarray:
         sums = np.zeros((size, k))
-        for s, bits in enumerate(stacked):
-            m = bits.shape[0]
-            order = rng.random((size, m)).argsort(axis=1)
-            shuffled = labels[s][order]
+        for shape, bits in stacked.items():
+            order = rng.random((bits.shape[0], size, bits.shape[1])).argsort(axis=2)
+            shuffled = labels[shape][order]  # (S, P, m)
             for a in range(k):
-                n_a = sizes[s, a]
-                if n_a < 2:
+                if shape[a] < 2:
                     continue
-                ones = ((shuffled == a).astype(np.float32) @ bits).astype(np.float64)
-                sums[:, a] += _sums_from_counts(ones, n_a)
+                ones = np.matmul((shuffled == a).astype(np.float32), bits).astype(np.float64)
+                sums[:, a] += (ones * (shape[a] - ones)).sum(axis=(0, 2))
         return spread(sums)
 
     return permutation_p_value(
