@@ -157,7 +157,15 @@ def run_report(args: argparse.Namespace) -> int:
 
     try:
         data = report_data(
-            args.run, kind=args.kind, per_day=args.per_day, n_boot=args.n_boot, seed=args.seed
+            args.run,
+            kind=args.kind,
+            per_day=args.per_day,
+            n_boot=args.n_boot,
+            seed=args.seed,
+            correction=args.correction,
+            alpha=args.alpha,
+            by_prompt=args.by_prompt,
+            plan=not args.no_plan,
         )
         first = write_report(args.run, args.out, formats=args.formats, data=data)
     except (ImgkitError, OSError) as error:
@@ -171,8 +179,11 @@ def run_report(args: argparse.Namespace) -> int:
             f"{'SIMULATED' if data.simulated == 'all' else 'PARTLY SIMULATED'}: images from "
             "imgkit's simulator, not a real model"
         )
+    for line in data.sweep.summary() if data.comparisons else []:
+        print(line)
     for comparison in data.comparisons:
-        print(f"[{comparison.prompt}] {comparison.verdict}")
+        scope = "all prompts" if comparison.prompt is None else comparison.prompt
+        print(f"[{scope}] {comparison.verdict}")
     for path in written.values():
         print(f"wrote {path}")
     return EXIT_OK
@@ -281,4 +292,24 @@ def _configure_report(report_parser: argparse.ArgumentParser) -> None:
         "--n-boot", type=int, default=2000, help="bootstrap replicates (default %(default)s)"
     )
     report_parser.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    report_parser.add_argument(
+        "--correction",
+        choices=("holm", "bh", "none"),
+        default="holm",
+        help="how the p-values of all comparisons are corrected together: holm (family-wise "
+        "error), bh (false discovery rate) or none (default %(default)s)",
+    )
+    report_parser.add_argument(
+        "--alpha", type=float, default=0.05, help="significance level (default %(default)s)"
+    )
+    report_parser.add_argument(
+        "--by-prompt",
+        action="store_true",
+        help="also compare the arms on each prompt (those comparisons join the corrected family)",
+    )
+    report_parser.add_argument(
+        "--no-plan",
+        action="store_true",
+        help="leave out the repeats that would settle each inconclusive comparison",
+    )
     report_parser.set_defaults(func=run_report)
