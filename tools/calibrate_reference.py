@@ -191,9 +191,10 @@ def main(argv: list[str] | None = None) -> int:
     args.out.write_text(json.dumps(result, indent=1, sort_keys=False) + "\n", encoding="utf-8")
     for kind, sizes in result["kinds"].items():
         for size, stats in sizes.items():
+            low, high = stats["mean_ci95"]
             print(
                 f"{kind:9s} size {size:>2s}: {stats['bits']:3d} bits, mean {stats['mean']:6.2f} "
-                f"[{stats['mean_ci95'][0]:.2f}, {stats['mean_ci95'][1]:.2f}], sd {stats['sd']:5.2f}, "
+                f"[{low:.2f}, {high:.2f}], sd {stats['sd']:5.2f}, "
                 f"1% {stats['quantiles']['0.01']:5.1f}, near-dup <= {stats['near_duplicate_bits']} "
                 f"bits: {stats['unrelated_near_duplicate_share']:.3%} of unrelated pairs"
             )
