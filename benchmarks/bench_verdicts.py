@@ -18,10 +18,11 @@ Not a test: run it by hand and read the figures::
    control, which the simulated service still touches half the time). The true difference is
    measured on the whole pools. For n = 3..10 repeats per arm, the observed power (share of
    trials in which the comparison names gpt-image-2 more consistent) is printed next to what
-   :func:`imgkit.analysis.planning.plan_repeats` predicted (a) from a pilot of 5 images per arm,
-   simulating each arm from its own images (the report's line; averaged over ``--pilots``
-   independent pilots, with their spread), and (b) from the same pilots with the shift model
-   at the true difference. The planner's own stated error is two Monte Carlo standard errors.
+   :func:`imgkit.analysis.planning.plan_repeats` predicted (a) simulating each arm from its own
+   pilot images (the report's line; averaged over ``--pilots`` independent pilots) and (b)
+   with the shift model at the true difference, each from pilots of 5 and of 20 images per
+   arm. The planner's own stated error is two Monte Carlo standard errors; small pilots are
+   optimistic (see :mod:`imgkit.analysis.planning`).
 
 The load average is printed with the figures.
 """
@@ -126,20 +127,22 @@ def power(a: pd.DataFrame, b: pd.DataFrame, trials: int, pilots: int) -> None:
     )
     sizes = (3, 4, 5, 6, 8, 10)
     rng = np.random.default_rng(5)
-    # Pilots: 5 images per arm, drawn apart from the trials' draws (the pools are large).
-    own = {n: [] for n in sizes}
-    shifted = {n: [] for n in sizes}
+    # Pilots of 5 and of 20 images per arm, drawn apart from the trials' draws (the pools are
+    # large); each planned both ways: each arm from its own images (the difference as the
+    # pilot shows it: the report's line) and the shift model at the true difference.
+    columns = [(5, None), (20, None), (5, truth), (20, truth)]
+    predicted = {column: {n: [] for n in sizes} for column in columns}
     stated = []
     for _ in range(pilots):
-        pilot = pd.concat(
-            [
-                draw_arms(a, 1, 5, rng).assign(arm="gpt-image-2"),
-                draw_arms(b, 1, 5, rng).assign(arm="dall-e-3+as_is"),
-            ],
-            ignore_index=True,
-        )
         seed = int(rng.integers(2**31))
-        for target, into in ((None, own), (truth, shifted)):
+        for pilot_size, target in columns:
+            pilot = pd.concat(
+                [
+                    draw_arms(a, 1, pilot_size, rng).assign(arm="gpt-image-2"),
+                    draw_arms(b, 1, pilot_size, rng).assign(arm="dall-e-3+as_is"),
+                ],
+                ignore_index=True,
+            )
             plan = plan_repeats(
                 pilot, difference=target, max_repeats=max(sizes), power=0.999, n_sims=200,
                 seed=seed,
@@ -148,10 +151,11 @@ def power(a: pd.DataFrame, b: pd.DataFrame, trials: int, pilots: int) -> None:
             for n in sizes:
                 # Past a candidate that already reached 0.999 the planner stops: count it so.
                 reached = curve[curve.index <= n]["power"]
-                into[n].append(float(curve.loc[n, "power"]) if n in curve.index else reached.max())
+                value = float(curve.loc[n, "power"]) if n in curve.index else reached.max()
+                predicted[(pilot_size, target)][n].append(value)
             stated.append(2 * float(curve["se"].max()))
-    print(f"{'n':>3} {'observed power':>24}  {'planned from pilot (own)':>26}  "
-          f"{'planned (shift, true diff)':>27}")  # fmt: skip
+    print(f"{'n':>3} {'observed power':>22}  {'own, pilot 5':>13} {'own, pilot 20':>13} "
+          f"{'shift, pilot 5':>14} {'shift, pilot 20':>15}   (mean over pilots)")  # fmt: skip
     for n in sizes:
         hits = 0
         for _ in range(trials):
@@ -168,15 +172,11 @@ def power(a: pd.DataFrame, b: pd.DataFrame, trials: int, pilots: int) -> None:
             )  # fmt: skip
             hits += result.more_consistent == "gpt-image-2"
         low, high = wilson(hits, trials)
-        own_n = np.array(own[n])
-        shift_n = np.array(shifted[n])
-        print(
-            f"{n:3d} {hits / trials:8.3f} [{low:.3f}, {high:.3f}]  "
-            f"{np.nanmean(own_n):8.3f} (pilots {np.nanmin(own_n):.2f}-{np.nanmax(own_n):.2f})  "
-            f"{np.nanmean(shift_n):8.3f} (pilots {np.nanmin(shift_n):.2f}-"
-            f"{np.nanmax(shift_n):.2f})",
-            flush=True,
+        planned = "".join(
+            f"{np.nanmean(predicted[column][n]):>13.3f} " + (" " if k >= 2 else "")
+            for k, column in enumerate(columns)
         )
+        print(f"{n:3d} {hits / trials:6.3f} [{low:.3f}, {high:.3f}]  {planned}", flush=True)
     print(f"planner's stated error (2 Monte Carlo SE, 200 simulations): about "
           f"+-{np.nanmax(stated):.3f} at most")  # fmt: skip
 

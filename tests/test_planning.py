@@ -50,6 +50,11 @@ def test_more_repeats_for_a_smaller_difference_and_the_cost_at_catalog_prices():
     assert small.prices["steady"] == Decimal("0.04")
     assert small.cost_usd == sum(small.prices.values()) * small.n_per_arm
     assert f"About {small.n_per_arm} repeats per arm" in small.sentence
+    # Five images per arm show too little of how the arms vary: the plan says so.
+    assert small.pilot_images == 5 and small.small_pilot
+    assert "lower bound" in small.sentence
+    big = plan_repeats(_pilot({"steady": 0.05, "wobbly": 0.15}, n=20), difference=0.3, n_sims=50)
+    assert not big.small_pilot and "lower bound" not in big.sentence
 
 
 def test_more_comparisons_need_more_repeats():

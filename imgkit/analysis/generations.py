@@ -133,11 +133,11 @@ def group_bits(
         return 0, {}
     bits = hash_bit_count(rows[kind], kind)
     matrix = bit_matrix(rows[kind].astype(str).tolist(), bits)
-    position = pd.Series(np.arange(len(rows)), index=rows.index)
     groups = {}
-    for key, group in rows.groupby(list(by), sort=True):
+    # Positions, not index labels: a frame put together by hand may repeat its labels.
+    for key, positions in rows.groupby(list(by), sort=True).indices.items():
         key = key if isinstance(key, tuple) else (key,)
-        groups[key] = matrix[position.loc[group.index].to_numpy()]
+        groups[key] = matrix[positions]
     return bits, groups
 
 

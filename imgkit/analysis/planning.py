@@ -23,8 +23,13 @@ Each candidate number of repeats is simulated ``n_sims`` times; power is the sha
 simulations in which the test rejects at ``alpha / comparisons`` (Bonferroni's level, which is
 the first step of Holm's procedure: with one true difference among the comparisons, Holm finds
 it at least this often). The planner reports the power with its Monte Carlo standard error,
-``sqrt(power (1 - power) / n_sims)``; the pilot's own sampling error comes on top (a pilot of
-five images per arm pins the distance structure only roughly). This is the resampling approach
+``sqrt(power (1 - power) / n_sims)``. The pilot's own sampling error comes on top, and a small
+pilot errs one way: a few images show too little of how an arm varies, so the simulated runs
+vary less than real ones and the power comes out too high. Measured through the simulator
+(``benchmarks/bench_verdicts.py``, gpt-image-2 against dall-e-3+as_is, 5 repeats per arm):
+observed power 0.27; planned from 5-image pilots 0.59, from 20-image pilots 0.35, from the
+whole pool of 160 images 0.24. Plans from pilots under :data:`SMALL_PILOT` images per arm say
+so and are lower bounds on the repeats needed. This is the resampling approach
 to power of Collings & Hamilton (1988, "Estimating the power of the two-sample Wilcoxon test
 for location shift", Biometrics 44:847-860), with the shift applied to the hashes.
 
@@ -50,6 +55,11 @@ from imgkit.analysis.resampling import pair_count, pair_sum, stratum_labelings
 from imgkit.errors import ValidationError, check_argument
 
 __all__ = ["RepeatPlan", "plan_repeats", "power_at"]
+
+#: A pilot with fewer images than this per arm and prompt gives an optimistic plan: a few
+#: images show too little of how an arm varies (benchmarks/bench_verdicts.py: 5-image pilots
+#: predicted 0.59 power where 0.27 was observed; 20-image pilots 0.35; the whole pool 0.24).
+SMALL_PILOT = 20
 
 #: Repeats per arm tried, in order, until the power is reached.
 CANDIDATE_REPEATS = (3, 4, 5, 6, 8, 10, 12, 15, 20, 25, 30, 40, 50, 60, 80, 100, 150, 200)
@@ -84,7 +94,13 @@ class RepeatPlan:
     prices: dict[str, Decimal | None]
     max_difference: float
     simulated: bool
+    pilot_images: int | None = None
     settings: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def small_pilot(self) -> bool:
+        """True when the pilot has fewer than :data:`SMALL_PILOT` images per arm and prompt."""
+        return self.pilot_images is not None and self.pilot_images < SMALL_PILOT
 
     @property
     def sentence(self) -> str:
@@ -107,10 +123,16 @@ class RepeatPlan:
             )
         prompts = f" on each of {self.n_prompts} prompts" if self.n_prompts > 1 else ""
         cost = f", at {_usd(self.cost_usd)}" if self.cost_usd is not None else ""
+        caveat = ""
+        if self.small_pilot:
+            caveat = (
+                f" A pilot of {self.pilot_images} images per arm shows too little of how the "
+                "arms vary and makes this optimistic: take it as a lower bound."
+            )
         return (
             f"About {self.n_per_arm} repeats per arm{prompts} would detect a {self.kind} "
             f"similarity difference of {self.difference:.2f} with {self.predicted_power:.0%} "
-            f"power (+-{2 * self.power_se:.0%}, {level}){cost}."
+            f"power (+-{2 * self.power_se:.0%}, {level}){cost}.{caveat}"
         )
 
     def to_dict(self) -> dict[str, Any]:
@@ -133,6 +155,8 @@ class RepeatPlan:
             "prices": {k: None if v is None else float(v) for k, v in self.prices.items()},
             "max_difference": self.max_difference,
             "simulated": self.simulated,
+            "pilot_images": self.pilot_images,
+            "small_pilot": self.small_pilot,
             "sentence": self.sentence,
             "settings": dict(self.settings),
         }
@@ -402,6 +426,7 @@ def plan_repeats(
     frame = _load(pilot)
     rng = group_rng(seed, "plan", kind, difference)
     simulated = False
+    pilot_images = None
 
     if frame is not None:
         data = prepare_hashes(frame, kind, hash_size=hash_size, n_boot=1, seed=seed)
@@ -412,6 +437,8 @@ def plan_repeats(
         basis = "pilot"
         default_comparisons = max(1, math.comb(len(chosen), 2))
         simulated = data.simulated
+        sizes = [data.size(a, p) for a in chosen for p in data.prompts if data.size(a, p) >= 2]
+        pilot_images = min(sizes) if sizes else None
         if difference is None:
             if len(chosen) != 2:
                 raise ValidationError(
@@ -516,5 +543,6 @@ def plan_repeats(
         prices=prices,
         max_difference=float(max_difference),
         simulated=simulated,
+        pilot_images=pilot_images,
         settings={"n_sims": n_sims, "n_perm": n_perm, "seed": seed, "hash_size": hash_size},
     )

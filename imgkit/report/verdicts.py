@@ -80,10 +80,16 @@ def planner_lines(
                 size = "the size seen here" if difference is None else f"{seen:.2f} was seen"
                 cost = f", at {_usd_text(plan.cost_usd)}" if plan.cost_usd is not None else ""
                 prompts = f" on each of {plan.n_prompts} prompts" if plan.n_prompts > 1 else ""
+                caveat = (
+                    f" With only {plan.pilot_images} images per arm to go on, take it as a "
+                    "lower bound."
+                    if plan.small_pilot
+                    else ""
+                )
                 made[key] = (
                     f"About {plan.n_per_arm} repeats per arm{prompts} would likely settle this "
                     f"({plan.predicted_power:.0%} power to detect a difference of "
-                    f"{shown:.2f}, {size}){cost}."
+                    f"{shown:.2f}, {size}){cost}.{caveat}"
                 )
         plans.append(made[key])
     return plans
