@@ -111,7 +111,7 @@ def distance_distributions(
     frame: pd.DataFrame, kind: str = "phash", ax: Axes | None = None
 ) -> Axes:
     """Draw, per arm, the within-arm pairwise distances (same prompt) as a box with the pairs
-    as points, and the run's "unrelated images" baseline as a dashed line (from
+    as points, and the fixed scale's "unrelated photographs" distance as a dashed line (from
     :func:`imgkit.analysis.consistency.within_arm_distances`). Returns the Axes."""
     pairs = within_arm_distances(frame, kind)
     ax = _axes(ax)
@@ -130,7 +130,7 @@ def distance_distributions(
         ax.set_xticks(range(len(arms)), labels=arms)
     baseline = pairs.attrs.get("baseline_distance")
     if baseline is not None and np.isfinite(baseline):
-        label = f"unrelated images ({pairs.attrs.get('baseline')} baseline)"
+        label = f"unrelated photographs ({pairs.attrs.get('baseline')})"
         ax.axhline(baseline, linestyle="--", color="grey", label=label)
         ax.legend(loc="best")
     ax.set_xlabel("arm")
