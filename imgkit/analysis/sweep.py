@@ -108,7 +108,9 @@ class SweepComparison:
             if len(self.omnibus) > 1 and row["scope"] != ALL_PROMPTS:
                 where = f"on {row['scope']!r}"
             p_text = format_p(row["p_adjusted"])
-            if not np.isfinite(row["p_value"]):
+            if row["n_arms"] < 2:
+                lines.append(f"Fewer than two arms with two images or more {where}: no test.")
+            elif not np.isfinite(row["p_value"]):
                 lines.append(f"Too few images to compare the {row['n_arms']} arms {where}.")
             elif row["differ"]:
                 lines.append(
