@@ -26,12 +26,16 @@ it at least this often). The planner reports the power with its Monte Carlo stan
 ``sqrt(power (1 - power) / n_sims)``. The pilot's own sampling error comes on top, and a small
 pilot errs one way: a few images show too little of how an arm varies, so the simulated runs
 vary less than real ones and the power comes out too high. Measured through the simulator
-(``benchmarks/bench_verdicts.py``, gpt-image-2 against dall-e-3+as_is, 5 repeats per arm):
-observed power 0.27; planned from 5-image pilots 0.59, from 20-image pilots 0.35, from the
-whole pool of 160 images 0.24. Plans from pilots under :data:`SMALL_PILOT` images per arm say
-so and are lower bounds on the repeats needed. This is the resampling approach
-to power of Collings & Hamilton (1988, "Estimating the power of the two-sample Wilcoxon test
-for location shift", Biometrics 44:847-860), with the shift applied to the hashes.
+(``benchmarks/bench_verdicts.py``, gpt-image-2 against dall-e-3+as_is, whose AS-IS images
+are a mixture of untouched and rewritten prompts; 5 repeats per arm): observed power 0.29;
+planned from 5-image pilots 0.61, from 20-image pilots 0.42 (and 0.85 against 0.75 observed
+at 10 repeats), from 50-image pilots about 0.07 too high, from the whole 160-image pool 0.24
+against 0.27. Plans from pilots under :data:`SMALL_PILOT` images per arm say so and are lower
+bounds on the repeats needed; larger pilots still err a little on the optimistic side.
+
+This is the resampling approach to power of Collings & Hamilton (1988, "Estimating the power
+of the two-sample Wilcoxon test for location shift", Biometrics 44:847-860), with the shift
+applied to the hashes.
 
 The cost is the catalog's price per image of each arm (model, size, quality as the pilot ran
 them) times repeats x prompts.
@@ -58,7 +62,7 @@ __all__ = ["RepeatPlan", "plan_repeats", "power_at"]
 
 #: A pilot with fewer images than this per arm and prompt gives an optimistic plan: a few
 #: images show too little of how an arm varies (benchmarks/bench_verdicts.py: 5-image pilots
-#: predicted 0.59 power where 0.27 was observed; 20-image pilots 0.35; the whole pool 0.24).
+#: predicted 0.61 power where 0.29 was observed; 20-image pilots 0.42; see the module docstring).
 SMALL_PILOT = 20
 
 #: Repeats per arm tried, in order, until the power is reached.
