@@ -76,6 +76,8 @@ _EXPORTS: dict[str, str] = {
     "distance_matrix": "imgkit.analysis.hashing",
     "consistency_table": "imgkit.analysis.consistency",
     "compare_arms": "imgkit.analysis.consistency",
+    "compare_all": "imgkit.analysis.sweep",
+    "plan_repeats": "imgkit.analysis.planning",
     "consistency_for_paths": "imgkit.analysis.consistency",
     "prompt_divergence": "imgkit.analysis.divergence",
     "divergence_table": "imgkit.analysis.divergence",
@@ -104,6 +106,8 @@ if _TYPE_CHECKING:  # for type checkers and IDEs: the same names, imported eager
     from imgkit.analysis.drift import drift
     from imgkit.analysis.gates import check_run
     from imgkit.analysis.hashing import distance_matrix, hash_images
+    from imgkit.analysis.planning import plan_repeats
+    from imgkit.analysis.sweep import compare_all
     from imgkit.catalog.costs import (
         CostEstimate,
         chain_expected_cost,

@@ -16,7 +16,11 @@ from matplotlib import pyplot as plt
 from matplotlib.figure import Figure
 from matplotlib.image import AxesImage
 
-from imgkit.analysis.consistency import consistency_table, within_arm_distances
+from imgkit.analysis.consistency import (
+    consistency_table,
+    distance_histogram,
+    within_arm_distances,
+)
 from imgkit.analysis.divergence import (
     divergence_summary,
     divergence_table,
@@ -80,6 +84,7 @@ def _draw_each(frame: pd.DataFrame, table: pd.DataFrame):
     return {
         "heatmap": lambda ax: plots.distance_heatmap(frame, "steady", ax=ax),
         "distributions": lambda ax: plots.distance_distributions(frame, ax=ax),
+        "histogram": lambda ax: plots.distance_histogram(frame, ax=ax),
         "intervals": lambda ax: plots.consistency_intervals(table, ax=ax),
         "divergence": lambda ax: plots.prompt_divergence(div, ax=ax),
         "divergence vs distance": lambda ax: plots.divergence_vs_image_distance(frame, ax=ax),
@@ -93,6 +98,7 @@ def _draw_each(frame: pd.DataFrame, table: pd.DataFrame):
     [
         "heatmap",
         "distributions",
+        "histogram",
         "intervals",
         "divergence",
         "divergence vs distance",
@@ -157,7 +163,23 @@ def test_distributions_one_box_and_all_pairs_per_arm_and_the_baseline(run):
     assert [t.get_text() for t in ax.get_xticklabels()] == ["steady", "wobbly"]
     (baseline,) = [line for line in ax.lines if line.get_linestyle() == "--"]
     assert baseline.get_ydata()[0] == pytest.approx(pairs.attrs["baseline_distance"])
-    assert "cross-prompt" in ax.get_legend().get_texts()[0].get_text()
+    assert "natural-photographs-v1" in ax.get_legend().get_texts()[0].get_text()
+
+
+def test_histogram_one_step_line_per_arm_over_the_reference(run):
+    histogram = distance_histogram(run)
+    ax = plots.distance_histogram(histogram)
+    steps = [line for line in ax.lines if line.get_linestyle() == "-"]
+    assert [line.get_label() for line in steps] == ["steady", "wobbly"]
+    for line, arm in zip(steps, ["steady", "wobbly"], strict=True):
+        rows = histogram[histogram["arm"] == arm].sort_values("distance")
+        assert list(line.get_ydata()) == pytest.approx(rows["share"].tolist())
+    # The unrelated photographs' distances as bars, and similarity 0 as a dashed line.
+    reference = histogram.attrs["reference"]
+    assert len(ax.patches) == reference.bits + 1
+    (zero,) = [line for line in ax.lines if line.get_linestyle() == "--"]
+    assert zero.get_xdata()[0] == pytest.approx(reference.distance)
+    assert "natural-photographs-v1" in " ".join(t.get_text() for t in ax.get_legend().get_texts())
 
 
 def test_intervals_one_errorbar_per_arm_at_the_table_values(table):
@@ -170,7 +192,7 @@ def test_intervals_one_errorbar_per_arm_at_the_table_values(table):
         assert np.allclose(line.get_ydata(), expected.to_numpy())
         assert container.get_label() == arm
     assert [t.get_text() for t in ax.get_xticklabels()] == list(PROMPTS)
-    assert "dhash" in ax.get_title() and "cross-prompt" in ax.get_title()
+    assert "dhash" in ax.get_title() and "natural-photographs-v1" in ax.get_title()
     assert ax.get_ylim() == (0, 1.05)
 
 

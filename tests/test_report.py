@@ -12,7 +12,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from imgkit.analysis.consistency import compare_arms
+from imgkit.analysis.consistency import compare_all, compare_arms
 from imgkit.errors import ValidationError
 from imgkit.report import (
     cost_by_arm,
@@ -39,7 +39,7 @@ MANIFEST = {
     "estimate": {"output_tokens": 4160, "provider": {"auth_token": "tok-never-written"}},
     "command": ["imgkit", "drill", "--prompt", HOSTILE_PROMPT, "--backend", "sim"],
 }
-FAST = {"n_boot": 200, "n_perm": 2000}
+FAST = {"n_boot": 200, "n_perm": 2000, "by_prompt": True}
 
 
 def _drill():
@@ -188,23 +188,31 @@ def test_manifest_summary_and_reproduce_command(written):
     assert command in md
 
 
-def test_verdicts_are_compare_arms_own_words(frame, written):
-    cat, coffee = (
-        compare_arms(frame, "steady", "wobbly", prompt, n_perm=2000, n_boot=200)
-        for prompt in (HOSTILE_PROMPT, "a cup of coffee")
-    )
-    assert cat.more_consistent == "steady"
+def test_verdicts_are_compare_all_own_words(frame, written):
+    result = compare_all(frame, by_prompt=True, n_perm=2000, n_boot=200)
+    pooled, cat, coffee = result.comparisons
+    assert pooled.prompt is None and pooled.more_consistent == "steady"
+    # On the cat prompt alone p < 0.05, but not once corrected for the three comparisons.
+    assert cat.p_value < 0.05 <= cat.p_adjusted and cat.more_consistent is None
+    assert "among 3 comparisons" in cat.verdict
     # One coffee image was refused: 4 against 3 images cannot reach p < 0.05, and it says so.
     assert coffee.more_consistent is None and "smallest possible p" in coffee.verdict
-    for result in (cat, coffee):
-        assert html_escaped(result.verdict) in written["html"]
-    assert "steady was more consistent than wobbly on this prompt" in written["md"]
+    for comparison in result.comparisons:
+        assert html_escaped(comparison.verdict) in written["html"]
+        # The raw p-value is compare_arms' own for the same pair and prompt.
+        alone = compare_arms(frame, "steady", "wobbly", comparison.prompt, n_perm=2000, n_boot=200)
+        assert alone.p_value == comparison.p_value
+    # Three comparisons stated together: Holm's correction over the three.
+    assert {c.family_size for c in result.comparisons} == {3}
+    assert "steady was more consistent than wobbly across 2 prompts" in written["md"]
+    assert "adjusted" in written["md"] and "Holm" in written["md"]
     assert "No clear difference in consistency between steady and wobbly" in written["md"]
 
 
 def test_consistency_and_divergence_tables(written):
     page = written["html"]
-    assert page.count("cross-prompt (") >= 12  # 2 arms x 2 prompts x 3 hashes
+    assert page.count(" bits)</td>") >= 12  # cross-prompt figure: 2 arms x 2 prompts x 3 hashes
+    assert "unrelated natural photographs" in page  # the fixed scale is explained
     assert "95% interval" in page
     # The word diff of each revised prompt, with the additions marked.
     assert '<ins class="imgkit-ins">photo</ins>' in page
@@ -254,7 +262,9 @@ def test_report_data_to_dict_is_json(frame):
     payload = json.loads(json.dumps(data.to_dict()))
     assert payload["simulated"] == "all"
     assert payload["manifest"]["api_key"] == "(redacted)"
-    assert {v["prompt"] for v in payload["verdicts"]} == {HOSTILE_PROMPT, "a cup of coffee"}
+    assert {v["prompt"] for v in payload["verdicts"]} == {None, HOSTILE_PROMPT, "a cup of coffee"}
+    assert payload["comparison"]["correction"] == "holm"
+    assert payload["reference"]["name"] == "natural-photographs-v1"
     assert {row["kind"] for row in payload["consistency"]} == {"phash", "dhash", "whash"}
     assert payload["settings"]["seed"] == 0
 

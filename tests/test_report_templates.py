@@ -17,7 +17,7 @@ from markupsafe import Markup
 
 from imgkit.report.content import ReportContent, Table, report_content
 from imgkit.report.data import report_data
-from imgkit.report.figures import gallery, report_figures
+from imgkit.report.figures import gallery, gallery_links, report_figures
 from imgkit.report.render import html_environment, markdown_environment
 
 try:
@@ -67,7 +67,7 @@ UNESCAPING = re.compile(r"\bsafe\b|Markup|autoescape|__html__")
 def data(tmp_path_factory):
     frame = report_frame(tmp_path_factory.mktemp("images"))
     manifest = {"run_id": "run-7", "backend": "sim", "command": ["imgkit", "drill", HOSTILE]}
-    return report_data(frame, manifest=manifest, n_boot=200, n_perm=2000)
+    return report_data(frame, manifest=manifest, n_boot=200, n_perm=2000, by_prompt=True)
 
 
 @pytest.fixture(scope="module")
@@ -134,6 +134,7 @@ def test_every_html_template_escapes_what_it_is_given(data, content, finalize):
     assert set(environment.list_templates()) == {
         "report.html", "_table.html", "_gallery.html", "report.css", "report.md", "_table.md",
         "drift.html",  # rendered by test_the_drift_page_escapes_what_it_is_given
+        "gallery.html",
     }, "a new template: render it here too"  # fmt: skip
     page = environment.get_template("report.html").render(
         page=_poisoned(content),
@@ -151,6 +152,18 @@ def test_every_html_template_escapes_what_it_is_given(data, content, finalize):
     assert images and all(a["src"].endswith(HOSTILE) and a["alt"].endswith(HOSTILE) for a in images)
     # The word diffs are the one thing written as HTML, as html_diff built them.
     assert page.count('<span class="imgkit-diff">') == len(content.diffs) > 0
+    # The full gallery page: links instead of data URIs, escaped the same way.
+    links = gallery_links(data.frame, data.frame["image_path"].dropna().iloc[0].rsplit("/", 2)[0])
+    full = environment.get_template("gallery.html").render(
+        page=_poisoned(content), gallery=_poisoned(links)
+    )
+    assert "<script" not in full and "<img src=x" not in full
+    parsed = _Page()
+    parsed.feed(full)
+    assert {tag for tag, _ in parsed.tags} <= REPORT_TAGS | {"a"}
+    images = [attrs for tag, attrs in parsed.tags if tag == "img"]
+    assert len(images) == (data.frame["status"] == "ok").sum()
+    assert all(a["src"].endswith(HOSTILE) and a["alt"].endswith(HOSTILE) for a in images)
 
 
 @pytest.mark.parametrize("finalize", ["html.escape", "none"])
@@ -247,7 +260,7 @@ def test_report_content_is_plain_text_ready_for_any_format(content):
     assert any(prompt == HOSTILE_PROMPT for prompt, _ in content.verdicts)
     assert shlex.join(["imgkit", "drill", HOSTILE]) in content.command
     tables = [v for v in vars(content).values() if isinstance(v, Table)]
-    assert len(tables) == 8 and content.attempts is None  # a bare frame has no attempt log
+    assert len(tables) == 10 and content.attempts is None  # a bare frame has no attempt log
     for table in tables:
         assert all(isinstance(cell, str) for row in [table.head, *table.rows] for cell in row)
         assert all(len(row) == len(table.head) for row in table.rows)

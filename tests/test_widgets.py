@@ -13,6 +13,7 @@ from pathlib import Path
 
 import matplotlib
 import nbformat
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -137,6 +138,9 @@ def test_drill_panel_runs_in_the_background_and_shows_the_run(tmp_path: Path) ->
     expected = compare_arms(frame, "dall-e-3", "gpt-image-1", n_perm=500, n_boot=200)
     assert html.escape(expected.verdict) in panel.verdict.value
     assert panel.verdicts[0].verdict == expected.verdict
+    # Every pair is stated as one corrected family (one pair here), on the fixed scale.
+    assert panel.comparison.family_size == 1 and "Holm" in panel.verdict.value
+    assert "fixed scale" in panel.verdict.value
     # The cost tab adds up the run's own costs.
     total = pd.to_numeric(frame["cost_usd"]).sum()
     assert f"Total: ${total:.4f}" in panel.cost_html.value
@@ -598,3 +602,20 @@ def test_report_notebook_runs_with_papermill(tmp_path: Path) -> None:
         o.get("text", "") for c in outputs.cells if c.cell_type == "code" for o in c.outputs
     )
     assert str(run.path) in shown
+
+
+def test_drill_panel_verdict_corrects_every_pair_together(tmp_path: Path) -> None:
+    # Three arms: three comparisons, each p adjusted over all three, and a ranking.
+    rng = np.random.default_rng(3)
+    rows = []
+    for arm, flip in (("a", 0.02), ("b", 0.02), ("c", 0.3)):
+        for r in range(8):
+            value = sum(1 << b for b in range(64) if rng.random() < flip)
+            rows.append({"arm": arm, "prompt": "p", "repeat": r, "status": "ok",
+                         "phash": f"{value:016x}"})  # fmt: skip
+    panel = DrillPanel(out=tmp_path, n_boot=100, n_perm=500)
+    verdict = panel._verdict_html(pd.DataFrame(rows), simulated=False)
+    assert panel.comparison.family_size == 3 and len(panel.verdicts) == 3
+    assert verdict.count("adjusted") == 3 and "(Holm, 3 comparisons)" in verdict
+    assert "rank_low" in verdict  # the ranking table
+    assert "c was" not in verdict  # the least consistent arm wins nothing

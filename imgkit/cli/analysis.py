@@ -108,9 +108,10 @@ def run_consistency(args: argparse.Namespace) -> int:
     :func:`imgkit.analysis.consistency.consistency_for_paths`) and print the table. Returns the exit
     code."""
     from imgkit.analysis.consistency import consistency_for_paths
+    from imgkit.analysis.reference import DEFAULT_KINDS
 
     try:
-        kinds = _kinds(args.kinds, ("phash", "dhash", "whash"))
+        kinds = _kinds(args.kinds, DEFAULT_KINDS)
         table = consistency_for_paths(
             args.paths,
             kinds=kinds,
@@ -141,8 +142,9 @@ def run_consistency(args: argparse.Namespace) -> int:
     first = table.iloc[0] if len(table) else None
     if first is not None:
         print(
-            f"\nbaseline: {first['baseline']} ({first['baseline_distance']:g} bits for "
-            f"{first['kind']}); near-duplicate: at most {first['near_duplicate_bits']} bits apart"
+            f"\nscale: 0 = unrelated photographs ({first['reference']}: "
+            f"{first['reference_distance']:.1f} bits for {first['kind']}), 1 = identical; "
+            f"near-duplicate: at most {first['near_duplicate_bits']} bits apart"
         )
     return EXIT_OK
 
@@ -156,7 +158,15 @@ def run_report(args: argparse.Namespace) -> int:
 
     try:
         data = report_data(
-            args.run, kind=args.kind, per_day=args.per_day, n_boot=args.n_boot, seed=args.seed
+            args.run,
+            kind=args.kind,
+            per_day=args.per_day,
+            n_boot=args.n_boot,
+            seed=args.seed,
+            correction=args.correction,
+            alpha=args.alpha,
+            by_prompt=args.by_prompt,
+            plan=not args.no_plan,
         )
         first = write_report(args.run, args.out, formats=args.formats, data=data)
     except (ImgkitError, OSError) as error:
@@ -170,8 +180,11 @@ def run_report(args: argparse.Namespace) -> int:
             f"{'SIMULATED' if data.simulated == 'all' else 'PARTLY SIMULATED'}: images from "
             "imgkit's simulator, not a real model"
         )
+    for line in data.sweep.summary() if data.comparisons else []:
+        print(line)
     for comparison in data.comparisons:
-        print(f"[{comparison.prompt}] {comparison.verdict}")
+        scope = "all prompts" if comparison.prompt is None else comparison.prompt
+        print(f"[{scope}] {comparison.verdict}")
     for path in written.values():
         print(f"wrote {path}")
     if args.previous:
@@ -250,7 +263,8 @@ def _configure_consistency(cons_parser: argparse.ArgumentParser) -> None:
         "--near-duplicate",
         type=float,
         default=DEFAULT_NEAR_DUPLICATE,
-        help="near-duplicate threshold as a share of the hash bits (default %(default)s)",
+        help="near-duplicate threshold as a share of the distance between unrelated "
+        "photographs (default %(default)s)",
     )
     cons_parser.add_argument(
         "--n-boot", type=int, default=2000, help="bootstrap replicates (default %(default)s)"
@@ -298,5 +312,25 @@ def _configure_report(report_parser: argparse.ArgumentParser) -> None:
         "--previous",
         metavar="RUN_DIR",
         help="an earlier run of the same arms: also write drift.html, the change since it",
+    )
+    report_parser.add_argument(
+        "--correction",
+        choices=("holm", "bh", "none"),
+        default="holm",
+        help="how the p-values of all comparisons are corrected together: holm (family-wise "
+        "error), bh (false discovery rate) or none (default %(default)s)",
+    )
+    report_parser.add_argument(
+        "--alpha", type=float, default=0.05, help="significance level (default %(default)s)"
+    )
+    report_parser.add_argument(
+        "--by-prompt",
+        action="store_true",
+        help="also compare the arms on each prompt (those comparisons join the corrected family)",
+    )
+    report_parser.add_argument(
+        "--no-plan",
+        action="store_true",
+        help="leave out the repeats that would settle each inconclusive comparison",
     )
     report_parser.set_defaults(func=run_report)

@@ -35,6 +35,7 @@ COMMAND_MODULES = (
     "imgkit.cli.sim",
     "imgkit.cli.chain",
     "imgkit.cli.analysis",
+    "imgkit.cli.plan",
     "imgkit.cli.runs",
     "imgkit.cli.check",
     "imgkit.cli.drift",

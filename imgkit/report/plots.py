@@ -23,6 +23,9 @@ from matplotlib.lines import Line2D
 from matplotlib.ticker import FuncFormatter, StrMethodFormatter
 from PIL import Image
 
+from imgkit.analysis.consistency import (
+    distance_histogram as distance_histogram_table,
+)
 from imgkit.analysis.consistency import pairwise_distances, within_arm_distances
 from imgkit.analysis.divergence import (
     divergence_summary,
@@ -46,6 +49,7 @@ __all__ = [
     "cost_projection",
     "distance_distributions",
     "distance_heatmap",
+    "distance_histogram",
     "divergence_vs_image_distance",
     "prompt_divergence",
 ]
@@ -142,7 +146,7 @@ def distance_distributions(
     frame: pd.DataFrame, kind: str = "phash", ax: Axes | None = None
 ) -> Axes:
     """Draw, per arm, the within-arm pairwise distances (same prompt) as a box with the pairs
-    as points, and the run's "unrelated images" baseline as a dashed line (from
+    as points, and the fixed scale's "unrelated photographs" distance as a dashed line (from
     :func:`imgkit.analysis.consistency.within_arm_distances`). Returns the Axes."""
     pairs = within_arm_distances(frame, kind)
     ax = _axes(ax)
@@ -167,7 +171,7 @@ def distance_distributions(
         fit_category_ticks(ax, range(len(arms) + len(silent)), [*arms, *silent])
     baseline = pairs.attrs.get("baseline_distance")
     if baseline is not None and np.isfinite(baseline):
-        label = f"unrelated images ({pairs.attrs.get('baseline')} baseline)"
+        label = f"unrelated photographs ({pairs.attrs.get('baseline')})"
         ax.axhline(baseline, linestyle="--", color="grey", label=label)
         ax.legend(loc="best")
     set_wrapped_labels(ax, "arm", f"{kind} distance between images of one prompt (bits)")
@@ -206,8 +210,8 @@ def consistency_intervals(table: pd.DataFrame, kind: str = "phash", ax: Axes | N
     set_wrapped_labels(ax, "prompt", f"{kind} similarity (1 = identical, 0 = unrelated)")
     if arms:
         legend_outside(ax, title="arm")
-    baseline = rows["baseline"].iloc[0] if "baseline" in rows.columns and len(rows) else None
-    suffix = f", {baseline} baseline" if baseline else ""
+    reference = rows["reference"].iloc[0] if "reference" in rows.columns and len(rows) else None
+    suffix = f", 0 = {reference}" if reference else ""
     _title(ax, f"Consistency per prompt with 95% intervals ({kind}{suffix})", _is_simulated(rows))
     return ax
 
@@ -518,4 +522,42 @@ def contact_sheet(
     if not several_prompts and "prompt" in rows.columns and len(rows):
         prompt_text = f": {_short(rows['prompt'].iloc[0], 50)}"
     _title(ax, f"Contact sheet{prompt_text}", _is_simulated(rows))
+    return ax
+
+
+def distance_histogram(
+    frame_or_histogram: pd.DataFrame, kind: str = "phash", ax: Axes | None = None
+) -> Axes:
+    """Draw each arm's within-prompt pair distances as a histogram (share of its pairs per
+    distance, as steps) over the fixed scale's unrelated photographs (grey bars) and mark the
+    reference distance, similarity 0, with a dashed line. Takes a
+    :func:`imgkit.analysis.consistency.distance_histogram` table, or a run frame (then computes
+    it with ``kind``). Returns the Axes."""
+    histogram = frame_or_histogram
+    if not (isinstance(histogram, pd.DataFrame) and "pairs" in histogram.columns):
+        histogram = distance_histogram_table(frame_or_histogram, kind)
+    _require(histogram, ["arm", "distance", "share"], "frame_or_histogram", "histogram columns")
+    kind = histogram.attrs.get("kind", kind)
+    reference = histogram.attrs.get("reference")
+    ax = _axes(ax)
+    if reference is not None and reference.histogram:
+        counts = np.asarray(reference.histogram, dtype=float)
+        ax.bar(
+            np.arange(counts.size),
+            counts / counts.sum(),
+            width=1.0,
+            color="lightgrey",
+            label=f"unrelated photographs ({reference.name})",
+        )
+    for arm in sorted(histogram["arm"].unique()):
+        rows = histogram[histogram["arm"] == arm].sort_values("distance")
+        ax.step(rows["distance"], rows["share"], where="mid", label=str(arm))
+    if reference is not None:
+        ax.axvline(reference.distance, linestyle="--", color="grey", label="similarity 0")
+    ax.set_xlim(-0.5, (histogram.attrs.get("bits") or 64) * 0.75)
+    ax.set_xlabel(f"{kind} distance between two images of one arm and prompt (bits)")
+    ax.set_ylabel("share of pairs")
+    if len(histogram) or reference is not None:
+        ax.legend(loc="best", fontsize=8)
+    _title(ax, f"Within-arm {kind} distances on the fixed scale", _is_simulated(histogram))
     return ax

@@ -4,8 +4,9 @@ Pick arms, a prompt and a number of repeats, see what it will cost, press Run. T
 in a background thread through :func:`imgkit.runner.drill` (the same function the command line
 and the notebooks call), so the notebook stays responsive; progress bars and the gallery fill as
 images arrive. When the run ends, the result tabs (:mod:`imgkit.widgets.drill_results`) show its
-consistency (:func:`imgkit.analysis.consistency.compare_arms` writes the verdict), how far each arm
-rewrote the prompt, what it cost and every attempt made.
+consistency (:func:`imgkit.analysis.sweep.compare_all` writes the verdict: every pair of arms,
+corrected together for multiple comparisons, with a ranking), how far each arm rewrote the
+prompt, what it cost and every attempt made.
 
 The panel refuses what the runner would refuse, before Run is pressed and in words: repeats out
 of range, a negative budget, an estimate above the budget, a live run without one. Run is then
@@ -93,8 +94,9 @@ class DrillPanel(widgets.VBox):
     """The drill as a panel. ``run_drill()`` is what the Run button does; ``wait()`` awaits it.
 
     Everything shown about a simulated run is labelled simulated. After a run, :attr:`run` holds
-    the :class:`imgkit.runs.folder.Run`, :attr:`frame` its generations and :attr:`verdicts` the
-    :class:`~imgkit.analysis.consistency.ArmComparison` of each pair of arms.
+    the :class:`imgkit.runs.folder.Run`, :attr:`frame` its generations, :attr:`comparison` the
+    :class:`~imgkit.analysis.sweep.SweepComparison` and :attr:`verdicts` its
+    :class:`~imgkit.analysis.comparison.ArmComparison` of each pair of arms.
     """
 
     def __init__(
@@ -230,8 +232,13 @@ class DrillPanel(widgets.VBox):
 
     @property
     def verdicts(self) -> list[Any]:
-        """The :class:`~imgkit.analysis.consistency.ArmComparison` of each pair of arms."""
+        """The :class:`~imgkit.analysis.comparison.ArmComparison` of each pair of arms."""
         return self.results.verdicts
+
+    @property
+    def comparison(self) -> Any:
+        """The :class:`~imgkit.analysis.sweep.SweepComparison` of the last run, or None."""
+        return self.results.comparison
 
     # ---------------------------------------------------------------------------------------
     # Settings

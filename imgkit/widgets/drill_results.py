@@ -9,7 +9,6 @@ simulated run carries the simulated badge; text from a run is escaped.
 
 from __future__ import annotations
 
-import itertools
 from typing import Any
 
 import ipywidgets as widgets
@@ -38,11 +37,13 @@ _ONE_LINE = "white-space: nowrap"
 
 
 class DrillResults(widgets.Tab):
-    """The result tabs. After :meth:`show`, :attr:`verdicts` holds the
-    :class:`~imgkit.analysis.consistency.ArmComparison` of each pair of arms."""
+    """The result tabs. After :meth:`show`, :attr:`comparison` holds the
+    :class:`~imgkit.analysis.sweep.SweepComparison` of the run and :attr:`verdicts` its
+    :class:`~imgkit.analysis.comparison.ArmComparison` of each pair of arms."""
 
     def __init__(self) -> None:
         self.verdicts: list[Any] = []
+        self.comparison: Any = None
         self.verdict = widgets.HTML()
         self.verdict.add_class("imgkit-verdict")
         self.consistency_html = table_box()
@@ -68,6 +69,7 @@ class DrillResults(widgets.Tab):
     def clear(self) -> None:
         """Empty every tab (nothing has run yet)."""
         self.verdicts = []
+        self.comparison = None
         for target in (
             self.verdict,
             self.consistency_html,
@@ -84,6 +86,7 @@ class DrillResults(widgets.Tab):
         """Fill every tab from ``run`` and its generations ``frame``."""
         simulated = bool(frame.get("simulated", pd.Series([False])).fillna(False).any())
         self.verdicts = []
+        self.comparison = None
         self._show_consistency(frame, simulated, n_boot=n_boot, n_perm=n_perm)
         self._show_divergence(frame, simulated)
         self._show_cost(frame, simulated)
@@ -95,7 +98,7 @@ class DrillResults(widgets.Tab):
     def _show_consistency(
         self, frame: pd.DataFrame, simulated: bool, *, n_boot: int, n_perm: int
     ) -> None:
-        from imgkit.analysis.consistency import compare_arms, consistency_table
+        from imgkit.analysis.consistency import consistency_table
         from imgkit.report.plots import consistency_intervals
 
         try:
@@ -119,21 +122,38 @@ class DrillResults(widgets.Tab):
             figure, ax = new_figure((6.4, 3.6))
             consistency_intervals(table, ax=ax)
             show_picture(self.consistency_plot, figure_png(figure))
-        arms = [a for a in dict.fromkeys(frame["arm"]) if a in set(table["arm"])]
-        lines = []
-        for arm_a, arm_b in itertools.combinations(arms, 2):
-            try:
-                comparison = compare_arms(frame, arm_a, arm_b, n_perm=n_perm, n_boot=n_boot)
-            except ImgkitError as exc:
-                lines.append(f"<li>{escape(arm_a)} vs {escape(arm_b)}: {escape(exc)}</li>")
-                continue
-            self.verdicts.append(comparison)
-            lines.append(f"<li>{escape(comparison.verdict)}</li>")
-        if not lines:
-            lines.append("<li>Pick at least two arms to compare their consistency.</li>")
-        self.verdict.value = (
-            "<h4>Verdict</h4>" + simulated_badge(simulated) + f"<ul>{''.join(lines)}</ul>"
+        self.verdict.value = self._verdict_html(frame, simulated, n_boot=n_boot, n_perm=n_perm)
+
+    def _verdict_html(
+        self, frame: pd.DataFrame, simulated: bool, *, n_boot: int, n_perm: int
+    ) -> str:
+        """Every pair of arms compared as one family (Holm-corrected), with the ranking."""
+        from imgkit.analysis.sweep import compare_all
+
+        head = "<h4>Verdict</h4>" + simulated_badge(simulated)
+        if frame["arm"].nunique() < 2:
+            return head + "<ul><li>Pick at least two arms to compare their consistency.</li></ul>"
+        try:
+            result = compare_all(frame, "phash", n_perm=n_perm, n_boot=n_boot)
+        except ImgkitError as exc:
+            return head + f"<ul><li>No verdict: {escape(exc)}</li></ul>"
+        self.comparison = result
+        self.verdicts = list(result.comparisons)
+        lines = "".join(f"<li>{escape(c.verdict)}</li>" for c in result.comparisons)
+        summary = "".join(f"<p>{escape(line)}</p>" for line in result.summary())
+        ranking = ""
+        if result.ranking["arm"].nunique() >= 2:
+            ranking = frame_html(
+                result.ranking,
+                columns=["rank", "arm", "similarity", "ci_low", "ci_high", "rank_low", "rank_high"],
+            )
+        note = (
+            "<p><small>Similarity is on a fixed scale (0 = as far apart as unrelated "
+            "photographs, 1 = identical). Every pair is tested, and the p-values are corrected "
+            "together (Holm): a winner is named only when the corrected p is below 0.05.</small>"
+            "</p>"
         )
+        return head + summary + ranking + f"<ul>{lines}</ul>" + note
 
     # ---------------------------------------------------------------------------------------
     # Prompt divergence
