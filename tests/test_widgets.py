@@ -614,7 +614,9 @@ def test_drill_panel_verdict_corrects_every_pair_together(tmp_path: Path) -> Non
             rows.append({"arm": arm, "prompt": "p", "repeat": r, "status": "ok",
                          "phash": f"{value:016x}"})  # fmt: skip
     panel = DrillPanel(out=tmp_path, n_boot=100, n_perm=500)
-    verdict = panel._verdict_html(pd.DataFrame(rows), simulated=False)
+    verdict = panel.results._verdict_html(
+        pd.DataFrame(rows), simulated=False, n_boot=100, n_perm=500
+    )
     assert panel.comparison.family_size == 3 and len(panel.verdicts) == 3
     assert verdict.count("adjusted") == 3 and "(Holm, 3 comparisons)" in verdict
     assert "rank_low" in verdict  # the ranking table
