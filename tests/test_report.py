@@ -162,7 +162,9 @@ def test_simulated_banner_comes_first_and_cannot_be_missed(written):
     assert banner < page.index("<h1>")
     assert "banner-all" in page[banner - 60 : banner]
     assert "SIMULATED" in page[banner : banner + 200]
-    assert "<title>imgkit report: run-7 (simulated)</title>" in page
+    # The title names the comparison, not the run id (which the subtitle and the end give).
+    assert "<title>imgkit report: steady vs wobbly on 2 prompts" in page
+    assert "(simulated)</title>" in page and "run run-7" in page
     assert written["md"].startswith("> **SIMULATED**")
 
 
@@ -218,14 +220,33 @@ def test_consistency_and_divergence_tables(written):
     assert '<ins class="imgkit-ins">photo</ins>' in page
     assert page.count('<span class="imgkit-diff">') == 15  # every ok image had a rewrite
     assert "Jaccard between revisions" in page
+    # Prompts are listed once, numbered, and the tables name them by number.
+    consistency = page.split('<section id="consistency">')[1].split("</section>")[0]
+    assert html_escaped(HOSTILE_PROMPT) not in consistency
+    assert "<td>#1</td>" in consistency and "<td>#2</td>" in consistency
+    prompts = page.split('<ol class="prompts" id="prompts">')[1].split("</ol>")[0]
+    assert prompts.count("<li>") == 2 and html_escaped(HOSTILE_PROMPT) in prompts
+
+
+def test_metadata_closes_the_page_without_an_empty_header(written):
+    page = written["html"]
+    about = page.split('<section id="run">')[1]
+    assert page.index('<section id="run">') > page.index('<section id="images">')
+    assert "<thead>" not in about.split("</table>")[0]  # a key/value table needs no header
+    assert "<th></th>" not in page
 
 
 def test_embedded_plots_and_thumbnails(frame, written):
     parsed = _parse(written["html"])
     sources = [attrs["src"] for tag, attrs in parsed.tags if tag == "img"]
-    thumbnails = [s for s in sources if s.startswith("data:image/jpeg;base64,")]
     figures = [s for s in sources if s.startswith("data:image/png;base64,")]
+    # Every image in the Images section, and a few per arm at the top ("What each arm drew").
+    gallery = _parse(written["html"].split('<section id="images">')[1])
+    thumbnails = [a["src"] for tag, a in gallery.tags if tag == "img"]
+    assert all(s.startswith("data:image/jpeg;base64,") for s in thumbnails)
     assert len(thumbnails) == (frame["status"] == "ok").sum()
+    glance = _parse(written["html"].split('<section id="glance">')[1].split("</section>")[0])
+    assert 1 <= len([t for t, _ in glance.tags if t == "img"]) <= 4 * frame["arm"].nunique()
     # consistency, distributions, one heatmap per arm, divergence, divergence vs image, cost
     assert len(figures) == 7
     captions = [t for t in parsed.text if t.startswith("Pairwise distances, ")]
@@ -383,7 +404,7 @@ def test_drill_on_the_simulator_then_report_its_folder(tmp_path, capsys):
     assert "SIMULATED" in page and "<script" not in page
     assert "dall-e-3" in page and "gpt-image-1" in page
     frame = open_run(run.path).to_frame()
-    thumbnails = page.count('src="data:image/jpeg;base64,')
+    thumbnails = page.split('<section id="images">')[1].count('src="data:image/jpeg;base64,')
     assert thumbnails == (frame["status"] == "ok").sum() > 0
 
     # The CLI gives the same numbers from the folder alone.

@@ -90,11 +90,12 @@ def test_html_embeds_a_bounded_sample_and_links_every_image(tmp_path):
     frame = _image_run(images)
     out = write_report(frame, tmp_path / "report.html", n_boot=50, n_perm=200)
     page = out.read_text("utf-8")
-    thumbnails = page.count('src="data:image/jpeg;base64,')
+    images_section = page.split('<section id="images">')[1]
+    thumbnails = images_section.count('src="data:image/jpeg;base64,')
     assert thumbnails == 4 * 8  # 4 arm x prompt groups, at most 8 each
     assert "Showing 32 of 80 images" in page and 'href="gallery.html"' in page
     # Spread evenly over the repeats, the same every time.
-    assert re.findall(r'alt="(repeat \d+)"', page)[:8] == [
+    assert re.findall(r'alt="(repeat \d+)"', images_section)[:8] == [
         f"repeat {r}" for r in (0, 3, 5, 8, 11, 14, 16, 19)
     ]
     full = (tmp_path / "gallery.html").read_text("utf-8")

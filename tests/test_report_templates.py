@@ -257,10 +257,15 @@ def test_report_content_is_plain_text_ready_for_any_format(content):
     )
     # Text from the run is kept as it is: escaping belongs to the output format.
     assert HOSTILE_PROMPT in content.prompts
-    assert any(prompt == HOSTILE_PROMPT for prompt, _ in content.verdicts)
+    # Tables and verdicts name prompts by number; the prompts are listed once, in order.
+    number = content.prompt_numbers[HOSTILE_PROMPT]
+    assert content.prompts.index(HOSTILE_PROMPT) + 1 == int(number.lstrip("#"))
+    assert any(scope == f"prompt {number}" for scope, _ in content.verdicts)
+    assert content.headline.startswith("steady vs wobbly on 2 prompts")
     assert shlex.join(["imgkit", "drill", HOSTILE]) in content.command
     tables = [v for v in vars(content).values() if isinstance(v, Table)]
-    assert len(tables) == 10 and content.attempts is None  # a bare frame has no attempt log
+    # A bare frame has no attempt log, and so no latency either.
+    assert len(tables) == 10 and content.attempts is None and content.latency is None
     for table in tables:
         assert all(isinstance(cell, str) for row in [table.head, *table.rows] for cell in row)
         assert all(len(row) == len(table.head) for row in table.rows)

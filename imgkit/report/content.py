@@ -48,12 +48,16 @@ class ReportContent:
 
     title: str
     title_suffix: str
+    headline: str
+    subtitle: str
+    cost_line: str
     simulated: str
     banner: str
     banner_explanation: str
     run: Table
     manifest_json: str | None
     prompts: list[str]
+    prompt_numbers: dict[str, str]
     verdicts: list[tuple[str, str]]
     verdict_summary: list[str]
     verdict_table: Table | None
@@ -74,6 +78,8 @@ class ReportContent:
     problems_note: str
     attempts: Table | None
     image_problems: str | None
+    latency: Table | None
+    latency_note: str
     command: str
 
 
@@ -83,26 +89,38 @@ def report_content(data: ReportData) -> ReportContent:
     revised = len(data.divergence) > 0
     divergence, divergence_note = _bounded_rows(data.divergence, "revised prompts")
     problems, problems_note = _bounded_rows(data.problems, "generations without an image")
+    numbers = _prompt_numbers(data)
+    latency, latency_note = _latency(data)
     return ReportContent(
         title=data.title,
         title_suffix={"all": " (simulated)", "some": " (partly simulated)"}.get(data.simulated, ""),
+        headline=_headline(data),
+        subtitle=_subtitle(data),
+        cost_line=_cost_line(data),
         simulated=data.simulated,
         banner=word,
         banner_explanation=explanation,
         run=Table(["", ""], [list(row) for row in _run_summary(data)]),
         manifest_json=_manifest_json(data.manifest) if data.manifest else None,
-        prompts=[str(p) for p in dict.fromkeys(data.frame["prompt"].dropna())],
-        verdicts=_verdicts(data),
+        prompts=list(numbers),
+        prompt_numbers=numbers,
+        verdicts=_verdicts(data, numbers),
         verdict_summary=data.sweep.summary() if data.comparisons else [],
-        verdict_table=(Table(_VERDICT_HEAD, _verdict_rows(data)) if data.comparisons else None),
-        ranking=_ranking_table(data),
+        verdict_table=(
+            Table(_VERDICT_HEAD, _verdict_rows(data, numbers)) if data.comparisons else None
+        ),
+        ranking=_ranking_table(data, numbers),
         scale_note=_scale_note(data),
-        consistency=Table(_CONSISTENCY_HEAD, _consistency_rows(data.consistency)),
+        consistency=Table(_CONSISTENCY_HEAD, _consistency_rows(data.consistency, numbers)),
         methods=_methods(data),
         variability=(
-            Table(_VARIABILITY_HEAD, _variability_rows(data.variability)) if revised else None
+            Table(_VARIABILITY_HEAD, _variability_rows(data.variability, numbers))
+            if revised
+            else None
         ),
-        divergence=Table(_DIVERGENCE_HEAD, _divergence_rows(divergence)) if revised else None,
+        divergence=(
+            Table(_DIVERGENCE_HEAD, _divergence_rows(divergence, numbers)) if revised else None
+        ),
         divergence_note=divergence_note,
         diffs=[str(d) for d in divergence["diff_html"]] if revised else [],
         costs=Table(_COST_HEAD, _cost_rows(data.costs)),
@@ -114,8 +132,111 @@ def report_content(data: ReportData) -> ReportContent:
         problems_note=problems_note,
         attempts=Table(*_frame_rows(data.attempt_counts)) if len(data.attempt_counts) else None,
         image_problems=_image_problem_text(data),
+        latency=latency,
+        latency_note=latency_note,
         command=data.command,
     )
+
+
+def _prompt_numbers(data: ReportData) -> dict[str, str]:
+    """Each prompt and the short name the tables use for it ("#1", "#2", ...), in run order:
+    the prompts are listed once, at the top, instead of on every row."""
+    prompts = dict.fromkeys(str(p) for p in data.frame["prompt"].dropna())
+    return {prompt: f"#{k}" for k, prompt in enumerate(prompts, 1)}
+
+
+def _headline(data: ReportData) -> str:
+    """What was compared, in words: "dall-e-3 vs gpt-image-1 on 1 prompt, 5 repeats each"."""
+    frame = data.frame
+    arms = [str(a) for a in dict.fromkeys(frame["arm"].dropna())]
+    if not arms:
+        return data.title
+    if len(arms) <= 3:
+        who = " vs ".join(arms)
+    else:
+        who = f"{len(arms)} arms ({', '.join(arms[:2])} and {len(arms) - 2} more)"
+    prompts = frame["prompt"].nunique()
+    text = f"{who} on {prompts} prompt{'s' if prompts != 1 else ''}"
+    repeats = frame.groupby(["arm", "prompt"], sort=False).size()
+    if len(repeats) and repeats.min() == repeats.max():
+        count = int(repeats.iloc[0])
+        text += f", {count} repeat{'s' if count != 1 else ''} each"
+    elif len(repeats):
+        text += f", {int(repeats.min())} to {int(repeats.max())} repeats"
+    return text
+
+
+def _cost_line(data: ReportData) -> str:
+    """The cost in one sentence, for the top of the report."""
+    costs = data.costs
+    if not len(costs):
+        return ""
+    known = pd.to_numeric(costs["total_usd"], errors="coerce")
+    images = int(costs["n_ok"].sum())
+    each = ", ".join(
+        f"{r['arm']} {_usd(r['per_image_usd'])} each" for r in costs.to_dict(orient="records")
+    )
+    text = f"Cost: {_usd(float(known.sum()))} for {images} image(s) ({each})."
+    if data.simulated == "all":
+        text += " Simulated: what the services would charge; nothing was billed."
+    unknown = int(costs["n_unknown_cost"].sum())
+    if unknown:
+        text += f" {unknown} image(s) have no known cost and are not in the total."
+    return text
+
+
+def _subtitle(data: ReportData) -> str:
+    """The run in one line: its id, when, where the images came from, its status."""
+    manifest = data.manifest
+    parts = [f"run {data.title}"]
+    created = str(manifest.get("created_at") or "")
+    if created:
+        parts.append(created[:16].replace("T", " ") + " UTC")
+    parts.append(_banner_text(data.simulated)[0].lower())
+    if manifest.get("status"):
+        parts.append(str(manifest["status"]))
+    return " · ".join(parts)
+
+
+def _latency(data: ReportData) -> tuple[Table | None, str]:
+    """Time to answer per arm, and for streamed arms to the first partial and final image."""
+    from imgkit.analysis.latency import latency_table
+
+    table = latency_table(data.frame) if "latency_s" in data.frame.columns else None
+    if table is None or table["latency_median_s"].isna().all():
+        return None, ""
+    rows = [
+        [
+            str(r["arm"]),
+            str(r["n"]),
+            _seconds(r["latency_median_s"]),
+            _seconds(r["latency_p90_s"]),
+            str(r["streamed"]) if r["streamed"] else "no",
+            _seconds(r["first_partial_median_s"]),
+            _seconds(r["final_image_median_s"]),
+        ]
+        for r in table.to_dict(orient="records")
+    ]
+    head = [
+        "arm",
+        "images",
+        "median",
+        "90th percentile",
+        "streamed",
+        "first partial image (median)",
+        "final image (median)",
+    ]
+    note = "Seconds from sending a request to its answer; for streamed requests also to the first "
+    note += "partial image and to the final image."
+    if data.simulated == "all":
+        note += " Simulated: these are the simulator's own delays, not the services'."
+    return Table(head, rows), note
+
+
+def _seconds(value: Any) -> str:
+    if value is None or (isinstance(value, float) and not math.isfinite(value)):
+        return ""
+    return f"{float(value):.2f} s"
 
 
 #: Tables with a row per generation show at most this many rows (spread evenly over the arm x
@@ -236,18 +357,20 @@ def _manifest_json(manifest: Mapping[str, Any]) -> str:
     return json.dumps(json_ready(manifest), indent=2, sort_keys=True, default=str)
 
 
-def _scope(prompt: Any) -> str:
-    return "all prompts" if prompt is None else str(prompt)
+def _scope(prompt: Any, numbers: Mapping[str, str]) -> str:
+    if prompt is None:
+        return "all prompts"
+    return f"prompt {numbers[str(prompt)]}" if str(prompt) in numbers else str(prompt)
 
 
-def _verdicts(data: ReportData) -> list[tuple[str, str]]:
+def _verdicts(data: ReportData, numbers: Mapping[str, str]) -> list[tuple[str, str]]:
     """(scope, sentence) per comparison, the planner's line after an inconclusive one."""
     lines = []
     for comparison, plan in zip(data.comparisons, data.plans, strict=True):
         text = str(comparison.verdict)
         if plan:
             text += " " + plan
-        lines.append((_scope(comparison.prompt), text))
+        lines.append((_scope(comparison.prompt, numbers), text))
     return lines
 
 
@@ -264,7 +387,7 @@ def _p_text(p: float) -> str:
     return "< 0.001" if p < 0.001 else f"{p:.3f}"
 
 
-def _verdict_rows(data: ReportData) -> list[list[str]]:
+def _verdict_rows(data: ReportData, numbers: Mapping[str, str]) -> list[list[str]]:
     rows = []
     for c in data.comparisons:
         if c.more_consistent is not None:
@@ -275,7 +398,7 @@ def _verdict_rows(data: ReportData) -> list[list[str]]:
             word = "too few images"
         rows.append(
             [
-                _scope(c.prompt),
+                _scope(c.prompt, numbers),
                 f"{c.arm_a} vs {c.arm_b}",
                 f"{_fmt(c.similarity_a, 2)} {_interval(*c.ci_a)}",
                 f"{_fmt(c.similarity_b, 2)} {_interval(*c.ci_b)}",
@@ -306,7 +429,7 @@ _VERDICT_HEAD = [
 ]
 
 
-def _ranking_table(data: ReportData) -> Table | None:
+def _ranking_table(data: ReportData, numbers: Mapping[str, str]) -> Table | None:
     ranking = data.sweep.ranking
     if ranking["arm"].nunique() < 2:
         return None
@@ -321,7 +444,7 @@ def _ranking_table(data: ReportData) -> Table | None:
         rank = f"{r['rank']:g}"
         rows.append(
             [
-                str(r["scope"]),
+                _scope_text(r["scope"], numbers),
                 rank,
                 str(r["arm"]),
                 f"{_fmt(r['similarity'], 2)} {_interval(r['ci_low'], r['ci_high'])}",
@@ -362,7 +485,16 @@ def _scale_note(data: ReportData) -> str:
     return text
 
 
-def _consistency_rows(table: pd.DataFrame) -> list[list[str]]:
+def _scope_text(scope: Any, numbers: Mapping[str, str]) -> str:
+    """A ranking's scope: "all prompts" or a prompt, named by its number."""
+    return f"prompt {numbers[str(scope)]}" if str(scope) in numbers else str(scope)
+
+
+def _prompt_ref(prompt: Any, numbers: Mapping[str, str]) -> str:
+    return numbers.get(str(prompt), str(prompt))
+
+
+def _consistency_rows(table: pd.DataFrame, numbers: Mapping[str, str]) -> list[list[str]]:
     rows = []
     for record in table.to_dict(orient="records"):
         interval = f"[{_fmt(record['ci_low'], 2)}, {_fmt(record['ci_high'], 2)}]"
@@ -370,7 +502,7 @@ def _consistency_rows(table: pd.DataFrame) -> list[list[str]]:
         rows.append(
             [
                 str(record["arm"]),
-                str(record["prompt"]),
+                _prompt_ref(record["prompt"], numbers),
                 str(record["kind"]),
                 str(record["n_images"]),
                 _fmt(record["mean_distance"], 1),
@@ -434,14 +566,14 @@ def _projection_rows(projection: pd.DataFrame) -> tuple[list[str], list[list[str
     return head, rows
 
 
-def _divergence_rows(divergence: pd.DataFrame) -> list[list[str]]:
+def _divergence_rows(divergence: pd.DataFrame, numbers: Mapping[str, str]) -> list[list[str]]:
     rows = []
     for r in divergence.to_dict(orient="records"):
         rows.append(
             [
                 str(r["arm"]) if "arm" in r else "",
                 str(r.get("repeat", "")),
-                str(r["prompt"]),
+                _prompt_ref(r["prompt"], numbers),
                 _fmt(r["jaccard_distance"], 2),
                 _fmt(r["edit_distance"], 2),
                 _fmt(r["length_ratio"], 2),
@@ -464,11 +596,11 @@ _DIVERGENCE_HEAD = [
 ]
 
 
-def _variability_rows(variability: pd.DataFrame) -> list[list[str]]:
+def _variability_rows(variability: pd.DataFrame, numbers: Mapping[str, str]) -> list[list[str]]:
     return [
         [
             str(r["arm"]),
-            str(r["prompt"]),
+            _prompt_ref(r["prompt"], numbers),
             str(r["n_revised"]),
             str(r["n_distinct"]),
             _fmt(r["mean_pairwise_jaccard"], 2),

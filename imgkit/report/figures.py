@@ -94,6 +94,17 @@ class Gallery:
     available: int = 0
     per_group: int = 0
 
+    def at_a_glance(self, per_arm: int = 4) -> list[GalleryGroup]:
+        """A few thumbnails of each arm, from its first prompt: what the report shows first."""
+        chosen: dict[str, GalleryGroup] = {}
+        for group in self.groups:
+            if group.arm not in chosen and group.thumbnails:
+                thumbnails = group.thumbnails[:per_arm]
+                chosen[group.arm] = GalleryGroup(
+                    group.arm, group.prompt, thumbnails, len(thumbnails)
+                )
+        return list(chosen.values())
+
     @property
     def sampled(self) -> bool:
         """True when some images are not embedded."""
@@ -184,7 +195,9 @@ def report_figures(data: ReportData) -> list[EmbeddedFigure]:
         figures.append(
             (
                 "How far each arm rewrote the prompt",
-                lambda ax: plots.prompt_divergence(data.divergence, ax=ax),
+                lambda ax: plots.prompt_divergence(
+                    data.divergence, ax=ax, arms=list(dict.fromkeys(data.frame["arm"]))
+                ),
                 (7.5, 4.5),
             )
         )
