@@ -19,7 +19,7 @@ help:
 	@echo "make drill   run the lesson's consistency drill on the local simulator (results in runs/)"
 	@echo "make test    run the whole test suite (ruff, pytest, notebooks)"
 	@echo "make bench   run the benchmarks (medians and ratios)"
-	@echo "make lab     open JupyterLab on the notebooks"
+	@echo "make lab     open JupyterLab on the notebooks (prints the URL to open; works as root)"
 
 $(PY):
 	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' || \
@@ -65,7 +65,7 @@ bench: $(TEST_STAMP)
 	@for b in benchmarks/bench_*.py; do echo "== $$b"; $(PY) $$b || exit 1; done
 
 lab: $(NOTEBOOK_STAMP)
-	$(VENV)/bin/jupyter lab notebooks/
+	$(PY) tools/lab.py notebooks
 
 clean:
 	rm -rf $(VENV) *.egg-info .pytest_cache .ruff_cache test-artifacts

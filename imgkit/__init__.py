@@ -64,11 +64,20 @@ _EXPORTS: dict[str, str] = {
     "resume": "imgkit.runner.resuming",
     "Run": "imgkit.runs.folder",
     "open_run": "imgkit.runs.folder",
+    # sweeps, gates and drift across runs
+    "PromptTransform": "imgkit.experiment.arms",
+    "Sweep": "imgkit.experiment.sweep",
+    "Checks": "imgkit.experiment.checks",
+    "check_run": "imgkit.analysis.gates",
+    "run_index": "imgkit.runs.index",
+    "drift": "imgkit.analysis.drift",
     # analysis
     "hash_images": "imgkit.analysis.hashing",
     "distance_matrix": "imgkit.analysis.hashing",
     "consistency_table": "imgkit.analysis.consistency",
     "compare_arms": "imgkit.analysis.consistency",
+    "compare_all": "imgkit.analysis.sweep",
+    "plan_repeats": "imgkit.analysis.planning",
     "consistency_for_paths": "imgkit.analysis.consistency",
     "prompt_divergence": "imgkit.analysis.divergence",
     "divergence_table": "imgkit.analysis.divergence",
@@ -94,7 +103,11 @@ if _TYPE_CHECKING:  # for type checkers and IDEs: the same names, imported eager
     from imgkit import errors
     from imgkit.analysis.consistency import compare_arms, consistency_for_paths, consistency_table
     from imgkit.analysis.divergence import divergence_table, html_diff, prompt_divergence
+    from imgkit.analysis.drift import drift
+    from imgkit.analysis.gates import check_run
     from imgkit.analysis.hashing import distance_matrix, hash_images
+    from imgkit.analysis.planning import plan_repeats
+    from imgkit.analysis.sweep import compare_all
     from imgkit.catalog.costs import (
         CostEstimate,
         chain_expected_cost,
@@ -105,8 +118,10 @@ if _TYPE_CHECKING:  # for type checkers and IDEs: the same names, imported eager
     )
     from imgkit.catalog.models import Catalog, ModelSpec, default_catalog, get_model, load_catalog
     from imgkit.catalog.validation import ImageRequest, validate_request
-    from imgkit.experiment.arms import Arm
+    from imgkit.experiment.arms import Arm, PromptTransform
+    from imgkit.experiment.checks import Checks
     from imgkit.experiment.options import DrillOptions, RetryPolicy
+    from imgkit.experiment.sweep import Sweep
     from imgkit.providers import get_provider, provider_for_model
     from imgkit.providers.chain import Chain, ChainLink
     from imgkit.providers.editing import edit, mask_fidelity, mask_from_array, mask_from_rect
@@ -115,3 +130,4 @@ if _TYPE_CHECKING:  # for type checkers and IDEs: the same names, imported eager
     from imgkit.runner.resuming import resume
     from imgkit.runner.start import drill
     from imgkit.runs.folder import Run, open_run
+    from imgkit.runs.index import run_index

@@ -11,7 +11,8 @@ above the providers never catches a vendor exception.
     ├── ValidationError (also ValueError)      bad input, caught before any money is spent
     │   ├── UnknownModelError
     │   ├── RetiredModelError                  live request for a shut-down model
-    │   └── MaskError                          edit mask unusable
+    │   ├── MaskError                          edit mask unusable
+    │   └── SweepFileError                     a sweep or prompt file: names file, line, key
     ├── CatalogError                           catalog or price file malformed
     ├── BudgetExceededError                    estimate or spend would pass the budget
     ├── RunError                               run folder missing, corrupt or locked
@@ -54,6 +55,7 @@ __all__ = [
     "RetiredModelError",
     "RunError",
     "ServerError",
+    "SweepFileError",
     "UnknownModelError",
     "ValidationError",
     "check_argument",
@@ -124,6 +126,35 @@ class RetiredModelError(ValidationError):
 
 class MaskError(ValidationError):
     """An edit mask that the service would reject or that would edit nothing."""
+
+
+class SweepFileError(ValidationError):
+    """A sweep file, or a prompt file it names, holds something imgkit cannot use.
+
+    The message names the file, the line when it is known, the key (``arms[2].quality``), the
+    value and what is allowed: ``sweep.toml, line 14 (arms[2].quality): quality='ultra' is not
+    allowed for model 'gpt-image-2': allowed 'low', 'medium', 'high', 'auto'``. ``param``,
+    ``value``, ``allowed`` and ``model`` are those of the problem found.
+    """
+
+    def __init__(
+        self,
+        file: str,
+        problem: ValidationError | str,
+        *,
+        line: int | None = None,
+        key: str | None = None,
+    ) -> None:
+        self.file = file
+        self.line = line
+        self.key = key
+        where = file + (f", line {line}" if line else "") + (f" ({key})" if key else "")
+        ImgkitError.__init__(self, f"{where}: {problem}")
+        if isinstance(problem, ValidationError):
+            self.param, self.value = problem.param, problem.value
+            self.allowed, self.model = problem.allowed, problem.model
+        else:
+            self.param, self.value, self.allowed, self.model = key or file, None, problem, None
 
 
 class CatalogError(ImgkitError):

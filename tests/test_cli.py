@@ -45,7 +45,7 @@ def test_costs_estimate(capsys):
         "gpt-image-1",
         "--quality",
         "low",
-        "--n",
+        "--images",
         "3",
         "--json",
     )

@@ -103,7 +103,7 @@ def test_hash_table_output_with_kinds_and_size(capsys):
 def test_hash_bad_input_exits_2_with_one_line(capsys, argv, message):
     code, out, err = run_cli(capsys, *argv)
     assert code == 2 and out == ""
-    assert err.startswith("imgkit hash: error:") and message in err
+    assert err.startswith("imgkit: error:") and message in err
     assert "Traceback" not in err
 
 
@@ -151,7 +151,8 @@ def test_consistency_json_scores_each_subfolder_as_an_arm(capsys, run_folder):
     steady, wobbly = by_arm[f"{run_folder}/steady"], by_arm[f"{run_folder}/wobbly"]
     assert steady["n_images"] == wobbly["n_images"] == 6
     assert steady["n_pairs"] == 15
-    assert steady["baseline"] == "random" and steady["baseline_distance"] == 32
+    assert steady["reference"] == "natural-photographs-v1"
+    assert 30 < steady["reference_distance"] < 33
     assert steady["similarity"] > 0.8 > wobbly["similarity"]
     assert steady["ci_low"] <= steady["similarity"] <= steady["ci_high"]
     # The folder itself holds no images: it is no arm.
@@ -173,11 +174,11 @@ def test_consistency_on_files_matches_imagehash_distances(capsys):
     assert row["median_distance"] == sorted(distances)[1]
 
 
-def test_consistency_table_output_states_the_baseline(capsys, run_folder):
+def test_consistency_table_output_states_the_scale(capsys, run_folder):
     code, out, _ = run_cli(capsys, "consistency", run_folder / "steady", "--n-boot", "20")
     assert code == 0
     assert "similarity" in out and "phash" in out and "whash" in out
-    assert "baseline: random (32 bits for phash)" in out
+    assert "scale: 0 = unrelated photographs (natural-photographs-v1: 31.4 bits for phash" in out
 
 
 def test_consistency_bad_input_exits_2(capsys, tmp_path):
@@ -194,7 +195,7 @@ def test_consistency_bad_input_exits_2(capsys, tmp_path):
 def test_report_bad_folder_exits_2(capsys, tmp_path):
     code, out, err = run_cli(capsys, "report", tmp_path / "no-run")
     assert code == 2 and out == ""
-    assert err.startswith("imgkit report: error:") and "no-run" in err
+    assert err.startswith("imgkit: error:") and "no-run" in err
 
 
 def test_commands_are_reachable_from_the_imgkit_entry_point(capsys):

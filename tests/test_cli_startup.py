@@ -75,6 +75,9 @@ def heavy_in(modules: set[str]) -> list[str]:
         ["drill", "--help"],
         ["chain", "--help"],
         ["edit", "--help"],
+        ["check", "--help"],
+        ["drift", "--help"],
+        ["runs", "--help"],
     ],
     ids=" ".join,
 )

@@ -22,6 +22,7 @@ from imgkit.analysis.consistency import (
     within_arm_distances,
 )
 from imgkit.analysis.hashing import hamming, hash_images
+from imgkit.analysis.reference import reference_distance
 from imgkit.errors import ValidationError
 
 try:
@@ -32,6 +33,8 @@ except ImportError:  # tests/ imported as a package
 ZERO = hex_with_bits([])
 LOW4 = hex_with_bits(list(range(4)))  # 4 bits from ZERO
 LOW8 = hex_with_bits(list(range(8)))  # 8 bits from ZERO, 4 from LOW4
+#: The fixed scale's "unrelated photographs" distance for 64-bit phash.
+REF = reference_distance("phash", 8).distance
 
 
 def _row(table: pd.DataFrame, **where) -> pd.Series:
@@ -54,21 +57,25 @@ def test_three_hashes_with_known_distances():
     assert row["n_pairs"] == 3
     assert row["mean_distance"] == pytest.approx(16 / 3)
     assert row["median_distance"] == 4
-    # One prompt: the random baseline, 64 / 2 = 32 bits.
-    assert row["baseline"] == "random"
-    assert row["baseline_distance"] == 32
-    assert row["similarity"] == pytest.approx(1 - (16 / 3) / 32)
-    # default threshold: floor(0.10 * 64) = 6 bits, so the two 4-bit pairs count
+    # The fixed scale: the calibrated distance between unrelated photographs, not the run's.
+    assert row["reference"] == "natural-photographs-v1"
+    assert row["reference_distance"] == pytest.approx(REF)
+    assert 30 < REF < 33
+    assert row["similarity"] == pytest.approx(1 - (16 / 3) / REF)
+    # One prompt: no run-relative figure.
+    assert math.isnan(row["cross_prompt_distance"]) and math.isnan(row["cross_prompt_similarity"])
+    # default threshold: floor(0.2 * reference) = 6 bits, so the two 4-bit pairs count
     assert row["near_duplicate_bits"] == 6
     assert row["near_duplicate_share"] == pytest.approx(2 / 3)
     # The bootstrap only ever averages real pairs (4 or 8 bits), never an image with its own
     # copy, so the interval stays within the similarities of those distances.
-    assert 1 - 8 / 32 <= row["ci_low"] <= row["similarity"] <= row["ci_high"] <= 1 - 4 / 32
+    assert 1 - 8 / REF <= row["ci_low"] <= row["similarity"] <= row["ci_high"] <= 1 - 4 / REF
 
 
 def test_near_duplicate_threshold_is_a_parameter():
     frame = hash_frame({("m", "p"): [ZERO, LOW4, LOW8]})
-    row = consistency_table(frame, kinds="phash", near_duplicate=0.05, n_boot=10).iloc[0]
+    # A share of the reference distance: floor(0.1 * 31.4) = 3 bits.
+    row = consistency_table(frame, kinds="phash", near_duplicate=0.1, n_boot=10).iloc[0]
     assert row["near_duplicate_bits"] == 3
     assert row["near_duplicate_share"] == 0
 
@@ -76,9 +83,9 @@ def test_near_duplicate_threshold_is_a_parameter():
 def test_two_images_give_a_degenerate_interval():
     frame = hash_frame({("m", "p"): [ZERO, LOW8]})
     row = consistency_table(frame, kinds="phash", n_boot=300).iloc[0]
-    assert row["similarity"] == pytest.approx(0.75)
-    assert row["ci_low"] == pytest.approx(0.75)
-    assert row["ci_high"] == pytest.approx(0.75)
+    assert row["similarity"] == pytest.approx(1 - 8 / REF)
+    assert row["ci_low"] == pytest.approx(1 - 8 / REF)
+    assert row["ci_high"] == pytest.approx(1 - 8 / REF)
 
 
 def test_single_image_groups_have_no_statistics():
@@ -88,20 +95,35 @@ def test_single_image_groups_have_no_statistics():
     assert math.isnan(row["similarity"]) and math.isnan(row["ci_low"])
 
 
-def test_cross_prompt_baseline_is_measured_on_the_run():
+def test_cross_prompt_figure_is_measured_on_the_run_and_the_scale_is_not():
     far = hex_with_bits(list(range(40)))
     frame = hash_frame({("m", "p1"): [ZERO, LOW4], ("m", "p2"): [far, far]})
     table = consistency_table(frame, kinds="phash", n_boot=50)
     # cross-prompt pairs: ZERO-far 40 (x2), LOW4-far 36 (x2) -> mean 38
-    assert (table["baseline"] == "cross-prompt").all()
-    assert (table["baseline_distance"] == 38).all()
-    assert _row(table, prompt="p1")["similarity"] == pytest.approx(1 - 4 / 38)
-    assert _row(table, prompt="p2")["similarity"] == 1.0
+    assert (table["cross_prompt_distance"] == 38).all()
+    assert _row(table, prompt="p1")["cross_prompt_similarity"] == pytest.approx(1 - 4 / 38)
+    assert _row(table, prompt="p2")["cross_prompt_similarity"] == 1.0
     assert baseline_distance(frame, "phash") == ("cross-prompt", 38)
+    # The similarity itself is on the fixed scale.
+    assert _row(table, prompt="p1")["similarity"] == pytest.approx(1 - 4 / REF)
+
+
+def test_a_similarity_does_not_change_with_what_else_is_in_the_run():
+    # The example: the same images scored 0.51 alone and 0.43 next to a second prompt,
+    # because the yardstick was the run's own cross-prompt distance.
+    # p1: five hashes a few bits apart; p2 (a related prompt): the same, 16 bits further off.
+    near = [hex_with_bits([i, i + 20, 40 + i]) for i in range(5)]
+    other = [hex_with_bits([i, i + 20, 40 + i, *range(44, 60)]) for i in range(5)]
+    alone = hash_frame({("m", "p1"): near})
+    joined = hash_frame({("m", "p1"): near, ("m", "p2"): other})
+    first = _row(consistency_table(alone, kinds="phash", n_boot=50), prompt="p1")
+    second = _row(consistency_table(joined, kinds="phash", n_boot=50), prompt="p1")
+    assert 0.5 < first["similarity"] == second["similarity"] < 1
+    assert (first["ci_low"], first["ci_high"]) == (second["ci_low"], second["ci_high"])
 
 
 def test_similarity_is_clipped_at_zero():
-    # Images of one prompt further apart than the cross-prompt baseline.
+    # Images of one prompt further apart than unrelated photographs are.
     a, b = hex_with_bits(list(range(0, 60))), hex_with_bits([])
     frame = hash_frame({("m", "p1"): [a, b], ("m", "p2"): [b]})
     row = _row(consistency_table(frame, kinds="phash", n_boot=20), prompt="p1")
@@ -291,7 +313,8 @@ def test_run_frame_is_hashed_from_image_paths(run):
     table = consistency_table(run, kinds=("phash", "dhash"), n_boot=200)
     assert len(table) == 2 * 2 * 2  # arms x prompts x kinds
     assert (table["n_images"] == 4).all()  # the failed rows are left out
-    assert (table["baseline"] == "cross-prompt").all()
+    assert (table["reference"] == "natural-photographs-v1").all()
+    assert table["cross_prompt_distance"].notna().all()
     assert table["simulated"].all()
     for kind in ("phash", "dhash"):
         steady = table[(table["arm"] == "steady") & (table["kind"] == kind)]
@@ -365,7 +388,9 @@ def test_pairwise_and_within_arm_distances(run):
     assert both.shape == (8, 8) and both.index[0] == "p1 r0"
     pairs = within_arm_distances(run)
     assert len(pairs) == 2 * 2 * 6
-    assert pairs.attrs["baseline"] == "cross-prompt"
+    assert pairs.attrs["baseline"] == "natural-photographs-v1"
+    assert pairs.attrs["baseline_distance"] == pytest.approx(REF)
+    assert pairs.attrs["cross_prompt_distance"] > 0
     with pytest.raises(ValidationError):
         pairwise_distances(run, "nobody")
 
@@ -387,7 +412,7 @@ def test_folders_and_subfolders_become_arms(tmp_path):
     table = consistency_for_paths(tmp_path / "run", kinds="phash", n_boot=100)
     run = str(tmp_path / "run")
     assert table["arm"].tolist() == [f"{run}/a", f"{run}/b"]
-    assert (table["baseline"] == "random").all()
+    assert table["cross_prompt_distance"].isna().all()  # one prompt: no run-relative figure
     assert table["similarity"].iloc[0] > table["similarity"].iloc[1]
 
     files = consistency_for_paths(

@@ -12,105 +12,30 @@ Without Chromium the test is skipped, saying how to enable it; with ``IMGKIT_REQ
 
 from __future__ import annotations
 
-import os
 import shutil
-import socket
-import subprocess
-import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parent.parent
+try:
+    from browser_helpers import ARTIFACTS, ROOT, STARTUP_S, require_browser, voila
+except ImportError:  # tests/ imported as a package
+    from tests.browser_helpers import ARTIFACTS, ROOT, STARTUP_S, require_browser, voila
+
 NOTEBOOK = ROOT / "notebooks" / "01_consistency_drill.ipynb"
-ARTIFACTS = Path(os.environ.get("IMGKIT_ARTIFACTS") or ROOT / "test-artifacts")
-#: Seconds allowed for Voila to start, run the notebook, and for the drill in the browser.
-STARTUP_S, RUN_S = 120, 120
-ENABLE_HINT = (
-    "install Debian's chromium package (apt-get install chromium) or point IMGKIT_CHROMIUM at a "
-    "Chromium executable; set IMGKIT_REQUIRE_BROWSER=1 to make a missing browser a failure"
-)
-
-
-def _chromium() -> str | None:
-    given = os.environ.get("IMGKIT_CHROMIUM")
-    if given:
-        return given if Path(given).is_file() else None
-    for name in ("chromium", "chromium-browser"):
-        found = shutil.which(name)
-        if found:
-            return found
-    return None
-
-
-def _require_browser() -> str:
-    path = _chromium()
-    if path is not None:
-        return path
-    message = f"no Chromium found: {ENABLE_HINT}"
-    if os.environ.get("IMGKIT_REQUIRE_BROWSER") == "1":
-        pytest.fail(message)
-    pytest.skip(message)
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
+#: Seconds allowed for the drill in the browser.
+RUN_S = 120
 
 
 @pytest.fixture
 def voila_url(tmp_path: Path) -> Iterator[str]:
     """Serve a copy of the drill notebook (so its run folders land in tmp_path) with Voila."""
-    _require_browser()
+    require_browser()
     notebook = tmp_path / NOTEBOOK.name
     shutil.copy(NOTEBOOK, notebook)
-    port = _free_port()
-    log = (tmp_path / "voila.log").open("w")
-    env = {**os.environ, "MPLBACKEND": "module://matplotlib_inline.backend_inline"}
-    env.pop("OPENAI_API_KEY", None)  # the app must run offline, on the simulator
-    server = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "voila",
-            notebook.name,
-            "--no-browser",
-            f"--port={port}",
-            "--Voila.ip=127.0.0.1",
-            "--show_tracebacks=True",
-        ],
-        cwd=tmp_path,
-        env=env,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
-    url = f"http://127.0.0.1:{port}/"
-    try:
-        deadline = time.monotonic() + STARTUP_S
-        while True:
-            if server.poll() is not None:
-                pytest.fail(f"voila exited: {(tmp_path / 'voila.log').read_text()[-3000:]}")
-            try:
-                socket.create_connection(("127.0.0.1", port), timeout=2).close()
-                break
-            except OSError:
-                if time.monotonic() > deadline:
-                    pytest.fail("voila did not start in time")
-                time.sleep(0.2)
+    with voila(notebook, "notebook-drill-voila.log") as url:
         yield url
-    finally:
-        server.terminate()
-        try:
-            server.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            server.kill()
-            server.wait()
-        log.close()
-        ARTIFACTS.mkdir(parents=True, exist_ok=True)
-        shutil.copy(tmp_path / "voila.log", ARTIFACTS / "notebook-drill-voila.log")
 
 
 def test_drill_notebook_runs_in_a_browser(voila_url: str) -> None:
@@ -123,7 +48,7 @@ def test_drill_notebook_runs_in_a_browser(voila_url: str) -> None:
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     screenshot = ARTIFACTS / "notebook-drill.png"
     with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=_require_browser(), headless=True)
+        browser = playwright.chromium.launch(executable_path=require_browser(), headless=True)
         try:
             page = browser.new_page(viewport={"width": 1280, "height": 2400})
             page.goto(voila_url, timeout=STARTUP_S * 1000)
@@ -134,12 +59,12 @@ def test_drill_notebook_runs_in_a_browser(voila_url: str) -> None:
             assert run_button.inner_text().strip() == "Run"
             run_button.click()
             panel.locator(".imgkit-progress").first.wait_for(state="attached", timeout=RUN_S * 1000)
-            gallery_images = panel.locator(".imgkit-gallery img")
+            gallery_images = panel.locator(".imgkit-gallery .imgkit-thumb")
             # Two arms x five repeats: the lesson's drill as the notebook's parameters set it.
             expected_images = 2 * 5
             page.wait_for_function(
-                "n => document.querySelectorAll('.imgkit-drill-panel .imgkit-gallery img')"
-                ".length >= n",
+                "n => document.querySelectorAll("
+                "'.imgkit-drill-panel .imgkit-gallery .imgkit-thumb').length >= n",
                 arg=expected_images,
                 timeout=RUN_S * 1000,
             )

@@ -13,9 +13,14 @@ import numpy as np
 import pandas as pd
 import pytest
 from matplotlib import pyplot as plt
+from matplotlib.figure import Figure
 from matplotlib.image import AxesImage
 
-from imgkit.analysis.consistency import consistency_table, within_arm_distances
+from imgkit.analysis.consistency import (
+    consistency_table,
+    distance_histogram,
+    within_arm_distances,
+)
 from imgkit.analysis.divergence import (
     divergence_summary,
     divergence_table,
@@ -27,8 +32,12 @@ from imgkit.report import plots
 
 try:
     from analysis_fixtures import make_run
+    from browser_helpers import ARTIFACTS as ROOT_ARTIFACTS
+    from plot_checks import drawn, missing_arms, overlapping_texts
 except ImportError:  # tests/ imported as a package
     from tests.analysis_fixtures import make_run
+    from tests.browser_helpers import ARTIFACTS as ROOT_ARTIFACTS
+    from tests.plot_checks import drawn, missing_arms, overlapping_texts
 
 REPEATS = 4
 PROMPTS = ("a cat on a sofa", "a cup of coffee")
@@ -75,6 +84,7 @@ def _draw_each(frame: pd.DataFrame, table: pd.DataFrame):
     return {
         "heatmap": lambda ax: plots.distance_heatmap(frame, "steady", ax=ax),
         "distributions": lambda ax: plots.distance_distributions(frame, ax=ax),
+        "histogram": lambda ax: plots.distance_histogram(frame, ax=ax),
         "intervals": lambda ax: plots.consistency_intervals(table, ax=ax),
         "divergence": lambda ax: plots.prompt_divergence(div, ax=ax),
         "divergence vs distance": lambda ax: plots.divergence_vs_image_distance(frame, ax=ax),
@@ -88,6 +98,7 @@ def _draw_each(frame: pd.DataFrame, table: pd.DataFrame):
     [
         "heatmap",
         "distributions",
+        "histogram",
         "intervals",
         "divergence",
         "divergence vs distance",
@@ -152,7 +163,23 @@ def test_distributions_one_box_and_all_pairs_per_arm_and_the_baseline(run):
     assert [t.get_text() for t in ax.get_xticklabels()] == ["steady", "wobbly"]
     (baseline,) = [line for line in ax.lines if line.get_linestyle() == "--"]
     assert baseline.get_ydata()[0] == pytest.approx(pairs.attrs["baseline_distance"])
-    assert "cross-prompt" in ax.get_legend().get_texts()[0].get_text()
+    assert "natural-photographs-v1" in ax.get_legend().get_texts()[0].get_text()
+
+
+def test_histogram_one_step_line_per_arm_over_the_reference(run):
+    histogram = distance_histogram(run)
+    ax = plots.distance_histogram(histogram)
+    steps = [line for line in ax.lines if line.get_linestyle() == "-"]
+    assert [line.get_label() for line in steps] == ["steady", "wobbly"]
+    for line, arm in zip(steps, ["steady", "wobbly"], strict=True):
+        rows = histogram[histogram["arm"] == arm].sort_values("distance")
+        assert list(line.get_ydata()) == pytest.approx(rows["share"].tolist())
+    # The unrelated photographs' distances as bars, and similarity 0 as a dashed line.
+    reference = histogram.attrs["reference"]
+    assert len(ax.patches) == reference.bits + 1
+    (zero,) = [line for line in ax.lines if line.get_linestyle() == "--"]
+    assert zero.get_xdata()[0] == pytest.approx(reference.distance)
+    assert "natural-photographs-v1" in " ".join(t.get_text() for t in ax.get_legend().get_texts())
 
 
 def test_intervals_one_errorbar_per_arm_at_the_table_values(table):
@@ -165,7 +192,7 @@ def test_intervals_one_errorbar_per_arm_at_the_table_values(table):
         assert np.allclose(line.get_ydata(), expected.to_numpy())
         assert container.get_label() == arm
     assert [t.get_text() for t in ax.get_xticklabels()] == list(PROMPTS)
-    assert "dhash" in ax.get_title() and "cross-prompt" in ax.get_title()
+    assert "dhash" in ax.get_title() and "natural-photographs-v1" in ax.get_title()
     assert ax.get_ylim() == (0, 1.05)
 
 
@@ -268,3 +295,154 @@ def test_contact_sheet_limits_and_unreadable_images(run, tmp_path):
     assert PROMPTS[0] in ax.get_title()
     with pytest.raises(ValidationError, match="max_per_arm"):
         plots.contact_sheet(one_prompt, max_per_arm=0)
+
+
+# --------------------------------------------------------------------------------------------
+# As a person sees them: the lesson's four-arm drill, drawn at the sizes the notebooks, the
+# drill panel and the report use. No text on text; every arm of the data named in the figure
+# (or in a note saying why it has nothing to show). Each picture is kept in test-artifacts/.
+
+LESSON_ARMS = ["dall-e-3", "dall-e-3+as_is", "gpt-image-1", "gpt-image-2.6-sunburst@responses"]
+#: figure sizes: a notebook's default (ax=None), the drill panel's, the report's
+SIZES = {"notebook": None, "panel": (6.4, 3.6), "report": (7.5, 4.5)}
+PICTURES = ROOT_ARTIFACTS / "plots"
+
+
+@pytest.fixture(scope="module")
+def lesson(tmp_path_factory) -> pd.DataFrame:
+    """Notebook 02's drill on the simulator: four arms (one never rewrites), five repeats."""
+    import imgkit
+    from imgkit.experiment.arms import LESSON_PROMPT
+
+    folder = tmp_path_factory.mktemp("lesson")
+    run = imgkit.drill([LESSON_PROMPT], LESSON_ARMS, n=5, out=folder, progress=False, log=None)
+    return run.to_frame()
+
+
+def _lesson_plots(frame: pd.DataFrame) -> dict:
+    """name -> (draw(ax), the arms the figure must name)."""
+    table = consistency_table(frame, kinds="phash", n_boot=200)
+    projection = projection_table(
+        ["dall-e-3:standard", "dall-e-3:hd", "gpt-image-2:medium", "leonardo-phoenix:auto"],
+        per_day=(1, 20, 50, 500),
+    )
+    projection["simulated"] = True
+    return {
+        "heatmap": (lambda ax: plots.distance_heatmap(frame, "dall-e-3", ax=ax), ["dall-e-3"]),
+        "distributions": (lambda ax: plots.distance_distributions(frame, ax=ax), LESSON_ARMS),
+        "intervals": (lambda ax: plots.consistency_intervals(table, ax=ax), LESSON_ARMS),
+        "divergence": (lambda ax: plots.prompt_divergence(frame, ax=ax), LESSON_ARMS),
+        "divergence-table": (
+            lambda ax: plots.prompt_divergence(divergence_table(frame), ax=ax, arms=LESSON_ARMS),
+            LESSON_ARMS,
+        ),
+        "divergence-vs-distance": (
+            lambda ax: plots.divergence_vs_image_distance(frame, ax=ax),
+            LESSON_ARMS,
+        ),
+        "cost": (lambda ax: plots.cost_projection(projection, ax=ax), []),
+        "contact-sheet": (lambda ax: plots.contact_sheet(frame, ax=ax), LESSON_ARMS),
+    }
+
+
+def _draw_at(draw, size):
+    if size is None:
+        return draw(None).figure
+    figure = Figure(figsize=size)
+    draw(figure.add_subplot())
+    return figure
+
+
+@pytest.mark.parametrize("size", list(SIZES))
+@pytest.mark.parametrize(
+    "name",
+    [
+        "heatmap",
+        "distributions",
+        "intervals",
+        "divergence",
+        "divergence-table",
+        "divergence-vs-distance",
+        "cost",
+        "contact-sheet",
+    ],
+)
+def test_no_text_on_text_and_every_arm_named(lesson, name, size):
+    draw, arms = _lesson_plots(lesson)[name]
+    figure = _draw_at(draw, SIZES[size])
+    PICTURES.mkdir(parents=True, exist_ok=True)
+    figure.savefig(PICTURES / f"{name}-{size}.png", dpi=90, bbox_inches="tight")
+    assert overlapping_texts(figure) == []
+    assert missing_arms(figure, arms) == []
+
+
+def test_contact_sheet_keeps_each_images_shape_and_captions_legible(lesson, tmp_path):
+    from PIL import Image
+
+    frame = lesson.copy()
+    wide = tmp_path / "wide.png"
+    Image.new("RGB", (1792, 1024), (200, 80, 40)).save(wide)
+    frame.loc[frame.index[0], "image_path"] = str(wide)
+    ax = plots.contact_sheet(frame)
+    for image in _images(ax):
+        left, right, bottom, top = image.get_extent()
+        rows, columns = image.get_array().shape[:2]
+        assert abs(right - left) / abs(bottom - top) == pytest.approx(columns / rows, rel=0.02)
+    captions = [t for t in ax.texts if t.get_text().startswith(("repeat", "A ", "An ", "I"))]
+    assert captions and min(t.get_fontsize() for t in captions) >= 8
+    assert overlapping_texts(ax.figure) == []
+
+
+def test_prompt_divergence_shows_every_measure_it_lists(lesson):
+    # The simulator's dall-e-3 keeps every content word: "content words dropped" is 0 there,
+    # a bar of no height. Each bar too low to see is written out instead.
+    ax = plots.prompt_divergence(lesson)
+    renderer = drawn(ax.figure)
+    labels = [t.get_text() for t in ax.get_legend().get_texts()]
+    containers = [c for c in ax.containers if c.get_label() in labels]
+    assert len(containers) == 3
+    for container in containers:
+        for bar in container.patches:
+            box = bar.get_window_extent(renderer)
+            if box.height >= 2:
+                continue
+            marks = [
+                t for t in ax.texts if box.x0 - 1 <= t.get_window_extent(renderer).x0 <= box.x1
+            ]
+            assert marks, f"an invisible {container.get_label()} bar has no mark"
+
+
+def test_divergence_scatter_legend_covers_no_point(lesson):
+    ax = plots.divergence_vs_image_distance(lesson)
+    renderer = drawn(ax.figure)
+    legend = ax.get_legend().get_window_extent(renderer)
+    for collection in ax.collections:
+        points = ax.transData.transform(np.asarray(collection.get_offsets()))
+        assert not any(legend.contains(x, y) for x, y in points)
+
+
+def test_intervals_keep_points_off_the_edges(lesson):
+    table = consistency_table(lesson[lesson["arm"].isin(LESSON_ARMS[:2])], n_boot=100)
+    ax = plots.consistency_intervals(table)
+    low, high = ax.get_xlim()
+    for container in ax.containers:
+        for x in container.lines[0].get_xdata():
+            assert low + 0.1 * (high - low) <= x <= high - 0.1 * (high - low)
+
+
+def test_cost_projection_uses_one_scale_on_both_axes():
+    wide = projection_table([("a", "0.04"), ("b", "0.008")], per_day=(1, 20, 50, 500))
+    ax = plots.cost_projection(wide)
+    assert ax.get_xscale() == ax.get_yscale() == "log"
+    # Straight-line costs stay straight: on log-log axes a cost proportional to volume is a line
+    # of slope 1.
+    for line in ax.lines:
+        x, y = np.log10(line.get_xdata()), np.log10(line.get_ydata())
+        assert np.allclose(np.diff(y) / np.diff(x), 1.0)
+    narrow = projection_table([("a", "0.04")], per_day=(10, 20))
+    ax = plots.cost_projection(narrow)
+    assert ax.get_xscale() == ax.get_yscale() == "linear"
+    ax = plots.cost_projection(wide, scale="linear")
+    assert ax.get_xscale() == ax.get_yscale() == "linear"
+    with pytest.raises(ValidationError, match="scale"):
+        plots.cost_projection(wide, scale="symlog")

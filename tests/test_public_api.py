@@ -39,15 +39,20 @@ PUBLIC_API = [
     "Catalog",
     "Chain",
     "ChainLink",
+    "Checks",
     "CostEstimate",
     "DrillOptions",
     "GenerationResult",
     "ImageRequest",
     "ModelSpec",
+    "PromptTransform",
     "RetryPolicy",
     "Run",
+    "Sweep",
     "__version__",
     "chain_expected_cost",
+    "check_run",
+    "compare_all",
     "compare_arms",
     "consistency_for_paths",
     "consistency_table",
@@ -55,6 +60,7 @@ PUBLIC_API = [
     "default_catalog",
     "distance_matrix",
     "divergence_table",
+    "drift",
     "drill",
     "edit",
     "errors",
@@ -68,11 +74,13 @@ PUBLIC_API = [
     "mask_from_array",
     "mask_from_rect",
     "open_run",
+    "plan_repeats",
     "project_monthly",
     "projection_table",
     "prompt_divergence",
     "provider_for_model",
     "resume",
+    "run_index",
     "validate_request",
     "write_report",
 ]
@@ -119,3 +127,37 @@ print(len(MOVED))
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert out.returncode == 0, out.stderr
     assert int(out.stdout) >= 16
+
+
+def _keywords(function) -> list[tuple[str, object, object]]:
+    import inspect
+
+    return [(p.name, p.kind, p.default) for p in inspect.signature(function).parameters.values()]
+
+
+def test_drill_and_resume_spell_out_their_keyword_arguments():
+    # Shift-Tab in a notebook and an editor's hints show the signature: drill(prompts, models,
+    # n, **kwargs) hid every option. Each blocking function takes exactly what its asynchronous
+    # form takes, so an option added to one and not the other fails here.
+    import inspect
+
+    from imgkit.runner import adrill, aresume
+
+    assert _keywords(imgkit.drill) == _keywords(adrill)
+    assert _keywords(imgkit.resume) == _keywords(aresume)
+    for function in (imgkit.drill, imgkit.resume):
+        kinds = {p.kind for p in inspect.signature(function).parameters.values()}
+        assert inspect.Parameter.VAR_KEYWORD not in kinds
+    assert {"backend", "budget", "out"} <= set(inspect.signature(imgkit.drill).parameters)
+
+
+def test_py_typed_ships_with_the_package():
+    # PEP 561: the marker beside the package, and the package data that puts it in the wheel
+    # (a wheel built from this tree lists imgkit/py.typed).
+    import tomllib
+    from pathlib import Path
+
+    package = Path(imgkit.__file__).parent
+    assert (package / "py.typed").is_file()
+    pyproject = tomllib.loads((package.parent / "pyproject.toml").read_text())
+    assert "py.typed" in pyproject["tool"]["setuptools"]["package-data"]["*"]

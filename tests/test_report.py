@@ -12,7 +12,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from imgkit.analysis.consistency import compare_arms
+from imgkit.analysis.consistency import compare_all, compare_arms
 from imgkit.errors import ValidationError
 from imgkit.report import (
     cost_by_arm,
@@ -39,7 +39,7 @@ MANIFEST = {
     "estimate": {"output_tokens": 4160, "provider": {"auth_token": "tok-never-written"}},
     "command": ["imgkit", "drill", "--prompt", HOSTILE_PROMPT, "--backend", "sim"],
 }
-FAST = {"n_boot": 200, "n_perm": 2000}
+FAST = {"n_boot": 200, "n_perm": 2000, "by_prompt": True}
 
 
 def _drill():
@@ -162,7 +162,9 @@ def test_simulated_banner_comes_first_and_cannot_be_missed(written):
     assert banner < page.index("<h1>")
     assert "banner-all" in page[banner - 60 : banner]
     assert "SIMULATED" in page[banner : banner + 200]
-    assert "<title>imgkit report: run-7 (simulated)</title>" in page
+    # The title names the comparison, not the run id (which the subtitle and the end give).
+    assert "<title>imgkit report: steady vs wobbly on 2 prompts" in page
+    assert "(simulated)</title>" in page and "run run-7" in page
     assert written["md"].startswith("> **SIMULATED**")
 
 
@@ -188,36 +190,63 @@ def test_manifest_summary_and_reproduce_command(written):
     assert command in md
 
 
-def test_verdicts_are_compare_arms_own_words(frame, written):
-    cat, coffee = (
-        compare_arms(frame, "steady", "wobbly", prompt, n_perm=2000, n_boot=200)
-        for prompt in (HOSTILE_PROMPT, "a cup of coffee")
-    )
-    assert cat.more_consistent == "steady"
+def test_verdicts_are_compare_all_own_words(frame, written):
+    result = compare_all(frame, by_prompt=True, n_perm=2000, n_boot=200)
+    pooled, cat, coffee = result.comparisons
+    assert pooled.prompt is None and pooled.more_consistent == "steady"
+    # On the cat prompt alone p < 0.05, but not once corrected for the three comparisons.
+    assert cat.p_value < 0.05 <= cat.p_adjusted and cat.more_consistent is None
+    assert "among 3 comparisons" in cat.verdict
     # One coffee image was refused: 4 against 3 images cannot reach p < 0.05, and it says so.
     assert coffee.more_consistent is None and "smallest possible p" in coffee.verdict
-    for result in (cat, coffee):
-        assert html_escaped(result.verdict) in written["html"]
-    assert "steady was more consistent than wobbly on this prompt" in written["md"]
+    for comparison in result.comparisons:
+        assert html_escaped(comparison.verdict) in written["html"]
+        # The raw p-value is compare_arms' own for the same pair and prompt.
+        alone = compare_arms(frame, "steady", "wobbly", comparison.prompt, n_perm=2000, n_boot=200)
+        assert alone.p_value == comparison.p_value
+    # Three comparisons stated together: Holm's correction over the three.
+    assert {c.family_size for c in result.comparisons} == {3}
+    assert "steady was more consistent than wobbly across 2 prompts" in written["md"]
+    assert "adjusted" in written["md"] and "Holm" in written["md"]
     assert "No clear difference in consistency between steady and wobbly" in written["md"]
 
 
 def test_consistency_and_divergence_tables(written):
     page = written["html"]
-    assert page.count("cross-prompt (") >= 12  # 2 arms x 2 prompts x 3 hashes
+    assert page.count(" bits)</td>") >= 12  # cross-prompt figure: 2 arms x 2 prompts x 3 hashes
+    assert "unrelated natural photographs" in page  # the fixed scale is explained
     assert "95% interval" in page
     # The word diff of each revised prompt, with the additions marked.
     assert '<ins class="imgkit-ins">photo</ins>' in page
     assert page.count('<span class="imgkit-diff">') == 15  # every ok image had a rewrite
     assert "Jaccard between revisions" in page
+    # Prompts are listed once, numbered, and the tables name them by number.
+    consistency = page.split('<section id="consistency">')[1].split("</section>")[0]
+    assert html_escaped(HOSTILE_PROMPT) not in consistency
+    assert "<td>#1</td>" in consistency and "<td>#2</td>" in consistency
+    prompts = page.split('<ol class="prompts" id="prompts">')[1].split("</ol>")[0]
+    assert prompts.count("<li>") == 2 and html_escaped(HOSTILE_PROMPT) in prompts
+
+
+def test_metadata_closes_the_page_without_an_empty_header(written):
+    page = written["html"]
+    about = page.split('<section id="run">')[1]
+    assert page.index('<section id="run">') > page.index('<section id="images">')
+    assert "<thead>" not in about.split("</table>")[0]  # a key/value table needs no header
+    assert "<th></th>" not in page
 
 
 def test_embedded_plots_and_thumbnails(frame, written):
     parsed = _parse(written["html"])
     sources = [attrs["src"] for tag, attrs in parsed.tags if tag == "img"]
-    thumbnails = [s for s in sources if s.startswith("data:image/jpeg;base64,")]
     figures = [s for s in sources if s.startswith("data:image/png;base64,")]
+    # Every image in the Images section, and a few per arm at the top ("What each arm drew").
+    gallery = _parse(written["html"].split('<section id="images">')[1])
+    thumbnails = [a["src"] for tag, a in gallery.tags if tag == "img"]
+    assert all(s.startswith("data:image/jpeg;base64,") for s in thumbnails)
     assert len(thumbnails) == (frame["status"] == "ok").sum()
+    glance = _parse(written["html"].split('<section id="glance">')[1].split("</section>")[0])
+    assert 1 <= len([t for t, _ in glance.tags if t == "img"]) <= 4 * frame["arm"].nunique()
     # consistency, distributions, one heatmap per arm, divergence, divergence vs image, cost
     assert len(figures) == 7
     captions = [t for t in parsed.text if t.startswith("Pairwise distances, ")]
@@ -254,7 +283,9 @@ def test_report_data_to_dict_is_json(frame):
     payload = json.loads(json.dumps(data.to_dict()))
     assert payload["simulated"] == "all"
     assert payload["manifest"]["api_key"] == "(redacted)"
-    assert {v["prompt"] for v in payload["verdicts"]} == {HOSTILE_PROMPT, "a cup of coffee"}
+    assert {v["prompt"] for v in payload["verdicts"]} == {None, HOSTILE_PROMPT, "a cup of coffee"}
+    assert payload["comparison"]["correction"] == "holm"
+    assert payload["reference"]["name"] == "natural-photographs-v1"
     assert {row["kind"] for row in payload["consistency"]} == {"phash", "dhash", "whash"}
     assert payload["settings"]["seed"] == 0
 
@@ -373,7 +404,7 @@ def test_drill_on_the_simulator_then_report_its_folder(tmp_path, capsys):
     assert "SIMULATED" in page and "<script" not in page
     assert "dall-e-3" in page and "gpt-image-1" in page
     frame = open_run(run.path).to_frame()
-    thumbnails = page.count('src="data:image/jpeg;base64,')
+    thumbnails = page.split('<section id="images">')[1].count('src="data:image/jpeg;base64,')
     assert thumbnails == (frame["status"] == "ok").sum() > 0
 
     # The CLI gives the same numbers from the folder alone.

@@ -17,7 +17,7 @@ from markupsafe import Markup
 
 from imgkit.report.content import ReportContent, Table, report_content
 from imgkit.report.data import report_data
-from imgkit.report.figures import gallery, report_figures
+from imgkit.report.figures import gallery, gallery_links, report_figures
 from imgkit.report.render import html_environment, markdown_environment
 
 try:
@@ -67,7 +67,7 @@ UNESCAPING = re.compile(r"\bsafe\b|Markup|autoescape|__html__")
 def data(tmp_path_factory):
     frame = report_frame(tmp_path_factory.mktemp("images"))
     manifest = {"run_id": "run-7", "backend": "sim", "command": ["imgkit", "drill", HOSTILE]}
-    return report_data(frame, manifest=manifest, n_boot=200, n_perm=2000)
+    return report_data(frame, manifest=manifest, n_boot=200, n_perm=2000, by_prompt=True)
 
 
 @pytest.fixture(scope="module")
@@ -133,6 +133,8 @@ def test_every_html_template_escapes_what_it_is_given(data, content, finalize):
         environment = environment.overlay(finalize=None, cache_size=0)
     assert set(environment.list_templates()) == {
         "report.html", "_table.html", "_gallery.html", "report.css", "report.md", "_table.md",
+        "drift.html",  # rendered by test_the_drift_page_escapes_what_it_is_given
+        "gallery.html",
     }, "a new template: render it here too"  # fmt: skip
     page = environment.get_template("report.html").render(
         page=_poisoned(content),
@@ -150,6 +152,51 @@ def test_every_html_template_escapes_what_it_is_given(data, content, finalize):
     assert images and all(a["src"].endswith(HOSTILE) and a["alt"].endswith(HOSTILE) for a in images)
     # The word diffs are the one thing written as HTML, as html_diff built them.
     assert page.count('<span class="imgkit-diff">') == len(content.diffs) > 0
+    # The full gallery page: links instead of data URIs, escaped the same way.
+    links = gallery_links(data.frame, data.frame["image_path"].dropna().iloc[0].rsplit("/", 2)[0])
+    full = environment.get_template("gallery.html").render(
+        page=_poisoned(content), gallery=_poisoned(links)
+    )
+    assert "<script" not in full and "<img src=x" not in full
+    parsed = _Page()
+    parsed.feed(full)
+    assert {tag for tag, _ in parsed.tags} <= REPORT_TAGS | {"a"}
+    images = [attrs for tag, attrs in parsed.tags if tag == "img"]
+    assert len(images) == (data.frame["status"] == "ok").sum()
+    assert all(a["src"].endswith(HOSTILE) and a["alt"].endswith(HOSTILE) for a in images)
+
+
+@pytest.mark.parametrize("finalize", ["html.escape", "none"])
+def test_the_drift_page_escapes_what_it_is_given(finalize):
+    from imgkit.report.drift_page import DriftPage, PageFigure
+
+    environment = html_environment()
+    if finalize == "none":
+        environment = environment.overlay(finalize=None, cache_size=0)
+    figure = PageFigure("caption", "data:image/png;base64,AAAA")
+    page = DriftPage(
+        title="Change since a",
+        simulated="all",
+        banner="SIMULATED",
+        runs_head=["run", "started"],
+        runs=[["a", "2026-01-01"], ["b", "2026-02-01"]],
+        matching="matched by identity",
+        findings=["arm: no clear change"],
+        unmatched=["x is only in a"],
+        table_head=["arm", "run"],
+        table_rows=[["arm", "b"]],
+        methods="methods",
+        plots=[figure],
+        images=[figure],
+    )
+    html_page = environment.get_template("drift.html").render(page=_poisoned(page))
+    assert "<script" not in html_page and "<img src=x" not in html_page
+    parsed = _Page()
+    parsed.feed(html_page)
+    assert {tag for tag, _ in parsed.tags} <= REPORT_TAGS | {"ul"}
+    assert "".join(parsed.text).count(HOSTILE) >= 12
+    images = [attrs for tag, attrs in parsed.tags if tag == "img"]
+    assert len(images) == 2 and all(a["alt"].endswith(HOSTILE) for a in images)
 
 
 def test_markdown_environment_neutralises_every_value(content):
@@ -210,10 +257,15 @@ def test_report_content_is_plain_text_ready_for_any_format(content):
     )
     # Text from the run is kept as it is: escaping belongs to the output format.
     assert HOSTILE_PROMPT in content.prompts
-    assert any(prompt == HOSTILE_PROMPT for prompt, _ in content.verdicts)
+    # Tables and verdicts name prompts by number; the prompts are listed once, in order.
+    number = content.prompt_numbers[HOSTILE_PROMPT]
+    assert content.prompts.index(HOSTILE_PROMPT) + 1 == int(number.lstrip("#"))
+    assert any(scope == f"prompt {number}" for scope, _ in content.verdicts)
+    assert content.headline.startswith("steady vs wobbly on 2 prompts")
     assert shlex.join(["imgkit", "drill", HOSTILE]) in content.command
     tables = [v for v in vars(content).values() if isinstance(v, Table)]
-    assert len(tables) == 8 and content.attempts is None  # a bare frame has no attempt log
+    # A bare frame has no attempt log, and so no latency either.
+    assert len(tables) == 10 and content.attempts is None and content.latency is None
     for table in tables:
         assert all(isinstance(cell, str) for row in [table.head, *table.rows] for cell in row)
         assert all(len(row) == len(table.head) for row in table.rows)

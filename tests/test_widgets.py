@@ -13,6 +13,7 @@ from pathlib import Path
 
 import matplotlib
 import nbformat
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -137,6 +138,9 @@ def test_drill_panel_runs_in_the_background_and_shows_the_run(tmp_path: Path) ->
     expected = compare_arms(frame, "dall-e-3", "gpt-image-1", n_perm=500, n_boot=200)
     assert html.escape(expected.verdict) in panel.verdict.value
     assert panel.verdicts[0].verdict == expected.verdict
+    # Every pair is stated as one corrected family (one pair here), on the fixed scale.
+    assert panel.comparison.family_size == 1 and "Holm" in panel.verdict.value
+    assert "fixed scale" in panel.verdict.value
     # The cost tab adds up the run's own costs.
     total = pd.to_numeric(frame["cost_usd"]).sum()
     assert f"Total: ${total:.4f}" in panel.cost_html.value
@@ -169,10 +173,11 @@ def test_drill_panel_stop_ends_the_run_early(tmp_path: Path, sim_factory) -> Non
 def test_drill_panel_reports_an_impossible_run_without_starting(tmp_path: Path) -> None:
     panel = DrillPanel(out=tmp_path, arms=("dall-e-3",), budget=0.01)
     assert "Over budget" in panel.estimate.value
-    panel.run_drill()
-    assert panel.wait(TIMEOUT)
-    assert "exceeds the budget" in panel.status.value
-    assert len(panel.gallery) == 0
+    assert panel.run_button.disabled
+    assert panel.run_drill() is None
+    assert "budget" in panel.status.value
+    assert len(panel.gallery) == 0 and panel.progress_box.children == ()
+    panel.budget.value = 5.0
     panel.prompt.value = ""
     assert panel.run_drill() is None
     assert "Cannot" in panel.status.value
@@ -191,6 +196,98 @@ def test_drill_panel_shows_a_reopened_run(tmp_path: Path) -> None:
 
 
 # --------------------------------------------------------------------------------------------
+# The drill panel never fails silently: what it refuses, it says, and it says it once
+
+
+def test_drill_panel_disables_run_above_the_budget_and_says_why_to_the_cent() -> None:
+    panel = DrillPanel(arms=("dall-e-3",), budget=0.001)
+    # 5 x $0.04 against a budget of a tenth of a cent: both figures shown as they are.
+    assert "$0.001" in panel.estimate.value and "$0.2000" in panel.estimate.value
+    assert "$0.00 " not in panel.estimate.value
+    assert panel.run_button.disabled
+    assert "budget" in panel.run_button.tooltip and "$0.001" in panel.run_button.tooltip
+    panel.budget.value = 1.0
+    assert not panel.run_button.disabled and "Over budget" not in panel.estimate.value
+    assert panel.run_button.tooltip == ""
+
+
+@pytest.mark.parametrize(
+    ("control", "value", "allowed"),
+    [
+        ("budget", -1.0, "a dollar amount >= 0"),
+        ("n", 0, "a whole number from 1 to 50"),
+        ("n", -3, "a whole number from 1 to 50"),
+        ("n", 500, "a whole number from 1 to 50"),
+    ],
+)
+def test_drill_panel_rejects_out_of_range_numbers_visibly(control, value, allowed) -> None:
+    panel = DrillPanel()
+    getattr(panel, control).value = value
+    # The value stays what was typed (nothing silently becomes 0, 1 or 50) and is refused.
+    assert getattr(panel, control).value == value
+    assert allowed in html.unescape(panel.estimate.value)
+    assert panel.run_button.disabled
+    assert panel.run_drill() is None
+
+
+def test_drill_panel_clears_a_stale_failure_when_the_inputs_change(tmp_path: Path) -> None:
+    blocked = tmp_path / "a-file"
+    blocked.write_text("not a folder")
+    panel = DrillPanel(out=blocked, n=1)  # the run folder cannot be made under a file
+    panel.run_drill()
+    assert panel.wait(TIMEOUT)
+    assert "did not complete" in panel.status.value
+    panel.n.value = 2
+    assert panel.status.value == ""
+
+
+def test_panels_show_no_empty_pictures_before_anything_ran() -> None:
+    # An Image widget with nothing in it is a broken-image icon in the browser: hidden instead.
+    drill_panel = DrillPanel()
+    for image in (drill_panel.consistency_plot, drill_panel.divergence_plot):
+        assert image.layout.display == "none"
+    edit_panel = EditPanel(image=sample_image((256, 256)))
+    for image in (edit_panel.before, edit_panel.after, edit_panel.figure):
+        assert image.layout.display == "none"
+    chain_panel = ChainPanel(rates={})
+    try:
+        assert chain_panel.timeline.layout.display == "none"
+    finally:
+        chain_panel.close()
+
+
+def test_drill_panel_results_read_cleanly(tmp_path: Path) -> None:
+    arms = ("dall-e-3", "dall-e-3+as_is", "gpt-image-1")
+    panel = DrillPanel(out=tmp_path, arms=arms, n=2, n_boot=100, n_perm=200)
+    panel.run_drill()
+    assert panel.wait(TIMEOUT) and panel.task.error is None, panel.task.error_text
+    for image in (panel.consistency_plot, panel.divergence_plot):
+        assert _is_png(image) and image.layout.display != "none"
+    # The divergence tab measures and diffs against one reference, the prompt as written: the
+    # AS-IS prefix is not shown as a change the model made.
+    divergence = panel.divergence_html.value
+    assert "your prompt" in divergence
+    assert "I NEED to test" not in divergence
+    # The attempt log: no "None", one line per cell, scrolling inside the panel.
+    log = panel.attempts_html.value
+    assert ">None<" not in log
+    assert "overflow-x:auto" in log.replace(" ", "") and "nowrap" in log
+
+
+def test_gallery_thumbnail_opens_the_detail_view(tmp_path: Path) -> None:
+    image = tmp_path / "one.png"
+    image.write_bytes(sample_image((300, 200)))
+    gallery = Gallery()
+    gallery.add(GalleryItem(image=image, arm="dall-e-3", repeat=0, prompt="a fox"))
+    (tile,) = gallery.grid.children
+    (thumb,) = [c for c in tile.children if "imgkit-thumb" in c._dom_classes]
+    assert gallery.detail.layout.display == "none"
+    thumb.click()
+    assert gallery.detail.layout.display == "flex"
+    assert "dall-e-3 #0" in gallery.detail_text.value
+
+
+# --------------------------------------------------------------------------------------------
 # Cost planner
 
 
@@ -206,6 +303,20 @@ def test_cost_planner_reproduces_the_lessons_figures() -> None:
     }
     assert "$24.00" in planner.output_table.value and "$4.80" in planner.output_table.value
     assert set(PRESETS) < set(planner.preset.options)
+
+
+def test_cost_planner_draws_costs_on_one_scale_and_refuses_negative_numbers() -> None:
+    planner = CostPlanner()
+    (ax,) = planner.figure.axes
+    assert ax.get_xscale() == ax.get_yscale()
+    planner.use_custom.value = True
+    planner.custom_price.value = -0.5
+    assert planner.custom_price.value == -0.5
+    assert "a dollar amount >= 0" in html.unescape(planner.message.value)
+    planner.custom_price.value = 0.02
+    assert "not allowed" not in planner.message.value
+    planner.images_per_day.value = -20
+    assert "not allowed" in planner.message.value
 
 
 def test_cost_planner_updates_live_and_takes_a_custom_price() -> None:
@@ -256,6 +367,28 @@ def test_edit_panel_refuses_a_missing_or_empty_mask() -> None:
     assert not panel.edit_button.disabled
     panel.rect["left"].value, panel.rect["right"].value = 0.5, 0.5
     assert "No usable mask" in panel.message.value
+
+
+def test_edit_panel_clears_a_failure_when_the_inputs_change() -> None:
+    panel = EditPanel(image=sample_image((256, 256)), prompt="add some gore")  # refused
+    panel.run_edit()
+    assert panel.wait(TIMEOUT)
+    assert "The edit failed" in panel.fidelity_html.value
+    panel.rect["left"].value = 0.2
+    assert panel.fidelity_html.value == ""
+
+
+def test_chain_panel_refuses_a_bad_count_and_clears_it_when_fixed() -> None:
+    panel = ChainPanel(rates={})
+    try:
+        panel.n_requests.value = 0
+        assert panel.n_requests.value == 0 and panel.send_button.disabled
+        assert "a whole number from 1 to 500" in panel.expected_html.value
+        assert panel.send() is None and "Cannot send" in panel.status.value
+        panel.n_requests.value = 3
+        assert not panel.send_button.disabled and panel.status.value == ""
+    finally:
+        panel.close()
 
 
 def test_edit_panel_takes_images_from_a_run(tmp_path: Path) -> None:
@@ -384,8 +517,8 @@ def test_background_task_keeps_the_error() -> None:
 # The committed notebooks
 
 
-def test_the_six_notebooks_are_there() -> None:
-    assert [p.name[:2] for p in NOTEBOOKS] == ["01", "02", "03", "04", "05", "06"]
+def test_the_seven_notebooks_are_there() -> None:
+    assert [p.name[:2] for p in NOTEBOOKS] == ["01", "02", "03", "04", "05", "06", "07"]
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
@@ -469,3 +602,22 @@ def test_report_notebook_runs_with_papermill(tmp_path: Path) -> None:
         o.get("text", "") for c in outputs.cells if c.cell_type == "code" for o in c.outputs
     )
     assert str(run.path) in shown
+
+
+def test_drill_panel_verdict_corrects_every_pair_together(tmp_path: Path) -> None:
+    # Three arms: three comparisons, each p adjusted over all three, and a ranking.
+    rng = np.random.default_rng(3)
+    rows = []
+    for arm, flip in (("a", 0.02), ("b", 0.02), ("c", 0.3)):
+        for r in range(8):
+            value = sum(1 << b for b in range(64) if rng.random() < flip)
+            rows.append({"arm": arm, "prompt": "p", "repeat": r, "status": "ok",
+                         "phash": f"{value:016x}"})  # fmt: skip
+    panel = DrillPanel(out=tmp_path, n_boot=100, n_perm=500)
+    verdict = panel.results._verdict_html(
+        pd.DataFrame(rows), simulated=False, n_boot=100, n_perm=500
+    )
+    assert panel.comparison.family_size == 3 and len(panel.verdicts) == 3
+    assert verdict.count("adjusted") == 3 and "(Holm, 3 comparisons)" in verdict
+    assert "rank_low" in verdict  # the ranking table
+    assert "c was" not in verdict  # the least consistent arm wins nothing

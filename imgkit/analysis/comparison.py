@@ -1,40 +1,64 @@
 """Whether one arm makes more alike images than another: :func:`compare_arms`.
 
 The statistic is the difference of the pooled mean within-arm pairwise distances, its p-value
-comes from relabelling images between the two arms within each prompt, and the similarities and
-their intervals are those of :func:`imgkit.analysis.consistency.consistency_table` (see
-:mod:`imgkit.analysis.resampling` for why images, not pairs, are resampled). The result carries
-a verdict in plain words that says when there are too few images to tell.
+comes from relabelling images between the two arms within each prompt, and the similarities
+are on the fixed scale of :mod:`imgkit.analysis.reference` (see :mod:`imgkit.analysis.resampling`
+for why images, not pairs, are resampled, and how it is done in linear time). Every comparison
+carries its effect: the difference in similarity with a bootstrap confidence interval. The
+result carries a verdict in plain words that says when there are too few images to tell.
+
+One comparison is one test. When several are stated together (several arms, prompts), use
+:func:`imgkit.analysis.sweep.compare_all`, which corrects their p-values for multiplicity; the
+pieces both share (:class:`PreparedHashes`, :func:`pair_test`, :func:`verdict_sentence`) are
+here.
 """
 
 from __future__ import annotations
 
 import math
+import zlib
 from dataclasses import asdict, dataclass
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from imgkit.analysis.generations import run_baseline, usable_generations
-from imgkit.analysis.hashing import KINDS, distance_matrix
+from imgkit.analysis.generations import check_kinds, group_bits, usable_generations
+from imgkit.analysis.hashing import KINDS
+from imgkit.analysis.reference import Reference, reference_for_bits
 from imgkit.analysis.resampling import (
-    bootstrap_means,
+    bootstrap_pair_sums,
     check_resampling_arguments,
-    pair_values,
+    pair_count,
+    pair_sum,
     percentile_interval,
-    similarity_score,
-    stratum_labelings,
-    within_sums,
+    relabel_two_arms,
 )
 from imgkit.errors import ValidationError, check_argument
 
-__all__ = ["ArmComparison", "compare_arms"]
+__all__ = [
+    "ArmComparison",
+    "PreparedHashes",
+    "compare_arms",
+    "format_p",
+    "pair_test",
+    "prepare_hashes",
+    "verdict_sentence",
+]
 
 
 @dataclass(frozen=True)
 class ArmComparison:
-    """Result of :func:`compare_arms`. ``verdict`` is the plain-words summary."""
+    """Result of :func:`compare_arms` (or one row of :func:`~imgkit.analysis.sweep.compare_all`).
+
+    ``similarity_a``/``ci_a`` and ``similarity_b``/``ci_b``: each arm's similarity on the fixed
+    scale with its bootstrap interval. ``difference`` = ``similarity_a - similarity_b`` (before
+    clipping: ``(mean_distance_b - mean_distance_a) / reference_distance``), positive when arm A
+    is more consistent, with its interval ``difference_ci``. ``p_value`` is the permutation
+    test's, ``p_adjusted`` the same after ``correction`` over ``family_size`` comparisons (equal
+    to ``p_value`` for a lone comparison). ``more_consistent`` names the winner only when
+    ``p_adjusted < alpha``; ``verdict`` is the plain-words summary.
+    """
 
     arm_a: str
     arm_b: str
@@ -49,12 +73,19 @@ class ArmComparison:
     ci_b: tuple[float, float]
     mean_distance_a: float
     mean_distance_b: float
+    difference: float
+    difference_ci: tuple[float, float]
     statistic: float
     p_value: float
+    p_adjusted: float
+    correction: str
+    family_size: int
+    alpha: float
     n_permutations: int
     exact: bool
-    baseline: str
-    baseline_distance: float
+    smallest_p: float
+    reference: str
+    reference_distance: float
     more_consistent: str | None
     verdict: str
 
@@ -62,8 +93,14 @@ class ArmComparison:
         """The result as plain data (for JSON)."""
         return asdict(self)
 
+    @property
+    def conclusive(self) -> bool:
+        """True when a winner was named."""
+        return self.more_consistent is not None
 
-def _fmt_p(p: float) -> str:
+
+def format_p(p: float) -> str:
+    """``"p = 0.012"``, ``"p < 0.001"`` or ``"p not computed"``."""
     if not np.isfinite(p):
         return "p not computed"
     return "p < 0.001" if p < 0.001 else f"p = {p:.3f}"
@@ -73,6 +110,252 @@ def _fmt_sim(value: float, interval: tuple[float, float]) -> str:
     if not np.isfinite(value):
         return "n/a"
     return f"{value:.2f} [{interval[0]:.2f}, {interval[1]:.2f}]"
+
+
+# --------------------------------------------------------------------------------------------
+# The hashes of a run, prepared once
+
+
+def _crc(*parts: Any) -> int:
+    return zlib.crc32("\0".join(str(p) for p in parts).encode("utf-8"))
+
+
+def group_rng(seed: int, *key: Any) -> np.random.Generator:
+    """A generator for one group or comparison, from ``seed`` and its names: a group's
+    resampling never depends on which other groups are in the run."""
+    return np.random.default_rng([int(seed) & 0xFFFFFFFF, _crc(*key)])
+
+
+@dataclass
+class PreparedHashes:
+    """A run's usable hashes of one kind as bit matrices per (arm, prompt), with the scale.
+
+    ``boot`` caches each group's bootstrap pair sums and counts (see :meth:`bootstrap`).
+    """
+
+    kind: str
+    bits: int
+    reference: Reference
+    groups: dict[tuple[str, str], np.ndarray]
+    prompts: list[str]
+    arms: list[str]
+    simulated: bool
+    n_boot: int
+    seed: int
+    boot: dict[tuple[str, str], tuple[np.ndarray, np.ndarray]]
+
+    def size(self, arm: str, prompt: str) -> int:
+        """How many usable images ``arm`` has on ``prompt``."""
+        group = self.groups.get((arm, prompt))
+        return 0 if group is None else group.shape[0]
+
+    def bootstrap(self, arm: str, prompt: str) -> tuple[np.ndarray, np.ndarray]:
+        """The group's ``n_boot`` bootstrap pair sums and counts, computed once and kept."""
+        key = (arm, prompt)
+        if key not in self.boot:
+            rng = group_rng(self.seed, "boot", arm, prompt)
+            self.boot[key] = bootstrap_pair_sums(self.groups[key], self.n_boot, rng)
+        return self.boot[key]
+
+    def pooled(self, arm: str, prompts: list[str]) -> tuple[float, np.ndarray]:
+        """Arm's mean distance pooled over ``prompts`` and its bootstrap replicates."""
+        total = sum(pair_sum(self.groups[(arm, p)]) for p in prompts)
+        count = sum(pair_count(self.size(arm, p)) for p in prompts)
+        sums = np.zeros(self.n_boot)
+        counts = np.zeros(self.n_boot)
+        for p in prompts:
+            s, c = self.bootstrap(arm, p)
+            sums += s
+            counts += c
+        with np.errstate(invalid="ignore", divide="ignore"):
+            replicates = np.where(counts > 0, sums / np.maximum(counts, 1), np.nan)
+        return (total / count if count else math.nan), replicates
+
+    def similarity(self, mean: float | np.ndarray) -> Any:
+        """Similarity on the fixed scale (clipped to 0..1)."""
+        return np.clip(1.0 - np.asarray(mean, dtype=float) / self.reference.distance, 0.0, 1.0)
+
+
+def prepare_hashes(
+    frame: pd.DataFrame,
+    kind: str = "phash",
+    *,
+    hash_size: int = 8,
+    n_boot: int = 2000,
+    seed: int = 0,
+) -> PreparedHashes:
+    """Read the usable generations of ``frame`` once, as bit matrices per arm and prompt."""
+    (kind,) = check_kinds(kind)
+    rows = usable_generations(frame, (kind,), hash_size=hash_size)
+    bits, groups = group_bits(rows, kind)
+    simulated = "simulated" in rows.columns and bool(rows["simulated"].fillna(False).any())
+    return PreparedHashes(
+        kind=kind,
+        bits=bits,
+        reference=reference_for_bits(kind, bits) if bits else reference_for_bits(kind, 64),
+        groups={(str(a), str(p)): m for (a, p), m in groups.items()},
+        prompts=[str(p) for p in dict.fromkeys(rows["prompt"])] if len(rows) else [],
+        arms=sorted({str(a) for a in rows["arm"]}) if len(rows) else [],
+        simulated=simulated,
+        n_boot=n_boot,
+        seed=seed,
+        boot={},
+    )
+
+
+# --------------------------------------------------------------------------------------------
+# One pair of arms
+
+
+def pair_test(
+    data: PreparedHashes,
+    arm_a: str,
+    arm_b: str,
+    prompt: str | None,
+    *,
+    n_perm: int,
+    confidence: float,
+) -> dict[str, Any]:
+    """The numbers of one comparison (no verdict): similarities, effect, permutation test.
+
+    ``prompt=None`` pools every prompt on which both arms have at least two images.
+    """
+    prompts = [prompt] if prompt is not None else data.prompts
+    shared = [p for p in prompts if data.size(arm_a, p) >= 2 and data.size(arm_b, p) >= 2]
+    n_a = (
+        sum(data.size(arm_a, p) for p in shared)
+        if shared
+        else sum(data.size(arm_a, p) for p in prompts)
+    )
+    n_b = (
+        sum(data.size(arm_b, p) for p in shared)
+        if shared
+        else sum(data.size(arm_b, p) for p in prompts)
+    )
+    result: dict[str, Any] = {
+        "n_prompts": len(shared),
+        "n_a": n_a,
+        "n_b": n_b,
+        "similarity_a": math.nan,
+        "ci_a": (math.nan, math.nan),
+        "similarity_b": math.nan,
+        "ci_b": (math.nan, math.nan),
+        "mean_distance_a": math.nan,
+        "mean_distance_b": math.nan,
+        "difference": math.nan,
+        "difference_ci": (math.nan, math.nan),
+        "statistic": math.nan,
+        "p_value": math.nan,
+        "n_permutations": 0,
+        "exact": False,
+        "smallest_p": math.nan,
+    }
+    if not shared:
+        return result
+    reference = data.reference.distance
+    mean_a, boots_a = data.pooled(arm_a, shared)
+    mean_b, boots_b = data.pooled(arm_b, shared)
+    rng = group_rng(data.seed, "perm", arm_a, arm_b, "" if prompt is None else prompt)
+    strata = [(data.groups[(arm_a, p)], data.groups[(arm_b, p)]) for p in shared]
+    test = relabel_two_arms(strata, n_perm, rng)
+    result.update(
+        similarity_a=float(data.similarity(mean_a)),
+        ci_a=percentile_interval(data.similarity(boots_a), confidence),
+        similarity_b=float(data.similarity(mean_b)),
+        ci_b=percentile_interval(data.similarity(boots_b), confidence),
+        mean_distance_a=float(mean_a),
+        mean_distance_b=float(mean_b),
+        difference=float((mean_b - mean_a) / reference),
+        difference_ci=percentile_interval((boots_b - boots_a) / reference, confidence),
+        statistic=float(test.statistic),
+        p_value=float(test.p_value),
+        n_permutations=test.n_permutations,
+        exact=test.exact,
+        smallest_p=float(test.smallest_p),
+    )
+    return result
+
+
+def verdict_sentence(
+    numbers: dict[str, Any],
+    *,
+    arm_a: str,
+    arm_b: str,
+    kind: str,
+    where: str,
+    alpha: float,
+    min_images: int,
+    p_adjusted: float,
+    correction: str,
+    family_size: int,
+) -> tuple[str | None, str]:
+    """``(winner or None, sentence)`` for one comparison whose p-value has been adjusted."""
+    n_a, n_b = numbers["n_a"], numbers["n_b"]
+    n_text = f"n = {n_a} each" if n_a == n_b else f"n = {n_a} and {n_b}"
+    p = numbers["p_value"]
+    p_text = format_p(p)
+    if correction != "none" and family_size > 1 and np.isfinite(p_adjusted):
+        name = {"holm": "Holm", "bh": "Benjamini-Hochberg"}[correction]
+        p_text += f", adjusted {format_p(p_adjusted)[2:]} ({name}, {family_size} comparisons)"
+    low, high = numbers["difference_ci"]
+    effect = (
+        f"difference {numbers['difference']:+.2f} [{low:+.2f}, {high:+.2f}]"
+        if np.isfinite(numbers["difference"])
+        else "difference n/a"
+    )
+    if numbers["n_prompts"] == 0 or min(n_a, n_b) < min_images:
+        return None, (
+            f"Too few images to tell whether {arm_a} or {arm_b} is more consistent {where}: "
+            f"each arm needs at least {min_images} images, and two on a shared prompt "
+            f"({n_text})."
+        )
+    sim_a = (numbers["similarity_a"], numbers["ci_a"])
+    sim_b = (numbers["similarity_b"], numbers["ci_b"])
+    if p_adjusted < alpha:
+        if numbers["statistic"] > 0:
+            winner, loser, first, second, sign = arm_a, arm_b, sim_a, sim_b, 1
+        else:
+            winner, loser, first, second, sign = arm_b, arm_a, sim_b, sim_a, -1
+        low, high = sorted((sign * low, sign * high))
+        return winner, (
+            f"{winner} was more consistent than {loser} {where}: {kind} similarity "
+            f"{_fmt_sim(*first)} vs {_fmt_sim(*second)}, difference "
+            f"{sign * numbers['difference']:+.2f} [{low:+.2f}, {high:+.2f}], {p_text}, {n_text}"
+        )
+    figures = f"{kind} similarity {_fmt_sim(*sim_a)} vs {_fmt_sim(*sim_b)}, {effect}, {p_text}, "
+    figures += n_text
+    smallest = numbers["smallest_p"]
+    if np.isfinite(smallest) and smallest >= alpha:
+        why = (
+            f"With this few images no split could reach p < {alpha:g} (the smallest possible "
+            f"p is {smallest:.3f}); more repeats are needed to tell them apart."
+        )
+    elif p < alpha:
+        why = (
+            f"On its own p would be below {alpha:g}, but among {family_size} comparisons a "
+            "difference this size could be chance; more repeats would tell."
+        )
+    else:
+        why = "A difference this size could be chance; more repeats would be needed to tell."
+    return None, f"No clear difference in consistency between {arm_a} and {arm_b} {where}: " + (
+        f"{figures}. {why}"
+    )
+
+
+def check_comparison_arguments(n_perm: int, alpha: float, n_boot: int, confidence: float) -> None:
+    """Raise :class:`ValidationError` for a bad permutation count, alpha, n_boot or confidence."""
+    check_resampling_arguments(n_boot, confidence, 0.0)
+    if not isinstance(n_perm, int | np.integer) or isinstance(n_perm, bool) or n_perm < 1:
+        raise ValidationError("n_perm", n_perm, "an integer >= 1")
+    if not 0 < alpha < 1:
+        raise ValidationError("alpha", alpha, "a number between 0 and 1, e.g. 0.05")
+
+
+def where_text(prompt: str | None, n_prompts: int, all_prompts: int) -> str:
+    """ "on this prompt" or "across 3 prompts"."""
+    if prompt is not None or all_prompts <= 1:
+        return "on this prompt"
+    return f"across {n_prompts} prompt{'s' if n_prompts != 1 else ''}"
 
 
 def compare_arms(
@@ -96,153 +379,58 @@ def compare_arms(
     (``mean_distance_b - mean_distance_a``; positive means arm A is more consistent). Pairs are
     only formed within a prompt. Its two-sided p-value comes from a permutation test that
     shuffles the *arm labels of images* within each prompt (a stratified test): exact, over every
-    relabelling, when there are at most ``n_perm`` of them, else Monte Carlo with ``n_perm``
-    draws and ``p = (1 + hits) / (1 + n_perm)`` (Phipson & Smyth 2010). Similarities and their
-    intervals are as in :func:`consistency_table`, with the run's baseline.
+    relabelling, when there are at most ``n_perm`` of them, else Monte Carlo with up to
+    ``n_perm`` draws, stopping early once the p-value is settled (Besag & Clifford 1991), with
+    ``p = (1 + hits) / (1 + draws)`` otherwise (Phipson & Smyth 2010). Similarities and their
+    percentile bootstrap intervals (resampling images within each arm and prompt) are on the
+    fixed scale (:mod:`imgkit.analysis.reference`), and so is the effect, ``difference``, with
+    its interval.
+
+    This is one test on its own: its p-value is not corrected. To state several comparisons
+    together (every pair of several arms, several prompts) use
+    :func:`imgkit.analysis.sweep.compare_all`, which corrects them.
 
     ``prompt=None`` pools every prompt on which both arms have at least two images. The verdict
     names a winner only when each arm has at least ``min_images`` images and ``p < alpha``.
     Raises :class:`ValidationError` for unknown arms, prompt or kind, or identical arms.
     """
     check_argument("kind", kind, KINDS)
-    check_resampling_arguments(n_boot, confidence, 0.0)
-    if not isinstance(n_perm, int | np.integer) or n_perm < 1:
-        raise ValidationError("n_perm", n_perm, "an integer >= 1")
-    if not 0 < alpha < 1:
-        raise ValidationError("alpha", alpha, "a number between 0 and 1, e.g. 0.05")
-    rows = usable_generations(frame, (kind,), hash_size=hash_size)
-    arms = sorted(rows["arm"].unique())
-    check_argument("arm_a", arm_a, arms)
-    check_argument("arm_b", arm_b, arms)
+    check_comparison_arguments(n_perm, alpha, n_boot, confidence)
+    data = prepare_hashes(frame, kind, hash_size=hash_size, n_boot=n_boot, seed=seed)
+    check_argument("arm_a", arm_a, data.arms)
+    check_argument("arm_b", arm_b, data.arms)
     if arm_a == arm_b:
         raise ValidationError("arm_b", arm_b, f"an arm other than arm_a ({arm_a!r})")
-    baseline_name, baseline = run_baseline(rows, kind)
-    pair_rows = rows[rows["arm"].isin([arm_a, arm_b])]
     if prompt is not None:
-        check_argument("prompt", prompt, sorted(pair_rows["prompt"].unique()))
-        pair_rows = pair_rows[pair_rows["prompt"] == prompt]
-
-    matrices_a, matrices_b, strata, sizes = [], [], [], []
-    for _, group in pair_rows.groupby("prompt", sort=True):
-        hashes_a = group.loc[group["arm"] == arm_a, kind].tolist()
-        hashes_b = group.loc[group["arm"] == arm_b, kind].tolist()
-        if len(hashes_a) < 2 or len(hashes_b) < 2:
-            continue  # no within-arm pair on one side: this prompt cannot inform the test
-        matrices_a.append(distance_matrix(hashes_a).astype(float))
-        matrices_b.append(distance_matrix(hashes_b).astype(float))
-        strata.append(distance_matrix(hashes_a + hashes_b).astype(float))
-        sizes.append((len(hashes_a), len(hashes_b)))
-
-    n_a = sum(s[0] for s in sizes)
-    n_b = sum(s[1] for s in sizes)
-    pairs_a = sum(math.comb(s[0], 2) for s in sizes)
-    pairs_b = sum(math.comb(s[1], 2) for s in sizes)
-    rng = np.random.default_rng(seed)
-
-    def pooled(matrices: list[np.ndarray], n_pairs: int) -> float:
-        if not n_pairs:
-            return math.nan
-        return sum(pair_values(m).sum() for m in matrices) / n_pairs
-
-    mean_a, mean_b = pooled(matrices_a, pairs_a), pooled(matrices_b, pairs_b)
-    sim_a, sim_b = (
-        float(similarity_score(mean_a, baseline)),
-        float(similarity_score(mean_b, baseline)),
+        offered = sorted({p for (a, p) in data.groups if a in (arm_a, arm_b)})
+        check_argument("prompt", prompt, offered)
+    numbers = pair_test(data, arm_a, arm_b, prompt, n_perm=n_perm, confidence=confidence)
+    prompts_of_pair = {p for (a, p) in data.groups if a in (arm_a, arm_b)}
+    where = where_text(prompt, numbers["n_prompts"], len(prompts_of_pair))
+    winner, verdict = verdict_sentence(
+        numbers,
+        arm_a=arm_a,
+        arm_b=arm_b,
+        kind=kind,
+        where=where,
+        alpha=alpha,
+        min_images=min_images,
+        p_adjusted=numbers["p_value"],
+        correction="none",
+        family_size=1,
     )
-    ci_a = percentile_interval(
-        np.asarray(similarity_score(bootstrap_means(matrices_a, n_boot, rng), baseline)), confidence
-    )
-    ci_b = percentile_interval(
-        np.asarray(similarity_score(bootstrap_means(matrices_b, n_boot, rng), baseline)), confidence
-    )
-
-    statistic, p_value, n_relabel, exact = math.nan, math.nan, 0, False
-    smallest_p = math.nan
-    if sizes:
-        statistic = mean_b - mean_a
-        # Permute which images carry which arm label, not the pairwise distances: the pairs of
-        # one image share it, so treating n(n-1)/2 pairs as independent draws would overstate
-        # the evidence. Relabelling whole images keeps that dependence in the null distribution.
-        masks, exact = stratum_labelings(sizes, n_perm, rng)
-        sum_a = np.zeros(len(masks[0]))
-        sum_b = np.zeros(len(masks[0]))
-        for mask, matrix in zip(masks, strata, strict=True):
-            sum_a += within_sums(mask, matrix)
-            sum_b += within_sums(~mask, matrix)
-        null = sum_b / pairs_b - sum_a / pairs_a
-        # A small tolerance so relabellings equal to the observed one count as "as extreme"
-        # despite summation order differences.
-        hits = int(np.sum(np.abs(null) >= abs(statistic) - 1e-9))
-        n_relabel = len(null)
-        p_value = hits / n_relabel if exact else (1 + hits) / (1 + n_relabel)
-        if exact:
-            # Even the most extreme relabelling cannot do better than this p-value.
-            smallest_p = float(np.sum(np.abs(null) >= np.abs(null).max() - 1e-9)) / n_relabel
-
-    all_prompts = pair_rows["prompt"].nunique()
-    where = (
-        "on this prompt"
-        if prompt is not None or all_prompts == 1
-        else f"across {len(sizes)} prompt{'s' if len(sizes) != 1 else ''}"
-    )
-    counts_a = pair_rows[pair_rows["arm"] == arm_a].shape[0] if not sizes else n_a
-    counts_b = pair_rows[pair_rows["arm"] == arm_b].shape[0] if not sizes else n_b
-    n_text = f"n = {counts_a} each" if counts_a == counts_b else f"n = {counts_a} and {counts_b}"
-    figures = (
-        f"{kind} similarity {_fmt_sim(sim_a, ci_a)} vs {_fmt_sim(sim_b, ci_b)}, "
-        f"{_fmt_p(p_value)}, {n_text}"
-    )
-    winner = None
-    if not sizes or min(counts_a, counts_b) < min_images:
-        verdict = (
-            f"Too few images to tell whether {arm_a} or {arm_b} is more consistent {where}: "
-            f"each arm needs at least {min_images} images, and two on a shared prompt "
-            f"({n_text})."
-        )
-    elif p_value >= alpha:
-        if smallest_p >= alpha:
-            why = (
-                f"With this few images no split could reach p < {alpha:g} (the smallest "
-                f"possible p is {smallest_p:.3f}); more repeats are needed to tell them apart."
-            )
-        else:
-            why = (
-                "A difference this size could be chance; more repeats would be needed to tell "
-                "them apart."
-            )
-        verdict = (
-            f"No clear difference in consistency between {arm_a} and {arm_b} {where}: "
-            f"{figures}. {why}"
-        )
-    else:
-        winner, loser = (arm_a, arm_b) if statistic > 0 else (arm_b, arm_a)
-        first, second = (sim_a, ci_a), (sim_b, ci_b)
-        if winner == arm_b:
-            first, second = second, first
-        verdict = (
-            f"{winner} was more consistent than {loser} {where}: {kind} similarity "
-            f"{_fmt_sim(*first)} vs {_fmt_sim(*second)}, {_fmt_p(p_value)}, {n_text}"
-        )
     return ArmComparison(
         arm_a=arm_a,
         arm_b=arm_b,
         prompt=prompt,
         kind=kind,
-        n_prompts=len(sizes),
-        n_a=counts_a,
-        n_b=counts_b,
-        similarity_a=sim_a,
-        ci_a=ci_a,
-        similarity_b=sim_b,
-        ci_b=ci_b,
-        mean_distance_a=float(mean_a),
-        mean_distance_b=float(mean_b),
-        statistic=float(statistic),
-        p_value=float(p_value),
-        n_permutations=n_relabel,
-        exact=exact,
-        baseline=baseline_name,
-        baseline_distance=float(baseline),
+        p_adjusted=numbers["p_value"],
+        correction="none",
+        family_size=1 if np.isfinite(numbers["p_value"]) else 0,
+        alpha=alpha,
+        reference=data.reference.name,
+        reference_distance=data.reference.distance,
         more_consistent=winner,
         verdict=verdict,
+        **numbers,
     )

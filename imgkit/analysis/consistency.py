@@ -7,23 +7,29 @@ images are hashed here). When a ``status`` column is present only rows with stat
 count, and a row counts only if it has an image (a hash or a path).
 
 Distances are Hamming distances between perceptual hashes. A group's *similarity* rescales its
-mean pairwise distance so that 1 means identical images and 0 means "as far apart as unrelated
-images": ``similarity = clip(1 - mean_distance / baseline_distance, 0, 1)``. The baseline is
-measured on the run itself when it holds several prompts (the mean distance between images made
-for *different* prompts, over all arms, so every arm is judged by the same yardstick and
-similarities of two arms compare like their mean distances); with a single prompt it falls back
-to the random-bit expectation of ``bits / 2`` (:func:`imgkit.analysis.hashing.unrelated_distance`).
+mean pairwise distance on a fixed scale: ``similarity = clip(1 - mean_distance / reference, 0,
+1)``, where the reference is the mean distance between unrelated natural photographs,
+calibrated once per hash kind and size (:mod:`imgkit.analysis.reference`). So 1 means identical
+images, 0 means "as far apart as unrelated photographs", and a number means the same in every
+run. When the run holds several prompts, the run's own cross-prompt distance (the mean distance
+between images made for different prompts) is shown beside it as a second, run-relative figure.
 
 Pairwise distances within a group are not independent (every image is in n - 1 pairs), so the
 confidence intervals resample images (a bootstrap over images, Efron & Tibshirani 1993, ch. 6)
-and the arm comparison permutes image labels (a permutation test, Good 2005), never pairs.
+and the arm comparisons permute image labels (a permutation test, Good 2005), never pairs.
+Everything is computed from the hashes' bits in time linear in the images
+(:mod:`imgkit.analysis.resampling`); only the distance histogram of a group (for the median and
+the near-duplicate share) counts its pairs.
 
 This module holds the tables and distance views; the parts they share have modules of their own,
 whose public names are importable from here too:
 
-- :mod:`imgkit.analysis.generations`: which rows count, their hashes, the baseline distance;
+- :mod:`imgkit.analysis.generations`: which rows count, their hashes and bits;
+- :mod:`imgkit.analysis.reference`: the fixed scale;
 - :mod:`imgkit.analysis.resampling`: the bootstrap over images and the relabellings;
-- :mod:`imgkit.analysis.comparison`: :func:`compare_arms`, one arm against another.
+- :mod:`imgkit.analysis.comparison`: :func:`compare_arms`, one arm against another;
+- :mod:`imgkit.analysis.sweep`: :func:`compare_all`, every arm against every other, corrected
+  for multiple comparisons, with an omnibus test and a ranking.
 """
 
 from __future__ import annotations
@@ -37,56 +43,98 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from imgkit.analysis.comparison import ArmComparison, compare_arms
+from imgkit.analysis.comparison import ArmComparison, compare_arms, group_rng
 from imgkit.analysis.generations import (
     baseline_distance,
     check_kinds,
-    hash_bit_count,
-    run_baseline,
+    cross_prompt_distance,
+    group_bits,
     usable_generations,
 )
-from imgkit.analysis.hashing import KINDS, distance_matrix
+from imgkit.analysis.hashing import KINDS, distance_matrix, pair_distance_counts
+from imgkit.analysis.reference import (
+    DEFAULT_KINDS,
+    DEFAULT_NEAR_DUPLICATE,
+    Reference,
+    reference_for_bits,
+)
 from imgkit.analysis.resampling import (
-    bootstrap_means,
+    bootstrap_pair_sums,
     check_resampling_arguments,
-    pair_values,
+    pair_count,
+    pair_sum,
     percentile_interval,
     similarity_score,
 )
+from imgkit.analysis.sweep import SweepComparison, compare_all
 from imgkit.errors import ValidationError, check_argument
 
-# ArmComparison, compare_arms, baseline_distance and usable_generations live in their own
-# modules and are re-exported here, where they have always been imported from.
+# ArmComparison, compare_arms, compare_all, baseline_distance and usable_generations live in
+# their own modules and are re-exported here, where analysis code imports them from.
 __all__ = [
+    "DEFAULT_KINDS",
     "DEFAULT_NEAR_DUPLICATE",
     "IMAGE_SUFFIXES",
     "ArmComparison",
+    "SweepComparison",
     "baseline_distance",
+    "compare_all",
     "compare_arms",
     "consistency_for_paths",
     "consistency_table",
+    "distance_histogram",
     "pairwise_distances",
     "usable_generations",
     "within_arm_distances",
 ]
 
-#: Default near-duplicate threshold, as a share of the hash's bits: distance <= 10% of the bits
-#: (6 of 64 for phash). Resizing, mild JPEG recompression, a 1-degree rotation or a small
-#: brightness change of one photo stay under it (see tests/test_hashing.py), while different
-#: photos land far above it.
-DEFAULT_NEAR_DUPLICATE = 0.10
-
 #: File suffixes :func:`consistency_for_paths` treats as images when it walks a folder.
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp", ".gif", ".bmp", ".tif", ".tiff")
+
+_COLUMNS = [
+    "arm",
+    "prompt",
+    "kind",
+    "n_images",
+    "n_pairs",
+    "mean_distance",
+    "median_distance",
+    "similarity",
+    "ci_low",
+    "ci_high",
+    "near_duplicate_share",
+    "near_duplicate_bits",
+    "reference",
+    "reference_distance",
+    "cross_prompt_distance",
+    "cross_prompt_similarity",
+    "bits",
+]
 
 
 # --------------------------------------------------------------------------------------------
 # The consistency table
 
 
+def _median(counts: np.ndarray) -> float:
+    total = counts.sum()
+    if not total:
+        return math.nan
+    cumulative = np.cumsum(counts)
+    # The median of the pair distances as numpy computes it: the mean of the two middle values.
+    low = int(np.searchsorted(cumulative, (total - 1) // 2 + 1))
+    high = int(np.searchsorted(cumulative, total // 2 + 1))
+    return (low + high) / 2
+
+
+def near_duplicate_bits(reference: Reference, near_duplicate: float) -> int:
+    """The largest distance, in bits, that counts as a near duplicate: ``floor(share * ref)``."""
+    return math.floor(near_duplicate * reference.distance + 1e-9)
+
+
 def consistency_table(
     frame: pd.DataFrame,
-    kinds: Iterable[str] | str = KINDS,
+    kinds: Iterable[str] | str = DEFAULT_KINDS,
     near_duplicate: float = DEFAULT_NEAR_DUPLICATE,
     n_boot: int = 2000,
     seed: int = 0,
@@ -97,13 +145,16 @@ def consistency_table(
     """Score how consistent each arm is on each prompt; one row per arm, prompt and hash kind.
 
     Columns: ``arm``, ``prompt``, ``kind``, ``n_images``, ``n_pairs``, ``mean_distance``,
-    ``median_distance`` (Hamming bits), ``similarity`` (0..1, see the module docstring),
-    ``ci_low`` / ``ci_high`` (percentile bootstrap interval of the similarity at
-    ``confidence``, resampling images, ``n_boot`` replicates, seeded by ``seed``; the baseline
-    is held fixed), ``near_duplicate_share`` (share of pairs at most ``near_duplicate_bits``
-    apart, i.e. ``floor(near_duplicate * bits)``), ``baseline`` ("cross-prompt" or "random"),
-    ``baseline_distance``, ``bits``, and ``simulated`` when the input has that column (true if
-    any image of the group came from the simulator). Groups with one image have NaN statistics.
+    ``median_distance`` (Hamming bits), ``similarity`` (0..1 on the fixed scale, see the module
+    docstring), ``ci_low`` / ``ci_high`` (percentile bootstrap interval of the similarity at
+    ``confidence``, resampling images, ``n_boot`` replicates, seeded by ``seed``),
+    ``near_duplicate_share`` (share of pairs at most ``near_duplicate_bits`` apart, i.e.
+    ``floor(near_duplicate * reference_distance)``), ``reference`` (the calibration's name) and
+    ``reference_distance`` (its "unrelated photographs" distance), ``cross_prompt_distance`` and
+    ``cross_prompt_similarity`` (the run-relative figure: against the run's own mean distance
+    between images of different prompts; NaN with one prompt), ``bits``, and ``simulated``
+    when the input has that column (true if any image of the group came from the simulator).
+    Groups with one image have NaN statistics.
 
     Raises :class:`ValidationError` for unknown kinds, a frame without arm/prompt, or
     out-of-range parameters.
@@ -115,34 +166,41 @@ def consistency_table(
     for kind in kinds:
         if len(rows) == 0:
             break
-        baseline_name, baseline = run_baseline(rows, kind)
-        bits = hash_bit_count(rows[kind], kind)
-        threshold = math.floor(near_duplicate * bits)
-        for (arm, prompt), group in rows.groupby(["arm", "prompt"], sort=True):
-            matrix = distance_matrix(group[kind].tolist())
-            pairs = pair_values(matrix)
+        bits, groups = group_bits(rows, kind)
+        reference = reference_for_bits(kind, bits)
+        cross, _ = cross_prompt_distance(rows, kind)
+        threshold = near_duplicate_bits(reference, near_duplicate)
+        hexes = rows.groupby(["arm", "prompt"], sort=True)[kind]
+        for (arm, prompt), hashes in hexes:
+            matrix = groups[(arm, prompt)]
+            n = matrix.shape[0]
             record: dict[str, Any] = {
                 "arm": arm,
                 "prompt": prompt,
                 "kind": kind,
-                "n_images": len(group),
-                "n_pairs": pairs.size,
+                "n_images": n,
+                "n_pairs": int(pair_count(n)),
             }
-            if pairs.size:
-                mean = float(pairs.mean())
-                # Same seed for every group: a group's interval does not depend on which other
-                # groups happen to be in the table.
-                boots = bootstrap_means([matrix], n_boot, np.random.default_rng(seed))
+            if n >= 2:
+                mean = pair_sum(matrix) / pair_count(n)
+                counts = pair_distance_counts(hashes.astype(str).tolist(), bits)
+                # Seeded by the group's names: its interval does not depend on which other groups
+                # are in the table, and matches compare_arms' for the same group.
+                rng = group_rng(seed, "boot", str(arm), str(prompt))
+                sums, pairs = bootstrap_pair_sums(matrix, n_boot, rng)
+                with np.errstate(invalid="ignore", divide="ignore"):
+                    boots = np.where(pairs > 0, sums / np.maximum(pairs, 1), np.nan)
                 low, high = percentile_interval(
-                    np.asarray(similarity_score(boots, baseline)), confidence
+                    np.asarray(similarity_score(boots, reference.distance)), confidence
                 )
                 record.update(
                     mean_distance=mean,
-                    median_distance=float(np.median(pairs)),
-                    similarity=float(similarity_score(mean, baseline)),
+                    median_distance=_median(counts),
+                    similarity=reference.similarity(mean),
                     ci_low=low,
                     ci_high=high,
-                    near_duplicate_share=float(np.mean(pairs <= threshold)),
+                    near_duplicate_share=float(counts[: threshold + 1].sum() / counts.sum()),
+                    cross_prompt_similarity=float(similarity_score(mean, cross)),
                 )
             else:
                 record.update(
@@ -152,40 +210,67 @@ def consistency_table(
                     ci_low=math.nan,
                     ci_high=math.nan,
                     near_duplicate_share=math.nan,
+                    cross_prompt_similarity=math.nan,
                 )
             record.update(
                 near_duplicate_bits=threshold,
-                baseline=baseline_name,
-                baseline_distance=baseline,
+                reference=reference.name,
+                reference_distance=reference.distance,
+                cross_prompt_distance=cross,
                 bits=bits,
             )
-            if "simulated" in group.columns:
-                record["simulated"] = bool(group["simulated"].fillna(False).astype(bool).any())
+            if "simulated" in rows.columns:
+                flags = rows.loc[hashes.index, "simulated"]
+                record["simulated"] = bool(flags.fillna(False).astype(bool).any())
             records.append(record)
-    columns = [
-        "arm",
-        "prompt",
-        "kind",
-        "n_images",
-        "n_pairs",
-        "mean_distance",
-        "median_distance",
-        "similarity",
-        "ci_low",
-        "ci_high",
-        "near_duplicate_share",
-        "near_duplicate_bits",
-        "baseline",
-        "baseline_distance",
-        "bits",
-    ]
-    if "simulated" in rows.columns:
-        columns.append("simulated")
+    columns = [*_COLUMNS, *(["simulated"] if "simulated" in rows.columns else [])]
     table = pd.DataFrame.from_records(records, columns=columns)
     table.attrs.update(
         n_boot=n_boot, seed=seed, confidence=confidence, near_duplicate=near_duplicate
     )
     return table
+
+
+def distance_histogram(
+    frame: pd.DataFrame, kind: str = "phash", *, hash_size: int = 8
+) -> pd.DataFrame:
+    """Return, per arm, how many within-prompt pairs lie at each distance; one row per arm and d.
+
+    Columns ``arm``, ``distance`` (0..bits), ``pairs`` and ``share`` (of the arm's pairs).
+    Pairs are only formed within an arm x prompt group. ``frame.attrs`` holds the fixed
+    ``reference`` (a :class:`~imgkit.analysis.reference.Reference`: its ``histogram`` is the
+    unrelated photographs' distances), ``bits`` and ``simulated``.
+    """
+    check_argument("kind", kind, KINDS)
+    rows = usable_generations(frame, (kind,), hash_size=hash_size)
+    records = []
+    bits = 0
+    if len(rows):
+        bits = int(group_bits(rows.head(1), kind)[0])
+        per_arm: dict[str, np.ndarray] = {}
+        for (arm, _prompt), hashes in rows.groupby(["arm", "prompt"], sort=True)[kind]:
+            counts = pair_distance_counts(hashes.astype(str).tolist(), bits)
+            per_arm[arm] = per_arm.get(arm, 0) + counts
+        for arm, counts in per_arm.items():
+            total = counts.sum()
+            for distance, pairs in enumerate(counts):
+                records.append(
+                    {
+                        "arm": arm,
+                        "distance": distance,
+                        "pairs": int(pairs),
+                        "share": float(pairs / total) if total else math.nan,
+                    }
+                )
+    histogram = pd.DataFrame.from_records(records, columns=["arm", "distance", "pairs", "share"])
+    simulated = "simulated" in rows.columns and bool(rows["simulated"].fillna(False).any())
+    histogram.attrs.update(
+        reference=reference_for_bits(kind, bits) if bits else None,
+        bits=bits,
+        simulated=simulated,
+        kind=kind,
+    )
+    return histogram
 
 
 # --------------------------------------------------------------------------------------------
@@ -235,8 +320,10 @@ def within_arm_distances(
     """Return every within-arm, within-prompt pair as a long frame.
 
     Columns ``arm``, ``prompt``, ``index_a``, ``index_b`` (row labels of the input frame) and
-    ``distance``. ``frame.attrs`` holds the run's ``baseline`` name and ``baseline_distance``
-    (see :func:`baseline_distance`), ``bits`` and ``simulated``.
+    ``distance``. ``frame.attrs`` holds ``baseline`` (the fixed reference's name) and
+    ``baseline_distance`` (its "unrelated photographs" distance, see
+    :mod:`imgkit.analysis.reference`), the run's ``cross_prompt_distance``, ``bits`` and
+    ``simulated``. Builds every pair: for large groups prefer :func:`distance_histogram`.
     """
     check_argument("kind", kind, KINDS)
     rows = usable_generations(frame, (kind,), hash_size=hash_size)
@@ -259,12 +346,14 @@ def within_arm_distances(
         )
     columns = ["arm", "prompt", "index_a", "index_b", "distance"]
     pairs = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(columns=columns)
-    name, value = run_baseline(rows, kind)
     simulated = "simulated" in rows.columns and bool(rows["simulated"].fillna(False).any())
+    bits = int(group_bits(rows.head(1), kind)[0]) if len(rows) else 0
+    reference = reference_for_bits(kind, bits) if bits else None
     pairs.attrs.update(
-        baseline=name,
-        baseline_distance=value,
-        bits=hash_bit_count(rows[kind], kind) if len(rows) else math.nan,
+        baseline=reference.name if reference else "reference",
+        baseline_distance=reference.distance if reference else math.nan,
+        cross_prompt_distance=cross_prompt_distance(rows, kind)[0],
+        bits=bits or math.nan,
         simulated=simulated,
         kind=kind,
     )
@@ -281,7 +370,7 @@ def _images_in(folder: Path) -> list[Path]:
 
 def consistency_for_paths(
     paths: Iterable[str | os.PathLike] | str | os.PathLike,
-    kinds: Iterable[str] | str = KINDS,
+    kinds: Iterable[str] | str = DEFAULT_KINDS,
     near_duplicate: float = DEFAULT_NEAR_DUPLICATE,
     n_boot: int = 2000,
     seed: int = 0,
@@ -295,8 +384,8 @@ def consistency_for_paths(
     ``<folder>/<subfolder>`` (so ``runs/x`` with ``dalle3/`` and ``gpt/`` inside gives two
     arms). Image files given directly form the arm ``"files"``. Only files with a suffix in
     :data:`IMAGE_SUFFIXES` are taken from folders. All images count as one prompt (``""``), so
-    the baseline is the random one (bits / 2). Raises :class:`ValidationError` when a path does
-    not exist or no image is found.
+    there is no cross-prompt figure; similarities are on the fixed scale. Raises
+    :class:`ValidationError` when a path does not exist or no image is found.
     """
     paths = [paths] if isinstance(paths, str | os.PathLike) else list(paths)
     records = []

@@ -3,33 +3,31 @@
 A run frame has one row per generation and at least ``arm`` and ``prompt``, plus either hash
 columns as :func:`imgkit.analysis.hashing.hash_images` writes them (``phash``, ...) or
 ``image_path``. :func:`usable_generations` keeps the rows that count (status ``"ok"`` when there
-is a status column, and an image) and hashes what is missing; :func:`baseline_distance` measures
-the yardstick that :mod:`imgkit.analysis.consistency` scales similarities by: the mean distance
-between images made for different prompts, or the random-bit expectation ``bits / 2`` when the
-run has a single prompt.
+is a status column, and an image) and hashes what is missing; :func:`group_bits` turns each
+arm x prompt group's hashes into a 0/1 bit matrix, which is all the statistics need
+(:mod:`imgkit.analysis.resampling`); :func:`baseline_distance` measures the run's own
+cross-prompt distance, the mean distance between images made for different prompts. That is
+the second, run-relative figure of a consistency table; the similarity scale itself is fixed
+(:mod:`imgkit.analysis.reference`).
 """
 
 from __future__ import annotations
 
-import itertools
 import math
 from collections.abc import Iterable
 
 import numpy as np
 import pandas as pd
 
-from imgkit.analysis.hashing import (
-    KINDS,
-    bits_from_hex,
-    cross_distances,
-    hash_images,
-    unrelated_distance,
-)
+from imgkit.analysis.hashing import KINDS, bits_from_hex, hash_images, unrelated_distance
+from imgkit.analysis.resampling import bit_matrix, pair_count
 from imgkit.errors import ValidationError, check_argument
 
 __all__ = [
     "baseline_distance",
     "check_kinds",
+    "cross_prompt_distance",
+    "group_bits",
     "hash_bit_count",
     "run_baseline",
     "usable_generations",
@@ -124,25 +122,54 @@ def hash_bit_count(hashes: pd.Series, kind: str) -> int:
     return bits_from_hex(kind, int(lengths[0]))
 
 
-def _cross_prompt_mean(rows: pd.DataFrame, kind: str) -> tuple[float, int]:
-    # Sum over prompt pairs of the cross-distance blocks; the full n x n matrix is never needed.
-    groups = [g[kind].tolist() for _, g in rows.groupby("prompt", sort=True)]
-    total, count = 0, 0
-    for i, j in itertools.combinations(range(len(groups)), 2):
-        block = cross_distances(groups[i], groups[j])
-        total += int(block.sum(dtype=np.int64))
-        count += block.size
-    return (total / count if count else math.nan), count
+def group_bits(
+    rows: pd.DataFrame, kind: str, by: tuple[str, ...] = ("arm", "prompt")
+) -> tuple[int, dict[tuple, np.ndarray]]:
+    """``(bits, {group key: bit matrix})`` of rows passed through :func:`usable_generations`.
+
+    Each run of hashes is converted once; groups are keyed by the values of ``by`` (sorted).
+    """
+    if len(rows) == 0:
+        return 0, {}
+    bits = hash_bit_count(rows[kind], kind)
+    matrix = bit_matrix(rows[kind].astype(str).tolist(), bits)
+    groups = {}
+    # Positions, not index labels: a frame put together by hand may repeat its labels.
+    for key, positions in rows.groupby(list(by), sort=True).indices.items():
+        key = key if isinstance(key, tuple) else (key,)
+        groups[key] = matrix[positions]
+    return bits, groups
+
+
+def cross_prompt_distance(rows: pd.DataFrame, kind: str) -> tuple[float, int]:
+    """``(mean, pairs)``: the mean distance between images of different prompts, all arms pooled.
+
+    Counted from bit sums, so it takes time linear in the images: the distance summed over
+    every pair of images, less the pairs within one prompt. NaN and 0 pairs with one prompt.
+    """
+    if len(rows) == 0 or rows["prompt"].nunique() < 2:
+        return math.nan, 0
+    _bits, groups = group_bits(rows, kind, by=("prompt",))
+    ones = [g.sum(axis=0, dtype=np.float64) for g in groups.values()]
+    sizes = [g.shape[0] for g in groups.values()]
+    total_ones = np.sum(ones, axis=0)
+    n = sum(sizes)
+    every = float(np.dot(total_ones, n - total_ones))
+    within = sum(float(np.dot(o, size - o)) for o, size in zip(ones, sizes, strict=True))
+    count = int(pair_count(n) - sum(pair_count(size) for size in sizes))
+    return ((every - within) / count if count else math.nan), count
 
 
 def baseline_distance(
     frame: pd.DataFrame, kind: str = "phash", *, hash_size: int = 8
 ) -> tuple[str, float]:
-    """Return ``(name, distance)``: the distance that counts as "unrelated" for this run.
+    """Return ``(name, distance)``: the run's own "unrelated images" distance.
 
     ``("cross-prompt", d)`` with d the mean Hamming distance between images made for different
     prompts (all arms pooled) when the run holds at least two prompts with images; otherwise
-    ``("random", bits / 2)``, the expectation for independent random bits.
+    ``("random", bits / 2)``, the expectation for independent random bits. The similarity
+    scale does not use it (see :mod:`imgkit.analysis.reference`); it is the run-relative
+    second figure.
     """
     check_argument("kind", kind, KINDS)
     rows = usable_generations(frame, (kind,), hash_size=hash_size)
@@ -154,7 +181,7 @@ def run_baseline(rows: pd.DataFrame, kind: str) -> tuple[str, float]:
     if len(rows) == 0:
         return "random", math.nan
     if rows["prompt"].nunique() >= 2:
-        mean, count = _cross_prompt_mean(rows, kind)
+        mean, count = cross_prompt_distance(rows, kind)
         if count:
             return "cross-prompt", float(mean)
     return "random", unrelated_distance(hash_bit_count(rows[kind], kind))

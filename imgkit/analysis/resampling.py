@@ -1,82 +1,140 @@
-"""Resampling images, not pairs: bootstrap intervals and permutation relabellings.
+"""Resampling images, not pairs, computed from hash bits in time linear in the images.
 
 Pairwise distances within a group are not independent (every image is in n - 1 pairs), so the
-confidence intervals of :mod:`imgkit.analysis.consistency` resample images (a bootstrap over
-images, Efron & Tibshirani 1993, ch. 6) and :func:`imgkit.analysis.comparison.compare_arms`
-permutes the arm labels of images (a permutation test, Good 2005), never pairs. Everything here
-works on square distance matrices and returns numpy arrays.
+confidence intervals resample images (a bootstrap over images, Efron & Tibshirani 1993, ch. 6)
+and the tests permute the arm labels of images within each prompt (a stratified permutation
+test, Good 2005), never pairs.
+
+None of it builds a distance matrix. A Hamming distance is a sum over bits, so the sum of the
+distances over every pair of a set of images is ``sum_b c_b * (n - c_b)``, where ``c_b`` counts
+the images whose bit ``b`` is set: a column sum of the group's 0/1 bit matrix. A bootstrap
+replicate that draws image ``i`` ``w_i`` times has ``c_b = w . x_b``; a relabelling that gives
+arm A the images of mask ``m`` has ``c_b = m . x_b``. Many replicates or relabellings at once are
+one matrix product, ``(replicates x images) @ (images x bits)``: work and memory grow with
+images x bits per replicate, not with images squared.
+
+Monte Carlo permutation p-values stop early once they are settled (the sequential rule of
+Besag & Clifford 1991: stop at the ``h``-th relabelling at least as extreme as the observed one,
+p = h / L); otherwise ``p = (1 + hits) / (1 + draws)`` (Phipson & Smyth 2010). Both are valid
+p-values: under the null hypothesis P(p <= alpha) <= alpha.
 """
 
 from __future__ import annotations
 
 import itertools
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 
 import numpy as np
 
 from imgkit.errors import ValidationError
 
 __all__ = [
-    "bootstrap_means",
+    "PermutationResult",
+    "bit_matrix",
+    "bootstrap_pair_sums",
     "check_resampling_arguments",
-    "pair_values",
+    "pair_count",
+    "pair_sum",
     "percentile_interval",
+    "permutation_p_value",
+    "relabel_k_arms",
+    "relabel_two_arms",
     "similarity_score",
     "stratum_labelings",
-    "within_sums",
 ]
 
-# Batch bootstrap replicates so the (batch, n, n) temporary stays near 16 MB.
-_BOOT_BATCH_CELLS = 2_000_000
+#: Relabellings (or replicates) handled per matrix product; bounds the temporaries.
+BATCH = 1000
+#: Stop a Monte Carlo test after this many relabellings at least as extreme as the observed one
+#: (Besag & Clifford 1991): the p-value is then known to about +-15% of itself, and surely
+#: far above any threshold a correction could set.
+SEQUENTIAL_HITS = 50
 
 
 # --------------------------------------------------------------------------------------------
-# Similarity and the bootstrap over images
+# Bits and pair sums
 
 
-def pair_values(matrix: np.ndarray) -> np.ndarray:
-    """The distances above the diagonal of a square distance matrix, one per pair, as floats."""
-    return matrix[np.triu_indices(matrix.shape[0], k=1)].astype(float)
+def bit_matrix(hex_hashes: Sequence[str], bits: int) -> np.ndarray:
+    """The hashes as an ``(n, bits)`` float32 array of 0s and 1s (most significant bit first).
 
-
-def similarity_score(mean_distance: np.ndarray | float, baseline: float) -> np.ndarray | float:
-    """``clip(1 - mean_distance / baseline, 0, 1)``; NaN when the baseline is 0 or not finite."""
-    if not baseline or not np.isfinite(baseline):
-        return np.full_like(np.asarray(mean_distance, dtype=float), np.nan)
-    return np.clip(1.0 - np.asarray(mean_distance, dtype=float) / baseline, 0.0, 1.0)
-
-
-def bootstrap_means(
-    matrices: Sequence[np.ndarray], n_boot: int, rng: np.random.Generator
-) -> np.ndarray:
-    """Bootstrap the pooled mean pairwise distance by resampling images within each matrix.
-
-    Each replicate draws n images with replacement from each group of n and averages the
-    distances between draws of *different* original images (a pair of an image with its own
-    copy is not a pair of generations, and would pull the mean toward 0). Replicates with no
-    such pair are NaN.
+    ``bits`` is the hash's length in bits (hex strings round up to whole digits: a 42-bit
+    colorhash has 11). Raises :class:`ValidationError` for non-hex strings or mixed lengths.
     """
+    hashes = list(hex_hashes)
+    if not hashes:
+        return np.zeros((0, bits), dtype=np.float32)
+    width = len(hashes[0])
+    if any(len(h) != width for h in hashes):
+        raise ValidationError("hashes", sorted({len(h) for h in hashes}), "one hex length")
+    pad = width % 2
+    try:
+        raw = bytes.fromhex("".join(("0" * pad) + h for h in hashes))
+    except (ValueError, TypeError):
+        raise ValidationError("hashes", hashes[:3], "hex strings (0-9, a-f)") from None
+    as_bytes = np.frombuffer(raw, dtype=np.uint8).reshape(len(hashes), (width + pad) // 2)
+    unpacked = np.unpackbits(as_bytes, axis=1)
+    return unpacked[:, unpacked.shape[1] - bits :].astype(np.float32)
+
+
+def pair_count(n: int | np.ndarray) -> float | np.ndarray:
+    """``n (n - 1) / 2``, the number of unordered pairs of ``n`` images."""
+    return n * (n - 1) / 2
+
+
+def pair_sum(bits: np.ndarray) -> float:
+    """The sum of the Hamming distances over every pair of rows of a 0/1 bit matrix."""
+    ones = bits.sum(axis=0, dtype=np.float64)
+    return float(np.dot(ones, bits.shape[0] - ones))
+
+
+def _sums_from_counts(ones: np.ndarray, sizes: np.ndarray | float) -> np.ndarray:
+    # ones: (R, bits) column sums of R resampled or relabelled groups of `sizes` images each.
+    ones = ones.astype(np.float64)
+    sizes = np.asarray(sizes, dtype=np.float64)
+    return np.einsum("rb,rb->r", ones, (sizes.reshape(-1, 1) if sizes.ndim else sizes) - ones)
+
+
+def bootstrap_pair_sums(
+    bits: np.ndarray, n_boot: int, rng: np.random.Generator
+) -> tuple[np.ndarray, np.ndarray]:
+    """``(sums, counts)`` of ``n_boot`` bootstrap replicates of one group of images.
+
+    Each replicate draws n images with replacement and sums the distances over pairs of draws
+    of *different* original images (``sums``), of which there are ``counts`` (a pair of an
+    image with its own copy is not a pair of generations, and would pull the mean toward 0).
+    The replicate's mean distance is ``sums / counts`` (undefined when counts is 0).
+    """
+    n = bits.shape[0]
     sums = np.zeros(n_boot)
     counts = np.zeros(n_boot)
-    for matrix in matrices:
-        n = matrix.shape[0]
-        if n < 2:
-            continue
-        batch = max(1, _BOOT_BATCH_CELLS // (n * n))
-        for start in range(0, n_boot, batch):
-            stop = min(n_boot, start + batch)
-            draw = rng.integers(0, n, size=(stop - start, n))
-            sub = matrix[draw[:, :, None], draw[:, None, :]]
-            distinct = draw[:, :, None] != draw[:, None, :]
-            sums[start:stop] += np.where(distinct, sub, 0).sum(axis=(1, 2)) / 2
-            counts[start:stop] += distinct.sum(axis=(1, 2)) / 2
-    with np.errstate(invalid="ignore", divide="ignore"):
-        return np.where(counts > 0, sums / np.maximum(counts, 1), np.nan)
+    if n < 2:
+        return sums, counts
+    for start in range(0, n_boot, BATCH):
+        stop = min(n_boot, start + BATCH)
+        rows = stop - start
+        draws = rng.integers(0, n, size=(rows, n))
+        weights = np.bincount(
+            (draws + np.arange(rows)[:, None] * n).ravel(), minlength=rows * n
+        ).reshape(rows, n)
+        ones = weights.astype(np.float32) @ bits
+        sums[start:stop] = _sums_from_counts(ones, float(n))
+        counts[start:stop] = (n * n - (weights.astype(np.float64) ** 2).sum(axis=1)) / 2
+    return sums, counts
+
+
+def similarity_score(mean_distance: np.ndarray | float, reference: float) -> np.ndarray | float:
+    """``clip(1 - mean_distance / reference, 0, 1)``; NaN when the reference is 0 or not finite."""
+    if not reference or not np.isfinite(reference):
+        return np.full_like(np.asarray(mean_distance, dtype=float), np.nan)
+    return np.clip(1.0 - np.asarray(mean_distance, dtype=float) / reference, 0.0, 1.0)
 
 
 def percentile_interval(values: np.ndarray, confidence: float) -> tuple[float, float]:
     """The central ``confidence`` percentile interval of the finite values (NaN, NaN if none)."""
+    values = np.asarray(values, dtype=float)
     values = values[np.isfinite(values)]
     if values.size == 0:
         return math.nan, math.nan
@@ -87,25 +145,87 @@ def percentile_interval(values: np.ndarray, confidence: float) -> tuple[float, f
 
 def check_resampling_arguments(n_boot: int, confidence: float, near_duplicate: float) -> None:
     """Raise :class:`ValidationError` for a bad replicate count, confidence or threshold."""
-    if not isinstance(n_boot, int | np.integer) or n_boot < 1:
+    if not isinstance(n_boot, int | np.integer) or isinstance(n_boot, bool) or n_boot < 1:
         raise ValidationError("n_boot", n_boot, "an integer >= 1")
     if not 0 < confidence < 1:
         raise ValidationError("confidence", confidence, "a number between 0 and 1, e.g. 0.95")
     if not 0 <= near_duplicate < 1:
-        raise ValidationError("near_duplicate", near_duplicate, "a share of the bits in [0, 1)")
+        raise ValidationError(
+            "near_duplicate", near_duplicate, "a share of the reference distance in [0, 1)"
+        )
 
 
 # --------------------------------------------------------------------------------------------
-# Relabelling images between two arms
+# Permutation p-values
 
 
-def within_sums(masks: np.ndarray, matrix: np.ndarray) -> np.ndarray:
-    """For each row of ``masks``, the sum of the distances over pairs inside the mask.
+@dataclass(frozen=True)
+class PermutationResult:
+    """A permutation test's outcome.
 
-    ``m^T D m / 2``: the diagonal of a distance matrix is zero, and each pair is counted twice.
+    ``p_value``; ``n_permutations`` relabellings looked at; ``exact`` when every relabelling
+    was enumerated; ``stopped_early`` when a Monte Carlo test stopped at the sequential rule;
+    ``smallest_p`` the smallest p-value the data could give (exact tests only, else NaN).
     """
-    weights = masks.astype(float)
-    return np.einsum("pi,ij,pj->p", weights, matrix, weights) / 2
+
+    statistic: float
+    p_value: float
+    n_permutations: int
+    exact: bool
+    stopped_early: bool
+    smallest_p: float
+
+
+def permutation_p_value(
+    observed: float,
+    null_batches: Callable[[int], np.ndarray],
+    n_total: int,
+    exact: bool,
+    *,
+    sequential_hits: int = SEQUENTIAL_HITS,
+) -> PermutationResult:
+    """The p-value of ``observed`` against a null distribution drawn in batches.
+
+    ``null_batches(size)`` returns the next ``size`` null statistics (non-negative: larger is
+    more extreme). With ``exact`` the ``n_total`` values are every relabelling (the observed
+    one among them) and ``p = hits / n_total``; otherwise they are random relabellings, read
+    until ``sequential_hits`` are at least as extreme (then ``p = hits / L``, Besag & Clifford
+    1991) or ``n_total`` are drawn (then ``p = (1 + hits) / (1 + n_total)``).
+    """
+    # Relabellings equal to the observed one count as "as extreme" despite rounding.
+    bar = observed - 1e-9 * max(1.0, abs(observed))
+    hits = 0
+    seen = 0
+    largest = -math.inf
+    count_at_largest = 0
+    while seen < n_total:
+        size = min(BATCH, n_total - seen)
+        null = null_batches(size)
+        extreme = null >= bar
+        if not exact and hits + int(extreme.sum()) >= sequential_hits:
+            position = int(np.flatnonzero(np.cumsum(extreme) + hits >= sequential_hits)[0])
+            length = seen + position + 1
+            return PermutationResult(
+                observed, sequential_hits / length, length, False, True, math.nan
+            )
+        hits += int(extreme.sum())
+        seen += size
+        if exact and null.size:
+            top = float(null.max())
+            near = null >= top - 1e-9 * max(1.0, abs(top))
+            if top > largest + 1e-9 * max(1.0, abs(top)):
+                largest, count_at_largest = top, int(near.sum())
+            elif top >= largest - 1e-9 * max(1.0, abs(top)):
+                count_at_largest += int(near.sum())
+    if exact:
+        return PermutationResult(
+            observed, hits / n_total, n_total, True, False, count_at_largest / n_total
+        )
+    return PermutationResult(observed, (1 + hits) / (1 + n_total), n_total, False, False, math.nan)
+
+
+# --------------------------------------------------------------------------------------------
+# Relabelling images between arms, within each prompt
 
 
 def stratum_labelings(
@@ -135,3 +255,171 @@ def stratum_labelings(
         ranks = keys.argsort(axis=1).argsort(axis=1)
         masks.append(ranks < n_a)
     return masks, False
+
+
+def _varying_bits(strata: Sequence[np.ndarray]) -> np.ndarray:
+    """The strata's bit matrices stacked ``(S, m, B')``, keeping only bits that vary.
+
+    A bit that every image of a stratum shares adds nothing to any within-arm distance under
+    any relabelling (``c (n - c)`` is 0 for it), so it is dropped; strata are padded with zero
+    columns (which add nothing either) to a common width.
+    """
+    kept = [bits[:, (bits.min(axis=0) != bits.max(axis=0))] for bits in strata]
+    width = max(1, max(k.shape[1] for k in kept))
+    stacked = np.zeros((len(kept), kept[0].shape[0], width), dtype=np.float32)
+    for s, bits in enumerate(kept):
+        stacked[s, :, : bits.shape[1]] = bits
+    return stacked
+
+
+def _grouped(sizes: Sequence[tuple[int, ...]]) -> dict[tuple[int, ...], list[int]]:
+    """Strata positions by their arm sizes: strata of one shape are relabelled together."""
+    groups: dict[tuple[int, ...], list[int]] = {}
+    for position, size in enumerate(sizes):
+        groups.setdefault(tuple(size), []).append(position)
+    return groups
+
+
+def _random_subsets(shape: tuple[int, int, int], chosen: int, rng: np.random.Generator):
+    """Boolean masks of ``shape`` (strata, relabellings, images) with ``chosen`` True per row."""
+    keys = rng.random(shape)
+    picks = np.argpartition(keys, chosen - 1, axis=2)[:, :, :chosen]
+    masks = np.zeros(shape, dtype=np.float32)
+    np.put_along_axis(masks, picks, 1.0, axis=2)
+    return masks
+
+
+def relabel_two_arms(
+    strata: Sequence[tuple[np.ndarray, np.ndarray]],
+    n_perm: int,
+    rng: np.random.Generator,
+    *,
+    sequential_hits: int = SEQUENTIAL_HITS,
+) -> PermutationResult:
+    """Test whether two arms' images are equally alike: a stratified permutation test.
+
+    ``strata``: per prompt, the bit matrices of arm A's and arm B's images (each with at least
+    two). The statistic is ``mean_distance_b - mean_distance_a`` with each mean pooled over the
+    strata (pair sums over pair counts); the test is two-sided. Exact when there are at most
+    ``n_perm`` relabellings, else Monte Carlo with early stopping (see the module docstring).
+    Strata of the same sizes are relabelled together in one batched matrix product.
+    """
+    sizes = [(a.shape[0], b.shape[0]) for a, b in strata]
+    pairs_a = sum(pair_count(n_a) for n_a, _ in sizes)
+    pairs_b = sum(pair_count(n_b) for _, n_b in sizes)
+    observed = (
+        sum(pair_sum(b) for _, b in strata) / pairs_b
+        - sum(pair_sum(a) for a, _ in strata) / pairs_a
+    )
+    groups = _grouped(sizes)
+    stacked = {
+        shape: _varying_bits([np.vstack(strata[s]) for s in positions])
+        for shape, positions in groups.items()
+    }
+    totals = {
+        shape: bits.sum(axis=1, dtype=np.float64)[:, None, :] for shape, bits in stacked.items()
+    }
+
+    def statistic(masks: dict[tuple[int, ...], np.ndarray]) -> np.ndarray:
+        sum_a = 0.0
+        sum_b = 0.0
+        for shape, mask in masks.items():
+            n_a, n_b = shape
+            ones_a = np.matmul(mask, stacked[shape]).astype(np.float64)  # (S, P, B')
+            ones_b = totals[shape] - ones_a
+            sum_a = sum_a + (ones_a * (n_a - ones_a)).sum(axis=(0, 2))
+            sum_b = sum_b + (ones_b * (n_b - ones_b)).sum(axis=(0, 2))
+        return np.abs(sum_b / pairs_b - sum_a / pairs_a)
+
+    total_relabellings = math.prod(math.comb(n_a + n_b, n_a) for n_a, n_b in sizes)
+    if total_relabellings <= n_perm:
+        every, _ = stratum_labelings(sizes, n_perm, rng)
+        by_shape = {
+            shape: np.stack([every[s] for s in positions]).astype(np.float32)
+            for shape, positions in groups.items()
+        }
+        position = [0]
+
+        def exact_batches(size: int) -> np.ndarray:
+            start = position[0]
+            position[0] += size
+            return statistic({k: m[:, start : start + size] for k, m in by_shape.items()})
+
+        result = permutation_p_value(abs(observed), exact_batches, total_relabellings, True)
+    else:
+
+        def random_batches(size: int) -> np.ndarray:
+            masks = {
+                shape: _random_subsets((len(groups[shape]), size, sum(shape)), shape[0], rng)
+                for shape in groups
+            }
+            return statistic(masks)
+
+        result = permutation_p_value(
+            abs(observed), random_batches, n_perm, False, sequential_hits=sequential_hits
+        )
+    return PermutationResult(
+        observed,
+        result.p_value,
+        result.n_permutations,
+        result.exact,
+        result.stopped_early,
+        result.smallest_p,
+    )
+
+
+def relabel_k_arms(
+    strata: Sequence[Sequence[np.ndarray]],
+    n_perm: int,
+    rng: np.random.Generator,
+    *,
+    sequential_hits: int = SEQUENTIAL_HITS,
+) -> PermutationResult:
+    """Test whether k arms' images are all equally alike: a stratified omnibus permutation test.
+
+    ``strata``: per prompt, a list of k bit matrices (one per arm, in the same arm order in
+    every stratum; an arm with fewer than two images on a prompt is passed as an empty
+    ``(0, bits)`` matrix). The statistic is the spread of the arms' pooled mean distances,
+    ``sum_a P_a (M_a - M)^2`` with ``P_a`` arm a's number of pairs and ``M`` their pair-weighted
+    mean: a permutation analogue of the one-way ANOVA's between-groups sum of squares. Arm
+    labels are shuffled within each prompt; Monte Carlo with early stopping (an exact
+    enumeration of k-way relabellings is rarely small enough to be worth it).
+    """
+    k = len(strata[0])
+    sizes = [tuple(arm.shape[0] for arm in stratum) for stratum in strata]
+    pairs = pair_count(np.array(sizes, dtype=float)).sum(axis=0)  # per arm, over prompts
+    groups = _grouped(sizes)
+    stacked = {
+        shape: _varying_bits([np.vstack(list(strata[s])) for s in positions])
+        for shape, positions in groups.items()
+    }
+    labels = {shape: np.repeat(np.arange(k), shape) for shape in groups}
+
+    def spread(sums: np.ndarray) -> np.ndarray:
+        # sums: (R, k) pair sums per arm
+        means = np.where(pairs > 0, sums / np.maximum(pairs, 1), 0.0)
+        grand = (sums.sum(axis=1) / pairs.sum())[:, None]
+        return ((means - grand) ** 2 * pairs).sum(axis=1)
+
+    observed_sums = np.zeros((1, k))
+    for stratum in strata:
+        for a, arm in enumerate(stratum):
+            if arm.shape[0] >= 2:
+                observed_sums[0, a] += pair_sum(arm)
+    observed = float(spread(observed_sums)[0])
+
+    def random_batches(size: int) -> np.ndarray:
+        sums = np.zeros((size, k))
+        for shape, bits in stacked.items():
+            order = rng.random((bits.shape[0], size, bits.shape[1])).argsort(axis=2)
+            shuffled = labels[shape][order]  # (S, P, m)
+            for a in range(k):
+                if shape[a] < 2:
+                    continue
+                ones = np.matmul((shuffled == a).astype(np.float32), bits).astype(np.float64)
+                sums[:, a] += (ones * (shape[a] - ones)).sum(axis=(0, 2))
+        return spread(sums)
+
+    return permutation_p_value(
+        observed, random_batches, n_perm, False, sequential_hits=sequential_hits
+    )

@@ -50,8 +50,9 @@ class CostEstimate:
     the price data cannot say (``basis="unknown"``), which callers must show, not treat as zero.
     ``basis`` is one of "per_image" (a price table), "tokens" (a token table or formula),
     "usage" (the response's own token count), "usage_missing" (a token-billed response without
-    usage: the estimate, flagged), "upper_bound" ("auto" priced at its most expensive choice) or
-    "unknown".
+    usage: the estimate, flagged), "dearest_choice" ("auto" priced at its most expensive
+    quality and size: not an upper bound, since the prompt's tokens come on top) or "unknown".
+    Run folders written before 0.2 say "upper_bound" for "dearest_choice".
     """
 
     usd: float | None
@@ -155,7 +156,7 @@ def price_per_image(
         return None, "unknown"
     basis = "per_image" if spec.price.kind == "per_image" else "tokens"
     if len(prices) > 1:
-        basis = "upper_bound"
+        basis = "dearest_choice"
     return max(prices), basis
 
 
@@ -176,8 +177,11 @@ def estimate_cost(request: ImageRequest, catalog: Catalog | None = None) -> Cost
         partial_tokens = PARTIAL_IMAGE_TOKENS * request.partial_images
         per_image += partial_tokens * _decimal(spec.price.image_output_per_million) / _MILLION
         notes.append(f"{request.partial_images} partial image(s): {partial_tokens} output tokens")
-    if basis == "upper_bound":
-        notes.append(f"'auto' priced at its most expensive choice for {spec.name}")
+    if basis == "dearest_choice":
+        notes.append(
+            f"'auto' priced at its most expensive quality and size for {spec.name}; the prompt's "
+            "tokens come on top, so this is not an upper bound"
+        )
     if basis == "unknown":
         notes.append(
             f"no price figure for {spec.name} at size {request.size}, quality {quality}: "

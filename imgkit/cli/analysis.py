@@ -13,10 +13,11 @@ from __future__ import annotations
 import argparse
 import json
 import math
-import sys
 from collections.abc import Sequence
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from imgkit.cli.parsing import ExtendNumbers, print_error, volumes
 from imgkit.errors import ImgkitError
 
 if TYPE_CHECKING:
@@ -43,8 +44,8 @@ def _kinds(values: Sequence[str] | None, default: Sequence[str]) -> tuple[str, .
     return tuple(k.strip() for value in values for k in value.split(",") if k.strip())
 
 
-def _fail(command: str, error: Exception) -> int:
-    print(f"imgkit {command}: error: {error}", file=sys.stderr)
+def _fail(error: Exception) -> int:
+    print_error(error)  # the message names the parameter and the value
     return EXIT_BAD_INPUT
 
 
@@ -74,7 +75,7 @@ def run_hash(args: argparse.Namespace) -> int:
         kinds = _kinds(args.kinds, KINDS)
         frame = hash_images(args.files, kinds=kinds, hash_size=args.hash_size)
     except (ImgkitError, OSError) as error:
-        return _fail("hash", error)
+        return _fail(error)
     sources = frame["source"].tolist()
     matrices = {}
     if len(frame) >= 2:
@@ -107,9 +108,10 @@ def run_consistency(args: argparse.Namespace) -> int:
     :func:`imgkit.analysis.consistency.consistency_for_paths`) and print the table. Returns the exit
     code."""
     from imgkit.analysis.consistency import consistency_for_paths
+    from imgkit.analysis.reference import DEFAULT_KINDS
 
     try:
-        kinds = _kinds(args.kinds, ("phash", "dhash", "whash"))
+        kinds = _kinds(args.kinds, DEFAULT_KINDS)
         table = consistency_for_paths(
             args.paths,
             kinds=kinds,
@@ -119,7 +121,7 @@ def run_consistency(args: argparse.Namespace) -> int:
             hash_size=args.hash_size,
         )
     except (ImgkitError, OSError) as error:
-        return _fail("consistency", error)
+        return _fail(error)
     if args.json:
         print(json.dumps({"consistency": _records(table)}, indent=2))
         return EXIT_OK
@@ -140,8 +142,9 @@ def run_consistency(args: argparse.Namespace) -> int:
     first = table.iloc[0] if len(table) else None
     if first is not None:
         print(
-            f"\nbaseline: {first['baseline']} ({first['baseline_distance']:g} bits for "
-            f"{first['kind']}); near-duplicate: at most {first['near_duplicate_bits']} bits apart"
+            f"\nscale: 0 = unrelated photographs ({first['reference']}: "
+            f"{first['reference_distance']:.1f} bits for {first['kind']}), 1 = identical; "
+            f"near-duplicate: at most {first['near_duplicate_bits']} bits apart"
         )
     return EXIT_OK
 
@@ -155,11 +158,19 @@ def run_report(args: argparse.Namespace) -> int:
 
     try:
         data = report_data(
-            args.run, kind=args.kind, per_day=args.per_day, n_boot=args.n_boot, seed=args.seed
+            args.run,
+            kind=args.kind,
+            per_day=args.per_day,
+            n_boot=args.n_boot,
+            seed=args.seed,
+            correction=args.correction,
+            alpha=args.alpha,
+            by_prompt=args.by_prompt,
+            plan=not args.no_plan,
         )
         first = write_report(args.run, args.out, formats=args.formats, data=data)
     except (ImgkitError, OSError) as error:
-        return _fail("report", error)
+        return _fail(error)
     written = {fmt: str(first.with_suffix(f".{fmt}")) for fmt in args.formats}
     if args.json:
         print(json.dumps({"written": written, **data.to_dict()}, indent=2, default=str))
@@ -169,11 +180,27 @@ def run_report(args: argparse.Namespace) -> int:
             f"{'SIMULATED' if data.simulated == 'all' else 'PARTLY SIMULATED'}: images from "
             "imgkit's simulator, not a real model"
         )
+    for line in data.sweep.summary() if data.comparisons else []:
+        print(line)
     for comparison in data.comparisons:
-        print(f"[{comparison.prompt}] {comparison.verdict}")
+        scope = "all prompts" if comparison.prompt is None else comparison.prompt
+        print(f"[{scope}] {comparison.verdict}")
     for path in written.values():
         print(f"wrote {path}")
+    if args.previous:
+        _write_change_since(args.previous, args.run, args.kind)
     return EXIT_OK
+
+
+def _write_change_since(previous: str, run: str, kind: str) -> None:
+    """``report --previous``: the drift page beside the report, naming the predecessor."""
+    from imgkit.analysis.drift import drift
+    from imgkit.report.drift_page import write_drift_page
+
+    result = drift([previous, run], kind)
+    for line in result.summary():
+        print(f"since {result.runs[0]}: {line}")
+    print(f"wrote {write_drift_page(result, Path(run))}")
 
 
 def add_commands(subparsers: Any) -> None:
@@ -236,7 +263,8 @@ def _configure_consistency(cons_parser: argparse.ArgumentParser) -> None:
         "--near-duplicate",
         type=float,
         default=DEFAULT_NEAR_DUPLICATE,
-        help="near-duplicate threshold as a share of the hash bits (default %(default)s)",
+        help="near-duplicate threshold as a share of the distance between unrelated "
+        "photographs (default %(default)s)",
     )
     cons_parser.add_argument(
         "--n-boot", type=int, default=2000, help="bootstrap replicates (default %(default)s)"
@@ -269,13 +297,40 @@ def _configure_report(report_parser: argparse.ArgumentParser) -> None:
     report_parser.add_argument(
         "--per-day",
         nargs="+",
-        type=float,
+        type=volumes,
+        action=ExtendNumbers,
         default=list(DEFAULT_PER_DAY),
         metavar="N",
-        help="images a day for the monthly projection (default %(default)s)",
+        help="images a day for the monthly projection, separated by commas or spaces "
+        f"(default {','.join(f'{v:g}' for v in DEFAULT_PER_DAY)})",
     )
     report_parser.add_argument(
         "--n-boot", type=int, default=2000, help="bootstrap replicates (default %(default)s)"
     )
     report_parser.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    report_parser.add_argument(
+        "--previous",
+        metavar="RUN_DIR",
+        help="an earlier run of the same arms: also write drift.html, the change since it",
+    )
+    report_parser.add_argument(
+        "--correction",
+        choices=("holm", "bh", "none"),
+        default="holm",
+        help="how the p-values of all comparisons are corrected together: holm (family-wise "
+        "error), bh (false discovery rate) or none (default %(default)s)",
+    )
+    report_parser.add_argument(
+        "--alpha", type=float, default=0.05, help="significance level (default %(default)s)"
+    )
+    report_parser.add_argument(
+        "--by-prompt",
+        action="store_true",
+        help="also compare the arms on each prompt (those comparisons join the corrected family)",
+    )
+    report_parser.add_argument(
+        "--no-plan",
+        action="store_true",
+        help="leave out the repeats that would settle each inconclusive comparison",
+    )
     report_parser.set_defaults(func=run_report)

@@ -10,7 +10,6 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import json
-import math
 from collections.abc import Sequence
 from decimal import Decimal
 from typing import Any
@@ -18,6 +17,7 @@ from typing import Any
 from imgkit.catalog.models import default_catalog
 from imgkit.catalog.validation import validate_request
 from imgkit.cli.argtypes import positive_int
+from imgkit.cli.parsing import DeprecatedOption, ExtendNumbers, volumes
 from imgkit.errors import ValidationError
 
 __all__ = ["COMMANDS", "add_commands", "configure", "print_json"]
@@ -95,7 +95,7 @@ def _cmd_estimate(args: argparse.Namespace) -> int:
     from imgkit.catalog.costs import estimate_cost  # pandas: loaded only when costs run
 
     request = validate_request(
-        args.model, "cost estimate", size=args.size, quality=args.quality, n=args.n
+        args.model, "cost estimate", size=args.size, quality=args.quality, n=args.images
     )
     estimate = estimate_cost(request)
     data = {
@@ -171,38 +171,42 @@ def _cmd_project(args: argparse.Namespace) -> int:
     return 0
 
 
-def _per_day_list(text: str) -> list[int | float]:
-    """'1,20,500' -> [1, 20, 500]: whole numbers stay whole, so the table shows them so."""
-    values: list[int | float] = []
-    for part in text.split(","):
-        part = part.strip()
-        try:
-            number = float(part)
-            ok = math.isfinite(number) and 0 <= number < 1e12
-        except ValueError:
-            ok = False
-        if not ok:
-            raise argparse.ArgumentTypeError(
-                f"--per-day={text!r}: expected numbers >= 0 and below 1e12, comma separated"
-            )
-        values.append(int(number) if number.is_integer() else number)
-    return values
-
-
 def _configure_models(parser: argparse.ArgumentParser) -> None:
+    parser.description = (
+        "The models imgkit knows: provider, status and shutdown date, qualities and how each "
+        "is billed. Retired models (which the simulator still plays) only with --all."
+    )
     parser.add_argument("--all", action="store_true", help="include retired models")
-    parser.add_argument("--json", action="store_true")
+    parser.add_argument(
+        "--json", action="store_true", help="print the catalog as JSON (every field)"
+    )
     parser.set_defaults(func=_cmd_models)
 
 
 def _configure_costs(parser: argparse.ArgumentParser) -> None:
+    parser.description = "What one request costs, and what a volume of images costs a month."
     costs_sub = parser.add_subparsers(dest="costs_command", required=True, metavar="COMMAND")
-    est = costs_sub.add_parser("estimate", help="the cost of one request")
-    est.add_argument("--model", required=True)
-    est.add_argument("--size")
-    est.add_argument("--quality")
-    est.add_argument("--n", type=positive_int, default=1)
-    est.add_argument("--json", action="store_true")
+    est = costs_sub.add_parser(
+        "estimate",
+        help="the cost of one request",
+        description="The cost of one request, from the catalog's price (its source and date "
+        "are printed with it).",
+    )
+    est.add_argument("--model", required=True, help="a model of `imgkit models --all`")
+    est.add_argument("--size", help="image size, e.g. 1024x1024 (default: the model's)")
+    est.add_argument("--quality", help="quality, e.g. standard, hd, low (default: the model's)")
+    est.add_argument(
+        "--images",
+        type=positive_int,
+        default=1,
+        metavar="N",
+        help="images per request (default 1)",
+    )
+    # Before --images this was --n, which in `imgkit drill` means repeats: kept, with a note.
+    est.add_argument(
+        "--n", dest="images", type=positive_int, action=DeprecatedOption, replacement="--images"
+    )
+    est.add_argument("--json", action="store_true", help="print the estimate as JSON")
     est.set_defaults(func=_cmd_estimate)
 
     proj = costs_sub.add_parser(
@@ -211,15 +215,31 @@ def _configure_costs(parser: argparse.ArgumentParser) -> None:
         description="Monthly cost of one or more models (MODEL or MODEL:QUALITY[:SIZE]) and/or "
         "custom prices ([LABEL=]USD) at each volume.",
     )
-    proj.add_argument("--model", action="append", help="repeat to compare models")
+    proj.add_argument(
+        "--model",
+        action="append",
+        metavar="MODEL[:QUALITY[:SIZE]]",
+        help="a model to price; repeat to compare models",
+    )
     proj.add_argument("--size", help="size for every --model given without one")
     proj.add_argument("--quality", help="quality for every --model given without one")
     proj.add_argument("--price", action="append", help="custom price per image, [LABEL=]USD")
     proj.add_argument(
-        "--per-day", type=_per_day_list, required=True, help="images a day, e.g. 1,20,500"
+        "--per-day",
+        type=volumes,
+        nargs="+",
+        action=ExtendNumbers,
+        required=True,
+        metavar="N",
+        help="images a day, separated by commas or spaces, e.g. 1,20,500 or 1 20 500",
     )
-    proj.add_argument("--days", type=positive_int, default=30)
-    proj.add_argument("--json", action="store_true")
+    proj.add_argument(
+        "--days",
+        type=positive_int,
+        default=30,
+        help="days in the period priced (default 30: a month)",
+    )
+    proj.add_argument("--json", action="store_true", help="print the table as JSON")
     proj.set_defaults(func=_cmd_project)
 
 

@@ -24,12 +24,13 @@ import contextlib
 import json
 import math
 import os
-import sys
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from imgkit.cli.argtypes import positive_int
+from imgkit.cli.parsing import DeprecatedOption, print_error
 from imgkit.errors import ChainExhaustedError, ValidationError
 
 if TYPE_CHECKING:
@@ -156,14 +157,14 @@ def run_chain(args: argparse.Namespace) -> int:
                 print(json.dumps(payload, indent=2))
             else:
                 print("\n".join(_attempt_lines(exc.attempts)))
-                print(f"imgkit chain: {exc}", file=sys.stderr)
+                print_error(exc)
             return EXIT_CHAIN_EXHAUSTED
         finally:
             chain.close()
     try:
         saved = _save(outcome.result, args.out)
     except _NotSaved as exc:
-        print(f"imgkit chain: {exc}", file=sys.stderr)
+        print_error(exc)
         return EXIT_NOT_SAVED
     if args.json:
         payload = {
@@ -214,8 +215,8 @@ def run_edit(args: argparse.Namespace) -> int:
     if args.rect:
         mask = mask_from_rect(image, _rect(args.rect))
     params = {k: v for k, v in (("size", args.size), ("quality", args.quality)) if v}
-    if args.n is not None:
-        params["n"] = args.n
+    if args.images is not None:
+        params["n"] = args.images
     _check_out(args.out)
     with _backend_server(args.backend, None) as server:
         base_url = None if server is None else server.openai_base_url
@@ -228,7 +229,7 @@ def run_edit(args: argparse.Namespace) -> int:
         try:
             saved.append(_save(r, _numbered(args.out, r.index, len(outcome.results))))
         except _NotSaved as exc:  # keep going: every image is paid for
-            print(f"imgkit edit: {exc}", file=sys.stderr)
+            print_error(exc)
             saved.append(None)
     if args.out and None in saved:
         return EXIT_NOT_SAVED
@@ -263,31 +264,56 @@ def _numbered(out: str | None, index: int, count: int) -> str | None:
     return str(path.with_name(f"{path.stem}-{index}{path.suffix}"))
 
 
+_CHAIN_DESCRIPTION = (
+    "Send one request down a fallback chain (the lesson's default, or a TOML file's) and print "
+    "every attempt and the result. With --backend sim a private simulator is started for the "
+    "command and --faults is handed to it, so each branch of the policy can be watched by hand, "
+    'e.g. imgkit chain --prompt "a red fox" --faults "gemini:429=x1;leonardo:500=x2". '
+    "Exit status: 0 served, 1 every provider failed, 2 bad input, 3 made but not saved."
+)
+_BACKEND_HELP = (
+    "sim: a private simulator, free and labelled simulated (default); live: the real "
+    "services (needs the vendors' keys)"
+)
+
+
 def _configure_chain(chain: argparse.ArgumentParser) -> None:
-    chain.description = __doc__.split("\n\n")[1] if __doc__ else None
+    chain.description = _CHAIN_DESCRIPTION
     chain.add_argument("--prompt", required=True, help="the prompt to send")
     chain.add_argument("--config", metavar="TOML", help="chain file (default: the lesson's chain)")
-    chain.add_argument("--backend", choices=("sim", "live"), default="sim")
+    chain.add_argument("--backend", choices=("sim", "live"), default="sim", help=_BACKEND_HELP)
     chain.add_argument("--faults", metavar="SPEC", help="simulator faults (with --backend sim)")
-    chain.add_argument("--retry-delay", type=float, metavar="S", help="pause before a retry")
-    chain.add_argument("--timeout", type=float, metavar="S", help="per-request timeout")
+    chain.add_argument(
+        "--retry-delay", type=float, metavar="S", help="seconds to pause before a retry"
+    )
+    chain.add_argument("--timeout", type=float, metavar="S", help="per-request timeout (s)")
     chain.add_argument("--out", metavar="PATH", help="save the image (a file or a folder)")
-    chain.add_argument("--json", action="store_true", help="print JSON")
+    chain.add_argument("--json", action="store_true", help="print the attempts and result as JSON")
     chain.set_defaults(func=run_chain)
 
 
 def _configure_edit(edit: argparse.ArgumentParser) -> None:
+    edit.description = (
+        "Edit an image inside a mask (a PNG whose transparent pixels may change, or a "
+        "rectangle), then measure how many pixels outside the mask changed (mask fidelity)."
+    )
     edit.add_argument("--image", required=True, help="the image to edit (PNG/JPEG/WebP)")
     edit.add_argument("--mask", help="mask PNG: transparent pixels may be edited")
     edit.add_argument("--rect", metavar="L,T,R,B", help="build the mask from a rectangle")
-    edit.add_argument("--prompt", required=True)
+    edit.add_argument("--prompt", required=True, help="what to paint inside the mask")
     edit.add_argument("--model", required=True, help="a model with the edit endpoint")
-    edit.add_argument("--backend", choices=("sim", "live"), default="sim")
-    edit.add_argument("--size")
-    edit.add_argument("--quality")
-    edit.add_argument("--n", type=int)
+    edit.add_argument("--backend", choices=("sim", "live"), default="sim", help=_BACKEND_HELP)
+    edit.add_argument("--size", help="size of the edited image, e.g. 1024x1024")
+    edit.add_argument("--quality", help="quality of the edited image (default: the model's)")
+    edit.add_argument(
+        "--images", type=positive_int, metavar="N", help="images per request (default 1)"
+    )
+    # Before --images this was --n, which in `imgkit drill` means repeats: kept, with a note.
+    edit.add_argument(
+        "--n", dest="images", type=positive_int, action=DeprecatedOption, replacement="--images"
+    )
     edit.add_argument("--out", metavar="PATH", help="save the edited image(s)")
-    edit.add_argument("--json", action="store_true", help="print JSON")
+    edit.add_argument("--json", action="store_true", help="print the results as JSON")
     edit.set_defaults(func=run_edit)
 
 

@@ -1,4 +1,4 @@
-"""``imgkit drill``: run the repeat drill from a terminal, or resume one.
+"""``imgkit drill``: run the repeat drill from a terminal, or a sweep file, or resume a run.
 
 Registered on the main parser through :data:`COMMANDS` and :func:`configure`; also runnable on
 its own as ``python -m imgkit.cli.drill ...`` (same options as ``imgkit drill``). The runner, and
@@ -16,14 +16,15 @@ import json
 import math
 import sys
 from collections.abc import Sequence
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from imgkit.cli.argtypes import positive_int, seconds
+from imgkit.cli.parsing import ImgkitParser, print_error
 from imgkit.errors import ImgkitError, ValidationError
 from imgkit.experiment.arms import LESSON_MODELS, LESSON_PROMPT, LESSON_REPEATS, Arm
 
 if TYPE_CHECKING:
+    from imgkit.experiment.sweep import Sweep
     from imgkit.runs.folder import Run
 
 __all__ = ["COMMANDS", "add_commands", "configure", "main", "run_drill"]
@@ -35,20 +36,21 @@ EXIT_OK, EXIT_INCOMPLETE, EXIT_ERROR, EXIT_INTERRUPTED = 0, 1, 2, 130
 
 
 def _read_prompt_file(path: str) -> list[str]:
-    """One prompt per line; blank lines and lines starting with '#' are skipped."""
+    """The prompts of a text file (one a line; blank lines and '#' lines skipped), a CSV file
+    (a ``prompt`` column) or a JSONL file (``{"prompt": ...}`` a line), by suffix."""
+    from imgkit.errors import SweepFileError
+    from imgkit.experiment.prompts import read_prompt_file
+
     try:
-        text = Path(path).read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
+        return [prompt.text for prompt in read_prompt_file(path)]
+    except SweepFileError as exc:
         raise ValidationError(
             "--prompt-file",
             path,
-            "a readable UTF-8 text file, one prompt per line",
+            "a UTF-8 text file (one prompt a line), a .csv with a 'prompt' column, or a .jsonl "
+            'of {"prompt": ...} lines',
             detail=str(exc),
         ) from None
-    prompts = [line.strip() for line in text.splitlines() if line.strip() and line[0] != "#"]
-    if not prompts:
-        raise ValidationError("--prompt-file", path, "a file with at least one prompt line")
-    return prompts
 
 
 def _rate_limits(values: Sequence[str] | None) -> dict[str, dict[str, float]]:
@@ -104,6 +106,10 @@ def run_drill(args: argparse.Namespace) -> int:
     from imgkit.runner import drill, resume  # the SDKs and pandas: only when a drill runs
 
     progress = not args.no_progress
+    if args.resume and args.config:
+        raise ValidationError(
+            "--config", args.config, "no sweep with --resume: a run resumes with its own options"
+        )
     if args.resume:
         run = resume(
             args.resume,
@@ -114,14 +120,12 @@ def run_drill(args: argparse.Namespace) -> int:
             progress=progress,
         )
         return _finish(run, args)
-    prompts = list(args.prompt or [])
-    for path in args.prompt_file or ():
-        prompts += _read_prompt_file(path)
-    models: list[str] = []
-    for entry in args.models or ():
-        models += [m.strip() for m in entry.split(",") if m.strip()]
-    if args.models is not None and not models:
-        raise ValidationError("--models", ",".join(args.models), "at least one model or arm")
+    if args.config:
+        sweep = _sweep_from_args(args)
+        run = _drill_explaining(lambda: drill(sweep, progress=progress), args, len(sweep.arms))
+        return _finish(run, args, sweep.kinds)
+    prompts = _prompts_from_args(args)
+    arms = _arms_from_args(args)
     if args.sim_url and args.sim_faults:
         raise ValidationError(
             "--sim-faults",
@@ -129,64 +133,176 @@ def run_drill(args: argparse.Namespace) -> int:
             "no faults with --sim-url: a running simulator has its own (imgkit sim --faults)",
         )
     limits = _rate_limits(args.rate_limit)
-    in_run = {Arm.parse(m).model for m in models or LESSON_MODELS}
+    in_run = {arm.model for arm in arms or [Arm.parse(m) for m in LESSON_MODELS]}
     for model in limits:
         if model not in in_run:
             raise ValidationError("--rate-limit", model, f"a model of this run: {sorted(in_run)}")
-    run = drill(
-        prompts or [LESSON_PROMPT],
-        models or list(LESSON_MODELS),
-        args.n,
-        size=args.size,
-        quality=args.quality,
-        style=args.style,
-        backend=args.backend,
-        out=args.out,
-        run_name=args.name,
-        budget=args.budget,
-        concurrency=args.concurrency or 4,
-        rate_limits=limits,
-        sim_url=args.sim_url,
-        sim_seed=args.sim_seed,
-        sim_latency=args.sim_latency,
-        sim_faults=args.sim_faults,
-        progress=progress,
-        # batch mode (imgkit.runner.batch)
-        batch=args.batch,
-        sim_batch_duration=args.sim_batch_duration,
+    run = _drill_explaining(
+        lambda: drill(
+            prompts or [LESSON_PROMPT],
+            None,
+            args.n or LESSON_REPEATS,
+            arms=arms or None,
+            size=args.size,
+            quality=args.quality,
+            style=args.style,
+            backend=args.backend or "sim",
+            out=args.out,
+            run_name=args.name,
+            budget=args.budget,
+            concurrency=args.concurrency or 4,
+            rate_limits=limits,
+            sim_url=args.sim_url,
+            sim_seed=args.sim_seed or 0,
+            sim_latency=args.sim_latency or 0.0,
+            sim_faults=args.sim_faults,
+            progress=progress,
+            batch=args.batch,
+            sim_batch_duration=args.sim_batch_duration,
+        ),
+        args,
+        len(arms) if arms else len(LESSON_MODELS),
     )
     return _finish(run, args)
 
 
-def _finish(run: Run, args: argparse.Namespace) -> int:
+def _prompts_from_args(args: argparse.Namespace) -> list[str]:
+    prompts = list(args.prompt or [])
+    for path in args.prompt_file or ():
+        prompts += _read_prompt_file(path)
+    return prompts
+
+
+def _arms_from_args(args: argparse.Namespace) -> list[Arm]:
+    """The arms of ``--models`` (comma lists of MODEL[@ENDPOINT][+as_is]) then of ``--arm``
+    (one arm each, with its own parameters); empty when neither is given."""
+    models: list[str] = []
+    for entry in args.models or ():
+        models += [m.strip() for m in entry.split(",") if m.strip()]
+    if args.models is not None and not models:
+        raise ValidationError("--models", ",".join(args.models), "at least one model or arm")
+    return [Arm.parse(m) for m in models] + [Arm.from_option(a) for a in args.arm or ()]
+
+
+def _sweep_from_args(args: argparse.Namespace) -> Sweep:
+    """The sweep of ``--config``, with what the command line gives instead (arms, prompts,
+    repeats, drill-wide parameters, backend, budget, ...); validated again if changed."""
+    from imgkit.experiment.prompts import InlinePrompts, Prompt
+    from imgkit.experiment.sweep import Sweep
+
+    sweep = Sweep.from_file(args.config)
+    changes: dict[str, Any] = {}
+    arms = _arms_from_args(args)
+    if arms:
+        changes["arms"] = arms
+        if sweep.checks is not None:
+            changes["checks"] = _checks_for(sweep.checks, [arm.name for arm in arms])
+    prompts = _prompts_from_args(args)
+    if prompts:
+        changes["prompts"] = [Prompt(p, "command line") for p in prompts]
+        changes["prompt_sources"] = [InlinePrompts(tuple(prompts))]
+    params = {k: getattr(args, k) for k in ("size", "quality", "style") if getattr(args, k)}
+    if params:
+        changes["params"] = {**sweep.params, **params}
+    given = {
+        "repeats": args.n,
+        "backend": args.backend,
+        "budget": args.budget,
+        "concurrency": args.concurrency,
+        "out": args.out,
+        "run_name": args.name,
+        "sim_url": args.sim_url,
+        "sim_seed": args.sim_seed,
+        "sim_latency": args.sim_latency,
+        "sim_faults": args.sim_faults,
+        "sim_batch_duration": args.sim_batch_duration,
+    }
+    changes.update({k: v for k, v in given.items() if v is not None})
+    if args.batch:  # a flag: it can turn batch mode on over a sweep file, not off
+        changes["batch"] = True
+    if args.rate_limit:
+        changes["rate_limits"] = {**sweep.rate_limits, **_rate_limits(args.rate_limit)}
+    if args.sim_url and "sim_faults" not in changes:
+        changes["sim_faults"] = None  # a running simulator has its own faults
+    if changes:
+        sweep = sweep.replace(**changes)
+        sweep.validate()
+    return sweep
+
+
+def _checks_for(checks: Any, names: list[str]) -> Any:
+    """The sweep's checks without those on arms the command line replaced (said on stderr)."""
+    from imgkit.experiment.checks import ALL_ARMS, CHECK_KINDS, Checks
+
+    kept: dict[str, Any] = {}
+    dropped = set()
+    for kind in CHECK_KINDS:
+        thresholds = dict(getattr(checks, kind))
+        dropped |= {arm for arm in thresholds if arm not in names and arm != ALL_ARMS}
+        kept[kind] = {arm: v for arm, v in thresholds.items() if arm in names or arm == ALL_ARMS}
+    if dropped:
+        print(
+            f"imgkit drill: the sweep's checks on {', '.join(sorted(dropped))} are left out: "
+            "--models/--arm replaced its arms",
+            file=sys.stderr,
+        )
+    data = {**checks.to_dict(), **kept}
+    return Checks.from_mapping(data)
+
+
+def _drill_explaining(start: Any, args: argparse.Namespace, n_arms: int) -> Run:
+    """``start()``; a drill-wide --size/--quality/--style that one of several arms refuses
+    gets a hint: give that arm its own value with --arm."""
+    try:
+        return start()
+    except ValidationError as exc:
+        option = exc.param if exc.param in ("size", "quality", "style") else None
+        if option and getattr(args, option, None) and n_arms > 1 and exc.model:
+            raise ValidationError(
+                f"--{option}",
+                exc.value,
+                exc.allowed,
+                model=exc.model,
+                detail=f"--{option} applies to every arm; give an arm its own with "
+                f"--arm '{exc.model}:{option}=VALUE' and leave --{option} out",
+            ) from None
+        raise
+
+
+def _finish(run: Run, args: argparse.Namespace, kinds: Sequence[str] | None = None) -> int:
     if args.json:
         extra: dict[str, Any] = {}
         if args.report:
-            extra = _write_report_for_json(run)
+            extra = _write_report_for_json(run, kinds)
         return _report(run, True, extra)
     status = _report(run, False)
     if args.report:
-        _print_findings(run)
+        _print_findings(run, kinds)
     return status
 
 
-def _write_report_for_json(run: Run) -> dict[str, Any]:
+def _report_options(kinds: Sequence[str] | None) -> dict[str, Any]:
+    """The report's hash kinds: the sweep's (the first gives the verdicts), else its own."""
+    return {"kind": kinds[0], "kinds": tuple(kinds)} if kinds else {}
+
+
+def _write_report_for_json(run: Run, kinds: Sequence[str] | None = None) -> dict[str, Any]:
     """``--json --report``: the report's path for the JSON summary, or why there is none."""
     from imgkit.report import write_report
 
     try:
-        return {"report": str(write_report(run))}
+        return {"report": str(write_report(run, **_report_options(kinds)))}
     except ImgkitError as exc:
         return {"report": None, "report_error": str(exc)}
 
 
-def _print_findings(run: Run) -> None:
+def _print_findings(run: Run, kinds: Sequence[str] | None = None) -> None:
     """Write the run's report and print what the drill found: verdicts and a rewrite."""
     # Imported here: the report pulls in matplotlib, which a plain drill does not need.
     from imgkit.report.data import report_data
     from imgkit.report.render import write_report
 
-    data = report_data(run)
+    data = report_data(run, **_report_options(kinds))
     html = write_report(run, data=data)
     label = "simulated " if data.simulated != "none" else ""
     print(f"\nWhat the {label}drill found:")
@@ -215,10 +331,20 @@ def _money(text: str) -> float:
 def _configure(parser: argparse.ArgumentParser) -> None:
     what = parser.add_argument_group("what to run (default: the lesson's drill)")
     what.add_argument(
+        "--config",
+        metavar="SWEEP",
+        help="a sweep file (.toml, or .yaml with PyYAML): arms, prompts, repeats, checks; the "
+        "options below replace its settings. A run folder's sweep.toml repeats that run",
+    )
+    what.add_argument(
         "--prompt", action="append", metavar="TEXT", help="a prompt; repeat for several"
     )
     what.add_argument(
-        "--prompt-file", action="append", metavar="FILE", help="one prompt per line ('#' skips)"
+        "--prompt-file",
+        action="append",
+        metavar="FILE",
+        help="prompts from a file: .txt one a line ('#' skips), .csv a 'prompt' column, "
+        '.jsonl {"prompt": ...} a line',
     )
     what.add_argument(
         "--models",
@@ -228,19 +354,36 @@ def _configure(parser: argparse.ArgumentParser) -> None:
         f"dall-e-3,dall-e-3+as_is,gpt-image-2@responses (default {','.join(LESSON_MODELS)})",
     )
     what.add_argument(
+        "--arm",
+        action="append",
+        metavar="SPEC",
+        help="one arm with its own parameters (repeatable, with or without --models): "
+        "MODEL[@ENDPOINT][+as_is][:KEY=VALUE,...], e.g. 'gpt-image-2:quality=low,size=1536x1024'"
+        " or 'dall-e-3:prefix=\"exact same composition:\"' (keys: name, prefix, suffix, "
+        "template, size, quality, style, background, output_format, seed, ...)",
+    )
+    what.add_argument(
         "-n",
         "--repeats",
         dest="n",
         type=positive_int,
-        default=LESSON_REPEATS,
-        help="repeats per prompt and arm (default %(default)s)",
+        help=f"repeats per prompt and arm (default {LESSON_REPEATS})",
     )
-    what.add_argument("--size", help="size for every arm, e.g. 1024x1024 (default: the model's)")
-    what.add_argument("--quality", help="quality for every arm (default: the model's)")
+    what.add_argument(
+        "--size", help="size for every arm, e.g. 1024x1024 (default: the model's; one arm: --arm)"
+    )
+    what.add_argument(
+        "--quality", help="quality for every arm (default: the model's; one arm: --arm)"
+    )
     what.add_argument("--style", help="style for models that take one (dall-e-3: vivid|natural)")
 
     how = parser.add_argument_group("how to run it")
-    how.add_argument("--backend", choices=("sim", "live"), default="sim")
+    how.add_argument(
+        "--backend",
+        choices=("sim", "live"),
+        help="sim: imgkit's offline simulator, free and labelled simulated (default); live: the "
+        "real services (needs the vendor's key and --budget)",
+    )
     how.add_argument(
         "--budget", type=_money, metavar="USD", help="refuse or stop beyond it (live: required)"
     )
@@ -253,7 +396,10 @@ def _configure(parser: argparse.ArgumentParser) -> None:
         metavar="MODEL=RPM",
         help="requests per minute for a model (repeatable); live runs also use the catalog's",
     )
-    how.add_argument("--out", default="runs", help="parent folder of run folders (default runs/)")
+    how.add_argument(
+        "--out",
+        help="parent folder of run folders (default: runs/ at the project's root, or $IMGKIT_RUNS)",
+    )
     how.add_argument("--name", help="run folder name (default: time stamp and random suffix)")
     how.add_argument(
         "--resume", metavar="DIR", help="finish an interrupted or stopped run folder instead"
@@ -282,11 +428,9 @@ def _configure(parser: argparse.ArgumentParser) -> None:
     sim.add_argument(
         "--sim-url", metavar="URL", help="use a simulator already running (e.g. `imgkit sim`)"
     )
-    sim.add_argument(
-        "--sim-latency", type=seconds, default=0.0, metavar="S", help="seconds per image"
-    )
+    sim.add_argument("--sim-latency", type=seconds, metavar="S", help="seconds per image (0)")
     sim.add_argument("--sim-faults", metavar="SPEC", help="faults, e.g. 'openai:429=x1'")
-    sim.add_argument("--sim-seed", type=int, default=0, metavar="N", help="simulator seed")
+    sim.add_argument("--sim-seed", type=int, metavar="N", help="simulator seed (default 0)")
     sim.add_argument(
         "--sim-batch-duration",
         type=seconds,
@@ -300,7 +444,7 @@ _DESCRIPTION = (
     "Send each prompt N times to each model or arm, concurrently, into a crash-safe run folder. "
     "The estimated cost is printed before anything is sent. Without options this is the "
     "lesson's drill: the astronaut prompt against dall-e-3 and gpt-image-1, five times each, "
-    "on the simulator."
+    "on the simulator. With --config, the sweep file says what to run."
 )
 
 
@@ -318,13 +462,13 @@ def add_commands(subparsers: Any) -> None:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """``python -m imgkit.cli.drill``: the drill command on its own; returns the exit status."""
-    parser = argparse.ArgumentParser(prog="imgkit drill", description=_DESCRIPTION)
+    parser = ImgkitParser(prog="imgkit drill", description=_DESCRIPTION)
     _configure(parser)
     args = parser.parse_args(argv)
     try:
         return args.func(args)
     except ImgkitError as exc:
-        print(f"imgkit: error: {exc}", file=sys.stderr)
+        print_error(exc)
         return EXIT_ERROR
 
 

@@ -1,7 +1,8 @@
 """The ``imgkit`` command line: the parser, and the one place where errors become exit codes.
 
 An :class:`~imgkit.errors.ImgkitError` is printed as ``imgkit: error: ...`` with exit status 2,
-never as a traceback.
+never as a traceback; a bad option is reported the same way by the parser
+(:class:`imgkit.cli.parsing.ImgkitParser`), whatever the command.
 
 Start-up is kept short the way git and pip keep theirs: each command module lists its commands
 with a one-line summary (``COMMANDS``) and imports nothing heavy when it loads. Building the
@@ -20,6 +21,8 @@ import os
 import sys
 from collections.abc import Collection, Sequence
 
+import imgkit
+from imgkit.cli.parsing import ImgkitParser, print_error
 from imgkit.errors import ImgkitError
 
 __all__ = ["COMMAND_MODULES", "build_parser", "main"]
@@ -32,7 +35,10 @@ COMMAND_MODULES = (
     "imgkit.cli.sim",
     "imgkit.cli.chain",
     "imgkit.cli.analysis",
+    "imgkit.cli.plan",
     "imgkit.cli.runs",
+    "imgkit.cli.check",
+    "imgkit.cli.drift",
     "imgkit.cli.batch",
 )
 
@@ -63,10 +69,11 @@ def build_parser(commands: Collection[str] | None = None) -> argparse.ArgumentPa
     Only the ``commands`` named get their options and handlers (the others stay bare, so what
     their modules need is not imported); None gives every command its options.
     """
-    parser = argparse.ArgumentParser(
+    parser = ImgkitParser(
         prog="imgkit",
         description="Measure image-generation models: consistency, prompt rewriting, cost.",
     )
+    parser.add_argument("--version", action="version", version=f"imgkit {imgkit.__version__}")
     parser.add_argument(
         "--prices",
         metavar="FILE",
@@ -101,7 +108,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return int(args.func(args) or 0)
     except ImgkitError as exc:
-        print(f"imgkit: error: {exc}", file=sys.stderr)
+        print_error(exc)
         return 2
     except KeyboardInterrupt:
         print("imgkit: interrupted", file=sys.stderr)

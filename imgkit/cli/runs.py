@@ -1,7 +1,10 @@
-"""Commands about run folders: ``imgkit verify RUN``.
+"""Commands about run folders: ``imgkit runs [DIR]`` and ``imgkit verify RUN``.
 
-``verify`` checks every image a run's ledger records against its SHA-256 and says which are
-missing or damaged; exit status 0 when all are intact, 1 when some are not.
+``runs`` lists the run folders under a folder (default: the project's ``runs/``), one line
+each, from their manifests and ledger summaries (:mod:`imgkit.runs.index`), quick with hundreds
+of runs and without importing pandas. ``verify`` checks every image a run's ledger records
+against its SHA-256 and says which are missing or damaged; exit status 0 when all are intact, 1
+when some are not.
 """
 
 from __future__ import annotations
@@ -13,7 +16,52 @@ from typing import Any
 __all__ = ["COMMANDS", "add_commands", "configure"]
 
 #: The commands this module adds, each with the line ``imgkit --help`` shows for it.
-COMMANDS = {"verify": "check a run folder's images against their recorded hashes"}
+COMMANDS = {
+    "runs": "list the run folders under a folder: when, what, how many images, spent",
+    "verify": "check a run folder's images against their recorded hashes",
+}
+
+
+def _cmd_runs(args: argparse.Namespace) -> int:
+    from imgkit.runs.index import index_entries
+    from imgkit.runs.location import runs_folder
+
+    entries = index_entries(args.folder)
+    if args.json:
+        print(json.dumps(entries, indent=2, default=str))
+        return 0
+    folder = runs_folder(args.folder)
+    if not entries:
+        print(f"no run folders in {folder}")
+        return 0
+    header = ["run", "created (UTC)", "backend", "arms", "prompts", "images", "spent", "status"]
+    rows = [header]
+    for entry in entries:
+        created = str(entry["created_at"] or "-").replace("T", " ")[:16]
+        backend = entry["backend"] or "-"
+        if entry["simulated"]:
+            backend += " (simulated)"
+        spent = "-" if entry["spent_usd"] is None else f"${entry['spent_usd']:.4f}"
+        planned = entry["planned"] if entry["planned"] is not None else "?"
+        images = f"{entry['images'] if entry['images'] is not None else '?'}/{planned}"
+        status = entry["status"] + (f" ({entry['problem']})" if entry["problem"] else "")
+        rows.append(
+            [
+                entry["run_id"],
+                created,
+                backend,
+                str(entry["arms"] if entry["arms"] is not None else "-"),
+                str(entry["prompts"] if entry["prompts"] is not None else "-"),
+                images,
+                spent,
+                status,
+            ]
+        )
+    widths = [max(len(row[k]) for row in rows) for k in range(len(header))]
+    print(f"{len(entries)} run(s) in {folder}")
+    for row in rows:
+        print("  " + "  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip())
+    return 0
 
 
 def _cmd_verify(args: argparse.Namespace) -> int:
@@ -62,6 +110,16 @@ def add_commands(subparsers: Any) -> None:
 def configure(name: str, parser: argparse.ArgumentParser) -> None:
     """Give ``parser``, the subparser of command ``name`` (a key of :data:`COMMANDS`), its
     options and handler."""
+    if name == "runs":
+        parser.description = (
+            "List the run folders under DIR (default: runs/ at the project's root, or "
+            "$IMGKIT_RUNS), oldest first: id, when, backend, arms, prompts, images made of "
+            "planned, money spent, status."
+        )
+        parser.add_argument("folder", metavar="DIR", nargs="?", help="a folder of run folders")
+        parser.add_argument("--json", action="store_true", help="print the index as JSON")
+        parser.set_defaults(func=_cmd_runs)
+        return
     if name != "verify":
         raise KeyError(name)
     parser.description = (

@@ -21,6 +21,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from imgkit.cli.argtypes import seconds
+from imgkit.cli.parsing import ImgkitParser, print_error
 from imgkit.errors import ImgkitError
 
 __all__ = ["COMMANDS", "add_commands", "configure", "main", "run_sim"]
@@ -177,13 +178,13 @@ def run_sim(args: argparse.Namespace) -> int:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """``imgkit sim`` on its own: ``python -m imgkit.cli.sim [options]``."""
-    parser = argparse.ArgumentParser(prog="imgkit")
+    parser = ImgkitParser(prog="imgkit")
     add_commands(parser.add_subparsers(dest="command", required=True))
     args = parser.parse_args(["sim", *(sys.argv[1:] if argv is None else argv)])
     try:
         return args.func(args)
     except ImgkitError as exc:
-        print(f"imgkit: error: {exc}", file=sys.stderr)
+        print_error(exc)
         return 2
 
 

@@ -24,6 +24,7 @@ import numpy as np
 import pandas as pd
 
 from imgkit.report.data import ReportData, arm_label, json_ready
+from imgkit.report.sampling import evenly_spaced
 
 __all__ = ["ReportContent", "Table", "report_content"]
 
@@ -47,17 +48,26 @@ class ReportContent:
 
     title: str
     title_suffix: str
+    headline: str
+    subtitle: str
+    cost_line: str
     simulated: str
     banner: str
     banner_explanation: str
     run: Table
     manifest_json: str | None
     prompts: list[str]
+    prompt_numbers: dict[str, str]
     verdicts: list[tuple[str, str]]
+    verdict_summary: list[str]
+    verdict_table: Table | None
+    ranking: Table | None
+    scale_note: str
     consistency: Table
     methods: str
     variability: Table | None
     divergence: Table | None
+    divergence_note: str
     diffs: list[str]
     costs: Table
     n_unknown_cost: int
@@ -65,8 +75,11 @@ class ReportContent:
     projection: Table | None
     status_counts: Table
     problems: Table | None
+    problems_note: str
     attempts: Table | None
     image_problems: str | None
+    latency: Table | None
+    latency_note: str
     command: str
 
 
@@ -74,33 +87,181 @@ def report_content(data: ReportData) -> ReportContent:
     """Return everything the report says about ``data``, formatted as text."""
     word, explanation = _banner_text(data.simulated)
     revised = len(data.divergence) > 0
+    divergence, divergence_note = _bounded_rows(data.divergence, "revised prompts")
+    problems, problems_note = _bounded_rows(data.problems, "generations without an image")
+    numbers = _prompt_numbers(data)
+    latency, latency_note = _latency(data)
     return ReportContent(
         title=data.title,
         title_suffix={"all": " (simulated)", "some": " (partly simulated)"}.get(data.simulated, ""),
+        headline=_headline(data),
+        subtitle=_subtitle(data),
+        cost_line=_cost_line(data),
         simulated=data.simulated,
         banner=word,
         banner_explanation=explanation,
         run=Table(["", ""], [list(row) for row in _run_summary(data)]),
         manifest_json=_manifest_json(data.manifest) if data.manifest else None,
-        prompts=[str(p) for p in dict.fromkeys(data.frame["prompt"].dropna())],
-        verdicts=[(str(c.prompt), str(c.verdict)) for c in data.comparisons],
-        consistency=Table(_CONSISTENCY_HEAD, _consistency_rows(data.consistency)),
+        prompts=list(numbers),
+        prompt_numbers=numbers,
+        verdicts=_verdicts(data, numbers),
+        verdict_summary=data.sweep.summary() if data.comparisons else [],
+        verdict_table=(
+            Table(_VERDICT_HEAD, _verdict_rows(data, numbers)) if data.comparisons else None
+        ),
+        ranking=_ranking_table(data, numbers),
+        scale_note=_scale_note(data),
+        consistency=Table(_CONSISTENCY_HEAD, _consistency_rows(data.consistency, numbers)),
         methods=_methods(data),
         variability=(
-            Table(_VARIABILITY_HEAD, _variability_rows(data.variability)) if revised else None
+            Table(_VARIABILITY_HEAD, _variability_rows(data.variability, numbers))
+            if revised
+            else None
         ),
-        divergence=Table(_DIVERGENCE_HEAD, _divergence_rows(data.divergence)) if revised else None,
-        diffs=[str(d) for d in data.divergence["diff_html"]] if revised else [],
+        divergence=(
+            Table(_DIVERGENCE_HEAD, _divergence_rows(divergence, numbers)) if revised else None
+        ),
+        divergence_note=divergence_note,
+        diffs=[str(d) for d in divergence["diff_html"]] if revised else [],
         costs=Table(_COST_HEAD, _cost_rows(data.costs)),
         n_unknown_cost=int(data.costs["n_unknown_cost"].sum()) if len(data.costs) else 0,
         days=int(data.settings["days"]),
         projection=Table(*_projection_rows(data.projection)) if len(data.projection) else None,
         status_counts=Table(*_frame_rows(data.status_counts)),
-        problems=Table(*_frame_rows(data.problems)) if len(data.problems) else None,
+        problems=Table(*_frame_rows(problems)) if len(problems) else None,
+        problems_note=problems_note,
         attempts=Table(*_frame_rows(data.attempt_counts)) if len(data.attempt_counts) else None,
         image_problems=_image_problem_text(data),
+        latency=latency,
+        latency_note=latency_note,
         command=data.command,
     )
+
+
+def _prompt_numbers(data: ReportData) -> dict[str, str]:
+    """Each prompt and the short name the tables use for it ("#1", "#2", ...), in run order:
+    the prompts are listed once, at the top, instead of on every row."""
+    prompts = dict.fromkeys(str(p) for p in data.frame["prompt"].dropna())
+    return {prompt: f"#{k}" for k, prompt in enumerate(prompts, 1)}
+
+
+def _headline(data: ReportData) -> str:
+    """What was compared, in words: "dall-e-3 vs gpt-image-1 on 1 prompt, 5 repeats each"."""
+    frame = data.frame
+    arms = [str(a) for a in dict.fromkeys(frame["arm"].dropna())]
+    if not arms:
+        return data.title
+    if len(arms) <= 3:
+        who = " vs ".join(arms)
+    else:
+        who = f"{len(arms)} arms ({', '.join(arms[:2])} and {len(arms) - 2} more)"
+    prompts = frame["prompt"].nunique()
+    text = f"{who} on {prompts} prompt{'s' if prompts != 1 else ''}"
+    repeats = frame.groupby(["arm", "prompt"], sort=False).size()
+    if len(repeats) and repeats.min() == repeats.max():
+        count = int(repeats.iloc[0])
+        text += f", {count} repeat{'s' if count != 1 else ''} each"
+    elif len(repeats):
+        text += f", {int(repeats.min())} to {int(repeats.max())} repeats"
+    return text
+
+
+def _cost_line(data: ReportData) -> str:
+    """The cost in one sentence, for the top of the report."""
+    costs = data.costs
+    if not len(costs):
+        return ""
+    known = pd.to_numeric(costs["total_usd"], errors="coerce")
+    images = int(costs["n_ok"].sum())
+    each = ", ".join(
+        f"{r['arm']} {_usd(r['per_image_usd'])} each" for r in costs.to_dict(orient="records")
+    )
+    text = f"Cost: {_usd(float(known.sum()))} for {images} image(s) ({each})."
+    if data.simulated == "all":
+        text += " Simulated: what the services would charge; nothing was billed."
+    unknown = int(costs["n_unknown_cost"].sum())
+    if unknown:
+        text += f" {unknown} image(s) have no known cost and are not in the total."
+    return text
+
+
+def _subtitle(data: ReportData) -> str:
+    """The run in one line: its id, when, where the images came from, its status."""
+    manifest = data.manifest
+    parts = [f"run {data.title}"]
+    created = str(manifest.get("created_at") or "")
+    if created:
+        parts.append(created[:16].replace("T", " ") + " UTC")
+    parts.append(_banner_text(data.simulated)[0].lower())
+    if manifest.get("status"):
+        parts.append(str(manifest["status"]))
+    return " · ".join(parts)
+
+
+def _latency(data: ReportData) -> tuple[Table | None, str]:
+    """Time to answer per arm, and for streamed arms to the first partial and final image."""
+    from imgkit.analysis.latency import latency_table
+
+    table = latency_table(data.frame) if "latency_s" in data.frame.columns else None
+    if table is None or table["latency_median_s"].isna().all():
+        return None, ""
+    rows = [
+        [
+            str(r["arm"]),
+            str(r["n"]),
+            _seconds(r["latency_median_s"]),
+            _seconds(r["latency_p90_s"]),
+            str(r["streamed"]) if r["streamed"] else "no",
+            _seconds(r["first_partial_median_s"]),
+            _seconds(r["final_image_median_s"]),
+        ]
+        for r in table.to_dict(orient="records")
+    ]
+    head = [
+        "arm",
+        "images",
+        "median",
+        "90th percentile",
+        "streamed",
+        "first partial image (median)",
+        "final image (median)",
+    ]
+    note = "Seconds from sending a request to its answer; for streamed requests also to the first "
+    note += "partial image and to the final image."
+    if data.simulated == "all":
+        note += " Simulated: these are the simulator's own delays, not the services'."
+    return Table(head, rows), note
+
+
+def _seconds(value: Any) -> str:
+    if value is None or (isinstance(value, float) and not math.isfinite(value)):
+        return ""
+    return f"{float(value):.2f} s"
+
+
+#: Tables with a row per generation show at most this many rows (spread evenly over the arm x
+#: prompt groups), so that a sweep of thousands of images keeps a page of a readable size; the
+#: JSON (``imgkit report --json``) has them all.
+MAX_ROWS = 200
+
+
+def _bounded_rows(frame: pd.DataFrame, what: str) -> tuple[pd.DataFrame, str]:
+    """At most :data:`MAX_ROWS` rows, the same share of each arm x prompt group, and a note."""
+    if len(frame) <= MAX_ROWS:
+        return frame, ""
+    keys = [c for c in ("arm", "prompt") if c in frame.columns]
+    if keys:
+        groups = list(frame.groupby(keys, sort=False))
+        each = max(1, MAX_ROWS // len(groups))
+        chosen = pd.concat([group.iloc[evenly_spaced(len(group), each)] for _, group in groups])
+        chosen = chosen.iloc[:MAX_ROWS]
+    else:
+        chosen = frame.iloc[evenly_spaced(len(frame), MAX_ROWS)]
+    note = (
+        f"Showing {len(chosen)} of {len(frame)} {what}, spread evenly over the arms and "
+        "prompts; `imgkit report RUN --json` lists them all."
+    )
+    return frame[frame.index.isin(chosen.index)], note
 
 
 def _image_problem_text(data: ReportData) -> str | None:
@@ -220,21 +381,163 @@ def _manifest_json(manifest: Mapping[str, Any]) -> str:
     return json.dumps(json_ready(manifest), indent=2, sort_keys=True, default=str)
 
 
-def _consistency_rows(table: pd.DataFrame) -> list[list[str]]:
+def _scope(prompt: Any, numbers: Mapping[str, str]) -> str:
+    if prompt is None:
+        return "all prompts"
+    return f"prompt {numbers[str(prompt)]}" if str(prompt) in numbers else str(prompt)
+
+
+def _verdicts(data: ReportData, numbers: Mapping[str, str]) -> list[tuple[str, str]]:
+    """(scope, sentence) per comparison, the planner's line after an inconclusive one."""
+    lines = []
+    for comparison, plan in zip(data.comparisons, data.plans, strict=True):
+        text = str(comparison.verdict)
+        if plan:
+            text += " " + plan
+        lines.append((_scope(comparison.prompt, numbers), text))
+    return lines
+
+
+def _interval(low: float, high: float, signed: bool = False) -> str:
+    spec = "+.2f" if signed else ".2f"
+    if not (np.isfinite(low) and np.isfinite(high)):
+        return "n/a"
+    return f"[{low:{spec}}, {high:{spec}}]"
+
+
+def _p_text(p: float) -> str:
+    if not np.isfinite(p):
+        return "n/a"
+    return "< 0.001" if p < 0.001 else f"{p:.3f}"
+
+
+def _verdict_rows(data: ReportData, numbers: Mapping[str, str]) -> list[list[str]]:
+    rows = []
+    for c in data.comparisons:
+        if c.more_consistent is not None:
+            word = f"{c.more_consistent} more consistent"
+        elif np.isfinite(c.p_value):
+            word = "no clear difference"
+        else:
+            word = "too few images"
+        rows.append(
+            [
+                _scope(c.prompt, numbers),
+                f"{c.arm_a} vs {c.arm_b}",
+                f"{_fmt(c.similarity_a, 2)} {_interval(*c.ci_a)}",
+                f"{_fmt(c.similarity_b, 2)} {_interval(*c.ci_b)}",
+                (
+                    f"{c.difference:+.2f} {_interval(*c.difference_ci, signed=True)}"
+                    if np.isfinite(c.difference)
+                    else "n/a"
+                ),
+                _p_text(c.p_value),
+                _p_text(c.p_adjusted),
+                f"{c.n_a} / {c.n_b}",
+                word,
+            ]
+        )
+    return rows
+
+
+_VERDICT_HEAD = [
+    "scope",
+    "arms (A vs B)",
+    "similarity A",
+    "similarity B",
+    "difference A - B (95% interval)",
+    "p",
+    "adjusted p",
+    "images",
+    "verdict",
+]
+
+
+def _ranking_table(data: ReportData, numbers: Mapping[str, str]) -> Table | None:
+    ranking = data.sweep.ranking
+    if ranking["arm"].nunique() < 2:
+        return None
+    rows = []
+    for r in ranking.to_dict(orient="records"):
+        low, high = r["rank_low"], r["rank_high"]
+        interval = (
+            "n/a"
+            if not (np.isfinite(low) and np.isfinite(high))
+            else (f"{int(low)}" if low == high else f"{int(low)}-{int(high)}")
+        )
+        rank = f"{r['rank']:g}"
+        rows.append(
+            [
+                _scope_text(r["scope"], numbers),
+                rank,
+                str(r["arm"]),
+                f"{_fmt(r['similarity'], 2)} {_interval(r['ci_low'], r['ci_high'])}",
+                interval,
+                str(r["n_images"]),
+            ]
+        )
+    head = ["scope", "rank", "arm", "similarity (95% interval)", "rank interval", "images"]
+    return Table(head, rows)
+
+
+def _scale_note(data: ReportData) -> str:
+    """What a similarity of 0 and of 1 mean here, and where the 0 comes from."""
+    from imgkit.analysis.reference import UNRELIABLE_KINDS, calibration
+
+    reference = data.reference
+    if reference is None:
+        return "No image could be hashed, so there is no similarity to show."
+    if not reference.calibrated:
+        return (
+            f"Similarity: 1 = identical hashes, 0 = as far apart as independent random bits "
+            f"({reference.distance:g} of {reference.bits} bits): this hash size is not "
+            "calibrated on photographs."
+        )
+    images = len(calibration()["images"])
+    low, high = reference.distance_ci
+    text = (
+        f"Similarity is on a fixed scale, the same in every run: 1 = identical hashes, 0 = as "
+        f"far apart as unrelated natural photographs ({data.kind}: {reference.distance:.1f} of "
+        f"{reference.bits} bits on average, 95% interval {low:.1f}-{high:.1f}; calibration "
+        f"'{reference.name}', {images} openly licensed photographs from scikit-image, made by "
+        "tools/calibrate_reference.py). 'Cross-prompt similarity' is the second, run-relative "
+        "figure: against this run's own distance between images of different prompts."
+    )
+    unreliable = [k for k in data.settings.get("kinds", []) if k in UNRELIABLE_KINDS]
+    for kind in unreliable:
+        text += f" Read {kind} with care: {UNRELIABLE_KINDS[kind]}."
+    return text
+
+
+def _scope_text(scope: Any, numbers: Mapping[str, str]) -> str:
+    """A ranking's scope: "all prompts" or a prompt, named by its number."""
+    return f"prompt {numbers[str(scope)]}" if str(scope) in numbers else str(scope)
+
+
+def _prompt_ref(prompt: Any, numbers: Mapping[str, str]) -> str:
+    return numbers.get(str(prompt), str(prompt))
+
+
+def _consistency_rows(table: pd.DataFrame, numbers: Mapping[str, str]) -> list[list[str]]:
     rows = []
     for record in table.to_dict(orient="records"):
         interval = f"[{_fmt(record['ci_low'], 2)}, {_fmt(record['ci_high'], 2)}]"
+        cross = record["cross_prompt_distance"]
         rows.append(
             [
                 str(record["arm"]),
-                str(record["prompt"]),
+                _prompt_ref(record["prompt"], numbers),
                 str(record["kind"]),
                 str(record["n_images"]),
                 _fmt(record["mean_distance"], 1),
                 _fmt(record["similarity"], 2),
                 interval,
                 _fmt(record["near_duplicate_share"], 2),
-                f"{record['baseline']} ({_fmt(record['baseline_distance'], 1)})",
+                (
+                    f"{_fmt(record['cross_prompt_similarity'], 2)} ({_fmt(cross, 1)} bits)"
+                    if isinstance(cross, float) and math.isfinite(cross)
+                    else "one prompt"
+                ),
             ]
         )
     return rows
@@ -249,7 +552,7 @@ _CONSISTENCY_HEAD = [
     "similarity",
     "95% interval",
     "near-duplicate pairs",
-    "baseline (bits)",
+    "cross-prompt similarity",
 ]
 
 
@@ -287,14 +590,14 @@ def _projection_rows(projection: pd.DataFrame) -> tuple[list[str], list[list[str
     return head, rows
 
 
-def _divergence_rows(divergence: pd.DataFrame) -> list[list[str]]:
+def _divergence_rows(divergence: pd.DataFrame, numbers: Mapping[str, str]) -> list[list[str]]:
     rows = []
     for r in divergence.to_dict(orient="records"):
         rows.append(
             [
                 str(r["arm"]) if "arm" in r else "",
                 str(r.get("repeat", "")),
-                str(r["prompt"]),
+                _prompt_ref(r["prompt"], numbers),
                 _fmt(r["jaccard_distance"], 2),
                 _fmt(r["edit_distance"], 2),
                 _fmt(r["length_ratio"], 2),
@@ -317,11 +620,11 @@ _DIVERGENCE_HEAD = [
 ]
 
 
-def _variability_rows(variability: pd.DataFrame) -> list[list[str]]:
+def _variability_rows(variability: pd.DataFrame, numbers: Mapping[str, str]) -> list[list[str]]:
     return [
         [
             str(r["arm"]),
-            str(r["prompt"]),
+            _prompt_ref(r["prompt"], numbers),
             str(r["n_revised"]),
             str(r["n_distinct"]),
             _fmt(r["mean_pairwise_jaccard"], 2),
@@ -351,21 +654,35 @@ def _frame_rows(frame: pd.DataFrame) -> tuple[list[str], list[list[str]]]:
 
 def _methods(data: ReportData) -> str:
     s = data.settings
-    baseline = ""
-    if len(data.consistency):
-        first = data.consistency.iloc[0]
-        baseline = f" The 'unrelated images' baseline is {first['baseline']}: " + (
-            "the mean distance between images made for different prompts in this run."
-            if first["baseline"] == "cross-prompt"
-            else "half the hash's bits, the expected distance of unrelated images (the run "
-            "has one prompt)."
-        )
+    correction = {
+        "holm": "Holm's step-down procedure (Holm 1979), which keeps the chance of naming any "
+        "false winner at or below alpha",
+        "bh": "the Benjamini-Hochberg procedure (Benjamini & Hochberg 1995), which keeps the "
+        "expected share of false winners among those named at or below alpha",
+        "none": "no correction (each comparison on its own)",
+    }[s["correction"]]
+    family = data.sweep.family_size
+    pooled = ", pooled over the prompts" if data.frame["prompt"].nunique() > 1 else ""
+    scope = "every pair of arms" + (pooled + " and on each prompt" if s["by_prompt"] else pooled)
     return (
-        f"Distances are Hamming distances between perceptual hashes; similarity = 1 - mean "
-        f"distance / baseline, clipped to 0..1.{baseline} Intervals: percentile bootstrap over "
-        f"images, {s['n_boot']} replicates; verdicts: permutation test of image labels "
-        f"({s['n_perm']} relabellings at most, exact when fewer exist), seed {s['seed']}. "
-        f"Near-duplicate: at most {_fmt(s['near_duplicate'], 2)} of the bits differ. Monthly "
-        f"cost: the run's own cost per image x images a day x {s['days']} days. "
-        f"imgkit {s['imgkit']}."
+        "Distances are Hamming distances between perceptual hashes; similarity = 1 - mean "
+        "distance / reference distance, clipped to 0..1, where the reference is the mean "
+        "distance between unrelated natural photographs, calibrated once per hash kind and size "
+        "(so a similarity means the same in every run). Intervals: percentile bootstrap over "
+        f"images within each arm and prompt (Efron & Tibshirani 1993), {s['n_boot']} replicates. "
+        f"Comparisons ({scope}): the difference in mean within-arm distance, tested by "
+        "permuting the arm labels of images within each prompt (Good 2005): exact when there are "
+        f"at most {s['n_perm']} relabellings, else Monte Carlo with up to {s['n_perm']}, stopped "
+        "early once the p-value is settled (Besag & Clifford 1991); the effect is the "
+        "difference in similarity with its bootstrap interval. The p-values of all "
+        f"{family} comparisons stated are adjusted with {correction}; a winner is named only "
+        f"when the adjusted p is below {s['alpha']:g}. Omnibus: a permutation test that all arms "
+        "are equally consistent (the spread of their mean distances, labels shuffled within "
+        "prompts). Ranks: the arms' ranks over the bootstrap replicates give each rank's "
+        "interval (Hall & Miller 2009). Repeats that would settle an inconclusive comparison: "
+        "power by simulation from this run's images (the test above run on simulated hashes, "
+        "Collings & Hamilton 1988; imgkit plan), priced at the catalog's prices. Near-duplicate: "
+        f"a pair at most {_fmt(s['near_duplicate'], 2)} x the reference distance apart. Seed "
+        f"{s['seed']}. Monthly cost: the run's own cost per image x images a day x {s['days']} "
+        f"days. imgkit {s['imgkit']}."
     )

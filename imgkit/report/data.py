@@ -1,23 +1,29 @@
 """The numbers of the experiment report, computed from a run folder, a ``Run`` or a run frame.
 
 :func:`report_data` reads a run (through :func:`imgkit.runs.folder.open_run`) and returns a
-:class:`ReportData`: what was run (the manifest, secrets redacted), the verdict per prompt
-(:func:`imgkit.analysis.consistency.compare_arms`), the consistency table, the prompt-divergence
+:class:`ReportData`: what was run (the manifest, secrets redacted), the verdicts (every pair of
+arms, corrected for multiplicity, with an omnibus test and a ranking:
+:func:`imgkit.analysis.sweep.compare_all`), how many repeats would settle each inconclusive
+comparison (:func:`imgkit.analysis.planning.plan_repeats`), the consistency table on the fixed
+similarity scale, the prompt-divergence
 table with word diffs, what the run cost and what each arm would cost a month, the failures and
 refusals, and the command that reproduces the run. The pieces are DataFrame-in, DataFrame-out
 functions of their own (:func:`cost_by_arm`, :func:`cost_projection_frame`,
 :func:`failure_summary`, :func:`reproduce_command`).
 
 Everything is computed from the folder alone, offline, with fixed seeds and without the time of
-writing, so the same folder gives the same numbers. Nothing here formats or draws: the text of
-the page is :mod:`imgkit.report.content`, its pictures :mod:`imgkit.report.figures`, and the page
-itself :mod:`imgkit.report.render`; the numbers alone are printed as JSON by
-``imgkit report RUN --json`` (:meth:`ReportData.to_dict`) or reused in a notebook.
+writing, so the same folder gives the same numbers; an old run folder is re-analysed on today's
+scale without sending anything. Time and memory grow linearly with the number of images: each
+image is hashed once, and the statistics work on hash bits within arm x prompt groups.
+
+Nothing here formats or draws: the text of the page is :mod:`imgkit.report.content`, its
+pictures :mod:`imgkit.report.figures`, and the page itself :mod:`imgkit.report.render`; the
+numbers alone are printed as JSON by ``imgkit report RUN --json`` (:meth:`ReportData.to_dict`)
+or reused in a notebook.
 """
 
 from __future__ import annotations
 
-import itertools
 import math
 import os
 import shlex
@@ -33,7 +39,6 @@ import pandas as pd
 
 from imgkit.analysis.consistency import (
     ArmComparison,
-    compare_arms,
     consistency_table,
     usable_generations,
 )
@@ -43,9 +48,13 @@ from imgkit.analysis.divergence import (
     html_diff,
     rewrite_variability,
 )
-from imgkit.analysis.hashing import KINDS
+from imgkit.analysis.hashing import KINDS, bits_from_hex
+from imgkit.analysis.multiplicity import CORRECTIONS
+from imgkit.analysis.reference import DEFAULT_KINDS, Reference, reference_for_bits
+from imgkit.analysis.sweep import SweepComparison, compare_all
 from imgkit.catalog.costs import projection_table
 from imgkit.errors import ValidationError, check_argument
+from imgkit.report.verdicts import planner_lines, reference_dict
 from imgkit.runs.folder import Run, open_run
 
 __all__ = [
@@ -63,6 +72,7 @@ __all__ = [
 
 #: Images a day the monthly projection is shown at (the lesson's 1 and 20, and two larger).
 DEFAULT_PER_DAY = (1, 20, 50, 500)
+
 
 # Manifest keys whose values are never written into a report, whatever they hold: a run
 # manifest should not carry credentials, but a report is made to be passed around. Matched on
@@ -393,6 +403,10 @@ class ReportData:
     kind: str
     consistency: pd.DataFrame
     comparisons: list[ArmComparison]
+    sweep: SweepComparison
+    #: per comparison (same order as ``comparisons``): the planner's sentence, or None
+    plans: list[str | None]
+    reference: Reference | None
     divergence: pd.DataFrame
     variability: pd.DataFrame
     image_vs_prompt: pd.DataFrame
@@ -417,6 +431,11 @@ class ReportData:
             "manifest": json_ready(self.manifest),
             "settings": json_ready(self.settings),
             "verdicts": [json_ready(c.to_dict()) for c in self.comparisons],
+            "comparison": json_ready(
+                {k: v for k, v in self.sweep.to_dict().items() if k != "comparisons"}
+            ),
+            "plans": list(self.plans),
+            "reference": json_ready(reference_dict(self.reference)),
             "consistency": _records(self.consistency),
             "divergence": _records(self.divergence.drop(columns=["diff_html"], errors="ignore")),
             "rewrite_variability": _records(self.variability),
@@ -459,21 +478,31 @@ def report_data(
     *,
     manifest: Mapping[str, Any] | None = None,
     kind: str = "phash",
-    kinds: Sequence[str] = ("phash", "dhash", "whash"),
+    kinds: Sequence[str] = DEFAULT_KINDS,
     per_day: Sequence[float | int] = DEFAULT_PER_DAY,
     days: int = 30,
     n_boot: int = 2000,
     n_perm: int = 10_000,
     seed: int = 0,
+    correction: str = "holm",
+    alpha: float = 0.05,
+    by_prompt: bool = False,
+    plan: bool = True,
 ) -> ReportData:
     """Compute everything the report shows for a run folder, ``Run`` or run frame.
 
     ``kind`` is the hash the verdicts use; ``kinds`` the hashes in the consistency table.
-    ``manifest`` adds to (or, for a bare frame, stands in for) the run's manifest. The images
-    are hashed once here and the hashes shared by every table. Raises
-    :class:`ValidationError` for an unknown kind or a frame without ``arm`` and ``prompt``.
+    ``manifest`` adds to (or, for a bare frame, stands in for) the run's manifest. The verdicts
+    are :func:`~imgkit.analysis.sweep.compare_all`'s: every pair of arms (pooled over the
+    prompts when there are several, and on each prompt too with ``by_prompt``), their p-values
+    corrected with ``correction`` ("holm", "bh" or "none") at ``alpha``. With ``plan`` each
+    inconclusive comparison gets the planner's estimate of the repeats that would settle it.
+    The images are hashed once here and the hashes shared by every table. Raises
+    :class:`ValidationError` for an unknown kind or correction, or a frame without ``arm``
+    and ``prompt``.
     """
     check_argument("kind", kind, KINDS)
+    check_argument("correction", correction, CORRECTIONS)
     kinds = tuple(dict.fromkeys([kind, *kinds]))
     for k in kinds:
         check_argument("kinds", k, KINDS)
@@ -494,14 +523,21 @@ def report_data(
         frame.loc[hashed.index, k] = hashed[k]
 
     table = consistency_table(frame, kinds, n_boot=n_boot, seed=seed)
-    comparisons = []
-    arms_by_prompt = hashed.groupby("prompt", sort=False)["arm"].unique()
-    prompts = list(dict.fromkeys(hashed["prompt"]))
-    for prompt in prompts:
-        for arm_a, arm_b in itertools.combinations(sorted(arms_by_prompt[prompt]), 2):
-            comparisons.append(
-                compare_arms(frame, arm_a, arm_b, prompt, kind, n_perm, seed, n_boot=n_boot)
-            )
+    sweep = compare_all(
+        frame,
+        kind,
+        by_prompt=by_prompt,
+        correction=correction,
+        alpha=alpha,
+        n_perm=n_perm,
+        n_boot=n_boot,
+        seed=seed,
+    )
+    plans = planner_lines(frame, sweep, seed=seed) if plan else [None] * len(sweep.comparisons)
+    reference = None
+    if len(hashed):
+        lengths = hashed[kind].astype(str).str.len().unique()
+        reference = reference_for_bits(kind, bits_from_hex(kind, int(lengths[0])))
 
     divergence = divergence_table(frame)
     divergence["diff_html"] = [
@@ -528,7 +564,10 @@ def report_data(
         frame=frame,
         kind=kind,
         consistency=table,
-        comparisons=comparisons,
+        comparisons=sweep.comparisons,
+        sweep=sweep,
+        plans=plans,
+        reference=reference,
         divergence=divergence,
         variability=rewrite_variability(frame),
         image_vs_prompt=image_vs_prompt,
@@ -545,6 +584,9 @@ def report_data(
             "n_boot": n_boot,
             "n_perm": n_perm,
             "seed": seed,
+            "correction": correction,
+            "alpha": alpha,
+            "by_prompt": by_prompt,
             "confidence": table.attrs.get("confidence", 0.95),
             "near_duplicate": table.attrs.get("near_duplicate"),
             "days": days,

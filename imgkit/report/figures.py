@@ -11,8 +11,10 @@ from __future__ import annotations
 import base64
 import io
 import os
+import urllib.parse
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import pandas as pd
@@ -20,15 +22,36 @@ from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 from PIL import Image
 
+from imgkit.analysis.consistency import distance_histogram
 from imgkit.errors import ValidationError
 from imgkit.report import plots
 from imgkit.report.data import ReportData
+from imgkit.report.sampling import evenly_spaced
 
-__all__ = ["EmbeddedFigure", "Gallery", "GalleryGroup", "Thumbnail", "gallery", "report_figures"]
+__all__ = [
+    "HEATMAP_IMAGES",
+    "THUMBNAILS_IN_REPORT",
+    "THUMBNAILS_PER_GROUP",
+    "EmbeddedFigure",
+    "Gallery",
+    "GalleryGroup",
+    "Thumbnail",
+    "gallery",
+    "gallery_links",
+    "report_figures",
+]
 
 # Thumbnails in the HTML gallery: small enough that a 100-image run stays a few MB.
 _THUMB_SIDE = 160
 _PLOT_DPI = 80
+
+#: At most this many thumbnails of one arm x prompt group are embedded in the report...
+THUMBNAILS_PER_GROUP = 8
+#: ...and at most this many in all (about 10 kB each), so a sweep of thousands of images still
+#: gives a page a browser and a mail attachment take (the full gallery is a page of its own).
+THUMBNAILS_IN_REPORT = 400
+#: A heatmap shows at most this many images (more would be unreadable and slow to draw).
+HEATMAP_IMAGES = 24
 
 
 @dataclass(frozen=True)
@@ -49,19 +72,54 @@ class Thumbnail:
 
 @dataclass(frozen=True)
 class GalleryGroup:
-    """The thumbnails of one arm and prompt, in repeat order."""
+    """The thumbnails of one arm and prompt, in repeat order (``available``: the group's images)."""
 
     arm: str
     prompt: str
     thumbnails: list[Thumbnail]
+    available: int = 0
 
 
 @dataclass(frozen=True)
 class Gallery:
-    """The report's images; ``has_paths`` is False when the run recorded no image paths."""
+    """The report's images; ``has_paths`` is False when the run recorded no image paths.
+
+    ``shown`` thumbnails were embedded of the ``available`` images, at most ``per_group`` per
+    arm and prompt; :attr:`note` says so when some were left out.
+    """
 
     has_paths: bool
     groups: list[GalleryGroup]
+    shown: int = 0
+    available: int = 0
+    per_group: int = 0
+
+    def at_a_glance(self, per_arm: int = 4) -> list[GalleryGroup]:
+        """A few thumbnails of each arm, from its first prompt: what the report shows first."""
+        chosen: dict[str, GalleryGroup] = {}
+        for group in self.groups:
+            if group.arm not in chosen and group.thumbnails:
+                thumbnails = group.thumbnails[:per_arm]
+                chosen[group.arm] = GalleryGroup(
+                    group.arm, group.prompt, thumbnails, len(thumbnails)
+                )
+        return list(chosen.values())
+
+    @property
+    def sampled(self) -> bool:
+        """True when some images are not embedded."""
+        return self.shown < self.available
+
+    @property
+    def note(self) -> str:
+        """What the embedded sample is, or "" when every image is shown."""
+        if not self.sampled:
+            return ""
+        return (
+            f"Showing {self.shown} of {self.available} images: at most {self.per_group} per arm "
+            "and prompt, spread evenly over the repeats, so the page stays small. Every image "
+            "is in the full gallery next to this report (gallery.html) and in the run folder."
+        )
 
 
 def _png_uri(draw: Callable[[Axes], Any], size: tuple[float, float]) -> str | None:
@@ -80,12 +138,28 @@ def _png_uri(draw: Callable[[Axes], Any], size: tuple[float, float]) -> str | No
     return "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode("ascii")
 
 
+def _heatmap_sample(frame: pd.DataFrame, arm: str, kind: str) -> tuple[pd.DataFrame, str]:
+    """A bounded, deterministic set of one arm's images for its heatmap, and what it shows."""
+    rows = frame[(frame["arm"] == arm) & frame[kind].notna()]
+    if "status" in rows.columns:
+        rows = rows[rows["status"] == "ok"]
+    prompts = list(dict.fromkeys(rows["prompt"]))
+    if len(rows) <= HEATMAP_IMAGES:
+        return rows, ""
+    first = rows[rows["prompt"] == prompts[0]]
+    chosen = first.iloc[evenly_spaced(len(first), HEATMAP_IMAGES)]
+    note = f" ({len(chosen)} of {len(rows)} images: the first prompt"
+    return chosen, note + (", evenly spaced repeats)" if len(first) > len(chosen) else ")")
+
+
 def report_figures(data: ReportData) -> list[EmbeddedFigure]:
     """Return every figure that has something to show for ``data``, in the report's order.
 
-    The consistency intervals and distance distributions, a heatmap per arm with two images or
-    more, the prompt rewriting, rewriting against image spread and the monthly cost projection;
-    a figure whose plot function finds nothing to draw (a ValidationError) is left out.
+    The consistency intervals and the distance histogram on the fixed scale, a heatmap per arm
+    with two images or more (at most :data:`HEATMAP_IMAGES` images each), the prompt
+    rewriting, rewriting against image spread and the monthly cost projection; each is drawn
+    once, and a figure whose plot function finds nothing to draw (a ValidationError) is left
+    out.
     """
     frame, kind = data.frame, data.kind
     hashed = frame[frame[kind].notna()]
@@ -100,17 +174,20 @@ def report_figures(data: ReportData) -> list[EmbeddedFigure]:
         )
         figures.append(
             (
-                "Within-arm distances against the unrelated-images baseline",
-                lambda ax: plots.distance_distributions(frame, kind, ax=ax),
+                "Within-arm distances against unrelated photographs (the fixed scale)",
+                lambda ax: plots.distance_histogram(distance_histogram(frame, kind), ax=ax),
                 (7.5, 4.5),
             )
         )
     for arm in sorted(hashed["arm"].unique()):
         if (hashed["arm"] == arm).sum() >= 2:
+            sample, note = _heatmap_sample(hashed, arm, kind)
             figures.append(
                 (
-                    f"Pairwise distances, {arm}",
-                    lambda ax, arm=arm: plots.distance_heatmap(frame, arm, kind=kind, ax=ax),
+                    f"Pairwise distances, {arm}{note}",
+                    lambda ax, sample=sample, arm=arm: plots.distance_heatmap(
+                        sample, arm, kind=kind, ax=ax
+                    ),
                     (6.0, 5.0),
                 )
             )
@@ -118,7 +195,9 @@ def report_figures(data: ReportData) -> list[EmbeddedFigure]:
         figures.append(
             (
                 "How far each arm rewrote the prompt",
-                lambda ax: plots.prompt_divergence(data.divergence, ax=ax),
+                lambda ax: plots.prompt_divergence(
+                    data.divergence, ax=ax, arms=list(dict.fromkeys(data.frame["arm"]))
+                ),
                 (7.5, 4.5),
             )
         )
@@ -165,21 +244,31 @@ def _thumbnail_uri(path: Any) -> str | None:
 # --------------------------------------------------------------------------------------------
 
 
-def gallery(frame: pd.DataFrame) -> Gallery:
-    """Return the thumbnails of every successful generation, grouped by arm and prompt.
+def gallery(
+    frame: pd.DataFrame,
+    *,
+    per_group: int = THUMBNAILS_PER_GROUP,
+    total: int = THUMBNAILS_IN_REPORT,
+) -> Gallery:
+    """Return a bounded sample of thumbnails of the successful generations, by arm and prompt.
 
-    Images that cannot be read are skipped; a group left with none is left out.
+    Each arm x prompt group shows at most ``per_group`` images, fewer when there are so many
+    groups that ``total`` would be passed (at least one per group, and at most ``total`` groups
+    in all), chosen evenly over the group's repeats, so the same run always shows the same
+    images. Images that cannot be read are skipped; a group left with none is left out.
+    ``Gallery.shown`` and ``Gallery.available`` count what was embedded and what there is.
     """
     rows = frame[frame["status"] == "ok"] if "status" in frame.columns else frame
     if "image_path" not in rows.columns:
         return Gallery(has_paths=False, groups=[])
+    rows = rows[rows["image_path"].notna()]
     order = [c for c in ("arm", "prompt", "repeat") if c in rows.columns]
+    grouped = list(rows.sort_values(order, kind="stable").groupby(["arm", "prompt"], sort=True))
+    each = max(1, min(per_group, total // max(1, len(grouped))))
     groups = []
-    for (arm, prompt), group in rows.sort_values(order, kind="stable").groupby(
-        ["arm", "prompt"], sort=True
-    ):
+    for (arm, prompt), group in grouped[:total]:
         thumbnails = []
-        for record in group.to_dict(orient="records"):
+        for record in group.iloc[evenly_spaced(len(group), each)].to_dict(orient="records"):
             uri = _thumbnail_uri(record.get("image_path"))
             if uri is None:
                 continue
@@ -189,5 +278,40 @@ def gallery(frame: pd.DataFrame) -> Gallery:
                 caption += f": {revised}"
             thumbnails.append(Thumbnail(uri, caption))
         if thumbnails:
-            groups.append(GalleryGroup(str(arm), str(prompt), thumbnails))
-    return Gallery(has_paths=True, groups=groups)
+            groups.append(GalleryGroup(str(arm), str(prompt), thumbnails, len(group)))
+    return Gallery(
+        has_paths=True,
+        groups=groups,
+        shown=sum(len(g.thumbnails) for g in groups),
+        available=len(rows),
+        per_group=each,
+    )
+
+
+def gallery_links(frame: pd.DataFrame, folder: str | os.PathLike) -> Gallery:
+    """Every successful generation's image as a link relative to ``folder`` (for gallery.html).
+
+    Nothing is read or embedded: the page points at the run folder's own image files, so it
+    stays small whatever the number of images, and works wherever the run folder and the page
+    are moved together.
+    """
+    rows = frame[frame["status"] == "ok"] if "status" in frame.columns else frame
+    if "image_path" not in rows.columns:
+        return Gallery(has_paths=False, groups=[])
+    rows = rows[rows["image_path"].notna()]
+    order = [c for c in ("arm", "prompt", "repeat") if c in rows.columns]
+    groups = []
+    for (arm, prompt), group in rows.sort_values(order, kind="stable").groupby(
+        ["arm", "prompt"], sort=True
+    ):
+        links = []
+        for record in group.to_dict(orient="records"):
+            relative = os.path.relpath(str(record["image_path"]), os.fspath(folder))
+            caption = f"repeat {record.get('repeat', '')}"
+            revised = record.get("revised_prompt")
+            if isinstance(revised, str) and revised.strip():
+                caption += f": {revised}"
+            links.append(Thumbnail(urllib.parse.quote(Path(relative).as_posix()), caption))
+        groups.append(GalleryGroup(str(arm), str(prompt), links, len(group)))
+    shown = sum(len(g.thumbnails) for g in groups)
+    return Gallery(has_paths=True, groups=groups, shown=shown, available=shown, per_group=0)

@@ -19,13 +19,29 @@ import numpy as np
 import pandas as pd
 from matplotlib import pyplot as plt
 from matplotlib.axes import Axes
-from matplotlib.ticker import StrMethodFormatter
+from matplotlib.lines import Line2D
+from matplotlib.ticker import FuncFormatter, StrMethodFormatter
 from PIL import Image
 
+from imgkit.analysis.consistency import (
+    distance_histogram as distance_histogram_table,
+)
 from imgkit.analysis.consistency import pairwise_distances, within_arm_distances
-from imgkit.analysis.divergence import divergence_summary, divergence_vs_distance
+from imgkit.analysis.divergence import (
+    divergence_summary,
+    divergence_table,
+    divergence_vs_distance,
+)
 from imgkit.analysis.hashing import KINDS
 from imgkit.errors import ValidationError, check_argument
+from imgkit.report.plot_text import (
+    axes_points,
+    fit_category_ticks,
+    legend_outside,
+    set_wrapped_labels,
+    set_wrapped_title,
+    wrap_name,
+)
 
 __all__ = [
     "consistency_intervals",
@@ -33,6 +49,7 @@ __all__ = [
     "cost_projection",
     "distance_distributions",
     "distance_heatmap",
+    "distance_histogram",
     "divergence_vs_image_distance",
     "prompt_divergence",
 ]
@@ -59,7 +76,29 @@ def _is_simulated(data: Any) -> bool:
 
 
 def _title(ax: Axes, text: str, simulated: bool) -> None:
-    ax.set_title(text + (_SIMULATED if simulated else ""))
+    set_wrapped_title(ax, text + (_SIMULATED if simulated else ""))
+
+
+def _arms_in(frame: pd.DataFrame) -> list[str]:
+    """The arms of a run frame, in the order they first appear."""
+    if "arm" not in frame.columns:
+        return []
+    return [str(a) for a in dict.fromkeys(frame["arm"].dropna())]
+
+
+def _note_at(ax: Axes, x: float, text: str) -> None:
+    """An upright grey note standing on the x axis at category ``x``, saying why it is empty."""
+    ax.text(
+        x,
+        0.02,
+        text,
+        transform=ax.get_xaxis_transform(),
+        rotation=90,
+        ha="center",
+        va="bottom",
+        fontsize=8,
+        color="dimgrey",
+    )
 
 
 def _short(text: Any, limit: int) -> str:
@@ -107,11 +146,13 @@ def distance_distributions(
     frame: pd.DataFrame, kind: str = "phash", ax: Axes | None = None
 ) -> Axes:
     """Draw, per arm, the within-arm pairwise distances (same prompt) as a box with the pairs
-    as points, and the run's "unrelated images" baseline as a dashed line (from
+    as points, and the fixed scale's "unrelated photographs" distance as a dashed line (from
     :func:`imgkit.analysis.consistency.within_arm_distances`). Returns the Axes."""
     pairs = within_arm_distances(frame, kind)
     ax = _axes(ax)
     arms = sorted(pairs["arm"].unique())
+    # Arms of the run with no pair of images to compare keep their place, with a note.
+    silent = [a for a in sorted(_arms_in(frame)) if a not in set(arms)]
     data = [pairs.loc[pairs["arm"] == arm, "distance"].to_numpy(dtype=float) for arm in arms]
     if arms:
         ax.boxplot(
@@ -123,14 +164,17 @@ def distance_distributions(
         for position, values in enumerate(data):
             offsets = jitter.uniform(-0.12, 0.12, size=values.size)
             ax.scatter(position + offsets, values, s=12, color="black", alpha=0.6, zorder=3)
-        ax.set_xticks(range(len(arms)), labels=arms)
+    for position, _arm in enumerate(silent, start=len(arms)):
+        _note_at(ax, position, "fewer than two images")
+    if arms or silent:
+        ax.set_xlim(-0.5, len(arms) + len(silent) - 0.5)
+        fit_category_ticks(ax, range(len(arms) + len(silent)), [*arms, *silent])
     baseline = pairs.attrs.get("baseline_distance")
     if baseline is not None and np.isfinite(baseline):
-        label = f"unrelated images ({pairs.attrs.get('baseline')} baseline)"
+        label = f"unrelated photographs ({pairs.attrs.get('baseline')})"
         ax.axhline(baseline, linestyle="--", color="grey", label=label)
         ax.legend(loc="best")
-    ax.set_xlabel("arm")
-    ax.set_ylabel(f"{kind} distance between images of one prompt (bits)")
+    set_wrapped_labels(ax, "arm", f"{kind} distance between images of one prompt (bits)")
     _title(ax, f"Within-arm {kind} distances", pairs.attrs.get("simulated"))
     return ax
 
@@ -158,48 +202,80 @@ def consistency_intervals(table: pd.DataFrame, kind: str = "phash", ax: Axes | N
         low = y - arm_rows["ci_low"].to_numpy(dtype=float)
         high = arm_rows["ci_high"].to_numpy(dtype=float) - y
         ax.errorbar(x, y, yerr=[low, high], fmt="o", capsize=4, label=arm)
-    ax.set_xticks(range(len(prompts)), labels=[_short(p, 28) or "(no prompt)" for p in prompts])
+    # Each prompt owns one unit of the x axis: the arms' points spread over its middle, never
+    # against the Axes' edges.
+    ax.set_xlim(-0.5, max(1, len(prompts)) - 0.5)
+    fit_category_ticks(ax, range(len(prompts)), [_short(p, 40) or "(no prompt)" for p in prompts])
     ax.set_ylim(0, 1.05)
-    ax.set_xlabel("prompt")
-    ax.set_ylabel(f"{kind} similarity (1 = identical, 0 = unrelated)")
+    set_wrapped_labels(ax, "prompt", f"{kind} similarity (1 = identical, 0 = unrelated)")
     if arms:
-        ax.legend(title="arm", loc="best")
-    baseline = rows["baseline"].iloc[0] if "baseline" in rows.columns and len(rows) else None
-    suffix = f", {baseline} baseline" if baseline else ""
+        legend_outside(ax, title="arm")
+    reference = rows["reference"].iloc[0] if "reference" in rows.columns and len(rows) else None
+    suffix = f", 0 = {reference}" if reference else ""
     _title(ax, f"Consistency per prompt with 95% intervals ({kind}{suffix})", _is_simulated(rows))
     return ax
 
 
-def prompt_divergence(div_table: pd.DataFrame, ax: Axes | None = None) -> Axes:
+def prompt_divergence(
+    div_table: pd.DataFrame, ax: Axes | None = None, *, arms: Sequence[str] | None = None
+) -> Axes:
     """Draw, per arm, mean Jaccard distance, mean normalized edit distance and mean share of
     content words dropped (bars, from :func:`imgkit.analysis.divergence.divergence_summary`) with
-    each generation's edit distance as a point. Returns the Axes."""
-    summary = divergence_summary(div_table)
+    each generation's edit distance as a point.
+
+    ``div_table`` is a :func:`imgkit.analysis.divergence.divergence_table`, or a run frame (the
+    table is then computed from it). Arms that reported no revised prompt are not in the table:
+    those of the run frame, or named in ``arms``, keep their place on the axis with a note
+    saying so. A bar too low to see is written out as its value. Returns the Axes.
+    """
+    if isinstance(div_table, pd.DataFrame) and "edit_distance" not in div_table.columns:
+        every_arm = _arms_in(div_table)
+        div_table = divergence_table(div_table)
+    else:
+        every_arm = []
+    summary = divergence_summary(div_table).set_index("arm")
+    order = list(arms) if arms is not None else every_arm or list(summary.index)
+    order += [a for a in summary.index if a not in order]
     ax = _axes(ax)
     measures = [
         ("jaccard_distance", "Jaccard distance"),
         ("edit_distance", "edit distance (normalized)"),
         ("content_dropped", "content words dropped"),
     ]
-    arms = summary["arm"].tolist()
+    drawn = [a for a in order if a in summary.index]
+    position = {arm: k for k, arm in enumerate(order)}
     width = 0.8 / len(measures)
     for k, (column, label) in enumerate(measures):
-        x = np.arange(len(arms)) - 0.4 + width * (k + 0.5)
-        ax.bar(x, summary[column].to_numpy(dtype=float), width=width, label=label)
+        x = np.array([position[a] for a in drawn], dtype=float) - 0.4 + width * (k + 0.5)
+        heights = summary.loc[drawn, column].to_numpy(dtype=float) if drawn else np.array([])
+        bars = ax.bar(x, heights, width=width, label=label)
+        colour = bars.patches[0].get_facecolor() if bars.patches else None
+        for x_bar, height in zip(x, heights, strict=True):
+            # A bar under ~2% of the axis is a sliver or nothing: say its value instead.
+            if np.isfinite(height) and height < 0.02:
+                ax.text(x_bar, height + 0.01, "0" if height < 0.005 else f"{height:.2f}",
+                        ha="center", va="bottom", fontsize=7, color=colour)  # fmt: skip
     edit_offset = -0.4 + width * 1.5
-    for position, arm in enumerate(arms):
+    for arm in drawn:
         values = div_table.loc[div_table["arm"] == arm, "edit_distance"].to_numpy(dtype=float)
         ax.scatter(
-            np.full(values.size, position + edit_offset), values, s=10, color="black", zorder=3
+            np.full(values.size, position[arm] + edit_offset),
+            values,
+            s=10,
+            color="black",
+            zorder=3,
         )
-    ax.set_xticks(range(len(arms)), labels=arms)
+    for arm in order:
+        if arm not in summary.index:
+            _note_at(ax, position[arm], "no revised prompt")
     # Fixed limits: one arm's three bars would otherwise stretch across the whole width.
-    ax.set_xlim(-0.6, max(1, len(arms)) - 0.4)
+    ax.set_xlim(-0.6, max(1, len(order)) - 0.4)
+    if order:
+        fit_category_ticks(ax, range(len(order)), order)
     ax.set_ylim(0, 1.05)
-    ax.set_xlabel("arm")
-    ax.set_ylabel("divergence of revised prompt from prompt (0..1)")
-    if arms:
-        ax.legend(loc="best")
+    set_wrapped_labels(ax, "arm", "divergence of revised prompt from prompt (0..1)")
+    if drawn:
+        legend_outside(ax)
     _title(ax, "How far each arm rewrote the prompt", _is_simulated(div_table))
     return ax
 
@@ -212,8 +288,10 @@ def divergence_vs_image_distance(
     :func:`imgkit.analysis.divergence.divergence_vs_distance` table, or a run frame (then computes
     that table with ``kind``). Returns the Axes."""
     table = frame_or_table
+    every_arm: list[str] = []
     if not (isinstance(table, pd.DataFrame) and "image_distance" in table.columns):
         table = divergence_vs_distance(frame_or_table, kind)
+        every_arm = _arms_in(frame_or_table)
     _require(
         table,
         ["arm", "edit_distance", "image_distance"],
@@ -224,26 +302,45 @@ def divergence_vs_image_distance(
         "kind", table["kind"].iloc[0] if "kind" in table.columns and len(table) else kind
     )
     ax = _axes(ax)
-    for arm in sorted(table["arm"].unique()):
+    plotted = sorted(table["arm"].unique())
+    for arm in plotted:
         rows = table[table["arm"] == arm]
         ax.scatter(rows["edit_distance"], rows["image_distance"], label=arm, alpha=0.8)
+    # Arms of the run without a point are named in the legend with the reason.
+    revised = set(divergence_table(frame_or_table)["arm"]) if every_arm else set()
+    for arm in every_arm:
+        if arm not in plotted:
+            why = "no revised prompt" if arm not in revised else "fewer than two images"
+            ax.add_line(Line2D([], [], linestyle="none", label=f"{arm}: {why}"))
     # The whole 0..1 range, so that a spread of 0.84 to 0.87 does not look like a wide one.
     ax.set_xlim(0, 1.02)
-    ax.set_xlabel("revised prompt edit distance from prompt (normalized, 0..1)")
-    ax.set_ylabel(f"image's mean {kind} distance to its arm's other images (bits)")
-    if len(table):
-        ax.legend(title="arm", loc="best")
+    set_wrapped_labels(
+        ax,
+        "revised prompt edit distance from prompt (normalized, 0..1)",
+        f"image's mean {kind} distance to its arm's other images (bits)",
+    )
+    if len(table) or every_arm:
+        legend_outside(ax, title="arm")
     _title(ax, "Prompt rewriting against image spread", _is_simulated(table))
     return ax
 
 
-def cost_projection(projection_frame: pd.DataFrame, ax: Axes | None = None) -> Axes:
+def _dollars(value: float, _position: Any = None) -> str:
+    return f"${value:,.2f}" if value < 100 else f"${value:,.0f}"
+
+
+def cost_projection(
+    projection_frame: pd.DataFrame, ax: Axes | None = None, *, scale: str = "auto"
+) -> Axes:
     """Draw dollars a month against images a day, one line per model and quality (``label``).
 
     Expects columns ``label``, ``images_per_day`` and ``monthly_usd`` (numbers or Decimal), as
     :func:`imgkit.catalog.costs.projection_table` and
     :func:`imgkit.report.data.cost_projection_frame` produce them; a label whose price is unknown
-    (None) gets no line. Returns the Axes.
+    (None) gets no line. Both axes share one ``scale``: "linear", "log", or "auto" (log when the
+    volumes span a factor of 50 or more, so 1 and 500 images a day both read; a cost
+    proportional to volume is then a straight line of slope 1, and a dearer model the same line
+    higher up). On log axes volumes of 0 are left out. Returns the Axes.
     """
     _require(
         projection_frame,
@@ -251,23 +348,45 @@ def cost_projection(projection_frame: pd.DataFrame, ax: Axes | None = None) -> A
         "projection_frame",
         "label, images_per_day, monthly_usd",
     )
+    check_argument("scale", scale, ("auto", "linear", "log"))
+    volumes = pd.to_numeric(projection_frame["images_per_day"], errors="coerce")
+    if scale == "auto":
+        positive = volumes[volumes > 0]
+        wide = (
+            len(positive) == len(volumes)
+            and len(positive)
+            and positive.max() >= 50 * positive.min()
+        )
+        scale = "log" if wide else "linear"
     ax = _axes(ax)
     for label, rows in projection_frame.groupby("label", sort=False):
         rows = rows.sort_values("images_per_day")
         # The cost module gives Decimal cents and None for an unknown price: an unknown price
         # has no line rather than a line at $0.
         dollars = rows["monthly_usd"].map(lambda v: math.nan if v is None else float(v))
+        per_day = rows["images_per_day"].astype(float)
+        if scale == "log":
+            shown = (per_day > 0) & (dollars > 0)
+            per_day, dollars = per_day[shown], dollars[shown]
         if dollars.isna().all():
             continue
-        ax.plot(rows["images_per_day"].astype(float), dollars, marker="o", label=str(label))
-    ax.set_xlabel("images per day")
-    ax.set_ylabel("cost per month (USD)")
-    ax.yaxis.set_major_formatter(StrMethodFormatter("${x:,.2f}"))
-    ax.set_xlim(left=0)
-    ax.set_ylim(bottom=0)
-    ax.grid(True, alpha=0.3)
+        ax.plot(per_day, dollars, marker="o", label=str(label))
+    set_wrapped_labels(ax, "images per day", "cost per month (USD)")
+    if scale == "log":
+        ax.set_xscale("log")
+        ax.set_yscale("log")
+        ax.xaxis.set_major_formatter(
+            FuncFormatter(lambda v, _p: f"{v:,.0f}" if v >= 1 else f"{v:g}")
+        )
+        ax.yaxis.set_major_formatter(FuncFormatter(_dollars))
+        ax.grid(True, which="both", alpha=0.3)
+    else:
+        ax.yaxis.set_major_formatter(StrMethodFormatter("${x:,.2f}"))
+        ax.set_xlim(left=0)
+        ax.set_ylim(bottom=0)
+        ax.grid(True, alpha=0.3)
     if ax.lines:
-        ax.legend(title="model, quality, size", loc="best")
+        legend_outside(ax, title="model, quality, size")
     _title(ax, "Projected monthly cost", _is_simulated(projection_frame))
     return ax
 
@@ -284,6 +403,31 @@ def _thumbnail(path: Any) -> np.ndarray | None:
         return None
 
 
+# Contact-sheet geometry, in data units: a cell is one unit wide; its picture fits a square of
+# _PICTURE units at its top, keeping the picture's own proportions, and its caption takes
+# _CAPTION units below. Captions are set in _CAPTION_PT points when there is room.
+_PICTURE, _CAPTION, _CAPTION_PT = 0.9, 0.32, 8.5
+_ROW = 0.05 + _PICTURE + _CAPTION
+# A caption line needs about this many characters to be worth reading.
+_CAPTION_MIN_CHARS = 16
+
+
+def _caption_font(unit_pt: float) -> float | None:
+    """The caption size that fits a cell ``unit_pt`` points wide, or None (no room)."""
+    size = min(_CAPTION_PT, 0.92 * unit_pt / (0.6 * _CAPTION_MIN_CHARS))
+    return size if size >= 6 else None
+
+
+def _caption_text(text: str, unit_pt: float, size: float) -> str:
+    chars = max(_CAPTION_MIN_CHARS, int(0.92 * unit_pt / (0.6 * size)))
+    lines = max(1, int(_CAPTION * unit_pt / (1.3 * size)))
+    wrapped = textwrap.wrap(text, chars)
+    if len(wrapped) > lines:
+        wrapped = wrapped[:lines]
+        wrapped[-1] = _short(wrapped[-1] + " …", chars)
+    return "\n".join(wrapped)
+
+
 def contact_sheet(
     frame: pd.DataFrame,
     ax: Axes | None = None,
@@ -294,8 +438,10 @@ def contact_sheet(
     several prompts), one column per repeat, each captioned with its revised prompt cut to
     ``caption_chars`` characters (or "repeat N" when there is none). Only rows with status
     ``"ok"`` are shown, at most ``max_per_arm`` per row; an image that cannot be read is drawn
-    as a grey cell marked "unreadable". The title says "simulated" when any image comes from
-    the simulator. Returns the Axes.
+    as a grey cell marked "unreadable". Every image keeps its proportions. Captions are set at
+    8.5 points when the sheet has its own figure; on a given Axes too small for readable
+    captions they are left out. The title says "simulated" when any image comes from the
+    simulator. Returns the Axes.
     """
     _require(frame, ["arm", "image_path"], "frame", "arm and image_path columns")
     if not isinstance(max_per_arm, int) or max_per_arm < 1:
@@ -312,43 +458,106 @@ def contact_sheet(
     n_rows = max(1, len(groups))
     n_cols = max([len(g) for _, g in groups] or [1])
     if ax is None:
-        _fig, ax = plt.subplots(figsize=(2.4 * n_cols + 1.6, 2.9 * n_rows + 0.6))
+        # About 2.3 inches a cell, and room on the left for the row labels.
+        cell_in, left_in = 2.3, 1.9
+        width, height = cell_in * n_cols + left_in + 0.3, cell_in * _ROW * n_rows + 0.9
+        _fig, ax = plt.subplots(figsize=(width, height))
+        ax.figure.subplots_adjust(
+            left=left_in / width, right=1 - 0.3 / width, bottom=0.1 / height, top=1 - 0.8 / height
+        )
+    width_pt, height_pt = axes_points(ax)
+    # One data unit in points: the Axes keep an equal aspect, so the tighter side decides.
+    unit_pt = min(width_pt / (n_cols + 0.02), height_pt / (n_rows * _ROW))
+    caption_pt = _caption_font(unit_pt)
+    label_pt = min(8.5, max(5.0, 0.3 * unit_pt * _ROW))
 
-    # One Axes holds the whole grid: each image is placed in its own unit cell via extent,
-    # leaving the lower part of the cell for the caption.
+    # One Axes holds the whole grid: each image is placed in its own cell via extent, its
+    # proportions kept, and the caption goes in the lower part of the cell.
     for r, (key, group) in enumerate(groups):
         key = key if isinstance(key, tuple) else (key,)
+        top = r * _ROW
         for c, (_, row) in enumerate(group.iterrows()):
-            left, top = c, r
             pixels = _thumbnail(row["image_path"])
-            extent = (left + 0.05, left + 0.95, top + 0.75, top + 0.05)
+            if pixels is None:
+                box_w = box_h = _PICTURE
+            else:
+                tall, wide = pixels.shape[:2]
+                scale = _PICTURE / max(tall, wide)
+                box_w, box_h = wide * scale, tall * scale
+            left = c + (1 - box_w) / 2
+            upper = top + 0.05 + (_PICTURE - box_h) / 2
+            extent = (left, left + box_w, upper + box_h, upper)
             if pixels is None:
                 ax.imshow(np.full((8, 8, 3), 200, dtype=np.uint8), extent=extent)
-                ax.text(left + 0.5, top + 0.4, "unreadable", ha="center", va="center", fontsize=8)
+                ax.text(c + 0.5, upper + box_h / 2, "unreadable", ha="center", va="center",
+                        fontsize=min(8.0, max(5.0, unit_pt / 10)))  # fmt: skip
             else:
                 ax.imshow(pixels, extent=extent, interpolation="antialiased")
+            if caption_pt is None:
+                continue
             revised = row.get("revised_prompt")
             if isinstance(revised, str) and revised.strip():
                 caption = _short(revised, caption_chars)
             else:
                 caption = f"repeat {row['repeat']}" if "repeat" in group.columns else ""
             ax.text(
-                left + 0.5,
-                top + 0.78,
-                textwrap.fill(caption, 28),
+                c + 0.5,
+                top + 0.08 + _PICTURE,
+                _caption_text(caption, unit_pt, caption_pt),
                 ha="center",
                 va="top",
-                fontsize=6,
-                wrap=True,
+                fontsize=caption_pt,
             )
-        label = str(key[0]) if not several_prompts else f"{key[0]}\n{_short(key[1], 24)}"
-        ax.text(-0.05, r + 0.4, label, ha="right", va="center", fontsize=8)
+        chars = max(8, int(1.6 * 72 / (0.6 * label_pt)))
+        label = wrap_name(str(key[0]), chars)
+        if several_prompts:
+            label += "\n" + _short(key[1], 24)
+        ax.text(-0.05, top + 0.05 + _PICTURE / 2, label, ha="right", va="center",
+                fontsize=label_pt)  # fmt: skip
     ax.set_xlim(-0.02, n_cols)
-    ax.set_ylim(n_rows, 0)
+    ax.set_ylim(n_rows * _ROW, 0)
     ax.set_aspect("equal")
     ax.axis("off")
     prompt_text = ""
     if not several_prompts and "prompt" in rows.columns and len(rows):
         prompt_text = f": {_short(rows['prompt'].iloc[0], 50)}"
     _title(ax, f"Contact sheet{prompt_text}", _is_simulated(rows))
+    return ax
+
+
+def distance_histogram(
+    frame_or_histogram: pd.DataFrame, kind: str = "phash", ax: Axes | None = None
+) -> Axes:
+    """Draw each arm's within-prompt pair distances as a histogram (share of its pairs per
+    distance, as steps) over the fixed scale's unrelated photographs (grey bars) and mark the
+    reference distance, similarity 0, with a dashed line. Takes a
+    :func:`imgkit.analysis.consistency.distance_histogram` table, or a run frame (then computes
+    it with ``kind``). Returns the Axes."""
+    histogram = frame_or_histogram
+    if not (isinstance(histogram, pd.DataFrame) and "pairs" in histogram.columns):
+        histogram = distance_histogram_table(frame_or_histogram, kind)
+    _require(histogram, ["arm", "distance", "share"], "frame_or_histogram", "histogram columns")
+    kind = histogram.attrs.get("kind", kind)
+    reference = histogram.attrs.get("reference")
+    ax = _axes(ax)
+    if reference is not None and reference.histogram:
+        counts = np.asarray(reference.histogram, dtype=float)
+        ax.bar(
+            np.arange(counts.size),
+            counts / counts.sum(),
+            width=1.0,
+            color="lightgrey",
+            label=f"unrelated photographs ({reference.name})",
+        )
+    for arm in sorted(histogram["arm"].unique()):
+        rows = histogram[histogram["arm"] == arm].sort_values("distance")
+        ax.step(rows["distance"], rows["share"], where="mid", label=str(arm))
+    if reference is not None:
+        ax.axvline(reference.distance, linestyle="--", color="grey", label="similarity 0")
+    ax.set_xlim(-0.5, (histogram.attrs.get("bits") or 64) * 0.75)
+    ax.set_xlabel(f"{kind} distance between two images of one arm and prompt (bits)")
+    ax.set_ylabel("share of pairs")
+    if len(histogram) or reference is not None:
+        ax.legend(loc="best", fontsize=8)
+    _title(ax, f"Within-arm {kind} distances on the fixed scale", _is_simulated(histogram))
     return ax

@@ -6,7 +6,10 @@ numbers (:func:`imgkit.report.data.report_data`) and writes
 * ``report.html``: a single file with every plot and thumbnail embedded as a ``data:`` URI
   (:mod:`imgkit.report.figures`), its style inline, no script and no external request, so it can
   be mailed or archived as is;
-* ``report.md``: the same numbers as text, for a pull request or a chat.
+* ``report.md``: the same numbers as text, for a pull request or a chat;
+* ``gallery.html`` (with the HTML): every image of the run, linked from the run folder rather
+  than embedded. The report itself embeds a bounded sample of thumbnails per arm and prompt
+  (:func:`imgkit.report.figures.gallery`), so its size stays bounded whatever the run's.
 
 Both say, in a banner at the very top, whether the images came from the simulator. The page is
 laid out by the Jinja2 templates in ``templates/`` (``report.html`` with the partials
@@ -46,12 +49,13 @@ from markupsafe import Markup
 from imgkit.errors import ValidationError, check_argument
 from imgkit.report.content import report_content
 from imgkit.report.data import ReportData, report_data
-from imgkit.report.figures import gallery, report_figures
+from imgkit.report.figures import gallery, gallery_links, report_figures
 
 __all__ = [
     "FORMATS",
     "html_environment",
     "markdown_environment",
+    "render_gallery",
     "render_html",
     "render_markdown",
     "write_report",
@@ -135,6 +139,12 @@ def render_html(data: ReportData) -> str:
     )
 
 
+def render_gallery(data: ReportData, folder: str | os.PathLike) -> str:
+    """Return the full gallery page: every image linked from the run folder, none embedded."""
+    template = html_environment().get_template("gallery.html")
+    return template.render(page=report_content(data), gallery=gallery_links(data.frame, folder))
+
+
 def render_markdown(data: ReportData) -> str:
     """Return the report's numbers as Markdown (tables and verdicts; no images)."""
     return markdown_environment().get_template("report.md").render(page=report_content(data))
@@ -187,4 +197,8 @@ def write_report(
     renderers = {"html": render_html, "md": render_markdown}
     for fmt, target in targets.items():
         target.write_text(renderers[fmt](data), encoding="utf-8")
+    if "html" in targets and "image_path" in data.frame.columns:
+        # The report embeds a bounded sample of thumbnails; this page links every image.
+        folder = targets["html"].parent
+        (folder / "gallery.html").write_text(render_gallery(data, folder), encoding="utf-8")
     return targets[formats[0]]

@@ -91,8 +91,11 @@ def git_commit(cwd: Path) -> dict[str, Any] | None:
 
 
 def catalog_info(catalog: Catalog, arms: Iterable[Arm]) -> dict[str, Any]:
-    """The catalog version, the price overrides in force, and each arm's price source."""
+    """The catalog version, the price overrides in force, each arm's price source, and each
+    model's snapshot (the dated version its name pointed to: runs are compared across time by
+    it, see :mod:`imgkit.analysis.drift`)."""
     prices = {}
+    snapshots = {}
     for arm in arms:
         spec = catalog.get_model(arm.model)
         prices[spec.name] = {
@@ -100,10 +103,12 @@ def catalog_info(catalog: Catalog, arms: Iterable[Arm]) -> dict[str, Any]:
             "source": catalog.describe_source(spec.price.source),
             "as_of": spec.price.as_of,
         }
+        snapshots[spec.name] = spec.snapshot
     return {
         "version": catalog.version,
         "price_overrides": list(catalog.price_overrides),
         "prices": prices,
+        "snapshots": snapshots,
     }
 
 

@@ -228,19 +228,48 @@ def generations_to_resume(ledger: Ledger, retry_failed: bool) -> list[PlannedGen
     return todo
 
 
-def resume(path: str | os.PathLike[str], **kwargs: Any) -> Run:
+def resume(
+    path: str | os.PathLike[str],
+    *,
+    budget: float | None = None,
+    concurrency: int | None = None,
+    sim_url: str | None = None,
+    retry_failed: bool = True,
+    regenerate_missing: bool = False,
+    progress: bool = True,
+    log: Log | None = stderr_log,
+    stop: threading.Event | None = None,
+    interrupt: threading.Event | None = None,
+    catalog: Catalog | None = None,
+) -> Run:
     """Finish an interrupted, stopped or crashed run; return it.
 
     Never re-sends a generation that completed or was refused. Attempts that were in flight
     when the run was cut off are reported (log, manifest, :meth:`Run.may_have_been_billed`) as
     possibly billed, with their estimated cost, and their generations are sent again.
-    Keyword arguments: ``budget`` (default: the run's own), ``concurrency``, ``sim_url`` (the
-    simulator to use now), ``retry_failed`` (default True: send again generations that failed
-    for a transient reason), ``progress``, ``log``, ``stop``. Raises
-    :class:`~imgkit.errors.RunError` when the folder is not a run or another runner holds it,
-    :class:`~imgkit.errors.BudgetExceededError` when what is left would pass the budget.
+    Keyword arguments (the same as :func:`aresume`'s): ``budget`` (default: the run's own),
+    ``concurrency``, ``sim_url`` (the simulator to use now), ``retry_failed`` (default True:
+    send again generations that failed for a transient reason), ``regenerate_missing`` (make
+    again the images recorded as made that are missing or damaged, after saying the cost),
+    ``progress``, ``log``, ``stop``, ``interrupt`` and ``catalog``, as for :func:`drill`.
+    Raises :class:`~imgkit.errors.RunError` when the folder is not a run or another runner
+    holds it, :class:`~imgkit.errors.BudgetExceededError` when what is left would pass the
+    budget.
     """
-    stop, interrupt = kwargs.pop("stop", None), kwargs.pop("interrupt", None)
-    return run_blocking(
-        lambda event, cut: aresume(path, stop=event, interrupt=cut, **kwargs), stop, interrupt
-    )
+
+    def finish(event: threading.Event, cut: threading.Event) -> Any:
+        return aresume(
+            path,
+            budget=budget,
+            concurrency=concurrency,
+            sim_url=sim_url,
+            retry_failed=retry_failed,
+            regenerate_missing=regenerate_missing,
+            progress=progress,
+            log=log,
+            stop=event,
+            interrupt=cut,
+            catalog=catalog,
+        )
+
+    return run_blocking(finish, stop, interrupt)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 import os
 import sys
 import threading
@@ -13,6 +14,7 @@ from imgkit.catalog.models import Catalog, default_catalog
 from imgkit.errors import ValidationError
 from imgkit.experiment.arms import LESSON_PROMPT, LESSON_REPEATS, Arm, arms_for_models, lesson_arms
 from imgkit.experiment.options import DrillOptions, RetryPolicy, check_options, planned_count
+from imgkit.experiment.sweep import SWEEP_FILE_NAME, Sweep, sweep_record
 from imgkit.runner.batching import batch_routes, synchronous_note
 from imgkit.runner.blocking import run_blocking
 from imgkit.runner.budget import check_budget
@@ -37,6 +39,7 @@ from imgkit.runner.services import check_keys, start_preparing
 from imgkit.runner.session import run_session
 from imgkit.runs.creating import create_run_folder
 from imgkit.runs.folder import Run, open_run
+from imgkit.runs.location import runs_folder
 
 __all__ = ["adrill", "drill", "stderr_log"]
 
@@ -56,7 +59,7 @@ async def adrill(
     style: str | None = None,
     params: Mapping[str, Any] | None = None,
     backend: str = "sim",
-    out: str | os.PathLike[str] = "runs",
+    out: str | os.PathLike[str] | None = None,
     run_name: str | None = None,
     budget: float | None = None,
     concurrency: int = 4,
@@ -76,8 +79,12 @@ async def adrill(
     catalog: Catalog | None = None,
     batch: bool = False,
     sim_batch_duration: float | None = None,
+    sweep: Sweep | None = None,
 ) -> Run:
-    """The asynchronous form of :func:`drill` (same arguments), for code already in a loop."""
+    """The asynchronous form of :func:`drill` (same arguments), for code already in a loop.
+
+    ``sweep``: the :class:`~imgkit.experiment.sweep.Sweep` these arguments come from; its
+    checks, hash kinds and prompt templates go into the run folder's ``sweep.toml`` too."""
     log = log or (lambda _message: None)
     catalog = catalog or default_catalog()
     if prompts is None:
@@ -99,7 +106,7 @@ async def adrill(
         style=style,
         params=dict(params or {}),
         backend=backend,
-        out=str(out),
+        out=str(runs_folder(out)),
         run_name=run_name,
         budget=budget,
         concurrency=concurrency,
@@ -164,7 +171,11 @@ async def adrill(
     if batch:
         manifest["batch"] = routes.to_manifest(catalog)
     # The folder appears whole (manifest, ledger, the whole plan) or not at all.
-    ledger = create_run_folder(out, run_id, manifest, (p.generation for p in planned))
+    # The sweep beside the manifest: `imgkit drill --config <run>/sweep.toml` repeats the run.
+    record = {SWEEP_FILE_NAME: sweep_record(options, run_id, sweep).encode("utf-8")}
+    ledger = create_run_folder(
+        options.out, run_id, manifest, (p.generation for p in planned), files=record
+    )
     run_path = ledger.path.parent
     try:
         await run_session(
@@ -188,22 +199,53 @@ async def adrill(
 
 
 def drill(
-    prompts: str | Sequence[str] | None = None,
+    prompts: str | Sequence[str] | Sweep | None = None,
     models: str | Sequence[str | Arm] | None = None,
     n: int = LESSON_REPEATS,
-    **kwargs: Any,
+    *,
+    size: str | None = None,
+    quality: str | None = None,
+    style: str | None = None,
+    params: Mapping[str, Any] | None = None,
+    backend: str = "sim",
+    out: str | os.PathLike[str] | None = None,
+    run_name: str | None = None,
+    budget: float | None = None,
+    concurrency: int = 4,
+    arms: Sequence[Arm] | None = None,
+    rate_limits: Mapping[str, Mapping[str, float]] | None = None,
+    catalog_rate_limits: bool | None = None,
+    sim_url: str | None = None,
+    sim_seed: int = 0,
+    sim_latency: float = 0.0,
+    sim_faults: str | None = None,
+    retry: RetryPolicy | None = None,
+    timeout_s: float | None = None,
+    progress: bool = True,
+    log: Log | None = stderr_log,
+    stop: threading.Event | None = None,
+    interrupt: threading.Event | None = None,
+    catalog: Catalog | None = None,
+    batch: bool = False,
+    sim_batch_duration: float | None = None,
+    sweep: Sweep | None = None,
 ) -> Run:
     """Run each prompt ``n`` times against each model (or arm) and return the :class:`Run`.
 
     With no arguments this is the lesson's drill: the astronaut prompt, dall-e-3 and
-    gpt-image-1, five repeats each, on the simulator. Keyword arguments:
+    gpt-image-1, five repeats each, on the simulator. ``drill(sweep)`` runs a
+    :class:`~imgkit.experiment.sweep.Sweep` (``imgkit.Sweep.from_file("sweep.toml")``); a keyword
+    argument given with it that differs from its default wins over the sweep's setting (to set
+    one back to its default, use ``sweep.replace(...)``). Keyword arguments (the same as
+    :func:`adrill`'s, spelled out so that editors and Shift-Tab show them):
 
     - ``size``, ``quality``, ``style``, ``params``: request parameters for every arm (an arm's
       own ``params`` win); ``arms``: :class:`~imgkit.experiment.arms.Arm` objects instead of
       ``models``;
     - ``backend``: "sim" (default) or "live"; a live run requires ``budget``;
-    - ``out`` (default "runs"), ``run_name``: the run folder is ``out/run_name`` (default: a
-      timestamp and a random suffix);
+    - ``out``, ``run_name``: the run folder is ``out/run_name`` (``out`` defaults to the
+      ``runs/`` folder at the project's root, see :mod:`imgkit.runs.location`; ``run_name`` to
+      a timestamp and a random suffix). The folder keeps the run's ``sweep.toml``;
     - ``budget``: USD. A run whose estimate exceeds it does not start
       (:class:`~imgkit.errors.BudgetExceededError`); a run stops sending before its actual
       spend (plus what is in flight) would pass it, leaving a resumable run;
@@ -218,16 +260,67 @@ def drill(
       ``sim_batch_duration``: seconds the embedded simulator takes over a batch;
     - ``progress`` (tqdm bars per arm), ``log`` (where the estimate and notices go; default
       stderr; None for silence), ``stop`` (a threading.Event that ends the run cleanly, as
-      "stopped"), ``interrupt`` (the same, ending it as "interrupted": what Ctrl-C sets).
+      "stopped"), ``interrupt`` (the same, ending it as "interrupted": what Ctrl-C sets);
+    - ``catalog``: the :class:`~imgkit.catalog.models.Catalog` to price and check against
+      (default: the built-in one, with ``$IMGKIT_PRICES`` applied).
 
     Raises :class:`~imgkit.errors.ValidationError` for a request a model would reject (before
     anything is sent) and :class:`~imgkit.errors.BudgetExceededError`. Ctrl-C sends nothing
     more and keeps the images of the requests in flight (a second Ctrl-C abandons them): the
     returned run has status "interrupted" and can be resumed.
     """
-    stop, interrupt = kwargs.pop("stop", None), kwargs.pop("interrupt", None)
+    arguments = {
+        "size": size,
+        "quality": quality,
+        "style": style,
+        "params": params,
+        "backend": backend,
+        "out": out,
+        "run_name": run_name,
+        "budget": budget,
+        "concurrency": concurrency,
+        "arms": arms,
+        "rate_limits": rate_limits,
+        "catalog_rate_limits": catalog_rate_limits,
+        "sim_url": sim_url,
+        "sim_seed": sim_seed,
+        "sim_latency": sim_latency,
+        "sim_faults": sim_faults,
+        "retry": retry,
+        "timeout_s": timeout_s,
+        "progress": progress,
+        "log": log,
+        "catalog": catalog,
+        "batch": batch,
+        "sim_batch_duration": sim_batch_duration,
+        "sweep": sweep,
+    }
+    if isinstance(prompts, Sweep):
+        prompts, models, n, arguments = _from_sweep(prompts, models, n, _changed(arguments))
     return run_blocking(
-        lambda event, cut: adrill(prompts, models, n, stop=event, interrupt=cut, **kwargs),
+        lambda event, cut: adrill(prompts, models, n, stop=event, interrupt=cut, **arguments),
         stop,
         interrupt,
     )
+
+
+def _changed(arguments: dict[str, Any]) -> dict[str, Any]:
+    """The keyword arguments of :func:`drill` that differ from their defaults."""
+    defaults = {
+        name: parameter.default for name, parameter in inspect.signature(drill).parameters.items()
+    }
+    return {name: value for name, value in arguments.items() if value != defaults[name]}
+
+
+def _from_sweep(
+    sweep: Sweep, models: Any, n: int, overrides: dict[str, Any]
+) -> tuple[list[str], None, int, dict[str, Any]]:
+    """``drill(sweep, **overrides)`` as the arguments of ``drill(prompts, None, n, ...)``."""
+    if models is not None:
+        raise ValidationError("models", models, "None with a sweep (its arms say what to run)")
+    if n != LESSON_REPEATS:
+        raise ValidationError(
+            "n", n, f"{LESSON_REPEATS} (left alone) with a sweep: sweep.replace(repeats={n})"
+        )
+    arguments = {**sweep.drill_arguments(), **overrides, "sweep": sweep}
+    return arguments.pop("prompts"), None, arguments.pop("n"), arguments

@@ -10,7 +10,9 @@ A run folder holds::
 - :mod:`imgkit.runs.folder`: :class:`Run` and :func:`open_run`;
 - :mod:`imgkit.runs.manifest`, :mod:`imgkit.runs.ledger`, :mod:`imgkit.runs.storage`: the
   three kinds of file and how each is written safely;
-- :mod:`imgkit.runs.ledger_writer`: the ledger's writes during a drill, committed in groups.
+- :mod:`imgkit.runs.ledger_writer`: the ledger's writes during a drill, committed in groups;
+- :mod:`imgkit.runs.index`: every run folder under a folder, one line each (``imgkit runs``);
+- :mod:`imgkit.runs.location`: where run folders go by default (the project's ``runs/``).
 
 The names below load on first use (``pandas`` comes with :class:`Run`). Nothing here imports
 the runner: reading a run never depends on the code that writes one.
@@ -30,6 +32,10 @@ _EXPORTS = {
     "read_manifest": "imgkit.runs.manifest",
     "write_manifest": "imgkit.runs.manifest",
     "IMAGES_DIR": "imgkit.runs.storage",
+    "INDEX_COLUMNS": "imgkit.runs.index",
+    "index_entries": "imgkit.runs.index",
+    "run_index": "imgkit.runs.index",
+    "default_runs_folder": "imgkit.runs.location",
 }
 __all__ = sorted(_EXPORTS)
 __getattr__, __dir__ = lazy_exports(__name__, _EXPORTS, globals())

@@ -23,7 +23,7 @@ from imgkit.experiment.options import check_run_name
 from imgkit.runs.ledger import Ledger, PlannedGeneration
 from imgkit.runs.lock import FolderLock
 from imgkit.runs.manifest import write_manifest
-from imgkit.runs.storage import IMAGES_DIR, fsync_dir
+from imgkit.runs.storage import IMAGES_DIR, fsync_dir, write_atomic
 
 __all__ = ["clear_abandoned_starts", "create_run_folder"]
 
@@ -51,9 +51,11 @@ def create_run_folder(
     run_id: str,
     manifest: Mapping[str, Any],
     plan: Iterable[PlannedGeneration],
+    files: Mapping[str, bytes] | None = None,
 ) -> Ledger:
     """Create ``parent/run_id`` with its manifest, ledger and plan, atomically; return its
-    ledger, open for writing and holding the folder's lock.
+    ledger, open for writing and holding the folder's lock. ``files`` ({name: content}) are
+    written into the folder too, before it appears (the run's ``sweep.toml``).
 
     :class:`~imgkit.errors.RunError` when the folder exists already,
     :class:`~imgkit.errors.ValidationError` (parameter ``out``) when ``parent`` cannot be
@@ -75,6 +77,8 @@ def create_run_folder(
     try:
         (staging / IMAGES_DIR).mkdir()
         write_manifest(staging, manifest)
+        for name, content in (files or {}).items():
+            write_atomic(staging / check_run_name(name), content)
         ledger = Ledger.create(staging, lock=lock)
         try:
             ledger.add_plan(plan)

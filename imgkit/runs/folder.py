@@ -21,6 +21,7 @@ import pandas as pd
 
 from imgkit.errors import RunError
 from imgkit.experiment.options import DrillOptions
+from imgkit.runs.display import run_card_html, run_line, with_thumbnails
 from imgkit.runs.ledger import GENERATION_STATUS_OF, Ledger
 from imgkit.runs.manifest import MANIFEST_NAME, read_manifest
 from imgkit.runs.storage import IMAGES_DIR, sha256_file
@@ -114,7 +115,13 @@ class Run:
         self.run_id: str = str(self._readable_manifest().get("run_id") or self.path.name)
 
     def __repr__(self) -> str:
-        return f"Run({str(self.path)!r}, status={self.status!r})"
+        """``Run('<path>', status=..., arms=[...], images=ok/planned, spent=$..., simulated)``."""
+        return run_line(self)
+
+    def _repr_html_(self) -> str:
+        """A summary card for notebooks: arms, images, spend, status, a SIMULATED badge when it
+        applies and a few thumbnails (see :mod:`imgkit.runs.display`)."""
+        return run_card_html(self)
 
     @property
     def manifest(self) -> dict[str, Any]:
@@ -170,7 +177,7 @@ class Run:
         extra = [c for c in frame.columns if c not in ATTEMPT_COLUMNS and not c.endswith("_json")]
         return frame[list(ATTEMPT_COLUMNS) + extra].reset_index(drop=True)
 
-    def to_frame(self, *, verify: bool = False) -> pd.DataFrame:
+    def to_frame(self, *, verify: bool = False, thumbnails: bool = False) -> pd.DataFrame:
         """One row per planned generation (arm x prompt x repeat), in plan order.
 
         ``status`` is one of :data:`GENERATION_STATUSES`; the image, cost and latency columns
@@ -179,7 +186,10 @@ class Run:
         ok generation has none: "missing", "outside the run folder", or (with ``verify=True``,
         which checks every image's SHA-256) "damaged". See :data:`FRAME_COLUMNS`.
 
-        Rows the ledger cannot read are left out with a warning naming them.
+        Rows the ledger cannot read are left out with a warning naming them. With
+        ``thumbnails=True`` a ``thumbnail`` column follows ``arm`` (each image as a small JPEG
+        ``data:`` URI) and a notebook shows the frame with the pictures drawn
+        (:class:`imgkit.runs.display.FrameWithThumbnails`, a DataFrame).
         """
         with self._ledger() as ledger:
             plan = ledger.plan(strict=False)
@@ -245,7 +255,8 @@ class Run:
                     "ended_at": _iso(chosen.get("ended_at")),
                 }
             )
-        return pd.DataFrame(rows, columns=list(FRAME_COLUMNS))
+        frame = pd.DataFrame(rows, columns=list(FRAME_COLUMNS))
+        return with_thumbnails(frame) if thumbnails else frame
 
     def _image(
         self, image_file: str | None, sha256: str | None, verify: bool

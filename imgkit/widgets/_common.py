@@ -7,8 +7,10 @@ helpers and on the library functions they call.
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import html
 import io
+import math
 import os
 import threading
 import traceback
@@ -22,16 +24,22 @@ from imgkit.providers.base import KEY_VARIABLES
 
 __all__ = [
     "API_KEY_VARIABLES",
+    "SCROLL_SIDEWAYS",
     "SIMULATED_NOTE",
     "BackgroundTask",
     "escape",
     "figure_png",
     "frame_html",
     "has_live_key",
+    "hide_picture",
     "model_label",
     "model_options",
     "new_figure",
+    "number_problem",
+    "show_picture",
     "simulated_badge",
+    "table_box",
+    "usd",
 ]
 
 #: Environment variables that hold each provider's key (the providers' own table). Live mode is
@@ -41,8 +49,11 @@ API_KEY_VARIABLES: Mapping[str, tuple[str, ...]] = KEY_VARIABLES
 #: The words shown next to anything the simulator drew or priced.
 SIMULATED_NOTE = "SIMULATED: made by imgkit's offline simulator, not by the real service"
 
+#: Style of a box that scrolls sideways when its table is wider than the panel.
+SCROLL_SIDEWAYS = "overflow-x: auto; max-width: 100%"
+
 _BADGE_STYLE = (
-    "background:#fde68a;color:#78350f;border-radius:4px;padding:1px 6px;"
+    "display:inline-block;background:#fde68a;color:#78350f;border-radius:4px;padding:1px 6px;"
     "font-weight:600;font-size:0.85em"
 )
 
@@ -57,6 +68,72 @@ def simulated_badge(simulated: bool = True) -> str:
     if not simulated:
         return ""
     return f'<span class="imgkit-simulated" style="{_BADGE_STYLE}">{escape(SIMULATED_NOTE)}</span>'
+
+
+def usd(value: float, places: int | None = None) -> str:
+    """Dollars to the cent or better: ``places`` decimals, or (None) at least two and as many
+    more, up to six, as the amount needs, so a tenth of a cent never shows as "$0.00"."""
+    if places is not None:
+        return f"${value:,.{places}f}"
+    whole, _, cents = f"{value:,.6f}".rstrip("0").partition(".")
+    return f"${whole}.{cents.ljust(2, '0')}"
+
+
+def number_problem(
+    param: str,
+    value: Any,
+    *,
+    low: float,
+    high: float | None = None,
+    whole: bool = False,
+    noun: str | None = None,
+    note: str = "",
+) -> str | None:
+    """Why ``value`` is refused for the input ``param``, or None when it is allowed.
+
+    The panels take numbers in unbounded boxes, so what was typed stays on screen; a value out
+    of range is refused with this message (the one ValidationError format: parameter, value,
+    what is allowed, e.g. "a whole number from 1 to 50") rather than silently replaced by the
+    nearest allowed one. ``noun`` names the kind of number ("a dollar amount"); ``note`` is
+    added to what is allowed.
+    """
+    from imgkit.errors import ValidationError
+
+    noun = noun or ("a whole number" if whole else "a number")
+    bounds = f"from {low:g} to {high:g}" if high is not None else f">= {low:g}"
+    allowed = f"{noun} {bounds}{note}"
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        return str(ValidationError(param, value, allowed))
+    if (
+        not math.isfinite(number)
+        or number < low
+        or (high is not None and number > high)
+        or (whole and not number.is_integer())
+    ):
+        return str(ValidationError(param, value, allowed))
+    return None
+
+
+def table_box() -> Any:
+    """An HTML widget for a table: as wide as its panel, scrolling sideways inside it when the
+    table is wider (ipywidgets lets an HTML widget's content grow past the panel otherwise)."""
+    import ipywidgets as widgets
+
+    return widgets.HTML(layout=widgets.Layout(width="100%", overflow="auto"))
+
+
+def show_picture(image: Any, png: bytes) -> None:
+    """Put ``png`` in an ipywidgets Image and show it."""
+    image.value = png
+    image.layout.display = None
+
+
+def hide_picture(image: Any) -> None:
+    """Empty an ipywidgets Image and hide it: an empty one shows as a broken-image icon."""
+    image.value = b""
+    image.layout.display = "none"
 
 
 def has_live_key(provider: str = "openai", environ: Mapping[str, str] | None = None) -> bool:
@@ -120,18 +197,49 @@ def figure_png(figure: Any, *, dpi: int = 90) -> bytes:
     return buffer.getvalue()
 
 
+def _cell(value: Any, max_chars: int) -> Any:
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return ""
+    if isinstance(value, str) and len(value) > max_chars:
+        return value[: max_chars - 1].rstrip() + "…"
+    return value
+
+
 def frame_html(
-    frame: pd.DataFrame, *, columns: Iterable[str] | None = None, max_rows: int = 50, **kwargs: Any
+    frame: pd.DataFrame,
+    *,
+    columns: Iterable[str] | None = None,
+    max_rows: int = 50,
+    max_chars: int = 80,
+    wrap: Iterable[str] = (),
+    drop_empty: bool = False,
+    **kwargs: Any,
 ) -> str:
-    """An escaped HTML table of ``frame`` (the columns present among ``columns``)."""
+    """An escaped HTML table of ``frame`` (the columns present among ``columns``).
+
+    Missing values are blank (never "None"), texts longer than ``max_chars`` are cut, and each
+    cell stays on one line except in the ``wrap`` columns; a table wider than its panel
+    scrolls sideways inside it instead of running past the edge. With ``drop_empty``, columns
+    with nothing in them (no errors, say) are left out.
+    """
     if columns is not None:
         frame = frame[[c for c in columns if c in frame.columns]]
+    if drop_empty:
+        frame = frame[[c for c in frame.columns if frame[c].notna().any()]]
     if frame.empty:
         return "<p><i>nothing yet</i></p>"
     kwargs.setdefault("float_format", lambda x: f"{x:.3f}")
-    return frame.head(max_rows).to_html(
-        index=False, escape=True, border=0, classes="imgkit-table", na_rep="", **kwargs
+    shown = frame.head(max_rows).astype(object).map(lambda v: _cell(v, max_chars))
+    wrapped = set(wrap)
+    positions = [k for k, c in enumerate(shown.columns, 1) if c not in wrapped]
+    # A class of its own, so the one-line rule reaches this table's columns and no other's.
+    name = "imgkit-t-" + hashlib.sha1(repr(list(shown.columns)).encode()).hexdigest()[:8]
+    rule = ", ".join(f".{name} td:nth-child({k}), .{name} th:nth-child({k})" for k in positions)
+    style = f"<style>{rule} {{white-space: nowrap}}</style>" if positions else ""
+    table = shown.to_html(
+        index=False, escape=True, border=0, classes=["imgkit-table", name], na_rep="", **kwargs
     )
+    return f'<div class="imgkit-table-wrap" style="{SCROLL_SIDEWAYS}">{style}{table}</div>'
 
 
 class BackgroundTask:

@@ -25,9 +25,13 @@ from imgkit.widgets._common import (
     escape,
     figure_png,
     frame_html,
+    hide_picture,
     model_label,
     new_figure,
+    number_problem,
+    show_picture,
     simulated_badge,
+    table_box,
 )
 
 __all__ = ["ChainPanel", "attempt_timeline", "faults_spec"]
@@ -49,6 +53,8 @@ _OUTCOME_COLOURS = {
     "skipped": "#9e9e9e",
 }
 _DEFAULT_RATES = {"gemini": {"429": 0.3}, "leonardo": {"500": 0.1}}
+#: The most requests one press of Send makes.
+MAX_REQUESTS = 500
 
 
 def faults_spec(rates: Mapping[str, Mapping[str, float]]) -> str:
@@ -131,6 +137,8 @@ class ChainPanel(widgets.VBox):
         self.expected: dict[str, Any] = {}
         self._server: Any = None
         self._lock = threading.Lock()
+        #: Why Send is disabled (None when it is not).
+        self.blocked: str | None = None
         rates = _DEFAULT_RATES if rates is None else rates
 
         chosen = list(links) if links is not None else [model for model, _ in DEFAULT_CHAIN]
@@ -171,9 +179,8 @@ class ChainPanel(widgets.VBox):
                     ]
                 )
             )
-        self.n_requests = widgets.BoundedIntText(
-            value=n_requests, min=1, max=500, description="Requests"
-        )
+        # Unbounded: a number out of range stays as typed and is refused in words.
+        self.n_requests = widgets.IntText(value=n_requests, description="Requests")
         self.prompt = widgets.Text(
             value=prompt, description="Prompt", layout=widgets.Layout(width="560px")
         )
@@ -184,7 +191,8 @@ class ChainPanel(widgets.VBox):
         self.summary_html = widgets.HTML()
         self.summary_html.add_class("imgkit-chain-summary")
         self.timeline = widgets.Image(format="png", layout=widgets.Layout(max_width="720px"))
-        self.log_html = widgets.HTML()
+        hide_picture(self.timeline)  # until a request has gone down the chain
+        self.log_html = table_box()
         super().__init__(
             [
                 widgets.HTML("<h3>Fallback chain</h3>" + simulated_badge(True)),
@@ -212,6 +220,7 @@ class ChainPanel(widgets.VBox):
             for slider in sliders.values():
                 slider.observe(lambda _c: self.update_expected(), names="value")
         self.order.observe(lambda _c: self.update_expected(), names="options")
+        self.n_requests.observe(lambda _c: self.update_expected(), names="value")
         self.update_expected()
 
     # ---------------------------------------------------------------------------------------
@@ -256,10 +265,23 @@ class ChainPanel(widgets.VBox):
             self.order.options = [*self.order.options, self.add_model.value]
 
     def update_expected(self) -> None:
-        """Show the catalog's expected cost per request for this order and these fault rates."""
+        """Show the catalog's expected cost per request for this order and these fault rates
+        (and drop a refusal or failure that was about other settings)."""
+        running = self.task is not None and self.task.running
+        if not running and self.status.value.startswith(("<b>Cannot send", "<b>Sending failed")):
+            self.status.value = ""
+        problem = number_problem(
+            "Requests", self.n_requests.value, low=1, high=MAX_REQUESTS, whole=True
+        )
+        self.blocked = problem
+        if problem is not None:
+            self.expected_html.value = f"<b>Cannot send:</b> {escape(problem)}"
+            self.send_button.disabled = True
+            return
         try:
             self.expected = self.chain().expected_cost(self.faults() or None)
         except ImgkitError as exc:
+            self.blocked = f"cannot build this chain: {exc}"
             self.expected_html.value = f"<b>Cannot build this chain:</b> {escape(exc)}"
             self.send_button.disabled = True
             return
@@ -298,6 +320,10 @@ class ChainPanel(widgets.VBox):
     def send(self) -> BackgroundTask | None:
         """Send the requests in the background (what Send does); None if already sending."""
         if self.task is not None and self.task.running:
+            return None
+        self.update_expected()
+        if self.blocked is not None:
+            self.status.value = f"<b>Cannot send:</b> {escape(self.blocked)}"
             return None
         try:
             server = self._simulator()
@@ -397,7 +423,7 @@ class ChainPanel(widgets.VBox):
         if final or len(requests) % 5 == 0:
             figure, ax = new_figure((7, 0.28 * max(4, len(requests)) + 1.2))
             attempt_timeline(self.attempts, ax=ax)
-            self.timeline.value = figure_png(figure)
+            show_picture(self.timeline, figure_png(figure))
             self.log_html.value = frame_html(
                 self.attempts,
                 columns=[

@@ -17,7 +17,16 @@ import pandas as pd
 from imgkit.catalog.costs import projection_table
 from imgkit.catalog.models import Catalog, default_catalog
 from imgkit.errors import ImgkitError
-from imgkit.widgets._common import escape, figure_png, frame_html, new_figure
+from imgkit.widgets._common import (
+    escape,
+    figure_png,
+    frame_html,
+    hide_picture,
+    new_figure,
+    number_problem,
+    show_picture,
+    table_box,
+)
 
 __all__ = ["PRESETS", "CostPlanner", "price_options"]
 
@@ -75,15 +84,16 @@ class CostPlanner(widgets.VBox):
         self.draw_plot = draw_plot
         self.table = pd.DataFrame()
         self.projection = pd.DataFrame()
+        #: The last projection's matplotlib Figure (None before one is drawn).
+        self.figure: Any = None
         options = price_options(self.catalog)
         self._known = {value for _, value in options}
         self.preset = widgets.Dropdown(
             options=[*PRESETS, _CUSTOM], value=_CUSTOM, description="Scenario"
         )
-        self.images_per_day = widgets.BoundedIntText(
-            value=20, min=1, max=10_000_000, description="Images/day"
-        )
-        self.days = widgets.BoundedIntText(value=30, min=1, max=366, description="Days")
+        # Unbounded boxes: a number out of range stays as typed and is refused in words.
+        self.images_per_day = widgets.IntText(value=20, description="Images/day")
+        self.days = widgets.IntText(value=30, description="Days")
         self.models = widgets.SelectMultiple(
             options=options,
             value=("dall-e-3:standard", "dall-e-3:hd"),
@@ -93,12 +103,11 @@ class CostPlanner(widgets.VBox):
         )
         self.use_custom = widgets.Checkbox(value=False, description="Add a custom price")
         self.custom_label = widgets.Text(value="my contract", description="Label")
-        self.custom_price = widgets.BoundedFloatText(
-            value=0.02, min=0.0, max=100.0, step=0.001, description="USD/image"
-        )
-        self.output_table = widgets.HTML()
+        self.custom_price = widgets.FloatText(value=0.02, step=0.001, description="USD/image")
+        self.output_table = table_box()
         self.output_table.add_class("imgkit-cost-table")
-        self.plot = widgets.Image(format="png", layout=widgets.Layout(max_width="640px"))
+        self.plot = widgets.Image(format="png", layout=widgets.Layout(max_width="760px"))
+        hide_picture(self.plot)
         self.message = widgets.HTML()
         inputs = widgets.VBox(
             [
@@ -173,11 +182,26 @@ class CostPlanner(widgets.VBox):
     def update(self) -> None:
         """Recompute the table and the plot from the current inputs."""
         chosen = self.options()
-        if not chosen:
+        problems = [
+            number_problem(
+                "Images/day", self.images_per_day.value, low=1, high=10_000_000, whole=True
+            ),
+            number_problem("Days", self.days.value, low=1, high=366, whole=True),
+        ]
+        if self.use_custom.value:
+            problems.append(
+                number_problem("USD/image", self.custom_price.value, low=0, noun="a dollar amount")
+            )
+        problem = next((p for p in problems if p), None)
+        if problem is not None or not chosen:
             self.table = pd.DataFrame()
             self.output_table.value = ""
-            self.plot.value = b""
-            self.message.value = "<i>Pick at least one model (or add a custom price).</i>"
+            hide_picture(self.plot)
+            self.message.value = (
+                f"<b>Cannot price that:</b> {escape(problem)}"
+                if problem
+                else "<i>Pick at least one model (or add a custom price).</i>"
+            )
             return
         per_day = int(self.images_per_day.value)
         days = int(self.days.value)
@@ -209,9 +233,12 @@ class CostPlanner(widgets.VBox):
                 "basis",
                 "source",
             ],
+            wrap=("source",),
+            max_chars=200,
         )
         if self.draw_plot:
-            self.plot.value = _projection_png(projection)
+            self.figure = _projection_figure(projection)
+            show_picture(self.plot, figure_png(self.figure))
 
 
 def _money(places: int) -> Any:
@@ -221,12 +248,13 @@ def _money(places: int) -> Any:
     return fmt
 
 
-def _projection_png(projection: pd.DataFrame) -> bytes:
+def _projection_figure(projection: pd.DataFrame) -> Any:
     from imgkit.report.plots import cost_projection
 
     known = projection[projection["monthly_usd"].notna()].copy()
     known["monthly_usd"] = known["monthly_usd"].astype(float)
     figure, ax = new_figure((6.4, 4.0))
-    cost_projection(known, ax=ax)
-    ax.set_xscale("symlog", linthresh=10)
-    return figure_png(figure)
+    # The volumes run from 1 to 500 a day and more: log on both axes keeps every volume
+    # readable and every cost a straight line.
+    cost_projection(known, ax=ax, scale="log")
+    return figure

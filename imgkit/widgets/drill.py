@@ -3,15 +3,19 @@
 Pick arms, a prompt and a number of repeats, see what it will cost, press Run. The run goes on
 in a background thread through :func:`imgkit.runner.drill` (the same function the command line
 and the notebooks call), so the notebook stays responsive; progress bars and the gallery fill as
-images arrive. When the run ends, tabs show its consistency
-(:func:`imgkit.analysis.consistency.compare_arms` writes the verdict), how far each arm rewrote the
+images arrive. When the run ends, the result tabs (:mod:`imgkit.widgets.drill_results`) show its
+consistency (:func:`imgkit.analysis.sweep.compare_all` writes the verdict: every pair of arms,
+corrected together for multiple comparisons, with a ranking), how far each arm rewrote the
 prompt, what it cost and every attempt made.
+
+The panel refuses what the runner would refuse, before Run is pressed and in words: repeats out
+of range, a negative budget, an estimate above the budget, a live run without one. Run is then
+disabled, with the reason beside it and in its tooltip.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import itertools
 import threading
 import uuid
 from collections.abc import Iterable, Sequence
@@ -26,16 +30,17 @@ from imgkit.catalog.costs import estimate_cost
 from imgkit.catalog.models import Catalog, default_catalog
 from imgkit.errors import ImgkitError
 from imgkit.experiment.arms import LESSON_MODELS, LESSON_PROMPT, LESSON_REPEATS, Arm
+from imgkit.runs.location import runs_folder
 from imgkit.widgets._common import (
     BackgroundTask,
     escape,
-    figure_png,
-    frame_html,
     has_live_key,
     model_label,
-    new_figure,
+    number_problem,
     simulated_badge,
+    usd,
 )
+from imgkit.widgets.drill_results import DrillResults, batch_status_html
 from imgkit.widgets.gallery import Gallery, GalleryItem
 
 __all__ = ["DEFAULT_ARMS", "DrillPanel", "arm_choices"]
@@ -48,6 +53,8 @@ _POLL_S = 0.25
 # Generation statuses that mean "this one is over" (see imgkit.runs.folder.GENERATION_STATUSES).
 _ENDED = ("ok", "failed", "refused")
 _SIM, _LIVE = "Simulator", "Live"
+#: The most repeats the panel offers (the command line takes any number).
+MAX_REPEATS = 50
 
 
 def arm_choices(
@@ -94,8 +101,9 @@ class DrillPanel(widgets.VBox):
     """The drill as a panel. ``run_drill()`` is what the Run button does; ``wait()`` awaits it.
 
     Everything shown about a simulated run is labelled simulated. After a run, :attr:`run` holds
-    the :class:`imgkit.runs.folder.Run`, :attr:`frame` its generations and :attr:`verdicts` the
-    :class:`~imgkit.analysis.consistency.ArmComparison` of each pair of arms.
+    the :class:`imgkit.runs.folder.Run`, :attr:`frame` its generations, :attr:`comparison` the
+    :class:`~imgkit.analysis.sweep.SweepComparison` and :attr:`verdicts` its
+    :class:`~imgkit.analysis.comparison.ArmComparison` of each pair of arms.
     """
 
     def __init__(
@@ -104,7 +112,7 @@ class DrillPanel(widgets.VBox):
         prompt: str = LESSON_PROMPT,
         arms: Sequence[str] = DEFAULT_ARMS,
         n: int = LESSON_REPEATS,
-        out: str | Path = "runs",
+        out: str | Path | None = None,
         budget: float | None = None,
         backend: str = "sim",
         catalog: Catalog | None = None,
@@ -114,14 +122,14 @@ class DrillPanel(widgets.VBox):
         n_perm: int = 2000,
     ) -> None:
         self.catalog = catalog or default_catalog()
-        self.out = Path(out)
+        # None: the project's runs/ folder, where the command line writes too.
+        self.out = runs_folder(out)
         self.concurrency = concurrency
         self.sim_url = sim_url
         self.n_boot = n_boot
         self.n_perm = n_perm
         self.run: Any = None
         self.frame = pd.DataFrame()
-        self.verdicts: list[Any] = []
         self.task: BackgroundTask | None = None
         self._seen: set[Any] = set()
         self._failed: dict[str, int] = {}
@@ -157,17 +165,17 @@ class DrillPanel(widgets.VBox):
             value=tuple(a for a in arms if a in known),
             rows=8,
             description="Arms",
-            layout=widgets.Layout(width="560px"),
+            layout=widgets.Layout(width="95%", max_width="760px"),
         )
-        self.n = widgets.BoundedIntText(value=n, min=1, max=50, description="Repeats")
+        # Unbounded boxes: a value out of range stays as typed and is refused in words (see
+        # update_estimate), rather than silently clamped.
+        self.n = widgets.IntText(value=n, description="Repeats")
         self.size = widgets.Dropdown(options=[_DEFAULT], value=_DEFAULT, description="Size")
         self.quality = widgets.Dropdown(options=[_DEFAULT], value=_DEFAULT, description="Quality")
         self.style = widgets.Dropdown(options=[_DEFAULT], value=_DEFAULT, description="Style")
-        self.budget = widgets.BoundedFloatText(
+        self.budget = widgets.FloatText(
             value=budget or 0.0,
-            min=0.0,
-            max=10_000.0,
-            step=0.1,
+            step=0.01,
             description="Budget $",
             tooltip="a run whose estimate exceeds this does not start (0: no limit; live runs "
             "need one)",
@@ -188,28 +196,19 @@ class DrillPanel(widgets.VBox):
         self.status.add_class("imgkit-status")
         self.progress_box = widgets.VBox()
         self.gallery = Gallery()
-        self.verdict = widgets.HTML()
-        self.verdict.add_class("imgkit-verdict")
         self.run_path = widgets.HTML()
         self.run_path.add_class("imgkit-run-path")
-        self.consistency_html = widgets.HTML()
-        self.consistency_plot = widgets.Image(
-            format="png", layout=widgets.Layout(max_width="640px")
-        )
-        self.divergence_html = widgets.HTML()
-        self.divergence_plot = widgets.Image(format="png", layout=widgets.Layout(max_width="640px"))
-        self.cost_html = widgets.HTML()
-        self.attempts_html = widgets.HTML()
-        self.tabs = widgets.Tab(
-            [
-                widgets.VBox([self.verdict, self.consistency_html, self.consistency_plot]),
-                widgets.VBox([self.divergence_html, self.divergence_plot]),
-                self.cost_html,
-                self.attempts_html,
-            ]
-        )
-        for i, title in enumerate(("Consistency", "Prompt divergence", "Cost", "Attempt log")):
-            self.tabs.set_title(i, title)
+        self.results = DrillResults()
+        self.tabs = self.results
+        # The result widgets, under the names the panel has always had.
+        self.verdict = self.results.verdict
+        self.consistency_html = self.results.consistency_html
+        self.consistency_plot = self.results.consistency_plot
+        self.divergence_html = self.results.divergence_html
+        self.divergence_plot = self.results.divergence_plot
+        self.cost_html = self.results.cost_html
+        self.attempts_html = self.results.attempts_html
+        self.blocked: str | None = None
 
         settings = widgets.VBox(
             [
@@ -237,7 +236,7 @@ class DrillPanel(widgets.VBox):
         self.add_class("imgkit-drill-panel")
         self.run_button.on_click(lambda _b: self.run_drill())
         self.stop_button.on_click(lambda _b: self.stop())
-        controls = (
+        for control in (
             self.prompt,
             self.n,
             self.size,
@@ -245,17 +244,35 @@ class DrillPanel(widgets.VBox):
             self.style,
             self.budget,
             self.batch,
-        )
-        for control in controls:
-            control.observe(lambda _c: self.update_estimate(), names="value")
-        self.arms.observe(lambda _c: self._arms_changed(), names="value")
-        self.backend.observe(lambda _c: self._backend_changed(), names="value")
+        ):
+            control.observe(lambda _c: self._inputs_changed(), names="value")
+        self.arms.observe(lambda _c: self._inputs_changed(self._arms_changed), names="value")
+        self.backend.observe(lambda _c: self._inputs_changed(self._backend_changed), names="value")
         if backend == "live" and self.live_available:
             self.backend.value = _LIVE
         self._arms_changed()
 
+    @property
+    def verdicts(self) -> list[Any]:
+        """The :class:`~imgkit.analysis.comparison.ArmComparison` of each pair of arms."""
+        return self.results.verdicts
+
+    @property
+    def comparison(self) -> Any:
+        """The :class:`~imgkit.analysis.sweep.SweepComparison` of the last run, or None."""
+        return self.results.comparison
+
     # ---------------------------------------------------------------------------------------
     # Settings
+
+    def _inputs_changed(self, then: Any = None) -> None:
+        # A message about the last run (a failure, "Done") no longer describes these inputs.
+        if not self.running:
+            self.status.value = ""
+        if then is not None:
+            then()
+        else:
+            self.update_estimate()
 
     @property
     def backend_name(self) -> str:
@@ -319,17 +336,36 @@ class DrillPanel(widgets.VBox):
             for arm in self.selected_arms()
         ]
 
+    def _block(self, reason: str | None) -> None:
+        """Enable Run, or disable it saying why (the reason is also Run's tooltip)."""
+        self.blocked = reason
+        self.run_button.tooltip = reason or ""
+        self.run_button.disabled = reason is not None or self.running
+
     def update_estimate(self) -> None:
-        """Re-price the planned run with :func:`imgkit.catalog.costs.estimate_cost`."""
+        """Check the inputs and re-price the planned run with
+        :func:`imgkit.catalog.costs.estimate_cost`; disable Run, saying why, when the run would
+        be refused."""
         if not self.arms.value:
             self.estimate.value = "<b>Pick at least one arm.</b>"
-            self.run_button.disabled = True
+            self._block("no arm is chosen")
+            return
+        problems = [
+            number_problem("Repeats", self.n.value, low=1, high=MAX_REPEATS, whole=True),
+            number_problem(
+                "Budget", self.budget.value, low=0, noun="a dollar amount", note=" (0: no limit)"
+            ),
+        ]
+        problem = next((p for p in problems if p), None)
+        if problem is not None:
+            self.estimate.value = f"<b>Cannot run this:</b> {escape(problem)}"
+            self._block(problem)
             return
         try:
             planned = self.requests()
         except ImgkitError as exc:
             self.estimate.value = f"<b>Cannot run this:</b> {escape(exc)}"
-            self.run_button.disabled = True
+            self._block(str(exc))
             return
         n = int(self.n.value)
         rows, total, unknown = [], 0.0, []
@@ -343,12 +379,12 @@ class DrillPanel(widgets.VBox):
                 continue
             total += cost.per_image * n
             rows.append(
-                f"<li>{escape(arm.name)}: {n} x ${cost.per_image:.4f} = "
-                f"${cost.per_image * n:.2f} <small>({escape(cost.basis)})</small></li>"
+                f"<li>{escape(arm.name)}: {n} x {usd(cost.per_image, 4)} = "
+                f"{usd(cost.per_image * n, 4)} <small>({escape(cost.basis)})</small></li>"
             )
         live = self.backend_name == "live"
         head = (
-            f"<b>Estimated cost: ${total:.2f}</b>"
+            f"<b>Estimated cost: {usd(total, 4)}</b>"
             + (" plus arms without a price" if unknown else "")
             + (
                 " (what it would cost live; the simulator charges nothing) " + simulated_badge(True)
@@ -357,16 +393,18 @@ class DrillPanel(widgets.VBox):
             )
         )
         budget = float(self.budget.value or 0)
-        warn = ""
+        warn, reason = "", None
         if budget and total > budget:
-            warn = (
-                f"<br><b>Over budget:</b> a run estimated above ${budget:.2f} does not start; "
-                "lower the repeats or raise the budget."
+            reason = (
+                f"the estimate {usd(total, 4)} is above the budget {usd(budget)}: lower the "
+                "repeats or raise the budget"
             )
+            warn = f"<br><b>Over budget:</b> {escape(reason)}. Run is disabled."
         elif live and not budget:
-            warn = "<br><b>Set a budget:</b> live runs spend real money and need one."
+            reason = "live runs spend real money and need a budget"
+            warn = f"<br><b>Set a budget:</b> {escape(reason)}. Run is disabled."
         self.estimate.value = f"{head}<ul>{''.join(rows)}</ul>{warn}"
-        self.run_button.disabled = self.task is not None and self.task.running
+        self._block(reason)
 
     # ---------------------------------------------------------------------------------------
     # Running
@@ -383,9 +421,13 @@ class DrillPanel(widgets.VBox):
         """
         if self.running:
             return None
+        self.update_estimate()
+        if self.blocked is not None:
+            self.status.value = f"<b>Cannot run:</b> {escape(self.blocked)}"
+            return None
         try:
             arms = [arm for arm, _request in self.requests()]
-        except ImgkitError as exc:
+        except ImgkitError as exc:  # pragma: no cover - update_estimate has said it already
             self.status.value = f"<b>Cannot run:</b> {escape(exc)}"
             return None
         prompt = self.prompt.value
@@ -457,7 +499,6 @@ class DrillPanel(widgets.VBox):
     def _reset_outputs(self, arms: Sequence[Arm], n: int) -> None:
         self.run = None
         self.frame = pd.DataFrame()
-        self.verdicts = []
         self._seen = set()
         self._failed = {}
         self.gallery.clear()
@@ -468,18 +509,9 @@ class DrillPanel(widgets.VBox):
             label = widgets.HTML(f"0 / {n}")
             self.bars[arm.name] = (bar, label)
         self.progress_box.children = [widgets.HBox(pair) for pair in self.bars.values()]
-        for target in (
-            self.verdict,
-            self.batch_status,
-            self.run_path,
-            self.consistency_html,
-            self.divergence_html,
-            self.cost_html,
-            self.attempts_html,
-        ):
-            target.value = ""
-        self.consistency_plot.value = b""
-        self.divergence_plot.value = b""
+        self.run_path.value = ""
+        self.batch_status.value = ""
+        self.results.clear()
 
     def _watch(self, run_path: Path, finished: threading.Event) -> None:
         """Poll the run folder while the drill runs; show each generation as it ends."""
@@ -496,27 +528,7 @@ class DrillPanel(widgets.VBox):
             self._absorb(frame)
 
     def _show_batches(self, run_path: Path) -> None:
-        """Each batch's status and counts, as the runner last heard them from the vendor."""
-        from imgkit.runs.ledger import Ledger
-
-        with Ledger.open(run_path) as ledger:
-            rows = ledger.batches()
-        lines = []
-        for row in rows:
-            counts = row.get("counts") or {}
-            done = (
-                ""
-                if counts.get("total") is None
-                else (
-                    f": {counts.get('completed') or 0} made, {counts.get('failed') or 0} failed of "
-                    f"{counts['total']}"
-                )
-            )
-            lines.append(
-                f"<li>{escape(row['model'])} batch: {escape(row['vendor_status'] or row['status'])}"
-                f"{escape(done)}</li>"
-            )
-        self.batch_status.value = f"<ul>{''.join(lines)}</ul>" if lines else ""
+        self.batch_status.value = batch_status_html(run_path)
 
     def _absorb(self, frame: pd.DataFrame) -> None:
         """Count and show the generations of ``frame`` that ended since the last call."""
@@ -542,8 +554,9 @@ class DrillPanel(widgets.VBox):
                 self.gallery.add(GalleryItem.from_row(row))
 
     def _finished(self, task: BackgroundTask) -> None:
-        self.run_button.disabled = False
         self.stop_button.disabled = True
+        # Called from the worker thread, still alive: Run's state is the inputs' alone.
+        self.run_button.disabled = self.blocked is not None
         if task.error is not None:
             self.status.value = (
                 f"<b>The drill did not complete:</b> {escape(task.error)}"
@@ -572,138 +585,6 @@ class DrillPanel(widgets.VBox):
         )
         self.run_path.value = (
             f"<p>Run folder: <code>{escape(run.path)}</code>. Reopen it any time with "
-            f"<code>imgkit.runs.folder.open_run({escape(repr(str(run.path)))})</code>.</p>"
+            f"<code>imgkit.open_run({escape(repr(str(run.path)))})</code>.</p>"
         )
-        self._show_consistency(frame, simulated)
-        self._show_divergence(frame, simulated)
-        self._show_cost(frame, simulated)
-        self._show_attempts(run)
-
-    def _show_consistency(self, frame: pd.DataFrame, simulated: bool) -> None:
-        from imgkit.analysis.consistency import compare_arms, consistency_table
-        from imgkit.report.plots import consistency_intervals
-
-        try:
-            table = consistency_table(frame, kinds=("phash",), n_boot=self.n_boot)
-        except ImgkitError as exc:
-            self.consistency_html.value = f"<i>No consistency table: {escape(exc)}</i>"
-            return
-        self.consistency_html.value = frame_html(
-            table,
-            columns=[
-                "arm",
-                "n_images",
-                "similarity",
-                "ci_low",
-                "ci_high",
-                "mean_distance",
-                "near_duplicate_share",
-            ],
-        )
-        if len(table):
-            figure, ax = new_figure((6.4, 3.6))
-            consistency_intervals(table, ax=ax)
-            self.consistency_plot.value = figure_png(figure)
-        arms = [a for a in dict.fromkeys(frame["arm"]) if a in set(table["arm"])]
-        lines = []
-        for arm_a, arm_b in itertools.combinations(arms, 2):
-            try:
-                comparison = compare_arms(
-                    frame, arm_a, arm_b, n_perm=self.n_perm, n_boot=self.n_boot
-                )
-            except ImgkitError as exc:
-                lines.append(f"<li>{escape(arm_a)} vs {escape(arm_b)}: {escape(exc)}</li>")
-                continue
-            self.verdicts.append(comparison)
-            lines.append(f"<li>{escape(comparison.verdict)}</li>")
-        if not lines:
-            lines.append("<li>Pick at least two arms to compare their consistency.</li>")
-        self.verdict.value = (
-            "<h4>Verdict</h4>" + simulated_badge(simulated) + f"<ul>{''.join(lines)}</ul>"
-        )
-
-    def _show_divergence(self, frame: pd.DataFrame, simulated: bool) -> None:
-        from imgkit.analysis.divergence import divergence_table, html_diff
-        from imgkit.report.plots import prompt_divergence
-
-        table = divergence_table(frame)
-        if table.empty:
-            self.divergence_html.value = (
-                "<p>No arm reported a revised prompt: these services draw the prompt as "
-                "written.</p>"
-            )
-            return
-        rows = []
-        for index, row in table.head(20).iterrows():
-            # Diff against what was sent (the AS-IS arm sends the prompt behind a prefix).
-            asked = str(row["prompt"])
-            if "sent_prompt" in frame.columns and isinstance(frame.at[index, "sent_prompt"], str):
-                asked = frame.at[index, "sent_prompt"]
-            rows.append(
-                f"<tr><td>{escape(row.get('arm'))} #{escape(row.get('repeat'))}</td>"
-                f"<td>{row['edit_distance']:.2f}</td>"
-                f"<td>{html_diff(asked, row['revised_prompt'])}</td></tr>"
-            )
-        self.divergence_html.value = (
-            simulated_badge(simulated)
-            + "<table class='imgkit-table'><tr><th>image</th><th>edit distance</th>"
-            "<th>revised prompt against the prompt sent (struck: dropped, underlined: added)</th>"
-            f"</tr>{''.join(rows)}</table>"
-        )
-        figure, ax = new_figure((6.4, 3.6))
-        prompt_divergence(table, ax=ax)
-        self.divergence_plot.value = figure_png(figure)
-
-    def _show_cost(self, frame: pd.DataFrame, simulated: bool) -> None:
-        if "cost_usd" not in frame.columns:
-            self.cost_html.value = "<i>The run recorded no costs.</i>"
-            return
-        per_arm = (
-            frame.assign(cost_usd=pd.to_numeric(frame["cost_usd"], errors="coerce"))
-            .groupby("arm", sort=False)
-            .agg(
-                images=("status", lambda s: int((s == "ok").sum())),
-                cost_usd=("cost_usd", "sum"),
-                priced=("cost_usd", lambda s: int(s.notna().sum())),
-                basis=("cost_basis", lambda s: ", ".join(sorted({str(b) for b in s.dropna()}))),
-            )
-            .reset_index()
-        )
-        total = float(per_arm["cost_usd"].sum())
-        unpriced = int((per_arm["images"] - per_arm["priced"]).clip(lower=0).sum())
-        note = (
-            "Simulated run: these are the prices the real services would charge, computed "
-            "from the catalog; nothing was billed."
-            if simulated
-            else "Live run: what the services billed (from their usage) or the catalog's price."
-        )
-        missing = f" {unpriced} image(s) have no known cost." if unpriced else ""
-        self.cost_html.value = (
-            simulated_badge(simulated)
-            + f"<p><b>Total: ${total:.4f}</b>.{escape(missing)} {escape(note)}</p>"
-            + frame_html(per_arm)
-        )
-
-    def _show_attempts(self, run: Any) -> None:
-        try:
-            attempts = run.attempts_frame()
-        except (AttributeError, ImgkitError) as exc:
-            self.attempts_html.value = f"<i>No attempt log: {escape(exc)}</i>"
-            return
-        self.attempts_html.value = frame_html(
-            attempts,
-            columns=[
-                "arm",
-                "repeat",
-                "try",
-                "status",
-                "latency_s",
-                "cost_usd",
-                "cost_basis",
-                "error_kind",
-                "error_message",
-                "request_id",
-                "started_at",
-            ],
-            max_rows=200,
-        )
+        self.results.show(run, frame, n_boot=self.n_boot, n_perm=self.n_perm)

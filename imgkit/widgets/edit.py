@@ -26,8 +26,10 @@ from imgkit.widgets._common import (
     escape,
     figure_png,
     has_live_key,
+    hide_picture,
     model_options,
     new_figure,
+    show_picture,
     simulated_badge,
 )
 from imgkit.widgets.gallery import thumbnail_png
@@ -37,6 +39,7 @@ __all__ = ["EditPanel", "mask_fidelity_figure", "overlay_png", "sample_image"]
 _SIM, _LIVE = "Simulator", "Live"
 _RECT, _UPLOAD = "Rectangle", "Uploaded mask"
 _PREVIEW = 384
+_FAILED = "<b>The edit failed:</b>"
 
 
 def sample_image(size: tuple[int, int] = (1024, 1024)) -> bytes:
@@ -207,6 +210,8 @@ class EditPanel(widgets.VBox):
         self.fidelity_html = widgets.HTML()
         self.fidelity_html.add_class("imgkit-mask-fidelity")
         self.figure = widgets.Image(format="png", layout=widgets.Layout(max_width="900px"))
+        for picture in (self.before, self.after, self.figure):
+            hide_picture(picture)  # until an edit has come back
         super().__init__(
             [
                 widgets.HTML("<h3>Edit with a mask</h3>"),
@@ -282,7 +287,11 @@ class EditPanel(widgets.VBox):
         return mask_from_rect((width, height), box)
 
     def update_preview(self) -> None:
-        """Redraw the overlay of mask on image."""
+        """Redraw the overlay of mask on image (and drop a failure that was about other
+        inputs)."""
+        running = self.task is not None and self.task.running
+        if not running and self.fidelity_html.value.startswith(_FAILED):
+            self.fidelity_html.value = ""
         try:
             self.mask_bytes = self.current_mask()
             self.preview.value = overlay_png(self.image_bytes, self.mask_bytes)
@@ -318,7 +327,7 @@ class EditPanel(widgets.VBox):
         def done(task: BackgroundTask) -> None:
             self.edit_button.disabled = False
             if task.error is not None:
-                self.fidelity_html.value = f"<b>The edit failed:</b> {escape(task.error)}"
+                self.fidelity_html.value = f"{_FAILED} {escape(task.error)}"
                 return
             self.show_result(task.result, image, mask)
 
@@ -335,8 +344,8 @@ class EditPanel(widgets.VBox):
         self.result = result
         generated = result.result
         fidelity = result.mask_fidelity
-        self.before.value = thumbnail_png(image, _PREVIEW)
-        self.after.value = thumbnail_png(generated.image_bytes, _PREVIEW)
+        show_picture(self.before, thumbnail_png(image, _PREVIEW))
+        show_picture(self.after, thumbnail_png(generated.image_bytes, _PREVIEW))
         if fidelity is None:
             self.fidelity_html.value = "<i>No mask fidelity: the answer could not be compared.</i>"
             return
@@ -352,8 +361,11 @@ class EditPanel(widgets.VBox):
             f"{'n/a' if fidelity.inside_changed is None else f'{fidelity.inside_changed:.0%}'} "
             f"changed. Model: {escape(generated.model)}.</p>"
         )
-        self.figure.value = figure_png(
-            mask_fidelity_figure(
-                image, generated.image_bytes, mask, fidelity, simulated=generated.simulated
-            )
+        show_picture(
+            self.figure,
+            figure_png(
+                mask_fidelity_figure(
+                    image, generated.image_bytes, mask, fidelity, simulated=generated.simulated
+                )
+            ),
         )

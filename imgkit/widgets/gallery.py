@@ -1,15 +1,21 @@
 """A gallery of generated images that fills as they arrive; click one to see it large.
 
-Each tile is a thumbnail with a button under it; the button opens the image at a readable size
-with the prompt it was asked, the revised prompt the service reported and a word diff between
-the two (:func:`imgkit.analysis.divergence.html_diff`, which escapes its text).
+Each tile is the thumbnail with the arm's name under it; clicking either opens the image at a
+readable size with the prompt it was asked, the revised prompt the service reported and a word
+diff between the two (:func:`imgkit.analysis.divergence.html_diff`, which escapes its text).
+
+ipywidgets' Image cannot be clicked, so the thumbnail is a Button painted with the picture: a
+``<style>`` rule beside it gives that one button the thumbnail (a base64 ``data:`` URI, nothing
+to escape) as its background.
 """
 
 from __future__ import annotations
 
+import base64
 import io
 import math
 import threading
+import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -120,19 +126,29 @@ class Gallery(widgets.VBox):
 
     def add(self, item: GalleryItem) -> None:
         """Append an image; its thumbnail is made here, so call it from the worker thread."""
-        thumb = widgets.Image(
-            value=thumbnail_png(item.image),
-            format="png",
-            layout=widgets.Layout(width=f"{_THUMB}px"),
+        png = thumbnail_png(item.image)
+        painted = f"imgkit-thumb-{uuid.uuid4().hex[:12]}"
+        picture = base64.b64encode(png).decode("ascii")
+        paint = widgets.HTML(
+            f"<style>.{painted} {{background: url(data:image/png;base64,{picture}) "
+            "center / contain no-repeat !important;}</style>",
+            layout=widgets.Layout(display="none"),
+        )
+        thumb = widgets.Button(
+            description="",
+            tooltip=f"{item.title}: show it large, with its revised prompt",
+            layout=widgets.Layout(width=f"{_THUMB}px", height=f"{_THUMB}px"),
         )
         thumb.add_class("imgkit-thumb")
+        thumb.add_class(painted)
         button = widgets.Button(
             description=item.title,
-            tooltip="Show this image large, with its revised prompt",
+            tooltip=f"{item.title}: show it large, with its revised prompt",
             layout=widgets.Layout(width=f"{_THUMB}px"),
         )
-        button.on_click(lambda _button, item=item: self.show(item))
-        tile = widgets.VBox([thumb, button])
+        for clickable in (thumb, button):
+            clickable.on_click(lambda _button, item=item: self.show(item))
+        tile = widgets.VBox([paint, thumb, button])
         tile.add_class("imgkit-tile")
         with self._lock:
             self.items.append(item)
@@ -140,7 +156,7 @@ class Gallery(widgets.VBox):
             count = len(self.items)
         simulated = any(i.simulated for i in self.items)
         self.status.value = (
-            f"{count} image{'s' if count != 1 else ''}. Click a name to see it large. "
+            f"{count} image{'s' if count != 1 else ''}. Click one to see it large. "
             + simulated_badge(simulated)
         )
 

@@ -1,0 +1,187 @@
+"""How ``imgkit report`` and ``imgkit consistency`` scale with the number of images.
+
+Not a test: run it by hand and read the figures::
+
+    .venv/bin/python benchmarks/bench_report.py                 # 100, 1,000 and 5,000 images
+    .venv/bin/python benchmarks/bench_report.py --sizes 100 1000 --repeats 1
+
+For each size it writes a run folder directly through the ledger API (5 arms, 20 repeats per
+arm and prompt, as many prompts as the size needs; 96 x 96 PNGs drawn by the simulator's
+drawing code, so the arms differ in consistency the way the simulator's models do: some arms
+add a random word to the prompt, as a rewriting model would), then times, each in a fresh
+process (median of ``--repeats``; peak memory is the child's maximum resident set size):
+
+* ``imgkit report RUN`` (targets at 5,000 images: under 60 s, under 500 MB, HTML under 10 MB);
+* ``imgkit consistency RUN/images`` (every image of the run as one arm: the worst case for
+  within-group pairs; target under 30 s).
+
+The machine is shared: the load average is printed with the figures.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+ARMS = 5
+REPEATS = 20
+SIDE = 96
+#: Per arm: the chance that a repeat adds a random word to the prompt (a rewriting model).
+REWRITE = (0.0, 0.1, 0.3, 0.6, 1.0)
+WORDS = ("lantern", "violin", "cactus", "anchor", "comet", "teapot", "kite", "owl", "bridge")
+
+
+def build_run(parent: Path, n_images: int) -> Path:
+    """Write a complete run folder of ``n_images`` simulated images; return its path."""
+    import random
+
+    from imgkit.runs.creating import create_run_folder
+    from imgkit.runs.ledger import PlannedGeneration
+    from imgkit.runs.storage import IMAGES_DIR
+    from imgkit.simulator.drawing import render
+
+    prompts = max(1, n_images // (ARMS * REPEATS))
+    plan = []
+    for arm in range(ARMS):
+        for p in range(prompts):
+            for r in range(REPEATS):
+                plan.append(
+                    PlannedGeneration(
+                        gen_id=len(plan) + 1,
+                        arm=f"arm{arm}",
+                        model="gpt-image-1" if arm else "dall-e-3",
+                        provider="openai",
+                        endpoint="generate",
+                        prompt_id=f"p{p}",
+                        prompt=f"a {WORDS[p % len(WORDS)]} by the sea, scene {p}",
+                        sent_prompt=f"a {WORDS[p % len(WORDS)]} by the sea, scene {p}",
+                        repeat=r,
+                        request={"size": "1024x1024", "quality": "low"},
+                        estimated_usd=0.011,
+                    )
+                )
+    manifest = {
+        "format": 1,
+        "run_id": f"bench-{n_images}",
+        "status": "complete",
+        "backend": "sim",
+        "simulated": True,
+        "parameters": {"n": REPEATS, "backend": "sim"},
+    }
+    ledger = create_run_folder(parent, f"bench-{n_images}", manifest, plan)
+    folder = ledger.path.parent
+    images = folder / IMAGES_DIR
+    rng = random.Random(n_images)
+    try:
+        ledger.begin_session("start")
+        with ledger.group():
+            for generation in plan:
+                arm = int(generation.arm[3:])
+                prompt = generation.prompt
+                revised = None
+                if rng.random() < REWRITE[arm]:
+                    revised = f"{prompt} with a {rng.choice(WORDS)}"
+                data = render(revised or prompt, SIDE, SIDE, variation=rng.randrange(2**31))
+                name = f"{generation.gen_id:06d}.png"
+                (images / name).write_bytes(data)
+                attempt = ledger.begin_attempt(generation.gen_id, 1, estimated_usd=0.011)
+                import hashlib
+
+                ledger.finish_ok(
+                    attempt,
+                    image_sha256=hashlib.sha256(data).hexdigest(),
+                    image_file=name,
+                    image_format="png",
+                    width=SIDE,
+                    height=SIDE,
+                    revised_prompt=revised,
+                    cost_usd=0.011,
+                    cost_basis="estimate",
+                    latency_s=0.0,
+                    request_id=None,
+                    simulated=True,
+                )
+        ledger.end_session("complete")
+    finally:
+        ledger.close()
+    return folder
+
+
+def measure(argv: list[str]) -> tuple[float, float]:
+    """(seconds, peak MB) of ``python -m imgkit <argv>`` in a fresh process."""
+    wrapper = (
+        "import resource, subprocess, sys, time\n"
+        "start = time.perf_counter()\n"
+        "code = subprocess.run([sys.executable, '-m', 'imgkit', *sys.argv[1:]],"
+        " stdout=subprocess.DEVNULL).returncode\n"
+        "took = time.perf_counter() - start\n"
+        "peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024\n"
+        "print(code, took, peak)\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", wrapper, *argv], capture_output=True, text=True, check=True
+    ).stdout.split()
+    if out[0] != "0":
+        raise SystemExit(f"imgkit {' '.join(argv)} exited {out[0]}")
+    return float(out[1]), float(out[2])
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--sizes", nargs="+", type=int, default=[100, 1000, 5000])
+    parser.add_argument("--repeats", type=int, default=3, help="runs per figure (median)")
+    parser.add_argument("--keep", action="store_true", help="keep the run folders")
+    args = parser.parse_args()
+    base = Path(tempfile.mkdtemp(prefix="bench-report-"))
+    print(f"load average {os.getloadavg()[0]:.2f} {os.getloadavg()[1]:.2f} at start")
+    print(f"{'images':>7} {'build s':>8} {'report s':>9} {'MB':>6} {'HTML MB':>8} "
+          f"{'consistency s':>14} {'MB':>6}")  # fmt: skip
+    results = {}
+    for size in args.sizes:
+        start = time.perf_counter()
+        folder = build_run(base, size)
+        built = time.perf_counter() - start
+        report = [measure(["report", str(folder)]) for _ in range(args.repeats)]
+        html = (folder / "report.html").stat().st_size / 2**20
+        consistency = [
+            measure(["consistency", str(folder / "images")]) for _ in range(args.repeats)
+        ]
+        r_time = statistics.median(t for t, _ in report)
+        r_peak = max(m for _, m in report)
+        c_time = statistics.median(t for t, _ in consistency)
+        c_peak = max(m for _, m in consistency)
+        results[size] = (r_time, c_time)
+        print(f"{size:7d} {built:8.1f} {r_time:9.1f} {r_peak:6.0f} {html:8.2f} "
+              f"{c_time:14.1f} {c_peak:6.0f}", flush=True)  # fmt: skip
+    sizes = sorted(results)
+    if len(sizes) >= 2:
+        small, large = sizes[0], sizes[-1]
+        factor = large / small
+        print(
+            f"x{factor:g} images: report x{results[large][0] / results[small][0]:.1f} time, "
+            f"consistency x{results[large][1] / results[small][1]:.1f} time "
+            "(linear would be x{factor:g} plus the fixed start-up)".replace(
+                "{factor:g}", f"{factor:g}"
+            )
+        )
+    print(f"load average {os.getloadavg()[0]:.2f} {os.getloadavg()[1]:.2f} at end")
+    if not args.keep:
+        import shutil
+
+        shutil.rmtree(base, ignore_errors=True)
+    else:
+        print(f"run folders kept in {base}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,371 @@
+"""Every arm against every other, stated as one family: :func:`compare_all`.
+
+A sweep of k arms asks three questions, answered in this order (the usual omnibus-then-follow-up
+design of an analysis of variance):
+
+1. *Do the arms differ in consistency at all?* An omnibus permutation test of "all arms equally
+   consistent": the statistic is the spread of the arms' mean within-arm distances (a
+   permutation analogue of the one-way ANOVA's between-groups sum of squares), its null
+   distribution comes from shuffling the arm labels of images within each prompt.
+2. *Which pairs differ?* Every pair of arms is tested as :func:`~imgkit.analysis.comparison.
+   compare_arms` does, and the p-values of every comparison stated together are corrected for
+   multiplicity (Holm 1979 by default, Benjamini & Hochberg 1995 on request; see
+   :mod:`imgkit.analysis.multiplicity`). A winner is named only when its adjusted p-value is
+   below alpha, so with identical arms the chance of naming any winner stays at or below alpha.
+3. *How do they rank?* Arms sorted by similarity, each with a bootstrap interval of its rank
+   (replicates resample images within every arm and prompt, and each replicate ranks the arms:
+   the percentile interval of an arm's rank over replicates; Hall & Miller 2009, "Using the
+   bootstrap to quantify the authority of an empirical ranking", Ann. Statist. 37:3929-3959).
+   An interval "1-3" says the data cannot tell the arm's place among the first three.
+
+With several prompts the comparisons pool the prompts (each test stratified by prompt); with
+``by_prompt=True`` every prompt is compared on its own as well, and those comparisons join the
+same corrected family.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from imgkit.analysis.comparison import (
+    ArmComparison,
+    PreparedHashes,
+    check_comparison_arguments,
+    format_p,
+    group_rng,
+    pair_test,
+    prepare_hashes,
+    verdict_sentence,
+    where_text,
+)
+from imgkit.analysis.hashing import KINDS
+from imgkit.analysis.multiplicity import CORRECTION_NAMES, CORRECTIONS, adjust_p_values
+from imgkit.analysis.resampling import percentile_interval, relabel_k_arms
+from imgkit.errors import ValidationError, check_argument
+
+__all__ = ["ALL_PROMPTS", "SweepComparison", "compare_all"]
+
+#: The ``scope`` of comparisons that pool every prompt.
+ALL_PROMPTS = "all prompts"
+
+
+@dataclass
+class SweepComparison:
+    """Result of :func:`compare_all`.
+
+    ``comparisons``: one :class:`~imgkit.analysis.comparison.ArmComparison` per pair of arms
+    and scope, with raw and adjusted p-values and its verdict. ``omnibus``: one row per scope
+    (``scope``, ``prompt``, ``n_arms``, ``statistic``, ``p_value``, ``p_adjusted``,
+    ``n_permutations``, ``differ``). ``ranking``: one row per scope and arm (``rank`` 1 = most
+    consistent, ``rank_low`` / ``rank_high`` its bootstrap interval, ``similarity`` with
+    ``ci_low`` / ``ci_high``, ``n_images``). ``pairs``: the comparisons as a table.
+    ``correction``, ``alpha`` and ``family_size`` say how the p-values were corrected.
+    """
+
+    kind: str
+    correction: str
+    alpha: float
+    family_size: int
+    reference: str
+    reference_distance: float
+    comparisons: list[ArmComparison]
+    omnibus: pd.DataFrame
+    ranking: pd.DataFrame
+    simulated: bool
+    settings: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def pairs(self) -> pd.DataFrame:
+        """The comparisons as a table, one row each (``scope`` is the prompt or "all prompts")."""
+        records = []
+        for c in self.comparisons:
+            record = c.to_dict()
+            record["scope"] = ALL_PROMPTS if c.prompt is None else c.prompt
+            record["ci_a_low"], record["ci_a_high"] = c.ci_a
+            record["ci_b_low"], record["ci_b_high"] = c.ci_b
+            record["difference_low"], record["difference_high"] = c.difference_ci
+            for key in ("ci_a", "ci_b", "difference_ci"):
+                record.pop(key)
+            records.append(record)
+        return pd.DataFrame.from_records(records)
+
+    @property
+    def verdicts(self) -> list[str]:
+        """Every comparison's sentence, in order."""
+        return [c.verdict for c in self.comparisons]
+
+    def summary(self) -> list[str]:
+        """A few sentences: the omnibus result per scope and the winners named."""
+        lines = []
+        for row in self.omnibus.to_dict(orient="records"):
+            where = "across all prompts" if row["scope"] == ALL_PROMPTS else "on this prompt"
+            if len(self.omnibus) > 1 and row["scope"] != ALL_PROMPTS:
+                where = f"on {row['scope']!r}"
+            p_text = format_p(row["p_adjusted"])
+            if row["n_arms"] < 2:
+                lines.append(f"Fewer than two arms with two images or more {where}: no test.")
+            elif not np.isfinite(row["p_value"]):
+                lines.append(f"Too few images to compare the {row['n_arms']} arms {where}.")
+            elif row["differ"]:
+                lines.append(
+                    f"The {row['n_arms']} arms differ in consistency {where} "
+                    f"(omnibus permutation test, {p_text})."
+                )
+            else:
+                lines.append(
+                    f"No evidence that the {row['n_arms']} arms differ in consistency {where} "
+                    f"(omnibus permutation test, {p_text})."
+                )
+        winners = [c for c in self.comparisons if c.more_consistent]
+        lines.append(
+            f"{len(winners)} of {self.family_size} comparisons named a winner "
+            f"({CORRECTION_NAMES[self.correction]}, alpha {self.alpha:g})."
+        )
+        return lines
+
+    def to_dict(self) -> dict[str, Any]:
+        """The result as plain data (for JSON)."""
+        return {
+            "kind": self.kind,
+            "correction": self.correction,
+            "alpha": self.alpha,
+            "family_size": self.family_size,
+            "reference": self.reference,
+            "reference_distance": self.reference_distance,
+            "simulated": self.simulated,
+            "summary": self.summary(),
+            "comparisons": [c.to_dict() for c in self.comparisons],
+            "omnibus": self.omnibus.to_dict(orient="records"),
+            "ranking": self.ranking.to_dict(orient="records"),
+            "settings": dict(self.settings),
+        }
+
+
+def _ranking(
+    data: PreparedHashes, scope: str, prompts: list[str], arms: list[str], confidence: float
+) -> list[dict[str, Any]]:
+    entries = []
+    for arm in arms:
+        used = [p for p in prompts if data.size(arm, p) >= 2]
+        if not used:
+            continue
+        mean, boots = data.pooled(arm, used)
+        entries.append((arm, mean, boots, sum(data.size(arm, p) for p in used)))
+    if not entries:
+        return []
+    means = np.array([e[1] for e in entries])
+    # Rank 1 = smallest mean distance = most consistent; ties share the average rank.
+    observed_rank = pd.Series(means).rank(method="average").to_numpy()
+    replicates = np.vstack([e[2] for e in entries])  # (arms, n_boot)
+    finite = np.isfinite(replicates).all(axis=0)
+    ranks = pd.DataFrame(replicates[:, finite]).rank(axis=0, method="average").to_numpy()
+    tail = (1 - confidence) / 2
+    records = []
+    for k, (arm, mean, boots, n_images) in enumerate(entries):
+        if ranks.shape[1]:
+            low = math.floor(float(np.quantile(ranks[k], tail)))
+            high = math.ceil(float(np.quantile(ranks[k], 1 - tail)))
+        else:
+            low = high = math.nan
+        ci = percentile_interval(data.similarity(boots), confidence)
+        records.append(
+            {
+                "scope": scope,
+                "arm": arm,
+                "rank": float(observed_rank[k]),
+                "rank_low": low,
+                "rank_high": high,
+                "similarity": float(data.similarity(mean)),
+                "ci_low": ci[0],
+                "ci_high": ci[1],
+                "mean_distance": float(mean),
+                "n_images": int(n_images),
+                "n_prompts": len([p for p in prompts if data.size(arm, p) >= 2]),
+            }
+        )
+    records.sort(key=lambda r: (r["rank"], r["arm"]))
+    return records
+
+
+def _omnibus(
+    data: PreparedHashes, scope: str, prompts: list[str], arms: list[str], n_perm: int
+) -> dict[str, Any]:
+    strata = []
+    empty = np.zeros((0, data.bits), dtype=np.float32)
+    for p in prompts:
+        present = [a for a in arms if data.size(a, p) >= 2]
+        if len(present) < 2:
+            continue
+        strata.append([data.groups[(a, p)] if a in present else empty for a in arms])
+    counted = {a for s in strata for a, m in zip(arms, s, strict=True) if m.shape[0]}
+    record = {
+        "scope": scope,
+        "prompt": None if scope == ALL_PROMPTS else scope,
+        "n_arms": len(counted),
+        "n_prompts": len(strata),
+        "statistic": math.nan,
+        "p_value": math.nan,
+        "n_permutations": 0,
+    }
+    if len(counted) >= 2:
+        rng = group_rng(data.seed, "omnibus", scope, *arms)
+        test = relabel_k_arms(strata, n_perm, rng)
+        record.update(
+            statistic=test.statistic, p_value=test.p_value, n_permutations=test.n_permutations
+        )
+    return record
+
+
+def compare_all(
+    frame: pd.DataFrame,
+    kind: str = "phash",
+    *,
+    arms: list[str] | None = None,
+    by_prompt: bool = False,
+    correction: str = "holm",
+    alpha: float = 0.05,
+    n_perm: int = 10_000,
+    n_boot: int = 2000,
+    seed: int = 0,
+    min_images: int = 3,
+    confidence: float = 0.95,
+    hash_size: int = 8,
+) -> SweepComparison:
+    """Compare every arm with every other, correcting for the number of comparisons.
+
+    The family is every pairwise comparison returned: with one prompt, each pair of arms on it;
+    with several, each pair pooled across the prompts (a test stratified by prompt), plus each
+    pair on each prompt when ``by_prompt`` is true. Their p-values are adjusted with
+    ``correction`` ("holm": family-wise error rate; "bh": false discovery rate; "none") and a
+    winner is named only when the adjusted p-value is below ``alpha`` and both arms have at
+    least ``min_images`` images. Comparisons without enough images state no p-value and are not
+    counted in the family. Omnibus tests (one per scope) are corrected among themselves the
+    same way. ``arms`` restricts the comparison to some arms (default: all, sorted).
+
+    Each comparison's p-value, interval and effect are what :func:`~imgkit.analysis.
+    comparison.compare_arms` gives for the same pair with the same seed; only the adjusted
+    p-value and the verdict depend on the family. See the module docstring for the methods.
+    Raises :class:`ValidationError` for an unknown kind, arm or correction, or bad parameters.
+    """
+    check_argument("kind", kind, KINDS)
+    check_argument("correction", correction, CORRECTIONS)
+    check_comparison_arguments(n_perm, alpha, n_boot, confidence)
+    data = prepare_hashes(frame, kind, hash_size=hash_size, n_boot=n_boot, seed=seed)
+    chosen = data.arms if arms is None else list(dict.fromkeys(str(a) for a in arms))
+    for arm in chosen:
+        check_argument("arms", arm, data.arms)
+    if arms is not None and len(chosen) < 2:
+        raise ValidationError("arms", arms, "at least two arms of the run")
+
+    scopes: list[tuple[str, str | None, list[str]]] = []
+    if len(data.prompts) == 1:
+        scopes.append((data.prompts[0], data.prompts[0], data.prompts))
+    elif data.prompts:
+        scopes.append((ALL_PROMPTS, None, data.prompts))
+        if by_prompt:
+            scopes += [(p, p, [p]) for p in data.prompts]
+
+    raw: list[tuple[str, str, str | None, dict[str, Any]]] = []
+    omnibus_records = []
+    ranking_records = []
+    for scope, prompt, prompts in scopes:
+        present = [a for a in chosen if any(data.size(a, p) for p in prompts)]
+        for arm_a, arm_b in itertools.combinations(present, 2):
+            numbers = pair_test(data, arm_a, arm_b, prompt, n_perm=n_perm, confidence=confidence)
+            if min(numbers["n_a"], numbers["n_b"]) < min_images:
+                numbers["p_value"] = math.nan  # no verdict is stated: not part of the family
+            raw.append((arm_a, arm_b, prompt, numbers))
+        omnibus_records.append(_omnibus(data, scope, prompts, present, n_perm))
+        ranking_records += _ranking(data, scope, prompts, present, confidence)
+
+    adjusted = adjust_p_values([n["p_value"] for *_, n in raw], correction)
+    family_size = int(np.isfinite(adjusted).sum())
+    comparisons = []
+    for (arm_a, arm_b, prompt, numbers), p_adjusted in zip(raw, adjusted, strict=True):
+        where = where_text(prompt, numbers["n_prompts"], len(data.prompts))
+        winner, verdict = verdict_sentence(
+            numbers,
+            arm_a=arm_a,
+            arm_b=arm_b,
+            kind=kind,
+            where=where,
+            alpha=alpha,
+            min_images=min_images,
+            p_adjusted=float(p_adjusted),
+            correction=correction,
+            family_size=family_size,
+        )
+        comparisons.append(
+            ArmComparison(
+                arm_a=arm_a,
+                arm_b=arm_b,
+                prompt=prompt,
+                kind=kind,
+                p_adjusted=float(p_adjusted),
+                correction=correction,
+                family_size=family_size,
+                alpha=alpha,
+                reference=data.reference.name,
+                reference_distance=data.reference.distance,
+                more_consistent=winner,
+                verdict=verdict,
+                **numbers,
+            )
+        )
+    omnibus = pd.DataFrame.from_records(
+        omnibus_records,
+        columns=[
+            "scope",
+            "prompt",
+            "n_arms",
+            "n_prompts",
+            "statistic",
+            "p_value",
+            "n_permutations",
+        ],
+    )
+    omnibus["p_adjusted"] = adjust_p_values(omnibus["p_value"].to_numpy(dtype=float), correction)
+    omnibus["differ"] = omnibus["p_adjusted"] < alpha
+    ranking = pd.DataFrame.from_records(
+        ranking_records,
+        columns=[
+            "scope",
+            "arm",
+            "rank",
+            "rank_low",
+            "rank_high",
+            "similarity",
+            "ci_low",
+            "ci_high",
+            "mean_distance",
+            "n_images",
+            "n_prompts",
+        ],
+    )
+    return SweepComparison(
+        kind=kind,
+        correction=correction,
+        alpha=alpha,
+        family_size=family_size,
+        reference=data.reference.name,
+        reference_distance=data.reference.distance,
+        comparisons=comparisons,
+        omnibus=omnibus,
+        ranking=ranking,
+        simulated=data.simulated,
+        settings={
+            "n_perm": n_perm,
+            "n_boot": n_boot,
+            "seed": seed,
+            "confidence": confidence,
+            "min_images": min_images,
+            "by_prompt": by_prompt,
+            "hash_size": hash_size,
+        },
+    )
