@@ -110,6 +110,8 @@ def test_the_report_of_a_batch_run_says_what_it_would_have_cost_synchronously(tm
     assert "$0.1600" in rows["batch mode"] and "$0.0800" in rows["batch mode"]
     assert "leonardo-phoenix" in rows["run synchronously"]
     assert data.to_dict()["batch"]["synchronous_usd"] == pytest.approx(0.16)
+    # The first screen's cost sentence says it too.
+    assert "$0.0800 there, $0.1600 synchronously" in report_content(data).cost_line
     assert "batch mode" in write_report(run, data=data).read_text(encoding="utf-8")
 
 

@@ -14,10 +14,8 @@ that :func:`imgkit.analysis.divergence.html_diff` built and escaped word by word
 from __future__ import annotations
 
 import json
-import math
 from collections.abc import Mapping
 from dataclasses import dataclass
-from decimal import Decimal
 from typing import Any
 
 import numpy as np
@@ -25,6 +23,21 @@ import pandas as pd
 
 from imgkit.report.data import ReportData, arm_label, json_ready
 from imgkit.report.sampling import evenly_spaced
+from imgkit.report.table_rows import (
+    CONSISTENCY_HEAD,
+    COST_HEAD,
+    DIVERGENCE_HEAD,
+    VARIABILITY_HEAD,
+    consistency_rows,
+    cost_rows,
+    divergence_rows,
+    fmt,
+    frame_rows,
+    projection_rows,
+    seconds,
+    usd,
+    variability_rows,
+)
 
 __all__ = ["ReportContent", "Table", "report_content"]
 
@@ -111,26 +124,26 @@ def report_content(data: ReportData) -> ReportContent:
         ),
         ranking=_ranking_table(data, numbers),
         scale_note=_scale_note(data),
-        consistency=Table(_CONSISTENCY_HEAD, _consistency_rows(data.consistency, numbers)),
+        consistency=Table(CONSISTENCY_HEAD, consistency_rows(data.consistency, numbers)),
         methods=_methods(data),
         variability=(
-            Table(_VARIABILITY_HEAD, _variability_rows(data.variability, numbers))
+            Table(VARIABILITY_HEAD, variability_rows(data.variability, numbers))
             if revised
             else None
         ),
         divergence=(
-            Table(_DIVERGENCE_HEAD, _divergence_rows(divergence, numbers)) if revised else None
+            Table(DIVERGENCE_HEAD, divergence_rows(divergence, numbers)) if revised else None
         ),
         divergence_note=divergence_note,
         diffs=[str(d) for d in divergence["diff_html"]] if revised else [],
-        costs=Table(_COST_HEAD, _cost_rows(data.costs)),
+        costs=Table(COST_HEAD, cost_rows(data.costs)),
         n_unknown_cost=int(data.costs["n_unknown_cost"].sum()) if len(data.costs) else 0,
         days=int(data.settings["days"]),
-        projection=Table(*_projection_rows(data.projection)) if len(data.projection) else None,
-        status_counts=Table(*_frame_rows(data.status_counts)),
-        problems=Table(*_frame_rows(problems)) if len(problems) else None,
+        projection=Table(*projection_rows(data.projection)) if len(data.projection) else None,
+        status_counts=Table(*frame_rows(data.status_counts)),
+        problems=Table(*frame_rows(problems)) if len(problems) else None,
         problems_note=problems_note,
-        attempts=Table(*_frame_rows(data.attempt_counts)) if len(data.attempt_counts) else None,
+        attempts=Table(*frame_rows(data.attempt_counts)) if len(data.attempt_counts) else None,
         image_problems=_image_problem_text(data),
         latency=latency,
         latency_note=latency_note,
@@ -174,9 +187,15 @@ def _cost_line(data: ReportData) -> str:
     known = pd.to_numeric(costs["total_usd"], errors="coerce")
     images = int(costs["n_ok"].sum())
     each = ", ".join(
-        f"{r['arm']} {_usd(r['per_image_usd'])} each" for r in costs.to_dict(orient="records")
+        f"{r['arm']} {usd(r['per_image_usd'])} each" for r in costs.to_dict(orient="records")
     )
-    text = f"Cost: {_usd(float(known.sum()))} for {images} image(s) ({each})."
+    text = f"Cost: {usd(float(known.sum()))} for {images} image(s) ({each})."
+    if data.batch:
+        text += (
+            f" {len(data.batch['arms'])} arm(s) went through the vendors' Batch APIs: "
+            f"{usd(data.batch['batch_usd'])} there, {usd(data.batch['synchronous_usd'])} "
+            "synchronously."
+        )
     if data.simulated == "all":
         text += " Simulated: what the services would charge; nothing was billed."
     unknown = int(costs["n_unknown_cost"].sum())
@@ -209,11 +228,11 @@ def _latency(data: ReportData) -> tuple[Table | None, str]:
         [
             str(r["arm"]),
             str(r["n"]),
-            _seconds(r["latency_median_s"]),
-            _seconds(r["latency_p90_s"]),
+            seconds(r["latency_median_s"]),
+            seconds(r["latency_p90_s"]),
             str(r["streamed"]) if r["streamed"] else "no",
-            _seconds(r["first_partial_median_s"]),
-            _seconds(r["final_image_median_s"]),
+            seconds(r["first_partial_median_s"]),
+            seconds(r["final_image_median_s"]),
         ]
         for r in table.to_dict(orient="records")
     ]
@@ -231,12 +250,6 @@ def _latency(data: ReportData) -> tuple[Table | None, str]:
     if data.simulated == "all":
         note += " Simulated: these are the simulator's own delays, not the services'."
     return Table(head, rows), note
-
-
-def _seconds(value: Any) -> str:
-    if value is None or (isinstance(value, float) and not math.isfinite(value)):
-        return ""
-    return f"{float(value):.2f} s"
 
 
 #: Tables with a row per generation show at most this many rows (spread evenly over the arm x
@@ -276,27 +289,6 @@ def _image_problem_text(data: ReportData) -> str | None:
         f"every figure. `imgkit verify {where}` lists them; `imgkit drill --resume {where} "
         "--regenerate-missing` makes them again, after saying what that costs."
     )
-
-
-def _fmt(value: Any, digits: int = 3) -> str:
-    if value is None or (isinstance(value, float) and math.isnan(value)):
-        return "n/a"
-    if isinstance(value, Decimal):
-        return f"${value:,.4f}" if abs(value) < 1 else f"${value:,.2f}"
-    if isinstance(value, bool | np.bool_):
-        return "yes" if value else "no"
-    if isinstance(value, float | np.floating):
-        return f"{value:.{digits}f}"
-    if isinstance(value, list | tuple):
-        return ", ".join(map(str, value))
-    return str(value)
-
-
-def _usd(value: Any, cents: bool = False) -> str:
-    if value is None or (isinstance(value, float) and math.isnan(value)):
-        return "unknown"
-    value = Decimal(str(value))
-    return f"${value:,.2f}" if cents else f"${value:,.4f}"
 
 
 def _banner_text(simulated: str) -> tuple[str, str]:
@@ -341,7 +333,7 @@ def _run_summary(data: ReportData) -> list[tuple[str, str]]:
         ("estimate (USD)", _get(manifest, "estimate", "total_usd")),
         ("git commit", _get(manifest, "git", "commit")),
     ]
-    rows += [(name, _fmt(value)) for name, value in facts if value not in (None, "", [])]
+    rows += [(name, fmt(value)) for name, value in facts if value not in (None, "", [])]
     for arm, group in frame.groupby("arm", sort=True):
         rows.append((f"arm {arm}", arm_label(group)))
     versions = manifest.get("versions")
@@ -363,8 +355,8 @@ def _batch_rows(batch: Mapping[str, Any]) -> list[tuple[str, str]]:
         (
             "batch mode",
             f"{len(batch['arms'])} arm(s) through the vendors' Batch APIs cost "
-            f"{_usd(batch['batch_usd'])}; the same images synchronously: "
-            f"{_usd(batch['synchronous_usd'])}",
+            f"{usd(batch['batch_usd'])}; the same images synchronously: "
+            f"{usd(batch['synchronous_usd'])}",
         )
     ]
     if batch.get("synchronous_arms"):
@@ -424,8 +416,8 @@ def _verdict_rows(data: ReportData, numbers: Mapping[str, str]) -> list[list[str
             [
                 _scope(c.prompt, numbers),
                 f"{c.arm_a} vs {c.arm_b}",
-                f"{_fmt(c.similarity_a, 2)} {_interval(*c.ci_a)}",
-                f"{_fmt(c.similarity_b, 2)} {_interval(*c.ci_b)}",
+                f"{fmt(c.similarity_a, 2)} {_interval(*c.ci_a)}",
+                f"{fmt(c.similarity_b, 2)} {_interval(*c.ci_b)}",
                 (
                     f"{c.difference:+.2f} {_interval(*c.difference_ci, signed=True)}"
                     if np.isfinite(c.difference)
@@ -471,7 +463,7 @@ def _ranking_table(data: ReportData, numbers: Mapping[str, str]) -> Table | None
                 _scope_text(r["scope"], numbers),
                 rank,
                 str(r["arm"]),
-                f"{_fmt(r['similarity'], 2)} {_interval(r['ci_low'], r['ci_high'])}",
+                f"{fmt(r['similarity'], 2)} {_interval(r['ci_low'], r['ci_high'])}",
                 interval,
                 str(r["n_images"]),
             ]
@@ -514,144 +506,6 @@ def _scope_text(scope: Any, numbers: Mapping[str, str]) -> str:
     return f"prompt {numbers[str(scope)]}" if str(scope) in numbers else str(scope)
 
 
-def _prompt_ref(prompt: Any, numbers: Mapping[str, str]) -> str:
-    return numbers.get(str(prompt), str(prompt))
-
-
-def _consistency_rows(table: pd.DataFrame, numbers: Mapping[str, str]) -> list[list[str]]:
-    rows = []
-    for record in table.to_dict(orient="records"):
-        interval = f"[{_fmt(record['ci_low'], 2)}, {_fmt(record['ci_high'], 2)}]"
-        cross = record["cross_prompt_distance"]
-        rows.append(
-            [
-                str(record["arm"]),
-                _prompt_ref(record["prompt"], numbers),
-                str(record["kind"]),
-                str(record["n_images"]),
-                _fmt(record["mean_distance"], 1),
-                _fmt(record["similarity"], 2),
-                interval,
-                _fmt(record["near_duplicate_share"], 2),
-                (
-                    f"{_fmt(record['cross_prompt_similarity'], 2)} ({_fmt(cross, 1)} bits)"
-                    if isinstance(cross, float) and math.isfinite(cross)
-                    else "one prompt"
-                ),
-            ]
-        )
-    return rows
-
-
-_CONSISTENCY_HEAD = [
-    "arm",
-    "prompt",
-    "hash",
-    "images",
-    "mean distance (bits)",
-    "similarity",
-    "95% interval",
-    "near-duplicate pairs",
-    "cross-prompt similarity",
-]
-
-
-def _cost_rows(costs: pd.DataFrame) -> list[list[str]]:
-    return [
-        [
-            str(r["arm"]),
-            str(r["label"]),
-            f"{r['n_ok']} / {r['n_generations']}",
-            _usd(r["per_image_usd"]),
-            _usd(r["total_usd"]),
-            str(r["basis"]),
-            str(r["n_unknown_cost"]),
-        ]
-        for r in costs.to_dict(orient="records")
-    ]
-
-
-_COST_HEAD = ["arm", "model, quality, size", "ok / made", "per image", "total", "basis", "no cost"]
-
-
-def _projection_rows(projection: pd.DataFrame) -> tuple[list[str], list[list[str]]]:
-    volumes = list(dict.fromkeys(projection["images_per_day"]))
-    head = ["model, quality, size", "per image", *[f"{v:g}/day" for v in volumes]]
-    rows = []
-    for label, group in projection.groupby("label", sort=True):
-        by_volume = dict(zip(group["images_per_day"], group["monthly_usd"], strict=True))
-        rows.append(
-            [
-                str(label),
-                _usd(group["price_per_image"].iloc[0]),
-                *[_usd(by_volume.get(v), cents=True) for v in volumes],
-            ]
-        )
-    return head, rows
-
-
-def _divergence_rows(divergence: pd.DataFrame, numbers: Mapping[str, str]) -> list[list[str]]:
-    rows = []
-    for r in divergence.to_dict(orient="records"):
-        rows.append(
-            [
-                str(r["arm"]) if "arm" in r else "",
-                str(r.get("repeat", "")),
-                _prompt_ref(r["prompt"], numbers),
-                _fmt(r["jaccard_distance"], 2),
-                _fmt(r["edit_distance"], 2),
-                _fmt(r["length_ratio"], 2),
-                _fmt(r["content_retention"], 2),
-                f"+{r['n_added']} / -{r['n_dropped']}",
-            ]
-        )
-    return rows
-
-
-_DIVERGENCE_HEAD = [
-    "arm",
-    "repeat",
-    "prompt",
-    "Jaccard",
-    "edit",
-    "length ratio",
-    "content kept",
-    "words +/-",
-]
-
-
-def _variability_rows(variability: pd.DataFrame, numbers: Mapping[str, str]) -> list[list[str]]:
-    return [
-        [
-            str(r["arm"]),
-            _prompt_ref(r["prompt"], numbers),
-            str(r["n_revised"]),
-            str(r["n_distinct"]),
-            _fmt(r["mean_pairwise_jaccard"], 2),
-            _fmt(r["mean_pairwise_edit"], 2),
-            _fmt(r["mean_jaccard_to_prompt"], 2),
-        ]
-        for r in variability.to_dict(orient="records")
-    ]
-
-
-_VARIABILITY_HEAD = [
-    "arm",
-    "prompt",
-    "revisions",
-    "distinct",
-    "Jaccard between revisions",
-    "edit between revisions",
-    "Jaccard to prompt",
-]
-
-
-def _frame_rows(frame: pd.DataFrame) -> tuple[list[str], list[list[str]]]:
-    return [str(c) for c in frame.columns], [
-        [_fmt(v) for v in row] for row in frame.itertuples(index=False, name=None)
-    ]
-
-
 def _methods(data: ReportData) -> str:
     s = data.settings
     correction = {
@@ -682,7 +536,7 @@ def _methods(data: ReportData) -> str:
         "interval (Hall & Miller 2009). Repeats that would settle an inconclusive comparison: "
         "power by simulation from this run's images (the test above run on simulated hashes, "
         "Collings & Hamilton 1988; imgkit plan), priced at the catalog's prices. Near-duplicate: "
-        f"a pair at most {_fmt(s['near_duplicate'], 2)} x the reference distance apart. Seed "
+        f"a pair at most {fmt(s['near_duplicate'], 2)} x the reference distance apart. Seed "
         f"{s['seed']}. Monthly cost: the run's own cost per image x images a day x {s['days']} "
         f"days. imgkit {s['imgkit']}."
     )

@@ -241,6 +241,7 @@ def resume(
     stop: threading.Event | None = None,
     interrupt: threading.Event | None = None,
     catalog: Catalog | None = None,
+    cancel_batches: bool = False,
 ) -> Run:
     """Finish an interrupted, stopped or crashed run; return it.
 
@@ -251,7 +252,9 @@ def resume(
     ``concurrency``, ``sim_url`` (the simulator to use now), ``retry_failed`` (default True:
     send again generations that failed for a transient reason), ``regenerate_missing`` (make
     again the images recorded as made that are missing or damaged, after saying the cost),
-    ``progress``, ``log``, ``stop``, ``interrupt`` and ``catalog``, as for :func:`drill`.
+    ``progress``, ``log``, ``stop``, ``interrupt`` and ``catalog``, as for :func:`drill`;
+    ``cancel_batches``: send nothing, cancel the run's open batches at the vendor and record
+    what they made (what ``imgkit batch cancel`` does).
     Raises :class:`~imgkit.errors.RunError` when the folder is not a run or another runner
     holds it, :class:`~imgkit.errors.BudgetExceededError` when what is left would pass the
     budget.
@@ -270,6 +273,7 @@ def resume(
             stop=event,
             interrupt=cut,
             catalog=catalog,
+            cancel_batches=cancel_batches,
         )
 
     return run_blocking(finish, stop, interrupt)
