@@ -299,6 +299,13 @@ BAD_SWEEPS = [
         ["live runs spend real money"],
     ),
     ("not TOML", 'prompts = ["a cat"]\nrepeats = = 3\n', 2, None, ["not valid TOML"]),
+    (
+        "batch that is not true or false",
+        'batch = "yes"\nprompts = ["a cat"]\n[[arms]]\nmodel = "dall-e-3"\n',
+        1,
+        "batch",
+        ["'yes'", "True", "False"],
+    ),
 ]
 
 
@@ -602,3 +609,32 @@ def test_the_readme_sweep_and_its_error_message(tmp_path, monkeypatch):
 def test_the_example_nightly_sweep_is_valid():
     sweep = Sweep.from_file(ROOT / "examples" / "nightly.toml")
     assert sweep.checks is not None and not sweep.checks.is_empty()
+
+
+def test_a_sweep_file_sends_by_batch_and_its_copy_says_so(tmp_path, sim_factory):
+    sim = sim_factory(batch_duration=0.2)
+    path = write(
+        tmp_path / "sweep.toml",
+        'batch = true\nrepeats = 2\nprompts = ["a cat"]\n'
+        '[simulator]\nbatch_duration = 0.2\n[[arms]]\nmodel = "dall-e-3"\n',
+    )
+    sweep = Sweep.from_file(path)
+    assert sweep.batch is True and sweep.sim_batch_duration == 0.2
+    run = imgkit.drill(sweep, out=tmp_path / "runs", sim_url=sim.base_url, progress=False)
+    assert run.status == "complete" and run.manifest["batch"]["arms"]
+    assert sum(sim.stats()["batches"]["created"].values()) == 1
+    copy = tomllib.loads((run.path / SWEEP_FILE_NAME).read_text("utf-8"))
+    assert copy["batch"] is True
+    # A sweep without it writes no batch key at all, so older copies read back the same.
+    assert "batch" not in Sweep.from_file(path).replace(batch=False).to_dict()
+
+
+def test_batch_on_the_command_line_turns_it_on_over_a_sweep_file(tmp_path, sim_factory, capsys):
+    sim = sim_factory(batch_duration=0.2)
+    path = write(tmp_path / "sweep.toml", 'prompts = ["a cat"]\n[[arms]]\nmodel = "dall-e-3"\n')
+    argv = ["drill", "--config", str(path), "-n", "2", "--batch", "--sim-url", sim.base_url]
+    out = tmp_path / "runs"
+    assert cli_main([*argv, "--out", str(out), "--no-progress", "--json"]) == 0
+    summary = json.loads(capsys.readouterr().out)
+    assert summary["ok"] == 2
+    assert sum(sim.stats()["batches"]["created"].values()) == 1
