@@ -61,13 +61,16 @@ def _cmd_status(args: argparse.Namespace) -> int:
 
 
 def _cmd_cancel(args: argparse.Namespace) -> int:
-    from imgkit.runner.batch_control import cancel_batches
+    from imgkit.runner.batch_control import batch_status, cancel_batches
+    from imgkit.runs.ledger_batches import OPEN_BATCH_STATUSES
 
+    if not [r for r in batch_status(args.run) if r["status"] in OPEN_BATCH_STATUSES]:
+        print(f"{args.run}: no open batch; nothing to cancel")
+        return 0
     run = cancel_batches(args.run, sim_url=args.sim_url, progress=not args.no_progress)
-    from imgkit.runner.batch_control import batch_status
 
     rows = batch_status(run.path)
-    still_open = [r for r in rows if r["status"] != "collected" and r["status"] != "lost"]
+    still_open = [r for r in rows if r["status"] in OPEN_BATCH_STATUSES]
     summary = run.summary()
     if args.json:
         print(json.dumps({"summary": summary, "batches": rows}, indent=2, default=str))

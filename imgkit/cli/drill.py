@@ -111,6 +111,7 @@ def run_drill(args: argparse.Namespace) -> int:
             "--config", args.config, "no sweep with --resume: a run resumes with its own options"
         )
     if args.resume:
+        _check_resume_options(args)
         run = resume(
             args.resume,
             budget=args.budget,
@@ -164,6 +165,26 @@ def run_drill(args: argparse.Namespace) -> int:
         len(arms) if arms else len(LESSON_MODELS),
     )
     return _finish(run, args)
+
+
+def _check_resume_options(args: argparse.Namespace) -> None:
+    """A run resumes with its own options: refuse the batch options it would ignore (a
+    synchronous run resumed with --batch would otherwise go on synchronously, at full price)."""
+    from imgkit.runs.folder import open_run
+
+    if args.sim_batch_duration is not None:
+        raise ValidationError(
+            "--sim-batch-duration",
+            args.sim_batch_duration,
+            "no --sim-batch-duration with --resume: a run resumes with its own simulator",
+        )
+    if args.batch and not open_run(args.resume).options().batch:
+        raise ValidationError(
+            "--batch",
+            True,
+            "no --batch with --resume of a synchronous run: a run resumes with its own options "
+            "(start a new run with --batch to use the Batch APIs)",
+        )
 
 
 def _prompts_from_args(args: argparse.Namespace) -> list[str]:

@@ -106,13 +106,16 @@ class GeminiBatchClient:
 
     async def download(self, file_id: str, destination: Path) -> None:
         partial = destination.with_name(destination.name + ".part")
-        with translating(self.provider):
-            # The synchronous client streams to the file chunk by chunk; in a thread, so the
-            # loop keeps polling the other batches meanwhile.
-            await asyncio.to_thread(
-                self._provider.client.files.download, file=file_id, destination=str(partial)
-            )
-        os.replace(partial, destination)
+        try:
+            with translating(self.provider):
+                # The synchronous client streams to the file chunk by chunk; in a thread, so
+                # the loop keeps polling the other batches meanwhile.
+                await asyncio.to_thread(
+                    self._provider.client.files.download, file=file_id, destination=str(partial)
+                )
+            os.replace(partial, destination)
+        finally:
+            partial.unlink(missing_ok=True)  # a download cut off leaves nothing on the disk
 
     async def delete_file(self, file_id: str) -> None:
         with translating(self.provider):

@@ -94,12 +94,17 @@ class OpenAIBatchClient:
 
     async def download(self, file_id: str, destination: Path) -> None:
         partial = destination.with_name(destination.name + ".part")
-        with translating(self.provider):
-            async with self._client.files.with_streaming_response.content(file_id) as response:
-                with open(partial, "wb") as handle:
-                    async for chunk in response.iter_bytes(1024 * 1024):
-                        handle.write(chunk)
-        os.replace(partial, destination)
+        try:
+            with translating(self.provider):
+                async with self._client.files.with_streaming_response.content(file_id) as answer:
+                    with open(partial, "wb") as handle:
+                        async for chunk in answer.iter_bytes(1024 * 1024):
+                            handle.write(chunk)
+            os.replace(partial, destination)
+        finally:
+            # A download cut off (a full disk, a dropped connection) leaves no partial file to
+            # fill the disk: the next try starts again from the vendor's copy.
+            partial.unlink(missing_ok=True)
 
     async def delete_file(self, file_id: str) -> None:
         with translating(self.provider):

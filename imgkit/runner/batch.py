@@ -336,7 +336,11 @@ class BatchExecutor(OutcomeRecorder):
         if self.context.stopping() and self.context.stop_reason != "budget":
             raise BatchDetached  # asked to send nothing more: a resume sends it
         if not row["input_file_id"]:
-            path = await self._write_input(row, client)
+            try:
+                path = await self._write_input(row, client)
+            except OSError as exc:  # a full disk: stop as for any write the run cannot make
+                self.context.storage_failed(exc)
+                raise BatchDetached from exc
             name = path.name
             file_id = await self._control(lambda: client.upload(path, name), row)
             await self._write(

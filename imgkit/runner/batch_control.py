@@ -11,7 +11,6 @@ it only asks the vendor, and the runner records the outcome as it collects the b
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import os
 import threading
 from typing import Any
@@ -71,8 +70,13 @@ def batch_status(
         return rows
     options = _options(run, sim_url)
     if options.backend == "sim" and not options.sim_url:
+        why = (
+            "on the embedded simulator of the runner holding the run, which only it reaches"
+            if Ledger.is_locked(run.path)
+            else "run on an embedded simulator, gone since: pass sim_url"
+        )
         for row in current:
-            row["vendor_error"] = "run on an embedded simulator, gone since: pass sim_url"
+            row["vendor_error"] = why
         return rows
 
     async def ask() -> None:
@@ -101,6 +105,12 @@ async def acancel_batches(
     """The asynchronous form of :func:`cancel_batches`."""
     log = log or (lambda _message: None)
     run = open_run(path)
+    with Ledger.open(run.path) as ledger:
+        opened = ledger.batches(open_only=True)
+    if not opened:
+        # Nothing to cancel: the run is left as it is (no session, no simulator, no status).
+        log(f"imgkit batch cancel: {run.path} has no open batch; nothing to cancel")
+        return run
     if not Ledger.is_locked(run.path):
         from imgkit.runner.resuming import aresume
 
@@ -115,17 +125,28 @@ async def acancel_batches(
             cancel_batches=True,
         )
     # A runner holds the folder: only the vendor is told; that runner records the outcome.
-    with Ledger.open(run.path) as ledger:
-        rows = [r for r in ledger.batches(open_only=True) if r["batch_id"]]
+    rows = [r for r in opened if r["batch_id"]]
     options = _options(run, sim_url)
+    if options.backend == "sim" and not options.sim_url:
+        log(
+            f"imgkit batch cancel: the batches of {run.path} are on the embedded simulator of "
+            "the runner holding it, which only that runner reaches: press Ctrl-C twice in it "
+            "to cancel them"
+        )
+        return run
     clients = _clients(options, rows)
+    asked = 0
     for row in rows:
-        with contextlib.suppress(ProviderError):
+        try:
             await clients[row["provider"]].cancel(row["batch_id"])
-    log(
-        f"imgkit batch cancel: asked the vendor to cancel {len(rows)} batch(es); the runner "
-        f"holding {run.path} records what they made"
-    )
+            asked += 1
+        except ProviderError as exc:
+            log(f"imgkit batch cancel: could not cancel batch {row['batch_key']}: {exc}")
+    if asked:
+        log(
+            f"imgkit batch cancel: asked the vendor to cancel {asked} batch(es); the runner "
+            f"holding {run.path} records what they made"
+        )
     return run
 
 

@@ -68,8 +68,11 @@ class OutcomeRecorder:
     ) -> list[Planned]:
         """Record every request of a finished batch; return those to send again."""
         key = row["batch_key"]
-        attempts = await self._read(self.ledger.batch_attempts, key)
-        pending = {str(a["attempt_id"]): a for a in attempts}
+        attempts = await self._read(self.ledger.batch_attempts, key, pending_only=False)
+        # Every request of the batch by custom id: a line naming none of them is not ours.
+        known = {str(a["attempt_id"]) for a in attempts}
+        pending = {str(a["attempt_id"]): a for a in attempts if a["status"] == "sending"}
+        del attempts
         again: list[Planned] = []
         reader = ResultReader(
             client,
@@ -94,13 +97,22 @@ class OutcomeRecorder:
             if not file_id or not pending:
                 continue
             path = self.folder / f"{stem}.{kind}.jsonl"
-            if not path.exists():
-                await self._control(lambda f=file_id, p=path: client.download(f, p), row)
             try:
-                await reader.read(path, pending, decide)
+                if not path.exists():
+                    # Streamed to disk: a full disk fails here, the batch stays open for a
+                    # resume (the vendor keeps its result file), nothing is recorded wrong.
+                    await self._control(lambda f=file_id, p=path: client.download(f, p), row)
+                await reader.read(path, pending, decide, known)
             except OSError as exc:
                 self.context.storage_failed(exc)
                 raise BatchDetached from exc
+        if reader.unreadable:
+            self.context.log(
+                f"imgkit drill: batch {key}: {reader.unreadable} line(s) of its result files "
+                "could not be read (not JSON, or naming none of its requests); they are "
+                "passed over, and a request left without an answer is recorded as such"
+            )
+        self._say_ended(row, state, len(pending))
         for attempt in list(pending.values()):
             planned = await self._decide(LineOutcome(attempt, error=not_run(state, row)))
             if planned is not None:
@@ -111,6 +123,27 @@ class OutcomeRecorder:
             self.bars.update(key, state.status, made[0], made[1])
         await self._clean_up(row, client, state)
         return again
+
+    def _say_ended(self, row: Mapping[str, Any], state: BatchState, never_ran: int) -> None:
+        """Say why a batch ended without running all its requests (failed validation, expired,
+        or cancelled by someone else), and what becomes of them."""
+        name = f"batch {row['batch_key']} ({row['model']})"
+        if state.status == "failed":
+            self.context.log(
+                f"imgkit drill: {name} failed at the vendor: {state.error_text()}; its "
+                f"{never_ran} request(s) never ran (not billed) and are recorded as failed"
+            )
+        elif state.status == "expired":
+            self.context.log(
+                f"imgkit drill: {name} expired at the vendor before it ran {never_ran} "
+                "request(s) (not billed); what it made is kept"
+            )
+        elif state.status == "cancelled" and not self.cancel_all:
+            self.context.log(
+                f"imgkit drill: {name} was cancelled at the vendor before it ran {never_ran} "
+                f"request(s) (not billed); what it made is kept, and `imgkit drill --resume "
+                f"{self.context.run_path}` sends the rest again after saying what that costs"
+            )
 
     async def _decide(self, outcome: LineOutcome) -> Planned | None:
         """Commit one request's outcome; return it to send again when it may succeed later."""
@@ -161,9 +194,14 @@ class OutcomeRecorder:
             attempt["attempt_id"],
             "failed",
             will_retry=retry,
+            may_have_been_billed=outcome.billed,
             **fields,
             **common,
         )
+        if outcome.billed:
+            # Answered, so billed, but unreadable: counted as spent, as a synchronous request
+            # that may have been billed is, so that sending it again stays within the budget.
+            self.context.budget.presume_billed(attempt["estimated_usd"] or 0.0)
         if not retry:
             progress.update(gen.arm, "failed")
             return None

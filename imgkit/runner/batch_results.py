@@ -10,7 +10,10 @@ cost of what the vendor reports (its ``usage``, or the catalog's estimate) times
 price ratio; the synchronous figure stays in the attempt's metadata (``batch.synchronous_usd``).
 
 Lines whose attempt is already decided are passed over, so reading a file again after a kill
-records only what the first reading had not.
+records only what the first reading had not. Lines that are not JSON, or name no request of
+the batch, are counted (:attr:`ResultReader.unreadable`) for the runner to say so; the requests
+they may have been meant for are then recorded as without an answer. A line the vendor
+answered (200) whose body cannot be read was billed all the same: its outcome says so.
 """
 
 from __future__ import annotations
@@ -24,7 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from imgkit.catalog.validation import ImageRequest
-from imgkit.errors import NoImageError, ProviderError, RateLimitedError
+from imgkit.errors import ContentPolicyError, NoImageError, ProviderError, RateLimitedError
 from imgkit.providers.batching import BatchClient
 from imgkit.runs.storage import store_image
 
@@ -32,6 +35,9 @@ __all__ = ["LineOutcome", "ResultReader", "is_retryable"]
 
 #: Lines read at once (parsing, decoding and storing run in worker threads).
 LINES_AT_ONCE = 4
+
+#: What :meth:`ResultReader._line` returns for a line that is not one of the batch's answers.
+_UNREADABLE = "unreadable"
 
 
 def is_retryable(error: BaseException) -> bool:
@@ -49,6 +55,8 @@ class LineOutcome:
     record: dict[str, Any] | None = None
     error: BaseException | None = None
     synchronous_usd: float | None = None
+    #: the vendor answered (and billed) the request, though no image could be read from it
+    billed: bool = False
 
 
 class ResultReader:
@@ -71,16 +79,21 @@ class ResultReader:
         self.ratio = ratio
         self.simulated = simulated
         self.request_of = request_of
+        #: lines read so far that are not JSON or name no request of the batch
+        self.unreadable = 0
 
     async def read(
         self,
         path: Path,
         pending: dict[str, dict[str, Any]],
         decide: Callable[[LineOutcome], Awaitable[None]],
+        known: set[str] | frozenset[str] = frozenset(),
     ) -> None:
         """Read every line of ``path``; each line whose attempt is in ``pending`` (by custom
-        id) is taken out of it and handed to ``decide``. An OSError storing an image stops the
-        reading (the caller treats it as a full disk) after the lines in progress."""
+        id) is taken out of it and handed to ``decide``; a line naming none of ``known`` (the
+        custom ids of every request of the batch) or not JSON is counted as unreadable. An
+        OSError storing an image stops the reading (the caller treats it as a full disk) after
+        the lines in progress."""
         loop = asyncio.get_running_loop()
         slots = asyncio.Semaphore(LINES_AT_ONCE)
         running: set[asyncio.Task] = set()
@@ -88,8 +101,10 @@ class ResultReader:
 
         async def one(raw: bytes) -> None:
             try:
-                outcome = await loop.run_in_executor(self.image_io, self._line, raw, pending)
-                if outcome is not None:
+                outcome = await loop.run_in_executor(self.image_io, self._line, raw, pending, known)
+                if outcome == _UNREADABLE:
+                    self.unreadable += 1
+                elif isinstance(outcome, LineOutcome):
                     await decide(outcome)
             except BaseException as exc:  # re-raised once the lines in progress are done
                 failure.append(exc)
@@ -111,22 +126,30 @@ class ResultReader:
         if failure:
             raise failure[0]
 
-    def _line(self, raw: bytes, pending: dict[str, dict[str, Any]]) -> LineOutcome | None:
+    def _line(
+        self, raw: bytes, pending: dict[str, dict[str, Any]], known: set[str] | frozenset[str]
+    ) -> LineOutcome | str | None:
         """In a worker thread: parse a line, read its answer, store its image."""
         try:
             line = self.client.parse_line(raw)
         except (ValueError, TypeError, AttributeError):
-            return None  # not a line of ours (a torn or foreign line): its request stays open
+            return _UNREADABLE  # torn or foreign: its request stays open
         attempt = pending.pop(line.custom_id, None)
         if attempt is None:
-            return None  # recorded already (a file read again after a kill) or not ours
+            # Recorded already (a file read again after a kill, a line twice), or not ours.
+            return None if line.custom_id in known else _UNREADABLE
         request = self.request_of(attempt)
+        # An answer the vendor gave (200) is billed even when it cannot be read; a refusal or
+        # an answer without an image is what a synchronous request would record too.
+        answered = line.status_code == 200
         try:
             results = self.client.results(request, line)
+        except (ContentPolicyError, NoImageError) as exc:
+            return LineOutcome(attempt, error=exc)
         except ProviderError as exc:
-            return LineOutcome(attempt, error=exc)
+            return LineOutcome(attempt, error=exc, billed=answered)
         except Exception as exc:  # a bug (ours or a library's) must not lose the batch
-            return LineOutcome(attempt, error=exc)
+            return LineOutcome(attempt, error=exc, billed=answered)
         result = results[0] if results else None
         if result is None or not result.image_bytes:
             return LineOutcome(

@@ -90,7 +90,7 @@ class DrillResults(widgets.Tab):
         self.comparison = None
         self._show_consistency(frame, simulated, n_boot=n_boot, n_perm=n_perm)
         self._show_divergence(frame, simulated)
-        self._show_cost(frame, simulated)
+        self._show_cost(frame, simulated, getattr(run, "manifest", None) or {})
         self._show_attempts(run)
 
     # ---------------------------------------------------------------------------------------
@@ -220,7 +220,7 @@ class DrillResults(widgets.Tab):
     # ---------------------------------------------------------------------------------------
     # Cost and attempts
 
-    def _show_cost(self, frame: pd.DataFrame, simulated: bool) -> None:
+    def _show_cost(self, frame: pd.DataFrame, simulated: bool, manifest: Any = None) -> None:
         if "cost_usd" not in frame.columns:
             self.cost_html.value = "<i>The run recorded no costs.</i>"
             return
@@ -248,6 +248,7 @@ class DrillResults(widgets.Tab):
         self.cost_html.value = (
             simulated_badge(simulated)
             + f"<p><b>Total: {usd(total, 4)}</b>.{escape(missing)} {escape(note)}</p>"
+            + _batch_savings_html(frame, manifest or {})
             + frame_html(shown)
             + _latency_html(frame, simulated)
         )
@@ -314,6 +315,25 @@ def _latency_html(frame: pd.DataFrame, simulated: bool) -> str:
         "<p>Medians over each arm's images; for streamed arms, also the time from sending to "
         "the first partial image and to the final image.</p>" + frame_html(shown)
     )
+
+
+def _batch_savings_html(frame: pd.DataFrame, manifest: Any) -> str:
+    """What a batch drill's batch arms cost, and what the same images would have cost
+    synchronously (the report's figures, :func:`imgkit.report.costs.batch_summary`)."""
+    from imgkit.report.costs import batch_summary
+
+    batch = batch_summary(frame, manifest)
+    if not batch:
+        return ""
+    line = (
+        f"{len(batch['arms'])} arm(s) went through the vendors' Batch APIs: "
+        f"{usd(batch['batch_usd'], 4)} there, {usd(batch['synchronous_usd'], 4)} synchronously "
+        f"(saved {usd(batch['saved_usd'], 4)})."
+    )
+    alone = "; ".join(f"{arm}: {why}" for arm, why in batch["synchronous_arms"].items())
+    if alone:
+        line += f" Run synchronously: {alone}."
+    return f"<p>{escape(line)}</p>"
 
 
 def batch_status_html(run_path: Path) -> str:
