@@ -276,3 +276,83 @@ def test_the_panel_cost_tab_of_a_batch_run_says_what_the_batch_saved(tmp_path, b
     cost = panel.results.cost_html.value
     assert "Batch API" in cost and "$0.0800 synchronously" in cost, cost
     assert "saved $0.0400" in cost and "simulated" in cost.lower(), cost
+
+
+# -- a live batch the vendor does not know ----------------------------------------------------
+
+
+def test_a_live_batch_the_vendor_does_not_know_stays_open_and_is_not_bought_again(
+    tmp_path, sim_factory, monkeypatch
+):
+    # A live run resumed under another API key or project: the vendor answers 404 for a batch
+    # that exists, runs and is billed elsewhere. Before the fix the resume recorded it as lost
+    # and bought its requests again in a new batch, paying twice. "live" here reaches two
+    # simulators through OPENAI_BASE_URL: two accounts, nothing leaves the machine.
+    first, other = sim_factory(batch_duration=0.5), sim_factory(batch_duration=0.5)
+    monkeypatch.setenv("OPENAI_API_KEY", "-".join(["sk", "batch", "test"]))
+    monkeypatch.setenv("OPENAI_BASE_URL", first.openai_base_url)
+    stop = threading.Event()
+    box: dict = {}
+
+    def target() -> None:
+        box["run"] = drill(
+            "a red cube", ["gpt-image-2"], 2, out=tmp_path, run_name="live", backend="live",
+            budget=5.0, progress=False, log=None, batch=True, stop=stop,
+        )  # fmt: skip
+
+    thread = threading.Thread(target=target)
+    thread.start()
+    folder = tmp_path / "live"
+    _wait_for(lambda: (folder / "ledger.sqlite").exists() and _submitted(folder))
+    stop.set()
+    thread.join(60)
+    monkeypatch.setenv("OPENAI_BASE_URL", other.openai_base_url)
+    lines: list[str] = []
+    run = resume(folder, progress=False, log=lines.append)
+    assert any("does not know batch" in line and "stays open" in line for line in lines), lines
+    assert run.summary()["in_flight"] == 2
+    assert [row["status"] for row in _batch_rows(folder)] == ["submitted"]
+    assert sum(other.stats()["batches"]["created"].values()) == 0  # nothing bought again
+    monkeypatch.setenv("OPENAI_BASE_URL", first.openai_base_url)
+    run = resume(folder, progress=False, log=None)
+    assert (run.to_frame(verify=True)["status"] == "ok").all()
+    stats = first.stats()["batches"]
+    assert sum(stats["created"].values()) == 1 and sum(stats["lines"].values()) == 2
+
+
+# -- the simulator's batches --------------------------------------------------------------------
+
+
+def test_the_simulator_cancels_a_long_batch_without_waiting_out_its_pace(sim_factory):
+    # "A cancel request stops the batch after the lines in progress" (simulator/batch_jobs.py).
+    # Before the fix a cancel waited out the validating tenth of the batch's duration (six
+    # minutes for an hour-long batch), or the pause before the next line, still "cancelling".
+    import openai
+
+    sim = sim_factory(batch_duration=3600.0)
+    client = openai.OpenAI(api_key="sim", base_url=sim.openai_base_url)
+    body = {"model": "dall-e-2", "prompt": "a red cube", "size": "256x256"}
+    request = {"method": "POST", "url": "/v1/images/generations", "body": body}
+    lines = [json.dumps({"custom_id": str(i), **request}) for i in range(3)]
+    uploaded = client.files.create(file=("in.jsonl", "\n".join(lines).encode()), purpose="batch")
+    batch = client.batches.create(
+        input_file_id=uploaded.id, endpoint="/v1/images/generations", completion_window="24h"
+    )
+    assert client.batches.cancel(batch.id).status == "cancelling"
+    _wait_for(lambda: client.batches.retrieve(batch.id).status == "cancelled", timeout=60)
+    done = client.batches.retrieve(batch.id)
+    assert done.request_counts.completed == 0
+    unrun = client.files.content(done.error_file_id).content.splitlines()
+    assert [json.loads(line)["error"]["code"] for line in unrun] == ["batch_cancelled"] * 3
+
+
+@pytest.mark.parametrize("duration", [86_400, 1e12, float("nan"), -1])
+def test_the_simulators_batch_duration_stays_within_the_vendors_window(duration):
+    # The drill refuses --sim-batch-duration of a day or more (a batch's completion window is
+    # 24 h); before the fix `imgkit sim --batch-duration 1e12` was taken, its batches never
+    # ending within the window they report.
+    from imgkit.errors import ValidationError
+    from imgkit.simulator import serve
+
+    with pytest.raises(ValidationError, match="batch_duration"):
+        serve(batch_duration=duration)

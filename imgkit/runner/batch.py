@@ -301,6 +301,18 @@ class BatchExecutor(OutcomeRecorder):
             state = await self._wait(row, client, state)
             return await self._collect(row, client, state)
         except _Lost as lost:
+            if self.context.options.backend == "live" and not self.cancel_all:
+                # A vendor does not lose a batch it created: a 404 says this key or project
+                # cannot see it, while it runs (and is billed) under the one that created it.
+                # Buying its requests again would pay twice: it stays open.
+                self.context.log(
+                    f"imgkit drill: the vendor does not know batch {row['batch_key']} "
+                    f"({row['batch_id']}: {lost.error}); it was created under another API key "
+                    "or project, where it may run and be billed, so it stays open: resume with "
+                    f"the key that created it, or give it up with `imgkit batch cancel "
+                    f"{self.context.run_path}` (a resume then sends its requests again)"
+                )
+                return []
             try:
                 return await self._lost(row, lost.error)
             except BatchDetached:

@@ -267,7 +267,7 @@ class BatchJobs:
         started = time.monotonic()
         record = self.get_file(job.input_file_id)
         try:
-            await asyncio.sleep(duration * _VALIDATING_SHARE)
+            await _pause(job, duration * _VALIDATING_SHARE)
             if record is None:
                 raise LineError(0, f"input file {job.input_file_id} was deleted", "file_deleted")
             job.total = await asyncio.to_thread(self._validate, job, vendor, record)
@@ -377,7 +377,10 @@ class BatchJobs:
                 if stopped is not None:
                     break
                 due = start + phase * index / max(job.total, 1)
-                await asyncio.sleep(max(0.0, due - time.monotonic()))
+                await _pause(job, due - time.monotonic())
+                if job.cancel_requested:
+                    stopped = "batch_cancelled"
+                    break
                 await slots.acquire()
                 ran.add(custom_id)
                 task = asyncio.create_task(serve(custom_id, path, body))
@@ -443,6 +446,18 @@ class BatchJobs:
         except (AttributeError, ValueError):
             answer = {"error": {"message": "the route answered a stream", "code": "stream"}}
         return response.status_code, rid, answer
+
+
+#: How often a batch waiting out its pace looks for a cancellation (seconds).
+_CANCEL_CHECK_S = 0.05
+
+
+async def _pause(job: BatchJob, seconds: float) -> None:
+    """Wait ``seconds`` of a batch's pace, ending early when the batch is cancelled: a cancel
+    stops it after the lines in progress, however long the batch was meant to take."""
+    deadline = time.monotonic() + seconds
+    while not job.cancel_requested and (left := deadline - time.monotonic()) > 0:
+        await asyncio.sleep(min(left, _CANCEL_CHECK_S))
 
 
 def _jsonl(line: dict[str, Any]) -> bytes:

@@ -98,6 +98,20 @@ DEFAULT_TIMEOUT_HOLD_S = 900.0
 DEFAULT_BATCH_DURATION_S = 2.0
 
 
+#: A batch's completion window (24 h): the simulator's batches must end within it, as the
+#: drill's ``sim_batch_duration`` must (imgkit.experiment.options).
+_BATCH_WINDOW_S = 86_400.0
+
+
+def _batch_duration(value: Any) -> float:
+    number = _seconds("batch_duration", value)
+    if number >= _BATCH_WINDOW_S:
+        raise ValidationError(
+            "batch_duration", value, "seconds >= 0 and below a day (a batch's 24 h window)"
+        )
+    return number
+
+
 def _seconds(param: str, value: Any, *, positive: bool = False) -> float:
     """``value`` as seconds, or a ValidationError naming ``param``."""
     try:
@@ -136,7 +150,7 @@ class SimState:
         self.timeout_hold = _seconds("timeout_hold", timeout_hold, positive=True)
         self.retry_after = _seconds("retry_after", retry_after)
         self.rate_limits = dict(rate_limits or {})
-        self.batch_duration = _seconds("batch_duration", batch_duration)
+        self.batch_duration = _batch_duration(batch_duration)
         self.started_at = time.time()
         self._lock = threading.Lock()
         #: image URLs and batch files, on disk
@@ -178,7 +192,7 @@ class SimState:
         if retry_after is not None:
             retry_after = _seconds("retry_after", retry_after)
         if batch_duration is not None:
-            batch_duration = _seconds("batch_duration", batch_duration)
+            batch_duration = _batch_duration(batch_duration)
         with self._lock:
             if new_faults is not None:
                 self.faults = new_faults
