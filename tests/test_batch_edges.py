@@ -5,6 +5,7 @@ Through the real SDKs against the simulator; everything counted at the simulator
 
 from __future__ import annotations
 
+import html
 import json
 import subprocess
 import sys
@@ -356,3 +357,29 @@ def test_the_simulators_batch_duration_stays_within_the_vendors_window(duration)
 
     with pytest.raises(ValidationError, match="batch_duration"):
         serve(batch_duration=duration)
+
+
+def test_the_panel_stopped_during_a_batch_says_what_waits_at_the_vendor(tmp_path, sim_factory):
+    # Before the fix a panel stopped while its batch ran said "Done (stopped): 2 image(s), 2
+    # without an image": the two still running (and billed) at the vendor counted as lost,
+    # and nothing said how to collect them. Its estimate did not say which arm went by batch.
+    pytest.importorskip("ipywidgets")
+    from imgkit.widgets import DrillPanel
+
+    sim = sim_factory(batch_duration=30.0)
+    panel = DrillPanel(
+        out=tmp_path, arms=("dall-e-3", "leonardo-phoenix"), n=2, sim_url=sim.base_url
+    )
+    panel.batch.value = True
+    estimate = panel.estimate.value
+    assert "in a batch" in estimate.split("dall-e-3")[1].split("</li>")[0], estimate
+    assert "in a batch" not in estimate.split("leonardo-phoenix")[1].split("</li>")[0]
+    panel.run_drill()
+    _wait_for(lambda: any(tmp_path.glob("*/ledger.sqlite")))
+    folder = next(tmp_path.glob("*/ledger.sqlite")).parent
+    _wait_for(lambda: _submitted(folder))
+    panel.stop()
+    assert panel.wait(60) and panel.task.error is None, panel.task.error_text
+    status = html.unescape(panel.status.value)
+    assert "2 image(s)" in status and "0 without an image" in status, status
+    assert "2 sent in batches, not yet collected" in status and ".resume()" in status, status

@@ -40,7 +40,7 @@ from imgkit.widgets._common import (
     simulated_badge,
     usd,
 )
-from imgkit.widgets.drill_results import DrillResults, batch_status_html
+from imgkit.widgets.drill_results import DrillResults, batch_status_html, done_html
 from imgkit.widgets.gallery import Gallery, GalleryItem
 
 __all__ = ["DEFAULT_ARMS", "DrillPanel", "arm_choices"]
@@ -370,9 +370,8 @@ class DrillPanel(widgets.VBox):
         n = int(self.n.value)
         rows, total, unknown = [], 0.0, []
         for arm, request in planned:
-            cost = estimate_cost(request, self.catalog)
-            if self.batch.value and _batchable(request, self.catalog):
-                cost = estimate_batch_cost(request, self.catalog)
+            batched = self.batch.value and _batchable(request, self.catalog)
+            cost = (estimate_batch_cost if batched else estimate_cost)(request, self.catalog)
             if cost.per_image is None:
                 unknown.append(arm.name)
                 rows.append(f"<li>{escape(arm.name)}: price unknown ({escape(cost.note)})</li>")
@@ -380,7 +379,8 @@ class DrillPanel(widgets.VBox):
             total += cost.per_image * n
             rows.append(
                 f"<li>{escape(arm.name)}: {n} x {usd(cost.per_image, 4)} = "
-                f"{usd(cost.per_image * n, 4)} <small>({escape(cost.basis)})</small></li>"
+                f"{usd(cost.per_image * n, 4)}{' in a batch' if batched else ''} "
+                f"<small>({escape(cost.basis)})</small></li>"
             )
         live = self.backend_name == "live"
         head = (
@@ -576,13 +576,8 @@ class DrillPanel(widgets.VBox):
         self._absorb(frame)
         self._show_batches(run.path)
         simulated = bool(frame.get("simulated", pd.Series([False])).fillna(False).any())
-        counts = frame["status"].value_counts().to_dict() if "status" in frame.columns else {}
-        stopped = "" if self.task is None or not self.task.stop_event.is_set() else " (stopped)"
-        self.status.value = (
-            f"Done{stopped}: {counts.get('ok', 0)} image(s), "
-            f"{sum(v for k, v in counts.items() if k != 'ok')} without an image. "
-            + simulated_badge(simulated)
-        )
+        stopped = self.task is not None and self.task.stop_event.is_set()
+        self.status.value = done_html(run, frame, stopped, simulated)
         self.run_path.value = (
             f"<p>Run folder: <code>{escape(run.path)}</code>. Reopen it any time with "
             f"<code>imgkit.open_run({escape(repr(str(run.path)))})</code>.</p>"

@@ -29,7 +29,7 @@ from imgkit.widgets._common import (
     usd,
 )
 
-__all__ = ["DrillResults", "batch_status_html"]
+__all__ = ["DrillResults", "batch_status_html", "done_html"]
 
 _TITLES = ("Consistency", "Prompt divergence", "Cost", "Attempt log")
 # The divergence tab lists at most this many generations (the plot shows them all).
@@ -334,6 +334,27 @@ def _batch_savings_html(frame: pd.DataFrame, manifest: Any) -> str:
     if alone:
         line += f" Run synchronously: {alone}."
     return f"<p>{escape(line)}</p>"
+
+
+def done_html(run: Any, frame: pd.DataFrame, stopped: bool, simulated: bool) -> str:
+    """The panel's last word on a run: the images made, the requests that ended without one,
+    and what is still to come (waiting in a vendor's batch, or never sent) with how to get it."""
+    from imgkit.runs.ledger import Ledger
+
+    counts = frame["status"].value_counts().to_dict() if "status" in frame.columns else {}
+    with Ledger.open(run.path) as ledger:
+        waiting = sum(ledger.batch_counts().values())
+    unended = sum(n for status, n in counts.items() if status not in ("ok", "failed", "refused"))
+    without = counts.get("failed", 0) + counts.get("refused", 0)
+    parts = [f"{counts.get('ok', 0)} image(s)", f"{without} without an image"]
+    if waiting:
+        parts.append(f"{waiting} sent in batches, not yet collected")
+    if unended > waiting:
+        parts.append(f"{unended - waiting} not sent")
+    text = f"Done{' (stopped)' if stopped else ''}: {', '.join(parts)}."
+    if unended:
+        text += f" imgkit.open_run({str(run.path)!r}).resume() finishes the run."
+    return escape(text) + " " + simulated_badge(simulated)
 
 
 def batch_status_html(run_path: Path) -> str:
