@@ -383,3 +383,30 @@ def test_the_panel_stopped_during_a_batch_says_what_waits_at_the_vendor(tmp_path
     status = html.unescape(panel.status.value)
     assert "2 image(s)" in status and "0 without an image" in status, status
     assert "2 sent in batches, not yet collected" in status and ".resume()" in status, status
+
+
+# -- the report ---------------------------------------------------------------------------------
+
+
+def test_the_report_of_a_run_with_batches_still_open_says_they_are_not_collected(
+    tmp_path, sim_factory, capsys
+):
+    # Before the fix the report of a run stopped while its batch ran said "1 arm(s) went
+    # through the vendors' Batch APIs: $0.0000 there": its three requests, running and billed
+    # at the vendor, were not mentioned.
+    sim = sim_factory(batch_duration=30.0)
+    stop = threading.Event()
+    thread = threading.Thread(
+        target=lambda: _drill(sim, tmp_path, "open", ("dall-e-3", "leonardo-phoenix"), n=3,
+                              batch=True, stop=stop)
+    )  # fmt: skip
+    thread.start()
+    folder = tmp_path / "open"
+    _wait_for(lambda: (folder / "ledger.sqlite").exists() and _submitted(folder))
+    stop.set()
+    thread.join(60)
+    assert main(["report", str(folder)]) == 0, capsys.readouterr().err
+    for name in ("report.md", "report.html"):
+        text = html.unescape((folder / name).read_text()).replace("\\", "")  # Markdown
+        assert "3 request(s) still in batches at the vendor, not yet collected" in text, name
+        assert f"imgkit drill --resume {folder}" in text, name

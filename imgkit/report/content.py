@@ -194,7 +194,7 @@ def _cost_line(data: ReportData) -> str:
         text += (
             f" {len(data.batch['arms'])} arm(s) went through the vendors' Batch APIs: "
             f"{usd(data.batch['batch_usd'])} there, {usd(data.batch['synchronous_usd'])} "
-            "synchronously."
+            "synchronously" + (_not_collected(data.batch, data.path) or ".")
         )
     if data.simulated == "all":
         text += " Simulated: what the services would charge; nothing was billed."
@@ -340,13 +340,23 @@ def _run_summary(data: ReportData) -> list[tuple[str, str]]:
     if isinstance(versions, Mapping):
         rows.append(("versions", ", ".join(f"{k} {v}" for k, v in versions.items() if v)))
     rows.append(("generations", str(len(frame))))
-    rows += _batch_rows(data.batch)
+    rows += _batch_rows(data.batch, data.path)
     if data.path is not None:
         rows.append(("folder", str(data.path)))
     return rows
 
 
-def _batch_rows(batch: Mapping[str, Any]) -> list[tuple[str, str]]:
+def _not_collected(batch: Mapping[str, Any], path: Any) -> str:
+    """The requests still in batches at the vendor (run and billed there, not yet here)."""
+    if not batch.get("waiting"):
+        return ""
+    return (
+        f"; {batch['waiting']} request(s) still in batches at the vendor, not yet collected "
+        f"(`imgkit drill --resume {path}` collects them)."
+    )
+
+
+def _batch_rows(batch: Mapping[str, Any], path: Any) -> list[tuple[str, str]]:
     """A batch drill's two facts: its price against the synchronous one, and the arms that ran
     synchronously (with why)."""
     if not batch:
@@ -356,7 +366,7 @@ def _batch_rows(batch: Mapping[str, Any]) -> list[tuple[str, str]]:
             "batch mode",
             f"{len(batch['arms'])} arm(s) through the vendors' Batch APIs cost "
             f"{usd(batch['batch_usd'])}; the same images synchronously: "
-            f"{usd(batch['synchronous_usd'])}",
+            f"{usd(batch['synchronous_usd'])}" + _not_collected(batch, path).rstrip("."),
         )
     ]
     if batch.get("synchronous_arms"):

@@ -132,7 +132,8 @@ def batch_summary(frame: pd.DataFrame, manifest: Mapping[str, Any]) -> dict[str,
 
     Keys: ``arms`` (the batch arms), ``batch_usd`` (their cost), ``synchronous_usd`` (the same
     images synchronously), ``saved_usd``, ``synchronous_arms`` ({arm: why it ran
-    synchronously})."""
+    synchronously}), ``waiting`` (requests of batch arms sent and not yet collected: in flight
+    in a batch the vendor may still be running, and billing)."""
     section = manifest.get("batch") if isinstance(manifest, Mapping) else None
     if not isinstance(section, Mapping) or not section.get("arms"):
         return {}
@@ -147,8 +148,12 @@ def batch_summary(frame: pd.DataFrame, manifest: Mapping[str, Any]) -> dict[str,
             ratio = entry.get("price_ratio") or 1
             batch_usd += money
             synchronous_usd += money / Decimal(str(ratio))
+    waiting = 0
+    if "status" in frame.columns and "arm" in frame.columns:
+        waiting = int(((frame["status"] == "in_flight") & frame["arm"].isin(list(arms))).sum())
     return {
         "arms": sorted(arms),
+        "waiting": waiting,
         "batch_usd": float(batch_usd),
         "synchronous_usd": float(synchronous_usd),
         "saved_usd": float(synchronous_usd - batch_usd),
