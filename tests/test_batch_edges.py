@@ -17,6 +17,7 @@ from pathlib import Path
 import pytest
 
 from imgkit.cli.main import main
+from imgkit.errors import RunError
 from imgkit.runner import drill, resume
 from imgkit.runner.batch_outcomes import file_stem
 from imgkit.runs import open_run
@@ -187,7 +188,10 @@ def test_result_lines_that_cannot_be_read_are_said_and_an_answered_one_counts_as
 
 
 def _submitted(folder: Path) -> bool:
-    return any(row["batch_id"] for row in _batch_rows(folder))
+    try:
+        return any(row["batch_id"] for row in _batch_rows(folder))
+    except RunError:  # a ledger still being made
+        return False
 
 
 # -- whole batches that end badly -------------------------------------------------------------
@@ -375,8 +379,11 @@ def test_the_panel_stopped_during_a_batch_says_what_waits_at_the_vendor(tmp_path
     assert "in a batch" in estimate.split("dall-e-3")[1].split("</li>")[0], estimate
     assert "in a batch" not in estimate.split("leonardo-phoenix")[1].split("</li>")[0]
     panel.run_drill()
-    _wait_for(lambda: any(tmp_path.glob("*/ledger.sqlite")))
-    folder = next(tmp_path.glob("*/ledger.sqlite")).parent
+    def folders() -> list[Path]:  # a run folder is made under a hidden name, then renamed
+        return [p.parent for p in tmp_path.glob("*/ledger.sqlite") if p.parent.name[0] != "."]
+
+    _wait_for(folders)
+    [folder] = folders()
     _wait_for(lambda: _submitted(folder))
     panel.stop()
     assert panel.wait(60) and panel.task.error is None, panel.task.error_text
@@ -410,3 +417,33 @@ def test_the_report_of_a_run_with_batches_still_open_says_they_are_not_collected
         text = html.unescape((folder / name).read_text()).replace("\\", "")  # Markdown
         assert "3 request(s) still in batches at the vendor, not yet collected" in text, name
         assert f"imgkit drill --resume {folder}" in text, name
+
+
+# -- a kill after a batch's last result, before it is marked collected --------------------------
+
+
+def test_a_kill_after_every_result_is_recorded_but_before_collected_resumes(
+    tmp_path, batch_sim, monkeypatch
+):
+    # Found by benchmarks/bench_batch_kill.py (a kill while collecting): every request of the
+    # batch recorded, the batch itself not yet "collected". Before the fix the resume made no
+    # client for its vendor (no request of it was still waiting) and raised KeyError: 'openai'.
+    real = Ledger.update_batch
+
+    def killed_before_collected(self, key, **fields):
+        if fields.get("status") == "collected":
+            raise SystemExit("killed after the last result was recorded")
+        return real(self, key, **fields)
+
+    monkeypatch.setattr(Ledger, "update_batch", killed_before_collected)
+    with pytest.raises((SystemExit, RunError)):
+        _drill(batch_sim, tmp_path, "cut", n=2, batch=True)
+    monkeypatch.undo()
+    folder = tmp_path / "cut"
+    assert [row["status"] for row in _batch_rows(folder)] == ["submitted"]
+    assert open_run(folder).summary()["ok"] == 2
+    run = resume(folder, sim_url=batch_sim.base_url, progress=False, log=None)
+    assert run.status == "complete" and run.summary()["ok"] == 2
+    assert [row["status"] for row in _batch_rows(folder)] == ["collected"]
+    stats = batch_sim.stats()["batches"]
+    assert sum(stats["created"].values()) == 1 and sum(stats["lines"].values()) == 2

@@ -64,11 +64,15 @@ def _cmd_cancel(args: argparse.Namespace) -> int:
     from imgkit.runner.batch_control import batch_status, cancel_batches
     from imgkit.runs.ledger_batches import OPEN_BATCH_STATUSES
 
-    if not [r for r in batch_status(args.run) if r["status"] in OPEN_BATCH_STATUSES]:
-        print(f"{args.run}: no open batch; nothing to cancel")
+    rows = batch_status(args.run)
+    if not [r for r in rows if r["status"] in OPEN_BATCH_STATUSES]:
+        # Nothing to cancel: the run is not touched (see batch_control.acancel_batches).
+        if args.json:
+            print(json.dumps({"cancelled": 0, "batches": rows}, indent=2, default=str))
+        else:
+            print(f"{args.run}: no open batch; nothing to cancel")
         return 0
     run = cancel_batches(args.run, sim_url=args.sim_url, progress=not args.no_progress)
-
     rows = batch_status(run.path)
     still_open = [r for r in rows if r["status"] in OPEN_BATCH_STATUSES]
     summary = run.summary()

@@ -94,9 +94,15 @@ async def run_session(
     batch_todo = [p for p in todo if p.generation.arm in routes.terms]
     sync_todo = [p for p in todo if p.generation.arm not in routes.terms]
     open_batches = ledger.batches(open_only=True)
-    # The services the open batches need too, when nothing new goes to their vendor.
-    waiting = {a["gen_id"] for a in ledger.in_batches()}
-    services = [p.generation for p in todo] + [g for g in plan if g.gen_id in waiting]
+    # The services the open batches need too, when nothing new goes to their vendor: one
+    # request of each (a batch whose every result was recorded before a kill, not yet marked
+    # collected, has none still waiting, but its vendor is asked for it all the same).
+    in_open = {
+        first["gen_id"]
+        for row in open_batches
+        for first in ledger.batch_attempts(row["batch_key"], pending_only=False, limit=1)
+    }
+    services = [p.generation for p in todo] + [g for g in plan if g.gen_id in in_open]
 
     session = ledger.begin_session(kind, note)
     manifest = read_manifest(run_path)
