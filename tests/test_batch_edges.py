@@ -379,6 +379,7 @@ def test_the_panel_stopped_during_a_batch_says_what_waits_at_the_vendor(tmp_path
     assert "in a batch" in estimate.split("dall-e-3")[1].split("</li>")[0], estimate
     assert "in a batch" not in estimate.split("leonardo-phoenix")[1].split("</li>")[0]
     panel.run_drill()
+
     def folders() -> list[Path]:  # a run folder is made under a hidden name, then renamed
         return [p.parent for p in tmp_path.glob("*/ledger.sqlite") if p.parent.name[0] != "."]
 
