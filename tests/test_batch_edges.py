@@ -448,3 +448,29 @@ def test_a_kill_after_every_result_is_recorded_but_before_collected_resumes(
     assert [row["status"] for row in _batch_rows(folder)] == ["collected"]
     stats = batch_sim.stats()["batches"]
     assert sum(stats["created"].values()) == 1 and sum(stats["lines"].values()) == 2
+
+
+def test_a_resumed_batch_holds_only_what_its_unrecorded_requests_may_cost(
+    tmp_path, batch_sim, monkeypatch
+):
+    # A batch re-attached by a resume held its whole estimate against the budget, though some
+    # of its results were recorded (and their cost counted as spent) before the kill: the
+    # resume's own check passed, then the run stopped for the budget without sending the
+    # request that had failed with a 500. Budget: exactly the estimate of the two images.
+    batch_sim.configure(faults="openai/dall-e-3:500=x1")
+    real = Ledger.update_batch
+
+    def killed_before_collected(self, key, **fields):
+        if fields.get("status") == "collected":
+            raise SystemExit("killed after the last result was recorded")
+        return real(self, key, **fields)
+
+    monkeypatch.setattr(Ledger, "update_batch", killed_before_collected)
+    with pytest.raises((SystemExit, RunError)):
+        _drill(batch_sim, tmp_path, "held", n=2, batch=True, budget=0.04)
+    monkeypatch.undo()
+    folder = tmp_path / "held"
+    assert open_run(folder).summary()["ok"] == 1
+    run = resume(folder, sim_url=batch_sim.base_url, progress=False, log=None)
+    assert run.status == "complete" and run.summary()["ok"] == 2, run.summary()
+    assert run.summary()["spent_usd"] == pytest.approx(0.04)

@@ -146,10 +146,15 @@ class BatchExecutor(OutcomeRecorder):
                 self._plan = {g.gen_id: g for g in await self._read(self.ledger.plan)}
             opened = await self._read(self.ledger.batches, open_only=True)
             self._serial = len(await self._read(self.ledger.batches))
+            # What these batches may still cost is held, as for requests in flight: their
+            # requests not yet recorded (those recorded before a kill are spent already).
+            unrecorded: dict[str, float] = {}
+            for attempt in await self._read(self.ledger.in_batches):
+                key = attempt["batch_key"]
+                unrecorded[key] = unrecorded.get(key, 0.0) + (attempt["estimated_usd"] or 0.0)
             for row in opened:
-                # What these batches may still cost is held, as for requests in flight.
-                self._reserved[row["batch_key"]] = row["estimated_usd"] or 0.0
-                self.context.budget.reserved += row["estimated_usd"] or 0.0
+                self._reserved[row["batch_key"]] = unrecorded.get(row["batch_key"], 0.0)
+                self.context.budget.reserved += unrecorded.get(row["batch_key"], 0.0)
                 self.bars.add(row["batch_key"], self._label(row), row["requests"])
                 followers.append(asyncio.create_task(self._follow(row["batch_key"])))
             round_number = 1 + max((row["round"] for row in opened), default=0)
