@@ -224,11 +224,12 @@ def _latency(data: ReportData) -> tuple[Table | None, str]:
     table = latency_table(data.frame) if "latency_s" in data.frame.columns else None
     if table is None or table["latency_median_s"].isna().all():
         return None, ""
+    batched = set(data.batch.get("arms") or ())
     rows = [
         [
             str(r["arm"]),
             str(r["n"]),
-            seconds(r["latency_median_s"]),
+            seconds(r["latency_median_s"]) or ("by batch" if r["arm"] in batched else ""),
             seconds(r["latency_p90_s"]),
             str(r["streamed"]) if r["streamed"] else "no",
             seconds(r["first_partial_median_s"]),
@@ -247,6 +248,9 @@ def _latency(data: ReportData) -> tuple[Table | None, str]:
     ]
     note = "Seconds from sending a request to its answer; for streamed requests also to the first "
     note += "partial image and to the final image."
+    if batched:
+        note += ' Arms sent through a Batch API have no time per request ("by batch"): their '
+        note += "results came back together, within the batch's completion window."
     if data.simulated == "all":
         note += " Simulated: these are the simulator's own delays, not the services'."
     return Table(head, rows), note

@@ -90,7 +90,8 @@ class DrillResults(widgets.Tab):
         self.comparison = None
         self._show_consistency(frame, simulated, n_boot=n_boot, n_perm=n_perm)
         self._show_divergence(frame, simulated)
-        self._show_cost(frame, simulated)
+        manifest = getattr(run, "manifest", None) or {}
+        self._show_cost(frame, simulated, set((manifest.get("batch") or {}).get("arms") or ()))
         self._show_attempts(run)
 
     # ---------------------------------------------------------------------------------------
@@ -220,7 +221,8 @@ class DrillResults(widgets.Tab):
     # ---------------------------------------------------------------------------------------
     # Cost and attempts
 
-    def _show_cost(self, frame: pd.DataFrame, simulated: bool) -> None:
+    def _show_cost(self, frame: pd.DataFrame, simulated: bool, batched: set[str]) -> None:
+        """Cost per arm, and time to answer; ``batched``: the arms sent through a Batch API."""
         if "cost_usd" not in frame.columns:
             self.cost_html.value = "<i>The run recorded no costs.</i>"
             return
@@ -244,12 +246,14 @@ class DrillResults(widgets.Tab):
             else "Live run: what the services billed (from their usage) or the catalog's price."
         )
         missing = f" {unpriced} image(s) have no known cost." if unpriced else ""
+        if batched:
+            missing += f" {', '.join(sorted(batched))}: at the Batch API's price."
         shown = per_arm.assign(cost_usd=per_arm["cost_usd"].map(lambda v: usd(float(v), 4)))
         self.cost_html.value = (
             simulated_badge(simulated)
             + f"<p><b>Total: {usd(total, 4)}</b>.{escape(missing)} {escape(note)}</p>"
             + frame_html(shown)
-            + _latency_html(frame, simulated)
+            + _latency_html(frame, simulated, batched)
         )
 
     def _show_attempts(self, run: Any) -> None:
@@ -285,9 +289,10 @@ class DrillResults(widgets.Tab):
         )
 
 
-def _latency_html(frame: pd.DataFrame, simulated: bool) -> str:
+def _latency_html(frame: pd.DataFrame, simulated: bool, batched: set[str]) -> str:
     """Time to answer per arm, with time to first partial image and to final image for arms
-    that streamed (:func:`imgkit.analysis.latency.latency_table`)."""
+    that streamed (:func:`imgkit.analysis.latency.latency_table`); arms sent through a Batch
+    API (``batched``) have no time per request, and say so."""
     from imgkit.analysis.latency import latency_table
 
     table = latency_table(frame)
@@ -301,7 +306,10 @@ def _latency_html(frame: pd.DataFrame, simulated: bool) -> str:
         {
             "arm": table["arm"],
             "images": table["n"],
-            "median": table["latency_median_s"].map(seconds),
+            "median": [
+                seconds(v) or ("by batch" if arm in batched else "")
+                for arm, v in zip(table["arm"], table["latency_median_s"], strict=True)
+            ],
             "90th percentile": table["latency_p90_s"].map(seconds),
             "streamed": table["streamed"],
             "first partial image": table["first_partial_median_s"].map(seconds),
