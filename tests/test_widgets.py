@@ -79,6 +79,10 @@ def test_drill_panel_opens_on_the_lessons_drill_offline() -> None:
     # The estimate is the catalog's: 5 x $0.04 for dall-e-3 plus gpt-image-1's dearest choice.
     assert "dall-e-3: 5 x $0.0400 = $0.20" in panel.estimate.value
     assert "SIMULATED" in panel.estimate.value
+    # Each price says how it was reached in words, not as the catalog's key.
+    assert "(price per image)" in panel.estimate.value
+    assert "dearest choice; prompt tokens extra" in panel.estimate.value
+    assert "dearest_choice" not in panel.estimate.value
     assert not panel.run_button.disabled
 
 

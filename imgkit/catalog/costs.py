@@ -29,6 +29,7 @@ from imgkit.errors import ValidationError
 __all__ = [
     "PARTIAL_IMAGE_TOKENS",
     "CostEstimate",
+    "basis_words",
     "chain_expected_cost",
     "cost_from_usage",
     "estimate_cost",
@@ -40,6 +41,23 @@ __all__ = [
 
 _MILLION = Decimal(1_000_000)
 _CENT = Decimal("0.01")
+
+
+#: What each ``CostEstimate.basis`` means, in the words shown to a person next to a price.
+_BASIS_WORDS = {
+    "per_image": "price per image",
+    "tokens": "priced by its tokens",
+    "usage": "from the response's token count",
+    "usage_missing": "estimated: the response gave no token count",
+    "dearest_choice": "'auto' at its dearest choice; prompt tokens extra",
+    "upper_bound": "'auto' at its dearest choice; prompt tokens extra",  # runs before 0.2
+    "unknown": "no price figure",
+}
+
+
+def basis_words(basis: str) -> str:
+    """``basis`` (a :class:`CostEstimate` basis) in words; an unknown one as it is."""
+    return _BASIS_WORDS.get(basis, basis)
 
 
 @dataclass(frozen=True)
@@ -179,8 +197,8 @@ def estimate_cost(request: ImageRequest, catalog: Catalog | None = None) -> Cost
         notes.append(f"{request.partial_images} partial image(s): {partial_tokens} output tokens")
     if basis == "dearest_choice":
         notes.append(
-            f"'auto' priced at its most expensive quality and size for {spec.name}; the prompt's "
-            "tokens come on top, so this is not an upper bound"
+            f"'auto' priced at its most expensive quality and size for {spec.name} (its dearest "
+            "choice, not an upper bound)"
         )
     if basis == "unknown":
         notes.append(

@@ -92,7 +92,8 @@ def _cmd_models(args: argparse.Namespace) -> int:
 
 
 def _cmd_estimate(args: argparse.Namespace) -> int:
-    from imgkit.catalog.costs import estimate_cost  # pandas: loaded only when costs run
+    # pandas: loaded only when costs run
+    from imgkit.catalog.costs import basis_words, estimate_cost
 
     request = validate_request(
         args.model, "cost estimate", size=args.size, quality=args.quality, n=args.images
@@ -113,7 +114,8 @@ def _cmd_estimate(args: argparse.Namespace) -> int:
     else:
         print(
             f"{request.model} {request.quality} {request.size} x{request.n}: "
-            f"${estimate.usd:.4f} (${estimate.per_image:.4f} per image, {estimate.basis})"
+            f"${estimate.usd:.4f} (${estimate.per_image:.4f} per image, "
+            f"{basis_words(estimate.basis)})"
         )
     if estimate.note:
         print(f"note: {estimate.note}")
