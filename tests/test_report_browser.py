@@ -66,5 +66,12 @@ def test_the_first_screen_holds_the_answer(tmp_path: Path) -> None:
                     .filter(row => row.innerText.trim() === '').length"""
             )
             assert empty_heads == 0
+            # Short cells of the rewrites table stay on one line beside the long diff.
+            lines = page.evaluate(
+                """() => [...document.querySelectorAll('table.rewrites tbody td:first-child')]
+                    .map(cell => { const r = document.createRange(); r.selectNodeContents(cell);
+                                   return r.getClientRects().length; })"""
+            )
+            assert lines and set(lines) == {1}, lines
         finally:
             browser.close()

@@ -56,10 +56,12 @@ HEATMAP_IMAGES = 24
 
 @dataclass(frozen=True)
 class EmbeddedFigure:
-    """A figure of the report: its caption and the PNG as a ``data:image/png`` URI."""
+    """A figure of the report: its caption, the PNG as a ``data:image/png`` URI, and the
+    section of the page it illustrates ("consistency", "divergence" or "cost")."""
 
     caption: str
     uri: str
+    section: str = "consistency"
 
 
 @dataclass(frozen=True)
@@ -163,13 +165,15 @@ def report_figures(data: ReportData) -> list[EmbeddedFigure]:
     """
     frame, kind = data.frame, data.kind
     hashed = frame[frame[kind].notna()]
-    figures: list[tuple[str, Callable[[Axes], Any], tuple[float, float]]] = []
+    # (caption, draw, size in inches, section of the page)
+    figures: list[tuple[str, Callable[[Axes], Any], tuple[float, float], str]] = []
     if len(data.consistency):
         figures.append(
             (
                 "Consistency per prompt, with 95% intervals",
                 lambda ax: plots.consistency_intervals(data.consistency, kind, ax=ax),
                 (7.5, 4.5),
+                "consistency",
             )
         )
         figures.append(
@@ -177,6 +181,7 @@ def report_figures(data: ReportData) -> list[EmbeddedFigure]:
                 "Within-arm distances against unrelated photographs (the fixed scale)",
                 lambda ax: plots.distance_histogram(distance_histogram(frame, kind), ax=ax),
                 (7.5, 4.5),
+                "consistency",
             )
         )
     for arm in sorted(hashed["arm"].unique()):
@@ -189,6 +194,7 @@ def report_figures(data: ReportData) -> list[EmbeddedFigure]:
                         sample, arm, kind=kind, ax=ax
                     ),
                     (6.0, 5.0),
+                    "consistency",
                 )
             )
     if len(data.divergence):
@@ -199,6 +205,7 @@ def report_figures(data: ReportData) -> list[EmbeddedFigure]:
                     data.divergence, ax=ax, arms=list(dict.fromkeys(data.frame["arm"]))
                 ),
                 (7.5, 4.5),
+                "divergence",
             )
         )
     if len(data.image_vs_prompt):
@@ -207,6 +214,7 @@ def report_figures(data: ReportData) -> list[EmbeddedFigure]:
                 "Prompt rewriting against image spread",
                 lambda ax: plots.divergence_vs_image_distance(data.image_vs_prompt, ax=ax),
                 (7.5, 4.5),
+                "divergence",
             )
         )
     if len(data.projection):
@@ -217,13 +225,14 @@ def report_figures(data: ReportData) -> list[EmbeddedFigure]:
                 "Projected monthly cost",
                 lambda ax: plots.cost_projection(projection, ax=ax),
                 (7.5, 4.5),
+                "cost",
             )
         )
     shown = []
-    for caption, draw, size in figures:
+    for caption, draw, size, section in figures:
         uri = _png_uri(draw, size)
         if uri:
-            shown.append(EmbeddedFigure(caption, uri))
+            shown.append(EmbeddedFigure(caption, uri, section))
     return shown
 
 
