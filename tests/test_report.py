@@ -375,6 +375,12 @@ def test_reproduce_command_from_the_runner_parameters(tmp_path):
     # The Python part is valid Python.
     compile("\n".join(command.splitlines()[1:-2]), "<reproduce>", "exec")
     assert "does not record" in reproduce_command({})
+    # A folder that keeps its sweep file is repeated from it: one command.
+    (tmp_path / "sweep.toml").write_text('prompts = ["a fox"]\n', encoding="utf-8")
+    assert reproduce_command(manifest, tmp_path).splitlines() == [
+        f"imgkit drill --config {tmp_path / 'sweep.toml'}",
+        f"imgkit report {tmp_path}",
+    ]
 
 
 def test_bad_arguments(frame, tmp_path):

@@ -334,10 +334,14 @@ def _run_summary(data: ReportData) -> list[tuple[str, str]]:
         ("ended", manifest.get("ended_at")),
         ("repeats per prompt", _get(parameters, "n")),
         ("price table", _get(manifest, "catalog", "version") or manifest.get("price_table")),
-        ("estimate (USD)", _get(manifest, "estimate", "total_usd")),
+        ("estimate", _get(manifest, "estimate", "total_usd")),
         ("git commit", _get(manifest, "git", "commit")),
     ]
-    rows += [(name, fmt(value)) for name, value in facts if value not in (None, "", [])]
+    rows += [
+        (name, usd(value) if name == "estimate" else fmt(value))
+        for name, value in facts
+        if value not in (None, "", [])
+    ]
     for arm, group in frame.groupby("arm", sort=True):
         rows.append((f"arm {arm}", arm_label(group)))
     versions = manifest.get("versions")
