@@ -625,3 +625,14 @@ def test_drill_panel_verdict_corrects_every_pair_together(tmp_path: Path) -> Non
     assert verdict.count("adjusted") == 3 and "(Holm, 3 comparisons)" in verdict
     assert "rank_low" in verdict  # the ranking table
     assert "c was" not in verdict  # the least consistent arm wins nothing
+
+
+def test_tables_head_their_columns_in_words_aligned_with_the_cells(tmp_path: Path) -> None:
+    from imgkit.widgets._common import frame_html
+
+    assert '<tr style="text-align: left;">' in frame_html(pd.DataFrame({"arm": ["a"], "n": [1]}))
+    panel = DrillPanel(out=tmp_path, arms=("dall-e-3",), n=2)
+    panel.run_drill()
+    assert panel.wait(60) and panel.task.error is None, panel.task.error_text
+    cost = panel.results.cost_html.value
+    assert "<th>cost</th>" in cost and "cost_usd" not in cost

@@ -249,6 +249,7 @@ class DrillResults(widgets.Tab):
         if batched:
             missing += f" {', '.join(sorted(batched))}: at the Batch API's price."
         shown = per_arm.assign(cost_usd=per_arm["cost_usd"].map(lambda v: usd(float(v), 4)))
+        shown = shown.rename(columns={"cost_usd": "cost", "priced": "with a price"})
         self.cost_html.value = (
             simulated_badge(simulated)
             + f"<p><b>Total: {usd(total, 4)}</b>.{escape(missing)} {escape(note)}</p>"
