@@ -8,6 +8,7 @@ outputs, a ``parameters`` cell that runs offline, and the report notebook runnab
 from __future__ import annotations
 
 import html
+import re
 import time
 from pathlib import Path
 
@@ -623,7 +624,11 @@ def test_drill_panel_verdict_corrects_every_pair_together(tmp_path: Path) -> Non
     )
     assert panel.comparison.family_size == 3 and len(panel.verdicts) == 3
     assert verdict.count("adjusted") == 3 and "(Holm, 3 comparisons)" in verdict
-    assert "rank_low" in verdict  # the ranking table
+    # The ranking table, in words: whole ranks, each figure with its interval.
+    assert "<th>rank interval</th>" in verdict and "rank_low" not in verdict
+    assert "<td>1.5</td>" in verdict and "<td>1-2</td>" in verdict  # a and b tie
+    assert "<td>3</td>" in verdict and "3.000" not in verdict
+    assert re.search(r"<td>\d\.\d\d \[\d\.\d\d, \d\.\d\d\]</td>", verdict)
     assert "c was" not in verdict  # the least consistent arm wins nothing
 
 
@@ -636,3 +641,6 @@ def test_tables_head_their_columns_in_words_aligned_with_the_cells(tmp_path: Pat
     assert panel.wait(60) and panel.task.error is None, panel.task.error_text
     cost = panel.results.cost_html.value
     assert "<th>cost</th>" in cost and "cost_usd" not in cost
+    consistency = panel.results.consistency_html.value
+    assert "<th>similarity (95% interval)</th>" in consistency
+    assert "n_images" not in consistency and "ci_low" not in consistency

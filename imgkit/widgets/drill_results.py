@@ -108,18 +108,21 @@ class DrillResults(widgets.Tab):
         except ImgkitError as exc:
             self.consistency_html.value = f"<i>No consistency table: {escape(exc)}</i>"
             return
-        self.consistency_html.value = frame_html(
-            table,
-            columns=[
-                "arm",
-                "n_images",
-                "similarity",
-                "ci_low",
-                "ci_high",
-                "mean_distance",
-                "near_duplicate_share",
-            ],
+        shown = pd.DataFrame(
+            {
+                "arm": table["arm"],
+                "images": table["n_images"],
+                "similarity (95% interval)": [
+                    _with_interval(v, lo, hi)
+                    for v, lo, hi in zip(
+                        table["similarity"], table["ci_low"], table["ci_high"], strict=True
+                    )
+                ],
+                "mean distance (bits)": table["mean_distance"].map(lambda v: f"{v:.1f}"),
+                "near-duplicate pairs": table["near_duplicate_share"].map(lambda v: f"{v:.0%}"),
+            }
         )
+        self.consistency_html.value = frame_html(shown)
         if len(table):
             figure, ax = new_figure((6.4, 3.6))
             consistency_intervals(table, ax=ax)
@@ -145,9 +148,24 @@ class DrillResults(widgets.Tab):
         summary = "".join(f"<p>{escape(line)}</p>" for line in result.summary())
         ranking = ""
         if result.ranking["arm"].nunique() >= 2:
+            ranks = result.ranking
             ranking = frame_html(
-                result.ranking,
-                columns=["rank", "arm", "similarity", "ci_low", "ci_high", "rank_low", "rank_high"],
+                pd.DataFrame(
+                    {
+                        "rank": ranks["rank"].map(lambda r: f"{r:g}"),  # ties: 1.5
+                        "arm": ranks["arm"],
+                        "similarity (95% interval)": [
+                            _with_interval(v, lo, hi)
+                            for v, lo, hi in zip(
+                                ranks["similarity"], ranks["ci_low"], ranks["ci_high"], strict=True
+                            )
+                        ],
+                        "rank interval": [
+                            f"{lo:g}" if lo == hi else f"{lo:g}-{hi:g}"
+                            for lo, hi in zip(ranks["rank_low"], ranks["rank_high"], strict=True)
+                        ],
+                    }
+                )
             )
         note = (
             "<p><small>Similarity is on a fixed scale (0 = as far apart as unrelated "
@@ -288,6 +306,11 @@ class DrillResults(widgets.Tab):
             max_rows=200,
             drop_empty=True,
         )
+
+
+def _with_interval(value: float, low: float, high: float) -> str:
+    """ "0.81 [0.75, 0.87]": a figure with its interval, as the report writes it."""
+    return f"{value:.2f} [{low:.2f}, {high:.2f}]"
 
 
 def _latency_html(frame: pd.DataFrame, simulated: bool, batched: set[str]) -> str:
