@@ -31,6 +31,7 @@ __all__ = [
     "CostEstimate",
     "chain_expected_cost",
     "cost_from_usage",
+    "describe_basis",
     "estimate_cost",
     "output_tokens",
     "price_per_image",
@@ -136,6 +137,24 @@ def _token_price(spec: ModelSpec, size: str, quality: str, catalog: Catalog) -> 
     return tokens * _decimal(spec.price.image_output_per_million) / _MILLION
 
 
+#: Each basis of a :class:`CostEstimate` as a person reads it.
+_BASIS_WORDS = {
+    "per_image": "price per image",
+    "tokens": "token estimate",
+    "usage": "from usage",
+    "usage_missing": "usage missing: estimated",
+    "dearest_choice": "dearest choice of 'auto'",
+    "upper_bound": "dearest choice of 'auto'",
+    "unknown": "no price figure",
+}
+
+
+def describe_basis(basis: str) -> str:
+    """How an estimate's ``basis`` reads in a printed line ("dearest_choice" is "dearest
+    choice of 'auto'"); an unknown basis is returned as it is."""
+    return _BASIS_WORDS.get(basis, basis)
+
+
 def price_per_image(
     spec: ModelSpec, size: str, quality: str, catalog: Catalog | None = None
 ) -> tuple[Decimal | None, str]:
@@ -178,9 +197,11 @@ def estimate_cost(request: ImageRequest, catalog: Catalog | None = None) -> Cost
         per_image += partial_tokens * _decimal(spec.price.image_output_per_million) / _MILLION
         notes.append(f"{request.partial_images} partial image(s): {partial_tokens} output tokens")
     if basis == "dearest_choice":
+        # Name what was left to the service: "quality", or "quality and size".
+        auto = [name for name, v in (("quality", quality), ("size", request.size)) if v == "auto"]
+        whose = "their" if len(auto) > 1 else "its"
         notes.append(
-            f"'auto' priced at its most expensive quality and size for {spec.name}; the prompt's "
-            "tokens come on top, so this is not an upper bound"
+            f"{' and '.join(auto) or 'the'} 'auto' priced at {whose} dearest choice for {spec.name}"
         )
     if basis == "unknown":
         notes.append(
@@ -188,7 +209,10 @@ def estimate_cost(request: ImageRequest, catalog: Catalog | None = None) -> Cost
             "the cost will be taken from the response's usage"
         )
     if spec.price.kind == "per_token" and per_image is not None:
-        notes.append("output tokens only; prompt tokens add well under $0.001")
+        notes.append(
+            "output tokens only; the prompt's tokens add well under $0.001"
+            + (", so even this is not an upper bound" if basis == "dearest_choice" else "")
+        )
     if spec.price.note:
         notes.append(spec.price.note)
     return CostEstimate(
