@@ -133,10 +133,10 @@ def drift_frame(runs: Iterable[Any]) -> pd.DataFrame:
     ``Run.to_frame()``'s columns plus ``created_at`` (the run's start, UTC), ``arm_key`` (a
     JSON text of :func:`arm_identity` without the snapshot), ``snapshot`` and ``identity``
     (the dict). ``run_id`` is the run's id, or, for runs given that share one, their folder's
-    name (:func:`_run_labels`). :class:`ValidationError` for fewer than two runs or one given
-    twice.
+    name (:func:`imgkit.runs.folder.distinct_names`). :class:`ValidationError` for fewer than
+    two runs or one given twice.
     """
-    from imgkit.runs.folder import Run, open_run
+    from imgkit.runs.folder import Run, distinct_names, open_run
     from imgkit.runs.ledger import Ledger
 
     opened = [open_run(r) if isinstance(r, str | os.PathLike) else r for r in runs]
@@ -147,7 +147,7 @@ def drift_frame(runs: Iterable[Any]) -> pd.DataFrame:
         raise ValidationError("runs", [str(r.path) for r in opened], "at least two runs")
     seen: set[str] = set()
     frames = []
-    labels = _run_labels(opened)
+    labels = distinct_names(opened)
     for run, label in zip(opened, labels, strict=True):
         if str(run.path) in seen:
             raise ValidationError("runs", str(run.path), "each run once")
@@ -181,22 +181,6 @@ def drift_frame(runs: Iterable[Any]) -> pd.DataFrame:
     joined["run_id"] = joined["run_id"].astype(str)
     joined.attrs["paths"] = dict(zip(labels, (str(run.path) for run in opened), strict=True))
     return joined
-
-
-def _run_labels(runs: Sequence[Any]) -> list[str]:
-    """The name each run goes by in the tables and verdicts: its id, unless another run given
-    has the same id (a run folder copied as a baseline keeps the id of the run it copies, and a
-    nightly job names every night's run alike); those are named by as much of their folder's
-    path as tells them apart ("known-good", or "baseline/nightly")."""
-    ids = [run.run_id for run in runs]
-    labels = list(ids)
-    shared = [k for k, run_id in enumerate(ids) if ids.count(run_id) > 1]
-    for depth in range(1, max((len(runs[k].path.parts) for k in shared), default=0) + 1):
-        for k in shared:
-            labels[k] = "/".join(runs[k].path.parts[-depth:])
-        if len(set(labels)) == len(labels):
-            break
-    return labels
 
 
 # --------------------------------------------------------------------------------------------
