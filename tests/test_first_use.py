@@ -213,3 +213,16 @@ def test_a_closed_pipe_ends_quietly():
     process.stderr.close()
     assert process.wait(timeout=60) != 0
     assert "Traceback" not in err and "BrokenPipeError" not in err
+
+
+def test_the_reports_reproduce_section_names_the_run_folders_sweep(nightly):
+    from imgkit.report.data import report_data
+
+    command = report_data(nightly["tonight"], n_boot=20, plan=False).command
+    sweep = nightly["tonight"] / "sweep.toml"
+    # The README's promise, `imgkit drill --config runs/<id>/sweep.toml` repeats the run, is
+    # what the report tells a reader, instead of a Python snippet of the manifest's records.
+    assert command.splitlines() == [
+        f"imgkit drill --config {sweep}",
+        f"imgkit report {nightly['tonight']}",
+    ]
