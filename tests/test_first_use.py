@@ -226,3 +226,23 @@ def test_the_reports_reproduce_section_names_the_run_folders_sweep(nightly):
         f"imgkit drill --config {sweep}",
         f"imgkit report {nightly['tonight']}",
     ]
+
+
+def test_the_drift_page_says_no_change_in_words_as_the_command_line_does(nightly):
+    from imgkit.report.drift_page import drift_page
+
+    page = drift_page(imgkit.drift([nightly["baseline"], nightly["tonight"]]), images=False)
+    head = page.table_head
+    later = [
+        dict(zip(head, row, strict=True)) for row in page.table_rows if "(reference)" not in row[1]
+    ]
+    reference = [
+        dict(zip(head, row, strict=True)) for row in page.table_rows if "(reference)" in row[1]
+    ]
+    # A later run's "consistency" cell says "changed" or "no", never nothing; the reference
+    # run is what the others are measured against, so its cells stay empty.
+    assert {row["consistency"] for row in later} <= {"changed", "no"}
+    assert {row["consistency"] for row in reference} == {""}
+    # No revised prompt in either run (gpt-image-2's Images API): no verdict on rewriting.
+    gpt = next(row for row in later if row["arm"] == "gpt low")
+    assert gpt["rewriting"] == "-"
