@@ -246,3 +246,12 @@ def test_the_drift_page_says_no_change_in_words_as_the_command_line_does(nightly
     # No revised prompt in either run (gpt-image-2's Images API): no verdict on rewriting.
     gpt = next(row for row in later if row["arm"] == "gpt low")
     assert gpt["rewriting"] == "-"
+
+
+def test_the_gallery_page_lists_the_prompts_its_headings_number(nightly):
+    from imgkit.report import write_report
+
+    write_report(nightly["tonight"], n_boot=20, plan=False)
+    page = (nightly["tonight"] / "gallery.html").read_text(encoding="utf-8")
+    # "gpt low — prompt #2" only means something with the prompts listed, in their order.
+    assert page.index(RED) < page.index(LIGHTHOUSE) < page.index("— prompt #1")
