@@ -196,9 +196,12 @@ def estimate_cost(request: ImageRequest, catalog: Catalog | None = None) -> Cost
         per_image += partial_tokens * _decimal(spec.price.image_output_per_million) / _MILLION
         notes.append(f"{request.partial_images} partial image(s): {partial_tokens} output tokens")
     if basis == "dearest_choice":
+        # Name what was left to the service: "quality", or "quality and size".
+        auto = [name for name, v in (("quality", quality), ("size", request.size)) if v == "auto"]
+        whose = "their" if len(auto) > 1 else "its"
         notes.append(
-            f"'auto' priced at its most expensive quality and size for {spec.name} (its dearest "
-            "choice, not an upper bound)"
+            f"{' and '.join(auto) or 'the'} 'auto' priced at {whose} dearest choice for "
+            f"{spec.name} (not an upper bound)"
         )
     if basis == "unknown":
         notes.append(
@@ -206,7 +209,10 @@ def estimate_cost(request: ImageRequest, catalog: Catalog | None = None) -> Cost
             "the cost will be taken from the response's usage"
         )
     if spec.price.kind == "per_token" and per_image is not None:
-        notes.append("output tokens only; prompt tokens add well under $0.001")
+        notes.append(
+            "output tokens only; the prompt's tokens add well under $0.001"
+            + (", so even this is not an upper bound" if basis == "dearest_choice" else "")
+        )
     if spec.price.note:
         notes.append(spec.price.note)
     return CostEstimate(

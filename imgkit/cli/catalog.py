@@ -17,7 +17,7 @@ from typing import Any
 from imgkit.catalog.models import default_catalog
 from imgkit.catalog.validation import validate_request
 from imgkit.cli.argtypes import positive_int
-from imgkit.cli.parsing import DeprecatedOption, ExtendNumbers, volumes
+from imgkit.cli.parsing import DeprecatedOption, ExtendNumbers, options_named, volumes
 from imgkit.errors import ValidationError
 
 __all__ = ["COMMANDS", "add_commands", "configure", "print_json"]
@@ -95,9 +95,10 @@ def _cmd_estimate(args: argparse.Namespace) -> int:
     # pandas: loaded only when costs run
     from imgkit.catalog.costs import basis_words, estimate_cost
 
-    request = validate_request(
-        args.model, "cost estimate", size=args.size, quality=args.quality, n=args.images
-    )
+    with options_named(n="--images"):
+        request = validate_request(
+            args.model, "cost estimate", size=args.size, quality=args.quality, n=args.images
+        )
     estimate = estimate_cost(request)
     data = {
         "model": request.model,

@@ -53,6 +53,7 @@ from imgkit.analysis.multiplicity import CORRECTIONS
 from imgkit.analysis.reference import DEFAULT_KINDS, Reference, reference_for_bits
 from imgkit.analysis.sweep import SweepComparison, compare_all
 from imgkit.errors import ValidationError, check_argument
+from imgkit.experiment.sweep import SWEEP_FILE_NAME
 from imgkit.report.costs import (
     DEFAULT_PER_DAY,
     arm_label,
@@ -225,22 +226,20 @@ def reproduce_command(manifest: Mapping[str, Any], path: Path | None = None) -> 
     """Return the command that re-runs the experiment, and the one that rebuilds this report.
 
     Uses the manifest's own record of the command (``command``, ``argv`` or ``cli``) when there
-    is one; else, for a run folder that keeps its sweep file (every run since sweeps), ``imgkit
-    drill --config`` on it; otherwise writes the :func:`imgkit.drill` call from the drill's
-    ``parameters`` as the runner records them (or from top-level keys of the same names).
+    is one; otherwise ``imgkit drill --config`` on the ``sweep.toml`` the run folder keeps
+    (which repeats the run exactly); otherwise writes the :func:`imgkit.drill` call from the
+    drill's ``parameters`` as the runner records them (or from top-level keys of the same
+    names).
     """
-    from imgkit.experiment.sweep import SWEEP_FILE_NAME
-
     lines = []
     recorded = [_command_text(manifest.get(k)) for k in ("command", "argv", "cli")]
     recorded = [text for text in recorded if text]
     parameters = manifest.get("parameters")
     parameters = parameters if isinstance(parameters, Mapping) else manifest
-    sweep_file = Path(path) / SWEEP_FILE_NAME if path is not None else None
     if recorded:
         lines.append(recorded[0])
-    elif sweep_file is not None and sweep_file.is_file():
-        lines.append(shlex.join(["imgkit", "drill", "--config", str(sweep_file)]))
+    elif path is not None and (path / SWEEP_FILE_NAME).is_file():
+        lines.append(shlex.join(["imgkit", "drill", "--config", str(path / SWEEP_FILE_NAME)]))
     else:
         arguments = [
             f"    {name}={parameters[name]!r},"

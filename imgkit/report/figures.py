@@ -23,6 +23,7 @@ from matplotlib.figure import Figure
 from PIL import Image
 
 from imgkit.analysis.consistency import distance_histogram
+from imgkit.analysis.generations import in_run_order
 from imgkit.errors import ValidationError
 from imgkit.report import plots
 from imgkit.report.data import ReportData
@@ -259,7 +260,8 @@ def gallery(
     per_group: int = THUMBNAILS_PER_GROUP,
     total: int = THUMBNAILS_IN_REPORT,
 ) -> Gallery:
-    """Return a bounded sample of thumbnails of the successful generations, by arm and prompt.
+    """Return a bounded sample of thumbnails of the successful generations, by arm and prompt
+    (prompts in the run's order).
 
     Each arm x prompt group shows at most ``per_group`` images, fewer when there are so many
     groups that ``total`` would be passed (at least one per group, and at most ``total`` groups
@@ -271,8 +273,8 @@ def gallery(
     if "image_path" not in rows.columns:
         return Gallery(has_paths=False, groups=[])
     rows = rows[rows["image_path"].notna()]
-    order = [c for c in ("arm", "prompt", "repeat") if c in rows.columns]
-    grouped = list(rows.sort_values(order, kind="stable").groupby(["arm", "prompt"], sort=True))
+    ordered = in_run_order(rows, then=("repeat",))
+    grouped = list(ordered.groupby(["arm", "prompt"], sort=False))
     each = max(1, min(per_group, total // max(1, len(grouped))))
     groups = []
     for (arm, prompt), group in grouped[:total]:
@@ -308,10 +310,9 @@ def gallery_links(frame: pd.DataFrame, folder: str | os.PathLike) -> Gallery:
     if "image_path" not in rows.columns:
         return Gallery(has_paths=False, groups=[])
     rows = rows[rows["image_path"].notna()]
-    order = [c for c in ("arm", "prompt", "repeat") if c in rows.columns]
     groups = []
-    for (arm, prompt), group in rows.sort_values(order, kind="stable").groupby(
-        ["arm", "prompt"], sort=True
+    for (arm, prompt), group in in_run_order(rows, then=("repeat",)).groupby(
+        ["arm", "prompt"], sort=False
     ):
         links = []
         for record in group.to_dict(orient="records"):
