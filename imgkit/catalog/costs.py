@@ -200,8 +200,7 @@ def estimate_cost(request: ImageRequest, catalog: Catalog | None = None) -> Cost
         auto = [name for name, v in (("quality", quality), ("size", request.size)) if v == "auto"]
         whose = "their" if len(auto) > 1 else "its"
         notes.append(
-            f"{' and '.join(auto) or 'the'} 'auto' priced at {whose} dearest choice for "
-            f"{spec.name} (not an upper bound)"
+            f"{' and '.join(auto) or 'the'} 'auto' priced at {whose} dearest choice for {spec.name}"
         )
     if basis == "unknown":
         notes.append(
