@@ -111,7 +111,12 @@ def test_the_report_of_a_batch_run_says_what_it_would_have_cost_synchronously(tm
     assert "leonardo-phoenix" in rows["run synchronously"]
     assert data.to_dict()["batch"]["synchronous_usd"] == pytest.approx(0.16)
     # The first screen's cost sentence says it too.
-    assert "$0.0800 there, $0.1600 synchronously" in report_content(data).cost_line
+    content = report_content(data)
+    assert "$0.0800 there, $0.1600 synchronously" in content.cost_line
+    # A batch arm has no time per request: said, not left blank.
+    latency = {row[0]: row for row in content.latency.rows}
+    assert latency["dall-e-3"][2] == "by batch" and "Batch API" in content.latency_note
+    assert latency["leonardo-phoenix"][2].endswith(" s")
     assert "batch mode" in write_report(run, data=data).read_text(encoding="utf-8")
 
 
@@ -265,3 +270,17 @@ def test_the_drill_panel_sends_a_batch_and_shows_it(tmp_path, batch_sim):
     assert panel.run.manifest["parameters"]["batch"] is True
     assert "dall-e-3 batch: completed: 2 made, 0 failed of 2" in panel.batch_status.value
     assert len(panel.gallery) == 2
+    assert "dall-e-3: at the Batch API&#x27;s price" in panel.results.cost_html.value
+
+
+def test_the_panels_time_to_answer_says_by_batch_for_a_batch_arm(tmp_path, batch_sim):
+    pytest.importorskip("ipywidgets")
+    from imgkit.widgets import DrillPanel
+
+    arms = ("dall-e-3", "leonardo-phoenix")
+    panel = DrillPanel(out=tmp_path, arms=arms, n=2, sim_url=batch_sim.base_url)
+    panel.batch.value = True
+    panel.run_drill()
+    assert panel.wait(60) and panel.task.error is None, panel.task.error_text
+    cost = panel.results.cost_html.value
+    assert "Time to answer" in cost and "<td>by batch</td>" in cost

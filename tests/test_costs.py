@@ -202,3 +202,13 @@ def test_chain_failed_attempts_that_bill_are_counted():
     assert one["expected_usd"] == pytest.approx(0.04)
     with pytest.raises(ValidationError, match="p_fail"):
         chain_expected_cost([{"cost": 0.04, "p_fail": 1.5}])
+
+
+def test_every_basis_reads_as_words():
+    from imgkit.catalog.costs import basis_words
+
+    for basis in ("per_image", "tokens", "usage", "usage_missing", "dearest_choice", "unknown"):
+        words = basis_words(basis)
+        assert words != basis and "_" not in words
+    # Run folders from before the rename read the same.
+    assert basis_words("upper_bound") == basis_words("dearest_choice")

@@ -249,6 +249,13 @@ def test_embedded_plots_and_thumbnails(frame, written):
     assert 1 <= len([t for t, _ in glance.tags if t == "img"]) <= 4 * frame["arm"].nunique()
     # consistency, distributions, one heatmap per arm, divergence, divergence vs image, cost
     assert len(figures) == 7
+
+    # Each figure sits in the section it illustrates.
+    def pngs(section: str) -> int:
+        body = written["html"].split(f'<section id="{section}">')[1].split("</section>")[0]
+        return body.count('src="data:image/png;base64,')
+
+    assert (pngs("consistency"), pngs("divergence"), pngs("cost")) == (4, 2, 1)
     captions = [t for t in parsed.text if t.startswith("Pairwise distances, ")]
     assert captions == ["Pairwise distances, steady", "Pairwise distances, wobbly"]
 
@@ -368,6 +375,12 @@ def test_reproduce_command_from_the_runner_parameters(tmp_path):
     # The Python part is valid Python.
     compile("\n".join(command.splitlines()[1:-2]), "<reproduce>", "exec")
     assert "does not record" in reproduce_command({})
+    # A folder that keeps its sweep file is repeated from it: one command.
+    (tmp_path / "sweep.toml").write_text('prompts = ["a fox"]\n', encoding="utf-8")
+    assert reproduce_command(manifest, tmp_path).splitlines() == [
+        f"imgkit drill --config {tmp_path / 'sweep.toml'}",
+        f"imgkit report {tmp_path}",
+    ]
 
 
 def test_bad_arguments(frame, tmp_path):

@@ -40,6 +40,9 @@ def test_the_first_screen_holds_the_answer(tmp_path: Path) -> None:
         progress=False,
     )
     report = write_report(run.path, n_boot=200, n_perm=2000)
+    html = report.read_text("utf-8")
+    assert "<tr><td>estimate</td><td>$1.0320</td></tr>" in html  # money, as money
+    assert f"imgkit drill --config {run.path / 'sweep.toml'}" in html  # one command repeats it
     SHOTS.mkdir(parents=True, exist_ok=True)
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=require_browser(), headless=True)
@@ -66,5 +69,12 @@ def test_the_first_screen_holds_the_answer(tmp_path: Path) -> None:
                     .filter(row => row.innerText.trim() === '').length"""
             )
             assert empty_heads == 0
+            # Short cells of the rewrites table stay on one line beside the long diff.
+            lines = page.evaluate(
+                """() => [...document.querySelectorAll('table.rewrites tbody td:first-child')]
+                    .map(cell => { const r = document.createRange(); r.selectNodeContents(cell);
+                                   return r.getClientRects().length; })"""
+            )
+            assert lines and set(lines) == {1}, lines
         finally:
             browser.close()

@@ -8,6 +8,7 @@ outputs, a ``parameters`` cell that runs offline, and the report notebook runnab
 from __future__ import annotations
 
 import html
+import re
 import time
 from pathlib import Path
 
@@ -79,6 +80,10 @@ def test_drill_panel_opens_on_the_lessons_drill_offline() -> None:
     # The estimate is the catalog's: 5 x $0.04 for dall-e-3 plus gpt-image-1's dearest choice.
     assert "dall-e-3: 5 x $0.0400 = $0.20" in panel.estimate.value
     assert "SIMULATED" in panel.estimate.value
+    # Each price says how it was reached in words, not as the catalog's key.
+    assert "(price per image)" in panel.estimate.value
+    assert "dearest choice; prompt tokens extra" in panel.estimate.value
+    assert "dearest_choice" not in panel.estimate.value
     assert not panel.run_button.disabled
 
 
@@ -619,5 +624,23 @@ def test_drill_panel_verdict_corrects_every_pair_together(tmp_path: Path) -> Non
     )
     assert panel.comparison.family_size == 3 and len(panel.verdicts) == 3
     assert verdict.count("adjusted") == 3 and "(Holm, 3 comparisons)" in verdict
-    assert "rank_low" in verdict  # the ranking table
+    # The ranking table, in words: whole ranks, each figure with its interval.
+    assert "<th>rank interval</th>" in verdict and "rank_low" not in verdict
+    assert "<td>1.5</td>" in verdict and "<td>1-2</td>" in verdict  # a and b tie
+    assert "<td>3</td>" in verdict and "3.000" not in verdict
+    assert re.search(r"<td>\d\.\d\d \[\d\.\d\d, \d\.\d\d\]</td>", verdict)
     assert "c was" not in verdict  # the least consistent arm wins nothing
+
+
+def test_tables_head_their_columns_in_words_aligned_with_the_cells(tmp_path: Path) -> None:
+    from imgkit.widgets._common import frame_html
+
+    assert '<tr style="text-align: left;">' in frame_html(pd.DataFrame({"arm": ["a"], "n": [1]}))
+    panel = DrillPanel(out=tmp_path, arms=("dall-e-3",), n=2)
+    panel.run_drill()
+    assert panel.wait(60) and panel.task.error is None, panel.task.error_text
+    cost = panel.results.cost_html.value
+    assert "<th>cost</th>" in cost and "cost_usd" not in cost
+    consistency = panel.results.consistency_html.value
+    assert "<th>similarity (95% interval)</th>" in consistency
+    assert "n_images" not in consistency and "ci_low" not in consistency

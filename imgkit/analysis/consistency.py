@@ -49,6 +49,7 @@ from imgkit.analysis.generations import (
     check_kinds,
     cross_prompt_distance,
     group_bits,
+    in_run_order,
     usable_generations,
 )
 from imgkit.analysis.hashing import KINDS, distance_matrix, pair_distance_counts
@@ -144,6 +145,9 @@ def consistency_table(
 ) -> pd.DataFrame:
     """Score how consistent each arm is on each prompt; one row per arm, prompt and hash kind.
 
+    Rows go by kind, then arm (sorted), then prompt in the order the prompts first appear in
+    ``frame`` (a run's own order).
+
     Columns: ``arm``, ``prompt``, ``kind``, ``n_images``, ``n_pairs``, ``mean_distance``,
     ``median_distance`` (Hamming bits), ``similarity`` (0..1 on the fixed scale, see the module
     docstring), ``ci_low`` / ``ci_high`` (percentile bootstrap interval of the similarity at
@@ -161,7 +165,7 @@ def consistency_table(
     """
     kinds = check_kinds(kinds)
     check_resampling_arguments(n_boot, confidence, near_duplicate)
-    rows = usable_generations(frame, kinds, hash_size=hash_size)
+    rows = in_run_order(usable_generations(frame, kinds, hash_size=hash_size))
     records: list[dict[str, Any]] = []
     for kind in kinds:
         if len(rows) == 0:
@@ -170,7 +174,7 @@ def consistency_table(
         reference = reference_for_bits(kind, bits)
         cross, _ = cross_prompt_distance(rows, kind)
         threshold = near_duplicate_bits(reference, near_duplicate)
-        hexes = rows.groupby(["arm", "prompt"], sort=True)[kind]
+        hexes = rows.groupby(["arm", "prompt"], sort=False)[kind]
         for (arm, prompt), hashes in hexes:
             matrix = groups[(arm, prompt)]
             n = matrix.shape[0]
@@ -288,7 +292,8 @@ def pairwise_distances(
     """Return the labelled square matrix of distances between one arm's images.
 
     With ``prompt`` only that prompt's images; without it, all of the arm's images ordered by
-    prompt then repeat. Labels are ``"r<repeat>"`` (or the row index when there is no
+    prompt (in the run's order, :func:`~imgkit.analysis.generations.in_run_order`) then
+    repeat. Labels are ``"r<repeat>"`` (or the row index when there is no
     ``repeat`` column), prefixed with the prompt's position ``"p<k> "`` when several prompts
     are shown. ``frame.attrs`` holds ``simulated`` (bool) and ``prompts`` (list).
     Raises :class:`ValidationError` for an unknown arm, prompt or kind.
@@ -300,8 +305,7 @@ def pairwise_distances(
     if prompt is not None:
         check_argument("prompt", prompt, sorted(rows["prompt"].unique()))
         rows = rows[rows["prompt"] == prompt]
-    order = ["prompt", "repeat"] if "repeat" in rows.columns else ["prompt"]
-    rows = rows.sort_values(order, kind="stable")
+    rows = in_run_order(rows, then=("repeat",))
     prompts = list(dict.fromkeys(rows["prompt"]))
     number = {p: k for k, p in enumerate(prompts, start=1)}
     labels = []
@@ -368,6 +372,24 @@ def _images_in(folder: Path) -> list[Path]:
     return sorted(p for p in folder.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
 
 
+def _run_folder_records(path: Path, prefix: str) -> list[dict[str, Any]]:
+    """The generations of a run folder that have an image: arm (after ``prefix``), prompt,
+    image path and whether the simulator made it, in plan order."""
+    from imgkit.runs.folder import open_run
+
+    frame = open_run(path).to_frame()
+    rows = frame[(frame["status"] == "ok") & frame["image_path"].notna()]
+    return [
+        {
+            "arm": f"{prefix}{row.arm}",
+            "prompt": row.prompt,
+            "image_path": row.image_path,
+            "simulated": bool(row.simulated),
+        }
+        for row in rows.itertuples()
+    ]
+
+
 def consistency_for_paths(
     paths: Iterable[str | os.PathLike] | str | os.PathLike,
     kinds: Iterable[str] | str = DEFAULT_KINDS,
@@ -379,19 +401,28 @@ def consistency_for_paths(
 ) -> pd.DataFrame:
     """Score any images for consistency; return :func:`consistency_table`'s frame.
 
-    Each argument is an image file or a folder. A folder's own images form one arm named by the
-    folder path as given; each immediate subfolder holding images forms a further arm named
-    ``<folder>/<subfolder>`` (so ``runs/x`` with ``dalle3/`` and ``gpt/`` inside gives two
+    Each argument is an image file or a folder. A run folder written by ``imgkit drill`` (it
+    holds a manifest) is scored as its report scores it: each arm on each prompt, from its
+    ledger, with its ``simulated`` flags (its images sit side by side in ``images/``, so as a
+    plain folder they would be one pile of every arm and prompt); when several paths are given
+    its arms are named ``<folder>: <arm>``. Any other folder's own images form one arm named by
+    the folder path as given; each immediate subfolder holding images forms a further arm
+    named ``<folder>/<subfolder>`` (so a folder with ``dalle3/`` and ``gpt/`` inside gives two
     arms). Image files given directly form the arm ``"files"``. Only files with a suffix in
-    :data:`IMAGE_SUFFIXES` are taken from folders. All images count as one prompt (``""``), so
-    there is no cross-prompt figure; similarities are on the fixed scale. Raises
+    :data:`IMAGE_SUFFIXES` are taken from folders, and all their images count as one prompt
+    (``""``), so there is no cross-prompt figure; similarities are on the fixed scale. Raises
     :class:`ValidationError` when a path does not exist or no image is found.
     """
+    from imgkit.runs.manifest import MANIFEST_NAME
+
     paths = [paths] if isinstance(paths, str | os.PathLike) else list(paths)
     records = []
     for given in paths:
         path = Path(given)
-        if path.is_dir():
+        if path.is_dir() and (path / MANIFEST_NAME).is_file():
+            prefix = f"{os.fspath(given).rstrip('/')}: " if len(paths) > 1 else ""
+            records += _run_folder_records(path, prefix)
+        elif path.is_dir():
             arms = [(os.fspath(given), _images_in(path))]
             for sub in sorted(p for p in path.iterdir() if p.is_dir()):
                 arms.append((f"{os.fspath(given).rstrip('/')}/{sub.name}", _images_in(sub)))

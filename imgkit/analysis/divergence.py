@@ -31,6 +31,7 @@ import numpy as np
 import pandas as pd
 
 from imgkit.analysis.consistency import usable_generations
+from imgkit.analysis.generations import in_run_order
 from imgkit.analysis.hashing import KINDS, bits_from_hex, distance_matrix
 from imgkit.errors import ValidationError, check_argument
 
@@ -217,6 +218,8 @@ def divergence_table(frame: pd.DataFrame) -> pd.DataFrame:
 def rewrite_variability(frame: pd.DataFrame) -> pd.DataFrame:
     """Return, per arm and prompt, how differently the model rewrote the same prompt each time.
 
+    Arms sorted, and each arm's prompts in the order they first appear in ``frame``.
+
     Columns: ``arm``, ``prompt``, ``n_revised``, ``n_distinct`` (different revised texts),
     ``mean_pairwise_jaccard`` and ``mean_pairwise_edit`` (mean over all pairs of revisions of
     the Jaccard distance and the normalized edit distance between them; NaN with fewer than two
@@ -225,9 +228,9 @@ def rewrite_variability(frame: pd.DataFrame) -> pd.DataFrame:
     _check_frame(frame)
     if "arm" not in frame.columns:
         raise ValidationError("frame", f"columns {list(frame.columns)}", "an arm column")
-    rows = _revised_rows(frame)
+    rows = in_run_order(_revised_rows(frame))
     records = []
-    for (arm, prompt), group in rows.groupby(["arm", "prompt"], sort=True):
+    for (arm, prompt), group in rows.groupby(["arm", "prompt"], sort=False):
         texts = group["revised_prompt"].tolist()
         words = [tokenize(t) for t in texts]
         pairs = list(itertools.combinations(range(len(words)), 2))

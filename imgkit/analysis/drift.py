@@ -132,9 +132,11 @@ def drift_frame(runs: Iterable[Any]) -> pd.DataFrame:
 
     ``Run.to_frame()``'s columns plus ``created_at`` (the run's start, UTC), ``arm_key`` (a
     JSON text of :func:`arm_identity` without the snapshot), ``snapshot`` and ``identity``
-    (the dict). :class:`ValidationError` for fewer than two runs or one given twice.
+    (the dict). ``run_id`` is the run's id, or, for runs given that share one, their folder's
+    name (:func:`imgkit.runs.folder.distinct_names`). :class:`ValidationError` for fewer than
+    two runs or one given twice.
     """
-    from imgkit.runs.folder import Run, open_run
+    from imgkit.runs.folder import Run, distinct_names, open_run
     from imgkit.runs.ledger import Ledger
 
     opened = [open_run(r) if isinstance(r, str | os.PathLike) else r for r in runs]
@@ -145,7 +147,8 @@ def drift_frame(runs: Iterable[Any]) -> pd.DataFrame:
         raise ValidationError("runs", [str(r.path) for r in opened], "at least two runs")
     seen: set[str] = set()
     frames = []
-    for run in opened:
+    labels = distinct_names(opened)
+    for run, label in zip(opened, labels, strict=True):
         if str(run.path) in seen:
             raise ValidationError("runs", str(run.path), "each run once")
         seen.add(str(run.path))
@@ -165,6 +168,7 @@ def drift_frame(runs: Iterable[Any]) -> pd.DataFrame:
             for name, (model, endpoint, request) in requests.items()
         }
         frame = run.to_frame()
+        frame["run_id"] = label
         frame["created_at"] = pd.Timestamp(manifest.get("created_at"))
         frame["identity"] = frame["arm"].map(identities)
         frame["arm_key"] = frame["identity"].map(_key)
@@ -175,7 +179,7 @@ def drift_frame(runs: Iterable[Any]) -> pd.DataFrame:
     joined["run_id"] = pd.Categorical(joined["run_id"], categories=list(order.index), ordered=True)
     joined = joined.sort_values("run_id", kind="stable").reset_index(drop=True)
     joined["run_id"] = joined["run_id"].astype(str)
-    joined.attrs["paths"] = {run.run_id: str(run.path) for run in opened}
+    joined.attrs["paths"] = dict(zip(labels, (str(run.path) for run in opened), strict=True))
     return joined
 
 

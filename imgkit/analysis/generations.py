@@ -29,6 +29,7 @@ __all__ = [
     "cross_prompt_distance",
     "group_bits",
     "hash_bit_count",
+    "in_run_order",
     "run_baseline",
     "usable_generations",
 ]
@@ -112,6 +113,21 @@ def usable_generations(
     for kind in kinds:
         keep &= (rows[kind].notna() & (rows[kind].astype(str) != "")).to_numpy()
     return rows[keep]
+
+
+def in_run_order(rows: pd.DataFrame, then: Iterable[str] = ()) -> pd.DataFrame:
+    """``rows`` sorted by arm, then by prompt in the order the prompts first appear, then by
+    the columns ``then`` that are present (``("repeat",)``); the index is kept.
+
+    A run frame lists its generations in plan order, so its prompts first appear in the run's
+    order: tables grouped this way list prompt #1 before prompt #2, as the report numbers them,
+    where sorting by the prompt's text would not.
+    """
+    rank = {prompt: k for k, prompt in enumerate(dict.fromkeys(rows["prompt"]))}
+    extra = [c for c in then if c in rows.columns]
+    ranked = rows.assign(_prompt_rank=rows["prompt"].map(rank))
+    ordered = ranked.sort_values(["arm", "_prompt_rank", *extra], kind="stable")
+    return ordered.drop(columns="_prompt_rank")
 
 
 def hash_bit_count(hashes: pd.Series, kind: str) -> int:

@@ -29,6 +29,7 @@ from imgkit.errors import ValidationError
 __all__ = [
     "PARTIAL_IMAGE_TOKENS",
     "CostEstimate",
+    "basis_words",
     "chain_expected_cost",
     "cost_from_usage",
     "estimate_cost",
@@ -40,6 +41,23 @@ __all__ = [
 
 _MILLION = Decimal(1_000_000)
 _CENT = Decimal("0.01")
+
+
+#: What each ``CostEstimate.basis`` means, in the words shown to a person next to a price.
+_BASIS_WORDS = {
+    "per_image": "price per image",
+    "tokens": "priced by its tokens",
+    "usage": "from the response's token count",
+    "usage_missing": "estimated: the response gave no token count",
+    "dearest_choice": "'auto' at its dearest choice; prompt tokens extra",
+    "upper_bound": "'auto' at its dearest choice; prompt tokens extra",  # runs before 0.2
+    "unknown": "no price figure",
+}
+
+
+def basis_words(basis: str) -> str:
+    """``basis`` (a :class:`CostEstimate` basis) in words; an unknown one as it is."""
+    return _BASIS_WORDS.get(basis, basis)
 
 
 @dataclass(frozen=True)
@@ -178,9 +196,11 @@ def estimate_cost(request: ImageRequest, catalog: Catalog | None = None) -> Cost
         per_image += partial_tokens * _decimal(spec.price.image_output_per_million) / _MILLION
         notes.append(f"{request.partial_images} partial image(s): {partial_tokens} output tokens")
     if basis == "dearest_choice":
+        # Name what was left to the service: "quality", or "quality and size".
+        auto = [name for name, v in (("quality", quality), ("size", request.size)) if v == "auto"]
+        whose = "their" if len(auto) > 1 else "its"
         notes.append(
-            f"'auto' priced at its most expensive quality and size for {spec.name}; the prompt's "
-            "tokens come on top, so this is not an upper bound"
+            f"{' and '.join(auto) or 'the'} 'auto' priced at {whose} dearest choice for {spec.name}"
         )
     if basis == "unknown":
         notes.append(
@@ -188,7 +208,10 @@ def estimate_cost(request: ImageRequest, catalog: Catalog | None = None) -> Cost
             "the cost will be taken from the response's usage"
         )
     if spec.price.kind == "per_token" and per_image is not None:
-        notes.append("output tokens only; prompt tokens add well under $0.001")
+        notes.append(
+            "output tokens only; the prompt's tokens add well under $0.001"
+            + (", so even this is not an upper bound" if basis == "dearest_choice" else "")
+        )
     if spec.price.note:
         notes.append(spec.price.note)
     return CostEstimate(

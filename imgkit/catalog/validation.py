@@ -98,7 +98,8 @@ def check_size(spec: ModelSpec, size: Any) -> str:
 
 def _check_int(param: str, value: Any, low: int, high: int, model: str) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
-        raise ValidationError(param, value, f"an integer from {low} to {high}", model=model)
+        allowed = f"only {low}" if low == high else f"an integer from {low} to {high}"
+        raise ValidationError(param, value, allowed, model=model)
     return value
 
 

@@ -125,9 +125,12 @@ def run_consistency(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps({"consistency": _records(table)}, indent=2))
         return EXIT_OK
+    # A run folder's rows are per prompt too; plain folders have one unnamed prompt.
+    named_prompts = bool((table["prompt"].astype(str) != "").any()) if len(table) else False
     shown = table[
         [
             "arm",
+            *(["prompt"] if named_prompts else []),
             "kind",
             "n_images",
             "mean_distance",
@@ -138,7 +141,16 @@ def run_consistency(args: argparse.Namespace) -> int:
             "near_duplicate_share",
         ]
     ]
+    numbers: dict[str, str] = {}
+    if named_prompts:
+        # Numbered in the run's order, as the report numbers them, and listed under the table.
+        numbers = {str(p): f"#{k}" for k, p in enumerate(dict.fromkeys(table["prompt"]), 1)}
+        shown = shown.assign(prompt=shown["prompt"].astype(str).map(numbers))
     print(shown.to_string(index=False, float_format=lambda v: f"{v:.3f}"))
+    for prompt, number in numbers.items():
+        print(f"  {number} {prompt}")
+    if "simulated" in table.columns and table["simulated"].fillna(False).astype(bool).any():
+        print("\nSIMULATED: images from imgkit's simulator, not a real model")
     first = table.iloc[0] if len(table) else None
     if first is not None:
         print(
@@ -250,8 +262,9 @@ def _configure_consistency(cons_parser: argparse.ArgumentParser) -> None:
     from imgkit.analysis.consistency import DEFAULT_NEAR_DUPLICATE
 
     cons_parser.description = (
-        "Score how alike images are. Each folder is an arm, and each subfolder "
-        "holding images is another arm; image files given directly form the arm 'files'."
+        "Score how alike images are. A run folder is scored per arm and prompt, as its report "
+        "does; any other folder is an arm, and each subfolder holding images is another arm; "
+        "image files given directly form the arm 'files'."
     )
     cons_parser.add_argument("paths", nargs="+", metavar="PATH", help="image files or folders")
     cons_parser.add_argument("--json", action="store_true", help="print JSON")

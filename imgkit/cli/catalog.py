@@ -17,7 +17,7 @@ from typing import Any
 from imgkit.catalog.models import default_catalog
 from imgkit.catalog.validation import validate_request
 from imgkit.cli.argtypes import positive_int
-from imgkit.cli.parsing import DeprecatedOption, ExtendNumbers, volumes
+from imgkit.cli.parsing import DeprecatedOption, ExtendNumbers, options_named, volumes
 from imgkit.errors import ValidationError
 
 __all__ = ["COMMANDS", "add_commands", "configure", "print_json"]
@@ -92,11 +92,13 @@ def _cmd_models(args: argparse.Namespace) -> int:
 
 
 def _cmd_estimate(args: argparse.Namespace) -> int:
-    from imgkit.catalog.costs import estimate_cost  # pandas: loaded only when costs run
+    # pandas: loaded only when costs run
+    from imgkit.catalog.costs import basis_words, estimate_cost
 
-    request = validate_request(
-        args.model, "cost estimate", size=args.size, quality=args.quality, n=args.images
-    )
+    with options_named(n="--images"):
+        request = validate_request(
+            args.model, "cost estimate", size=args.size, quality=args.quality, n=args.images
+        )
     estimate = estimate_cost(request)
     data = {
         "model": request.model,
@@ -113,7 +115,8 @@ def _cmd_estimate(args: argparse.Namespace) -> int:
     else:
         print(
             f"{request.model} {request.quality} {request.size} x{request.n}: "
-            f"${estimate.usd:.4f} (${estimate.per_image:.4f} per image, {estimate.basis})"
+            f"${estimate.usd:.4f} (${estimate.per_image:.4f} per image, "
+            f"{basis_words(estimate.basis)})"
         )
     if estimate.note:
         print(f"note: {estimate.note}")

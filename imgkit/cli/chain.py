@@ -30,7 +30,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from imgkit.cli.argtypes import positive_int
-from imgkit.cli.parsing import DeprecatedOption, print_error
+from imgkit.cli.parsing import DeprecatedOption, options_named, print_error
 from imgkit.errors import ChainExhaustedError, ValidationError
 
 if TYPE_CHECKING:
@@ -218,7 +218,7 @@ def run_edit(args: argparse.Namespace) -> int:
     if args.images is not None:
         params["n"] = args.images
     _check_out(args.out)
-    with _backend_server(args.backend, None) as server:
+    with _backend_server(args.backend, None) as server, options_named(n="--images"):
         base_url = None if server is None else server.openai_base_url
         if server is not None and args.model.startswith("gemini"):
             base_url = server.gemini_base_url

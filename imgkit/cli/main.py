@@ -25,7 +25,7 @@ import imgkit
 from imgkit.cli.parsing import ImgkitParser, print_error
 from imgkit.errors import ImgkitError
 
-__all__ = ["COMMAND_MODULES", "build_parser", "main"]
+__all__ = ["COMMAND_MODULES", "EXIT_BROKEN_PIPE", "build_parser", "main"]
 
 #: The modules that add commands, in the order ``imgkit --help`` lists them. Each has
 #: ``COMMANDS`` ({name: summary}) and ``configure(name, parser)``.
@@ -89,6 +89,18 @@ def build_parser(commands: Collection[str] | None = None) -> argparse.ArgumentPa
     return parser
 
 
+#: Exit status when standard output's reader went away (128 + SIGPIPE, as a shell reports it).
+EXIT_BROKEN_PIPE = 141
+
+
+def _discard_stdout() -> None:
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError, AttributeError):  # stdout replaced by something without a fd
+        pass
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``imgkit`` console script; returns the exit status."""
     argv = sys.argv[1:] if argv is None else list(argv)
@@ -106,13 +118,21 @@ def main(argv: Sequence[str] | None = None) -> int:
         # it is put back afterwards so that main() can be called again in the same process.
         os.environ["IMGKIT_PRICES"] = os.path.abspath(args.prices)
     try:
-        return int(args.func(args) or 0)
+        status = int(args.func(args) or 0)
+        sys.stdout.flush()  # a reader gone away shows here, not at exit with a traceback
+        return status
     except ImgkitError as exc:
         print_error(exc)
         return 2
     except KeyboardInterrupt:
         print("imgkit: interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:
+        # `imgkit runs --json | head -1`: the reader has what it wanted. Nothing more is
+        # written (stdout goes to /dev/null so the exit flush stays quiet) and the status is a
+        # shell's for a writer stopped by SIGPIPE.
+        _discard_stdout()
+        return EXIT_BROKEN_PIPE
     finally:
         if saved_prices is None:
             os.environ.pop("IMGKIT_PRICES", None)

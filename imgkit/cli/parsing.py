@@ -3,23 +3,27 @@
 Every command's parser is an :class:`ImgkitParser`, so a bad option reads the same whatever
 the command: the command's usage line, then ``imgkit: error: ...`` (exit status 2), as the
 errors raised while a command runs are printed by :func:`imgkit.cli.main.main`. Nothing here
-imports more than argparse.
+imports more than argparse and :mod:`imgkit.errors`.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import math
 import re
 import sys
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from typing import Any, NoReturn
+
+from imgkit.errors import ValidationError
 
 __all__ = [
     "ERROR_PREFIX",
     "DeprecatedOption",
     "ExtendNumbers",
     "ImgkitParser",
+    "options_named",
     "print_error",
     "volumes",
 ]
@@ -40,6 +44,19 @@ class ImgkitParser(argparse.ArgumentParser):
     def error(self, message: str) -> NoReturn:
         self.print_usage(sys.stderr)
         self.exit(2, f"{ERROR_PREFIX}{message}\n")
+
+
+@contextlib.contextmanager
+def options_named(**options: str) -> Iterator[None]:
+    """Name a request parameter that fails validation as the option the user typed: inside
+    ``with options_named(n="--images")``, "n=2 is not allowed" becomes "--images=2 is not
+    allowed", with the same value and allowed values."""
+    try:
+        yield
+    except ValidationError as exc:
+        if exc.param not in options:
+            raise
+        raise ValidationError(options[exc.param], exc.value, exc.allowed, model=exc.model) from None
 
 
 class DeprecatedOption(argparse.Action):

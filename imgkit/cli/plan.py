@@ -11,9 +11,9 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 from typing import Any
 
+from imgkit.cli.parsing import print_error
 from imgkit.errors import ImgkitError
 
 __all__ = ["COMMANDS", "add_commands", "configure", "run_plan"]
@@ -27,10 +27,7 @@ def run_plan(args: argparse.Namespace) -> int:
     from imgkit.analysis.planning import plan_repeats
 
     if args.run is None and args.similarity is None:
-        print(
-            "imgkit plan: error: give a pilot RUN_DIR, or --similarity for an assumed one",
-            file=sys.stderr,
-        )
+        print_error("give a pilot RUN_DIR, or --similarity for an assumed one")
         return 2
     try:
         plan = plan_repeats(
@@ -49,7 +46,7 @@ def run_plan(args: argparse.Namespace) -> int:
             seed=args.seed,
         )
     except (ImgkitError, OSError) as error:
-        print(f"imgkit plan: error: {error}", file=sys.stderr)
+        print_error(error)
         return 2
     if args.json:
         print(json.dumps(plan.to_dict(), indent=2, default=str))

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import json
+from pathlib import Path
 from typing import Any
 
 __all__ = ["COMMANDS", "add_commands", "configure"]
@@ -45,9 +46,15 @@ def _cmd_runs(args: argparse.Namespace) -> int:
         planned = entry["planned"] if entry["planned"] is not None else "?"
         images = f"{entry['images'] if entry['images'] is not None else '?'}/{planned}"
         status = entry["status"] + (f" ({entry['problem']})" if entry["problem"] else "")
+        # The folder's name is what other commands are given; a copied folder (a baseline
+        # kept as baseline/known-good) still carries the id of the run it copies.
+        folder_name = Path(entry["path"]).name
+        name = folder_name
+        if folder_name != entry["run_id"]:
+            name += f" (run {entry['run_id']})"
         rows.append(
             [
-                entry["run_id"],
+                name,
                 created,
                 backend,
                 str(entry["arms"] if entry["arms"] is not None else "-"),

@@ -82,7 +82,17 @@ def checks_text(result: CheckResult) -> str:
         for row in result.table.itertuples()
         if row.outcome == "fail" and isinstance(row.note, str) and "no " in row.note
     ]
-    return "\n".join(lines + notes) + "\n"
+    return "\n".join(lines + _prompt_legend(result.table) + notes) + "\n"
+
+
+def _prompt_legend(table: Any) -> list[str]:
+    """Which prompt each id of the table is ("p0: a red bicycle ..."), once each."""
+    named = {
+        row.prompt_id: row.prompt
+        for row in table.itertuples()
+        if isinstance(row.prompt_id, str) and isinstance(row.prompt, str)
+    }
+    return [f"  {prompt_id}: {prompt}" for prompt_id, prompt in named.items()]
 
 
 def checks_junit(result: CheckResult) -> str:
@@ -111,8 +121,9 @@ def checks_junit(result: CheckResult) -> str:
     for (index, row), name in zip(table.iterrows(), check_names(table), strict=True):
         case = ET.SubElement(suite, "testcase", classname=f"imgkit.check.{row['check']}", name=name)
         cells = dict(zip(_HEADERS, _cells(_Row(row)), strict=True))
+        interval = "" if cells["interval"] == "-" else f" {cells['interval']}"
         summary = (
-            f"measured {cells['measured']} {cells['interval']}, threshold {cells['threshold']}, "
+            f"measured {cells['measured']}{interval}, threshold {cells['threshold']}, "
             f"n = {cells['n']}: {cells['outcome']}"
             + (f" ({row['note']})" if isinstance(row["note"], str) else "")
         )

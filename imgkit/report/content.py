@@ -224,11 +224,12 @@ def _latency(data: ReportData) -> tuple[Table | None, str]:
     table = latency_table(data.frame) if "latency_s" in data.frame.columns else None
     if table is None or table["latency_median_s"].isna().all():
         return None, ""
+    batched = set(data.batch.get("arms") or ())
     rows = [
         [
             str(r["arm"]),
             str(r["n"]),
-            seconds(r["latency_median_s"]),
+            seconds(r["latency_median_s"]) or ("by batch" if r["arm"] in batched else ""),
             seconds(r["latency_p90_s"]),
             str(r["streamed"]) if r["streamed"] else "no",
             seconds(r["first_partial_median_s"]),
@@ -247,6 +248,9 @@ def _latency(data: ReportData) -> tuple[Table | None, str]:
     ]
     note = "Seconds from sending a request to its answer; for streamed requests also to the first "
     note += "partial image and to the final image."
+    if batched:
+        note += ' Arms sent through a Batch API have no time per request ("by batch"): their '
+        note += "results came back together, within the batch's completion window."
     if data.simulated == "all":
         note += " Simulated: these are the simulator's own delays, not the services'."
     return Table(head, rows), note
@@ -330,10 +334,14 @@ def _run_summary(data: ReportData) -> list[tuple[str, str]]:
         ("ended", manifest.get("ended_at")),
         ("repeats per prompt", _get(parameters, "n")),
         ("price table", _get(manifest, "catalog", "version") or manifest.get("price_table")),
-        ("estimate (USD)", _get(manifest, "estimate", "total_usd")),
+        ("estimate", _get(manifest, "estimate", "total_usd")),
         ("git commit", _get(manifest, "git", "commit")),
     ]
-    rows += [(name, fmt(value)) for name, value in facts if value not in (None, "", [])]
+    rows += [
+        (name, usd(value) if name == "estimate" else fmt(value))
+        for name, value in facts
+        if value not in (None, "", [])
+    ]
     for arm, group in frame.groupby("arm", sort=True):
         rows.append((f"arm {arm}", arm_label(group)))
     versions = manifest.get("versions")

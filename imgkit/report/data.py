@@ -53,6 +53,7 @@ from imgkit.analysis.multiplicity import CORRECTIONS
 from imgkit.analysis.reference import DEFAULT_KINDS, Reference, reference_for_bits
 from imgkit.analysis.sweep import SweepComparison, compare_all
 from imgkit.errors import ValidationError, check_argument
+from imgkit.experiment.sweep import SWEEP_FILE_NAME
 from imgkit.report.costs import (
     DEFAULT_PER_DAY,
     arm_label,
@@ -225,8 +226,10 @@ def reproduce_command(manifest: Mapping[str, Any], path: Path | None = None) -> 
     """Return the command that re-runs the experiment, and the one that rebuilds this report.
 
     Uses the manifest's own record of the command (``command``, ``argv`` or ``cli``) when there
-    is one; otherwise writes the :func:`imgkit.drill` call from the drill's ``parameters`` as
-    the runner records them (or from top-level keys of the same names).
+    is one; otherwise ``imgkit drill --config`` on the ``sweep.toml`` the run folder keeps
+    (which repeats the run exactly); otherwise writes the :func:`imgkit.drill` call from the
+    drill's ``parameters`` as the runner records them (or from top-level keys of the same
+    names).
     """
     lines = []
     recorded = [_command_text(manifest.get(k)) for k in ("command", "argv", "cli")]
@@ -235,6 +238,8 @@ def reproduce_command(manifest: Mapping[str, Any], path: Path | None = None) -> 
     parameters = parameters if isinstance(parameters, Mapping) else manifest
     if recorded:
         lines.append(recorded[0])
+    elif path is not None and (path / SWEEP_FILE_NAME).is_file():
+        lines.append(shlex.join(["imgkit", "drill", "--config", str(path / SWEEP_FILE_NAME)]))
     else:
         arguments = [
             f"    {name}={parameters[name]!r},"

@@ -85,6 +85,18 @@ def _p(value: Any) -> str:
     return "< 0.001" if value < 0.001 else f"{value:.3f}"
 
 
+def _is_number(value: Any) -> bool:
+    return isinstance(value, float | int) and math.isfinite(value)
+
+
+def _changed(flag: Any, is_reference: bool) -> str:
+    """A later run's verdict cell, as ``imgkit drift`` prints it: "changed", "no", or "-" when
+    there is nothing to compare (no revised prompt in either run); empty for the reference."""
+    if is_reference:
+        return ""
+    return "changed" if flag is True else "no" if flag is False else "-"
+
+
 def drift_page(result: DriftResult, *, images: bool = True) -> DriftPage:
     """The page's content for ``result`` (``images=False`` leaves out the images)."""
     runs = result.runs
@@ -123,10 +135,13 @@ def drift_page(result: DriftResult, *, images: bool = True) -> DriftPage:
                 row.prompt if isinstance(row.prompt, str) else "all shared",
                 _figure(row.similarity, row.ci_low, row.ci_high),
                 _p(row.p_value),
-                "changed" if row.consistency_changed is True else "",
+                _changed(row.consistency_changed, row.is_reference),
                 _figure(row.rewrite, row.rewrite_low, row.rewrite_high),
                 _figure(row.rewrite_change, row.rewrite_change_low, row.rewrite_change_high),
-                "changed" if row.rewrite_changed is True else "",
+                _changed(
+                    row.rewrite_changed if _is_number(row.rewrite_change) else None,
+                    row.is_reference,
+                ),
             ]
         )
     page = DriftPage(

@@ -23,6 +23,7 @@ from matplotlib.figure import Figure
 from PIL import Image
 
 from imgkit.analysis.consistency import distance_histogram
+from imgkit.analysis.generations import in_run_order
 from imgkit.errors import ValidationError
 from imgkit.report import plots
 from imgkit.report.data import ReportData
@@ -56,10 +57,12 @@ HEATMAP_IMAGES = 24
 
 @dataclass(frozen=True)
 class EmbeddedFigure:
-    """A figure of the report: its caption and the PNG as a ``data:image/png`` URI."""
+    """A figure of the report: its caption, the PNG as a ``data:image/png`` URI, and the
+    section of the page it illustrates ("consistency", "divergence" or "cost")."""
 
     caption: str
     uri: str
+    section: str = "consistency"
 
 
 @dataclass(frozen=True)
@@ -163,13 +166,15 @@ def report_figures(data: ReportData) -> list[EmbeddedFigure]:
     """
     frame, kind = data.frame, data.kind
     hashed = frame[frame[kind].notna()]
-    figures: list[tuple[str, Callable[[Axes], Any], tuple[float, float]]] = []
+    # (caption, draw, size in inches, section of the page)
+    figures: list[tuple[str, Callable[[Axes], Any], tuple[float, float], str]] = []
     if len(data.consistency):
         figures.append(
             (
                 "Consistency per prompt, with 95% intervals",
                 lambda ax: plots.consistency_intervals(data.consistency, kind, ax=ax),
                 (7.5, 4.5),
+                "consistency",
             )
         )
         figures.append(
@@ -177,6 +182,7 @@ def report_figures(data: ReportData) -> list[EmbeddedFigure]:
                 "Within-arm distances against unrelated photographs (the fixed scale)",
                 lambda ax: plots.distance_histogram(distance_histogram(frame, kind), ax=ax),
                 (7.5, 4.5),
+                "consistency",
             )
         )
     for arm in sorted(hashed["arm"].unique()):
@@ -189,6 +195,7 @@ def report_figures(data: ReportData) -> list[EmbeddedFigure]:
                         sample, arm, kind=kind, ax=ax
                     ),
                     (6.0, 5.0),
+                    "consistency",
                 )
             )
     if len(data.divergence):
@@ -199,6 +206,7 @@ def report_figures(data: ReportData) -> list[EmbeddedFigure]:
                     data.divergence, ax=ax, arms=list(dict.fromkeys(data.frame["arm"]))
                 ),
                 (7.5, 4.5),
+                "divergence",
             )
         )
     if len(data.image_vs_prompt):
@@ -207,6 +215,7 @@ def report_figures(data: ReportData) -> list[EmbeddedFigure]:
                 "Prompt rewriting against image spread",
                 lambda ax: plots.divergence_vs_image_distance(data.image_vs_prompt, ax=ax),
                 (7.5, 4.5),
+                "divergence",
             )
         )
     if len(data.projection):
@@ -217,13 +226,14 @@ def report_figures(data: ReportData) -> list[EmbeddedFigure]:
                 "Projected monthly cost",
                 lambda ax: plots.cost_projection(projection, ax=ax),
                 (7.5, 4.5),
+                "cost",
             )
         )
     shown = []
-    for caption, draw, size in figures:
+    for caption, draw, size, section in figures:
         uri = _png_uri(draw, size)
         if uri:
-            shown.append(EmbeddedFigure(caption, uri))
+            shown.append(EmbeddedFigure(caption, uri, section))
     return shown
 
 
@@ -250,7 +260,8 @@ def gallery(
     per_group: int = THUMBNAILS_PER_GROUP,
     total: int = THUMBNAILS_IN_REPORT,
 ) -> Gallery:
-    """Return a bounded sample of thumbnails of the successful generations, by arm and prompt.
+    """Return a bounded sample of thumbnails of the successful generations, by arm and prompt
+    (prompts in the run's order).
 
     Each arm x prompt group shows at most ``per_group`` images, fewer when there are so many
     groups that ``total`` would be passed (at least one per group, and at most ``total`` groups
@@ -262,8 +273,8 @@ def gallery(
     if "image_path" not in rows.columns:
         return Gallery(has_paths=False, groups=[])
     rows = rows[rows["image_path"].notna()]
-    order = [c for c in ("arm", "prompt", "repeat") if c in rows.columns]
-    grouped = list(rows.sort_values(order, kind="stable").groupby(["arm", "prompt"], sort=True))
+    ordered = in_run_order(rows, then=("repeat",))
+    grouped = list(ordered.groupby(["arm", "prompt"], sort=False))
     each = max(1, min(per_group, total // max(1, len(grouped))))
     groups = []
     for (arm, prompt), group in grouped[:total]:
@@ -299,10 +310,9 @@ def gallery_links(frame: pd.DataFrame, folder: str | os.PathLike) -> Gallery:
     if "image_path" not in rows.columns:
         return Gallery(has_paths=False, groups=[])
     rows = rows[rows["image_path"].notna()]
-    order = [c for c in ("arm", "prompt", "repeat") if c in rows.columns]
     groups = []
-    for (arm, prompt), group in rows.sort_values(order, kind="stable").groupby(
-        ["arm", "prompt"], sort=True
+    for (arm, prompt), group in in_run_order(rows, then=("repeat",)).groupby(
+        ["arm", "prompt"], sort=False
     ):
         links = []
         for record in group.to_dict(orient="records"):

@@ -6,7 +6,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from imgkit.catalog.costs import CostEstimate, estimate_cost
+from imgkit.catalog.costs import CostEstimate, basis_words, estimate_cost
 from imgkit.catalog.models import Catalog, default_catalog
 from imgkit.catalog.validation import ImageRequest
 from imgkit.experiment.options import DrillOptions
@@ -191,7 +191,8 @@ def describe_estimate(
     lines = [head]
     for arm, entry in estimate["per_arm"].items():
         each = entry["per_image_usd"]
-        price = "no estimate" if each is None else f"${each:.4f} each ({entry['basis']})"
+        basis = basis_words(entry["basis"])
+        price = "no estimate" if each is None else f"${each:.4f} each ({basis})"
         if entry.get("mode") == "batch":
             price += ", in batches"
         lines.append(f"  {arm}: {entry['images']} x {price}")

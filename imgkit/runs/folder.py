@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import os
 import warnings
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -26,7 +27,14 @@ from imgkit.runs.ledger import GENERATION_STATUS_OF, Ledger
 from imgkit.runs.manifest import MANIFEST_NAME, read_manifest
 from imgkit.runs.storage import IMAGES_DIR, sha256_file
 
-__all__ = ["ATTEMPT_COLUMNS", "FRAME_COLUMNS", "GENERATION_STATUSES", "Run", "open_run"]
+__all__ = [
+    "ATTEMPT_COLUMNS",
+    "FRAME_COLUMNS",
+    "GENERATION_STATUSES",
+    "Run",
+    "distinct_names",
+    "open_run",
+]
 
 
 #: Status of a generation: made ('ok'), failed after the retries the policy allows, refused on
@@ -367,3 +375,20 @@ def open_run(path: str | os.PathLike[str]) -> Run:
     if not (folder / Ledger.FILENAME).is_file():
         raise RunError(f"{path} has a manifest but no ledger: nothing was sent in this run")
     return run
+
+
+def distinct_names(runs: Sequence[Run]) -> list[str]:
+    """The name each of ``runs`` goes by where they are shown together (drift's tables and
+    verdicts): its id, unless another of them has the same id (a run folder copied as a
+    baseline keeps the id of the run it copies, and a nightly job names every night's run
+    alike); those are named by as much of their folder's path as tells them apart
+    ("known-good", or "baseline/nightly")."""
+    ids = [run.run_id for run in runs]
+    labels = list(ids)
+    shared = [k for k, run_id in enumerate(ids) if ids.count(run_id) > 1]
+    for depth in range(1, max((len(runs[k].path.parts) for k in shared), default=0) + 1):
+        for k in shared:
+            labels[k] = "/".join(runs[k].path.parts[-depth:])
+        if len(set(labels)) == len(labels):
+            break
+    return labels

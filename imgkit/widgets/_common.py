@@ -229,6 +229,7 @@ def frame_html(
     if frame.empty:
         return "<p><i>nothing yet</i></p>"
     kwargs.setdefault("float_format", lambda x: f"{x:.3f}")
+    kwargs.setdefault("justify", "left")  # headers over their (left-aligned) cells
     shown = frame.head(max_rows).astype(object).map(lambda v: _cell(v, max_chars))
     wrapped = set(wrap)
     positions = [k for k, c in enumerate(shown.columns, 1) if c not in wrapped]

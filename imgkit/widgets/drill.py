@@ -26,7 +26,7 @@ import ipywidgets as widgets
 import pandas as pd
 
 from imgkit.catalog.batch import batch_terms, estimate_batch_cost
-from imgkit.catalog.costs import estimate_cost
+from imgkit.catalog.costs import basis_words, estimate_cost
 from imgkit.catalog.models import Catalog, default_catalog
 from imgkit.errors import ImgkitError
 from imgkit.experiment.arms import LESSON_MODELS, LESSON_PROMPT, LESSON_REPEATS, Arm
@@ -380,7 +380,7 @@ class DrillPanel(widgets.VBox):
             rows.append(
                 f"<li>{escape(arm.name)}: {n} x {usd(cost.per_image, 4)} = "
                 f"{usd(cost.per_image * n, 4)}{' in a batch' if batched else ''} "
-                f"<small>({escape(cost.basis)})</small></li>"
+                f"<small>({escape(basis_words(cost.basis))})</small></li>"
             )
         live = self.backend_name == "live"
         head = (

@@ -90,7 +90,9 @@ class DrillResults(widgets.Tab):
         self.comparison = None
         self._show_consistency(frame, simulated, n_boot=n_boot, n_perm=n_perm)
         self._show_divergence(frame, simulated)
-        self._show_cost(frame, simulated, getattr(run, "manifest", None) or {})
+        manifest = getattr(run, "manifest", None) or {}
+        batched = set((manifest.get("batch") or {}).get("arms") or ())
+        self._show_cost(frame, simulated, batched, manifest)
         self._show_attempts(run)
 
     # ---------------------------------------------------------------------------------------
@@ -107,18 +109,21 @@ class DrillResults(widgets.Tab):
         except ImgkitError as exc:
             self.consistency_html.value = f"<i>No consistency table: {escape(exc)}</i>"
             return
-        self.consistency_html.value = frame_html(
-            table,
-            columns=[
-                "arm",
-                "n_images",
-                "similarity",
-                "ci_low",
-                "ci_high",
-                "mean_distance",
-                "near_duplicate_share",
-            ],
+        shown = pd.DataFrame(
+            {
+                "arm": table["arm"],
+                "images": table["n_images"],
+                "similarity (95% interval)": [
+                    _with_interval(v, lo, hi)
+                    for v, lo, hi in zip(
+                        table["similarity"], table["ci_low"], table["ci_high"], strict=True
+                    )
+                ],
+                "mean distance (bits)": table["mean_distance"].map(lambda v: f"{v:.1f}"),
+                "near-duplicate pairs": table["near_duplicate_share"].map(lambda v: f"{v:.0%}"),
+            }
         )
+        self.consistency_html.value = frame_html(shown)
         if len(table):
             figure, ax = new_figure((6.4, 3.6))
             consistency_intervals(table, ax=ax)
@@ -144,9 +149,24 @@ class DrillResults(widgets.Tab):
         summary = "".join(f"<p>{escape(line)}</p>" for line in result.summary())
         ranking = ""
         if result.ranking["arm"].nunique() >= 2:
+            ranks = result.ranking
             ranking = frame_html(
-                result.ranking,
-                columns=["rank", "arm", "similarity", "ci_low", "ci_high", "rank_low", "rank_high"],
+                pd.DataFrame(
+                    {
+                        "rank": ranks["rank"].map(lambda r: f"{r:g}"),  # ties: 1.5
+                        "arm": ranks["arm"],
+                        "similarity (95% interval)": [
+                            _with_interval(v, lo, hi)
+                            for v, lo, hi in zip(
+                                ranks["similarity"], ranks["ci_low"], ranks["ci_high"], strict=True
+                            )
+                        ],
+                        "rank interval": [
+                            f"{lo:g}" if lo == hi else f"{lo:g}-{hi:g}"
+                            for lo, hi in zip(ranks["rank_low"], ranks["rank_high"], strict=True)
+                        ],
+                    }
+                )
             )
         note = (
             "<p><small>Similarity is on a fixed scale (0 = as far apart as unrelated "
@@ -220,7 +240,11 @@ class DrillResults(widgets.Tab):
     # ---------------------------------------------------------------------------------------
     # Cost and attempts
 
-    def _show_cost(self, frame: pd.DataFrame, simulated: bool, manifest: Any = None) -> None:
+    def _show_cost(
+        self, frame: pd.DataFrame, simulated: bool, batched: set[str], manifest: Any = None
+    ) -> None:
+        """Cost per arm, what the batch saved, and time to answer; ``batched``: the arms sent
+        through a Batch API (``manifest``'s batch section says at what price)."""
         if "cost_usd" not in frame.columns:
             self.cost_html.value = "<i>The run recorded no costs.</i>"
             return
@@ -244,13 +268,16 @@ class DrillResults(widgets.Tab):
             else "Live run: what the services billed (from their usage) or the catalog's price."
         )
         missing = f" {unpriced} image(s) have no known cost." if unpriced else ""
+        if batched:
+            missing += f" {', '.join(sorted(batched))}: at the Batch API's price."
         shown = per_arm.assign(cost_usd=per_arm["cost_usd"].map(lambda v: usd(float(v), 4)))
+        shown = shown.rename(columns={"cost_usd": "cost", "priced": "with a price"})
         self.cost_html.value = (
             simulated_badge(simulated)
             + f"<p><b>Total: {usd(total, 4)}</b>.{escape(missing)} {escape(note)}</p>"
             + _batch_savings_html(frame, manifest or {})
             + frame_html(shown)
-            + _latency_html(frame, simulated)
+            + _latency_html(frame, simulated, batched)
         )
 
     def _show_attempts(self, run: Any) -> None:
@@ -286,9 +313,15 @@ class DrillResults(widgets.Tab):
         )
 
 
-def _latency_html(frame: pd.DataFrame, simulated: bool) -> str:
+def _with_interval(value: float, low: float, high: float) -> str:
+    """ "0.81 [0.75, 0.87]": a figure with its interval, as the report writes it."""
+    return f"{value:.2f} [{low:.2f}, {high:.2f}]"
+
+
+def _latency_html(frame: pd.DataFrame, simulated: bool, batched: set[str]) -> str:
     """Time to answer per arm, with time to first partial image and to final image for arms
-    that streamed (:func:`imgkit.analysis.latency.latency_table`)."""
+    that streamed (:func:`imgkit.analysis.latency.latency_table`); arms sent through a Batch
+    API (``batched``) have no time per request, and say so."""
     from imgkit.analysis.latency import latency_table
 
     table = latency_table(frame)
@@ -302,7 +335,10 @@ def _latency_html(frame: pd.DataFrame, simulated: bool) -> str:
         {
             "arm": table["arm"],
             "images": table["n"],
-            "median": table["latency_median_s"].map(seconds),
+            "median": [
+                seconds(v) or ("by batch" if arm in batched else "")
+                for arm, v in zip(table["arm"], table["latency_median_s"], strict=True)
+            ],
             "90th percentile": table["latency_p90_s"].map(seconds),
             "streamed": table["streamed"],
             "first partial image": table["first_partial_median_s"].map(seconds),
