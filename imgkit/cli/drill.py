@@ -335,7 +335,7 @@ def _print_findings(run: Run, kinds: Sequence[str] | None = None) -> None:
     if not rewritten.empty:
         first = rewritten.iloc[0]
         print(f"  {first['model']} was asked for: {first['prompt']}")
-        print(f"  and drew instead:  {first['revised_prompt']}")
+        print(f"  and rewrote it as: {first['revised_prompt']}")
     print(f"  report: {html}")
 
 
