@@ -29,6 +29,7 @@ from typing import Any
 from imgkit.catalog.validation import ImageRequest
 from imgkit.errors import ContentPolicyError, NoImageError, ProviderError, RateLimitedError
 from imgkit.providers.batching import BatchClient
+from imgkit.runner.executor import image_record
 from imgkit.runs.storage import store_image
 
 __all__ = ["LineOutcome", "ResultReader", "is_retryable"]
@@ -174,21 +175,15 @@ class ResultReader:
             "price_ratio": ratio,
             "synchronous_usd": result.cost_usd,
         }
-        record = {
-            "image_sha256": sha,
-            "image_file": stored.name,
-            "image_format": result.image_format,
-            "width": result.width,
-            "height": result.height,
-            "revised_prompt": result.revised_prompt,
-            "cost_usd": cost,
-            "cost_basis": result.cost_basis if cost is not None else "estimate",
+        record = image_record(
+            result,
+            sha,
+            stored.name,
+            cost_usd=cost,
             # No latency of its own: the vendor ran it at some moment within the batch.
-            "latency_s": None,
-            "ended_at": time.time(),
-            "request_id": result.request_id,
-            "simulated": result.simulated or self.simulated,
-            "usage": result.usage,
-            "metadata": metadata,
-        }
+            latency_s=None,
+            ended_at=time.time(),
+            simulated=result.simulated or self.simulated,
+            metadata=metadata,
+        )
         return LineOutcome(attempt, record=record, synchronous_usd=result.cost_usd)

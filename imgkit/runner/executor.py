@@ -15,7 +15,7 @@ import threading
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 
 from imgkit.catalog.models import Catalog
 from imgkit.experiment.options import DrillOptions
@@ -24,7 +24,7 @@ from imgkit.runner.plan import Planned
 from imgkit.runner.progress import Progress
 from imgkit.runs.ledger import Ledger
 
-__all__ = ["STOP_REASONS", "ExecutionContext", "Executor", "Log"]
+__all__ = ["STOP_REASONS", "ExecutionContext", "Executor", "Log", "image_record"]
 
 Log = Callable[[str], None]
 
@@ -97,3 +97,38 @@ class Executor(Protocol):
     """
 
     async def run(self, todo: Sequence[Planned], tries_so_far: Mapping[int, int]) -> None: ...
+
+
+def image_record(
+    result: Any,
+    image_sha256: str,
+    image_file: str,
+    *,
+    cost_usd: float | None,
+    latency_s: float | None,
+    ended_at: float,
+    simulated: bool,
+    metadata: Mapping[str, Any] | None,
+) -> dict[str, Any]:
+    """The fields :meth:`~imgkit.runs.ledger.Ledger.finish_ok` records for an image that is
+    stored (and the journal keeps until then), from a provider's ``result``: one shape for
+    every executor, so a run folder reads the same however its images were sent. A cost the
+    service did not give is the plan's estimate (``cost_basis`` "estimate")."""
+    return {
+        "image_sha256": image_sha256,
+        "image_file": image_file,
+        "image_format": result.image_format,
+        "width": result.width,
+        "height": result.height,
+        "revised_prompt": result.revised_prompt,
+        "cost_usd": cost_usd,
+        "cost_basis": result.cost_basis if cost_usd is not None else "estimate",
+        "latency_s": latency_s,
+        "ended_at": ended_at,
+        "request_id": result.request_id,
+        "simulated": simulated,
+        "usage": result.usage,
+        "metadata": metadata,
+        "first_partial_s": getattr(result, "first_partial_s", None),
+        "final_image_s": getattr(result, "final_image_s", None),
+    }

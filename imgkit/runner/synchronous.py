@@ -35,7 +35,7 @@ from imgkit.errors import (
     RateLimitedError,
     RunError,
 )
-from imgkit.runner.executor import ExecutionContext
+from imgkit.runner.executor import ExecutionContext, image_record
 from imgkit.runner.pacing import ModelGate, rate_limits_per_model, retry_after
 from imgkit.runner.plan import Planned
 from imgkit.runs.ledger import PlannedGeneration
@@ -300,24 +300,16 @@ class SynchronousExecutor:
             await self._not_stored(gen, result, attempt_id, latency, answered, exc)
             return
         cost = result.cost_usd
-        record = {
-            "image_sha256": sha,
-            "image_file": path.name,
-            "image_format": result.image_format,
-            "width": result.width,
-            "height": result.height,
-            "revised_prompt": result.revised_prompt,
-            "cost_usd": cost,
-            "cost_basis": result.cost_basis if cost is not None else "estimate",
-            "latency_s": result.latency_s if result.latency_s is not None else latency,
-            "ended_at": answered,
-            "request_id": result.request_id,
-            "simulated": result.simulated,
-            "usage": result.usage,
-            "metadata": result.metadata,
-            "first_partial_s": getattr(result, "first_partial_s", None),
-            "final_image_s": getattr(result, "final_image_s", None),
-        }
+        record = image_record(
+            result,
+            sha,
+            path.name,
+            cost_usd=cost,
+            latency_s=result.latency_s if result.latency_s is not None else latency,
+            ended_at=answered,
+            simulated=result.simulated,
+            metadata=result.metadata,
+        )
         # Journal first: a kill before the commit below leaves an image a resume adopts.
         try:
             await loop.run_in_executor(

@@ -76,6 +76,12 @@ def _bad_version(version: str) -> Response | None:
     return gemini_api.error(404, f"API version {version} is not found.")
 
 
+def _refused(request: Request, state: SimState) -> Response | None:
+    """The answer to a request for an unknown API version or without a key, else None."""
+    bad = _bad_version(request.path_params["version"])
+    return bad if bad is not None else _denied(request, state)
+
+
 def file_resource(request: Request, record: SimFile) -> dict[str, Any]:
     """A ``File`` as the API sends it (camelCase)."""
     base = str(request.base_url).rstrip("/")
@@ -257,10 +263,8 @@ async def _start_upload(request: Request, state: SimState) -> Response:
 async def file_route(request: Request) -> Response:
     """GET /{version}/files/{name} (or ``:download?alt=media``) and DELETE of the same."""
     state: SimState = request.app.state.sim
-    if (bad := _bad_version(request.path_params["version"])) is not None:
-        return bad
-    if (denied := _denied(request, state)) is not None:
-        return denied
+    if (refused := _refused(request, state)) is not None:
+        return refused
     name, _, action = request.path_params["file_id"].partition(":")
     registry = jobs_of(state)
     record = registry.get_file(f"files/{name}")
@@ -282,10 +286,8 @@ async def file_route(request: Request) -> Response:
 async def create_batch(request: Request, model: str) -> Response:
     """POST /{version}/models/{model}:batchGenerateContent (dispatched by the app)."""
     state: SimState = request.app.state.sim
-    if (bad := _bad_version(request.path_params["version"])) is not None:
-        return bad
-    if (denied := _denied(request, state)) is not None:
-        return denied
+    if (refused := _refused(request, state)) is not None:
+        return refused
     try:
         body = await request.json()
     except ValueError:
@@ -338,10 +340,8 @@ async def create_batch(request: Request, model: str) -> Response:
 async def batch_route(request: Request) -> Response:
     """GET, DELETE /{version}/batches/{name}; POST /{version}/batches/{name}:cancel."""
     state: SimState = request.app.state.sim
-    if (bad := _bad_version(request.path_params["version"])) is not None:
-        return bad
-    if (denied := _denied(request, state)) is not None:
-        return denied
+    if (refused := _refused(request, state)) is not None:
+        return refused
     name, _, action = request.path_params["batch_id"].partition(":")
     registry = jobs_of(state)
     job = registry.get_job(f"batches/{name}")
@@ -363,10 +363,8 @@ async def batch_route(request: Request) -> Response:
 async def list_batches(request: Request) -> Response:
     """GET /{version}/batches: most recent first, ``pageSize`` at a time."""
     state: SimState = request.app.state.sim
-    if (bad := _bad_version(request.path_params["version"])) is not None:
-        return bad
-    if (denied := _denied(request, state)) is not None:
-        return denied
+    if (refused := _refused(request, state)) is not None:
+        return refused
     try:
         size = int(request.query_params.get("pageSize", 50))
         start = int(request.query_params.get("pageToken") or 0)

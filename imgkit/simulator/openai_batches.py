@@ -28,7 +28,7 @@ from starlette.responses import FileResponse, JSONResponse, Response
 
 from imgkit.simulator import openai_images, openai_responses
 from imgkit.simulator.batch_jobs import BatchJob, LineError, SimFile, jobs_of
-from imgkit.simulator.openai_errors import ERRORS, check_auth, error
+from imgkit.simulator.openai_errors import ERRORS, check_auth, error, json_body
 from imgkit.simulator.state import SimState
 
 __all__ = [
@@ -280,12 +280,9 @@ async def create_batch(request: Request) -> Response:
     state: SimState = request.app.state.sim
     if (denied := check_auth(request, state)) is not None:
         return denied
-    try:
-        body = await request.json()
-    except ValueError:
-        body = None
-    if not isinstance(body, dict):
-        return error(400, "We could not parse the JSON body of your request. (imgkit simulator)")
+    body = await json_body(request)
+    if isinstance(body, Response):
+        return body
     for name in ("input_file_id", "endpoint", "completion_window"):
         if not body.get(name):
             return error(400, f"Missing required parameter: '{name}'.", param=name)

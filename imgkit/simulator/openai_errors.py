@@ -35,6 +35,7 @@ __all__ = [
     "check_auth",
     "error",
     "invalid",
+    "json_body",
     "method_not_allowed",
     "moderation_error",
     "not_found",
@@ -53,6 +54,17 @@ IMAGE_INPUT_CODES = {
 
 # Moderation categories for the default blocked terms; anything else is "other".
 _CATEGORIES = {"graphic violence": "violence", "gore": "violence", "nsfw": "sexual"}
+
+
+async def json_body(request: Request) -> dict[str, Any] | Response:
+    """The request's JSON object, or the 400 the API answers a body that is not one."""
+    try:
+        body = await request.json()
+    except ValueError:
+        return error(400, "We could not parse the JSON body of your request. (imgkit simulator)")
+    if not isinstance(body, dict):
+        return error(400, "The request body must be a JSON object. (imgkit simulator)")
+    return body
 
 
 def error(

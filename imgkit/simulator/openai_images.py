@@ -36,6 +36,7 @@ from imgkit.simulator.openai_errors import (
     check_auth,
     error,
     invalid,
+    json_body,
     moderation_error,
     refused,
     unknown_parameter,
@@ -223,16 +224,6 @@ async def _admitted(
 # -- POST /v1/images/generations -------------------------------------------------------------
 
 
-async def _json_body(request: Request) -> dict[str, Any] | Response:
-    try:
-        body = await request.json()
-    except ValueError:
-        return error(400, "We could not parse the JSON body of your request. (imgkit simulator)")
-    if not isinstance(body, dict):
-        return error(400, "The request body must be a JSON object. (imgkit simulator)")
-    return body
-
-
 def _stream_fields(fields: dict[str, Any]) -> dict[str, Any]:
     """``stream`` and (only on a stream: the API ignores it otherwise) ``partial_images``."""
     stream = fields.get("stream")
@@ -248,7 +239,7 @@ async def generations(request: Request) -> Response:
     state: SimState = request.app.state.sim
     if (denied := check_auth(request, state)) is not None:
         return denied
-    body = await _json_body(request)
+    body = await json_body(request)
     if isinstance(body, Response):
         return body
     model = body.get("model") or _DEFAULT_MODEL

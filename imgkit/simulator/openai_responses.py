@@ -31,6 +31,7 @@ from imgkit.simulator.openai_errors import (
     check_auth,
     error,
     invalid,
+    json_body,
     moderation_error,
     unknown_parameter,
 )
@@ -106,12 +107,9 @@ async def responses(request: Request) -> Response:
     state: SimState = request.app.state.sim
     if (denied := check_auth(request, state)) is not None:
         return denied
-    try:
-        body = await request.json()
-    except ValueError:
-        body = None
-    if not isinstance(body, dict):
-        return error(400, "We could not parse the JSON body of your request. (imgkit simulator)")
+    body = await json_body(request)
+    if isinstance(body, Response):
+        return body
     found = _tool(body)
     if found is None:
         return error(

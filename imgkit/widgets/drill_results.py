@@ -323,13 +323,11 @@ def _latency_html(frame: pd.DataFrame, simulated: bool, batched: set[str]) -> st
     that streamed (:func:`imgkit.analysis.latency.latency_table`); arms sent through a Batch
     API (``batched``) have no time per request, and say so."""
     from imgkit.analysis.latency import latency_table
+    from imgkit.report.table_rows import seconds  # the report's format, the same figures
 
     table = latency_table(frame)
     if table.empty or table["latency_median_s"].isna().all():
         return ""
-
-    def seconds(value: Any) -> str:
-        return "" if value is None or pd.isna(value) else f"{float(value):.2f} s"
 
     shown = pd.DataFrame(
         {
