@@ -20,7 +20,6 @@ from typing import Any
 import pandas as pd
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
-from PIL import Image
 
 from imgkit.analysis.consistency import distance_histogram
 from imgkit.analysis.generations import in_run_order
@@ -28,6 +27,7 @@ from imgkit.errors import ValidationError
 from imgkit.report import plots
 from imgkit.report.data import ReportData
 from imgkit.report.sampling import evenly_spaced
+from imgkit.runs.display import thumbnail_uri
 
 __all__ = [
     "HEATMAP_IMAGES",
@@ -237,20 +237,6 @@ def report_figures(data: ReportData) -> list[EmbeddedFigure]:
     return shown
 
 
-def _thumbnail_uri(path: Any) -> str | None:
-    if not isinstance(path, str | os.PathLike) or not str(path):
-        return None
-    try:
-        with Image.open(path) as image:
-            image = image.convert("RGB")
-            image.thumbnail((_THUMB_SIDE, _THUMB_SIDE))
-            buffer = io.BytesIO()
-            image.save(buffer, format="JPEG", quality=80)
-    except (OSError, ValueError):
-        return None
-    return "data:image/jpeg;base64," + base64.b64encode(buffer.getvalue()).decode("ascii")
-
-
 # --------------------------------------------------------------------------------------------
 
 
@@ -280,7 +266,7 @@ def gallery(
     for (arm, prompt), group in grouped[:total]:
         thumbnails = []
         for record in group.iloc[evenly_spaced(len(group), each)].to_dict(orient="records"):
-            uri = _thumbnail_uri(record.get("image_path"))
+            uri = thumbnail_uri(record.get("image_path"), _THUMB_SIDE)
             if uri is None:
                 continue
             revised = record.get("revised_prompt")
