@@ -53,9 +53,8 @@ def main() -> int:
         json.dumps(
             {
                 "made_by": "tools/features_reference.py",
-                "implementation": f"efficientnet-lite-pytorch {efficientnet_lite_pytorch.__version__}"
-                if hasattr(efficientnet_lite_pytorch, "__version__")
-                else "efficientnet-lite-pytorch 0.1.0",
+                "implementation": "efficientnet-lite-pytorch "
+                + getattr(efficientnet_lite_pytorch, "__version__", "0.1.0"),
                 "torch": torch.__version__,
                 "input": "centre_square(photograph, 224), (x - 127) / 128, channels first",
                 "output": "extract_features(x) averaged over the image: 1280 numbers",
