@@ -189,3 +189,18 @@ def test_an_old_run_folder_re_analyses_on_the_learned_measure(run_folder, tmp_pa
     assert (run / FEATURES_DIR / "efficientnet-lite0.v1.feat").is_file()
     if ledger is not None:
         assert (run / "ledger.sqlite").read_bytes() == ledger
+
+
+def test_to_frame_adds_each_images_similarity_to_its_group(run_folder):
+    frame = imgkit.open_run(run_folder).to_frame(measures=["learned", "phash"])
+    ok = frame[frame["status"] == "ok"]
+    assert ok["efficientnet-lite0"].map(lambda v: v.shape == (1280,)).all()
+    assert ok["phash"].str.len().eq(16).all()
+    for column in ("efficientnet-lite0_similarity", "phash_similarity"):
+        assert ok[column].between(0, 1).all()
+    # The mean of a group's per-image similarities is the group's own similarity (a pair sum
+    # counted from both ends).
+    table = consistency_table(frame, ["efficientnet-lite0"], n_boot=10)
+    for record in table.itertuples():
+        mine = ok[(ok["arm"] == record.arm) & (ok["prompt"] == record.prompt)]
+        assert mine["efficientnet-lite0_similarity"].mean() == pytest.approx(record.similarity)

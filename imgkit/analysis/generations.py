@@ -38,6 +38,7 @@ __all__ = [
     "simulated_rows",
     "square_distances",
     "usable_generations",
+    "with_similarities",
 ]
 
 _REQUIRED = ("arm", "prompt")
@@ -250,3 +251,26 @@ def run_baseline(rows: pd.DataFrame, measure: Measure) -> tuple[str, float]:
 def simulated_rows(rows: pd.DataFrame) -> bool:
     """Whether any of the rows came from the simulator (a ``simulated`` column says so)."""
     return "simulated" in rows.columns and bool(rows["simulated"].fillna(False).astype(bool).any())
+
+
+def with_similarities(frame: pd.DataFrame, kinds: Any) -> pd.DataFrame:
+    """``frame`` with, per measure in ``kinds``, its values and ``<measure>_similarity``: each
+    image's mean similarity to the other images of its arm and prompt on the fixed scale (NaN
+    for an image alone in its group, or a generation without an image)."""
+    measures = parse_measures(kinds)
+    rows = usable_generations(frame, measures)
+    out = frame.copy()
+    for measure in measures:
+        values = pd.Series([None] * len(out), index=out.index, dtype=object)
+        values.loc[rows.index] = pd.Series(list(rows[measure.name]), index=rows.index)
+        out[measure.name] = values
+        similarity = pd.Series(math.nan, index=out.index, dtype=float)
+        reference = measure_reference(rows, measure) if len(rows) else None
+        for _key, group in rows.groupby(["arm", "prompt"], sort=False):
+            if len(group) < 2 or reference is None:
+                continue
+            square = square_distances(measure.points(group[measure.name].tolist()))
+            means = square.sum(axis=1) / (len(group) - 1)
+            similarity.loc[group.index] = [reference.similarity(float(m)) for m in means]
+        out[f"{measure.name}_similarity"] = similarity
+    return out

@@ -122,7 +122,8 @@ def ranking_table(data: ReportData, numbers: Mapping[str, str]) -> Table | None:
                 str(r["n_images"]),
             ]
         )
-    head = ["scope", "rank", "arm", "similarity (95% interval)", "rank interval", "images"]
+    similarity = f"{data.measure.title} similarity (95% interval)"
+    head = ["scope", "rank", "arm", similarity, "rank interval", "images"]
     return Table(head, rows)
 
 
