@@ -15,7 +15,9 @@ The package, by concern:
 - ``imgkit.runs``: a run folder (manifest, ledger, images), read back offline;
 - ``imgkit.providers``: the image services behind one interface, the fallback chain, editing;
 - ``imgkit.simulator``: the vendors' HTTP APIs played on 127.0.0.1;
-- ``imgkit.analysis``: perceptual hashes, consistency, prompt divergence;
+- ``imgkit.features``: learned image features (the networks, run without torch);
+- ``imgkit.analysis``: the measures (learned features, perceptual hashes), consistency, prompt
+  divergence;
 - ``imgkit.report``: plots and the experiment report;
 - ``imgkit.widgets``: Jupyter panels (``pip install imgkit[notebook]``);
 - ``imgkit.cli``: the ``imgkit`` command; ``imgkit.errors``: the one exception tree.
@@ -25,7 +27,6 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING as _TYPE_CHECKING
 
-from imgkit import _moved
 from imgkit._lazy import lazy_exports as _lazy_exports
 
 __version__ = "0.1.0"
@@ -75,6 +76,8 @@ _EXPORTS: dict[str, str] = {
     "hash_images": "imgkit.analysis.hashing",
     "distance_matrix": "imgkit.analysis.hashing",
     "consistency_table": "imgkit.analysis.consistency",
+    "Measure": "imgkit.analysis.measures",
+    "parse_measure": "imgkit.analysis.measures",
     "compare_arms": "imgkit.analysis.consistency",
     "compare_all": "imgkit.analysis.sweep",
     "plan_repeats": "imgkit.analysis.planning",
@@ -88,7 +91,6 @@ _EXPORTS: dict[str, str] = {
 __all__ = sorted([*_EXPORTS, "__version__", "errors"])
 
 _lazy_getattr, __dir__ = _lazy_exports(__name__, _EXPORTS, globals())
-_moved.install()
 
 
 def __getattr__(name: str) -> object:
@@ -106,6 +108,7 @@ if _TYPE_CHECKING:  # for type checkers and IDEs: the same names, imported eager
     from imgkit.analysis.drift import drift
     from imgkit.analysis.gates import check_run
     from imgkit.analysis.hashing import distance_matrix, hash_images
+    from imgkit.analysis.measures import Measure, parse_measure
     from imgkit.analysis.planning import plan_repeats
     from imgkit.analysis.sweep import compare_all
     from imgkit.catalog.costs import (

@@ -16,6 +16,7 @@ above the providers never catches a vendor exception.
     ├── CatalogError                           catalog or price file malformed
     ├── BudgetExceededError                    estimate or spend would pass the budget
     ├── RunError                               run folder missing, corrupt or locked
+    ├── FeaturesUnavailableError               a learned-feature network cannot be loaded
     ├── ProviderError                          a service answered with an error (or not at all)
     │   ├── RateLimitedError                   429; carries retry_after (seconds) when sent
     │   ├── ContentPolicyError                 refused on content grounds; never retried
@@ -45,6 +46,7 @@ __all__ = [
     "ConnectFailedError",
     "ConnectionLostError",
     "ContentPolicyError",
+    "FeaturesUnavailableError",
     "ImgkitError",
     "InvalidRequestError",
     "MaskError",
@@ -172,6 +174,12 @@ class BudgetExceededError(ImgkitError):
 
 class RunError(ImgkitError):
     """A run folder is missing, corrupt or in use."""
+
+
+class FeaturesUnavailableError(ImgkitError):
+    """A learned-feature network cannot be loaded: its extra is not installed, its weights are
+    missing or unreadable, or the model hub holding them cannot be reached. The message says
+    which, and how to get it."""
 
 
 class ProviderError(ImgkitError):

@@ -174,7 +174,7 @@ def test_drill_report_prints_the_verdict_and_writes_the_report(tmp_path, capsys)
     out = capsys.readouterr().out
     assert code == 0
     assert "What the simulated drill found:" in out
-    assert "phash similarity" in out and "dall-e-3" in out and "gpt-image-1" in out
+    assert "EfficientNet-Lite0 similarity" in out and "dall-e-3" in out and "gpt-image-1" in out
     # dall-e-3's rewrite is shown next to the original, in plain words.
     assert "and rewrote it as: " in out and "as:  " not in out
     (report,) = tmp_path.glob("*/report.html")

@@ -178,7 +178,9 @@ def test_consistency_table_output_states_the_scale(capsys, run_folder):
     code, out, _ = run_cli(capsys, "consistency", run_folder / "steady", "--n-boot", "20")
     assert code == 0
     assert "similarity" in out and "phash" in out and "whash" in out
-    assert "scale: 0 = unrelated photographs (natural-photographs-v1: 31.4 bits for phash" in out
+    assert "scale: 0 = unrelated photographs, 1 = identical; per measure:" in out
+    assert "phash: unrelated photographs 31.4 bits (natural-photographs-v1)" in out
+    assert "efficientnet-lite0: unrelated photographs cosine distance 0.837" in out
 
 
 def test_consistency_bad_input_exits_2(capsys, tmp_path):

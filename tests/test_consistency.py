@@ -3,9 +3,10 @@ run."""
 
 from __future__ import annotations
 
+import importlib
 import itertools
 import math
-import sys
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -65,7 +66,7 @@ def test_three_hashes_with_known_distances():
     # One prompt: no run-relative figure.
     assert math.isnan(row["cross_prompt_distance"]) and math.isnan(row["cross_prompt_similarity"])
     # default threshold: floor(0.2 * reference) = 6 bits, so the two 4-bit pairs count
-    assert row["near_duplicate_bits"] == 6
+    assert row["near_duplicate_distance"] == 6 and row["unit"] == "bits"
     assert row["near_duplicate_share"] == pytest.approx(2 / 3)
     # The bootstrap only ever averages real pairs (4 or 8 bits), never an image with its own
     # copy, so the interval stays within the similarities of those distances.
@@ -76,7 +77,7 @@ def test_near_duplicate_threshold_is_a_parameter():
     frame = hash_frame({("m", "p"): [ZERO, LOW4, LOW8]})
     # A share of the reference distance: floor(0.1 * 31.4) = 3 bits.
     row = consistency_table(frame, kinds="phash", near_duplicate=0.1, n_boot=10).iloc[0]
-    assert row["near_duplicate_bits"] == 3
+    assert row["near_duplicate_distance"] == 3
     assert row["near_duplicate_share"] == 0
 
 
@@ -290,7 +291,7 @@ def test_compare_arms_validates():
         ({"arm_a": "A", "arm_b": "B", "n_perm": 0}, "n_perm"),
     ]:
         with pytest.raises(ValidationError) as info:
-            compare_arms(frame, **kwargs)
+            compare_arms(frame, **{"kind": "phash", **kwargs})
         assert info.value.param == param
 
 
@@ -333,7 +334,7 @@ def test_usable_generations_keeps_the_index(run):
 def test_each_image_is_hashed_once_for_every_kind(run, monkeypatch):
     # A report asks for three kinds: each image is decoded once and every kind computed from
     # it, not decoded again for each kind. Seen through the one call to hash_images.
-    module = sys.modules[usable_generations.__module__]
+    module = importlib.import_module("imgkit.analysis.image_features")
     calls = []
 
     def recording_hash_images(images, kinds, **kwargs):
@@ -344,15 +345,17 @@ def test_each_image_is_hashed_once_for_every_kind(run, monkeypatch):
     kinds = ("phash", "dhash", "colorhash")
     rows = usable_generations(run, kinds)
     assert len(calls) == 1
-    paths, hashed_kinds = calls[0]
+    images, hashed_kinds = calls[0]
     assert hashed_kinds == kinds
-    assert sorted(paths) == sorted(rows["image_path"]) and len(set(paths)) == len(paths)
+    # Each image read once, as bytes (its SHA-256 is taken from the same bytes).
+    files = sorted(Path(p).read_bytes() for p in rows["image_path"])
+    assert sorted(images) == files
     expected = hash_images(rows["image_path"].tolist(), kinds, workers=1)
     assert rows[list(kinds)].to_numpy().tolist() == expected[list(kinds)].to_numpy().tolist()
 
 
 def test_only_the_missing_hashes_are_computed(run, monkeypatch):
-    module = sys.modules[usable_generations.__module__]
+    module = importlib.import_module("imgkit.analysis.image_features")
     complete = usable_generations(run, ("phash", "dhash"))
     partial = run.copy()
     partial["phash"] = complete["phash"]  # every usable row has its phash; dhash is missing
@@ -380,13 +383,13 @@ def test_compare_arms_on_the_run(run):
 
 
 def test_pairwise_and_within_arm_distances(run):
-    matrix = pairwise_distances(run, "steady", "a cup of coffee")
+    matrix = pairwise_distances(run, "steady", "a cup of coffee", kind="phash")
     assert matrix.shape == (4, 4)
     assert matrix.index.tolist() == ["r0", "r1", "r2", "r3"]
     assert matrix.attrs["simulated"] is True
-    both = pairwise_distances(run, "wobbly")
+    both = pairwise_distances(run, "wobbly", kind="phash")
     assert both.shape == (8, 8) and both.index[0] == "p1 r0"
-    pairs = within_arm_distances(run)
+    pairs = within_arm_distances(run, "phash")
     assert len(pairs) == 2 * 2 * 6
     assert pairs.attrs["baseline"] == "natural-photographs-v1"
     assert pairs.attrs["baseline_distance"] == pytest.approx(REF)

@@ -19,6 +19,7 @@ from imgkit.analysis.divergence import (
     rewrite_variability,
     tokenize,
 )
+from imgkit.analysis.reference import reference_distance
 from imgkit.errors import ValidationError
 
 try:
@@ -225,10 +226,12 @@ def test_divergence_vs_distance_by_hand():
     z, four, eight = hex_with_bits([]), hex_with_bits(range(4)), hex_with_bits(range(8))
     frame = hash_frame({("d3", "a red fox"): [z, four, eight]})
     frame["revised_prompt"] = ["a red fox", "a red fox in snow", None]
-    table = divergence_vs_distance(frame)
+    table = divergence_vs_distance(frame, "phash")
     # distances: z-four 4, z-eight 8, four-eight 4; mean to the others: 6, 4, 6
     assert table["image_distance"].tolist() == [6.0, 4.0]  # row 2 has no revised prompt
-    assert table["image_distance_norm"].tolist() == [6 / 64, 4 / 64]
+    # As a share of the distance between unrelated photographs (1 = as far apart as those).
+    reference = reference_distance("phash", 8).distance
+    assert table["image_distance_norm"].tolist() == pytest.approx([6 / reference, 4 / reference])
     assert table["edit_distance"].tolist() == [0.0, pytest.approx(2 / 5)]
     assert (table["kind"] == "phash").all()
 

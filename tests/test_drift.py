@@ -175,11 +175,11 @@ def test_a_real_change_is_found_and_a_stable_arm_is_not():
     rng = random.Random(4)
     steady = ["ffff0000ffff0000"] * 6
     scattered = [f"{rng.getrandbits(64):016x}" for _ in range(6)]
-    changed = drift_table(_synthetic(steady, scattered))
+    changed = drift_table(_synthetic(steady, scattered), "phash")
     row = changed[~changed["is_reference"]].iloc[0]
     assert row["consistency_changed"] is True and row["p_value"] < 0.05
     assert row["similarity_change"] < -0.5 and "consistency fell" in row["verdict"]
-    same = drift_table(_synthetic(steady, steady))
+    same = drift_table(_synthetic(steady, steady), "phash")
     assert same[~same["is_reference"]].iloc[0]["consistency_changed"] is False
 
 
@@ -187,7 +187,7 @@ def test_a_change_in_rewriting_is_found():
     hashes = ["ffff0000ffff0000"] * 5
     short = lambda k: "a cat"  # noqa: E731
     long = lambda k: f"a fluffy cat number {k} in golden light on a velvet sofa"  # noqa: E731
-    table = drift_table(_synthetic(hashes, hashes, (short, long)))
+    table = drift_table(_synthetic(hashes, hashes, (short, long)), "phash")
     row = table[~table["is_reference"]].iloc[0]
     assert row["rewrite_changed"] is True and row["rewrite_change_low"] > 0
     assert "rewrite changed" in row["verdict"]
@@ -196,7 +196,7 @@ def test_a_change_in_rewriting_is_found():
 def test_a_changed_snapshot_is_not_the_same_arm():
     frame = _synthetic(["ffff0000ffff0000"] * 3, ["ffff0000ffff0000"] * 3)
     frame["snapshot"] = ["gpt-image-2-2026-04-21"] * 3 + ["gpt-image-2-2026-12-01"] * 3
-    table = drift_table(frame)
+    table = drift_table(frame, "phash")
     assert table.empty
     assert "snapshot changed (gpt-image-2-2026-04-21 -> gpt-image-2-2026-12-01)" in " ".join(
         table.attrs["unmatched"]

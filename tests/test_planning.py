@@ -38,8 +38,8 @@ def _pilot(flips: dict[str, float], n: int = 5, seed: int = 0) -> pd.DataFrame:
 
 def test_more_repeats_for_a_smaller_difference_and_the_cost_at_catalog_prices():
     pilot = _pilot({"steady": 0.05, "wobbly": 0.15})
-    small = plan_repeats(pilot, difference=0.1, n_sims=100, seed=1)
-    large = plan_repeats(pilot, difference=0.3, n_sims=100, seed=1)
+    small = plan_repeats(pilot, kind="phash", difference=0.1, n_sims=100, seed=1)
+    large = plan_repeats(pilot, kind="phash", difference=0.3, n_sims=100, seed=1)
     assert large.n_per_arm < small.n_per_arm
     assert small.predicted_power >= 0.8 and 0 < small.power_se < 0.05
     assert small.comparisons == 1 and small.basis == "pilot"
@@ -53,24 +53,26 @@ def test_more_repeats_for_a_smaller_difference_and_the_cost_at_catalog_prices():
     # Five images per arm show too little of how the arms vary: the plan says so.
     assert small.pilot_images == 5 and small.small_pilot
     assert "lower bound" in small.sentence
-    big = plan_repeats(_pilot({"steady": 0.05, "wobbly": 0.15}, n=20), difference=0.3, n_sims=50)
+    big = plan_repeats(
+        _pilot({"steady": 0.05, "wobbly": 0.15}, n=20), kind="phash", difference=0.3, n_sims=50
+    )
     assert not big.small_pilot and "lower bound" not in big.sentence
 
 
 def test_more_comparisons_need_more_repeats():
     pilot = _pilot({"steady": 0.05, "wobbly": 0.15})
-    one = plan_repeats(pilot, difference=0.2, n_sims=100, seed=2)
-    fifteen = plan_repeats(pilot, difference=0.2, comparisons=15, n_sims=100, seed=2)
+    one = plan_repeats(pilot, kind="phash", difference=0.2, n_sims=100, seed=2)
+    fifteen = plan_repeats(pilot, kind="phash", difference=0.2, comparisons=15, n_sims=100, seed=2)
     assert fifteen.n_per_arm > one.n_per_arm
     assert "corrected over 15 comparisons" in fifteen.sentence
 
 
 def test_the_difference_as_seen_simulates_each_arm_from_its_own_images():
     pilot = _pilot({"steady": 0.02, "wobbly": 0.3})
-    plan = plan_repeats(pilot, difference=None, arms=["steady", "wobbly"], n_sims=100)
+    plan = plan_repeats(pilot, kind="phash", difference=None, arms=["steady", "wobbly"], n_sims=100)
     assert plan.difference > 0.3 and plan.n_per_arm is not None and plan.n_per_arm <= 5
     with pytest.raises(ValidationError, match="arms"):
-        plan_repeats(_pilot({"a": 0.1, "b": 0.1, "c": 0.1}), difference=None)
+        plan_repeats(_pilot({"a": 0.1, "b": 0.1, "c": 0.1}), kind="phash", difference=None)
 
 
 def test_assumed_similarity_without_a_pilot():
@@ -83,7 +85,7 @@ def test_assumed_similarity_without_a_pilot():
 
 def test_a_difference_the_pilot_cannot_show_is_said_so():
     pilot = _pilot({"only": 0.45})
-    plan = plan_repeats(pilot, difference=0.9, n_sims=20)
+    plan = plan_repeats(pilot, kind="phash", difference=0.9, n_sims=20)
     assert plan.n_per_arm is None and math.isnan(plan.predicted_power)
     assert "more than this pilot can show" in plan.sentence
 
@@ -102,7 +104,7 @@ def test_a_difference_the_pilot_cannot_show_is_said_so():
 )
 def test_bad_arguments_name_the_parameter(kwargs, param):
     with pytest.raises(ValidationError, match=param):
-        plan_repeats(_pilot({"steady": 0.1}), **kwargs)
+        plan_repeats(_pilot({"steady": 0.1}), **{"kind": "phash", **kwargs})
 
 
 def test_cli_plan_prints_the_plan_and_json(capsys, tmp_path):

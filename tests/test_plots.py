@@ -135,7 +135,14 @@ def test_heatmap_shows_the_arm_matrix_with_its_values(run):
     assert values[np.triu_indices(REPEATS, 1)].min() > 0  # wobbly draws a new photo each time
     # Every cell is written out, and the ticks name the repeats.
     assert len(ax.texts) == REPEATS * REPEATS
-    assert sorted(_texts(ax)) == sorted(str(v) for v in values.ravel())
+    assert sorted(_texts(ax)) == sorted(f"{v:.2f}" for v in values.ravel())
+    # One colour scale for every arm: 0 to where similarity is 0 (unrelated photographs).
+    assert image.get_clim() == (0, pytest.approx(0.837, abs=0.01))
+    assert "EfficientNet-Lite0" in ax.get_title()
+    hashes = plots.distance_heatmap(run, "wobbly", prompt=PROMPTS[0], kind="phash")
+    (bits,) = _images(hashes)
+    assert sorted(_texts(hashes)) == sorted(str(int(v)) for v in bits.get_array().ravel())
+    assert bits.get_clim() == (0, pytest.approx(31.43, abs=0.01))
     assert [t.get_text() for t in ax.get_xticklabels()] == [f"r{r}" for r in range(REPEATS)]
     assert "wobbly" in ax.get_title() and PROMPTS[0] in ax.get_title()
 
@@ -176,7 +183,10 @@ def test_histogram_one_step_line_per_arm_over_the_reference(run):
         assert list(line.get_ydata()) == pytest.approx(rows["share"].tolist())
     # The unrelated photographs' distances as bars, and similarity 0 as a dashed line.
     reference = histogram.attrs["reference"]
-    assert len(ax.patches) == reference.bits + 1
+    assert reference.unit == "cosine distance" and histogram.attrs["kind"] == "efficientnet-lite0"
+    assert len(ax.patches) == len(reference.histogram)
+    bits = plots.distance_histogram(distance_histogram(run, "phash"))
+    assert len(bits.patches) == 64 + 1 and "(bits)" in bits.get_xlabel()
     (zero,) = [line for line in ax.lines if line.get_linestyle() == "--"]
     assert zero.get_xdata()[0] == pytest.approx(reference.distance)
     assert "natural-photographs-v1" in " ".join(t.get_text() for t in ax.get_legend().get_texts())
@@ -231,7 +241,7 @@ def test_divergence_vs_image_distance_one_point_per_generation(run):
         assert len(points) == len(rows) == 2 * REPEATS
         assert np.allclose(points[:, 0], rows["edit_distance"])
         assert np.allclose(points[:, 1], rows["image_distance"])
-    assert "phash" in ax.get_ylabel()
+    assert "EfficientNet-Lite0" in ax.get_ylabel()
     # Given the run frame instead, it computes the same table.
     again = plots.divergence_vs_image_distance(run)
     assert np.allclose(again.collections[1].get_offsets(), ax.collections[1].get_offsets())

@@ -17,12 +17,18 @@ def _project() -> dict:
     return tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
 
 
+#: Extras the conda environment leaves to the user (torch alone is several hundred MB).
+OPT_IN_EXTRAS = {"hub"}
+
+
 def _pyproject_requirements() -> set[str]:
     """Every third-party requirement: the core and every extra. An extra may pull in another
     (``imgkit[notebook]`` inside ``test``); those self-references name no new package."""
     project = _project()
     deps = list(project["dependencies"])
-    for extra in project.get("optional-dependencies", {}).values():
+    for name, extra in project.get("optional-dependencies", {}).items():
+        if name in OPT_IN_EXTRAS:
+            continue
         deps.extend(extra)
     requirements = {Requirement(d) for d in deps}
     return {str(r) for r in requirements if r.name != project["name"]}

@@ -44,6 +44,7 @@ PUBLIC_API = [
     "DrillOptions",
     "GenerationResult",
     "ImageRequest",
+    "Measure",
     "ModelSpec",
     "PromptTransform",
     "RetryPolicy",
@@ -74,6 +75,7 @@ PUBLIC_API = [
     "mask_from_array",
     "mask_from_rect",
     "open_run",
+    "parse_measure",
     "plan_repeats",
     "project_monthly",
     "projection_table",
@@ -106,27 +108,27 @@ def test_names_stay_importable_from_where_users_import_them():
     assert callable(adrill) and callable(aresume) and callable(report_data)
 
 
-def test_old_module_paths_still_import_with_a_deprecation_warning():
+def test_importing_imgkit_installs_no_import_hook_and_the_flat_paths_are_gone():
+    # The 0.1 shim that redirected old flat module paths (imgkit.consistency, imgkit.plots, ...)
+    # with a DeprecationWarning is gone: nothing outside the package used it, and its own
+    # notebooks tripped over the warning. A flat path is now simply not a module.
     code = """
-import importlib, warnings
-from imgkit._moved import MOVED
-for old, new in MOVED.items():
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
-        module = importlib.import_module(old)
-    assert module is importlib.import_module(new), old
-    assert module.__name__ == new and module.__spec__.name == new, old
-    assert any(issubclass(w.category, DeprecationWarning) and new in str(w.message)
-               for w in caught), old
-from imgkit.consistency import compare_arms
-from imgkit.ledger import Ledger
+import importlib, sys
+before = list(sys.meta_path)
 import imgkit
-assert compare_arms is imgkit.compare_arms
-print(len(MOVED))
+assert sys.meta_path == before, sys.meta_path
+for old in ("imgkit.consistency", "imgkit.plots", "imgkit.ledger", "imgkit.cli_drill"):
+    try:
+        importlib.import_module(old)
+    except ModuleNotFoundError:
+        continue
+    raise AssertionError(old + " still imports")
+from imgkit.report import plots
+print(plots.__name__)
 """
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert out.returncode == 0, out.stderr
-    assert int(out.stdout) >= 16
+    assert out.stdout.strip() == "imgkit.report.plots"
 
 
 def _keywords(function) -> list[tuple[str, object, object]]:

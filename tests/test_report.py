@@ -190,8 +190,13 @@ def test_manifest_summary_and_reproduce_command(written):
     assert command in md
 
 
-def test_verdicts_are_compare_all_own_words(frame, written):
-    result = compare_all(frame, by_prompt=True, n_perm=2000, n_boot=200)
+def test_verdicts_are_compare_all_own_words(frame, tmp_path):
+    # phash: this frame's steady arm repeats one photograph with faint brightness changes, so
+    # its p-values fall just where the corrections differ; the learned default is covered by
+    # the report tests below.
+    out = write_report(frame, tmp_path / "report.html", manifest=MANIFEST, kind="phash", **FAST)
+    written = {"html": out.read_text("utf-8"), "md": out.with_suffix(".md").read_text("utf-8")}
+    result = compare_all(frame, "phash", by_prompt=True, n_perm=2000, n_boot=200)
     pooled, cat, coffee = result.comparisons
     assert pooled.prompt is None and pooled.more_consistent == "steady"
     # On the cat prompt alone p < 0.05, but not once corrected for the three comparisons.
@@ -202,7 +207,9 @@ def test_verdicts_are_compare_all_own_words(frame, written):
     for comparison in result.comparisons:
         assert html_escaped(comparison.verdict) in written["html"]
         # The raw p-value is compare_arms' own for the same pair and prompt.
-        alone = compare_arms(frame, "steady", "wobbly", comparison.prompt, n_perm=2000, n_boot=200)
+        alone = compare_arms(
+            frame, "steady", "wobbly", comparison.prompt, "phash", n_perm=2000, n_boot=200
+        )
         assert alone.p_value == comparison.p_value
     # Three comparisons stated together: Holm's correction over the three.
     assert {c.family_size for c in result.comparisons} == {3}
@@ -293,7 +300,10 @@ def test_report_data_to_dict_is_json(frame):
     assert {v["prompt"] for v in payload["verdicts"]} == {None, HOSTILE_PROMPT, "a cup of coffee"}
     assert payload["comparison"]["correction"] == "holm"
     assert payload["reference"]["name"] == "natural-photographs-v1"
-    assert {row["kind"] for row in payload["consistency"]} == {"phash", "dhash", "whash"}
+    kinds = {"efficientnet-lite0", "phash", "dhash", "whash"}
+    assert {row["kind"] for row in payload["consistency"]} == kinds
+    assert {row["kind"] for row in payload["similarities"]} == kinds
+    assert payload["settings"]["kind"] == "efficientnet-lite0"
     assert payload["settings"]["seed"] == 0
 
 

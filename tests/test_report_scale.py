@@ -55,7 +55,7 @@ def _many_groups(arms: int, prompts: int, repeats: int) -> pd.DataFrame:
 def test_report_forms_pairs_only_within_arm_and_prompt(counted_pairs):
     arms, prompts, repeats = 3, 12, 6
     frame = _many_groups(arms, prompts, repeats)
-    report_data(frame, n_boot=50, n_perm=200)
+    report_data(frame, kind="phash", kinds=("phash", "dhash", "whash"), n_boot=50, n_perm=200)
     within = arms * prompts * repeats * repeats  # every group's full matrix, once
     total = arms * prompts * repeats
     # A few passes over each group's own pairs at most; never the run's pairs (total ** 2).

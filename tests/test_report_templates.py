@@ -265,7 +265,7 @@ def test_report_content_is_plain_text_ready_for_any_format(content):
     assert shlex.join(["imgkit", "drill", HOSTILE]) in content.command
     tables = [v for v in vars(content).values() if isinstance(v, Table)]
     # A bare frame has no attempt log, and so no latency either.
-    assert len(tables) == 10 and content.attempts is None and content.latency is None
+    assert len(tables) == 11 and content.attempts is None and content.latency is None
     for table in tables:
         assert all(isinstance(cell, str) for row in [table.head, *table.rows] for cell in row)
         assert all(len(row) == len(table.head) for row in table.rows)

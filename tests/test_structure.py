@@ -27,18 +27,23 @@ def _is_type_checking_block(node: ast.AST) -> bool:
     return isinstance(node, ast.If) and "TYPE_CHECKING" in ast.unparse(node.test)
 
 
-def _imported_names(path: Path, module: str) -> set[str]:
+def _imported_names(path: Path, module: str, *, typing: bool = False) -> set[str]:
     """Every module ``module`` imports, at the top or inside a function (lazy imports count:
-    they form a cycle just the same when they run), except under ``if TYPE_CHECKING``."""
+    they form a cycle just the same when they run), except under ``if TYPE_CHECKING`` unless
+    ``typing``."""
     tree = ast.parse(path.read_text(encoding="utf-8"))
     package = module if path.name == "__init__.py" else module.rpartition(".")[0]
-    skipped = {
-        id(inner)
-        for node in ast.walk(tree)
-        if _is_type_checking_block(node)
-        for stmt in node.body
-        for inner in ast.walk(stmt)
-    }
+    skipped = (
+        set()
+        if typing
+        else {
+            id(inner)
+            for node in ast.walk(tree)
+            if _is_type_checking_block(node)
+            for stmt in node.body
+            for inner in ast.walk(stmt)
+        }
+    )
     names: set[str] = set()
     for node in ast.walk(tree):
         if id(node) in skipped:
@@ -55,13 +60,14 @@ def _imported_names(path: Path, module: str) -> set[str]:
     return names
 
 
-def import_graph() -> dict[str, set[str]]:
-    """module -> the package modules it imports (a name resolves to its longest module)."""
+def import_graph(*, typing: bool = False) -> dict[str, set[str]]:
+    """module -> the package modules it imports (a name resolves to its longest module);
+    with ``typing``, imports made only for type checkers count too."""
     modules = _modules()
     graph: dict[str, set[str]] = {}
     for module, path in modules.items():
         targets = set()
-        for name in _imported_names(path, module):
+        for name in _imported_names(path, module, typing=typing):
             while name and name not in modules:
                 name = name.rpartition(".")[0]
             # A module's own package is imported before it anyway; that edge is not a cycle.
@@ -98,6 +104,16 @@ def test_the_package_has_no_import_cycle():
     assert find_cycle(import_graph()) is None, " -> ".join(find_cycle(import_graph()) or [])
 
 
+def test_no_two_modules_import_each_other_not_even_for_type_checkers():
+    # A circle hidden under TYPE_CHECKING still ties two modules into one: neither can be read,
+    # moved or tested alone (runs/display.py and runs/folder.py were such a pair).
+    graph = import_graph(typing=True)
+    pairs = sorted(
+        (a, b) for a, targets in graph.items() for b in targets if a < b and a in graph[b]
+    )
+    assert not pairs, pairs
+
+
 def test_the_cycle_finder_finds_a_cycle():
     graph = {"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}
     assert find_cycle(graph) == ["a", "b", "c", "a"]
@@ -127,7 +143,7 @@ def test_long_modules_say_why(module):
 
 def test_the_top_level_holds_only_the_package_entry_points():
     flat = sorted(p.name for p in PACKAGE.glob("*.py"))
-    assert flat == ["__init__.py", "__main__.py", "_lazy.py", "_moved.py", "errors.py"]
+    assert flat == ["__init__.py", "__main__.py", "_lazy.py", "errors.py"]
 
 
 @pytest.mark.parametrize(

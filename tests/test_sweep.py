@@ -147,7 +147,7 @@ def _sweep_frame(levels: dict[str, float], n: int, seed: int, prompts=("p1",)) -
 
 def test_compare_all_states_every_pair_with_raw_and_adjusted_p():
     frame = _sweep_frame({"a": 0.02, "b": 0.02, "c": 0.3, "d": 0.3}, n=8, seed=1)
-    result = compare_all(frame, n_perm=2000, n_boot=300)
+    result = compare_all(frame, kind="phash", n_perm=2000, n_boot=300)
     assert len(result.comparisons) == 6 and result.family_size == 6
     for c in result.comparisons:
         assert c.p_adjusted >= c.p_value and c.correction == "holm"
@@ -171,8 +171,8 @@ def test_compare_all_states_every_pair_with_raw_and_adjusted_p():
 
 def test_benjamini_hochberg_names_at_least_the_winners_holm_names():
     frame = _sweep_frame({"a": 0.05, "b": 0.12, "c": 0.2, "d": 0.28}, n=7, seed=3)
-    holm = compare_all(frame, n_perm=2000, n_boot=100)
-    bh = compare_all(frame, correction="bh", n_perm=2000, n_boot=100)
+    holm = compare_all(frame, kind="phash", n_perm=2000, n_boot=100)
+    bh = compare_all(frame, kind="phash", correction="bh", n_perm=2000, n_boot=100)
     named = {(c.arm_a, c.arm_b) for c in holm.comparisons if c.more_consistent}
     named_bh = {(c.arm_a, c.arm_b) for c in bh.comparisons if c.more_consistent}
     assert named <= named_bh
@@ -182,28 +182,28 @@ def test_benjamini_hochberg_names_at_least_the_winners_holm_names():
 
 def test_several_prompts_pool_by_default_and_join_the_family_by_prompt():
     frame = _sweep_frame({"a": 0.02, "b": 0.3}, n=5, seed=4, prompts=("p1", "p2"))
-    pooled = compare_all(frame, n_perm=2000, n_boot=100)
+    pooled = compare_all(frame, kind="phash", n_perm=2000, n_boot=100)
     assert [c.prompt for c in pooled.comparisons] == [None]
     assert "across 2 prompts" in pooled.comparisons[0].verdict
-    detailed = compare_all(frame, by_prompt=True, n_perm=2000, n_boot=100)
+    detailed = compare_all(frame, kind="phash", by_prompt=True, n_perm=2000, n_boot=100)
     assert [c.prompt for c in detailed.comparisons] == [None, "p1", "p2"]
     assert detailed.family_size == 3
     assert list(detailed.omnibus["scope"]) == [ALL_PROMPTS, "p1", "p2"]
     # Each raw p is compare_arms' own.
     for c in detailed.comparisons:
-        alone = compare_arms(frame, "a", "b", c.prompt, n_perm=2000, n_boot=100)
+        alone = compare_arms(frame, "a", "b", c.prompt, "phash", n_perm=2000, n_boot=100)
         assert alone.p_value == c.p_value and alone.ci_a == c.ci_a
 
 
 def test_compare_all_checks_its_arguments():
     frame = _sweep_frame({"a": 0.1, "b": 0.1, "c": 0.1}, n=4, seed=5)
     with pytest.raises(ValidationError, match="correction"):
-        compare_all(frame, correction="sidak")
+        compare_all(frame, kind="phash", correction="sidak")
     with pytest.raises(ValidationError, match="arms"):
-        compare_all(frame, arms=["a", "zzz"])
+        compare_all(frame, kind="phash", arms=["a", "zzz"])
     with pytest.raises(ValidationError, match="arms"):
-        compare_all(frame, arms=["a"])
-    two = compare_all(frame, arms=["a", "c"], n_perm=500, n_boot=50)
+        compare_all(frame, kind="phash", arms=["a"])
+    two = compare_all(frame, kind="phash", arms=["a", "c"], n_perm=500, n_boot=50)
     assert [(c.arm_a, c.arm_b) for c in two.comparisons] == [("a", "c")]
 
 
@@ -215,7 +215,7 @@ def test_identical_arms_rarely_name_a_winner_once_corrected():
     runs = 60
     for seed in range(runs):
         frame = _sweep_frame({arm: 0.15 for arm in "abcd"}, n=5, seed=1000 + seed)
-        result = compare_all(frame, n_perm=1000, n_boot=20)
+        result = compare_all(frame, kind="phash", n_perm=1000, n_boot=20)
         any_raw += any(c.p_value < 0.05 for c in result.comparisons)
         any_corrected += any(c.more_consistent for c in result.comparisons)
     assert any_corrected <= 0.05 * runs + 2

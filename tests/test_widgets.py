@@ -553,7 +553,7 @@ def test_notebook_runs_with_backend_live(tmp_path: Path, sim, monkeypatch, name:
     monkeypatch.setenv("OPENAI_BASE_URL", sim.openai_base_url)
     executed = tmp_path / f"{name}.ipynb"
     # The session's simulator has served earlier tests too: count only what this one asks.
-    before = dict(sim.stats()["requests"]["openai"])
+    before = dict(sim.stats()["requests"].get("openai", {}))
     papermill.execute_notebook(
         str(ROOT / "notebooks" / f"{name}.ipynb"),
         str(executed),
@@ -622,6 +622,7 @@ def test_drill_panel_verdict_corrects_every_pair_together(tmp_path: Path) -> Non
             rows.append({"arm": arm, "prompt": "p", "repeat": r, "status": "ok",
                          "phash": f"{value:016x}"})  # fmt: skip
     panel = DrillPanel(out=tmp_path, n_boot=100, n_perm=500)
+    panel.results.kinds = ("phash",)  # the frame is hashes only
     verdict = panel.results._verdict_html(
         pd.DataFrame(rows), simulated=False, n_boot=100, n_perm=500
     )
@@ -645,5 +646,6 @@ def test_tables_head_their_columns_in_words_aligned_with_the_cells(tmp_path: Pat
     cost = panel.results.cost_html.value
     assert "<th>cost</th>" in cost and "cost_usd" not in cost
     consistency = panel.results.consistency_html.value
-    assert "<th>similarity (95% interval)</th>" in consistency
+    assert "<th>EfficientNet-Lite0 similarity (95% interval)</th>" in consistency
+    assert "<th>phash</th>" in consistency
     assert "n_images" not in consistency and "ci_low" not in consistency

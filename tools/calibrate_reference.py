@@ -1,7 +1,9 @@
 """Build imgkit's fixed similarity scale: the distances between unrelated natural photographs.
 
-Writes ``imgkit/analysis/data/reference_distances.json``, which
-:mod:`imgkit.analysis.reference` reads. Run it again after changing a hash or the image list:
+Writes ``imgkit/analysis/data/reference_distances.json`` (the hashes) and
+``imgkit/analysis/data/reference_features.json`` (the embedded network, EfficientNet-Lite0),
+which :mod:`imgkit.analysis.reference` reads. Run it again after changing a hash, the network or
+the image list (how the views are made lives in :mod:`imgkit.analysis.calibration`):
 
     .venv/bin/python tools/calibrate_reference.py
 
@@ -32,97 +34,38 @@ import json
 import sys
 from pathlib import Path
 
-import matplotlib
 import numpy as np
-from PIL import Image
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from imgkit.analysis.calibration import (  # noqa: E402
+    CROP,
+    HELD_OUT,
+    N_BOOT,
+    NEAR_DUPLICATE,
+    PHOTOGRAPHS,
+    VIEW_SIDE,
+    calibrate_network,
+    load_photograph,
+    photograph_bootstrap,
+    views,
+)
 from imgkit.analysis.hashing import KINDS, cross_distances, hash_bits, hash_images  # noqa: E402
 
 OUT = ROOT / "imgkit" / "analysis" / "data" / "reference_distances.json"
+OUT_FEATURES = ROOT / "imgkit" / "analysis" / "data" / "reference_features.json"
 HASH_SIZES = (4, 8, 16)
-VIEW_SIDE = 512
-CROP = 0.6
-N_BOOT = 2000
-#: The default near-duplicate threshold, as a share of the reference distance (see
-#: imgkit.analysis.reference.DEFAULT_NEAR_DUPLICATE); repeated here so the tool does not need
-#: the module it calibrates.
-NEAR_DUPLICATE = 0.2
+#: The networks whose calibration ships (hub networks are calibrated where they are used).
+SHIPPED_NETWORKS = ("efficientnet-lite0",)
 
-# (name, where it comes from, licence as its package documents it)
-SKIMAGE = "scikit-image skimage.data"
-PHOTOGRAPHS = [
-    ("astronaut", SKIMAGE, "NASA; public domain"),
-    ("chelsea", SKIMAGE, "CC0, Stefan van der Walt"),
-    ("coffee", SKIMAGE, "CC0, Rachel Michetti"),
-    ("coins", SKIMAGE, "Brooklyn Museum; no known copyright restrictions"),
-    ("hubble_deep_field", SKIMAGE, "NASA; public domain"),
-    ("immunohistochemistry", SKIMAGE, "CMMI; no known copyright restrictions"),
-    ("rocket", SKIMAGE, "SpaceX; public domain"),
-    ("retina", SKIMAGE, "CC0, Mikael Häggström"),
-    ("grass", SKIMAGE, "CC0"),
-    ("gravel", SKIMAGE, "CC0 (CC0Textures)"),
-    ("brick", SKIMAGE, "CC0 (CC0Textures)"),
-]
-#: Photographs the calibration does not use, kept for the tests of the scale.
-HELD_OUT = [
-    ("camera", SKIMAGE, "CC0, Lav Varshney"),
-    ("clock", SKIMAGE, "public domain, Stefan van der Walt"),
-    ("grace_hopper.jpg", "matplotlib mpl-data/sample_data", "US Navy photograph; public domain"),
-    ("stereo_motorcycle", SKIMAGE, "Middlebury 2014 stereo dataset (left view)"),
-]
-
-
-def load_photograph(name: str) -> Image.Image:
-    """One reference photograph as an RGB PIL image (grey ones converted to RGB)."""
-    if name.endswith(".jpg"):
-        folder = Path(matplotlib.get_data_path()) / "sample_data"
-        return Image.open(folder / name).convert("RGB")
-    from skimage import data
-
-    pixels = getattr(data, name)()
-    if name == "stereo_motorcycle":
-        pixels = pixels[0]
-    return Image.fromarray(np.asarray(pixels)).convert("RGB")
-
-
-def views(image: Image.Image) -> list[Image.Image]:
-    """The whole frame and five crops at 60% of each side, all resized to 512 x 512."""
-    w, h = image.size
-    cw, ch = int(w * CROP), int(h * CROP)
-    boxes = [
-        (0, 0, w, h),
-        (0, 0, cw, ch),
-        (w - cw, 0, w, ch),
-        (0, h - ch, cw, h),
-        (w - cw, h - ch, w, h),
-        ((w - cw) // 2, (h - ch) // 2, (w - cw) // 2 + cw, (h - ch) // 2 + ch),
-    ]
-    side = (VIEW_SIDE, VIEW_SIDE)
-    return [image.crop(box).resize(side, Image.Resampling.LANCZOS) for box in boxes]
+__all__ = ["HELD_OUT", "PHOTOGRAPHS", "load_photograph", "views"]
 
 
 def summarise(blocks: dict[tuple[int, int], np.ndarray], bits: int, n_photos: int) -> dict:
     """Statistics of the cross-photograph distances, given each photograph pair's block."""
     values = np.concatenate([b.ravel() for b in blocks.values()]).astype(float)
-    rng = np.random.default_rng(0)
-    means = []
-    sums = {k: float(b.sum()) for k, b in blocks.items()}
-    counts = {k: b.size for k, b in blocks.items()}
-    for _ in range(N_BOOT):
-        # Resample photographs; pairs of a photograph with a copy of itself are skipped.
-        draw = rng.integers(0, n_photos, n_photos)
-        total = count = 0.0
-        for i, j in itertools.combinations(draw, 2):
-            if i == j:
-                continue
-            key = (min(i, j), max(i, j))
-            total += sums[key]
-            count += counts[key]
-        if count:
-            means.append(total / count)
+    means = photograph_bootstrap(blocks, n_photos)
     mean = float(values.mean())
     threshold = int(np.floor(NEAR_DUPLICATE * mean))
     quantiles = (0.001, 0.01, 0.05, 0.25, 0.5, 0.75, 0.95, 0.99)
@@ -183,22 +126,57 @@ def calibrate() -> dict:
     }
 
 
+def calibrate_networks(names=SHIPPED_NETWORKS) -> dict:
+    """The shipped learned-feature calibrations, one record per network."""
+    from imgkit.features.extract import get_extractor
+
+    records = {}
+    for name in names:
+        extractor = get_extractor(name)
+        records[name] = calibrate_network(extractor.network, extractor)
+    return {"name": "natural-photographs-v1", "networks": records}
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", type=Path, default=OUT, help=f"where to write (default {OUT})")
+    parser.add_argument(
+        "--out-features",
+        type=Path,
+        default=OUT_FEATURES,
+        help=f"where to write the networks' figures (default {OUT_FEATURES})",
+    )
+    parser.add_argument(
+        "--only", choices=("hashes", "networks"), help="calibrate only the hashes or the networks"
+    )
     args = parser.parse_args(argv)
-    result = calibrate()
-    args.out.write_text(json.dumps(result, indent=1, sort_keys=False) + "\n", encoding="utf-8")
-    for kind, sizes in result["kinds"].items():
-        for size, stats in sizes.items():
+    if args.only != "networks":
+        result = calibrate()
+        args.out.write_text(json.dumps(result, indent=1, sort_keys=False) + "\n", encoding="utf-8")
+        for kind, sizes in result["kinds"].items():
+            for size, stats in sizes.items():
+                low, high = stats["mean_ci95"]
+                print(
+                    f"{kind:9s} size {size:>2s}: {stats['bits']:3d} bits, mean "
+                    f"{stats['mean']:6.2f} [{low:.2f}, {high:.2f}], sd {stats['sd']:5.2f}, "
+                    f"1% {stats['quantiles']['0.01']:5.1f}, near-dup <= "
+                    f"{stats['near_duplicate_bits']} bits: "
+                    f"{stats['unrelated_near_duplicate_share']:.3%} of unrelated pairs"
+                )
+        print(f"wrote {args.out}")
+    if args.only != "hashes":
+        features = calibrate_networks()
+        text = json.dumps(features, indent=1, sort_keys=False) + "\n"
+        args.out_features.write_text(text, encoding="utf-8")
+        for name, stats in features["networks"].items():
             low, high = stats["mean_ci95"]
             print(
-                f"{kind:9s} size {size:>2s}: {stats['bits']:3d} bits, mean {stats['mean']:6.2f} "
-                f"[{low:.2f}, {high:.2f}], sd {stats['sd']:5.2f}, "
-                f"1% {stats['quantiles']['0.01']:5.1f}, near-dup <= {stats['near_duplicate_bits']} "
-                f"bits: {stats['unrelated_near_duplicate_share']:.3%} of unrelated pairs"
+                f"{name}: cosine distance mean {stats['mean']:.4f} [{low:.4f}, {high:.4f}] "
+                f"(cosine similarity {1 - stats['mean']:.3f}), sd {stats['sd']:.4f}, 1% "
+                f"{stats['quantiles']['0.01']:.3f}, near-dup: "
+                f"{stats['unrelated_near_duplicate_share']:.3%} of unrelated pairs"
             )
-    print(f"wrote {args.out}")
+        print(f"wrote {args.out_features}")
     return 0
 
 

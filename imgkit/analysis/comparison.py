@@ -9,8 +9,9 @@ result carries a verdict in plain words that says when there are too few images 
 
 One comparison is one test. When several are stated together (several arms, prompts), use
 :func:`imgkit.analysis.sweep.compare_all`, which corrects their p-values for multiplicity; the
-pieces both share (:class:`PreparedHashes`, :func:`pair_test`, :func:`verdict_sentence`) are
-here.
+pieces both share (:class:`PreparedMeasure`, :func:`pair_test`, :func:`verdict_sentence`) are
+here. Any measure works the same way (a network's learned features or a hash:
+:mod:`imgkit.analysis.measures`); the verdict names the one it was measured with.
 """
 
 from __future__ import annotations
@@ -23,9 +24,14 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from imgkit.analysis.generations import check_kinds, group_bits, usable_generations
-from imgkit.analysis.hashing import KINDS
-from imgkit.analysis.reference import Reference, reference_for_bits
+from imgkit.analysis.generations import (
+    group_points,
+    measure_reference,
+    simulated_rows,
+    usable_generations,
+)
+from imgkit.analysis.measures import DEFAULT_MEASURE, Measure, parse_measure
+from imgkit.analysis.reference import Reference
 from imgkit.analysis.resampling import (
     bootstrap_pair_sums,
     check_resampling_arguments,
@@ -38,11 +44,11 @@ from imgkit.errors import ValidationError, check_argument
 
 __all__ = [
     "ArmComparison",
-    "PreparedHashes",
+    "PreparedMeasure",
     "compare_arms",
     "format_p",
     "pair_test",
-    "prepare_hashes",
+    "prepare_measure",
     "verdict_sentence",
 ]
 
@@ -57,7 +63,8 @@ class ArmComparison:
     is more consistent, with its interval ``difference_ci``. ``p_value`` is the permutation
     test's, ``p_adjusted`` the same after ``correction`` over ``family_size`` comparisons (equal
     to ``p_value`` for a lone comparison). ``more_consistent`` names the winner only when
-    ``p_adjusted < alpha``; ``verdict`` is the plain-words summary.
+    ``p_adjusted < alpha``; ``verdict`` is the plain-words summary. ``kind`` is the measure's
+    name (a network's or a hash kind's), ``measure`` the name the sentences use.
     """
 
     arm_a: str
@@ -88,6 +95,7 @@ class ArmComparison:
     reference_distance: float
     more_consistent: str | None
     verdict: str
+    measure: str = ""
 
     def to_dict(self) -> dict[str, Any]:
         """The result as plain data (for JSON)."""
@@ -113,7 +121,7 @@ def _fmt_sim(value: float, interval: tuple[float, float]) -> str:
 
 
 # --------------------------------------------------------------------------------------------
-# The hashes of a run, prepared once
+# A run's values on one measure, prepared once
 
 
 def _crc(*parts: Any) -> int:
@@ -127,13 +135,15 @@ def group_rng(seed: int, *key: Any) -> np.random.Generator:
 
 
 @dataclass
-class PreparedHashes:
-    """A run's usable hashes of one kind as bit matrices per (arm, prompt), with the scale.
+class PreparedMeasure:
+    """A run's usable images on one measure as points per (arm, prompt), with the scale.
 
-    ``boot`` caches each group's bootstrap pair sums and counts (see :meth:`bootstrap`).
+    ``groups`` hold each arm and prompt's points (:meth:`~imgkit.analysis.measures.Measure.
+    points`); ``bits`` is a hash's bit count (0 for learned features); ``boot`` caches each
+    group's bootstrap pair sums and counts (see :meth:`bootstrap`).
     """
 
-    kind: str
+    measure: Measure
     bits: int
     reference: Reference
     groups: dict[tuple[str, str], np.ndarray]
@@ -143,6 +153,11 @@ class PreparedHashes:
     n_boot: int
     seed: int
     boot: dict[tuple[str, str], tuple[np.ndarray, np.ndarray]]
+
+    @property
+    def kind(self) -> str:
+        """The measure's name."""
+        return self.measure.name
 
     def size(self, arm: str, prompt: str) -> int:
         """How many usable images ``arm`` has on ``prompt``."""
@@ -176,27 +191,27 @@ class PreparedHashes:
         return np.clip(1.0 - np.asarray(mean, dtype=float) / self.reference.distance, 0.0, 1.0)
 
 
-def prepare_hashes(
+def prepare_measure(
     frame: pd.DataFrame,
-    kind: str = "phash",
+    kind: Any = DEFAULT_MEASURE,
     *,
     hash_size: int = 8,
     n_boot: int = 2000,
     seed: int = 0,
-) -> PreparedHashes:
-    """Read the usable generations of ``frame`` once, as bit matrices per arm and prompt."""
-    (kind,) = check_kinds(kind)
-    rows = usable_generations(frame, (kind,), hash_size=hash_size)
-    bits, groups = group_bits(rows, kind)
-    simulated = "simulated" in rows.columns and bool(rows["simulated"].fillna(False).any())
-    return PreparedHashes(
-        kind=kind,
-        bits=bits,
-        reference=reference_for_bits(kind, bits) if bits else reference_for_bits(kind, 64),
+) -> PreparedMeasure:
+    """Read the usable generations of ``frame`` once, as points per arm and prompt."""
+    measure = parse_measure(kind, hash_size=hash_size)
+    rows = usable_generations(frame, (measure,))
+    groups = group_points(rows, measure)
+    reference = measure_reference(rows, measure)
+    return PreparedMeasure(
+        measure=measure,
+        bits=reference.bits,
+        reference=reference,
         groups={(str(a), str(p)): m for (a, p), m in groups.items()},
         prompts=[str(p) for p in dict.fromkeys(rows["prompt"])] if len(rows) else [],
         arms=sorted({str(a) for a in rows["arm"]}) if len(rows) else [],
-        simulated=simulated,
+        simulated=simulated_rows(rows),
         n_boot=n_boot,
         seed=seed,
         boot={},
@@ -208,7 +223,7 @@ def prepare_hashes(
 
 
 def pair_test(
-    data: PreparedHashes,
+    data: PreparedMeasure,
     arm_a: str,
     arm_b: str,
     prompt: str | None,
@@ -281,7 +296,7 @@ def verdict_sentence(
     *,
     arm_a: str,
     arm_b: str,
-    kind: str,
+    kind: Measure | str,
     where: str,
     alpha: float,
     min_images: int,
@@ -289,7 +304,12 @@ def verdict_sentence(
     correction: str,
     family_size: int,
 ) -> tuple[str | None, str]:
-    """``(winner or None, sentence)`` for one comparison whose p-value has been adjusted."""
+    """``(winner or None, sentence)`` for one comparison whose p-value has been adjusted.
+
+    ``kind`` is the measure (its title names the figures: "EfficientNet-Lite0 similarity",
+    "phash similarity").
+    """
+    title = kind.title if isinstance(kind, Measure) else str(kind)
     n_a, n_b = numbers["n_a"], numbers["n_b"]
     n_text = f"n = {n_a} each" if n_a == n_b else f"n = {n_a} and {n_b}"
     p = numbers["p_value"]
@@ -318,11 +338,11 @@ def verdict_sentence(
             winner, loser, first, second, sign = arm_b, arm_a, sim_b, sim_a, -1
         low, high = sorted((sign * low, sign * high))
         return winner, (
-            f"{winner} was more consistent than {loser} {where}: {kind} similarity "
+            f"{winner} was more consistent than {loser} {where}: {title} similarity "
             f"{_fmt_sim(*first)} vs {_fmt_sim(*second)}, difference "
             f"{sign * numbers['difference']:+.2f} [{low:+.2f}, {high:+.2f}], {p_text}, {n_text}"
         )
-    figures = f"{kind} similarity {_fmt_sim(*sim_a)} vs {_fmt_sim(*sim_b)}, {effect}, {p_text}, "
+    figures = f"{title} similarity {_fmt_sim(*sim_a)} vs {_fmt_sim(*sim_b)}, {effect}, {p_text}, "
     figures += n_text
     smallest = numbers["smallest_p"]
     if np.isfinite(smallest) and smallest >= alpha:
@@ -363,7 +383,7 @@ def compare_arms(
     arm_a: str,
     arm_b: str,
     prompt: str | None = None,
-    kind: str = "phash",
+    kind: Measure | str = DEFAULT_MEASURE,
     n_perm: int = 10_000,
     seed: int = 0,
     *,
@@ -390,13 +410,17 @@ def compare_arms(
     together (every pair of several arms, several prompts) use
     :func:`imgkit.analysis.sweep.compare_all`, which corrects them.
 
+    ``kind`` is the measure: a network's learned features (``"efficientnet-lite0"``, the
+    default, which sees what a person sees) or a hash kind (``"phash"``: near-duplicates), by
+    name or as a :class:`~imgkit.analysis.measures.Measure`.
+
     ``prompt=None`` pools every prompt on which both arms have at least two images. The verdict
     names a winner only when each arm has at least ``min_images`` images and ``p < alpha``.
     Raises :class:`ValidationError` for unknown arms, prompt or kind, or identical arms.
     """
-    check_argument("kind", kind, KINDS)
+    measure = parse_measure(kind, hash_size=hash_size)
     check_comparison_arguments(n_perm, alpha, n_boot, confidence)
-    data = prepare_hashes(frame, kind, hash_size=hash_size, n_boot=n_boot, seed=seed)
+    data = prepare_measure(frame, measure, n_boot=n_boot, seed=seed)
     check_argument("arm_a", arm_a, data.arms)
     check_argument("arm_b", arm_b, data.arms)
     if arm_a == arm_b:
@@ -411,7 +435,7 @@ def compare_arms(
         numbers,
         arm_a=arm_a,
         arm_b=arm_b,
-        kind=kind,
+        kind=measure,
         where=where,
         alpha=alpha,
         min_images=min_images,
@@ -423,7 +447,8 @@ def compare_arms(
         arm_a=arm_a,
         arm_b=arm_b,
         prompt=prompt,
-        kind=kind,
+        kind=measure.name,
+        measure=measure.title,
         p_adjusted=numbers["p_value"],
         correction="none",
         family_size=1 if np.isfinite(numbers["p_value"]) else 0,

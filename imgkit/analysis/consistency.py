@@ -1,30 +1,35 @@
 """How alike a model's images are when it is sent the same prompt again and again.
 
 DataFrame in, DataFrame (or a result object) out; nothing here draws. The input is a run frame
-with one row per generation and at least ``arm`` and ``prompt``, plus either hash columns as
-:func:`imgkit.analysis.hashing.hash_images` writes them (``phash``, ...) or ``image_path`` (then the
-images are hashed here). When a ``status`` column is present only rows with status ``"ok"``
-count, and a row counts only if it has an image (a hash or a path).
+with one row per generation and at least ``arm`` and ``prompt``, plus either a column per
+measure (hash hex strings as :func:`imgkit.analysis.hashing.hash_images` writes them; feature
+vectors) or ``image_path`` (then the images are measured here, once, and the values kept in
+their run folder). When a ``status`` column is present only rows with status ``"ok"`` count,
+and a row counts only if it has an image.
 
-Distances are Hamming distances between perceptual hashes. A group's *similarity* rescales its
-mean pairwise distance on a fixed scale: ``similarity = clip(1 - mean_distance / reference, 0,
-1)``, where the reference is the mean distance between unrelated natural photographs,
-calibrated once per hash kind and size (:mod:`imgkit.analysis.reference`). So 1 means identical
-images, 0 means "as far apart as unrelated photographs", and a number means the same in every
-run. When the run holds several prompts, the run's own cross-prompt distance (the mean distance
-between images made for different prompts) is shown beside it as a second, run-relative figure.
+Distances come from a *measure* (:mod:`imgkit.analysis.measures`): by default the cosine
+distance between an ImageNet network's learned features, which sees what a person sees (the
+same subject, pose and look), and beside it the Hamming distances between perceptual hashes,
+which find near-duplicates. A group's *similarity* rescales its mean pairwise distance on a
+fixed scale: ``similarity = clip(1 - mean_distance / reference, 0, 1)``, where the reference is
+the mean distance between unrelated natural photographs, calibrated once per measure
+(:mod:`imgkit.analysis.reference`). So 1 means identical images, 0 means "as far apart as
+unrelated photographs", and a number means the same in every run. When the run holds several
+prompts, the run's own cross-prompt distance (the mean distance between images made for
+different prompts) is shown beside it as a second, run-relative figure.
 
 Pairwise distances within a group are not independent (every image is in n - 1 pairs), so the
 confidence intervals resample images (a bootstrap over images, Efron & Tibshirani 1993, ch. 6)
 and the arm comparisons permute image labels (a permutation test, Good 2005), never pairs.
-Everything is computed from the hashes' bits in time linear in the images
-(:mod:`imgkit.analysis.resampling`); only the distance histogram of a group (for the median and
-the near-duplicate share) counts its pairs.
+Everything is computed from each image's point in time linear in the images
+(:mod:`imgkit.analysis.resampling`); only the median and the near-duplicate share of a group
+take its pairs.
 
 This module holds the tables and distance views; the parts they share have modules of their own,
 whose public names are importable from here too:
 
-- :mod:`imgkit.analysis.generations`: which rows count, their hashes and bits;
+- :mod:`imgkit.analysis.generations`: which rows count, and their values as points;
+- :mod:`imgkit.analysis.measures`: the measures;
 - :mod:`imgkit.analysis.reference`: the fixed scale;
 - :mod:`imgkit.analysis.resampling`: the bootstrap over images and the relabellings;
 - :mod:`imgkit.analysis.comparison`: :func:`compare_arms`, one arm against another;
@@ -46,19 +51,17 @@ import pandas as pd
 from imgkit.analysis.comparison import ArmComparison, compare_arms, group_rng
 from imgkit.analysis.generations import (
     baseline_distance,
-    check_kinds,
     cross_prompt_distance,
-    group_bits,
+    group_distances,
+    group_points,
     in_run_order,
+    measure_reference,
+    simulated_rows,
+    square_distances,
     usable_generations,
 )
-from imgkit.analysis.hashing import KINDS, distance_matrix, pair_distance_counts
-from imgkit.analysis.reference import (
-    DEFAULT_KINDS,
-    DEFAULT_NEAR_DUPLICATE,
-    Reference,
-    reference_for_bits,
-)
+from imgkit.analysis.measures import DEFAULT_MEASURE, DEFAULT_MEASURES, Measure, parse_measures
+from imgkit.analysis.reference import DEFAULT_NEAR_DUPLICATE, Reference
 from imgkit.analysis.resampling import (
     bootstrap_pair_sums,
     check_resampling_arguments,
@@ -84,10 +87,15 @@ __all__ = [
     "consistency_for_paths",
     "consistency_table",
     "distance_histogram",
+    "group_distances",
     "pairwise_distances",
     "usable_generations",
     "within_arm_distances",
 ]
+
+#: The measures tables and reports use unless told otherwise, by name: the learned measure
+#: first (what a person sees), then the hashes that find near-duplicates.
+DEFAULT_KINDS: tuple[str, ...] = tuple(m.name for m in DEFAULT_MEASURES)
 
 #: File suffixes :func:`consistency_for_paths` treats as images when it walks a folder.
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp", ".gif", ".bmp", ".tif", ".tiff")
@@ -104,12 +112,14 @@ _COLUMNS = [
     "ci_low",
     "ci_high",
     "near_duplicate_share",
-    "near_duplicate_bits",
+    "near_duplicate_distance",
+    "unit",
     "reference",
     "reference_distance",
     "cross_prompt_distance",
     "cross_prompt_similarity",
     "bits",
+    "detects",
 ]
 
 
@@ -117,25 +127,16 @@ _COLUMNS = [
 # The consistency table
 
 
-def _median(counts: np.ndarray) -> float:
-    total = counts.sum()
-    if not total:
-        return math.nan
-    cumulative = np.cumsum(counts)
-    # The median of the pair distances as numpy computes it: the mean of the two middle values.
-    low = int(np.searchsorted(cumulative, (total - 1) // 2 + 1))
-    high = int(np.searchsorted(cumulative, total // 2 + 1))
-    return (low + high) / 2
-
-
-def near_duplicate_bits(reference: Reference, near_duplicate: float) -> int:
-    """The largest distance, in bits, that counts as a near duplicate: ``floor(share * ref)``."""
-    return math.floor(near_duplicate * reference.distance + 1e-9)
+def near_duplicate_distance(measure: Measure, reference: Reference, near_duplicate: float) -> float:
+    """The largest distance that counts as a near duplicate: ``near_duplicate x reference``,
+    rounded down to whole bits for a hash."""
+    limit = near_duplicate * reference.distance
+    return float(math.floor(limit + 1e-9)) if not measure.learned else limit
 
 
 def consistency_table(
     frame: pd.DataFrame,
-    kinds: Iterable[str] | str = DEFAULT_KINDS,
+    kinds: Iterable[Any] | str = DEFAULT_KINDS,
     near_duplicate: float = DEFAULT_NEAR_DUPLICATE,
     n_boot: int = 2000,
     seed: int = 0,
@@ -143,55 +144,57 @@ def consistency_table(
     confidence: float = 0.95,
     hash_size: int = 8,
 ) -> pd.DataFrame:
-    """Score how consistent each arm is on each prompt; one row per arm, prompt and hash kind.
+    """Score how consistent each arm is on each prompt; one row per arm, prompt and measure.
 
-    Rows go by kind, then arm (sorted), then prompt in the order the prompts first appear in
-    ``frame`` (a run's own order).
+    ``kinds`` are measures (:mod:`imgkit.analysis.measures`): by default the learned measure of
+    the embedded network first, which sees what a person sees, then the hashes, which find
+    near-duplicates. Rows go by measure, then arm (sorted), then prompt in the order the prompts
+    first appear in ``frame`` (a run's own order).
 
-    Columns: ``arm``, ``prompt``, ``kind``, ``n_images``, ``n_pairs``, ``mean_distance``,
-    ``median_distance`` (Hamming bits), ``similarity`` (0..1 on the fixed scale, see the module
-    docstring), ``ci_low`` / ``ci_high`` (percentile bootstrap interval of the similarity at
-    ``confidence``, resampling images, ``n_boot`` replicates, seeded by ``seed``),
-    ``near_duplicate_share`` (share of pairs at most ``near_duplicate_bits`` apart, i.e.
-    ``floor(near_duplicate * reference_distance)``), ``reference`` (the calibration's name) and
-    ``reference_distance`` (its "unrelated photographs" distance), ``cross_prompt_distance`` and
-    ``cross_prompt_similarity`` (the run-relative figure: against the run's own mean distance
-    between images of different prompts; NaN with one prompt), ``bits``, and ``simulated``
-    when the input has that column (true if any image of the group came from the simulator).
-    Groups with one image have NaN statistics.
+    Columns: ``arm``, ``prompt``, ``kind`` (the measure's name), ``n_images``, ``n_pairs``,
+    ``mean_distance``, ``median_distance`` (in ``unit``: bits, or cosine distance),
+    ``similarity`` (0..1 on the fixed scale, see the module docstring), ``ci_low`` /
+    ``ci_high`` (percentile bootstrap interval of the similarity at ``confidence``, resampling
+    images, ``n_boot`` replicates, seeded by ``seed``), ``near_duplicate_share`` (share of pairs
+    at most ``near_duplicate_distance`` apart: ``near_duplicate x reference_distance``, whole
+    bits for hashes), ``reference`` (the calibration's name) and ``reference_distance`` (its
+    "unrelated photographs" distance), ``cross_prompt_distance`` and ``cross_prompt_similarity``
+    (the run-relative figure: against the run's own mean distance between images of different
+    prompts; NaN with one prompt), ``bits`` (of a hash; 0 for features), ``detects`` (what the
+    measure sees, in words), and ``simulated`` when the input has that column (true if any image
+    of the group came from the simulator). Groups with one image have NaN statistics.
 
-    Raises :class:`ValidationError` for unknown kinds, a frame without arm/prompt, or
+    Raises :class:`ValidationError` for unknown measures, a frame without arm/prompt, or
     out-of-range parameters.
     """
-    kinds = check_kinds(kinds)
+    measures = parse_measures(kinds, hash_size=hash_size)
     check_resampling_arguments(n_boot, confidence, near_duplicate)
-    rows = in_run_order(usable_generations(frame, kinds, hash_size=hash_size))
+    rows = in_run_order(usable_generations(frame, measures))
     records: list[dict[str, Any]] = []
-    for kind in kinds:
+    for measure in measures:
         if len(rows) == 0:
             break
-        bits, groups = group_bits(rows, kind)
-        reference = reference_for_bits(kind, bits)
-        cross, _ = cross_prompt_distance(rows, kind)
-        threshold = near_duplicate_bits(reference, near_duplicate)
-        hexes = rows.groupby(["arm", "prompt"], sort=False)[kind]
-        for (arm, prompt), hashes in hexes:
-            matrix = groups[(arm, prompt)]
-            n = matrix.shape[0]
+        groups = group_points(rows, measure)
+        reference = measure_reference(rows, measure)
+        cross, _ = cross_prompt_distance(rows, measure)
+        threshold = near_duplicate_distance(measure, reference, near_duplicate)
+        for (arm, prompt), members in rows.groupby(["arm", "prompt"], sort=False):
+            points = groups[(arm, prompt)]
+            n = points.shape[0]
             record: dict[str, Any] = {
                 "arm": arm,
                 "prompt": prompt,
-                "kind": kind,
+                "kind": measure.name,
                 "n_images": n,
                 "n_pairs": int(pair_count(n)),
             }
             if n >= 2:
-                mean = pair_sum(matrix) / pair_count(n)
-                counts = pair_distance_counts(hashes.astype(str).tolist(), bits)
+                mean = pair_sum(points) / pair_count(n)
+                distances = group_distances(points)
                 # Seeded by the group's names: its interval does not depend on which other groups
                 # are in the table, and matches compare_arms' for the same group.
                 rng = group_rng(seed, "boot", str(arm), str(prompt))
-                sums, pairs = bootstrap_pair_sums(matrix, n_boot, rng)
+                sums, pairs = bootstrap_pair_sums(points, n_boot, rng)
                 with np.errstate(invalid="ignore", divide="ignore"):
                     boots = np.where(pairs > 0, sums / np.maximum(pairs, 1), np.nan)
                 low, high = percentile_interval(
@@ -199,11 +202,11 @@ def consistency_table(
                 )
                 record.update(
                     mean_distance=mean,
-                    median_distance=_median(counts),
+                    median_distance=float(np.median(distances)),
                     similarity=reference.similarity(mean),
                     ci_low=low,
                     ci_high=high,
-                    near_duplicate_share=float(counts[: threshold + 1].sum() / counts.sum()),
+                    near_duplicate_share=float(np.mean(distances <= threshold + 1e-12)),
                     cross_prompt_similarity=float(similarity_score(mean, cross)),
                 )
             else:
@@ -217,15 +220,16 @@ def consistency_table(
                     cross_prompt_similarity=math.nan,
                 )
             record.update(
-                near_duplicate_bits=threshold,
+                near_duplicate_distance=threshold,
+                unit=measure.unit,
                 reference=reference.name,
                 reference_distance=reference.distance,
                 cross_prompt_distance=cross,
-                bits=bits,
+                bits=reference.bits,
+                detects=measure.detects,
             )
             if "simulated" in rows.columns:
-                flags = rows.loc[hashes.index, "simulated"]
-                record["simulated"] = bool(flags.fillna(False).astype(bool).any())
+                record["simulated"] = simulated_rows(members)
             records.append(record)
     columns = [*_COLUMNS, *(["simulated"] if "simulated" in rows.columns else [])]
     table = pd.DataFrame.from_records(records, columns=columns)
@@ -235,44 +239,55 @@ def consistency_table(
     return table
 
 
-def distance_histogram(
-    frame: pd.DataFrame, kind: str = "phash", *, hash_size: int = 8
-) -> pd.DataFrame:
-    """Return, per arm, how many within-prompt pairs lie at each distance; one row per arm and d.
+def _prepared(frame: pd.DataFrame, kind: Any, hash_size: int) -> tuple[Measure, pd.DataFrame]:
+    (measure,) = parse_measures(kind, hash_size=hash_size, param="kind")
+    return measure, usable_generations(frame, (measure,))
 
-    Columns ``arm``, ``distance`` (0..bits), ``pairs`` and ``share`` (of the arm's pairs).
+
+def distance_histogram(
+    frame: pd.DataFrame, kind: Any = DEFAULT_MEASURE, *, hash_size: int = 8
+) -> pd.DataFrame:
+    """Return, per arm, how many within-prompt pairs lie at each distance; one row per arm and
+    distance bin.
+
+    Columns ``arm``, ``distance`` (a hash's whole bits 0..bits; for features the centre of a
+    bin of the reference's ``histogram_bin``), ``pairs`` and ``share`` (of the arm's pairs).
     Pairs are only formed within an arm x prompt group. ``frame.attrs`` holds the fixed
     ``reference`` (a :class:`~imgkit.analysis.reference.Reference`: its ``histogram`` is the
-    unrelated photographs' distances), ``bits`` and ``simulated``.
+    unrelated photographs' distances, in the same bins), ``bits``, ``bin``, ``unit``, ``kind``
+    (the measure's name), ``title`` and ``simulated``.
     """
-    check_argument("kind", kind, KINDS)
-    rows = usable_generations(frame, (kind,), hash_size=hash_size)
+    measure, rows = _prepared(frame, kind, hash_size)
     records = []
-    bits = 0
-    if len(rows):
-        bits = int(group_bits(rows.head(1), kind)[0])
+    reference = measure_reference(rows, measure) if len(rows) else None
+    if reference is not None:
+        width = reference.histogram_bin
+        bins = len(reference.histogram) if measure.learned else reference.bits + 1
         per_arm: dict[str, np.ndarray] = {}
-        for (arm, _prompt), hashes in rows.groupby(["arm", "prompt"], sort=True)[kind]:
-            counts = pair_distance_counts(hashes.astype(str).tolist(), bits)
+        for (arm, _prompt), points in group_points(rows, measure).items():
+            index = np.floor(group_distances(points) / width + 1e-9).astype(int)
+            counts = np.bincount(np.clip(index, 0, bins - 1), minlength=bins)
             per_arm[arm] = per_arm.get(arm, 0) + counts
         for arm, counts in per_arm.items():
             total = counts.sum()
-            for distance, pairs in enumerate(counts):
+            for position, pairs in enumerate(counts):
                 records.append(
                     {
                         "arm": arm,
-                        "distance": distance,
+                        "distance": position * width + (width / 2 if measure.learned else 0),
                         "pairs": int(pairs),
                         "share": float(pairs / total) if total else math.nan,
                     }
                 )
     histogram = pd.DataFrame.from_records(records, columns=["arm", "distance", "pairs", "share"])
-    simulated = "simulated" in rows.columns and bool(rows["simulated"].fillna(False).any())
     histogram.attrs.update(
-        reference=reference_for_bits(kind, bits) if bits else None,
-        bits=bits,
-        simulated=simulated,
-        kind=kind,
+        reference=reference,
+        bits=reference.bits if reference else 0,
+        bin=reference.histogram_bin if reference else 1.0,
+        unit=measure.unit,
+        simulated=simulated_rows(rows),
+        kind=measure.name,
+        title=measure.title,
     )
     return histogram
 
@@ -285,7 +300,7 @@ def pairwise_distances(
     frame: pd.DataFrame,
     arm: str,
     prompt: str | None = None,
-    kind: str = "phash",
+    kind: Any = DEFAULT_MEASURE,
     *,
     hash_size: int = 8,
 ) -> pd.DataFrame:
@@ -295,12 +310,13 @@ def pairwise_distances(
     prompt (in the run's order, :func:`~imgkit.analysis.generations.in_run_order`) then
     repeat. Labels are ``"r<repeat>"`` (or the row index when there is no
     ``repeat`` column), prefixed with the prompt's position ``"p<k> "`` when several prompts
-    are shown. ``frame.attrs`` holds ``simulated`` (bool) and ``prompts`` (list).
+    are shown. ``frame.attrs`` holds ``simulated`` (bool), ``prompts`` (list), ``kind``,
+    ``title``, ``unit`` and ``reference_distance`` (where similarity is 0).
     Raises :class:`ValidationError` for an unknown arm, prompt or kind.
     """
-    check_argument("kind", kind, KINDS)
-    rows = usable_generations(frame, (kind,), hash_size=hash_size)
+    measure, rows = _prepared(frame, kind, hash_size)
     check_argument("arm", arm, sorted(rows["arm"].unique()))
+    reference = measure_reference(rows, measure)
     rows = rows[rows["arm"] == arm]
     if prompt is not None:
         check_argument("prompt", prompt, sorted(rows["prompt"].unique()))
@@ -312,30 +328,40 @@ def pairwise_distances(
     for index, row in rows.iterrows():
         label = f"r{row['repeat']}" if "repeat" in rows.columns else str(index)
         labels.append(f"p{number[row['prompt']]} {label}" if len(prompts) > 1 else label)
-    matrix = pd.DataFrame(distance_matrix(rows[kind].tolist()), index=labels, columns=labels)
-    simulated = "simulated" in rows.columns and bool(rows["simulated"].fillna(False).any())
-    matrix.attrs.update(simulated=simulated, prompts=prompts, arm=arm, kind=kind)
+    square = square_distances(measure.points(rows[measure.name].tolist()))
+    if not measure.learned:
+        square = square.astype(int)
+    matrix = pd.DataFrame(square, index=labels, columns=labels)
+    matrix.attrs.update(
+        simulated=simulated_rows(rows),
+        prompts=prompts,
+        arm=arm,
+        kind=measure.name,
+        title=measure.title,
+        unit=measure.unit,
+        reference_distance=reference.distance,
+    )
     return matrix
 
 
 def within_arm_distances(
-    frame: pd.DataFrame, kind: str = "phash", *, hash_size: int = 8
+    frame: pd.DataFrame, kind: Any = DEFAULT_MEASURE, *, hash_size: int = 8
 ) -> pd.DataFrame:
     """Return every within-arm, within-prompt pair as a long frame.
 
     Columns ``arm``, ``prompt``, ``index_a``, ``index_b`` (row labels of the input frame) and
-    ``distance``. ``frame.attrs`` holds ``baseline`` (the fixed reference's name) and
-    ``baseline_distance`` (its "unrelated photographs" distance, see
-    :mod:`imgkit.analysis.reference`), the run's ``cross_prompt_distance``, ``bits`` and
-    ``simulated``. Builds every pair: for large groups prefer :func:`distance_histogram`.
+    ``distance`` (in the measure's unit). ``frame.attrs`` holds ``baseline`` (the fixed
+    reference's name) and ``baseline_distance`` (its "unrelated photographs" distance, see
+    :mod:`imgkit.analysis.reference`), the run's ``cross_prompt_distance``, ``bits``, ``unit``,
+    ``kind``, ``title`` and ``simulated``. Builds every pair: for large groups prefer
+    :func:`distance_histogram`.
     """
-    check_argument("kind", kind, KINDS)
-    rows = usable_generations(frame, (kind,), hash_size=hash_size)
+    measure, rows = _prepared(frame, kind, hash_size)
     parts = []
     for (arm, prompt), group in rows.groupby(["arm", "prompt"], sort=True):
         if len(group) < 2:
             continue
-        matrix = distance_matrix(group[kind].tolist())
+        distances = group_distances(measure.points(group[measure.name].tolist()))
         i, j = np.triu_indices(len(group), k=1)
         parts.append(
             pd.DataFrame(
@@ -344,22 +370,22 @@ def within_arm_distances(
                     "prompt": prompt,
                     "index_a": group.index.to_numpy()[i],
                     "index_b": group.index.to_numpy()[j],
-                    "distance": matrix[i, j].astype(int),
+                    "distance": distances if measure.learned else distances.astype(int),
                 }
             )
         )
     columns = ["arm", "prompt", "index_a", "index_b", "distance"]
     pairs = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(columns=columns)
-    simulated = "simulated" in rows.columns and bool(rows["simulated"].fillna(False).any())
-    bits = int(group_bits(rows.head(1), kind)[0]) if len(rows) else 0
-    reference = reference_for_bits(kind, bits) if bits else None
+    reference = measure_reference(rows, measure) if len(rows) else None
     pairs.attrs.update(
         baseline=reference.name if reference else "reference",
         baseline_distance=reference.distance if reference else math.nan,
-        cross_prompt_distance=cross_prompt_distance(rows, kind)[0],
-        bits=bits or math.nan,
-        simulated=simulated,
-        kind=kind,
+        cross_prompt_distance=cross_prompt_distance(rows, measure)[0],
+        bits=(reference.bits or math.nan) if reference else math.nan,
+        unit=measure.unit,
+        simulated=simulated_rows(rows),
+        kind=measure.name,
+        title=measure.title,
     )
     return pairs
 
@@ -392,7 +418,7 @@ def _run_folder_records(path: Path, prefix: str) -> list[dict[str, Any]]:
 
 def consistency_for_paths(
     paths: Iterable[str | os.PathLike] | str | os.PathLike,
-    kinds: Iterable[str] | str = DEFAULT_KINDS,
+    kinds: Iterable[Any] | str = DEFAULT_KINDS,
     near_duplicate: float = DEFAULT_NEAR_DUPLICATE,
     n_boot: int = 2000,
     seed: int = 0,

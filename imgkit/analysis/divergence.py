@@ -31,9 +31,9 @@ import numpy as np
 import pandas as pd
 
 from imgkit.analysis.consistency import usable_generations
-from imgkit.analysis.generations import in_run_order
-from imgkit.analysis.hashing import KINDS, bits_from_hex, distance_matrix
-from imgkit.errors import ValidationError, check_argument
+from imgkit.analysis.generations import in_run_order, measure_reference, square_distances
+from imgkit.analysis.measures import DEFAULT_MEASURE, Measure, parse_measure
+from imgkit.errors import ValidationError
 
 __all__ = [
     "STOP_WORDS",
@@ -324,38 +324,37 @@ def html_diff(original: str | None, revised: str | None) -> str:
 
 
 def divergence_vs_distance(
-    frame: pd.DataFrame, kind: str = "phash", *, hash_size: int = 8
+    frame: pd.DataFrame, kind: Measure | str = DEFAULT_MEASURE, *, hash_size: int = 8
 ) -> pd.DataFrame:
     """Return, per generation, how far its prompt was rewritten against how far its image strays.
 
-    The image distance of a generation is its **mean Hamming distance to the other images of
-    the same arm and prompt** (not to a medoid: with the 3-10 repeats of a drill a medoid is
-    itself one of the images and would sit at distance 0). ``image_distance_norm`` divides it
-    by the hash's bits. Only generations with a revised prompt and an image in a group of at
-    least two images appear. Columns: the identifying columns present, ``kind``,
-    ``jaccard_distance``, ``edit_distance``, ``content_retention``, ``image_distance``,
-    ``image_distance_norm``. Raises :class:`ValidationError` for an unknown kind.
+    The image distance of a generation is its **mean distance (on the measure ``kind``, the
+    learned one by default) to the other images of the same arm and prompt** (not to a medoid:
+    with the 3-10 repeats of a drill a medoid is itself one of the images and would sit at
+    distance 0). ``image_distance_norm`` divides it by the measure's reference distance, so 1
+    is as far apart as unrelated photographs. Only generations with a revised prompt and an
+    image in a group of at least two images appear. Columns: the identifying columns present,
+    ``kind``, ``jaccard_distance``, ``edit_distance``, ``content_retention``,
+    ``image_distance``, ``image_distance_norm``. Raises :class:`ValidationError` for an unknown
+    kind.
     """
-    check_argument("kind", kind, KINDS)
+    measure = parse_measure(kind, hash_size=hash_size)
     _check_frame(frame)
     table = divergence_table(frame)
-    rows = usable_generations(frame, (kind,), hash_size=hash_size)
+    rows = usable_generations(frame, (measure,))
     image_distance = pd.Series(np.nan, index=rows.index, dtype=float)
-    bits = math.nan
-    if len(rows):
-        lengths = rows[kind].astype(str).str.len().unique()
-        bits = bits_from_hex(kind, int(lengths[0]))
+    scale = measure_reference(rows, measure).distance if len(rows) else math.nan
     for _, group in rows.groupby(["arm", "prompt"], sort=False):
         if len(group) < 2:
             continue
-        matrix = distance_matrix(group[kind].tolist()).astype(float)
+        matrix = square_distances(measure.points(group[measure.name].tolist()))
         image_distance[group.index] = matrix.sum(axis=1) / (len(group) - 1)
     ids = [c for c in _ID_COLUMNS if c in table.columns]
     joined = table[[*ids, "jaccard_distance", "edit_distance", "content_retention"]].join(
         image_distance.rename("image_distance"), how="inner"
     )
     joined = joined[joined["image_distance"].notna()].copy()
-    joined["image_distance_norm"] = joined["image_distance"] / bits
-    joined.insert(len(ids), "kind", kind)
-    joined.attrs.update(kind=kind, bits=bits)
+    joined["image_distance_norm"] = joined["image_distance"] / scale
+    joined.insert(len(ids), "kind", measure.name)
+    joined.attrs.update(kind=measure.name, title=measure.title, unit=measure.unit, scale=scale)
     return joined

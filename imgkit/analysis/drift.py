@@ -47,8 +47,8 @@ import pandas as pd
 
 from imgkit.analysis.consistency import compare_arms, usable_generations
 from imgkit.analysis.divergence import divergence_table
-from imgkit.analysis.hashing import KINDS
 from imgkit.analysis.means import difference_interval, mean_interval
+from imgkit.analysis.measures import DEFAULT_MEASURE, Measure, parse_measure
 from imgkit.errors import ValidationError, check_argument
 
 __all__ = [
@@ -284,7 +284,7 @@ def _p_text(p: float) -> str:
 
 def drift_table(
     frame: pd.DataFrame,
-    kind: str = "phash",
+    kind: Measure | str = DEFAULT_MEASURE,
     *,
     reference: str = "first",
     by_prompt: bool = False,
@@ -297,14 +297,15 @@ def drift_table(
     """Measure each arm shared by the runs of a :func:`drift_frame`; see :data:`DRIFT_COLUMNS`.
 
     One row per arm and run (per arm, prompt and run with ``by_prompt=True``): its similarity
-    (hash ``kind``) with interval, its mean rewrite with interval, and for every run but the
-    reference the change from the reference with a p-value (consistency) or an interval
-    (rewrite), whether each counts as changed, and a verdict in plain words. The reference is
+    on the measure ``kind`` (learned by default) with interval, its mean rewrite with interval,
+    and for every run but the reference the change from the reference with a p-value
+    (consistency) or an interval (rewrite), whether each counts as changed, and a verdict in
+    plain words. The reference is
     the arm's first run (``reference="first"``) or the run before (``"previous"``). The
     comparisons run over the prompts both runs have images for. ``frame.attrs`` holds
     ``unmatched`` (the sentences of :func:`explain_unmatched`), ``kind`` and ``runs``.
     """
-    check_argument("kind", kind, KINDS)
+    kind = parse_measure(kind)
     check_argument("reference", reference, _REFERENCES)
     for column in ("run_id", "arm_key", "arm", "prompt", "status"):
         if column not in frame.columns:
@@ -345,7 +346,7 @@ def drift_table(
         frame["simulated"].fillna(False).astype(bool).any()
     )
     table.attrs.update(
-        unmatched=unmatched, kind=kind, runs=runs, reference=reference, simulated=simulated
+        unmatched=unmatched, kind=kind.name, runs=runs, reference=reference, simulated=simulated
     )
     return table
 
@@ -415,7 +416,7 @@ def _measure_pair(
     base: str,
     run: str,
     *,
-    kind: str,
+    kind: Measure,
     reference: str,
     alpha: float,
     n_boot: int,
@@ -458,7 +459,7 @@ def _measure_pair(
         )
         before = _fmt(comparison.similarity_a, *comparison.ci_a)
         after = _fmt(comparison.similarity_b, *comparison.ci_b)
-        figures = f"{kind} similarity {before} in {base}, {after} in {run}"
+        figures = f"{kind.title} similarity {before} in {base}, {after} in {run}"
         if changed:
             direction = "rose" if comparison.statistic < 0 else "fell"
             consistency = (
@@ -565,7 +566,7 @@ class DriftResult:
 
 def drift(
     runs: Iterable[Any],
-    kind: str = "phash",
+    kind: Measure | str = DEFAULT_MEASURE,
     *,
     reference: str = "first",
     by_prompt: bool = False,

@@ -1,70 +1,79 @@
-"""Which generations of a run count, their hashes, and the distance that counts as unrelated.
+"""Which generations of a run count, their values on a measure, and the run's own baseline.
 
-A run frame has one row per generation and at least ``arm`` and ``prompt``, plus either hash
-columns as :func:`imgkit.analysis.hashing.hash_images` writes them (``phash``, ...) or
-``image_path``. :func:`usable_generations` keeps the rows that count (status ``"ok"`` when there
-is a status column, and an image) and hashes what is missing; :func:`group_bits` turns each
-arm x prompt group's hashes into a 0/1 bit matrix, which is all the statistics need
-(:mod:`imgkit.analysis.resampling`); :func:`baseline_distance` measures the run's own
-cross-prompt distance, the mean distance between images made for different prompts. That is
-the second, run-relative figure of a consistency table; the similarity scale itself is fixed
-(:mod:`imgkit.analysis.reference`).
+A run frame has one row per generation and at least ``arm`` and ``prompt``, plus either a column
+per measure (hash hex strings as :func:`imgkit.analysis.hashing.hash_images` writes them, under
+the kind's name; unit feature vectors under the network's name) or ``image_path``.
+:func:`usable_generations` keeps the rows that count (status ``"ok"`` when there is a status
+column, and an image) and measures what is missing (:mod:`imgkit.analysis.image_features`: kept
+in the run folder, so an image is measured once); :func:`group_points` turns each arm x prompt
+group's values into points (:meth:`~imgkit.analysis.measures.Measure.points`), which is all the
+statistics need (:mod:`imgkit.analysis.resampling`); :func:`baseline_distance` measures the
+run's own cross-prompt distance, the mean distance between images made for different prompts.
+That is the second, run-relative figure of a consistency table; the similarity scale itself is
+fixed (:mod:`imgkit.analysis.reference`).
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Iterable
+from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from imgkit.analysis.hashing import KINDS, bits_from_hex, hash_images, unrelated_distance
-from imgkit.analysis.resampling import bit_matrix, pair_count
-from imgkit.errors import ValidationError, check_argument
+from imgkit.analysis.measures import Measure, parse_measure, parse_measures
+from imgkit.analysis.reference import Reference, reference_for
+from imgkit.analysis.resampling import pair_count, pair_sum
+from imgkit.errors import ValidationError
 
 __all__ = [
     "baseline_distance",
-    "check_kinds",
     "cross_prompt_distance",
-    "group_bits",
-    "hash_bit_count",
+    "group_distances",
+    "group_points",
     "in_run_order",
+    "measure_reference",
     "run_baseline",
+    "simulated_rows",
+    "square_distances",
     "usable_generations",
+    "with_similarities",
 ]
 
 _REQUIRED = ("arm", "prompt")
 
 
-def check_kinds(kinds: Iterable[str] | str) -> tuple[str, ...]:
-    """Return ``kinds`` as a tuple of known hash kinds without repeats; a lone string is one kind.
+def _has_value(value: Any) -> bool:
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return False
+    return not (isinstance(value, str) and value == "")
 
-    Raises :class:`ValidationError` for an empty or unknown kind.
-    """
-    kinds = (kinds,) if isinstance(kinds, str) else tuple(kinds)
-    if not kinds:
-        raise ValidationError("kinds", kinds, KINDS, detail="at least one kind is needed")
-    for kind in kinds:
-        check_argument("kinds", kind, KINDS)
-    return tuple(dict.fromkeys(kinds))
+
+def _present(column: pd.Series) -> pd.Series:
+    """Which cells hold a value (a hex string or a vector; not None, NaN or "")."""
+    return column.map(_has_value).astype(bool)
 
 
 def usable_generations(
-    frame: pd.DataFrame, kinds: Iterable[str] | str = ("phash",), *, hash_size: int = 8
+    frame: pd.DataFrame,
+    kinds: Iterable[Any] | str | Measure = ("phash",),
+    *,
+    hash_size: int = 8,
 ) -> pd.DataFrame:
-    """Return the rows that count, with a hex column for every kind in ``kinds``.
+    """Return the rows that count, with a column for every measure in ``kinds``.
 
     Keeps rows whose ``status`` is ``"ok"`` (when there is a status column) and that have an
-    image; hashes ``image_path`` with :func:`imgkit.analysis.hashing.hash_images` for any kind the
-    frame lacks (or lacks for some rows), in one call, so each image is decoded once whatever the
-    number of kinds. The original index is kept, so results can be joined back.
-    Raises :class:`ValidationError` when ``arm`` or ``prompt`` is missing, or when a kind has
-    neither a hash column nor image paths to compute it from.
+    image; measures ``image_path`` for any measure the frame lacks (or lacks for some rows),
+    all measures of one image from one read of it, kept in the image's run folder when it has
+    one (``image_sha256``, when the frame has it, finds kept values without reading the image).
+    The original index is kept, so results can be joined back. Raises
+    :class:`ValidationError` when ``arm`` or ``prompt`` is missing, or when a measure has
+    neither a column nor image paths to compute it from.
     """
     if not isinstance(frame, pd.DataFrame):
         raise ValidationError("frame", type(frame).__name__, "a pandas DataFrame")
-    kinds = check_kinds(kinds)
+    measures = parse_measures(kinds, hash_size=hash_size)
     missing = [c for c in _REQUIRED if c not in frame.columns]
     if missing:
         raise ValidationError("frame", f"columns {list(frame.columns)}", "columns arm and prompt")
@@ -78,40 +87,54 @@ def usable_generations(
         if "image_path" in rows.columns
         else pd.Series(False, index=rows.index)
     )
-    # Find every kind each row lacks first, so that each image is decoded once and all the
-    # kinds it lacks are computed from that one decode.
-    lacking: dict[str, pd.Series] = {}
-    for kind in kinds:
+    lacking: dict[Measure, pd.Series] = {}
+    for measure in measures:
+        column = measure.name
         have = (
-            rows[kind].notna() & (rows[kind].astype(str) != "")
-            if kind in rows.columns
-            else pd.Series(False, index=rows.index)
+            _present(rows[column]) if column in rows.columns else pd.Series(False, index=rows.index)
         )
         todo = ~have & has_path
         if todo.any():
-            lacking[kind] = todo
-        elif kind not in rows.columns and len(rows):
+            lacking[measure] = todo
+        elif column not in rows.columns and len(rows):
             raise ValidationError(
-                "frame", f"no {kind!r} column and no image_path", f"a {kind!r} column or image_path"
+                "frame",
+                f"no {column!r} column and no image_path",
+                f"a {column!r} column or image_path",
             )
     if lacking:
+        from imgkit.analysis.image_features import measure_images
+
         any_lacking = np.logical_or.reduce([todo.to_numpy() for todo in lacking.values()])
-        unique = list(dict.fromkeys(rows.loc[any_lacking, "image_path"].astype(str)))
-        hashed = hash_images(unique, kinds=tuple(lacking), hash_size=hash_size)
-        for kind, todo in lacking.items():
-            lookup = dict(zip(unique, hashed[kind], strict=True))
-            if kind not in rows.columns:
-                rows[kind] = None
-            rows[kind] = rows[kind].astype(object)
-            rows.loc[todo, kind] = rows.loc[todo, "image_path"].astype(str).map(lookup)
+        wanted = rows.loc[any_lacking]
+        unique = list(dict.fromkeys(wanted["image_path"].astype(str)))
+        digests = None
+        if "image_sha256" in wanted.columns:
+            by_path = dict(
+                zip(wanted["image_path"].astype(str), wanted["image_sha256"], strict=True)
+            )
+            digests = [by_path[p] if isinstance(by_path[p], str) else None for p in unique]
+        values = measure_images(tuple(lacking), unique, digests)
+        for measure, todo in lacking.items():
+            lookup = dict(zip(unique, values[measure], strict=True))
+            column = measure.name
+            if column not in rows.columns:
+                rows[column] = None
+            rows[column] = rows[column].astype(object)
+            chosen = rows.index[todo.to_numpy()]
+            rows.loc[chosen, column] = pd.Series(
+                [lookup[p] for p in rows.loc[chosen, "image_path"].astype(str)],
+                index=chosen,
+                dtype=object,
+            )
     if len(rows) == 0:
-        for kind in kinds:
-            if kind not in rows.columns:
-                rows[kind] = pd.Series(dtype=object)
+        for measure in measures:
+            if measure.name not in rows.columns:
+                rows[measure.name] = pd.Series(dtype=object)
         return rows
     keep = np.ones(len(rows), dtype=bool)
-    for kind in kinds:
-        keep &= (rows[kind].notna() & (rows[kind].astype(str) != "")).to_numpy()
+    for measure in measures:
+        keep &= _present(rows[measure.name]).to_numpy()
     return rows[keep]
 
 
@@ -130,74 +153,124 @@ def in_run_order(rows: pd.DataFrame, then: Iterable[str] = ()) -> pd.DataFrame:
     return ordered.drop(columns="_prompt_rank")
 
 
-def hash_bit_count(hashes: pd.Series, kind: str) -> int:
-    """Return the number of bits in the ``kind`` hashes of a run (one size per run)."""
-    lengths = hashes.astype(str).str.len().unique()
-    if len(lengths) != 1:
-        raise ValidationError(kind, f"hex lengths {sorted(lengths)}", "one hash size per run")
-    return bits_from_hex(kind, int(lengths[0]))
+def measure_reference(rows: pd.DataFrame, measure: Measure) -> Reference:
+    """The fixed scale of ``measure`` for rows passed through :func:`usable_generations` (a
+    hash's scale depends on the bits its hashes have)."""
+    if measure.learned or len(rows) == 0:
+        return reference_for(measure)
+    return reference_for(measure, measure.bits_of(rows[measure.name].astype(str)))
 
 
-def group_bits(
-    rows: pd.DataFrame, kind: str, by: tuple[str, ...] = ("arm", "prompt")
-) -> tuple[int, dict[tuple, np.ndarray]]:
-    """``(bits, {group key: bit matrix})`` of rows passed through :func:`usable_generations`.
+def group_points(
+    rows: pd.DataFrame, measure: Measure, by: tuple[str, ...] = ("arm", "prompt")
+) -> dict[tuple, np.ndarray]:
+    """``{group key: points}`` of rows passed through :func:`usable_generations`.
 
-    Each run of hashes is converted once; groups are keyed by the values of ``by`` (sorted).
+    All values are turned into points once; groups are keyed by the values of ``by`` (sorted).
     """
     if len(rows) == 0:
-        return 0, {}
-    bits = hash_bit_count(rows[kind], kind)
-    matrix = bit_matrix(rows[kind].astype(str).tolist(), bits)
+        return {}
+    points = measure.points(rows[measure.name].tolist())
     groups = {}
     # Positions, not index labels: a frame put together by hand may repeat its labels.
     for key, positions in rows.groupby(list(by), sort=True).indices.items():
         key = key if isinstance(key, tuple) else (key,)
-        groups[key] = matrix[positions]
-    return bits, groups
+        groups[key] = points[positions]
+    return groups
 
 
-def cross_prompt_distance(rows: pd.DataFrame, kind: str) -> tuple[float, int]:
+def group_distances(points: np.ndarray) -> np.ndarray:
+    """The distances of every pair of a group's points (``i < j``, row-major), in the measure's
+    unit: whole numbers of bits for hashes, cosine distances for features."""
+    n = points.shape[0]
+    if n < 2:
+        return np.zeros(0)
+    wide = points.astype(np.float64)
+    lengths = np.einsum("ij,ij->i", wide, wide)
+    squared = lengths[:, None] + lengths[None, :] - 2.0 * (wide @ wide.T)
+    i, j = np.triu_indices(n, k=1)
+    distances = np.maximum(squared[i, j], 0.0)
+    return np.rint(distances) if points.dtype == np.float32 else distances
+
+
+def square_distances(points: np.ndarray) -> np.ndarray:
+    """The symmetric ``(n, n)`` matrix of the points' distances (:func:`group_distances`)."""
+    n = points.shape[0]
+    square = np.zeros((n, n))
+    if n >= 2:
+        square[np.triu_indices(n, k=1)] = group_distances(points)
+        square = square + square.T
+    return square
+
+
+def cross_prompt_distance(rows: pd.DataFrame, measure: Measure) -> tuple[float, int]:
     """``(mean, pairs)``: the mean distance between images of different prompts, all arms pooled.
 
-    Counted from bit sums, so it takes time linear in the images: the distance summed over
-    every pair of images, less the pairs within one prompt. NaN and 0 pairs with one prompt.
+    Taken from pair sums, so it costs time linear in the images: the distance summed over every
+    pair of images, less the pairs within one prompt. NaN and 0 pairs with one prompt.
     """
     if len(rows) == 0 or rows["prompt"].nunique() < 2:
         return math.nan, 0
-    _bits, groups = group_bits(rows, kind, by=("prompt",))
-    ones = [g.sum(axis=0, dtype=np.float64) for g in groups.values()]
+    groups = group_points(rows, measure, by=("prompt",))
+    every = pair_sum(np.vstack(list(groups.values())))
+    within = sum(pair_sum(g) for g in groups.values())
     sizes = [g.shape[0] for g in groups.values()]
-    total_ones = np.sum(ones, axis=0)
-    n = sum(sizes)
-    every = float(np.dot(total_ones, n - total_ones))
-    within = sum(float(np.dot(o, size - o)) for o, size in zip(ones, sizes, strict=True))
-    count = int(pair_count(n) - sum(pair_count(size) for size in sizes))
+    count = int(pair_count(sum(sizes)) - sum(pair_count(size) for size in sizes))
     return ((every - within) / count if count else math.nan), count
 
 
 def baseline_distance(
-    frame: pd.DataFrame, kind: str = "phash", *, hash_size: int = 8
+    frame: pd.DataFrame, kind: Any = "phash", *, hash_size: int = 8
 ) -> tuple[str, float]:
     """Return ``(name, distance)``: the run's own "unrelated images" distance.
 
-    ``("cross-prompt", d)`` with d the mean Hamming distance between images made for different
-    prompts (all arms pooled) when the run holds at least two prompts with images; otherwise
-    ``("random", bits / 2)``, the expectation for independent random bits. The similarity
-    scale does not use it (see :mod:`imgkit.analysis.reference`); it is the run-relative
-    second figure.
+    ``("cross-prompt", d)`` with d the mean distance between images made for different prompts
+    (all arms pooled) when the run holds at least two prompts with images; otherwise
+    ``("random", r)``: the expectation for unrelated random values (half the bits of a hash;
+    a cosine distance of 1 for feature vectors of random direction). The similarity scale does
+    not use it (see :mod:`imgkit.analysis.reference`); it is the run-relative second figure.
     """
-    check_argument("kind", kind, KINDS)
-    rows = usable_generations(frame, (kind,), hash_size=hash_size)
-    return run_baseline(rows, kind)
+    measure = parse_measure(kind, hash_size=hash_size)
+    rows = usable_generations(frame, (measure,))
+    return run_baseline(rows, measure)
 
 
-def run_baseline(rows: pd.DataFrame, kind: str) -> tuple[str, float]:
+def run_baseline(rows: pd.DataFrame, measure: Measure) -> tuple[str, float]:
     """:func:`baseline_distance` of rows already passed through :func:`usable_generations`."""
     if len(rows) == 0:
         return "random", math.nan
     if rows["prompt"].nunique() >= 2:
-        mean, count = cross_prompt_distance(rows, kind)
+        mean, count = cross_prompt_distance(rows, measure)
         if count:
             return "cross-prompt", float(mean)
-    return "random", unrelated_distance(hash_bit_count(rows[kind], kind))
+    if measure.learned:
+        return "random", 1.0
+    return "random", measure.bits_of(rows[measure.name].astype(str)) / 2
+
+
+def simulated_rows(rows: pd.DataFrame) -> bool:
+    """Whether any of the rows came from the simulator (a ``simulated`` column says so)."""
+    return "simulated" in rows.columns and bool(rows["simulated"].fillna(False).astype(bool).any())
+
+
+def with_similarities(frame: pd.DataFrame, kinds: Any) -> pd.DataFrame:
+    """``frame`` with, per measure in ``kinds``, its values and ``<measure>_similarity``: each
+    image's mean similarity to the other images of its arm and prompt on the fixed scale (NaN
+    for an image alone in its group, or a generation without an image)."""
+    measures = parse_measures(kinds)
+    rows = usable_generations(frame, measures)
+    out = frame.copy()
+    for measure in measures:
+        values = pd.Series([None] * len(out), index=out.index, dtype=object)
+        values.loc[rows.index] = pd.Series(list(rows[measure.name]), index=rows.index)
+        out[measure.name] = values
+        similarity = pd.Series(math.nan, index=out.index, dtype=float)
+        reference = measure_reference(rows, measure) if len(rows) else None
+        for _key, group in rows.groupby(["arm", "prompt"], sort=False):
+            if len(group) < 2 or reference is None:
+                continue
+            square = square_distances(measure.points(group[measure.name].tolist()))
+            means = square.sum(axis=1) / (len(group) - 1)
+            similarity.loc[group.index] = [reference.similarity(float(m)) for m in means]
+        out[f"{measure.name}_similarity"] = similarity
+    return out

@@ -16,8 +16,15 @@ runs (:func:`imgkit.analysis.resampling.relabel_two_arms`) on simulated hashes:
   the fixed scale. The base arm is the pilot's *most* consistent arm (or the one named): the
   other can only be made less consistent than its base, and from the most consistent arm every
   difference down to similarity 0 can be simulated.
+* **Learned features** take the same approach with the continuous analogue of a flip, a
+  smoothed bootstrap (Silverman & Young 1987): a simulated image is a template plus Gaussian
+  noise with the covariance of the pilot's own images, scaled by ``h`` so that the expected
+  mean distance again equals the pilot's (``h^2 = 1 / n0`` for ``n0`` templates); the second
+  arm's noise is larger by the shift. Noise along the directions the pilot's images already
+  vary keeps their structure, as keeping which bits vary does for hashes.
 * **Assumed similarities** (no pilot): one random template per prompt, flipped to the assumed
-  similarity.
+  similarity (for learned features: isotropic noise in as many dimensions as the calibration's
+  unrelated photographs effectively vary in, ``2 (mean / sd)^2`` of their distances).
 
 Each candidate number of repeats is simulated ``n_sims`` times; power is the share of
 simulations in which the test rejects at ``alpha / comparisons`` (Bonferroni's level, which is
@@ -49,16 +56,20 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
-import numpy as np
 import pandas as pd
 
-from imgkit.analysis.comparison import PreparedHashes, group_rng, prepare_hashes
-from imgkit.analysis.hashing import KINDS
-from imgkit.analysis.reference import reference_distance
-from imgkit.analysis.resampling import pair_count, pair_sum, stratum_labelings
+from imgkit.analysis.comparison import PreparedMeasure, group_rng, prepare_measure
+from imgkit.analysis.measures import DEFAULT_MEASURE, Measure, parse_measure
+from imgkit.analysis.power import (
+    assumed_templates,
+    own_templates,
+    power_at,
+    shifted_templates,
+)
+from imgkit.analysis.reference import reference_for
 from imgkit.errors import ValidationError, check_argument
 
-__all__ = ["RepeatPlan", "plan_repeats", "power_at"]
+__all__ = ["RepeatPlan", "plan_repeats", "power_at"]  # power_at: from imgkit.analysis.power
 
 #: A pilot with fewer images than this per arm and prompt gives an optimistic plan: a few
 #: images show too little of how an arm varies (benchmarks/bench_verdicts.py: 5-image pilots
@@ -109,12 +120,13 @@ class RepeatPlan:
     @property
     def sentence(self) -> str:
         """The plan in one sentence."""
+        title = parse_measure(self.kind).title
         level = f"alpha {self.alpha:g}" + (
             f" corrected over {self.comparisons} comparisons" if self.comparisons > 1 else ""
         )
         if self.n_per_arm is None and self.difference > self.max_difference:
             return (
-                f"A {self.kind} similarity difference of {self.difference:.2f} is more than this "
+                f"A {title} similarity difference of {self.difference:.2f} is more than this "
                 f"pilot can show (its most consistent arm is at most {self.max_difference:.2f} "
                 "above similarity 0)."
             )
@@ -122,7 +134,7 @@ class RepeatPlan:
             tried = int(self.curve["n"].max()) if len(self.curve) else 0
             best = float(self.curve["power"].max()) if len(self.curve) else math.nan
             return (
-                f"Even {tried} repeats per arm would detect a {self.kind} similarity difference "
+                f"Even {tried} repeats per arm would detect a {title} similarity difference "
                 f"of {self.difference:.2f} only {best:.0%} of the time ({level})."
             )
         prompts = f" on each of {self.n_prompts} prompts" if self.n_prompts > 1 else ""
@@ -134,7 +146,7 @@ class RepeatPlan:
                 "arms vary and makes this optimistic: take it as a lower bound."
             )
         return (
-            f"About {self.n_per_arm} repeats per arm{prompts} would detect a {self.kind} "
+            f"About {self.n_per_arm} repeats per arm{prompts} would detect a {title} "
             f"similarity difference of {self.difference:.2f} with {self.predicted_power:.0%} "
             f"power (+-{2 * self.power_se:.0%}, {level}){cost}.{caveat}"
         )
@@ -170,124 +182,6 @@ def _usd(value: Decimal | None) -> str:
     if value is None:
         return "an unknown cost"
     return f"${value:,.2f}" if value >= 1 else f"${value:,.4f}"
-
-
-# --------------------------------------------------------------------------------------------
-# The generative model
-
-
-def _flip_rate(r: float) -> float:
-    """The per-bit flip probability q with ``2 q (1 - q) = r`` (0 <= r <= 1/2)."""
-    return (1 - math.sqrt(max(0.0, 1 - 2 * min(r, 0.5)))) / 2
-
-
-@dataclass(frozen=True)
-class _Templates:
-    """One prompt's templates and flip rates for the two simulated arms."""
-
-    bits_a: np.ndarray  # (n0, B) templates of arm A
-    q_a: float
-    bits_b: np.ndarray  # templates of arm B (the same array in the shift model)
-    q_b: float
-
-
-def _fit(bits: np.ndarray) -> tuple[float, float, float]:
-    """``(r, K, d)`` of one prompt's pilot images: the flip level that keeps their mean distance.
-
-    Images made from n0 templates with flip rate q (r = 2q(1-q)) have expected mean pairwise
-    distance ``r K + (1 - 1/n0) d`` with ``K = B/n0 + (1 - 1/n0)(B - 2d)`` and d the templates'
-    mean distance (a pair shares its template with probability 1/n0); ``r = d / (n0 K)`` keeps
-    it at d.
-    """
-    n0, width = bits.shape
-    d = pair_sum(bits) / pair_count(n0) if n0 >= 2 else 0.0
-    k = width / n0 + (1 - 1 / n0) * (width - 2 * d)
-    return ((d / n0) / k if n0 >= 2 else 0.0), k, d
-
-
-def _shifted(bits: np.ndarray, shift_bits: float) -> tuple[_Templates, float]:
-    """Both arms from one arm's templates, the second flipped more by ``shift_bits`` of mean
-    distance; also return the largest shift the templates allow (r may not pass 1/2)."""
-    r, k, d = _fit(bits)
-    n0 = bits.shape[0]
-    largest = 0.5 * k - d / n0
-    return _Templates(bits, _flip_rate(r), bits, _flip_rate(r + shift_bits / k)), largest
-
-
-def _own(bits_a: np.ndarray, bits_b: np.ndarray) -> _Templates:
-    """Each arm from its own templates, at its own pilot level (the difference as seen)."""
-    return _Templates(bits_a, _flip_rate(_fit(bits_a)[0]), bits_b, _flip_rate(_fit(bits_b)[0]))
-
-
-def _assumed_templates(
-    similarity: float, reference: float, width: int, shift_bits: float, rng: np.random.Generator
-) -> tuple[_Templates, float]:
-    # One template: images are its flips, mean distance r * B.
-    template = rng.integers(0, 2, size=(1, width)).astype(np.float32)
-    r_base = (1 - similarity) * reference / width
-    largest = 0.5 * width - r_base * width
-    shifted = _flip_rate(r_base + shift_bits / width)
-    return _Templates(template, _flip_rate(r_base), template, shifted), largest
-
-
-def _simulate(
-    templates: np.ndarray, n: int, q: float, n_sims: int, rng: np.random.Generator
-) -> np.ndarray:
-    """``(n_sims, n, B)`` simulated images: random templates with bits flipped at rate q."""
-    picks = rng.integers(0, templates.shape[0], size=(n_sims, n))
-    base = templates[picks]
-    flips = rng.random(base.shape) < q
-    return np.where(flips, 1 - base, base).astype(np.float32)
-
-
-def _group_sums(bits: np.ndarray) -> np.ndarray:
-    # bits: (..., n, B) -> pair sums (...)
-    ones = bits.sum(axis=-2, dtype=np.float64)
-    return (ones * (bits.shape[-2] - ones)).sum(axis=-1)
-
-
-def power_at(
-    templates: Sequence[_Templates],
-    n: int,
-    *,
-    level: float,
-    n_sims: int,
-    n_perm: int,
-    rng: np.random.Generator,
-) -> tuple[float, float]:
-    """(power, standard error) of the stratified permutation test at ``n`` repeats per arm.
-
-    Simulates ``n_sims`` runs and tests each as :func:`~imgkit.analysis.resampling.
-    relabel_two_arms` does (exact when there are at most ``n_perm`` relabellings, else
-    ``n_perm`` random ones, shared by the simulated runs, which keeps each test valid), all
-    runs at once as batched matrix products.
-    """
-    strata_sizes = [(n, n)] * len(templates)
-    masks, exact = stratum_labelings(strata_sizes, n_perm, rng)
-    pairs = pair_count(n) * len(templates)
-    observed = np.zeros(n_sims)
-    null = np.zeros((n_sims, masks[0].shape[0]))
-    for t, mask in zip(templates, masks, strict=True):
-        arm_a = _simulate(t.bits_a, n, t.q_a, n_sims, rng)
-        arm_b = _simulate(t.bits_b, n, t.q_b, n_sims, rng)
-        observed += _group_sums(arm_b) - _group_sums(arm_a)
-        stacked = np.concatenate([arm_a, arm_b], axis=1)  # (S, 2n, B)
-        total = stacked.sum(axis=1, dtype=np.float64)[:, None, :]  # (S, 1, B)
-        weights = mask.astype(np.float32)
-        for start in range(0, weights.shape[0], 256):
-            chunk = weights[start : start + 256]
-            ones_a = np.matmul(chunk[None], stacked).astype(np.float64)  # (S, P, B)
-            ones_b = total - ones_a
-            null[:, start : start + 256] += ((ones_b * (n - ones_b)).sum(axis=2)) - (
-                (ones_a * (n - ones_a)).sum(axis=2)
-            )
-    observed = np.abs(observed / pairs)
-    null = np.abs(null / pairs)
-    hits = (null >= observed[:, None] - 1e-9 * np.maximum(1.0, observed[:, None])).sum(axis=1)
-    draws = null.shape[1]
-    p_values = hits / draws if exact else (1 + hits) / (1 + draws)
-    power = float(np.mean(p_values < level))
-    return power, math.sqrt(power * (1 - power) / n_sims)
 
 
 # --------------------------------------------------------------------------------------------
@@ -346,7 +240,7 @@ def _load(pilot: Any) -> pd.DataFrame | None:
     raise ValidationError("pilot", type(pilot).__name__, "a run folder, a Run, or a run frame")
 
 
-def _arm_means(data: PreparedHashes, arms: list[str]) -> dict[str, float]:
+def _arm_means(data: PreparedMeasure, arms: list[str]) -> dict[str, float]:
     means = {}
     for arm in arms:
         prompts = [p for p in data.prompts if data.size(arm, p) >= 2]
@@ -359,12 +253,16 @@ def _arm_means(data: PreparedHashes, arms: list[str]) -> dict[str, float]:
     return means
 
 
-def _base_arm(data: PreparedHashes, arms: list[str], shift_bits: float) -> str:
+def _base_arm(data: PreparedMeasure, arms: list[str], shift_bits: float) -> str:
     """The least consistent arm whose templates allow the shift, else the most consistent."""
     means = _arm_means(data, arms)
     for arm in sorted(means, key=lambda a: (-means[a], a)):
         prompts = [p for p in data.prompts if data.size(arm, p) >= 2]
-        if all(_shifted(data.groups[(arm, p)], shift_bits)[1] >= shift_bits for p in prompts):
+        reference = data.reference.distance
+        if all(
+            shifted_templates(data.groups[(arm, p)], shift_bits, reference)[1] >= shift_bits
+            for p in prompts
+        ):
             return arm
     return min(means, key=lambda a: (means[a], a))
 
@@ -376,7 +274,7 @@ def plan_repeats(
     power: float = 0.8,
     alpha: float = 0.05,
     comparisons: int | None = None,
-    kind: str = "phash",
+    kind: Measure | str = DEFAULT_MEASURE,
     arms: Sequence[str] | None = None,
     base_arm: str | None = None,
     similarity: float | None = None,
@@ -403,10 +301,12 @@ def plan_repeats(
     (default the pilot's; more prompts need fewer repeats each). ``n_sims`` simulations per
     candidate; ``n_perm`` relabellings per simulated test.
 
+    ``kind`` is the measure the verdict will use (the learned measure by default).
+
     Raises :class:`ValidationError` for out-of-range arguments, an unknown kind or arm, or a
     pilot without two images of one arm on one prompt.
     """
-    check_argument("kind", kind, KINDS)
+    measure = parse_measure(kind, hash_size=hash_size)
     for name, value, low, high in (
         ("difference", -0.5 if difference is None else difference, 0.0, 1.0),
         ("power", power, 0.0, 1.0),
@@ -428,12 +328,12 @@ def plan_repeats(
     if n_prompts is not None and (not isinstance(n_prompts, int) or n_prompts < 1):
         raise ValidationError("n_prompts", n_prompts, "an integer >= 1")
     frame = _load(pilot)
-    rng = group_rng(seed, "plan", kind, difference)
+    rng = group_rng(seed, "plan", measure.name, difference)
     simulated = False
     pilot_images = None
 
     if frame is not None:
-        data = prepare_hashes(frame, kind, hash_size=hash_size, n_boot=1, seed=seed)
+        data = prepare_measure(frame, measure, n_boot=1, seed=seed)
         chosen = data.arms if arms is None else list(dict.fromkeys(str(a) for a in arms))
         for arm in chosen:
             check_argument("arms", arm, data.arms)
@@ -455,7 +355,8 @@ def plan_repeats(
             means = _arm_means(data, chosen)
             difference = abs(means[arm_b] - means[arm_a]) / reference
             fitted = [
-                (_own(data.groups[(arm_a, p)], data.groups[(arm_b, p)]), math.inf) for p in shared
+                (own_templates(data.groups[(arm_a, p)], data.groups[(arm_b, p)]), math.inf)
+                for p in shared
             ]
             base = None
             basis = "pilot (each arm from its own images, the difference as seen)"
@@ -464,7 +365,7 @@ def plan_repeats(
             base = base_arm if base_arm is not None else _base_arm(data, chosen, shift)
             check_argument("base_arm", base, data.arms)
             fitted = [
-                _shifted(data.groups[(base, p)], shift)
+                shifted_templates(data.groups[(base, p)], shift, reference)
                 for p in data.prompts
                 if data.size(base, p) >= 2
             ]
@@ -477,12 +378,9 @@ def plan_repeats(
             )
         if difference is None:
             raise ValidationError("difference", None, "a number between 0 and 1 without a pilot")
-        ref = reference_distance(kind, hash_size)
+        ref = reference_for(measure)
         reference, shift, chosen, base = ref.distance, difference * ref.distance, [], None
-        fitted = [
-            _assumed_templates(similarity, reference, ref.bits, shift, rng)
-            for _ in range(n_prompts or 1)
-        ]
+        fitted = [assumed_templates(similarity, ref, shift, rng) for _ in range(n_prompts or 1)]
         basis = f"assumed similarity {similarity:g}"
         default_comparisons = 1
     templates = [t for t, _ in fitted]
@@ -494,7 +392,7 @@ def plan_repeats(
 
     measured: dict[int, tuple[float, float]] = {}
 
-    def measure(n: int) -> bool:
+    def reaches(n: int) -> bool:
         if n not in measured:
             measured[n] = power_at(templates, n, level=level, n_sims=n_sims, n_perm=n_perm, rng=rng)
         return measured[n][0] >= power
@@ -504,7 +402,7 @@ def plan_repeats(
         candidates = [c for c in CANDIDATE_REPEATS if c <= max_repeats] or [max_repeats]
         previous = None
         for n in candidates:
-            if measure(n):
+            if reaches(n):
                 chosen_n = n
                 break
             previous = n
@@ -514,7 +412,7 @@ def plan_repeats(
             low, high = previous, chosen_n
             while high - low > 1:
                 middle = (low + high) // 2
-                if measure(middle):
+                if reaches(middle):
                     high = middle
                 else:
                     low = middle
@@ -530,7 +428,7 @@ def plan_repeats(
         at = (records[-1]["power"], records[-1]["se"])
     at = at or (math.nan, math.nan)
     return RepeatPlan(
-        kind=kind,
+        kind=measure.name,
         difference=float(difference),
         power=float(power),
         alpha=float(alpha),

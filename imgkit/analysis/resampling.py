@@ -1,17 +1,26 @@
-"""Resampling images, not pairs, computed from hash bits in time linear in the images.
+"""Resampling images, not pairs, computed in time linear in the images, for any measure.
 
 Pairwise distances within a group are not independent (every image is in n - 1 pairs), so the
 confidence intervals resample images (a bootstrap over images, Efron & Tibshirani 1993, ch. 6)
 and the tests permute the arm labels of images within each prompt (a stratified permutation
 test, Good 2005), never pairs.
 
-None of it builds a distance matrix. A Hamming distance is a sum over bits, so the sum of the
-distances over every pair of a set of images is ``sum_b c_b * (n - c_b)``, where ``c_b`` counts
-the images whose bit ``b`` is set: a column sum of the group's 0/1 bit matrix. A bootstrap
-replicate that draws image ``i`` ``w_i`` times has ``c_b = w . x_b``; a relabelling that gives
-arm A the images of mask ``m`` has ``c_b = m . x_b``. Many replicates or relabellings at once are
-one matrix product, ``(replicates x images) @ (images x bits)``: work and memory grow with
-images x bits per replicate, not with images squared.
+None of it builds a distance matrix. Every measure gives each image a point whose squared
+Euclidean distance to another's is the measure's distance (:meth:`imgkit.analysis.measures.
+Measure.points`: a hash's 0/1 bits, whose squared distance is the Hamming distance; a network's
+unit features over sqrt 2, whose squared distance is the cosine distance). For points ``x_i``
+with squared lengths ``q_i``, the sum of the distances over every pair of a set weighted by
+``w`` (how often a bootstrap replicate draws each image, or a relabelling's 0/1 mask) is::
+
+    sum_{i<j} w_i w_j |x_i - x_j|^2  =  (sum w) (w . q)  -  |w X|^2
+
+(for bits this is ``sum_b c_b (n - c_b)`` with ``c_b`` the images whose bit ``b`` is set). Many
+replicates or relabellings at once are one matrix product, ``(replicates x images) @ (images x
+width)``: work and memory grow with images x width per replicate, not with images squared. The
+width is kept small first without changing any distance: bits that every image of a set shares
+are dropped, and feature vectors (1280 numbers for n images) are rotated into the at most n - 1
+dimensions their differences span (:func:`compact`). Bits stay 0/1, so every sum over them is an
+exact integer in floating point and the results do not depend on summation order.
 
 Monte Carlo permutation p-values stop early once they are settled (the sequential rule of
 Besag & Clifford 1991: stop at the ``h``-th relabelling at least as extreme as the observed one,
@@ -35,6 +44,7 @@ __all__ = [
     "bit_matrix",
     "bootstrap_pair_sums",
     "check_resampling_arguments",
+    "compact",
     "pair_count",
     "pair_sum",
     "percentile_interval",
@@ -84,34 +94,58 @@ def pair_count(n: int | np.ndarray) -> float | np.ndarray:
     return n * (n - 1) / 2
 
 
-def pair_sum(bits: np.ndarray) -> float:
-    """The sum of the Hamming distances over every pair of rows of a 0/1 bit matrix."""
-    ones = bits.sum(axis=0, dtype=np.float64)
-    return float(np.dot(ones, bits.shape[0] - ones))
+def _squared_lengths(points: np.ndarray) -> np.ndarray:
+    points = points.astype(np.float64, copy=False)
+    return np.einsum("...i,...i->...", points, points)
 
 
-def _sums_from_counts(ones: np.ndarray, sizes: np.ndarray | float) -> np.ndarray:
-    # ones: (R, bits) column sums of R resampled or relabelled groups of `sizes` images each.
-    ones = ones.astype(np.float64)
-    sizes = np.asarray(sizes, dtype=np.float64)
-    return np.einsum("rb,rb->r", ones, (sizes.reshape(-1, 1) if sizes.ndim else sizes) - ones)
+def compact(points: np.ndarray) -> np.ndarray:
+    """The same images as points of fewer columns, every pairwise distance unchanged.
+
+    0/1 bit matrices (float32) lose the columns every image shares; feature points (float64)
+    are centred and rotated onto the principal axes of their differences, of which there are at
+    most ``n - 1`` (a thin SVD), so a set of n images costs n columns, not the network's 1280.
+    """
+    if points.shape[0] == 0:
+        return points
+    if points.dtype == np.float32:
+        kept = points[:, points.min(axis=0) != points.max(axis=0)]
+        return kept if kept.shape[1] else points[:, :1] * 0
+    if points.shape[1] <= points.shape[0]:
+        return points
+    centred = points - points.mean(axis=0)
+    u, singular, _vt = np.linalg.svd(centred, full_matrices=False)
+    return u * singular
+
+
+def pair_sum(points: np.ndarray) -> float:
+    """The sum of the distances over every pair of rows (squared Euclidean distances, which
+    for a 0/1 bit matrix are Hamming distances)."""
+    n = points.shape[0]
+    if n < 2:
+        return 0.0
+    total = points.sum(axis=0, dtype=np.float64)
+    return float(n * _squared_lengths(points).sum() - np.dot(total, total))
 
 
 def bootstrap_pair_sums(
-    bits: np.ndarray, n_boot: int, rng: np.random.Generator
+    points: np.ndarray, n_boot: int, rng: np.random.Generator
 ) -> tuple[np.ndarray, np.ndarray]:
     """``(sums, counts)`` of ``n_boot`` bootstrap replicates of one group of images.
 
     Each replicate draws n images with replacement and sums the distances over pairs of draws
     of *different* original images (``sums``), of which there are ``counts`` (a pair of an
-    image with its own copy is not a pair of generations, and would pull the mean toward 0).
-    The replicate's mean distance is ``sums / counts`` (undefined when counts is 0).
+    image with its own copy is not a pair of generations, and would pull the mean toward 0;
+    its distance is 0, so only the count needs correcting). The replicate's mean distance is
+    ``sums / counts`` (undefined when counts is 0).
     """
-    n = bits.shape[0]
+    n = points.shape[0]
     sums = np.zeros(n_boot)
     counts = np.zeros(n_boot)
     if n < 2:
         return sums, counts
+    points = compact(points)
+    lengths = _squared_lengths(points)
     for start in range(0, n_boot, BATCH):
         stop = min(n_boot, start + BATCH)
         rows = stop - start
@@ -119,8 +153,8 @@ def bootstrap_pair_sums(
         weights = np.bincount(
             (draws + np.arange(rows)[:, None] * n).ravel(), minlength=rows * n
         ).reshape(rows, n)
-        ones = weights.astype(np.float32) @ bits
-        sums[start:stop] = _sums_from_counts(ones, float(n))
+        totals = (weights.astype(points.dtype) @ points).astype(np.float64)
+        sums[start:stop] = n * (weights @ lengths) - np.einsum("rb,rb->r", totals, totals)
         counts[start:stop] = (n * n - (weights.astype(np.float64) ** 2).sum(axis=1)) / 2
     return sums, counts
 
@@ -257,19 +291,29 @@ def stratum_labelings(
     return masks, False
 
 
-def _varying_bits(strata: Sequence[np.ndarray]) -> np.ndarray:
-    """The strata's bit matrices stacked ``(S, m, B')``, keeping only bits that vary.
+def _stack(strata: Sequence[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+    """The strata's points stacked ``(S, m, W)`` after :func:`compact`, and their squared
+    lengths ``(S, m)``.
 
-    A bit that every image of a stratum shares adds nothing to any within-arm distance under
-    any relabelling (``c (n - c)`` is 0 for it), so it is dropped; strata are padded with zero
-    columns (which add nothing either) to a common width.
+    Each stratum is compacted on its own (relabelling never mixes strata); strata are padded
+    with zero columns, which add nothing to any distance, to a common width.
     """
-    kept = [bits[:, (bits.min(axis=0) != bits.max(axis=0))] for bits in strata]
+    kept = [compact(points) for points in strata]
     width = max(1, max(k.shape[1] for k in kept))
-    stacked = np.zeros((len(kept), kept[0].shape[0], width), dtype=np.float32)
-    for s, bits in enumerate(kept):
-        stacked[s, :, : bits.shape[1]] = bits
-    return stacked
+    stacked = np.zeros((len(kept), kept[0].shape[0], width), dtype=kept[0].dtype)
+    for s, points in enumerate(kept):
+        stacked[s, :, : points.shape[1]] = points
+    return stacked, _squared_lengths(stacked)
+
+
+def _masked_sums(
+    masks: np.ndarray, points: np.ndarray, lengths: np.ndarray, size: int
+) -> np.ndarray:
+    """Pair sums of the images each mask picks: ``(S, P, m)`` masks of ``size`` images each,
+    ``(S, m, W)`` points with ``(S, m)`` squared lengths -> ``(P,)`` summed over strata."""
+    totals = np.matmul(masks.astype(points.dtype), points).astype(np.float64)  # (S, P, W)
+    chosen = np.matmul(masks.astype(np.float64), lengths[:, :, None])[:, :, 0]  # (S, P)
+    return (size * chosen - np.einsum("spw,spw->sp", totals, totals)).sum(axis=0)
 
 
 def _grouped(sizes: Sequence[tuple[int, ...]]) -> dict[tuple[int, ...], list[int]]:
@@ -298,11 +342,12 @@ def relabel_two_arms(
 ) -> PermutationResult:
     """Test whether two arms' images are equally alike: a stratified permutation test.
 
-    ``strata``: per prompt, the bit matrices of arm A's and arm B's images (each with at least
-    two). The statistic is ``mean_distance_b - mean_distance_a`` with each mean pooled over the
-    strata (pair sums over pair counts); the test is two-sided. Exact when there are at most
-    ``n_perm`` relabellings, else Monte Carlo with early stopping (see the module docstring).
-    Strata of the same sizes are relabelled together in one batched matrix product.
+    ``strata``: per prompt, the points of arm A's and arm B's images (each with at least two;
+    see the module docstring). The statistic is ``mean_distance_b - mean_distance_a`` with each
+    mean pooled over the strata (pair sums over pair counts); the test is two-sided. Exact when
+    there are at most ``n_perm`` relabellings, else Monte Carlo with early stopping (see the
+    module docstring). Strata of the same sizes are relabelled together in one batched matrix
+    product.
     """
     sizes = [(a.shape[0], b.shape[0]) for a, b in strata]
     pairs_a = sum(pair_count(n_a) for n_a, _ in sizes)
@@ -313,11 +358,8 @@ def relabel_two_arms(
     )
     groups = _grouped(sizes)
     stacked = {
-        shape: _varying_bits([np.vstack(strata[s]) for s in positions])
+        shape: _stack([np.vstack(strata[s]) for s in positions])
         for shape, positions in groups.items()
-    }
-    totals = {
-        shape: bits.sum(axis=1, dtype=np.float64)[:, None, :] for shape, bits in stacked.items()
     }
 
     def statistic(masks: dict[tuple[int, ...], np.ndarray]) -> np.ndarray:
@@ -325,10 +367,9 @@ def relabel_two_arms(
         sum_b = 0.0
         for shape, mask in masks.items():
             n_a, n_b = shape
-            ones_a = np.matmul(mask, stacked[shape]).astype(np.float64)  # (S, P, B')
-            ones_b = totals[shape] - ones_a
-            sum_a = sum_a + (ones_a * (n_a - ones_a)).sum(axis=(0, 2))
-            sum_b = sum_b + (ones_b * (n_b - ones_b)).sum(axis=(0, 2))
+            points, lengths = stacked[shape]
+            sum_a = sum_a + _masked_sums(mask, points, lengths, n_a)
+            sum_b = sum_b + _masked_sums(1 - mask, points, lengths, n_b)
         return np.abs(sum_b / pairs_b - sum_a / pairs_a)
 
     total_relabellings = math.prod(math.comb(n_a + n_b, n_a) for n_a, n_b in sizes)
@@ -377,9 +418,9 @@ def relabel_k_arms(
 ) -> PermutationResult:
     """Test whether k arms' images are all equally alike: a stratified omnibus permutation test.
 
-    ``strata``: per prompt, a list of k bit matrices (one per arm, in the same arm order in
+    ``strata``: per prompt, a list of k point matrices (one per arm, in the same arm order in
     every stratum; an arm with fewer than two images on a prompt is passed as an empty
-    ``(0, bits)`` matrix). The statistic is the spread of the arms' pooled mean distances,
+    ``(0, width)`` matrix). The statistic is the spread of the arms' pooled mean distances,
     ``sum_a P_a (M_a - M)^2`` with ``P_a`` arm a's number of pairs and ``M`` their pair-weighted
     mean: a permutation analogue of the one-way ANOVA's between-groups sum of squares. Arm
     labels are shuffled within each prompt; Monte Carlo with early stopping (an exact
@@ -390,7 +431,7 @@ def relabel_k_arms(
     pairs = pair_count(np.array(sizes, dtype=float)).sum(axis=0)  # per arm, over prompts
     groups = _grouped(sizes)
     stacked = {
-        shape: _varying_bits([np.vstack(list(strata[s])) for s in positions])
+        shape: _stack([np.vstack(list(strata[s])) for s in positions])
         for shape, positions in groups.items()
     }
     labels = {shape: np.repeat(np.arange(k), shape) for shape in groups}
@@ -410,14 +451,13 @@ def relabel_k_arms(
 
     def random_batches(size: int) -> np.ndarray:
         sums = np.zeros((size, k))
-        for shape, bits in stacked.items():
-            order = rng.random((bits.shape[0], size, bits.shape[1])).argsort(axis=2)
+        for shape, (points, lengths) in stacked.items():
+            order = rng.random((points.shape[0], size, points.shape[1])).argsort(axis=2)
             shuffled = labels[shape][order]  # (S, P, m)
             for a in range(k):
                 if shape[a] < 2:
                     continue
-                ones = np.matmul((shuffled == a).astype(np.float32), bits).astype(np.float64)
-                sums[:, a] += (ones * (shape[a] - ones)).sum(axis=(0, 2))
+                sums[:, a] += _masked_sums(shuffled == a, points, lengths, shape[a])
         return spread(sums)
 
     return permutation_p_value(

@@ -35,16 +35,16 @@ import pandas as pd
 
 from imgkit.analysis.comparison import (
     ArmComparison,
-    PreparedHashes,
+    PreparedMeasure,
     check_comparison_arguments,
     format_p,
     group_rng,
     pair_test,
-    prepare_hashes,
+    prepare_measure,
     verdict_sentence,
     where_text,
 )
-from imgkit.analysis.hashing import KINDS
+from imgkit.analysis.measures import DEFAULT_MEASURE, Measure, parse_measure
 from imgkit.analysis.multiplicity import CORRECTION_NAMES, CORRECTIONS, adjust_p_values
 from imgkit.analysis.resampling import percentile_interval, relabel_k_arms
 from imgkit.errors import ValidationError, check_argument
@@ -79,6 +79,8 @@ class SweepComparison:
     ranking: pd.DataFrame
     simulated: bool
     settings: dict[str, Any] = field(default_factory=dict)
+    #: The measure's title, as sentences name it ("EfficientNet-Lite0", "phash").
+    measure: str = ""
 
     @property
     def pairs(self) -> pd.DataFrame:
@@ -133,6 +135,7 @@ class SweepComparison:
         """The result as plain data (for JSON)."""
         return {
             "kind": self.kind,
+            "measure": self.measure,
             "correction": self.correction,
             "alpha": self.alpha,
             "family_size": self.family_size,
@@ -148,7 +151,7 @@ class SweepComparison:
 
 
 def _ranking(
-    data: PreparedHashes, scope: str, prompts: list[str], arms: list[str], confidence: float
+    data: PreparedMeasure, scope: str, prompts: list[str], arms: list[str], confidence: float
 ) -> list[dict[str, Any]]:
     entries = []
     for arm in arms:
@@ -194,10 +197,11 @@ def _ranking(
 
 
 def _omnibus(
-    data: PreparedHashes, scope: str, prompts: list[str], arms: list[str], n_perm: int
+    data: PreparedMeasure, scope: str, prompts: list[str], arms: list[str], n_perm: int
 ) -> dict[str, Any]:
     strata = []
-    empty = np.zeros((0, data.bits), dtype=np.float32)
+    example = next(iter(data.groups.values()))
+    empty = np.zeros((0, example.shape[1]), dtype=example.dtype)
     for p in prompts:
         present = [a for a in arms if data.size(a, p) >= 2]
         if len(present) < 2:
@@ -224,7 +228,7 @@ def _omnibus(
 
 def compare_all(
     frame: pd.DataFrame,
-    kind: str = "phash",
+    kind: Measure | str = DEFAULT_MEASURE,
     *,
     arms: list[str] | None = None,
     by_prompt: bool = False,
@@ -251,12 +255,14 @@ def compare_all(
     Each comparison's p-value, interval and effect are what :func:`~imgkit.analysis.
     comparison.compare_arms` gives for the same pair with the same seed; only the adjusted
     p-value and the verdict depend on the family. See the module docstring for the methods.
+    ``kind`` is the measure (a network's learned features by default, or a hash kind), by
+    name or as a :class:`~imgkit.analysis.measures.Measure`.
     Raises :class:`ValidationError` for an unknown kind, arm or correction, or bad parameters.
     """
-    check_argument("kind", kind, KINDS)
+    measure = parse_measure(kind, hash_size=hash_size)
     check_argument("correction", correction, CORRECTIONS)
     check_comparison_arguments(n_perm, alpha, n_boot, confidence)
-    data = prepare_hashes(frame, kind, hash_size=hash_size, n_boot=n_boot, seed=seed)
+    data = prepare_measure(frame, measure, n_boot=n_boot, seed=seed)
     chosen = data.arms if arms is None else list(dict.fromkeys(str(a) for a in arms))
     for arm in chosen:
         check_argument("arms", arm, data.arms)
@@ -293,7 +299,7 @@ def compare_all(
             numbers,
             arm_a=arm_a,
             arm_b=arm_b,
-            kind=kind,
+            kind=measure,
             where=where,
             alpha=alpha,
             min_images=min_images,
@@ -306,7 +312,8 @@ def compare_all(
                 arm_a=arm_a,
                 arm_b=arm_b,
                 prompt=prompt,
-                kind=kind,
+                kind=measure.name,
+                measure=measure.title,
                 p_adjusted=float(p_adjusted),
                 correction=correction,
                 family_size=family_size,
@@ -349,7 +356,8 @@ def compare_all(
         ],
     )
     return SweepComparison(
-        kind=kind,
+        kind=measure.name,
+        measure=measure.title,
         correction=correction,
         alpha=alpha,
         family_size=family_size,

@@ -107,8 +107,7 @@ def run_consistency(args: argparse.Namespace) -> int:
     """Handler of ``imgkit consistency``: score folders or lists of images (see
     :func:`imgkit.analysis.consistency.consistency_for_paths`) and print the table. Returns the exit
     code."""
-    from imgkit.analysis.consistency import consistency_for_paths
-    from imgkit.analysis.reference import DEFAULT_KINDS
+    from imgkit.analysis.consistency import DEFAULT_KINDS, consistency_for_paths
 
     try:
         kinds = _kinds(args.kinds, DEFAULT_KINDS)
@@ -151,13 +150,24 @@ def run_consistency(args: argparse.Namespace) -> int:
         print(f"  {number} {prompt}")
     if "simulated" in table.columns and table["simulated"].fillna(False).astype(bool).any():
         print("\nSIMULATED: images from imgkit's simulator, not a real model")
-    first = table.iloc[0] if len(table) else None
-    if first is not None:
-        print(
-            f"\nscale: 0 = unrelated photographs ({first['reference']}: "
-            f"{first['reference_distance']:.1f} bits for {first['kind']}), 1 = identical; "
-            f"near-duplicate: at most {first['near_duplicate_bits']} bits apart"
-        )
+    if len(table):
+        print("\nscale: 0 = unrelated photographs, 1 = identical; per measure:")
+        for first in table.drop_duplicates("kind").to_dict(orient="records"):
+            bits = first["unit"] == "bits"
+            distance = (
+                f"{first['reference_distance']:.1f} bits"
+                if bits
+                else (f"cosine distance {first['reference_distance']:.3f}")
+            )
+            limit = (
+                f"{first['near_duplicate_distance']:g} bits"
+                if bits
+                else f"{first['near_duplicate_distance']:.3f}"
+            )
+            print(
+                f"  {first['kind']}: unrelated photographs {distance} ({first['reference']}); "
+                f"near-duplicate at most {limit} apart. Sees: {first['detects']}."
+            )
     return EXIT_OK
 
 
@@ -237,9 +247,9 @@ def configure(name: str, parser: argparse.ArgumentParser) -> None:
 
 
 def _kinds_help() -> str:
-    from imgkit.analysis.hashing import KINDS
+    from imgkit.analysis.measures import MEASURE_NAMES
 
-    return f"hash kinds, space- or comma-separated (from {', '.join(KINDS)})"
+    return f"measures, space- or comma-separated (from {', '.join(MEASURE_NAMES)})"
 
 
 def _configure_hash(hash_parser: argparse.ArgumentParser) -> None:
@@ -250,7 +260,11 @@ def _configure_hash(hash_parser: argparse.ArgumentParser) -> None:
     hash_parser.add_argument("files", nargs="+", metavar="FILE", help="image files")
     hash_parser.add_argument("--json", action="store_true", help="print JSON")
     hash_parser.add_argument(
-        "--kinds", nargs="+", metavar="KIND", help=_kinds_help() + "; default all"
+        "--kinds",
+        nargs="+",
+        metavar="KIND",
+        help="hash kinds, space- or comma-separated (ahash, phash, dhash, whash, colorhash); "
+        "default all",
     )
     hash_parser.add_argument(
         "--hash-size", type=int, default=8, help="hash side in bits (default 8, i.e. 64 bits)"
@@ -269,7 +283,10 @@ def _configure_consistency(cons_parser: argparse.ArgumentParser) -> None:
     cons_parser.add_argument("paths", nargs="+", metavar="PATH", help="image files or folders")
     cons_parser.add_argument("--json", action="store_true", help="print JSON")
     cons_parser.add_argument(
-        "--kinds", nargs="+", metavar="KIND", help=_kinds_help() + "; default phash dhash whash"
+        "--kinds",
+        nargs="+",
+        metavar="KIND",
+        help=_kinds_help() + "; default efficientnet-lite0 phash dhash whash",
     )
     cons_parser.add_argument("--hash-size", type=int, default=8, help="hash side (default 8)")
     cons_parser.add_argument(
@@ -287,7 +304,7 @@ def _configure_consistency(cons_parser: argparse.ArgumentParser) -> None:
 
 
 def _configure_report(report_parser: argparse.ArgumentParser) -> None:
-    from imgkit.analysis.hashing import KINDS
+    from imgkit.analysis.measures import MEASURE_NAMES
     from imgkit.report.data import DEFAULT_PER_DAY
     from imgkit.report.render import FORMATS
 
@@ -305,7 +322,11 @@ def _configure_report(report_parser: argparse.ArgumentParser) -> None:
         "--formats", nargs="+", choices=FORMATS, default=list(FORMATS), help="files to write"
     )
     report_parser.add_argument(
-        "--kind", default="phash", choices=KINDS, help="hash the verdicts use (default phash)"
+        "--kind",
+        default="efficientnet-lite0",
+        choices=MEASURE_NAMES,
+        help="the measure the verdicts use (default %(default)s: learned features that see what "
+        "a person sees; a hash kind finds near-duplicates)",
     )
     report_parser.add_argument(
         "--per-day",

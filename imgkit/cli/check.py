@@ -83,7 +83,9 @@ def configure(name: str, parser: argparse.ArgumentParser) -> None:
             "--" + key.replace("_", "-"), action="append", metavar="[ARM=]X", help=text
         )
     parser.add_argument(
-        "--kind", help="hash the similarity is measured with (default phash, or the sweep's)"
+        "--kind",
+        help="the measure the similarity is measured with (default efficientnet-lite0, or the "
+        "sweep's; a hash kind such as phash finds near-duplicates)",
     )
     parser.add_argument(
         "--inconclusive",

@@ -121,7 +121,10 @@ def configure(name: str, parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("runs", nargs="+", metavar="RUN_DIR", help="two or more run folders")
     parser.add_argument(
-        "--kind", default="phash", help="hash the similarity is measured with (default phash)"
+        "--kind",
+        default="efficientnet-lite0",
+        help="the measure the similarity is measured with (default %(default)s; a hash kind "
+        "such as phash finds near-duplicates)",
     )
     parser.add_argument(
         "--reference",

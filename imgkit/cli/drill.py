@@ -331,12 +331,34 @@ def _print_findings(run: Run, kinds: Sequence[str] | None = None) -> None:
         print(f"  {comparison.verdict}")
     if not data.comparisons:
         print("  (no two arms to compare)")
+    for line in _similarity_lines(data):
+        print(f"  {line}")
     rewritten = run.to_frame().dropna(subset=["revised_prompt"])
     if not rewritten.empty:
         first = rewritten.iloc[0]
         print(f"  {first['model']} was asked for: {first['prompt']}")
         print(f"  and rewrote it as: {first['revised_prompt']}")
     print(f"  report: {html}")
+
+
+def _similarity_lines(data: Any) -> list[str]:
+    """Each arm's similarity on the verdicts' measure, with the hashes' beside it (they find
+    near-duplicates, not the same subject)."""
+    table = data.similarities
+    if not len(table):
+        return []
+    hashes = [str(k) for k in dict.fromkeys(table.loc[table["family"] == "hash", "kind"])]
+    lines = []
+    if hashes:
+        lines.append(f"similarity per arm ({data.measure.title}; near-duplicate hashes beside):")
+    for arm, rows in table.groupby("arm", sort=False):
+        by_kind = rows.set_index("kind")
+        lead = by_kind.loc[data.kind]
+        text = f"  {arm}: {lead['similarity']:.2f} [{lead['ci_low']:.2f}, {lead['ci_high']:.2f}]"
+        if hashes:
+            text += "; " + ", ".join(f"{k} {by_kind.loc[k, 'similarity']:.2f}" for k in hashes)
+        lines.append(text)
+    return lines
 
 
 def _money(text: str) -> float:

@@ -106,7 +106,9 @@ def configure(name: str, parser: argparse.ArgumentParser) -> None:
         help="comparisons the verdict is corrected over (default: every pair of the run's arms)",
     )
     parser.add_argument(
-        "--kind", default="phash", help="hash kind the verdicts use (default %(default)s)"
+        "--kind",
+        default="efficientnet-lite0",
+        help="the measure the verdicts use (default %(default)s)",
     )
     parser.add_argument("--arms", help="comma-separated arms of the pilot to plan for")
     parser.add_argument("--base-arm", help="the arm whose images the simulation starts from")

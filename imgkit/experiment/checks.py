@@ -76,20 +76,21 @@ def parse_threshold(param: str, text: str) -> tuple[str, float]:
 
 @dataclass(frozen=True)
 class Checks:
-    """Thresholds per kind of check (``{arm: threshold}``; ``"*"`` = every arm), the hash kind
-    the similarity is measured with, the confidence of the intervals, and what an inconclusive
-    check counts as. See the module docstring."""
+    """Thresholds per kind of check (``{arm: threshold}``; ``"*"`` = every arm), the measure
+    the similarity is measured with (the learned measure by default, or a hash kind), the
+    confidence of the intervals, and what an inconclusive check counts as. See the module
+    docstring."""
 
     min_similarity: Mapping[str, float] = field(default_factory=dict)
     max_rewrite: Mapping[str, float] = field(default_factory=dict)
     max_cost_per_image: Mapping[str, float] = field(default_factory=dict)
     max_failure_rate: Mapping[str, float] = field(default_factory=dict)
-    kind: str = "phash"
+    kind: str = "efficientnet-lite0"
     inconclusive: str = "pass"
     confidence: float = 0.95
 
     def __post_init__(self) -> None:
-        from imgkit.analysis.hashing import KINDS  # light: the hash names, not the hashing
+        from imgkit.analysis.measures import parse_measure  # light: names, not the networks
 
         for name in CHECK_KINDS:
             given = getattr(self, name)
@@ -102,7 +103,7 @@ class Checks:
                     raise ValidationError(name, arm, "an arm name, or '*' for every arm")
                 checked[arm.strip()] = _threshold(name, value)
             object.__setattr__(self, name, MappingProxyType(checked))
-        check_argument("kind", self.kind, KINDS)
+        object.__setattr__(self, "kind", parse_measure(self.kind).name)
         check_argument("inconclusive", self.inconclusive, INCONCLUSIVE_OUTCOMES)
         if (
             isinstance(self.confidence, bool)

@@ -155,15 +155,18 @@ class _SweepReader:
         kinds = self.data.get("kinds")
         if kinds is None:
             return None
-        from imgkit.analysis.hashing import KINDS
+        from imgkit.analysis.measures import MEASURE_NAMES, parse_measure
 
         kinds = [kinds] if isinstance(kinds, str) else kinds
         if not isinstance(kinds, list) or not kinds:
-            raise self.fail(("kinds",), ValidationError("kinds", kinds, list(KINDS)))
+            raise self.fail(("kinds",), ValidationError("kinds", kinds, list(MEASURE_NAMES)))
+        names = []
         for k, kind in enumerate(kinds):
-            if kind not in KINDS:
-                raise self.fail(("kinds", k), ValidationError("kinds", kind, list(KINDS)))
-        return tuple(kinds)
+            try:
+                names.append(parse_measure(kind, param="kinds").name)
+            except ValidationError as exc:
+                raise self.fail(("kinds", k), exc) from None
+        return tuple(dict.fromkeys(names))
 
     def checks(self) -> Checks | None:
         data = self.data.get("checks")

@@ -18,9 +18,18 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-import numpy as np
 import pandas as pd
 
+from imgkit.report.consistency_text import (
+    VERDICT_HEAD,
+    methods_text,
+    ranking_table,
+    scale_note,
+    similarities_note,
+    similarities_table,
+    verdict_lines,
+    verdict_rows,
+)
 from imgkit.report.data import ReportData, arm_label, json_ready
 from imgkit.report.sampling import evenly_spaced
 from imgkit.report.table_rows import (
@@ -28,6 +37,7 @@ from imgkit.report.table_rows import (
     COST_HEAD,
     DIVERGENCE_HEAD,
     VARIABILITY_HEAD,
+    Table,
     consistency_rows,
     cost_rows,
     divergence_rows,
@@ -40,14 +50,6 @@ from imgkit.report.table_rows import (
 )
 
 __all__ = ["ReportContent", "Table", "report_content"]
-
-
-@dataclass(frozen=True)
-class Table:
-    """A table as text: the header cells and the rows, every cell a string."""
-
-    head: list[str]
-    rows: list[list[str]]
 
 
 @dataclass(frozen=True)
@@ -75,6 +77,8 @@ class ReportContent:
     verdict_summary: list[str]
     verdict_table: Table | None
     ranking: Table | None
+    similarities: Table | None
+    similarities_note: str
     scale_note: str
     consistency: Table
     methods: str
@@ -117,15 +121,17 @@ def report_content(data: ReportData) -> ReportContent:
         manifest_json=_manifest_json(data.manifest) if data.manifest else None,
         prompts=list(numbers),
         prompt_numbers=numbers,
-        verdicts=_verdicts(data, numbers),
+        verdicts=verdict_lines(data, numbers),
         verdict_summary=data.sweep.summary() if data.comparisons else [],
         verdict_table=(
-            Table(_VERDICT_HEAD, _verdict_rows(data, numbers)) if data.comparisons else None
+            Table(VERDICT_HEAD, verdict_rows(data, numbers)) if data.comparisons else None
         ),
-        ranking=_ranking_table(data, numbers),
-        scale_note=_scale_note(data),
+        ranking=ranking_table(data, numbers),
+        similarities=similarities_table(data),
+        similarities_note=similarities_note(data),
+        scale_note=scale_note(data),
         consistency=Table(CONSISTENCY_HEAD, consistency_rows(data.consistency, numbers)),
-        methods=_methods(data),
+        methods=methods_text(data),
         variability=(
             Table(VARIABILITY_HEAD, variability_rows(data.variability, numbers))
             if revised
@@ -389,172 +395,3 @@ def _batch_rows(batch: Mapping[str, Any], path: Any) -> list[tuple[str, str]]:
 
 def _manifest_json(manifest: Mapping[str, Any]) -> str:
     return json.dumps(json_ready(manifest), indent=2, sort_keys=True, default=str)
-
-
-def _scope(prompt: Any, numbers: Mapping[str, str]) -> str:
-    if prompt is None:
-        return "all prompts"
-    return f"prompt {numbers[str(prompt)]}" if str(prompt) in numbers else str(prompt)
-
-
-def _verdicts(data: ReportData, numbers: Mapping[str, str]) -> list[tuple[str, str]]:
-    """(scope, sentence) per comparison, the planner's line after an inconclusive one."""
-    lines = []
-    for comparison, plan in zip(data.comparisons, data.plans, strict=True):
-        text = str(comparison.verdict)
-        if plan:
-            text += " " + plan
-        lines.append((_scope(comparison.prompt, numbers), text))
-    return lines
-
-
-def _interval(low: float, high: float, signed: bool = False) -> str:
-    spec = "+.2f" if signed else ".2f"
-    if not (np.isfinite(low) and np.isfinite(high)):
-        return "n/a"
-    return f"[{low:{spec}}, {high:{spec}}]"
-
-
-def _p_text(p: float) -> str:
-    if not np.isfinite(p):
-        return "n/a"
-    return "< 0.001" if p < 0.001 else f"{p:.3f}"
-
-
-def _verdict_rows(data: ReportData, numbers: Mapping[str, str]) -> list[list[str]]:
-    rows = []
-    for c in data.comparisons:
-        if c.more_consistent is not None:
-            word = f"{c.more_consistent} more consistent"
-        elif np.isfinite(c.p_value):
-            word = "no clear difference"
-        else:
-            word = "too few images"
-        rows.append(
-            [
-                _scope(c.prompt, numbers),
-                f"{c.arm_a} vs {c.arm_b}",
-                f"{fmt(c.similarity_a, 2)} {_interval(*c.ci_a)}",
-                f"{fmt(c.similarity_b, 2)} {_interval(*c.ci_b)}",
-                (
-                    f"{c.difference:+.2f} {_interval(*c.difference_ci, signed=True)}"
-                    if np.isfinite(c.difference)
-                    else "n/a"
-                ),
-                _p_text(c.p_value),
-                _p_text(c.p_adjusted),
-                f"{c.n_a} / {c.n_b}",
-                word,
-            ]
-        )
-    return rows
-
-
-_VERDICT_HEAD = [
-    "scope",
-    "arms (A vs B)",
-    "similarity A",
-    "similarity B",
-    "difference A - B (95% interval)",
-    "p",
-    "adjusted p",
-    "images",
-    "verdict",
-]
-
-
-def _ranking_table(data: ReportData, numbers: Mapping[str, str]) -> Table | None:
-    ranking = data.sweep.ranking
-    if ranking["arm"].nunique() < 2:
-        return None
-    rows = []
-    for r in ranking.to_dict(orient="records"):
-        low, high = r["rank_low"], r["rank_high"]
-        interval = (
-            "n/a"
-            if not (np.isfinite(low) and np.isfinite(high))
-            else (f"{int(low)}" if low == high else f"{int(low)}-{int(high)}")
-        )
-        rank = f"{r['rank']:g}"
-        rows.append(
-            [
-                _scope_text(r["scope"], numbers),
-                rank,
-                str(r["arm"]),
-                f"{fmt(r['similarity'], 2)} {_interval(r['ci_low'], r['ci_high'])}",
-                interval,
-                str(r["n_images"]),
-            ]
-        )
-    head = ["scope", "rank", "arm", "similarity (95% interval)", "rank interval", "images"]
-    return Table(head, rows)
-
-
-def _scale_note(data: ReportData) -> str:
-    """What a similarity of 0 and of 1 mean here, and where the 0 comes from."""
-    from imgkit.analysis.reference import UNRELIABLE_KINDS, calibration
-
-    reference = data.reference
-    if reference is None:
-        return "No image could be hashed, so there is no similarity to show."
-    if not reference.calibrated:
-        return (
-            f"Similarity: 1 = identical hashes, 0 = as far apart as independent random bits "
-            f"({reference.distance:g} of {reference.bits} bits): this hash size is not "
-            "calibrated on photographs."
-        )
-    images = len(calibration()["images"])
-    low, high = reference.distance_ci
-    text = (
-        f"Similarity is on a fixed scale, the same in every run: 1 = identical hashes, 0 = as "
-        f"far apart as unrelated natural photographs ({data.kind}: {reference.distance:.1f} of "
-        f"{reference.bits} bits on average, 95% interval {low:.1f}-{high:.1f}; calibration "
-        f"'{reference.name}', {images} openly licensed photographs from scikit-image, made by "
-        "tools/calibrate_reference.py). 'Cross-prompt similarity' is the second, run-relative "
-        "figure: against this run's own distance between images of different prompts."
-    )
-    unreliable = [k for k in data.settings.get("kinds", []) if k in UNRELIABLE_KINDS]
-    for kind in unreliable:
-        text += f" Read {kind} with care: {UNRELIABLE_KINDS[kind]}."
-    return text
-
-
-def _scope_text(scope: Any, numbers: Mapping[str, str]) -> str:
-    """A ranking's scope: "all prompts" or a prompt, named by its number."""
-    return f"prompt {numbers[str(scope)]}" if str(scope) in numbers else str(scope)
-
-
-def _methods(data: ReportData) -> str:
-    s = data.settings
-    correction = {
-        "holm": "Holm's step-down procedure (Holm 1979), which keeps the chance of naming any "
-        "false winner at or below alpha",
-        "bh": "the Benjamini-Hochberg procedure (Benjamini & Hochberg 1995), which keeps the "
-        "expected share of false winners among those named at or below alpha",
-        "none": "no correction (each comparison on its own)",
-    }[s["correction"]]
-    family = data.sweep.family_size
-    pooled = ", pooled over the prompts" if data.frame["prompt"].nunique() > 1 else ""
-    scope = "every pair of arms" + (pooled + " and on each prompt" if s["by_prompt"] else pooled)
-    return (
-        "Distances are Hamming distances between perceptual hashes; similarity = 1 - mean "
-        "distance / reference distance, clipped to 0..1, where the reference is the mean "
-        "distance between unrelated natural photographs, calibrated once per hash kind and size "
-        "(so a similarity means the same in every run). Intervals: percentile bootstrap over "
-        f"images within each arm and prompt (Efron & Tibshirani 1993), {s['n_boot']} replicates. "
-        f"Comparisons ({scope}): the difference in mean within-arm distance, tested by "
-        "permuting the arm labels of images within each prompt (Good 2005): exact when there are "
-        f"at most {s['n_perm']} relabellings, else Monte Carlo with up to {s['n_perm']}, stopped "
-        "early once the p-value is settled (Besag & Clifford 1991); the effect is the "
-        "difference in similarity with its bootstrap interval. The p-values of all "
-        f"{family} comparisons stated are adjusted with {correction}; a winner is named only "
-        f"when the adjusted p is below {s['alpha']:g}. Omnibus: a permutation test that all arms "
-        "are equally consistent (the spread of their mean distances, labels shuffled within "
-        "prompts). Ranks: the arms' ranks over the bootstrap replicates give each rank's "
-        "interval (Hall & Miller 2009). Repeats that would settle an inconclusive comparison: "
-        "power by simulation from this run's images (the test above run on simulated hashes, "
-        "Collings & Hamilton 1988; imgkit plan), priced at the catalog's prices. Near-duplicate: "
-        f"a pair at most {fmt(s['near_duplicate'], 2)} x the reference distance apart. Seed "
-        f"{s['seed']}. Monthly cost: the run's own cost per image x images a day x {s['days']} "
-        f"days. imgkit {s['imgkit']}."
-    )

@@ -14,7 +14,8 @@ functions of their own (:func:`cost_by_arm`, :func:`cost_projection_frame`,
 Everything is computed from the folder alone, offline, with fixed seeds and without the time of
 writing, so the same folder gives the same numbers; an old run folder is re-analysed on today's
 scale without sending anything. Time and memory grow linearly with the number of images: each
-image is hashed once, and the statistics work on hash bits within arm x prompt groups.
+image is measured once (and its values kept in the run folder, so a second report decodes
+nothing), and the statistics work on each image's point within arm x prompt groups.
 
 Nothing here formats or draws: the text of the page is :mod:`imgkit.report.content`, its
 pictures :mod:`imgkit.report.figures`, and the page itself :mod:`imgkit.report.render`; the
@@ -37,7 +38,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from imgkit.analysis.comparison import prepare_measure
 from imgkit.analysis.consistency import (
+    DEFAULT_KINDS,
     ArmComparison,
     consistency_table,
     usable_generations,
@@ -48,9 +51,11 @@ from imgkit.analysis.divergence import (
     html_diff,
     rewrite_variability,
 )
-from imgkit.analysis.hashing import KINDS, bits_from_hex
+from imgkit.analysis.generations import measure_reference
+from imgkit.analysis.measures import DEFAULT_MEASURE, Measure, parse_measure, parse_measures
 from imgkit.analysis.multiplicity import CORRECTIONS
-from imgkit.analysis.reference import DEFAULT_KINDS, Reference, reference_for_bits
+from imgkit.analysis.reference import Reference
+from imgkit.analysis.resampling import percentile_interval
 from imgkit.analysis.sweep import SweepComparison, compare_all
 from imgkit.errors import ValidationError, check_argument
 from imgkit.experiment.sweep import SWEEP_FILE_NAME
@@ -68,6 +73,7 @@ __all__ = [
     "DEFAULT_PER_DAY",
     "ReportData",
     "arm_label",
+    "arm_similarities",
     "batch_summary",
     "cost_by_arm",
     "cost_projection_frame",
@@ -303,6 +309,10 @@ class ReportData:
     settings: dict[str, Any] = field(default_factory=dict)
     #: batch mode: :func:`batch_summary` (empty for a run that sent no batches)
     batch: dict[str, Any] = field(default_factory=dict)
+    #: the measure the verdicts use (:attr:`kind` is its name)
+    measure: Measure = DEFAULT_MEASURE
+    #: each arm's similarity on every measure, pooled over prompts: :func:`arm_similarities`
+    similarities: pd.DataFrame = field(default_factory=pd.DataFrame)
 
     def to_dict(self) -> dict[str, Any]:
         """The report's numbers as plain JSON-ready data."""
@@ -319,6 +329,7 @@ class ReportData:
             "plans": list(self.plans),
             "reference": json_ready(reference_dict(self.reference)),
             "consistency": _records(self.consistency),
+            "similarities": _records(self.similarities),
             "divergence": _records(self.divergence.drop(columns=["diff_html"], errors="ignore")),
             "rewrite_variability": _records(self.variability),
             "costs": _records(self.costs),
@@ -355,12 +366,52 @@ def _records(frame: pd.DataFrame) -> list[dict[str, Any]]:
     return [json_ready(row) for row in frame.to_dict(orient="records")]
 
 
+def arm_similarities(
+    frame: pd.DataFrame,
+    measures: Sequence[Measure],
+    *,
+    n_boot: int = 2000,
+    seed: int = 0,
+    confidence: float = 0.95,
+) -> pd.DataFrame:
+    """Each arm's similarity on each measure, pooled over the prompts where it has two images or
+    more: one row per arm and measure (``arm``, ``kind``, ``title``, ``family``, ``detects``,
+    ``similarity``, ``ci_low``, ``ci_high``, ``n_images``), in the order of ``measures``.
+
+    The same pooled figures and bootstrap as the ranking's (and so as ``compare_all``'s), for
+    every measure: the first screen shows the learned measure with the hashes beside it.
+    """
+    records = []
+    for measure in measures:
+        data = prepare_measure(frame, measure, n_boot=n_boot, seed=seed)
+        for arm in dict.fromkeys(str(a) for a in frame["arm"].dropna()):
+            used = [p for p in data.prompts if data.size(arm, p) >= 2]
+            record = {
+                "arm": arm,
+                "kind": measure.name,
+                "title": measure.title,
+                "family": measure.family,
+                "detects": measure.detects,
+                "similarity": math.nan,
+                "ci_low": math.nan,
+                "ci_high": math.nan,
+                "n_images": sum(data.size(arm, p) for p in used),
+            }
+            if used:
+                mean, boots = data.pooled(arm, used)
+                low, high = percentile_interval(data.similarity(boots), confidence)
+                record.update(similarity=float(data.similarity(mean)), ci_low=low, ci_high=high)
+            records.append(record)
+    columns = ["arm", "kind", "title", "family", "detects", "similarity", "ci_low", "ci_high"]
+    return pd.DataFrame.from_records(records, columns=[*columns, "n_images"])
+
+
 def report_data(
     run_or_path: Any,
     *,
     manifest: Mapping[str, Any] | None = None,
-    kind: str = "phash",
-    kinds: Sequence[str] = DEFAULT_KINDS,
+    kind: Measure | str = DEFAULT_MEASURE,
+    kinds: Sequence[Measure | str] = DEFAULT_KINDS,
     per_day: Sequence[float | int] = DEFAULT_PER_DAY,
     days: int = 30,
     n_boot: int = 2000,
@@ -373,21 +424,21 @@ def report_data(
 ) -> ReportData:
     """Compute everything the report shows for a run folder, ``Run`` or run frame.
 
-    ``kind`` is the hash the verdicts use; ``kinds`` the hashes in the consistency table.
+    ``kind`` is the measure the verdicts use (the learned measure by default: it sees what a
+    person sees); ``kinds`` the measures in the consistency table and on the first screen
+    beside it (by default the learned one and the hashes, which find near-duplicates).
     ``manifest`` adds to (or, for a bare frame, stands in for) the run's manifest. The verdicts
     are :func:`~imgkit.analysis.sweep.compare_all`'s: every pair of arms (pooled over the
     prompts when there are several, and on each prompt too with ``by_prompt``), their p-values
     corrected with ``correction`` ("holm", "bh" or "none") at ``alpha``. With ``plan`` each
     inconclusive comparison gets the planner's estimate of the repeats that would settle it.
-    The images are hashed once here and the hashes shared by every table. Raises
-    :class:`ValidationError` for an unknown kind or correction, or a frame without ``arm``
-    and ``prompt``.
+    The images are measured once here (or read back from the run folder's kept features) and
+    the values shared by every table. Raises :class:`ValidationError` for an unknown kind or
+    correction, or a frame without ``arm`` and ``prompt``.
     """
-    check_argument("kind", kind, KINDS)
+    measure = parse_measure(kind)
     check_argument("correction", correction, CORRECTIONS)
-    kinds = tuple(dict.fromkeys([kind, *kinds]))
-    for k in kinds:
-        check_argument("kinds", k, KINDS)
+    measures = parse_measures([measure, *parse_measures(kinds)])
     source = _load(run_or_path, manifest)
     redacted = _redact(source.manifest)
     frame = source.frame
@@ -395,19 +446,20 @@ def report_data(
         if column not in frame.columns:
             raise ValidationError("frame", f"columns {list(frame.columns)}", "arm and prompt")
 
-    # Hash every usable image once and put the hashes back on the frame, so that the
-    # consistency table, the verdicts and the divergence link do not each hash them again.
-    hashed = usable_generations(frame, kinds)
+    # Measure every usable image once and put the values back on the frame, so that the
+    # consistency table, the verdicts and the divergence link do not each measure them again.
+    hashed = usable_generations(frame, measures)
     frame = frame.copy()
-    for k in kinds:
-        frame[k] = None
-        frame[k] = frame[k].astype(object)
-        frame.loc[hashed.index, k] = hashed[k]
+    for m in measures:
+        frame[m.name] = pd.Series([None] * len(frame), index=frame.index, dtype=object)
+        frame.loc[hashed.index, m.name] = pd.Series(
+            list(hashed[m.name]), index=hashed.index, dtype=object
+        )
 
-    table = consistency_table(frame, kinds, n_boot=n_boot, seed=seed)
+    table = consistency_table(frame, measures, n_boot=n_boot, seed=seed)
     sweep = compare_all(
         frame,
-        kind,
+        measure,
         by_prompt=by_prompt,
         correction=correction,
         alpha=alpha,
@@ -416,17 +468,14 @@ def report_data(
         seed=seed,
     )
     plans = planner_lines(frame, sweep, seed=seed) if plan else [None] * len(sweep.comparisons)
-    reference = None
-    if len(hashed):
-        lengths = hashed[kind].astype(str).str.len().unique()
-        reference = reference_for_bits(kind, bits_from_hex(kind, int(lengths[0])))
+    reference = measure_reference(hashed, measure) if len(hashed) else None
 
     divergence = divergence_table(frame)
     divergence["diff_html"] = [
         html_diff(p, r)
         for p, r in zip(divergence["prompt"], divergence["revised_prompt"], strict=True)
     ]
-    image_vs_prompt = divergence_vs_distance(frame, kind)
+    image_vs_prompt = divergence_vs_distance(frame, measure)
     costs = cost_by_arm(frame)
     status_counts, problems, attempt_counts = failure_summary(frame, source.attempts)
     title = str(
@@ -444,7 +493,9 @@ def report_data(
         manifest=redacted,
         path=source.path,
         frame=frame,
-        kind=kind,
+        kind=measure.name,
+        measure=measure,
+        similarities=arm_similarities(frame, measures, n_boot=n_boot, seed=seed),
         consistency=table,
         comparisons=sweep.comparisons,
         sweep=sweep,
@@ -461,8 +512,8 @@ def report_data(
         image_problems=_image_problems(frame),
         command=reproduce_command(redacted, source.path),
         settings={
-            "kind": kind,
-            "kinds": list(kinds),
+            "kind": measure.name,
+            "kinds": [m.name for m in measures],
             "n_boot": n_boot,
             "n_perm": n_perm,
             "seed": seed,

@@ -32,7 +32,7 @@ from imgkit.analysis.divergence import (
     divergence_table,
     divergence_vs_distance,
 )
-from imgkit.analysis.hashing import KINDS
+from imgkit.analysis.measures import DEFAULT_MEASURE, Measure, parse_measure
 from imgkit.errors import ValidationError, check_argument
 from imgkit.report.plot_text import (
     axes_points,
@@ -115,35 +115,43 @@ def _require(frame: Any, columns: Sequence[str], param: str, what: str) -> None:
         raise ValidationError(param, f"missing columns {missing}", f"a DataFrame with {what}")
 
 
+def _unit(attrs: dict[str, Any]) -> str:
+    return "bits" if attrs.get("unit", "bits") == "bits" else "cosine distance"
+
+
 def distance_heatmap(
     frame: pd.DataFrame,
     arm: str,
     prompt: str | None = None,
-    kind: str = "phash",
+    kind: Measure | str = DEFAULT_MEASURE,
     ax: Axes | None = None,
 ) -> Axes:
-    """Draw the matrix of Hamming distances between one arm's images (from
+    """Draw the matrix of distances between one arm's images (from
     :func:`imgkit.analysis.consistency.pairwise_distances`), each cell labelled with its distance
-    when there are at most 12 images. Returns the Axes."""
+    when there are at most 12 images. The colour scale is fixed, from 0 (identical) to the
+    measure's "unrelated photographs" distance (similarity 0), so heatmaps of different arms
+    can be read side by side. Returns the Axes."""
     matrix = pairwise_distances(frame, arm, prompt, kind)
+    title, unit = matrix.attrs.get("title", str(kind)), _unit(matrix.attrs)
     ax = _axes(ax)
     values = matrix.to_numpy()
-    image = ax.imshow(values, cmap="viridis", vmin=0, interpolation="nearest")
-    ax.figure.colorbar(image, ax=ax, label=f"{kind} distance (bits)")
+    top = float(matrix.attrs.get("reference_distance") or (values.max() if values.size else 1))
+    image = ax.imshow(values, cmap="viridis", vmin=0, vmax=top, interpolation="nearest")
+    ax.figure.colorbar(image, ax=ax, label=f"{title} distance ({unit}; top = unrelated photos)")
     ax.set_xticks(range(len(matrix.columns)), labels=list(matrix.columns), rotation=90)
     ax.set_yticks(range(len(matrix.index)), labels=list(matrix.index))
     if len(values) <= 12:
-        top = values.max() if values.size else 0
         for (i, j), value in np.ndenumerate(values):
-            colour = "black" if top and value > top * 0.6 else "white"
-            ax.text(j, i, str(value), ha="center", va="center", fontsize=8, color=colour)
+            colour = "black" if value > top * 0.6 else "white"
+            text = str(int(value)) if unit == "bits" else f"{value:.2f}"
+            ax.text(j, i, text, ha="center", va="center", fontsize=8, color=colour)
     where = f" — {_short(prompt, 40)}" if prompt is not None else ""
-    _title(ax, f"{kind} distances between {arm} images{where}", matrix.attrs.get("simulated"))
+    _title(ax, f"{title} distances between {arm} images{where}", matrix.attrs.get("simulated"))
     return ax
 
 
 def distance_distributions(
-    frame: pd.DataFrame, kind: str = "phash", ax: Axes | None = None
+    frame: pd.DataFrame, kind: Measure | str = DEFAULT_MEASURE, ax: Axes | None = None
 ) -> Axes:
     """Draw, per arm, the within-arm pairwise distances (same prompt) as a box with the pairs
     as points, and the fixed scale's "unrelated photographs" distance as a dashed line (from
@@ -174,23 +182,31 @@ def distance_distributions(
         label = f"unrelated photographs ({pairs.attrs.get('baseline')})"
         ax.axhline(baseline, linestyle="--", color="grey", label=label)
         ax.legend(loc="best")
-    set_wrapped_labels(ax, "arm", f"{kind} distance between images of one prompt (bits)")
-    _title(ax, f"Within-arm {kind} distances", pairs.attrs.get("simulated"))
+    title = pairs.attrs.get("title", str(kind))
+    unit = _unit(pairs.attrs)
+    set_wrapped_labels(ax, "arm", f"{title} distance between images of one prompt ({unit})")
+    _title(ax, f"Within-arm {title} distances", pairs.attrs.get("simulated"))
     return ax
 
 
-def consistency_intervals(table: pd.DataFrame, kind: str = "phash", ax: Axes | None = None) -> Axes:
+def consistency_intervals(
+    table: pd.DataFrame, kind: Measure | str | None = None, ax: Axes | None = None
+) -> Axes:
     """Draw each arm's similarity per prompt with its bootstrap interval as error bars, from a
-    :func:`imgkit.analysis.consistency.consistency_table`. Prompts on the x axis, one marker colour
-    per arm. Returns the Axes."""
+    :func:`imgkit.analysis.consistency.consistency_table`, on the measure ``kind`` (by default
+    the table's first, the one it leads with). Prompts on the x axis, one marker colour per arm.
+    Returns the Axes."""
     _require(
         table,
         ["arm", "prompt", "kind", "similarity", "ci_low", "ci_high"],
         "table",
         "consistency_table columns",
     )
-    check_argument("kind", kind, KINDS)
-    rows = table[table["kind"] == kind]
+    if kind is None:
+        kind = table["kind"].iloc[0] if len(table) else DEFAULT_MEASURE
+    measure = parse_measure(kind)
+    rows = table[table["kind"] == measure.name]
+    kind = measure.title
     ax = _axes(ax)
     prompts = list(dict.fromkeys(rows["prompt"]))
     arms = sorted(rows["arm"].unique())
@@ -199,8 +215,9 @@ def consistency_intervals(table: pd.DataFrame, kind: str = "phash", ax: Axes | N
         arm_rows = rows[rows["arm"] == arm].set_index("prompt").reindex(prompts)
         x = np.arange(len(prompts)) - 0.3 + width * (k + 0.5)
         y = arm_rows["similarity"].to_numpy(dtype=float)
-        low = y - arm_rows["ci_low"].to_numpy(dtype=float)
-        high = arm_rows["ci_high"].to_numpy(dtype=float) - y
+        # A point interval (two images) can sit a rounding error beside its estimate.
+        low = np.maximum(y - arm_rows["ci_low"].to_numpy(dtype=float), 0.0)
+        high = np.maximum(arm_rows["ci_high"].to_numpy(dtype=float) - y, 0.0)
         ax.errorbar(x, y, yerr=[low, high], fmt="o", capsize=4, label=arm)
     # Each prompt owns one unit of the x axis: the arms' points spread over its middle, never
     # against the Axes' edges.
@@ -281,7 +298,7 @@ def prompt_divergence(
 
 
 def divergence_vs_image_distance(
-    frame_or_table: pd.DataFrame, ax: Axes | None = None, *, kind: str = "phash"
+    frame_or_table: pd.DataFrame, ax: Axes | None = None, *, kind: Measure | str = DEFAULT_MEASURE
 ) -> Axes:
     """Scatter each generation's prompt rewrite (normalized edit distance) against its image's
     mean distance to the same arm's other images on that prompt. Takes a
@@ -299,8 +316,9 @@ def divergence_vs_image_distance(
         "divergence_vs_distance columns",
     )
     kind = table.attrs.get(
-        "kind", table["kind"].iloc[0] if "kind" in table.columns and len(table) else kind
+        "title", table["kind"].iloc[0] if "kind" in table.columns and len(table) else str(kind)
     )
+    scaled = "scale" in table.attrs
     ax = _axes(ax)
     plotted = sorted(table["arm"].unique())
     for arm in plotted:
@@ -317,7 +335,8 @@ def divergence_vs_image_distance(
     set_wrapped_labels(
         ax,
         "revised prompt edit distance from prompt (normalized, 0..1)",
-        f"image's mean {kind} distance to its arm's other images (bits)",
+        f"image's mean {kind} distance to its arm's other images"
+        + (f" ({_unit(table.attrs)})" if scaled else ""),
     )
     if len(table) or every_arm:
         legend_outside(ax, title="arm")
@@ -526,7 +545,7 @@ def contact_sheet(
 
 
 def distance_histogram(
-    frame_or_histogram: pd.DataFrame, kind: str = "phash", ax: Axes | None = None
+    frame_or_histogram: pd.DataFrame, kind: Measure | str = DEFAULT_MEASURE, ax: Axes | None = None
 ) -> Axes:
     """Draw each arm's within-prompt pair distances as a histogram (share of its pairs per
     distance, as steps) over the fixed scale's unrelated photographs (grey bars) and mark the
@@ -537,15 +556,18 @@ def distance_histogram(
     if not (isinstance(histogram, pd.DataFrame) and "pairs" in histogram.columns):
         histogram = distance_histogram_table(frame_or_histogram, kind)
     _require(histogram, ["arm", "distance", "share"], "frame_or_histogram", "histogram columns")
-    kind = histogram.attrs.get("kind", kind)
+    kind = histogram.attrs.get("title", histogram.attrs.get("kind", str(kind)))
+    unit = _unit(histogram.attrs)
+    width = float(histogram.attrs.get("bin") or 1.0)
     reference = histogram.attrs.get("reference")
     ax = _axes(ax)
     if reference is not None and reference.histogram:
         counts = np.asarray(reference.histogram, dtype=float)
+        centres = np.arange(counts.size) * width + (width / 2 if unit != "bits" else 0)
         ax.bar(
-            np.arange(counts.size),
+            centres,
             counts / counts.sum(),
-            width=1.0,
+            width=width,
             color="lightgrey",
             label=f"unrelated photographs ({reference.name})",
         )
@@ -554,8 +576,11 @@ def distance_histogram(
         ax.step(rows["distance"], rows["share"], where="mid", label=str(arm))
     if reference is not None:
         ax.axvline(reference.distance, linestyle="--", color="grey", label="similarity 0")
-    ax.set_xlim(-0.5, (histogram.attrs.get("bits") or 64) * 0.75)
-    ax.set_xlabel(f"{kind} distance between two images of one arm and prompt (bits)")
+    if unit == "bits":
+        ax.set_xlim(-0.5, (histogram.attrs.get("bits") or 64) * 0.75)
+    else:
+        ax.set_xlim(0, 1.2)
+    ax.set_xlabel(f"{kind} distance between two images of one arm and prompt ({unit})")
     ax.set_ylabel("share of pairs")
     if len(histogram) or reference is not None:
         ax.legend(loc="best", fontsize=8)

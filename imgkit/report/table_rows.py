@@ -1,7 +1,7 @@
 """The report's tables as rows of text: one function per table, and the formats they share.
 
 Each ``*_rows`` function turns one of :class:`~imgkit.report.data.ReportData`'s frames into
-rows of strings for :class:`~imgkit.report.content.Table`, prompts named by their number
+rows of strings for a :class:`Table`, prompts named by their number
 (``numbers``: {prompt: "#k"}); ``*_HEAD`` is that table's header. :func:`fmt` and :func:`usd`
 are the report's number and money formats, kept in one place so every table agrees.
 """
@@ -10,11 +10,20 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
+from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
 import numpy as np
 import pandas as pd
+
+
+@dataclass(frozen=True)
+class Table:
+    """A table as text: the header cells and the rows, every cell a string."""
+
+    head: list[str]
+    rows: list[list[str]]
 
 
 def fmt(value: Any, digits: int = 3) -> str:
@@ -53,18 +62,21 @@ def consistency_rows(table: pd.DataFrame, numbers: Mapping[str, str]) -> list[li
     for record in table.to_dict(orient="records"):
         interval = f"[{fmt(record['ci_low'], 2)}, {fmt(record['ci_high'], 2)}]"
         cross = record["cross_prompt_distance"]
+        bits = record.get("unit", "bits") == "bits"
+        digits = 1 if bits else 3
+        unit = "bits" if bits else "cosine"
         rows.append(
             [
                 str(record["arm"]),
                 prompt_ref(record["prompt"], numbers),
                 str(record["kind"]),
                 str(record["n_images"]),
-                fmt(record["mean_distance"], 1),
+                f"{fmt(record['mean_distance'], digits)} {unit}",
                 fmt(record["similarity"], 2),
                 interval,
                 fmt(record["near_duplicate_share"], 2),
                 (
-                    f"{fmt(record['cross_prompt_similarity'], 2)} ({fmt(cross, 1)} bits)"
+                    f"{fmt(record['cross_prompt_similarity'], 2)} ({fmt(cross, digits)} {unit})"
                     if isinstance(cross, float) and math.isfinite(cross)
                     else "one prompt"
                 ),
@@ -76,9 +88,9 @@ def consistency_rows(table: pd.DataFrame, numbers: Mapping[str, str]) -> list[li
 CONSISTENCY_HEAD = [
     "arm",
     "prompt",
-    "hash",
+    "measure",
     "images",
-    "mean distance (bits)",
+    "mean distance",
     "similarity",
     "95% interval",
     "near-duplicate pairs",

@@ -19,12 +19,28 @@ import html
 import io
 import math
 import os
-from typing import TYPE_CHECKING, Any, ClassVar
+from pathlib import Path
+from typing import Any, ClassVar, Protocol
 
 import pandas as pd
 
-if TYPE_CHECKING:
-    from imgkit.runs.folder import Run
+
+class Run(Protocol):
+    """What a card needs of a run (:class:`imgkit.runs.folder.Run` has it). A protocol, not
+    the class: the folder module imports this one to show itself, and this one needs no
+    more of it than these."""
+
+    path: Path
+    run_id: str
+
+    @property
+    def manifest(self) -> dict[str, Any]: ...
+
+    @property
+    def status(self) -> str: ...
+
+    def to_frame(self) -> pd.DataFrame: ...
+
 
 __all__ = [
     "FrameWithThumbnails",

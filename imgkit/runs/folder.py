@@ -185,7 +185,9 @@ class Run:
         extra = [c for c in frame.columns if c not in ATTEMPT_COLUMNS and not c.endswith("_json")]
         return frame[list(ATTEMPT_COLUMNS) + extra].reset_index(drop=True)
 
-    def to_frame(self, *, verify: bool = False, thumbnails: bool = False) -> pd.DataFrame:
+    def to_frame(
+        self, *, verify: bool = False, thumbnails: bool = False, measures: Any = None
+    ) -> pd.DataFrame:
         """One row per planned generation (arm x prompt x repeat), in plan order.
 
         ``status`` is one of :data:`GENERATION_STATUSES`; the image, cost and latency columns
@@ -198,6 +200,13 @@ class Run:
         ``thumbnails=True`` a ``thumbnail`` column follows ``arm`` (each image as a small JPEG
         ``data:`` URI) and a notebook shows the frame with the pictures drawn
         (:class:`imgkit.runs.display.FrameWithThumbnails`, a DataFrame).
+
+        ``measures`` (a measure name such as ``"efficientnet-lite0"`` or ``"phash"``, or a list
+        of them) adds, per measure, the image's value (a unit feature vector, or a hash's hex)
+        and ``<measure>_similarity``: how alike the image is to the other images of its arm and
+        prompt, on the measure's fixed scale (an outlier scores low). Values are kept in the
+        run folder, so asking again decodes nothing
+        (:func:`imgkit.analysis.generations.with_similarities`).
         """
         with self._ledger() as ledger:
             plan = ledger.plan(strict=False)
@@ -264,6 +273,10 @@ class Run:
                 }
             )
         frame = pd.DataFrame(rows, columns=list(FRAME_COLUMNS))
+        if measures is not None:
+            from imgkit.analysis.generations import with_similarities
+
+            frame = with_similarities(frame, measures)
         return with_thumbnails(frame) if thumbnails else frame
 
     def _image(

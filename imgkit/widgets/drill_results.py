@@ -40,9 +40,13 @@ _ONE_LINE = "white-space: nowrap"
 class DrillResults(widgets.Tab):
     """The result tabs. After :meth:`show`, :attr:`comparison` holds the
     :class:`~imgkit.analysis.sweep.SweepComparison` of the run and :attr:`verdicts` its
-    :class:`~imgkit.analysis.comparison.ArmComparison` of each pair of arms."""
+    :class:`~imgkit.analysis.comparison.ArmComparison` of each pair of arms. ``kinds``: the
+    measures shown, the first giving the verdict (the learned measure, then the hashes)."""
 
-    def __init__(self) -> None:
+    def __init__(self, kinds: tuple[str, ...] | None = None) -> None:
+        from imgkit.analysis.consistency import DEFAULT_KINDS
+
+        self.kinds = tuple(kinds or DEFAULT_KINDS)
         self.verdicts: list[Any] = []
         self.comparison: Any = None
         self.verdict = widgets.HTML()
@@ -105,24 +109,11 @@ class DrillResults(widgets.Tab):
         from imgkit.report.plots import consistency_intervals
 
         try:
-            table = consistency_table(frame, kinds=("phash",), n_boot=n_boot)
+            table = consistency_table(frame, kinds=self.kinds, n_boot=n_boot)
         except ImgkitError as exc:
             self.consistency_html.value = f"<i>No consistency table: {escape(exc)}</i>"
             return
-        shown = pd.DataFrame(
-            {
-                "arm": table["arm"],
-                "images": table["n_images"],
-                "similarity (95% interval)": [
-                    _with_interval(v, lo, hi)
-                    for v, lo, hi in zip(
-                        table["similarity"], table["ci_low"], table["ci_high"], strict=True
-                    )
-                ],
-                "mean distance (bits)": table["mean_distance"].map(lambda v: f"{v:.1f}"),
-                "near-duplicate pairs": table["near_duplicate_share"].map(lambda v: f"{v:.0%}"),
-            }
-        )
+        shown = _consistency_by_measure(table)
         self.consistency_html.value = frame_html(shown)
         if len(table):
             figure, ax = new_figure((6.4, 3.6))
@@ -140,7 +131,7 @@ class DrillResults(widgets.Tab):
         if frame["arm"].nunique() < 2:
             return head + "<ul><li>Pick at least two arms to compare their consistency.</li></ul>"
         try:
-            result = compare_all(frame, "phash", n_perm=n_perm, n_boot=n_boot)
+            result = compare_all(frame, self.kinds[0], n_perm=n_perm, n_boot=n_boot)
         except ImgkitError as exc:
             return head + f"<ul><li>No verdict: {escape(exc)}</li></ul>"
         self.comparison = result
@@ -414,3 +405,35 @@ def batch_status_html(run_path: Path) -> str:
             f"{escape(done)}</li>"
         )
     return f"<ul>{''.join(lines)}</ul>" if lines else ""
+
+
+def _consistency_by_measure(table: pd.DataFrame) -> pd.DataFrame:
+    """One row per arm and prompt, a column per measure: the learned measure (what a person
+    sees) first, the hashes (near-duplicates) beside it, as the report's first screen."""
+    from imgkit.analysis.measures import parse_measure
+
+    prompts = list(dict.fromkeys(table["prompt"]))
+    columns: dict[str, list[Any]] = {"arm": []}
+    if len(prompts) > 1:
+        columns["prompt"] = []
+    order = list(dict.fromkeys(table["kind"]))
+    headings = {}
+    for kind in order:
+        measure = parse_measure(kind)
+        headings[kind] = (
+            f"{measure.title} similarity (95% interval)" if measure.learned else f"{kind}"
+        )
+        columns[headings[kind]] = []
+    columns["images"] = []
+    for (arm, prompt), rows in table.groupby(["arm", "prompt"], sort=False):
+        columns["arm"].append(arm)
+        if "prompt" in columns:
+            columns["prompt"].append(f"#{prompts.index(prompt) + 1}")
+        by_kind = rows.set_index("kind")
+        for kind in order:
+            r = by_kind.loc[kind]
+            columns[headings[kind]].append(
+                _with_interval(r["similarity"], r["ci_low"], r["ci_high"])
+            )
+        columns["images"].append(int(rows["n_images"].iloc[0]))
+    return pd.DataFrame(columns)
