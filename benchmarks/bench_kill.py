@@ -33,6 +33,7 @@ from collections import Counter
 from pathlib import Path
 
 from imgkit.runner import resume
+from imgkit.runs.storage import read_journal
 from imgkit.simulator import serve
 
 MODELS = ("dall-e-3", "gpt-image-1")
@@ -77,12 +78,12 @@ def _complete_at_kill(folder: Path) -> Counter:
         ).fetchall()
     ok = {gen for _a, status, _m, gen in rows if status == "ok"}
     for attempt_id, status, model, gen in rows:
-        if status == "ok":
+        if status == "ok" or (
+            status == "sending"
+            and gen not in ok
+            and read_journal(folder / "images", attempt_id) is not None
+        ):
             done[model] += 1
-        elif status == "sending" and gen not in ok:
-            journal = folder / "images" / f".received-{attempt_id}.json"
-            if journal.exists():
-                done[model] += 1
     return done
 
 

@@ -15,7 +15,15 @@ It reports (medians over ``--repeats``):
 3. throughput at each concurrency, and its ratio to the runner at concurrency 1;
 4. the runner's own overhead per generation (ledger, fsyncs, image store, scheduling) against a
    bare SDK call to the same simulator at zero latency (target: under 5 ms), one by one, and
-   at concurrency 8, where the ledger's writes arrive together and share commits.
+   at concurrency 8, where the ledger's writes arrive together and share commits;
+5. the runner's CPU time per image (user + system, this process's own: the simulator runs in
+   another) at zero latency and concurrency 8, against the bare SDK's (target: within 2x), with
+   the images per second of each;
+6. ``imgkit drill`` as a command (a fresh process, M=64 at C=8, the latency of section 1)
+   against the same ideal (target: within 15%), with when its first request left.
+
+``--cpu`` runs section 5 only, ``--command`` section 6 only (``--imgkit`` names another
+``imgkit`` to time, e.g. a wrapper around an older tree). Every section prints the load average.
 
 The simulator runs in its own process (``python -m imgkit.cli.sim``), so that drawing its
 images does not compete with the runner for the interpreter lock.
@@ -27,6 +35,9 @@ import argparse
 import asyncio
 import math
 import os
+import resource
+import shlex
+import sqlite3
 import statistics
 import subprocess
 import sys
@@ -40,6 +51,10 @@ import openai
 
 from imgkit.runner import drill
 from imgkit.runs.ledger import Ledger, PlannedGeneration
+
+#: Targets, printed beside the figures they judge.
+TARGET_IDEAL = 1.15  # runner (in-process or as a command) / ceil(M/C) x latency
+TARGET_CPU = 2.0  # runner CPU per image / bare SDK CPU per image, zero latency, C=8
 
 # The cheapest image the simulator draws (256x256, returned inline), so that its drawing time
 # does not hide the runner's: at 1024x1024 by URL the simulator alone spends ~70 ms a request.
@@ -137,15 +152,28 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument(
         "--overhead", action="store_true", help="only the overhead per generation (section 4)"
     )
+    parser.add_argument("--cpu", action="store_true", help="only the CPU per image (section 5)")
+    parser.add_argument(
+        "--command", action="store_true", help="only `imgkit drill` as a command (section 6)"
+    )
+    parser.add_argument("--imgkit", help="the imgkit command section 6 runs (default: this venv's)")
     args = parser.parse_args(argv)
     repeats = 1 if args.quick else args.repeats
     m, c = (32, 8) if args.quick else (64, 8)
     sweep_m = 16 if args.quick else 32
     latency = args.latency
+    imgkit = shlex.split(args.imgkit) if args.imgkit else default_imgkit()
 
-    if args.overhead:
-        print(f"imgkit drill runner overhead: {MODEL} {PARAMS['size']}")
-        print_overhead(args.quick, args.repeats)
+    print(f"load average at start: {load()}")
+    if args.overhead or args.cpu or args.command:
+        print(f"imgkit drill runner: {MODEL} {PARAMS['size']}")
+        if args.overhead:
+            print_overhead(args.quick, args.repeats)
+        if args.cpu:
+            print_cpu(args.quick, args.repeats)
+        if args.command:
+            print_command(imgkit, 64, 8, latency, args.repeats)
+        print(f"\nload average at end: {load()}")
         return
     print(
         f"imgkit drill runner benchmark: {MODEL} {PARAMS['size']}, "
@@ -159,7 +187,7 @@ def main(argv: list[str] | None = None) -> None:
         ideal = math.ceil(m / c) * latency
         print(f"1. M={m} at C={c}:")
         print(f"   runner         {runner_t:7.2f} s   ideal ceil(M/C) x latency = {ideal:.2f} s")
-        print(f"   runner / ideal {runner_t / ideal:7.3f}     (target <= 1.15)")
+        print(f"   runner / ideal {runner_t / ideal:7.3f}     (target <= {TARGET_IDEAL})")
         ratio = runner_t / bare_t
         print(f"   bare SDK, same concurrency {bare_t:.2f} s (runner / bare = {ratio:.3f})")
 
@@ -179,6 +207,113 @@ def main(argv: list[str] | None = None) -> None:
             )
 
     print_overhead(args.quick, repeats)
+    print_cpu(args.quick, repeats)
+    print_command(imgkit, m, c, latency, repeats)
+    print(f"\nload average at end: {load()}")
+
+
+def load() -> str:
+    one, five, _ = os.getloadavg()
+    return f"{one:.2f} (1 min), {five:.2f} (5 min)"
+
+
+def cpu_seconds() -> tuple[float, float]:
+    """(user, system) CPU seconds of this process so far, every thread included."""
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime, usage.ru_stime
+
+
+def cpu_and_wall(action: Callable[[], object]) -> tuple[float, float, float]:
+    """(user s, system s, wall s) that ``action()`` took in this process."""
+    user, system = cpu_seconds()
+    start = time.perf_counter()
+    action()
+    wall = time.perf_counter() - start
+    user_after, system_after = cpu_seconds()
+    return user_after - user, system_after - system, wall
+
+
+def print_cpu(quick: bool, repeats: int) -> None:
+    """Section 5: CPU time per image at zero latency and concurrency 8, runner against bare SDK.
+
+    The marginal cost: the difference between a long and a short run of each, so that what a
+    run pays once (its folder, manifest and clients; the bare loop's client) is left out."""
+    small, large = (16, 96) if quick else (16, 256)
+    conc = 8
+    with simulator(0.0) as url:
+        run_drill(url, 8, conc)
+        bare_concurrent(url, 8, conc)
+        rows: dict[str, list[tuple[float, float, float]]] = {"runner": [], "bare SDK": []}
+        for _ in range(max(repeats, 3)):
+            for name, action in (
+                ("runner", lambda m: run_drill(url, m, conc)),
+                ("bare SDK", lambda m: bare_concurrent(url, m, conc)),
+            ):
+                u0, s0, w0 = cpu_and_wall(lambda action=action: action(small))
+                u1, s1, w1 = cpu_and_wall(lambda action=action: action(large))
+                n = large - small
+                rows[name].append(((u1 - u0) / n, (s1 - s0) / n, (w1 - w0) / n))
+    print(f"\n5. CPU per image at zero latency, C={conc} ({small} vs {large} images, "
+          f"medians of {max(repeats, 3)}):")  # fmt: skip
+    print(f"   {'':10s} {'user ms':>8s} {'sys ms':>7s} {'CPU ms':>7s} {'images/s':>9s}")
+    per_image = {}
+    for name, values in rows.items():
+        user = statistics.median(v[0] for v in values) * 1000
+        system = statistics.median(v[1] for v in values) * 1000
+        total = statistics.median(v[0] + v[1] for v in values) * 1000
+        rate = 1 / statistics.median(v[2] for v in values)
+        per_image[name] = total
+        print(f"   {name:10s} {user:8.2f} {system:7.2f} {total:7.2f} {rate:9.0f}")
+    ratio = per_image["runner"] / per_image["bare SDK"]
+    verdict = "met" if ratio <= TARGET_CPU else "NOT met"
+    print(f"   runner / bare SDK CPU per image {ratio:.2f}x (target <= {TARGET_CPU}x): {verdict}")
+
+
+def default_imgkit() -> list[str]:
+    script = os.path.join(os.path.dirname(sys.executable), "imgkit")
+    return [script] if os.path.exists(script) else [sys.executable, "-m", "imgkit"]
+
+
+def print_command(imgkit: list[str], m: int, c: int, latency: float, repeats: int) -> None:
+    """Section 6: ``imgkit drill`` as a user runs it, a fresh process each time, against the
+    ideal ceil(M/C) x latency, with the in-process runner beside it.
+
+    The command's environment drops PYTHONDONTWRITEBYTECODE, so that it reads compiled
+    modules as an installed imgkit does (the untimed first run writes them)."""
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
+    arm = f"{MODEL}:size={PARAMS['size']},response_format={PARAMS['response_format']}"
+    rows = []
+    with simulator(latency) as url, tempfile.TemporaryDirectory() as out:
+        run_drill(url, 4, 4)
+        in_process = median_time(lambda: run_drill(url, m, c), repeats)
+        for i in range(repeats + 1):
+            argv = [
+                *imgkit, "drill", "--prompt", PROMPT, "--arm", arm, "-n", str(m),
+                "--concurrency", str(c), "--sim-url", url, "--out", out, "--name", f"c{i}",
+                "--no-progress",
+            ]  # fmt: skip
+            started = time.time()
+            start = time.perf_counter()
+            subprocess.run(argv, env=env, stdout=subprocess.DEVNULL, check=True)
+            wall = time.perf_counter() - start
+            ended = time.time()
+            if i == 0:
+                continue  # untimed: the file cache warms, compiled modules are written
+            with sqlite3.connect(os.path.join(out, f"c{i}", "ledger.sqlite")) as db:
+                sent, last = db.execute(
+                    "SELECT min(started_at), max(ended_at) FROM attempts"
+                ).fetchone()
+            rows.append((wall, sent - started, ended - last))
+    ideal = math.ceil(m / c) * latency
+    wall = statistics.median(r[0] for r in rows)
+    verdict = "met" if wall / ideal <= TARGET_IDEAL else "NOT met"
+    print(f"\n6. `imgkit drill` as a command, M={m} at C={c}, {latency} s latency "
+          f"(medians of {repeats}):")  # fmt: skip
+    print(f"   command         {wall:6.2f} s   ideal {ideal:.2f} s")
+    print(f"   command / ideal {wall / ideal:6.3f}     (target <= {TARGET_IDEAL}): {verdict}")
+    print(f"   in this process {in_process:6.2f} s   ({in_process / ideal:.3f} x ideal)")
+    print(f"   process start -> first request sent  {statistics.median(r[1] for r in rows):.3f} s")
+    print(f"   last answer -> process exit          {statistics.median(r[2] for r in rows):.3f} s")
 
 
 def print_overhead(quick: bool, repeats: int) -> None:

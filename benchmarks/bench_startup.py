@@ -89,7 +89,11 @@ def startup(imgkit: list[str], repeats: int) -> None:
     for name in commands:
         wall = median(name, 0)
         target = TARGETS.get(name)
-        verdict = "" if target is None else f"< {target} s: {'ok' if wall < target else 'MISSED'}"
+        verdict = (
+            ""
+            if target is None
+            else f"< {target} s: ratio {wall / target:.2f} {'ok' if wall < target else 'MISSED'}"
+        )
         print(
             f"   {name:44s} {wall:7.3f} {median(name, 1):6.3f} {median(name, 2):6.0f} "
             f"{wall / base:6.1f}  {verdict}"

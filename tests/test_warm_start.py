@@ -44,7 +44,7 @@ def deferred_models_built():
 
 
 def hook(event, args):
-    if threading.get_ident() != loop_thread:
+    if threading.get_ident() != loop_thread or state.get("ended"):
         return
     if event == "socket.connect" and not state["sending"]:
         state["sending"] = True
@@ -56,10 +56,16 @@ def hook(event, args):
 sys.addaudithook(hook)
 from imgkit.runner import adrill
 
+async def drill(out):
+    run = await adrill(models=sys.argv[1:], n=2, out=out, concurrency=4, progress=False, log=None)
+    # The drill is over: what asyncio.run does on its way out (on Python 3.11 it can format the
+    # repr of the task's result, the Run, which reads the folder with pandas) is not watched.
+    state["ended"] = True
+    return run
+
+
 with tempfile.TemporaryDirectory() as out:
-    run = asyncio.run(
-        adrill(models=sys.argv[1:], n=2, out=out, concurrency=4, progress=False, log=None)
-    )
+    run = asyncio.run(drill(out))
     state["summary"] = run.summary()
 print(json.dumps(state, default=str))
 """

@@ -18,13 +18,14 @@ import math
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from decimal import ROUND_HALF_UP, Decimal
-from typing import Any
-
-import pandas as pd
+from typing import TYPE_CHECKING, Any
 
 from imgkit.catalog.models import Catalog, ModelSpec, default_catalog, parse_size
 from imgkit.catalog.validation import ImageRequest, validate_request
 from imgkit.errors import ValidationError
+
+if TYPE_CHECKING:  # pandas loads when a table is made: a drill prices every image without it
+    import pandas as pd
 
 __all__ = [
     "PARTIAL_IMAGE_TOKENS",
@@ -369,6 +370,8 @@ def projection_table(
         "basis",
         "source",
     ]
+    import pandas as pd
+
     return pd.DataFrame(rows, columns=columns)
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass, fields
 from typing import Any, Literal
 
 from imgkit.catalog.models import Catalog, ModelSpec, default_catalog, parse_size
@@ -58,15 +58,21 @@ class ImageRequest:
 
     def to_dict(self) -> dict[str, Any]:
         """Every field, None included, for manifests and ledgers."""
-        return asdict(self)
+        # What dataclasses.asdict gives, without its deep copy: every field is a str, an int,
+        # a bool or None. A drill asks for it once a request sent and once a plan entry, and
+        # asdict took 0.3 ms of the runner's few milliseconds an image.
+        return {name: getattr(self, name) for name in _REQUEST_FIELDS}
 
     def params(self) -> dict[str, Any]:
         """The request's parameters other than model and prompt, without the unset ones."""
         return {
             k: v
-            for k, v in asdict(self).items()
+            for k, v in self.to_dict().items()
             if v is not None and k not in ("model", "prompt", "endpoint")
         }
+
+
+_REQUEST_FIELDS = tuple(f.name for f in fields(ImageRequest))
 
 
 def check_size(spec: ModelSpec, size: Any) -> str:

@@ -1,8 +1,8 @@
 """``imgkit models`` and ``imgkit costs``: the model catalog and what requests cost.
 
 Registered on the main parser through :data:`COMMANDS` and :func:`configure`. Reading the
-catalog is quick; the cost functions need pandas, so they are imported by the handlers that
-use them, not when the parser is built.
+catalog is quick; the cost functions (and pandas, for the projection table) are imported by the
+handlers that use them, not when the parser is built.
 """
 
 from __future__ import annotations
@@ -92,7 +92,7 @@ def _cmd_models(args: argparse.Namespace) -> int:
 
 
 def _cmd_estimate(args: argparse.Namespace) -> int:
-    # pandas: loaded only when costs run
+    # loaded only when costs run
     from imgkit.catalog.costs import basis_words, estimate_cost
 
     with options_named(n="--images"):
@@ -139,7 +139,7 @@ def _parse_price(text: str) -> tuple[str, str]:
 
 
 def _cmd_project(args: argparse.Namespace) -> int:
-    from imgkit.catalog.costs import projection_table  # pandas, as above
+    from imgkit.catalog.costs import projection_table  # pandas, for the table
 
     if not args.model and not args.price:
         raise ValidationError("--model/--price", None, "at least one --model or --price")

@@ -70,9 +70,10 @@ def _rate_limits(values: Sequence[str] | None) -> dict[str, dict[str, float]]:
 
 def _report(run: Run, as_json: bool, extra: dict[str, Any] | None = None) -> int:
     summary = run.summary()
-    billed = run.may_have_been_billed()
-    columns = ["arm", "prompt_id", "repeat", "try", "estimated_usd"]
-    maybe = [] if billed.empty else billed[columns].to_dict(orient="records")
+    maybe = []
+    if summary["may_have_been_billed"]:  # the frame (and pandas) only when there is one
+        columns = ["arm", "prompt_id", "repeat", "try", "estimated_usd"]
+        maybe = run.may_have_been_billed()[columns].to_dict(orient="records")
     if as_json:
         payload = {**summary, "may_have_been_billed": maybe, **(extra or {})}
         print(json.dumps(payload, indent=2, default=str))

@@ -17,6 +17,7 @@ whole, so the results carry the time to the final image and no partial-image tim
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Collection
 from typing import Any
 
 from google import genai
@@ -94,10 +95,13 @@ class GeminiProvider:
             )
         return self._client
 
-    def prepare(self, loop: asyncio.AbstractEventLoop) -> None:
+    def prepare(
+        self, loop: asyncio.AbstractEventLoop, endpoints: Collection[str] | None = None
+    ) -> None:
         """Do now, from any thread, the one-off work of a first request: the SDK client and its
         async half (TLS set-up included) and what reading an answer loads. Nothing is sent.
-        (One client serves every loop, so ``loop`` is not needed here.)"""
+        (One client serves every loop, so ``loop`` is not needed here; nor ``endpoints``: every
+        endpoint needs the same.)"""
         _ = self.client.aio
         warm_up_first_request()
 

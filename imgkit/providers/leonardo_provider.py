@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from typing import Any
 
 import httpx
@@ -41,6 +41,7 @@ from imgkit.providers.base import (
     warm_up_first_request,
 )
 from imgkit.providers.errormap import error_from_status, is_content_policy, translating
+from imgkit.providers.http_clients import tls_context
 from imgkit.providers.results import GenerationResult
 
 __all__ = ["LeonardoProvider"]
@@ -111,6 +112,7 @@ class LeonardoProvider:
         return {
             "base_url": self.settings.base_url,
             "timeout": self.settings.timeout_s,
+            "verify": tls_context("httpx"),  # the process's, made once
             "headers": {
                 "authorization": f"Bearer {self.settings.api_key}",
                 "accept": "application/json",
@@ -127,7 +129,9 @@ class LeonardoProvider:
     def download_client(self) -> httpx.Client:
         """A client *without* the API key: image URLs may point at another host (a CDN)."""
         if self._download is None:
-            self._download = httpx.Client(timeout=self.settings.timeout_s)
+            self._download = httpx.Client(
+                timeout=self.settings.timeout_s, verify=tls_context("httpx")
+            )
         return self._download
 
     def _aclients_for_loop(
@@ -139,14 +143,17 @@ class LeonardoProvider:
             entry = (
                 loop,
                 httpx.AsyncClient(**self._client_kwargs()),
-                httpx.AsyncClient(timeout=self.settings.timeout_s),
+                httpx.AsyncClient(timeout=self.settings.timeout_s, verify=tls_context("httpx")),
             )
             self._aclients[id(loop)] = entry
         return entry[1], entry[2]
 
-    def prepare(self, loop: asyncio.AbstractEventLoop) -> None:
+    def prepare(
+        self, loop: asyncio.AbstractEventLoop, endpoints: Collection[str] | None = None
+    ) -> None:
         """Do now, from any thread, the one-off work of the first request on ``loop``: its
-        clients (TLS set-up included) and what reading an answer loads. Nothing is sent."""
+        clients (TLS set-up included) and what reading an answer loads. Nothing is sent.
+        (``endpoints``: every endpoint here needs the same.)"""
         self._aclients_for_loop(loop)
         warm_up_first_request()
 

@@ -25,6 +25,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import functools
+from collections.abc import Collection
 from typing import Any
 
 import httpx
@@ -50,6 +51,7 @@ from imgkit.providers.base import (
     warm_up_first_request,
 )
 from imgkit.providers.errormap import is_content_policy, translating
+from imgkit.providers.http_clients import tls_context
 from imgkit.providers.results import GenerationResult
 from imgkit.providers.streaming import ImageEvents, ResponseEvents, StreamClock
 
@@ -79,22 +81,25 @@ def _mime(data: bytes) -> tuple[str, str]:
 
 
 @functools.cache
-def _build_dumped_models() -> None:
-    """Build the pydantic schemas of the response models :func:`_dump` is given.
+def _build_dumped_models(responses: bool) -> None:
+    """Build the pydantic schemas of the response models :func:`_dump` is given: the Images
+    API's, and with ``responses`` the Responses API's too.
 
     The SDK defers building a model's schema to its first validation or dump (pydantic's
     ``defer_build``), which costs up to a few tenths of a second for a response; done here, in
     :meth:`OpenAIProvider.prepare`, it is not done on the event loop while answers wait.
     """
     from openai.types import ImagesResponse, images_response
-    from openai.types.responses import response
 
-    for model in (
-        ImagesResponse,
-        images_response.Usage,
-        response.Response,
-        getattr(response, "ToolUsageImageGen", None),  # tool_usage.image_gen (newer SDKs)
-    ):
+    models: list[Any] = [ImagesResponse, images_response.Usage]
+    if responses:
+        from openai.types.responses import response
+
+        models += [
+            response.Response,
+            getattr(response, "ToolUsageImageGen", None),  # tool_usage.image_gen (newer SDKs)
+        ]
+    for model in models:
         if model is not None:
             model.model_rebuild()
 
@@ -148,22 +153,34 @@ class OpenAIProvider:
     def client(self) -> openai.OpenAI:
         """The synchronous SDK client (made on first use)."""
         if self._client is None:
-            self._client = openai.OpenAI(**self._client_kwargs())
+            # The SDK's own client and defaults, with the process's TLS context.
+            http_client = openai.DefaultHttpx2Client(verify=tls_context("httpx2"))
+            self._client = openai.OpenAI(**self._client_kwargs(), http_client=http_client)
         return self._client
 
     def _make_async(self) -> tuple[openai.AsyncOpenAI, httpx.AsyncClient]:
+        http_client = openai.DefaultAsyncHttpx2Client(verify=tls_context("httpx2"))
         return (
-            openai.AsyncOpenAI(**self._client_kwargs()),
-            httpx.AsyncClient(timeout=self.settings.timeout_s),
+            openai.AsyncOpenAI(**self._client_kwargs(), http_client=http_client),
+            httpx.AsyncClient(timeout=self.settings.timeout_s, verify=tls_context("httpx")),
         )
 
-    def prepare(self, loop: asyncio.AbstractEventLoop) -> None:
+    def prepare(
+        self, loop: asyncio.AbstractEventLoop, endpoints: Collection[str] | None = None
+    ) -> None:
         """Do now, from any thread, the one-off work of the first request on ``loop``: its
         clients (TLS set-up included), the SDK resources it calls (loaded on first access), the
-        response models' schemas and what reading an answer loads. Nothing is sent."""
+        response models' schemas and what reading an answer loads. Nothing is sent.
+
+        ``endpoints``: those the requests to come use (default: all). The Responses API's
+        resource and models take a quarter of a second to load, which a run of the Images
+        API alone does not need to wait for."""
         client, _ = self._async.prepare(loop)
-        _ = client.images, client.responses
-        _build_dumped_models()
+        responses = endpoints is None or "responses" in endpoints
+        _ = client.images
+        if responses:
+            _ = client.responses
+        _build_dumped_models(responses)
         warm_up_first_request()
 
     def close(self) -> None:
@@ -354,7 +371,9 @@ class OpenAIProvider:
             return base64.b64decode(item.b64_json)
         if item.url:
             if self._download is None:
-                self._download = httpx.Client(timeout=self.settings.timeout_s)
+                self._download = httpx.Client(
+                    timeout=self.settings.timeout_s, verify=tls_context("httpx")
+                )
             response = self._download.get(item.url)
             response.raise_for_status()
             return response.content

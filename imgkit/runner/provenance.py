@@ -59,10 +59,27 @@ def package_versions() -> dict[str, str | None]:
     versions: dict[str, str | None] = {"python": platform.python_version()}
     for name in _VERSIONED:
         try:
-            versions[name] = importlib.metadata.version(name)
+            versions[name] = _installed_version(importlib.metadata.distribution(name))
         except importlib.metadata.PackageNotFoundError:
             versions[name] = None
     return versions
+
+
+def _installed_version(distribution: importlib.metadata.Distribution) -> str:
+    """The distribution's version, read from the header of its metadata file.
+
+    ``Distribution.version`` parses the whole file as an e-mail message, long description
+    included: for these packages 60 ms of a drill's start, against 20 ms for their headers."""
+    for name in ("METADATA", "PKG-INFO"):
+        text = distribution.read_text(name)
+        if text is None:
+            continue
+        for line in text.splitlines():
+            if not line:
+                break  # the end of the header
+            if line.startswith("Version:"):
+                return line.partition(":")[2].strip()
+    return distribution.version
 
 
 def platform_name() -> str:
@@ -128,9 +145,12 @@ def describe_running_simulator(sim_url: str) -> dict[str, Any]:
     """
     import httpx
 
+    from imgkit.providers.http_clients import shared_client
+
     described: dict[str, Any] = {"url": without_credentials(sim_url)}
     try:
-        stats = httpx.get(sim_url.rstrip("/") + "/_sim/stats", timeout=5.0).json()
+        # The process's client: no TLS set-up of its own on the way to the first request.
+        stats = shared_client().get(sim_url.rstrip("/") + "/_sim/stats", timeout=5.0).json()
     except (httpx.HTTPError, ValueError) as exc:
         described["unreadable"] = f"{type(exc).__name__}: {exc}"
         return described

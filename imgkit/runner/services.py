@@ -101,10 +101,13 @@ def _ready_providers(
     loop: asyncio.AbstractEventLoop,
 ) -> dict[str, Any]:
     providers = make_providers(options, generations, urls)
-    for provider in providers.values():
+    endpoints: dict[str, set[str]] = {}
+    for g in generations:
+        endpoints.setdefault(g.provider, set()).add(g.endpoint)
+    for vendor, provider in providers.items():
         prepare = getattr(provider, "prepare", None)
         if prepare is not None:
-            prepare(loop)
+            prepare(loop, endpoints=endpoints.get(vendor, set()))
     return providers
 
 

@@ -26,7 +26,6 @@ import contextlib
 import sqlite3
 import time
 from collections.abc import Callable, Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from imgkit.errors import (
@@ -38,9 +37,10 @@ from imgkit.errors import (
 from imgkit.runner.executor import ExecutionContext, image_record
 from imgkit.runner.pacing import ModelGate, rate_limits_per_model, retry_after
 from imgkit.runner.plan import Planned
+from imgkit.runs.image_writer import ImageWriter
 from imgkit.runs.ledger import PlannedGeneration
 from imgkit.runs.ledger_writer import LedgerWriter
-from imgkit.runs.storage import IMAGES_DIR, discard_journal, store_image, write_journal
+from imgkit.runs.storage import IMAGES_DIR
 
 __all__ = ["SynchronousExecutor"]
 
@@ -69,11 +69,12 @@ class SynchronousExecutor:
         # Ledger commits and image writes fsync. They run in worker threads so that the event
         # loop keeps other requests moving while the disk catches up: one thread for the ledger
         # (SQLite writes are serial anyway; the writes that arrive together share one commit),
-        # a few for images (independent files). A session that runs batches beside this
-        # executor hands over the writer they share (one writer per ledger).
+        # one for images (those that arrive together share one fsync of their folder). A
+        # session that runs batches beside this executor hands over the writer they share (one
+        # writer per ledger).
         self._owns_writer = ledger_writer is None
         self.ledger_writer = ledger_writer or LedgerWriter(self.ledger)
-        self.image_io = ThreadPoolExecutor(4, thread_name_prefix="imgkit-images")
+        self.image_writer = ImageWriter(self.images)
 
     async def _io(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
         """``fn(*args, **kwargs)``, a ledger write, once it is durable. A write that fails (a
@@ -101,7 +102,7 @@ class SynchronousExecutor:
             await asyncio.gather(*tasks, return_exceptions=True)
             # Only after the ledger thread is idle: requests cut off by a cancellation (Ctrl-C)
             # may have reached the service; say so now rather than leave it to a resume.
-            self.image_io.shutdown(wait=True)
+            self.image_writer.close()
             # On a full disk this write may fail too: the attempts then stay "sending", which a
             # resume reads the same way.
             if self._owns_writer:
@@ -290,36 +291,40 @@ class SynchronousExecutor:
         # request that took this one's slot, which waits on that commit to leave. This image's
         # fsyncs would otherwise compete with it for the disk, and the image has the whole of
         # that request's time to be stored.
-        await self.ledger_writer.flush()
-        loop = asyncio.get_running_loop()
         try:
-            sha, path = await loop.run_in_executor(
-                self.image_io, store_image, self.images, result.image_bytes, result.image_format
-            )
-        except OSError as exc:
-            await self._not_stored(gen, result, attempt_id, latency, answered, exc)
+            await self.ledger_writer.flush()
+        except RunError as exc:
+            # The group that held earlier writes failed (a full disk): this image cannot be
+            # recorded either, so it is not stored, and the run stops.
+            if not isinstance(exc.__cause__, OSError | sqlite3.Error):
+                raise
+            await self._not_stored(gen, result, attempt_id, latency, answered, exc.__cause__)
             return
         cost = result.cost_usd
-        record = image_record(
-            result,
-            sha,
-            path.name,
-            cost_usd=cost,
-            latency_s=result.latency_s if result.latency_s is not None else latency,
-            ended_at=answered,
-            simulated=result.simulated,
-            metadata=result.metadata,
-        )
-        # Journal first: a kill before the commit below leaves an image a resume adopts.
+
+        def make_record(sha: str, file_name: str) -> dict[str, Any]:
+            return image_record(
+                result,
+                sha,
+                file_name,
+                cost_usd=cost,
+                latency_s=result.latency_s if result.latency_s is not None else latency,
+                ended_at=answered,
+                simulated=result.simulated,
+                metadata=result.metadata,
+            )
+
+        # Stored with the images that arrive with it (one fsync of the folder for them all),
+        # and journalled: a kill before the commit below leaves an image a resume adopts.
         try:
-            await loop.run_in_executor(
-                self.image_io, write_journal, self.images, attempt_id, record
+            _sha, _path, record = await self.image_writer.keep(
+                result.image_bytes, result.image_format, attempt_id, make_record
             )
         except OSError as exc:
             await self._not_stored(gen, result, attempt_id, latency, answered, exc)
             return
         await self._io(self.ledger.finish_ok, attempt_id, **record)
-        discard_journal(self.images, attempt_id)
+        self.image_writer.discard_journal(attempt_id)
         paid = cost if cost is not None else (gen.estimated_usd or 0.0)
         self.budget.paid(gen.arm, paid)
         self.progress.update(gen.arm, "ok", paid)
@@ -331,7 +336,7 @@ class SynchronousExecutor:
         attempt_id: int,
         latency: float,
         answered: float,
-        error: OSError,
+        error: OSError | sqlite3.Error,
     ) -> None:
         """The image arrived (and was paid for) but could not be written: record it as such,
         so a resume says what it re-buys, and stop the run."""

@@ -16,16 +16,18 @@ import os
 import warnings
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
-
-import pandas as pd
+from typing import TYPE_CHECKING, Any
 
 from imgkit.errors import RunError
 from imgkit.experiment.options import DrillOptions
-from imgkit.runs.display import run_card_html, run_line, with_thumbnails
 from imgkit.runs.ledger import GENERATION_STATUS_OF, Ledger
 from imgkit.runs.manifest import MANIFEST_NAME, read_manifest
 from imgkit.runs.storage import IMAGES_DIR, sha256_file
+
+if TYPE_CHECKING:
+    # pandas loads when a frame is asked for: opening a run, its manifest, status and summary
+    # (what a drill does when it ends) need none of it.
+    import pandas as pd
 
 __all__ = [
     "ATTEMPT_COLUMNS",
@@ -106,9 +108,21 @@ ATTEMPT_COLUMNS = (
 
 
 def _iso(value: float | None) -> pd.Timestamp | None:
+    import pandas as pd
+
     if value is None or pd.isna(value):
         return None
     return pd.Timestamp(value, unit="s", tz="UTC")
+
+
+def _deciding_attempt(
+    tries: Sequence[dict[str, Any]],
+) -> tuple[dict[str, Any] | None, dict[str, Any]]:
+    """(its last ok attempt or None, the attempt that decides its status: that ok one, else the
+    last; ``{}`` when never tried) of one generation's attempts, oldest first. The last ok one:
+    a regenerated image supersedes one that went missing."""
+    ok = next((a for a in reversed(tries) if a["status"] == "ok"), None)
+    return ok, ok or (tries[-1] if tries else {})
 
 
 class Run:
@@ -124,11 +138,15 @@ class Run:
 
     def __repr__(self) -> str:
         """``Run('<path>', status=..., arms=[...], images=ok/planned, spent=$..., simulated)``."""
+        from imgkit.runs.display import run_line
+
         return run_line(self)
 
     def _repr_html_(self) -> str:
         """A summary card for notebooks: arms, images, spend, status, a SIMULATED badge when it
         applies and a few thumbnails (see :mod:`imgkit.runs.display`)."""
+        from imgkit.runs.display import run_card_html
+
         return run_card_html(self)
 
     @property
@@ -172,6 +190,8 @@ class Run:
         Times are UTC timestamps; ``not_before`` is the earliest moment the attempt was allowed
         to start (a Retry-After), so ``started_at >= not_before`` shows it was honoured.
         """
+        import pandas as pd
+
         with self._ledger() as ledger:
             rows = ledger.attempts(strict=False)
         frame = pd.DataFrame(rows)
@@ -208,6 +228,8 @@ class Run:
         run folder, so asking again decodes nothing
         (:func:`imgkit.analysis.generations.with_similarities`).
         """
+        import pandas as pd
+
         with self._ledger() as ledger:
             plan = ledger.plan(strict=False)
             attempts = ledger.attempts(strict=False)
@@ -218,10 +240,7 @@ class Run:
         rows = []
         for gen in plan:
             tries = by_gen.get(gen.gen_id, [])
-            # The last ok attempt: a regenerated image supersedes one that went missing.
-            ok = next((a for a in reversed(tries) if a["status"] == "ok"), None)
-            last = tries[-1] if tries else None
-            chosen = ok or last or {}
+            ok, chosen = _deciding_attempt(tries)
             status = GENERATION_STATUS_OF[chosen.get("status")]
             image_path, image_problem = (
                 self._image(ok.get("image_file"), ok.get("image_sha256"), verify)
@@ -277,7 +296,11 @@ class Run:
             from imgkit.analysis.generations import with_similarities
 
             frame = with_similarities(frame, measures)
-        return with_thumbnails(frame) if thumbnails else frame
+        if not thumbnails:
+            return frame
+        from imgkit.runs.display import with_thumbnails
+
+        return with_thumbnails(frame)
 
     def _image(
         self, image_file: str | None, sha256: str | None, verify: bool
@@ -327,6 +350,8 @@ class Run:
                 }
             )
         columns = ["gen_id", "arm", "prompt_id", "repeat", "image_file", "image_sha256", "problem"]
+        import pandas as pd
+
         return pd.DataFrame(rows, columns=columns)
 
     def may_have_been_billed(self) -> pd.DataFrame:
@@ -344,23 +369,37 @@ class Run:
         return frame[mask].reset_index(drop=True)
 
     def summary(self) -> dict[str, Any]:
-        """Counts by status, money spent (known or presumed) and the estimate, as plain data."""
-        frame = self.to_frame()
+        """Counts by status, money spent (known or presumed) and the estimate, as plain data.
+
+        The same counts as :meth:`to_frame` and :meth:`may_have_been_billed` give, read from
+        the ledger without making the frames (a drill prints this as it ends)."""
         with self._ledger() as ledger:
+            plan = ledger.plan(strict=False)
+            attempts = ledger.attempts(strict=False)
             spent = ledger.spent_usd()
-        counts = {s: int((frame["status"] == s).sum()) for s in GENERATION_STATUSES}
+        by_gen: dict[int, list[dict[str, Any]]] = {}
+        for attempt in attempts:
+            by_gen.setdefault(attempt["gen_id"], []).append(attempt)
+        counts = dict.fromkeys(GENERATION_STATUSES, 0)
+        for gen in plan:
+            _ok, chosen = _deciding_attempt(by_gen.get(gen.gen_id, []))
+            counts[GENERATION_STATUS_OF[chosen.get("status")]] += 1
+        billed = sum(
+            bool(a["may_have_been_billed"]) or (a["status"] == "sending" and not a.get("batch_key"))
+            for a in attempts
+        )
         manifest = self._readable_manifest()
         return {
             "run_id": self.run_id,
             "path": str(self.path),
             "status": self.status,
             "backend": manifest.get("backend"),
-            "generations": len(frame),
+            "generations": len(plan),
             **counts,
             "spent_usd": round(spent, 6),
             "estimated_usd": (manifest.get("estimate") or {}).get("total_usd"),
             "budget_usd": (manifest.get("parameters") or {}).get("budget"),
-            "may_have_been_billed": int(self.may_have_been_billed().shape[0]),
+            "may_have_been_billed": billed,
         }
 
     def options(self) -> DrillOptions:

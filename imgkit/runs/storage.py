@@ -22,12 +22,15 @@ __all__ = [
     "IMAGES_DIR",
     "clear_leftovers",
     "discard_journal",
+    "discard_journals",
     "fsync_dir",
+    "image_file_name",
     "read_journal",
     "sha256_file",
     "store_image",
     "write_atomic",
     "write_journal",
+    "write_journals",
 ]
 
 #: The folder of a run that holds its images.
@@ -68,6 +71,12 @@ def write_atomic(path: str | os.PathLike[str], data: bytes) -> None:
 _EXTENSIONS = {"jpeg": "jpg", "jpg": "jpg", "png": "png", "webp": "webp", "gif": "gif"}
 
 
+def image_file_name(digest: str, image_format: str | None) -> str:
+    """The name an image of that SHA-256 and format is stored under: ``<sha256>.<ext>``."""
+    ext = _EXTENSIONS.get((image_format or "").lower(), (image_format or "bin").lower())
+    return f"{digest}.{ext}"
+
+
 def store_image(folder: str | os.PathLike[str], data: bytes, image_format: str) -> tuple[str, Path]:
     """Store image bytes content-addressed in ``folder``; return (sha256 hex, path).
 
@@ -78,8 +87,7 @@ def store_image(folder: str | os.PathLike[str], data: bytes, image_format: str) 
     if not data:
         raise RunError("refusing to store an empty image")
     digest = hashlib.sha256(data).hexdigest()
-    ext = _EXTENSIONS.get((image_format or "").lower(), (image_format or "bin").lower())
-    path = Path(folder) / f"{digest}.{ext}"
+    path = Path(folder) / image_file_name(digest, image_format)
     if path.exists() and sha256_file(path) == digest:
         return digest, path
     write_atomic(path, data)
@@ -100,9 +108,11 @@ def sha256_file(path: Path) -> str:
 # everything the commit would record; a resume adopts the image from it instead of buying it
 # again. The entry is renamed into place (never half written) but not fsynced: a killed process
 # leaves it in the page cache, and after a power cut the attempt is simply reported as "may
-# have been billed", as it was before the journal existed.
+# have been billed", as it was before the journal existed. Images stored together (see
+# :mod:`imgkit.runs.image_writer`) share one entry, ``.received-<first attempt>-group.json``.
 
 _JOURNAL_PREFIX = ".received-"
+_GROUP_SUFFIX = "-group.json"
 
 
 def _journal_path(folder: str | os.PathLike[str], attempt_id: int) -> Path:
@@ -113,9 +123,37 @@ def write_journal(
     folder: str | os.PathLike[str], attempt_id: int, record: Mapping[str, Any]
 ) -> None:
     """Record that ``attempt_id``'s image is stored, with what its commit will say."""
-    path = _journal_path(folder, attempt_id)
+    _write_entry(_journal_path(folder, attempt_id), dict(record))
+
+
+def write_journals(
+    folder: str | os.PathLike[str], records: Mapping[int, Mapping[str, Any]]
+) -> Path:
+    """:func:`write_journal` for several attempts at once, in one entry; returns its path (to
+    remove with :func:`discard_journals` once every one of them is committed)."""
+    path = Path(folder) / f"{_JOURNAL_PREFIX}{int(min(records))}{_GROUP_SUFFIX}"
+    _write_entry(path, {"attempts": {str(int(k)): dict(v) for k, v in records.items()}})
+    return path
+
+
+def discard_journals(path: Path) -> None:
+    """Every attempt of the entry :func:`write_journals` made is committed: remove it."""
+    with contextlib.suppress(FileNotFoundError):
+        path.unlink()
+
+
+def _write_entry(path: Path, content: Mapping[str, Any]) -> None:
     tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(dict(record), default=str), encoding="utf-8")
+    data = json.dumps(content, default=str).encode("utf-8")
+    # Plain descriptor calls (no text layer): each system call lets go of the interpreter
+    # lock, which the event loop then has to hand back, once an image for every one of them.
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+    try:
+        view = memoryview(data)
+        while view:
+            view = view[os.write(fd, view) :]
+    finally:
+        os.close(fd)
     os.replace(tmp, path)
 
 
@@ -126,15 +164,33 @@ def discard_journal(folder: str | os.PathLike[str], attempt_id: int) -> None:
 
 
 def read_journal(folder: str | os.PathLike[str], attempt_id: int) -> dict[str, Any] | None:
-    """The journal entry of ``attempt_id`` if it is whole and its image is intact, else None."""
+    """The journal entry of ``attempt_id`` (its own, or in a group's) if it is whole and its
+    image is intact, else None."""
     try:
-        record = json.loads(_journal_path(folder, attempt_id).read_text(encoding="utf-8"))
+        record = _journal_record(Path(folder), int(attempt_id))
+        if record is None:
+            return None
         image = Path(folder) / str(record["image_file"])
         if image.parent != Path(folder) or sha256_file(image) != record["image_sha256"]:
             return None
     except (OSError, ValueError, KeyError, TypeError):
         return None
     return record
+
+
+def _journal_record(folder: Path, attempt_id: int) -> dict[str, Any] | None:
+    try:
+        return json.loads(_journal_path(folder, attempt_id).read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        pass
+    for path in folder.glob(f"{_JOURNAL_PREFIX}*{_GROUP_SUFFIX}"):
+        try:
+            attempts = json.loads(path.read_text(encoding="utf-8"))["attempts"]
+        except (OSError, ValueError, KeyError, TypeError):
+            continue  # a damaged entry adopts nothing
+        if isinstance(attempts, dict) and str(attempt_id) in attempts:
+            return attempts[str(attempt_id)]
+    return None
 
 
 def clear_leftovers(folder: str | os.PathLike[str]) -> int:
