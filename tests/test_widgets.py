@@ -646,6 +646,6 @@ def test_tables_head_their_columns_in_words_aligned_with_the_cells(tmp_path: Pat
     cost = panel.results.cost_html.value
     assert "<th>cost</th>" in cost and "cost_usd" not in cost
     consistency = panel.results.consistency_html.value
-    assert "<th>EfficientNet-Lite0 similarity (95% interval)</th>" in consistency
+    assert "<th>EfficientNet-Lite0 (95% interval)</th>" in consistency
     assert "<th>phash</th>" in consistency
     assert "n_images" not in consistency and "ci_low" not in consistency

@@ -26,23 +26,21 @@ Distances are counted on packed 64-bit words with XOR and popcount (:func:`dista
 
 from __future__ import annotations
 
-import hashlib
-import io
 import math
 import os
 from collections.abc import Iterable, Sequence
 from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
-from pathlib import Path
 from typing import Any
 
 import imagehash
 import numpy as np
 import pandas as pd
-from PIL import Image, UnidentifiedImageError
+from PIL import Image
 
 from imgkit.analysis.colorhash import colorhash_bits
 from imgkit.analysis.whash import whash_bits
 from imgkit.errors import ValidationError, check_argument
+from imgkit.features.decoding import ImageInput, open_image
 
 __all__ = [
     "KINDS",
@@ -61,8 +59,6 @@ __all__ = [
 #: The hash kinds :func:`hash_images` computes, named as the columns it returns.
 KINDS: tuple[str, ...] = ("ahash", "phash", "dhash", "whash", "colorhash")
 
-#: What a single image may be given as.
-ImageInput = str | os.PathLike | bytes | bytearray | Image.Image
 
 # imagehash resizes with LANCZOS (its ANTIALIAS alias); any other filter changes the bits.
 _LANCZOS = Image.Resampling.LANCZOS
@@ -165,35 +161,6 @@ def _bits_to_hex(bits: np.ndarray) -> str:
     return f"{value:0{math.ceil(flat.size / 4)}x}"
 
 
-def _open(item: Any, index: int) -> tuple[str, Image.Image]:
-    """Return ``(source, image)`` with the pixels decoded; raise ValidationError if unreadable."""
-    allowed = "a path to a readable image file, image bytes, or a PIL image"
-    if isinstance(item, Image.Image):
-        return (getattr(item, "filename", "") or f"image[{index}]"), item
-    if isinstance(item, bytes | bytearray | memoryview):
-        data = bytes(item)
-        source = f"bytes[{index}]:sha256={hashlib.sha256(data).hexdigest()[:12]}"
-        stream: Any = io.BytesIO(data)
-        shown: Any = source
-    elif isinstance(item, str | os.PathLike):
-        source = os.fspath(item)
-        path = Path(source)
-        if not path.is_file():
-            detail = "no such file" if not path.exists() else "not a file"
-            raise ValidationError("images", source, allowed, detail=detail)
-        stream, shown = path, source
-    else:
-        raise ValidationError("images", type(item).__name__, allowed)
-    try:
-        image = Image.open(stream)
-        image.load()
-    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
-        raise ValidationError(
-            "images", shown, allowed, detail=f"cannot read it as an image: {exc}"
-        ) from exc
-    return source, image
-
-
 def hash_one(
     image: ImageInput,
     kinds: Sequence[str] = KINDS,
@@ -217,7 +184,7 @@ def hash_one(
 
 def _hash_item(job: tuple[Any, int, tuple[str, ...], int, int]) -> dict[str, str]:
     item, index, kinds, hash_size, binbits = job
-    source, image = _open(item, index)
+    source, image = open_image(item, index)
     gray = image.convert("L")  # the one grayscale conversion every kind shares
     row = {"source": source}
     for kind in kinds:

@@ -69,7 +69,7 @@ def checks_text(result: CheckResult) -> str:
         f"imgkit check {result.run_id}: {verdict} ({counts['pass']} passed, {counts['fail']} "
         f"failed, {counts['inconclusive']} inconclusive; inconclusive counts as "
         f"{result.inconclusive})" + (" [simulated]" if result.simulated else ""),
-        f"intervals: {confidence:.0%}; similarity hash: {result.table.attrs.get('kind')}",
+        f"intervals: {confidence:.0%}; similarity measure: {result.table.attrs.get('kind')}",
     ]
     rows = [list(_HEADERS)] + [_cells(row) for row in result.table.itertuples()]
     widths = [max(len(r[k]) for r in rows) for k in range(len(_HEADERS))]

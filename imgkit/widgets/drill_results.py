@@ -146,7 +146,7 @@ class DrillResults(widgets.Tab):
                     {
                         "rank": ranks["rank"].map(lambda r: f"{r:g}"),  # ties: 1.5
                         "arm": ranks["arm"],
-                        "similarity (95% interval)": [
+                        f"{result.measure} similarity (95% interval)": [
                             _with_interval(v, lo, hi)
                             for v, lo, hi in zip(
                                 ranks["similarity"], ranks["ci_low"], ranks["ci_high"], strict=True
@@ -421,7 +421,7 @@ def _consistency_by_measure(table: pd.DataFrame) -> pd.DataFrame:
     for kind in order:
         measure = parse_measure(kind)
         headings[kind] = (
-            f"{measure.title} similarity (95% interval)" if measure.learned else f"{kind}"
+            f"{measure.title} (95% interval)" if measure.learned else f"{kind}"
         )
         columns[headings[kind]] = []
     columns["images"] = []
