@@ -420,9 +420,7 @@ def _consistency_by_measure(table: pd.DataFrame) -> pd.DataFrame:
     headings = {}
     for kind in order:
         measure = parse_measure(kind)
-        headings[kind] = (
-            f"{measure.title} (95% interval)" if measure.learned else f"{kind}"
-        )
+        headings[kind] = f"{measure.title} (95% interval)" if measure.learned else f"{kind}"
         columns[headings[kind]] = []
     columns["images"] = []
     for (arm, prompt), rows in table.groupby(["arm", "prompt"], sort=False):
