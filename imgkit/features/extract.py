@@ -48,9 +48,11 @@ class EmbeddedExtractor:
     def __init__(self, network: Network, session: Any) -> None:
         self.network = network
         self._session = session
-        # One decoder thread overlapping the network, which uses every core itself: more decoders
-        # only fought the network for the cores (benchmarks/bench_features.py, 2 cores).
-        self._workers = 1
+        # Decoding a 1024 px PNG (about 32 ms) costs five times the network's run of it (about
+        # 6 ms), so two decoder threads overlap the network; on 2 cores, one decoder gave 26-28
+        # images/s and two 38-43 (benchmarks/bench_features.py, quiet machine). The network's
+        # idle threads sleep (below), so the decoders get the cores while it waits.
+        self._workers = max(1, min(2, os.cpu_count() or 1))
 
     def _prepare(self, job: tuple[int, Any]) -> np.ndarray:
         index, item = job
