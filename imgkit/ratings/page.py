@@ -39,7 +39,7 @@ header { display: flex; justify-content: space-between; align-items: baseline; }
 #question { font-size: 1.3rem; font-weight: 600; margin: 1rem 0 .5rem; }
 .pair { display: grid; grid-template-columns: 1fr 1fr; gap: 1rem; }
 .pair figure { margin: 0; text-align: center; }
-.pair img { width: 100%; max-height: 60vh; object-fit: contain; background: #eee;
+.pair img { width: 100%; max-height: 52vh; object-fit: contain; background: #eee;
   border: 3px solid transparent; border-radius: 6px; cursor: pointer; }
 .pair img:hover { border-color: #4a7bd0; }
 .buttons { display: flex; gap: .6rem; justify-content: center; margin: 1rem 0; }
@@ -49,10 +49,12 @@ button:hover, button:focus { background: #e8f0fe; }
 kbd { border: 1px solid #aaa; border-radius: 3px; padding: 0 .3rem; font-size: .85rem; }
 #status, #settle { color: #555; }
 #error { color: #a00; }
+#simulated { background: #fff3c4; padding: .3rem .8rem; border-radius: 4px; }
 </style></head><body>
 <header><h1>Blind rating</h1><span>rater: <b>__RATER__</b></span></header>
 <p>Two images made for the same prompt by two different models; which is which is hidden and
 the sides are drawn at random. Answer by clicking, or by keyboard.</p>
+<p id="simulated" hidden>SIMULATED: these images come from imgkit's simulator, not a real model.</p>
 <div id="prompt" aria-label="prompt"></div>
 <div id="question"></div>
 <div class="pair">
@@ -84,6 +86,7 @@ function show(q) {
   document.getElementById("status").textContent =
     q.mine + " answers from you so far (" + q.given + " in this sitting).";
   document.getElementById("settle").textContent = q.settle_text;
+  document.getElementById("simulated").hidden = !q.simulated;
 }
 async function load() {
   const r = await fetch("/api/question");

@@ -85,7 +85,9 @@ class RatingSession:
         if not criteria:
             raise ValidationError("criteria", criteria, CRITERIA, detail="at least one")
         self.criteria = tuple(criteria)
-        self.images = rateable_images(open_run(self.run_folder).to_frame())
+        frame = open_run(self.run_folder).to_frame()
+        self.simulated = bool(frame["simulated"].fillna(False).astype(bool).any())
+        self.images = rateable_images(frame)
         if self.images.empty or self.images.groupby("prompt_id")["arm"].nunique().max() < 2:
             raise RunError(
                 f"{self.run_folder} has no prompt with images from two arms: nothing to compare"
@@ -151,6 +153,7 @@ class RatingSession:
         return {
             **self.current.public(),
             "rater": self.rater,
+            "simulated": self.simulated,
             "given": self.given,
             "mine": len(self.store.read()),
             "more_answers": more,
