@@ -39,9 +39,11 @@ __all__ = [
     "RATINGS_DIR",
     "Answer",
     "RatingStore",
+    "append_jsonl",
     "check_rater",
     "merge_ratings",
     "read_answers",
+    "read_jsonl",
 ]
 
 #: The folder of a run that holds its ratings.
@@ -124,16 +126,72 @@ def _nofollow(flags: int) -> int:
     return flags | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_CLOEXEC", 0)
 
 
-def _parse_lines(data: bytes) -> list[Answer]:
-    answers = []
+def _records(data: bytes) -> list[dict[str, Any]]:
+    records = []
     for line in data.split(b"\n"):
         if not line.strip():
             continue
         try:
-            answers.append(Answer.from_dict(json.loads(line)))
-        except (ValueError, TypeError, KeyError):
-            continue  # a torn last line (a kill mid-write) or a line damaged by hand
-    return answers
+            record = json.loads(line)
+        except ValueError:
+            continue  # a torn last line (a kill mid-write)
+        if isinstance(record, dict):
+            records.append(record)
+    return records
+
+
+def read_jsonl(path: str | os.PathLike[str]) -> list[dict[str, Any]]:
+    """Every whole JSON object line of ``path`` (a torn or damaged line skipped; a missing file
+    reads as empty). Not following a symbolic link."""
+    try:
+        fd = os.open(path, _nofollow(os.O_RDONLY))
+    except (FileNotFoundError, NotADirectoryError):
+        return []
+    with os.fdopen(fd, "rb") as handle:
+        return _records(handle.read())
+
+
+def append_jsonl(
+    run_folder: str | os.PathLike[str], relative: str, records: Iterable[Mapping[str, Any]]
+) -> None:
+    """Append ``records`` as JSON lines to ``run_folder/relative`` durably: the folders made
+    as needed (none through a symbolic link), a torn last line cut off first, the lines written
+    in one piece under an exclusive lock and fsynced before this returns. Raises
+    :class:`RunError` when the run folder is missing or a folder on the way is a link."""
+    lines = "".join(json.dumps(dict(r), sort_keys=True, default=str) + "\n" for r in records)
+    if not lines:
+        return
+    run_folder = Path(run_folder)
+    if not run_folder.is_dir():
+        raise RunError(f"{run_folder} is not a run folder (it does not exist)")
+    target = run_folder / relative
+    made: list[Path] = []
+    folder = run_folder
+    for part in Path(relative).parent.parts:
+        folder = folder / part
+        with contextlib.suppress(FileExistsError):
+            os.mkdir(folder)
+            made.append(folder)
+        if folder.is_symlink():
+            raise RunError(f"{folder} is a symbolic link; not writing through it")
+    fd = os.open(target, _nofollow(os.O_RDWR | os.O_CREAT | os.O_APPEND), 0o644)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        size = os.fstat(fd).st_size
+        if size and os.pread(fd, 1, size - 1) != b"\n":
+            # A line torn by a kill: cut back to the last whole line before adding.
+            tail = os.pread(fd, min(size, 1 << 20), max(0, size - (1 << 20)))
+            keep = size - len(tail) + tail.rfind(b"\n") + 1
+            os.ftruncate(fd, max(0, keep))
+        data = memoryview(lines.encode("utf-8"))
+        while data:  # a short write (a signal, a nearly full disk) goes on where it stopped
+            data = data[os.write(fd, data) :]
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+    for folder in made:  # a new folder's entry is durable only once its parent is fsynced
+        fsync_dir(folder.parent)
+        fsync_dir(folder)
 
 
 class RatingStore:
@@ -147,12 +205,13 @@ class RatingStore:
 
     def read(self) -> list[Answer]:
         """This rater's whole answers, in the order given (a torn line is skipped)."""
-        try:
-            fd = os.open(self.path, _nofollow(os.O_RDONLY))
-        except FileNotFoundError:
-            return []
-        with os.fdopen(fd, "rb") as handle:
-            return _parse_lines(handle.read())
+        answers = []
+        for record in read_jsonl(self.path):
+            try:
+                answers.append(Answer.from_dict(record))
+            except (ValueError, TypeError, KeyError):
+                continue  # a line damaged by hand
+        return answers
 
     def append(self, answers: Answer | Iterable[Answer]) -> None:
         """Keep ``answers`` durably: written in one piece, fsynced, before this returns.
@@ -161,38 +220,12 @@ class RatingStore:
         symbolic link, :class:`ValidationError` for an answer of another rater.
         """
         batch = [answers] if isinstance(answers, Answer) else list(answers)
-        if not batch:
-            return
         for answer in batch:
             if answer.rater != self.rater:
                 raise ValidationError("rater", answer.rater, [self.rater])
-        if not self.run_folder.is_dir():
-            raise RunError(f"{self.run_folder} is not a run folder (it does not exist)")
-        created = False
-        with contextlib.suppress(FileExistsError):
-            os.mkdir(self.folder)
-            created = True
-        if self.folder.is_symlink():
-            raise RunError(f"{self.folder} is a symbolic link; not writing through it")
-        text = "".join(json.dumps(a.to_dict(), sort_keys=True) + "\n" for a in batch)
-        fd = os.open(self.path, _nofollow(os.O_RDWR | os.O_CREAT | os.O_APPEND), 0o644)
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX)
-            size = os.fstat(fd).st_size
-            if size and os.pread(fd, 1, size - 1) != b"\n":
-                # A line torn by a kill: cut back to the last whole line before adding.
-                tail = os.pread(fd, min(size, 1 << 20), max(0, size - (1 << 20)))
-                keep = size - len(tail) + tail.rfind(b"\n") + 1
-                os.ftruncate(fd, max(0, keep))
-            data = memoryview(text.encode("utf-8"))
-            while data:
-                data = data[os.write(fd, data) :]
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-        if created:
-            fsync_dir(self.run_folder)
-            fsync_dir(self.folder)
+        append_jsonl(
+            self.run_folder, f"{RATINGS_DIR}/{self.rater}.jsonl", [a.to_dict() for a in batch]
+        )
 
 
 def _rater_files(run_folder: Path) -> list[Path]:
