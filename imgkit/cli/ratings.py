@@ -24,6 +24,7 @@ __all__ = ["COMMANDS", "configure"]
 COMMANDS = {
     "rate": "rate a run's images blind, two at a time, in the browser (127.0.0.1)",
     "ratings": "the ranking people's ratings give, with intervals; 'ratings merge' adds copies'",
+    "judge": "ask a vision model the raters' questions about a run's images",
 }
 
 
@@ -67,8 +68,8 @@ def _alpha(value: Any) -> str:
 
 
 def _print_summary(summary: Any) -> None:
-    from imgkit.ratings.session import settle_text
     from imgkit.ratings.store import CRITERION_TEXT
+    from imgkit.ratings.summary import settle_text
 
     print(f"{summary.people_answers} answers from {len(summary.raters)} raters")
     for verdict in summary.verdicts:

@@ -14,7 +14,8 @@ intervals are percentile bootstraps over answers (Efron & Tibshirani 1993): the 
 outcomes are redrawn with replacement, the model refitted each time, scores and ranks read off.
 
 **Verdicts.** Each pair of arms is also compared directly, per criterion: the share of answers
-preferring one (ties half), its bootstrap interval, and an exact two-sided sign test over the
+preferring one (ties half), its Wilson score interval (a bootstrap would give "100% [100, 100]"
+for ten answers all one way), and an exact two-sided sign test over the
 answers that were not ties; the p-values of every pair and criterion stated together are
 corrected (Holm by default, :mod:`imgkit.analysis.multiplicity`), and a winner is named only
 when the corrected p is below alpha, in the fixed style of the consistency verdicts.
@@ -47,6 +48,7 @@ __all__ = [
     "preferences",
     "ranking",
     "sign_test",
+    "wilson_interval",
 ]
 
 #: Fewer answers than this about a pair (or a prompt) gets "too few answers", not a verdict.
@@ -243,6 +245,18 @@ def ranking(
     return pd.concat(parts, ignore_index=True)[list(RANKING_COLUMNS)]
 
 
+def wilson_interval(share: float, n: int, confidence: float = 0.95) -> tuple[float, float]:
+    """Wilson's (1927) score interval for a share of ``n`` answers. Unlike a percentile
+    bootstrap it does not shrink to a point when every answer went one way (10 of 10 is
+    [72%, 100%], not [100%, 100%]). A tie counts half, so ``share`` need not be k / n."""
+    if n <= 0:
+        return math.nan, math.nan
+    z = NormalDist().inv_cdf(1 - (1 - confidence) / 2)
+    centre = (share + z * z / (2 * n)) / (1 + z * z / n)
+    half = z * math.sqrt(share * (1 - share) / n + z * z / (4 * n * n)) / (1 + z * z / n)
+    return max(0.0, centre - half), min(1.0, centre + half)
+
+
 def sign_test(successes: int, trials: int) -> float:
     """Exact two-sided binomial test of ``successes`` in ``trials`` against one half: the
     chance of an outcome at most as likely as the one seen."""
@@ -284,8 +298,6 @@ def preferences(
     alpha: float = 0.05,
     correction: str = "holm",
     min_answers: int = MIN_ANSWERS,
-    n_boot: int = 2000,
-    seed: int = 0,
     confidence: float = 0.95,
     who: str = "people",
 ) -> pd.DataFrame:
@@ -315,7 +327,6 @@ def preferences(
             )
             if outcome.size:
                 found.append(_Pair(criterion, a, b, outcome))
-    rng = np.random.default_rng(seed)
     rows_out = []
     for pair in found:
         o = pair.outcomes
@@ -324,8 +335,7 @@ def preferences(
         p = sign_test(wins_a, decided) if decided else math.nan
         if o.size < min_answers:
             p = math.nan  # not tested, so not counted in the family
-        boots = rng.choice(o, size=(n_boot, o.size), replace=True).mean(axis=1)
-        low, high = percentile_interval(boots, confidence)
+        low, high = wilson_interval(float(o.mean()), int(o.size), confidence)
         rows_out.append(
             {
                 "criterion": pair.criterion,
@@ -373,6 +383,7 @@ def _verdict(
     row: Any, *, alpha: float, correction: str, family: int, min_answers: int, who: str
 ) -> tuple[str | None, int | None, str]:
     what = CRITERION_TEXT[row.criterion]
+    verb = "prefer" if who == "people" else "prefers"
     n = row.answers
     counted = f"of {n} answer{'s' if n != 1 else ''}"
     if row.ties:
@@ -381,7 +392,7 @@ def _verdict(
         return (
             None,
             max(0, min_answers - n),
-            f"Too few answers to tell whether {who} prefer {row.arm_a} or {row.arm_b} for "
+            f"Too few answers to tell whether {who} {verb} {row.arm_a} or {row.arm_b} for "
             f"{what}: {n} answer{'s' if n != 1 else ''}, at least {min_answers} needed.",
         )
     p_text = format_p(row.p_value)

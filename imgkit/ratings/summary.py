@@ -8,6 +8,7 @@ answers, the judge's, and how far the judge agrees with the people.
 
 from __future__ import annotations
 
+import json
 import math
 import os
 from collections import Counter
@@ -29,6 +30,7 @@ __all__ = [
     "rating_summary",
     "ratings_frame",
     "settle_estimate",
+    "settle_text",
 ]
 
 FRAME_COLUMNS = (
@@ -141,6 +143,15 @@ def settle_estimate(table: pd.DataFrame, rank: pd.DataFrame, min_answers: int = 
     return worst
 
 
+def settle_text(more: int | None) -> str:
+    """The sentence a panel shows for :func:`settle_estimate`."""
+    if more is None:
+        return "Some arms look too close to rank apart with a practical number of answers."
+    if more == 0:
+        return "The ranking is settled on every question; more answers still sharpen it."
+    return f"About {more} more answer{'s' if more != 1 else ''} would likely settle the ranking."
+
+
 def judge_agreement(frame: pd.DataFrame) -> pd.DataFrame:
     """How often the judge prefers what the people prefer, per criterion and overall.
 
@@ -220,16 +231,15 @@ class RatingSummary:
         return list(self.preferences["verdict"])
 
     def to_dict(self) -> dict[str, Any]:
-        from imgkit.report.data import json_ready
-
         def records(table: pd.DataFrame) -> list[dict[str, Any]]:
-            return [json_ready(r) for r in table.to_dict(orient="records")]
+            # pandas' own JSON: NaN as null, numpy numbers as numbers, times in ISO 8601
+            return json.loads(table.to_json(orient="records", date_format="iso"))
 
         return {
             "people_answers": self.people_answers,
             "judge_answers": self.judge_answers,
             "raters": records(self.raters),
-            "alpha": json_ready(self.alpha),
+            "alpha": None if math.isnan(self.alpha) else float(self.alpha),
             "ranking": records(self.ranking),
             "preferences": records(self.preferences),
             "more_answers": self.more_answers,
@@ -258,9 +268,7 @@ def rating_summary(
     judged = frame[frame["source"] == "judge"]
     options = {"n_boot": n_boot, "seed": seed}
     rank = ranking(people, min_answers=min_answers, **options)
-    table = preferences(
-        people, alpha=alpha, correction=correction, min_answers=min_answers, **options
-    )
+    table = preferences(people, alpha=alpha, correction=correction, min_answers=min_answers)
     overall, raters = rater_agreement(people)
     judges = sorted({str(j) for j in judged["judge"].dropna()})
     return RatingSummary(
@@ -276,7 +284,6 @@ def rating_summary(
             correction=correction,
             min_answers=min_answers,
             who="the judge",
-            **options,
         ),
         judge_agreement=judge_agreement(frame),
         more_answers=settle_estimate(table, rank, min_answers),

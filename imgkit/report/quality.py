@@ -91,7 +91,7 @@ def quality_content(summary: Any, prompt_numbers: Mapping[str, str] | None = Non
     id to the number the report gives it."""
     if summary is None:
         return None
-    from imgkit.ratings.session import settle_text
+    from imgkit.ratings.summary import settle_text
 
     numbers = dict(prompt_numbers or {})
     n_raters = len(summary.raters)
