@@ -71,7 +71,11 @@ def _print_summary(summary: Any) -> None:
     from imgkit.ratings.store import CRITERION_TEXT
     from imgkit.ratings.summary import settle_text
 
-    print(f"{summary.people_answers} answers from {len(summary.raters)} raters")
+    raters = len(summary.raters)
+    skipped = f" (and {summary.people_skipped} skipped)" if summary.people_skipped else ""
+    print(
+        f"{summary.people_answers} answers{skipped} from {raters} rater{'s' if raters != 1 else ''}"
+    )
     for verdict in summary.verdicts:
         print(verdict)
     overall = summary.ranking[summary.ranking["prompt_id"].isna()]

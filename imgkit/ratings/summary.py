@@ -223,6 +223,10 @@ class RatingSummary:
         return int(((self.frame["source"] == "person") & (self.frame["choice"] != "skip")).sum())
 
     @property
+    def people_skipped(self) -> int:
+        return int(((self.frame["source"] == "person") & (self.frame["choice"] == "skip")).sum())
+
+    @property
     def judge_answers(self) -> int:
         return int(((self.frame["source"] == "judge") & (self.frame["choice"] != "skip")).sum())
 
@@ -237,6 +241,7 @@ class RatingSummary:
 
         return {
             "people_answers": self.people_answers,
+            "people_skipped": self.people_skipped,
             "judge_answers": self.judge_answers,
             "raters": records(self.raters),
             "alpha": None if math.isnan(self.alpha) else float(self.alpha),

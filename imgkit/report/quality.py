@@ -96,7 +96,9 @@ def quality_content(summary: Any, prompt_numbers: Mapping[str, str] | None = Non
     numbers = dict(prompt_numbers or {})
     n_raters = len(summary.raters)
     people_line = (
-        f"{summary.people_answers} blind answers from {n_raters} "
+        f"{summary.people_answers} blind answers"
+        + (f" (and {summary.people_skipped} skipped)" if summary.people_skipped else "")
+        + f" from {n_raters} "
         f"rater{'s' if n_raters != 1 else ''}: two images of one prompt side by side, the "
         "arms hidden and the sides drawn at random. A score is the chance of being preferred "
         "to another arm (Bradley-Terry, ties counted half), with a bootstrap 95% interval."
