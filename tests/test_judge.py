@@ -70,6 +70,16 @@ def test_the_judge_end_to_end_on_the_simulator(run_folder: Path, sim) -> None:
     assert set(checks["item"]) == {"red", "fox", "sitting", "snow"}
     shown = checks.groupby("arm")["shown"].mean()
     assert shown["gpt-image-1"] > shown["dall-e-3"]
+    # the report shows the judge's ranking, its checks, and says it was simulated
+    from imgkit.report import write_report
+
+    html = write_report(run_folder, n_boot=50, n_perm=200).read_text("utf-8")
+    quality = html[html.index('<section id="quality">') :]
+    assert "gpt-5-mini (simulated: the imgkit simulator played the judge)" in quality
+    assert "Each image checked for every object and attribute" in quality
+    (run_folder / "report.html").unlink()
+    (run_folder / "report.md").unlink()
+    (run_folder / "gallery.html").unlink()
     # nothing the run measured was touched
     assert _ledger_bytes(run_folder) == ledger
     assert sorted(p.name for p in (run_folder / "images").iterdir()) == images

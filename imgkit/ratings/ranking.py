@@ -10,8 +10,10 @@ finite strength (its interval then reaches far, as it should). Skips count for n
 
 **Scores.** An arm's score is its fitted chance of being preferred to another arm, averaged
 over the other arms: with two arms it is the share of answers the model expects it to win. The
-intervals are percentile bootstraps over answers (Efron & Tibshirani 1993): the answers'
-outcomes are redrawn with replacement, the model refitted each time, scores and ranks read off.
+intervals are parametric percentile bootstraps (Efron & Tibshirani 1993, ch. 6): the same
+comparisons' outcomes are redrawn from the fitted model (ties as often as they were seen), the
+model refitted each time, scores and ranks read off. Redrawing the answers themselves instead
+would give a point, not an interval, when every answer went one way (ten of ten).
 
 **Verdicts.** Each pair of arms is also compared directly, per criterion: the share of answers
 preferring one (ties half), its Wilson score interval (a bootstrap would give "100% [100, 100]"
@@ -129,22 +131,37 @@ def _outcomes(frame: pd.DataFrame, arms: list[str]) -> tuple[np.ndarray, np.ndar
     return pairs, outcome
 
 
-def _tables(pairs: np.ndarray, outcome: np.ndarray, weights: np.ndarray, k: int):
-    """(wins (B, k), games (B, k, k)) from answers weighted per draw (B, n)."""
-    b = weights.shape[0]
+def _tables(pairs: np.ndarray, outcomes: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """(wins (B, k), games (B, k, k)) of the answers ``pairs`` (n, 2) with ``outcomes``
+    (B, n): B sets of outcomes of the same comparisons."""
+    b = outcomes.shape[0]
     wins = np.zeros((b, k))
-    games = np.zeros((b, k, k))
-    for column, (i, j) in enumerate(pairs):
-        w = weights[:, column]
-        wins[:, i] += w * outcome[column]
-        wins[:, j] += w * (1 - outcome[column])
-        games[:, i, j] += w
-        games[:, j, i] += w
-    compared = games[0] > 0 if b else np.zeros((k, k), bool)
+    games = np.zeros((k, k))
+    np.add.at(games, (pairs[:, 0], pairs[:, 1]), 1.0)
+    games = games + games.T
+    for i in range(k):
+        # an arm's score: its outcomes where it was left, one minus them where it was right
+        wins[:, i] = outcomes[:, pairs[:, 0] == i].sum(axis=1) + (
+            1 - outcomes[:, pairs[:, 1] == i]
+        ).sum(axis=1)
+    compared = games > 0
     # one virtual tie per pair compared in the data (the prior of the module docstring)
-    games += compared[None]
+    games = np.broadcast_to(games + compared, (b, k, k))
     wins += compared.sum(axis=1)[None] * 0.5
     return wins, games
+
+
+def _redraw(
+    pairs: np.ndarray, outcome: np.ndarray, p: np.ndarray, n_boot: int, rng: np.random.Generator
+) -> np.ndarray:
+    """``n_boot`` sets of outcomes of the same comparisons drawn from the fitted model: a tie
+    as often as ties were seen, else a win with the chance that keeps the expected score at
+    the model's ``p_i / (p_i + p_j)``."""
+    chance = p[pairs[:, 0]] / (p[pairs[:, 0]] + p[pairs[:, 1]])
+    tie = float(np.mean(outcome == 0.5))
+    win = np.clip(chance - tie / 2, 0.0, 1.0 - tie)
+    u = rng.random((n_boot, len(outcome)))
+    return np.where(u < win, 1.0, np.where(u < win + tie, 0.5, 0.0))
 
 
 def bradley_terry(
@@ -168,12 +185,11 @@ def bradley_terry(
     columns = [c for c in RANKING_COLUMNS if c not in ("criterion", "prompt_id")]
     if n == 0 or k < 2:
         return pd.DataFrame(columns=columns)
-    wins, games = _tables(pairs, outcome, np.ones((1, n)), k)
+    wins, games = _tables(pairs, outcome[None], k)
     p = _fit(wins, games)
     score = _scores(p)[0]
     rng = np.random.default_rng(seed)
-    draws = rng.multinomial(n, np.full(n, 1.0 / n), size=n_boot).astype(float)
-    boot_wins, boot_games = _tables(pairs, outcome, draws, k)
+    boot_wins, boot_games = _tables(pairs, _redraw(pairs, outcome, p[0], n_boot, rng), k)
     boot_scores = _scores(_fit(boot_wins, boot_games))
     # rank 1 = highest score; ties in a draw share the better rank
     boot_ranks = (boot_scores[:, None, :] > boot_scores[:, :, None]).sum(axis=2) + 1
@@ -210,7 +226,7 @@ def point_scores(frame: pd.DataFrame, arms: list[str]) -> dict[str, float]:
     pairs, outcome = _outcomes(frame, arms)
     if not len(outcome):
         return dict.fromkeys(arms, 0.5)
-    wins, games = _tables(pairs, outcome, np.ones((1, len(outcome))), len(arms))
+    wins, games = _tables(pairs, outcome[None], len(arms))
     return {a: float(s) for a, s in zip(arms, _scores(_fit(wins, games))[0], strict=True)}
 
 

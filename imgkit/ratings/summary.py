@@ -217,6 +217,8 @@ class RatingSummary:
     more_answers: int | None
     judges: list[str] = field(default_factory=list)
     judge_simulated: bool = False
+    #: the judge's per-image checks (:func:`imgkit.ratings.judge.judge_checks`), when read
+    checks: pd.DataFrame | None = None
 
     @property
     def people_answers(self) -> int:
