@@ -18,12 +18,19 @@ from imgkit.errors import RunError
 from imgkit.runner import drill
 
 
-def test_the_drill_from_python_prints_its_estimate_on_standard_output(tmp_path, capsys):
-    # A notebook shows standard error as an error block: the estimate is not one.
+@pytest.mark.parametrize("notebook", [True, False])
+def test_the_drill_from_python_says_its_estimate_on_stdout_in_a_notebook_only(
+    tmp_path, capsys, monkeypatch, notebook
+):
+    # JupyterLab shows standard error as an error block: there the estimate goes to standard
+    # output; a script keeps its standard output for its own results. (Run in a real kernel
+    # by test_notebook_reading.test_notebook_output_reads_as_written.)
+    monkeypatch.setattr("imgkit.runner.progress.in_notebook", lambda: notebook)
     drill(["a red fox"], ["dall-e-3"], n=1, out=tmp_path, progress=False)
     out, err = capsys.readouterr()
-    assert "estimated $" in out
-    assert err == ""
+    said, quiet = (out, err) if notebook else (err, out)
+    assert "estimated $" in said
+    assert quiet == ""
 
 
 def test_the_drill_command_keeps_standard_output_for_its_summary(tmp_path, capsys):

@@ -13,7 +13,7 @@ import sys
 from collections.abc import Mapping
 from typing import Any
 
-__all__ = ["BatchBars", "LineBar", "Progress", "new_bar"]
+__all__ = ["BatchBars", "LineBar", "Progress", "in_notebook", "new_bar"]
 
 
 class LineBar:
@@ -63,7 +63,7 @@ class LineBar:
         self._closed = True
 
 
-def _in_notebook() -> bool:
+def in_notebook() -> bool:
     """Whether this process is a Jupyter kernel (where tqdm draws a widget)."""
     if "ipykernel" not in sys.modules:
         return False
@@ -80,7 +80,7 @@ def new_bar(**options: Any) -> Any:
     :class:`LineBar` when standard error is neither (a log file, a pipe)."""
     stream = sys.stderr
     interactive = bool(getattr(stream, "isatty", lambda: False)())
-    if not interactive and not _in_notebook():
+    if not interactive and not in_notebook():
         return LineBar(file=stream, **options)
     from tqdm.auto import tqdm
 

@@ -45,13 +45,17 @@ __all__ = ["adrill", "drill", "info_log", "stderr_log"]
 
 
 def info_log(message: str) -> None:
-    """The default ``log`` of the Python API: a line on standard output.
+    """The default ``log`` of the Python API: a line on standard error, or on standard output
+    in a notebook.
 
-    These lines are information (the estimate, where a stopped run can be resumed), not
-    errors: a notebook shows standard error as it shows an error (JupyterLab paints it pink),
-    so from Python they go where ``print`` goes. Errors are raised, never logged.
+    These lines are information (the estimate, where a stopped run can be resumed), not errors
+    (those are raised): a script keeps its standard output for its own results, but JupyterLab
+    shows standard error as it shows an error, a pink block, so in a notebook they go where
+    ``print`` goes.
     """
-    print(message, file=sys.stdout, flush=True)
+    from imgkit.runner.progress import in_notebook
+
+    print(message, file=sys.stdout if in_notebook() else sys.stderr, flush=True)
 
 
 def stderr_log(message: str) -> None:
@@ -274,9 +278,9 @@ def drill(
       the synchronous one), results within its completion window (up to 24 hours); the others
       run synchronously and the run says why (:mod:`imgkit.runner.batch`).
       ``sim_batch_duration``: seconds the embedded simulator takes over a batch;
-    - ``progress`` (tqdm bars per arm), ``log`` (where the estimate and notices go; default
-      standard output, :func:`info_log`; the command line passes :func:`stderr_log`; None for
-      silence), ``stop`` (a threading.Event that ends the run cleanly, as
+    - ``progress`` (tqdm bars per arm; plain lines in a log file), ``log`` (where the
+      estimate and notices go; default :func:`info_log`: standard error, standard output in a
+      notebook; None for silence), ``stop`` (a threading.Event that ends the run cleanly, as
       "stopped"), ``interrupt`` (the same, ending it as "interrupted": what Ctrl-C sets);
     - ``catalog``: the :class:`~imgkit.catalog.models.Catalog` to price and check against
       (default: the built-in one, with ``$IMGKIT_PRICES`` applied).
