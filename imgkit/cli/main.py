@@ -40,6 +40,7 @@ COMMAND_MODULES = (
     "imgkit.cli.check",
     "imgkit.cli.drift",
     "imgkit.cli.batch",
+    "imgkit.cli.ratings",
 )
 
 _GLOBAL_OPTIONS_WITH_VALUE = ("--prices",)
