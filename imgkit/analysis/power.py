@@ -164,6 +164,30 @@ def _group_sums(points: np.ndarray) -> np.ndarray:
     return points.shape[-2] * lengths - np.einsum("...w,...w->...", total, total)
 
 
+def _relabelled_sums(stacked: np.ndarray, mask: np.ndarray, n: int) -> np.ndarray:
+    """``(S, P)`` statistics ``pair sum of arm B - pair sum of arm A`` of every simulated run
+    (``stacked``: ``(S, 2n, W)``, arm A's images then arm B's) under every relabelling
+    (``mask``: ``(P, 2n)``, True = labelled arm A, n of them).
+
+    With ``x_i`` the images, ``L_i = |x_i|^2``, ``T`` their sum and ``m`` a mask, a group's pair
+    sum is ``n sum L - |sum x|^2``; arm A's sum is ``m @ X`` and arm B's ``T - m @ X``, so the
+    squares cancel and the statistic is linear in the mask::
+
+        sum_B - sum_A = n sum_i L_i - |T|^2 - 2 (n L - X @ T) @ m
+
+    (for hash bits, where ``L_i = sum_w x_iw``, this is ``sum_w T_w (n - T_w) - 2 (X @ (n - T))
+    @ m``): one ``(S, 2n) @ (2n, P)`` product instead of an ``(S, P, W)`` array per relabelling.
+    Hash bits are 0/1 and every term is an integer below 2^53, so the result is exact, the same
+    bits as the quadratic form it replaces; feature points differ from it by rounding only.
+    """
+    wide = stacked.astype(np.float64)
+    total = wide.sum(axis=1)  # (S, W)
+    lengths = np.einsum("snw,snw->sn", wide, wide)  # (S, 2n)
+    constant = n * lengths.sum(axis=1) - np.einsum("sw,sw->s", total, total)  # (S,)
+    slope = n * lengths - np.matmul(wide, total[:, :, None])[:, :, 0]  # (S, 2n)
+    return constant[:, None] - 2 * (slope @ mask.T.astype(np.float64))
+
+
 def power_at(
     templates: Sequence[Templates],
     n: int,
@@ -178,7 +202,7 @@ def power_at(
     Simulates ``n_sims`` runs and tests each as :func:`~imgkit.analysis.resampling.
     relabel_two_arms` does (exact when there are at most ``n_perm`` relabellings, else
     ``n_perm`` random ones, shared by the simulated runs, which keeps each test valid), all
-    runs at once as batched matrix products.
+    runs and relabellings at once in closed form (:func:`_relabelled_sums`).
     """
     strata_sizes = [(n, n)] * len(templates)
     masks, exact = stratum_labelings(strata_sizes, n_perm, rng)
@@ -189,20 +213,7 @@ def power_at(
         arm_a = t.simulate("a", n, n_sims, rng)
         arm_b = t.simulate("b", n, n_sims, rng)
         observed += _group_sums(arm_b) - _group_sums(arm_a)
-        stacked = np.concatenate([arm_a, arm_b], axis=1)  # (S, 2n, W)
-        total = stacked.sum(axis=1, dtype=np.float64)[:, None, :]  # (S, 1, W)
-        wide = stacked.astype(np.float64)
-        lengths = np.einsum("snw,snw->sn", wide, wide)  # (S, 2n)
-        all_lengths = lengths.sum(axis=1)[:, None]  # (S, 1)
-        weights = mask.astype(stacked.dtype)
-        for start in range(0, weights.shape[0], 256):
-            chunk = weights[start : start + 256]
-            ones_a = np.matmul(chunk[None], stacked).astype(np.float64)  # (S, P, W)
-            ones_b = total - ones_a
-            chosen = lengths @ chunk.T.astype(np.float64)  # (S, P): |x|^2 summed over arm A
-            sum_a = n * chosen - np.einsum("spw,spw->sp", ones_a, ones_a)
-            sum_b = n * (all_lengths - chosen) - np.einsum("spw,spw->sp", ones_b, ones_b)
-            null[:, start : start + 256] += sum_b - sum_a
+        null += _relabelled_sums(np.concatenate([arm_a, arm_b], axis=1), mask, n)
     observed = np.abs(observed / pairs)
     null = np.abs(null / pairs)
     hits = (null >= observed[:, None] - 1e-9 * np.maximum(1.0, observed[:, None])).sum(axis=1)

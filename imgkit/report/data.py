@@ -55,7 +55,7 @@ from imgkit.analysis.generations import measure_reference
 from imgkit.analysis.measures import DEFAULT_MEASURE, Measure, parse_measure, parse_measures
 from imgkit.analysis.multiplicity import CORRECTIONS
 from imgkit.analysis.reference import Reference
-from imgkit.analysis.resampling import percentile_interval
+from imgkit.analysis.resampling import DEFAULT_N_BOOT, DEFAULT_N_PERM, percentile_interval
 from imgkit.analysis.sweep import SweepComparison, compare_all
 from imgkit.errors import ValidationError, check_argument
 from imgkit.experiment.sweep import SWEEP_FILE_NAME
@@ -418,8 +418,8 @@ def report_data(
     kinds: Sequence[Measure | str] = DEFAULT_KINDS,
     per_day: Sequence[float | int] = DEFAULT_PER_DAY,
     days: int = 30,
-    n_boot: int = 2000,
-    n_perm: int = 10_000,
+    n_boot: int = DEFAULT_N_BOOT,
+    n_perm: int = DEFAULT_N_PERM,
     seed: int = 0,
     correction: str = "holm",
     alpha: float = 0.05,
