@@ -66,13 +66,16 @@ def _prompts(run_folder: Path) -> dict[str, str]:
 
 
 def ratings_frame(
-    run_folder: str | os.PathLike[str] | None = None,
+    run_folder: Any = None,
     *,
     answers: list[Answer] | None = None,
     source: str | None = None,
 ) -> pd.DataFrame:
-    """One row per answer kept in ``run_folder`` (or per answer of ``answers``), oldest first,
+    """One row per answer kept in ``run_folder`` (a folder or a ``Run``; or per answer of
+    ``answers``), oldest first,
     with the columns of :data:`FRAME_COLUMNS`; ``source`` "person" or "judge" keeps those."""
+    if run_folder is not None:
+        run_folder = Path(getattr(run_folder, "path", run_folder))  # a Run or its folder
     if answers is None:
         if run_folder is None:
             raise TypeError("ratings_frame needs a run folder or answers")
