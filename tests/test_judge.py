@@ -11,13 +11,8 @@ import pytest
 import imgkit
 from imgkit.cli.main import main
 from imgkit.errors import BudgetExceededError, ValidationError
-from imgkit.ratings.judge import (
-    judge_checks,
-    judge_run,
-    judge_tasks,
-    load_rubric,
-    request_arguments,
-)
+from imgkit.ratings.judge import judge_checks, judge_run, judge_tasks, load_rubric
+from imgkit.ratings.judge_requests import request_arguments
 from imgkit.ratings.schedule import rateable_images
 from imgkit.ratings.store import read_answers, read_jsonl
 from imgkit.ratings.summary import rating_summary
@@ -156,3 +151,28 @@ def test_judge_and_ratings_commands(run_folder: Path, sim, capsys) -> None:
     assert main(["judge", str(run_folder), "--judge", "gpt-5", "--budget", "0.00001",
                  "--sim-url", sim.base_url]) == 2  # fmt: skip
     assert "budget" in capsys.readouterr().err
+
+
+def test_a_gemini_judge_through_the_google_genai_sdk(run_folder: Path, sim) -> None:
+    result = judge_run(
+        run_folder, judge="gemini-2.5-flash", sim_url=sim.base_url, pairs_per_prompt=2
+    )
+    assert result.failures == [] and result.answered == result.planned == 8
+    assert result.simulated and 0 < result.spent_usd <= result.estimate_usd
+    answered = [
+        r
+        for r in read_jsonl(run_folder / "judge/gemini-2.5-flash/requests.jsonl")
+        if r["status"] == "ok"
+    ]
+    # 1024x1024 images are four 768-pixel tiles of 258 tokens each
+    check = next(r for r in answered if r["kind"] == "check")
+    assert check["usage"]["input_tokens"] > 4 * 258
+    assert {r["answer"]["prompt"] for r in answered if r["kind"] == "pair"} <= {
+        "first", "second", "tie",
+    }  # fmt: skip
+    judged = [
+        a
+        for a in read_answers(run_folder, source="judge")
+        if a.extra["judge"] == "gemini-2.5-flash"
+    ]
+    assert len(judged) == 12

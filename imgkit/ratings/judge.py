@@ -30,15 +30,12 @@ simulated everywhere; its answers follow what it drew (:mod:`imgkit.simulator.op
 
 from __future__ import annotations
 
-import base64
 import functools
 import hashlib
 import json
-import os
 import random
 import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from decimal import Decimal
 from importlib import resources
@@ -47,7 +44,15 @@ from pathlib import Path
 from typing import Any
 
 from imgkit.errors import BudgetExceededError, RunError, ValidationError, check_argument
-from imgkit.ratings.judges import JudgeSpec, judge_catalog, judges_data
+from imgkit.ratings.judge_requests import (
+    JudgeTask,
+    ask,
+    estimate_settings,
+    image_tokens,
+    open_client,
+    usage_tokens,
+)
+from imgkit.ratings.judges import JudgeSpec, judge_catalog
 from imgkit.ratings.store import CRITERIA, Answer, RatingStore, append_jsonl, read_jsonl
 
 __all__ = [
@@ -73,65 +78,6 @@ def load_rubric() -> dict[str, Any]:
     """The fixed rubric (its ``version`` names it in every record)."""
     text = resources.files("imgkit.ratings").joinpath(f"data/{RUBRIC_FILE}").read_text("utf-8")
     return json.loads(text)
-
-
-def pairwise_schema() -> dict[str, Any]:
-    """The structured answer of a pairwise question: first / second / tie per criterion."""
-    choice = {"type": "string", "enum": ["first", "second", "tie"]}
-    return {
-        "type": "object",
-        "properties": {**{c: choice for c in CRITERIA}, "reason": {"type": "string"}},
-        "required": [*CRITERIA, "reason"],
-        "additionalProperties": False,
-    }
-
-
-def check_schema() -> dict[str, Any]:
-    """The structured answer of a per-image check: each named object or attribute, shown?"""
-    item = {
-        "type": "object",
-        "properties": {
-            "item": {"type": "string"},
-            "kind": {"type": "string", "enum": ["object", "attribute"]},
-            "shown": {"type": "boolean"},
-        },
-        "required": ["item", "kind", "shown"],
-        "additionalProperties": False,
-    }
-    return {
-        "type": "object",
-        "properties": {"items": {"type": "array", "items": item}},
-        "required": ["items"],
-        "additionalProperties": False,
-    }
-
-
-@dataclass(frozen=True)
-class JudgeTask:
-    """One request: a pairwise question (two images, in ``order``) or a check (one image)."""
-
-    key: str
-    kind: str  # "pair" or "check"
-    prompt_id: str
-    prompt: str
-    shas: tuple[str, ...]
-    arms: tuple[str, ...]
-    paths: tuple[Path, ...]
-    pair_id: str = ""
-    order: str = ""  # "ab": the pair's first arm shown first, "ba": swapped
-
-    def text(self, rubric: dict[str, Any]) -> str:
-        """The request's text: the prompt as written, and what to answer."""
-        quoted = f'Prompt as written:\n"""\n{self.prompt}\n"""'
-        if self.kind == "check":
-            return f"{rubric['check']['intro']}\n\n{quoted}"
-        questions = "\n".join(
-            f"- {name}: {question}" for name, question in rubric["pairwise"]["questions"].items()
-        )
-        return (
-            f"{rubric['pairwise']['intro']}\n\n{quoted}\n\nAnswer each question with first, "
-            f"second or tie:\n{questions}\nThen give one sentence of reason."
-        )
 
 
 def judge_tasks(images: Any, *, pairs_per_prompt: int = 3, seed: int = 0) -> list[JudgeTask]:
@@ -199,17 +145,13 @@ def judge_tasks(images: Any, *, pairs_per_prompt: int = 3, seed: int = 0) -> lis
 # ------------------------------------------------------------------------------- the cost
 
 
-def _estimate_settings() -> dict[str, Any]:
-    return judges_data()["estimate"]
-
-
 def worst_case_usd(task: JudgeTask, spec: JudgeSpec, rubric: dict[str, Any]) -> Decimal:
     """The most ``task`` can cost: its input tokens (text at four characters a token, each
     image at the low-detail figure) and the whole ``max_output_tokens``."""
-    settings = _estimate_settings()
+    settings = estimate_settings()
     chars = len(rubric["instructions"]) + len(task.text(rubric)) + 400  # + the schema
-    input_tokens = -(-chars // settings["chars_per_token"]) + settings["image_tokens_low"] * len(
-        task.shas
+    input_tokens = -(-chars // settings["chars_per_token"]) + sum(
+        image_tokens(path, spec) for path in task.paths
     )
     return (
         spec.input_per_million * input_tokens
@@ -218,40 +160,13 @@ def worst_case_usd(task: JudgeTask, spec: JudgeSpec, rubric: dict[str, Any]) -> 
 
 
 def _cost(usage: Any, spec: JudgeSpec) -> Decimal:
-    tokens_in = int(getattr(usage, "input_tokens", 0) or 0)
-    tokens_out = int(getattr(usage, "output_tokens", 0) or 0)
+    tokens_in, tokens_out = usage_tokens(usage)
     return (spec.input_per_million * tokens_in + spec.output_per_million * tokens_out) / Decimal(
         1_000_000
     )
 
 
 # ------------------------------------------------------------------------------- requests
-
-
-def _data_url(path: Path) -> str:
-    kind = {"jpg": "jpeg"}.get(path.suffix.lstrip(".").lower(), path.suffix.lstrip(".").lower())
-    encoded = base64.b64encode(path.read_bytes()).decode("ascii")
-    return f"data:image/{kind or 'png'};base64,{encoded}"
-
-
-def request_arguments(task: JudgeTask, model: str, rubric: dict[str, Any]) -> dict[str, Any]:
-    """The ``client.responses.create`` arguments of ``task``: the rubric's instructions, the
-    text and the images (low detail) as one user turn, a strict JSON schema for the answer."""
-    content: list[dict[str, Any]] = [{"type": "input_text", "text": task.text(rubric)}]
-    for label, path in zip(("first", "second"), task.paths, strict=False):
-        if task.kind == "pair":
-            content.append({"type": "input_text", "text": f"The {label} image:"})
-        content.append({"type": "input_image", "image_url": _data_url(path), "detail": "low"})
-    schema = pairwise_schema() if task.kind == "pair" else check_schema()
-    name = rubric["pairwise" if task.kind == "pair" else "check"]["schema_name"]
-    return {
-        "model": model,
-        "instructions": rubric["instructions"],
-        "input": [{"role": "user", "content": content}],
-        "text": {"format": {"type": "json_schema", "name": name, "schema": schema, "strict": True}},
-        "max_output_tokens": _estimate_settings()["max_output_tokens"],
-        "store": False,
-    }
 
 
 @dataclass
@@ -350,30 +265,6 @@ def _answers_of(record: dict[str, Any]) -> list[Answer]:
     return out
 
 
-@contextmanager
-def _client(backend: str, sim_url: str | None) -> Iterator[tuple[Any, bool]]:
-    import openai
-
-    if backend == "live":
-        key = os.environ.get("OPENAI_API_KEY")
-        if not key:
-            raise ValidationError(
-                "OPENAI_API_KEY", None, "an API key in the environment for a live judge"
-            )
-        yield openai.OpenAI(api_key=key, max_retries=0, timeout=120), False
-        return
-    if sim_url:
-        yield (
-            openai.OpenAI(api_key="sim", base_url=sim_url.rstrip("/") + "/v1", max_retries=0),
-            True,
-        )
-        return
-    from imgkit.simulator import serve
-
-    with serve(seed=0, latency=0.0) as sim:
-        yield openai.OpenAI(api_key="sim", base_url=sim.openai_base_url, max_retries=0), True
-
-
 def judge_run(
     run: Any,
     *,
@@ -453,7 +344,7 @@ def judge_run(
     store = RatingStore(folder, _rater(judge))
     _catch_up(store, records, version)
     if left:
-        with _client(backend, sim_url) as (client, simulated):
+        with open_client(spec, backend, sim_url) as (client, simulated):
             result.simulated = simulated
             for task in left:
                 worst = worst_case_usd(task, spec, rubric)
@@ -465,13 +356,13 @@ def judge_run(
                 )
                 result.sent += 1
                 try:
-                    with translating("openai", judge):
-                        response = client.responses.create(**request_arguments(task, judge, rubric))
-                    answer = json.loads(response.output_text)
+                    with translating("gemini" if spec.api == "gemini" else "openai", judge):
+                        answer, usage, request_id = ask(client, spec, task, rubric)
                 except (ImgkitError, ValueError) as exc:
                     result.failures.append(f"{task.key}: {exc}")
                     continue
-                cost = _cost(response.usage, spec)
+                cost = _cost(usage, spec)
+                tokens_in, tokens_out = usage_tokens(usage)
                 result.spent_usd += cost
                 record = {
                     "key": task.key,
@@ -486,11 +377,8 @@ def judge_run(
                     "pair_id": task.pair_id,
                     "order": task.order,
                     "answer": answer,
-                    "request_id": getattr(response, "_request_id", None),
-                    "usage": {
-                        "input_tokens": getattr(response.usage, "input_tokens", None),
-                        "output_tokens": getattr(response.usage, "output_tokens", None),
-                    },
+                    "request_id": request_id,
+                    "usage": {"input_tokens": tokens_in, "output_tokens": tokens_out},
                     "cost_usd": str(cost),
                     "price_source": f"{spec.source}, {spec.as_of}",
                     "at": time.time(),

@@ -6,15 +6,9 @@ shape, an assistant message whose text is JSON matching the schema, with usage. 
 be one of imgkit's judges (``ratings/data/judges.toml``); another is answered 404
 ``model_not_found`` as the API does.
 
-The answers follow what the simulator drew. Each content word of a prompt is drawn as shapes
-whose colour and place depend on the word alone (:func:`imgkit.simulator.drawing.composition`),
-so the judge looks for each word of the prompt *as written* at its shapes' centres: a word is
-shown when most of its shapes are there in their colour. An image in which more of the
-prompt's shapes can be seen follows the prompt better; a rewrite that added words drew more
-shapes over them. "Better made" is the calmer image (less edge clutter, the simulator's
-stand-in for artefacts); "would use" weighs both. Differences within a small margin are ties.
-The simulated judge has no position bias, so its two orders agree; a real one may not, which is
-why both are asked.
+The answers follow what the simulator drew (:mod:`imgkit.simulator.judging`): the image in which
+more of the prompt's drawn shapes can be seen follows it better. The simulated judge has no
+position bias, so its two orders agree; a real one may not, which is why both are asked.
 
 Usage: the text at four characters a token plus 85 tokens per low-detail image in, the answer's
 text out (imgkit's own estimate rules, ``judges.toml``).
@@ -24,29 +18,23 @@ from __future__ import annotations
 
 import base64
 import binascii
-import io
 import json
-import re
 import secrets
 import time
 from typing import Any
 
-import numpy as np
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-from imgkit.simulator import drawing
+from imgkit.simulator.judging import PROMPT_PATTERN, check_answer, pairwise_answer
 from imgkit.simulator.openai_errors import error
 from imgkit.simulator.openai_usage import text_tokens
 from imgkit.simulator.pipeline import in_thread, request_id
 from imgkit.simulator.state import SimState
 
-__all__ = ["is_judge_request", "judge_response", "judge_scores"]
+__all__ = ["is_judge_request", "judge_response"]
 
-_PROMPT = re.compile(r'Prompt as written:\n"""\n(.*?)\n"""', re.S)
 _LOW_DETAIL_TOKENS = 85
-_TIE_MARGIN = 0.04
-_COLOUR_TOLERANCE = 25.0  # a visible shape's centre is within ~12 of its colour
 
 
 def is_judge_request(body: dict[str, Any]) -> bool:
@@ -82,76 +70,6 @@ def _parts(body: dict[str, Any]) -> tuple[str, list[bytes]]:
     return "\n".join(texts), images
 
 
-def _words(prompt: str) -> list[str]:
-    seen = []
-    for word in re.findall(r"[a-z0-9']+", prompt.lower()):
-        if word not in seen and drawing.composition(word) != drawing.composition(""):
-            seen.append(word)
-    return seen
-
-
-def judge_scores(prompt: str, data: bytes) -> dict[str, Any]:
-    """What the simulated judge sees in one image: which words of ``prompt`` are shown
-    (``shown``: {word: bool}), ``follows`` (the share shown) and ``calm`` (1 - edge clutter)."""
-    from PIL import Image
-
-    try:
-        image = Image.open(io.BytesIO(data)).convert("RGB")
-    except Exception:  # an image the judge cannot open shows nothing
-        return {"shown": {w: False for w in _words(prompt)}, "follows": 0.0, "calm": 0.0}
-    image.thumbnail((256, 256))
-    pixels = np.asarray(image, dtype=float)
-    height, width = pixels.shape[:2]
-    shown, visible, total = {}, 0, 0
-    for word in _words(prompt):
-        found = 0
-        shapes = drawing.composition(word).shapes
-        for shape in shapes:
-            x = min(width - 1, max(0, int(shape.cx * width)))
-            y = min(height - 1, max(0, int(shape.cy * height)))
-            patch = pixels[max(0, y - 1) : y + 2, max(0, x - 1) : x + 2].reshape(-1, 3)
-            distance = np.sqrt(((patch - np.array(shape.color)) ** 2).sum(axis=1)).min()
-            found += bool(distance < _COLOUR_TOLERANCE)
-        # a word is shown when most of its shapes can be seen (not drawn over)
-        shown[word] = 2 * found >= len(shapes)
-        visible, total = visible + found, total + len(shapes)
-    grey = pixels.mean(axis=2)
-    clutter = (np.abs(np.diff(grey, axis=0)) > 12).mean() + (
-        np.abs(np.diff(grey, axis=1)) > 12
-    ).mean()
-    return {
-        "shown": shown,
-        "follows": visible / total if total else 0.0,
-        "calm": float(1.0 - min(1.0, clutter)),
-    }
-
-
-def _pick(first: float, second: float) -> str:
-    if abs(first - second) <= _TIE_MARGIN:
-        return "tie"
-    return "first" if first > second else "second"
-
-
-def _pairwise(prompt: str, images: list[bytes]) -> dict[str, Any]:
-    a, b = (judge_scores(prompt, data) for data in images[:2])
-    use_a = 0.6 * a["follows"] + 0.4 * a["calm"]
-    use_b = 0.6 * b["follows"] + 0.4 * b["calm"]
-    return {
-        "prompt": _pick(a["follows"], b["follows"]),
-        "craft": _pick(a["calm"], b["calm"]),
-        "use": _pick(use_a, use_b),
-        "reason": (
-            f"The first image shows {a['follows']:.0%} of what the prompt names, the second "
-            f"{b['follows']:.0%} (simulated judge)."
-        ),
-    }
-
-
-def _check(prompt: str, images: list[bytes]) -> dict[str, Any]:
-    seen = judge_scores(prompt, images[0])["shown"]
-    return {"items": [{"item": w, "kind": "object", "shown": s} for w, s in seen.items()]}
-
-
 async def judge_response(request: Request, body: dict[str, Any], state: SimState) -> Response:
     """Answer a judge's request (see the module docstring)."""
     from imgkit.ratings.judges import judge_catalog
@@ -165,7 +83,7 @@ async def judge_response(request: Request, body: dict[str, Any], state: SimState
         )
     fmt = body["text"]["format"]
     text, images = _parts(body)
-    match = _PROMPT.search(text)
+    match = PROMPT_PATTERN.search(text)
     if match is None:
         return error(400, "The imgkit simulator's judge needs the prompt in the request text.")
     name = fmt.get("name")
@@ -177,7 +95,7 @@ async def judge_response(request: Request, body: dict[str, Any], state: SimState
             f"image_check (one image); got {name!r} with {len(images)} images.",
             param="text.format.name",
         )
-    task = _pairwise if name == "pairwise_judgement" else _check
+    task = pairwise_answer if name == "pairwise_judgement" else check_answer
     answer = await in_thread(task, match.group(1), images)
     reply = json.dumps(answer)
     tokens_in = text_tokens(text + str(body.get("instructions") or "")) + _LOW_DETAIL_TOKENS * len(
