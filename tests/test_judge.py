@@ -176,3 +176,15 @@ def test_a_gemini_judge_through_the_google_genai_sdk(run_folder: Path, sim) -> N
         if a.extra["judge"] == "gemini-2.5-flash"
     ]
     assert len(judged) == 12
+
+
+def test_two_judges_are_summarised_one_at_a_time(run_folder: Path, sim) -> None:
+    judge_run(run_folder, judge="gpt-5-mini", sim_url=sim.base_url, pairs_per_prompt=1)
+    judge_run(run_folder, judge="gemini-2.5-flash", sim_url=sim.base_url, pairs_per_prompt=2)
+    summary = rating_summary(run_folder, n_boot=50)
+    assert summary.judges == ["gemini-2.5-flash", "gpt-5-mini"]
+    assert summary.judge == "gemini-2.5-flash" and summary.judge_answers == 12  # the most
+    other = rating_summary(run_folder, n_boot=50, judge="gpt-5-mini")
+    assert other.judge_answers == 6 and other.judge_ranking["answers"].max() == 2
+    with pytest.raises(ValidationError, match="gpt-5-mini"):
+        rating_summary(run_folder, judge="gpt-5")

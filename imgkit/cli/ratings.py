@@ -101,7 +101,10 @@ def _print_summary(summary: Any) -> None:
             )
     if summary.judge_answers:
         label = " (simulated)" if summary.judge_simulated else ""
-        print(f"\njudge {', '.join(summary.judges)}{label}: {summary.judge_answers} answers")
+        print(f"\njudge {summary.judge}{label}: {summary.judge_answers} answers")
+        others = [j for j in summary.judges if j != summary.judge]
+        if others:
+            print(f"  other judges of this run (--judge MODEL): {', '.join(others)}")
         for verdict in summary.judge_preferences["verdict"]:
             print(verdict)
         for row in summary.judge_agreement.itertuples(index=False):
@@ -137,6 +140,7 @@ def _run_ratings(args: argparse.Namespace) -> int:
         correction=args.correction,
         n_boot=args.n_boot,
         seed=args.seed,
+        judge=args.judge,
     )
     if args.json:
         print(json.dumps(summary.to_dict(), indent=2, default=str))
@@ -185,6 +189,12 @@ def configure(name: str, parser: argparse.ArgumentParser) -> None:
         parser.add_argument("--correction", default="holm", help="holm (default), bh or none")
         parser.add_argument("--n-boot", type=int, default=1000, help="bootstrap draws")
         parser.add_argument("--seed", type=int, default=0, help="bootstrap seed")
+        parser.add_argument(
+            "--judge",
+            default=None,
+            metavar="MODEL",
+            help="the judge to show when several judged the run (default: the most answers)",
+        )
         parser.set_defaults(func=_run_ratings)
     elif name == "judge":
         parser.add_argument("run", metavar="RUN_DIR", help="a run folder written by drill")

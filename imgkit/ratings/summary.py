@@ -19,6 +19,7 @@ from typing import Any
 
 import pandas as pd
 
+from imgkit.errors import ValidationError
 from imgkit.ratings.agreement import krippendorff_alpha, rater_agreement
 from imgkit.ratings.ranking import MIN_ANSWERS, answers_needed, preferences, ranking
 from imgkit.ratings.store import CRITERIA, Answer, read_answers
@@ -219,6 +220,8 @@ class RatingSummary:
     judge_agreement: pd.DataFrame
     more_answers: int | None
     judges: list[str] = field(default_factory=list)
+    #: the judge whose answers ``judge_*`` hold (None: no judge)
+    judge: str | None = None
     judge_simulated: bool = False
     #: the judge's per-image checks (:func:`imgkit.ratings.judge.judge_checks`), when read
     checks: pd.DataFrame | None = None
@@ -233,7 +236,9 @@ class RatingSummary:
 
     @property
     def judge_answers(self) -> int:
-        return int(((self.frame["source"] == "judge") & (self.frame["choice"] != "skip")).sum())
+        """The answers of :attr:`judge` (not skipped)."""
+        rows = self.frame[(self.frame["source"] == "judge") & (self.frame["choice"] != "skip")]
+        return int((rows["judge"] == self.judge).sum())
 
     @property
     def verdicts(self) -> list[str]:
@@ -254,6 +259,7 @@ class RatingSummary:
             "preferences": records(self.preferences),
             "more_answers": self.more_answers,
             "judges": list(self.judges),
+            "judge": self.judge,
             "judge_simulated": self.judge_simulated,
             "judge_ranking": records(self.judge_ranking),
             "judge_preferences": records(self.judge_preferences),
@@ -270,17 +276,32 @@ def rating_summary(
     min_answers: int = MIN_ANSWERS,
     n_boot: int = 1000,
     seed: int = 0,
+    judge: str | None = None,
 ) -> RatingSummary:
-    """Everything the ratings of ``run_folder`` (or a :func:`ratings_frame`) say."""
+    """Everything the ratings of ``run_folder`` (or a :func:`ratings_frame`) say.
+
+    ``judge``: which judge model's answers to rank and hold against the people's when several
+    judged the run (None: the one with the most answers; :attr:`RatingSummary.judges` lists
+    them all). Raises :class:`ValidationError` for a judge that did not judge this run.
+    """
     if frame is None:
         frame = ratings_frame(run_folder)
     people = frame[frame["source"] == "person"]
     judged = frame[frame["source"] == "judge"]
+    judges = sorted({str(j) for j in judged["judge"].dropna()})
+    if judge is None and judges:
+        judge = judged["judge"].value_counts().sort_index().idxmax()
+    if judge is not None:
+        if judge not in judges:
+            raise ValidationError("judge", judge, judges or ["(no judge has judged this run)"])
+        judged = judged[judged["judge"] == judge]
+        frame_for_agreement = pd.concat([people, judged])
+    else:
+        frame_for_agreement = frame
     options = {"n_boot": n_boot, "seed": seed}
     rank = ranking(people, min_answers=min_answers, **options)
     table = preferences(people, alpha=alpha, correction=correction, min_answers=min_answers)
     overall, raters = rater_agreement(people)
-    judges = sorted({str(j) for j in judged["judge"].dropna()})
     return RatingSummary(
         frame=frame,
         ranking=rank,
@@ -295,8 +316,9 @@ def rating_summary(
             min_answers=min_answers,
             who="the judge",
         ),
-        judge_agreement=judge_agreement(frame),
+        judge_agreement=judge_agreement(frame_for_agreement),
         more_answers=settle_estimate(table, rank, min_answers),
         judges=judges,
+        judge=judge,
         judge_simulated=bool(judged["simulated"].any()) if len(judged) else False,
     )

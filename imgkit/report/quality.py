@@ -161,9 +161,15 @@ def quality_content(summary: Any, prompt_numbers: Mapping[str, str] | None = Non
         label = (
             " (simulated: the imgkit simulator played the judge)" if summary.judge_simulated else ""
         )
+        others = ", ".join(j for j in summary.judges if j != summary.judge)
         judge_line = (
-            f"A judge model, {', '.join(summary.judges)}{label}, answered the same questions "
+            f"A judge model, {summary.judge}{label}, answered the same questions "
             f"{summary.judge_answers} times (each pair in both orders, to cancel position bias)."
+            + (
+                f" Other judges of this run: {others} (imgkit ratings RUN --judge MODEL)."
+                if others
+                else ""
+            )
         )
         units = summary.judge_agreement
         pooled = units[units["criterion"] == "all"].iloc[0]
