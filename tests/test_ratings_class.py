@@ -83,3 +83,17 @@ def test_imgkit_rate_serves_the_page_until_interrupted(tmp_path: Path) -> None:
         out, err = process.communicate(timeout=20)
     assert process.returncode == 0, err
     assert "0 answers kept in" in out
+
+
+def test_bad_input_is_named_before_anything_is_written(tmp_path: Path, capsys) -> None:
+    run = imgkit.drill(["a red fox"], ["dall-e-3"], n=2, out=tmp_path, progress=False, log=None)
+    # one arm: nothing to compare
+    assert main(["rate", str(run.path), "--rater", "ann"]) == 2
+    assert "nothing to compare" in capsys.readouterr().err
+    assert main(["rate", str(run.path), "--rater", "../x"]) == 2
+    assert "rater" in capsys.readouterr().err
+    assert main(["ratings", "merge", str(run.path)]) == 2
+    assert "imgkit: error" in capsys.readouterr().err
+    assert main(["judge", str(run.path), "--judge", "dall-e-3"]) == 2
+    assert "gpt-5-mini" in capsys.readouterr().err  # the judges it could be
+    assert not (Path(run.path) / "ratings").exists() and not (Path(run.path) / "judge").exists()

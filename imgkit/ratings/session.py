@@ -107,9 +107,11 @@ class RatingSession:
     # ------------------------------------------------------------------------------- state
 
     def _people(self):
+        from imgkit.ratings.store import read_answers
         from imgkit.ratings.summary import ratings_frame
 
-        return ratings_frame(self.run_folder, source="person")
+        # the answers alone: the prompts' texts (the ledger) are not needed to schedule
+        return ratings_frame(answers=read_answers(self.run_folder, source="person"))
 
     def _advance(self, previous: Question | None) -> None:
         if previous is not None and previous.step < previous.steps:
