@@ -286,9 +286,23 @@ def stratum_labelings(
     masks = []
     for n_a, n_b in sizes:
         keys = rng.random((n_perm, n_a + n_b))
-        ranks = keys.argsort(axis=1).argsort(axis=1)
-        masks.append(ranks < n_a)
+        masks.append(_smallest(keys, n_a))
     return masks, False
+
+
+def _smallest(keys: np.ndarray, count: int) -> np.ndarray:
+    """Per row, True at the ``count`` smallest keys: the images a random relabelling puts in
+    arm A. The same masks as ranking every row (two sorts) with one partition: a key is among
+    the smallest when it is at most the row's count-th smallest, unless that key is tied, in
+    which case (a chance of about 1e-16 a pair of keys) the row is ranked as before."""
+    if count <= 0:
+        return np.zeros(keys.shape, dtype=bool)
+    kth = np.partition(keys, count - 1, axis=1)[:, count - 1 : count]
+    masks = keys <= kth
+    tied = np.flatnonzero(masks.sum(axis=1) != count)
+    if tied.size:
+        masks[tied] = keys[tied].argsort(axis=1).argsort(axis=1) < count
+    return masks
 
 
 def _stack(strata: Sequence[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
