@@ -21,7 +21,7 @@ from imgkit.analysis.power import (
     power_at,
     shifted_templates,
 )
-from imgkit.analysis.resampling import pair_count, stratum_labelings
+from imgkit.analysis.resampling import _smallest, pair_count, stratum_labelings
 
 
 def _group_sums(points):
@@ -50,9 +50,21 @@ def _quadratic_null(stacked, mask, n):
     return null
 
 
+def _ranked_labelings(sizes, n_perm, rng):
+    """Random relabellings as they were drawn before issue 28 (every row ranked, two sorts)."""
+    total = math.prod(math.comb(a + b, a) for a, b in sizes)
+    if total <= n_perm:
+        return stratum_labelings(sizes, n_perm, rng)  # the exact enumeration is unchanged
+    masks = []
+    for n_a, n_b in sizes:
+        keys = rng.random((n_perm, n_a + n_b))
+        masks.append(keys.argsort(axis=1).argsort(axis=1) < n_a)
+    return masks, False
+
+
 def _quadratic_power_at(templates, n, *, level, n_sims, n_perm, rng):
     strata_sizes = [(n, n)] * len(templates)
-    masks, exact = stratum_labelings(strata_sizes, n_perm, rng)
+    masks, exact = _ranked_labelings(strata_sizes, n_perm, rng)
     pairs = pair_count(n) * len(templates)
     observed = np.zeros(n_sims)
     null = np.zeros((n_sims, masks[0].shape[0]))
@@ -145,3 +157,17 @@ def test_the_null_distribution_is_the_quadratic_forms(case):
     np.testing.assert_allclose(
         _relabelled_sums(stacked, identity, n)[:, 0], observed, rtol=1e-12, atol=1e-9
     )
+
+
+def test_relabellings_are_drawn_as_before_even_with_tied_keys():
+    rng = np.random.default_rng(4)
+    sizes = [(7, 7), (30, 30)]
+    new, exact = stratum_labelings(sizes, 500, np.random.default_rng(9))
+    old, _ = _ranked_labelings(sizes, 500, np.random.default_rng(9))
+    assert not exact and all(np.array_equal(a, b) for a, b in zip(new, old, strict=True))
+    # Keys tied at the boundary (a draw that almost never happens) fall back to the ranking.
+    keys = rng.random((50, 10))
+    keys[:, 3] = keys[:, 5] = np.partition(keys, 4, axis=1)[:, 4]
+    masks = _smallest(keys, 5)
+    assert np.array_equal(masks, keys.argsort(axis=1).argsort(axis=1) < 5)
+    assert (masks.sum(axis=1) == 5).all()
