@@ -29,6 +29,10 @@ def test_a_class_rates_on_three_laptops_merges_and_reads_the_report(tmp_path: Pa
         log=None,
     )
     teacher = Path(run.path)
+    before = {
+        p.relative_to(teacher): p.read_bytes()
+        for p in [teacher / "ledger.sqlite", *sorted((teacher / "images").iterdir())]
+    }
     laptops = []
     for k, rater in enumerate(("ann", "bob", "cy")):
         copy = tmp_path / f"laptop{k}" / teacher.name
@@ -47,6 +51,8 @@ def test_a_class_rates_on_three_laptops_merges_and_reads_the_report(tmp_path: Pa
     assert main(["ratings", "merge", str(teacher), *map(str, laptops)]) == 0  # again: nothing
     assert "added 0 answers" in capsys.readouterr().out
     assert len(read_answers(teacher)) == 90
+    # rating and merging changed neither the ledger nor any image
+    assert {p: (teacher / p).read_bytes() for p in before} == before
     assert main(["ratings", str(teacher)]) == 0
     out = capsys.readouterr().out
     skipped = sum(a.choice == "skip" for a in read_answers(teacher))
