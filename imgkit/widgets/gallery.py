@@ -1,6 +1,7 @@
 """A gallery of generated images that fills as they arrive; click one to see it large.
 
-Each tile is the thumbnail with the arm's name under it; clicking either opens the image at a
+One row per arm, its images in repeat order. Each tile is the thumbnail with the arm's name
+under it; clicking either opens the image at a
 readable size with the prompt it was asked, the revised prompt the service reported and a word
 diff between the two (:func:`imgkit.analysis.divergence.html_diff`, which escapes its text).
 
@@ -26,7 +27,7 @@ from PIL import Image
 from imgkit.analysis.divergence import html_diff
 from imgkit.widgets._common import escape, simulated_badge
 
-__all__ = ["Gallery", "GalleryItem", "thumbnail_png"]
+__all__ = ["ArmRow", "Gallery", "GalleryItem", "thumbnail_png"]
 
 _THUMB = 160
 _LARGE = 512
@@ -89,21 +90,49 @@ class GalleryItem:
         )
 
 
+class ArmRow(widgets.VBox):
+    """One arm's images in the gallery: a heading and its thumbnails in repeat order."""
+
+    def __init__(self, arm: str) -> None:
+        self.arm = arm
+        self.items: list[GalleryItem] = []
+        self.heading = widgets.HTML(f"<b>{escape(arm)}</b>")
+        self.tiles = widgets.GridBox(
+            [],
+            layout=widgets.Layout(
+                grid_template_columns=f"repeat(auto-fill, {_THUMB + 16}px)", grid_gap="6px"
+            ),
+        )
+        super().__init__([self.heading, self.tiles])
+        self.add_class("imgkit-gallery-row")
+
+    def insert(self, item: GalleryItem, tile: Any) -> None:
+        """Put ``tile`` among the others in repeat order (images arrive in any order)."""
+        key = -1 if item.repeat is None else item.repeat
+        place = sum(1 for i in self.items if (-1 if i.repeat is None else i.repeat) <= key)
+        self.items.insert(place, item)
+        tiles = list(self.tiles.children)
+        tiles.insert(place, tile)
+        self.tiles.children = tuple(tiles)
+        count = len(self.items)
+        self.heading.value = (
+            f"<b>{escape(self.arm)}</b> <small>{count} image{'s' if count != 1 else ''}</small>"
+        )
+
+
 class Gallery(widgets.VBox):
-    """Thumbnails in a grid, plus a detail view of the one last clicked.
+    """Thumbnails one row per arm (in the order :meth:`set_arms` gives, then as arms first
+    appear), each row in repeat order, plus a detail view of the one last clicked.
 
     :meth:`add` may be called from a worker thread while a run is going on.
     """
 
     def __init__(self, **kwargs: Any) -> None:
         self.items: list[GalleryItem] = []
+        self.arm_rows: list[ArmRow] = []
+        self._arm_order: list[str] = []
         self._lock = threading.Lock()
-        self.grid = widgets.GridBox(
-            [],
-            layout=widgets.Layout(
-                grid_template_columns=f"repeat(auto-fill, {_THUMB + 16}px)", grid_gap="6px"
-            ),
-        )
+        self.grid = widgets.VBox([])
         self.grid.add_class("imgkit-gallery")
         self.detail_image = widgets.Image(format="png", layout=widgets.Layout(max_width="520px"))
         self.detail_text = widgets.HTML()
@@ -116,10 +145,29 @@ class Gallery(widgets.VBox):
     def __len__(self) -> int:
         return len(self.items)
 
+    def set_arms(self, arms: Any) -> None:
+        """The arms in the order their rows are to be shown (the run's order)."""
+        with self._lock:
+            self._arm_order = [str(a) for a in arms]
+
+    def _row(self, arm: str) -> ArmRow:
+        """``arm``'s row, made (and put in its place) on its first image; call under the lock."""
+        for row in self.arm_rows:
+            if row.arm == arm:
+                return row
+        row = ArmRow(arm)
+        rank = {a: k for k, a in enumerate(self._arm_order)}
+        rows = [*self.arm_rows, row]
+        rows.sort(key=lambda r: rank.get(r.arm, len(rank)))  # stable: newcomers keep arrival
+        self.arm_rows = rows
+        self.grid.children = tuple(rows)
+        return row
+
     def clear(self) -> None:
         """Remove every image and close the detail view."""
         with self._lock:
             self.items = []
+            self.arm_rows = []
             self.grid.children = ()
             self.detail.layout.display = "none"
             self.status.value = "<i>No images yet.</i>"
@@ -152,7 +200,7 @@ class Gallery(widgets.VBox):
         tile.add_class("imgkit-tile")
         with self._lock:
             self.items.append(item)
-            self.grid.children = (*self.grid.children, tile)
+            self._row(item.arm).insert(item, tile)
             count = len(self.items)
         simulated = any(i.simulated for i in self.items)
         self.status.value = (
