@@ -55,10 +55,13 @@ SIMULATED_NOTE = "SIMULATED: made by imgkit's offline simulator, not by the real
 #: headers).
 TABLE_STYLE = (
     ".imgkit-table {border-collapse: collapse; margin: 4px 0} "
-    ".imgkit-table th, .imgkit-table td {border: 1px solid #d0d7de; padding: 3px 8px; "
+    ".imgkit-table th, .imgkit-table td {border: 1px solid #d0d7de; padding: 3px 6px; "
     "vertical-align: top} "
     ".imgkit-table th {text-align: left; background: #f6f8fa; font-weight: 600} "
     ".imgkit-table td {text-align: left} "
+    # ipywidgets' HTML content is a flex item that grows to its widest line: keep it within the
+    # panel so a wide table scrolls sideways inside its box instead of running past the edge.
+    ".widget-html-content:has(> .imgkit-table-wrap) {min-width: 0; max-width: 100%} "
 )
 
 #: Style of a box that scrolls sideways when its table is wider than the panel.
