@@ -11,6 +11,11 @@ prompt, what it cost and every attempt made.
 The panel refuses what the runner would refuse, before Run is pressed and in words: repeats out
 of range, a negative budget, an estimate above the budget, a live run without one. Run is then
 disabled, with the reason beside it and in its tooltip.
+
+Long because one widget holds the settings' state (a budget that follows the estimate until one
+is typed, the arms' list and what is chosen), the run in the background with its progress, and
+the run's export; the result tabs are in :mod:`imgkit.widgets.drill_results` and the gallery in
+:mod:`imgkit.widgets.gallery`.
 """
 
 from __future__ import annotations
@@ -225,6 +230,15 @@ class DrillPanel(widgets.VBox):
         self.gallery = Gallery()
         self.run_path = widgets.HTML()
         self.run_path.add_class("imgkit-run-path")
+        # The run's frame as a file for a spreadsheet or pandas, written into the run folder.
+        self.export_csv = widgets.Button(description="Save as CSV", icon="download")
+        self.export_parquet = widgets.Button(description="Save as Parquet", icon="download")
+        self.export_csv.on_click(lambda _b: self.export("csv"))
+        self.export_parquet.on_click(lambda _b: self.export("parquet"))
+        self.export_status = widgets.HTML()
+        self.export_box = widgets.HBox([self.export_csv, self.export_parquet, self.export_status])
+        self.export_box.add_class("imgkit-export")
+        self.export_box.layout.display = "none"
         self.results = DrillResults()
         self.tabs = self.results
         # The result widgets, under the names the panel has always had.
@@ -260,6 +274,7 @@ class DrillPanel(widgets.VBox):
                 self.batch_status,
                 self.gallery,
                 self.run_path,
+                self.export_box,
                 self.tabs,
             ]
         )
@@ -575,6 +590,8 @@ class DrillPanel(widgets.VBox):
             self.bars[arm.name] = (bar, label)
         self.progress_box.children = [widgets.HBox(pair) for pair in self.bars.values()]
         self.run_path.value = ""
+        self.export_box.layout.display = "none"
+        self.export_status.value = ""
         self.batch_status.value = ""
         self.results.clear()
 
@@ -647,4 +664,21 @@ class DrillPanel(widgets.VBox):
             f"<p>Run folder: <code>{escape(run.path)}</code>. Reopen it any time with "
             f"<code>imgkit.open_run({escape(repr(str(run.path)))})</code>.</p>"
         )
+        self.export_box.layout.display = "flex"
         self.results.show(run, frame, n_boot=self.n_boot, n_perm=self.n_perm)
+
+    def export(self, format: str = "csv") -> Path | None:
+        """Write the run's frame into its folder as ``format`` ("csv" or "parquet", see
+        :func:`imgkit.runs.export.export_frame`); say where, or why not. Returns the path."""
+        from imgkit.runs.export import export_frame
+
+        if self.run is None:
+            self.export_status.value = "<i>Run a drill first.</i>"
+            return None
+        try:
+            path = export_frame(self.run, format=format)
+        except ImgkitError as exc:
+            self.export_status.value = f"<b>Not saved:</b> {escape(exc)}"
+            return None
+        self.export_status.value = f"Saved <code>{escape(path)}</code>"
+        return path
