@@ -58,6 +58,7 @@ from typing import Any
 
 import pandas as pd
 
+from imgkit.analysis.blas import one_blas_thread
 from imgkit.analysis.comparison import PreparedMeasure, group_rng, prepare_measure
 from imgkit.analysis.measures import DEFAULT_MEASURE, Measure, parse_measure
 from imgkit.analysis.power import (
@@ -401,7 +402,10 @@ def plan_repeats(
     def reaches(n: int) -> bool:
         if n not in measured:
             say(f"simulating {n_sims} runs of {n} repeats per arm...")
-            measured[n] = power_at(templates, n, level=level, n_sims=n_sims, n_perm=n_perm, rng=rng)
+            with one_blas_thread():  # small products: see imgkit.analysis.blas
+                measured[n] = power_at(
+                    templates, n, level=level, n_sims=n_sims, n_perm=n_perm, rng=rng
+                )
             say(f"{n} repeats per arm: power {measured[n][0]:.0%}")
         return measured[n][0] >= power
 

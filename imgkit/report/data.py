@@ -66,6 +66,7 @@ from imgkit.report.costs import (
     cost_by_arm,
     cost_projection_frame,
 )
+from imgkit.report.quality import quality_summary
 from imgkit.report.verdicts import planner_lines, reference_dict
 from imgkit.runs.folder import Run, open_run
 
@@ -313,6 +314,8 @@ class ReportData:
     measure: Measure = DEFAULT_MEASURE
     #: each arm's similarity on every measure, pooled over prompts: :func:`arm_similarities`
     similarities: pd.DataFrame = field(default_factory=pd.DataFrame)
+    #: people's and a judge's ratings (:func:`imgkit.report.quality.quality_summary`), or None
+    quality: Any = None
 
     def to_dict(self) -> dict[str, Any]:
         """The report's numbers as plain JSON-ready data."""
@@ -340,6 +343,7 @@ class ReportData:
             "image_problems": dict(self.image_problems),
             "reproduce": self.command,
             "batch": json_ready(self.batch),
+            "quality": self.quality.to_dict() if self.quality is not None else None,
         }
 
 
@@ -527,6 +531,7 @@ def report_data(
             "imgkit": _version(),
         },
         batch=batch_summary(frame, source.manifest),
+        quality=quality_summary(source.path, seed=seed, alpha=alpha, correction=correction),
     )
 
 

@@ -87,6 +87,7 @@ async def adrill(
     sim_faults: str | None = None,
     retry: RetryPolicy | None = None,
     timeout_s: float | None = None,
+    stop_grace_s: float = 3.0,
     progress: bool = True,
     log: Log | None = info_log,
     stop: threading.Event | None = None,
@@ -133,6 +134,7 @@ async def adrill(
         sim_faults=sim_faults,
         retry=retry or RetryPolicy(),
         timeout_s=timeout_s,
+        stop_grace_s=stop_grace_s,
         batch=batch,
         sim_batch_duration=sim_batch_duration,
     )
@@ -241,6 +243,7 @@ def drill(
     sim_faults: str | None = None,
     retry: RetryPolicy | None = None,
     timeout_s: float | None = None,
+    stop_grace_s: float = 3.0,
     progress: bool = True,
     log: Log | None = info_log,
     stop: threading.Event | None = None,
@@ -273,7 +276,10 @@ def drill(
       "images_per_minute": ...}}), ``catalog_rate_limits`` (default: on live runs only);
     - ``sim_url`` (a simulator already running), else ``sim_seed``, ``sim_latency``,
       ``sim_faults`` for the embedded one;
-    - ``retry``: a :class:`~imgkit.experiment.options.RetryPolicy`; ``timeout_s``: per request;
+    - ``retry``: a :class:`~imgkit.experiment.options.RetryPolicy`; ``timeout_s``: each
+      request's total deadline (default 180 s);
+      ``stop_grace_s``: after Ctrl-C or SIGTERM, the seconds requests in flight get to finish
+      (default 3) before they are cut off and recorded as interrupted;
     - ``batch``: send the arms whose provider has a Batch API through it, at its price (half
       the synchronous one), results within its completion window (up to 24 hours); the others
       run synchronously and the run says why (:mod:`imgkit.runner.batch`).
@@ -309,6 +315,7 @@ def drill(
         "sim_faults": sim_faults,
         "retry": retry,
         "timeout_s": timeout_s,
+        "stop_grace_s": stop_grace_s,
         "progress": progress,
         "log": log,
         "catalog": catalog,
