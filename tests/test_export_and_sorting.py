@@ -47,6 +47,12 @@ def test_parquet_without_pyarrow_says_which_extra(run, tmp_path, monkeypatch):
     assert not list(tmp_path.iterdir())
 
 
+def test_an_export_that_cannot_be_written_says_where_and_leaves_nothing(run, tmp_path):
+    with pytest.raises(ExportError, match=r"cannot write .*nowhere"):
+        export_frame(run, tmp_path / "nowhere" / "x.csv")
+    assert not list(tmp_path.iterdir())
+
+
 def test_the_report_links_the_runs_table_as_csv_and_parquet(run):
     page = write_report(run.path, n_boot=100, n_perm=200).read_text("utf-8")
     for name in ("generations.csv", "generations.parquet"):

@@ -17,7 +17,7 @@ from markupsafe import Markup
 
 __all__ = ["PAGE_SCRIPT", "content_security_policy", "script_hash"]
 
-_SOURCE = """
+_LINES = """
 (function () {
   "use strict";
   function key(cell) {
@@ -83,6 +83,10 @@ _SOURCE = """
   }
 })();
 """
+
+# One line: a page written where text files end lines with CRLF keeps the very bytes the
+# hash was taken of (every statement ends with a semicolon or a brace, so the joins are safe).
+_SOURCE = " ".join(line.strip() for line in _LINES.splitlines() if line.strip())
 
 #: The script, as the pages carry it (Markup: the template puts it in as it is).
 PAGE_SCRIPT = Markup(_SOURCE)

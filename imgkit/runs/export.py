@@ -98,5 +98,8 @@ def export_frame(
         buffer.write(frame.to_csv(index=False).encode("utf-8"))
     else:
         frame.to_parquet(buffer, index=False)
-    write_atomic(target, buffer.getvalue())
+    try:
+        write_atomic(target, buffer.getvalue())
+    except OSError as exc:  # a missing folder, a full disk, no permission: said, nothing left
+        raise ExportError(f"cannot write {target}: {exc.strerror or exc}") from None
     return target
