@@ -4,18 +4,21 @@
 numbers (:func:`imgkit.report.data.report_data`) and writes
 
 * ``report.html``: a single file with every plot and thumbnail embedded as a ``data:`` URI
-  (:mod:`imgkit.report.figures`), its style inline, no script and no external request, so it can
-  be mailed or archived as is;
+  (:mod:`imgkit.report.figures`), its style inline, no external request, so it can be mailed
+  or archived as is; its one script (sorting the tables, filtering the images) is a fixed text
+  its Content-Security-Policy allows by hash (:mod:`imgkit.report.page_script`);
 * ``report.md``: the same numbers as text, for a pull request or a chat;
+* ``generations.csv`` and, with pyarrow, ``generations.parquet`` (with the HTML): the run's
+  table, one row per image (:mod:`imgkit.runs.export`);
 * ``gallery.html`` (with the HTML): every image of the run, linked from the run folder rather
   than embedded. The report itself embeds a bounded sample of thumbnails per arm and prompt
   (:func:`imgkit.report.figures.gallery`), so its size stays bounded whatever the run's.
 
 Both say, in a banner at the very top, whether the images came from the simulator. The page is
 laid out by the Jinja2 templates in ``templates/`` (``report.html`` with the partials
-``_table.html`` and ``_gallery.html`` and the style ``report.css``; ``report.md`` with
-``_table.md``) from the text :func:`imgkit.report.content.report_content` prepares. Rendering
-adds no date and no randomness, so the same run folder gives the same bytes.
+``_table.html``, ``_gallery.html`` and ``_filter.html`` and the style ``report.css``;
+``report.md`` with ``_table.md``) from the text :func:`imgkit.report.content.report_content`
+prepares. Rendering adds no date and no randomness, so the same run folder gives the same bytes.
 
 Escaping cannot be forgotten: both environments autoescape every ``{{ value }}``.
 
