@@ -313,7 +313,7 @@ def test_a_drill_records_a_damaged_answer_and_retries_it(server, tmp_path):
     assert server.count("POST") == 2
 
 
-def test_verify_decodes_the_images_it_checks(server, tmp_path):
+def test_verify_decodes_the_images_it_checks(server, tmp_path, capsys):
     """A run written before answers were checked: its junk image's hash matches the ledger,
     so only decoding it shows it is not an image."""
     from imgkit.runner.start import drill
@@ -335,6 +335,11 @@ def test_verify_decodes_the_images_it_checks(server, tmp_path):
     checked = open_run(run.path).verify()
     (problem,) = checked["problem"]
     assert problem and problem.startswith("not an image")
+    from imgkit.cli.main import main
+
+    assert main(["verify", str(run.path), "--json"]) == 1
+    report = json.loads(capsys.readouterr().out)
+    assert report["problems"] == {"not an image": 1} and report["intact"] == 0
 
 
 def test_the_first_sigterm_ends_a_drill_held_by_a_stalled_answer(server, tmp_path):
