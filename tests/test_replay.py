@@ -112,7 +112,7 @@ def _recorded_images(fixture: dict[str, Any]) -> list[bytes]:
 
 
 def test_every_fixture_names_its_source_and_holds_no_credentials():
-    assert len(FIXTURES) >= 11
+    assert len(FIXTURES) >= 13
     for path in FIXTURES:
         fixture = _load(path)
         source = fixture["source"]
@@ -146,6 +146,8 @@ def test_a_recorded_exchange_reads_as_it_should(path, mode):
                     assert expect["text"] in error.text
                 if "reason" in expect:
                     assert error.reason == expect["reason"]
+                if "param" in expect:
+                    assert error.param == expect["param"]
                 # an answer that came back damaged reached the service: possibly billed
                 assert error.may_have_been_billed == isinstance(error, errors.DamagedImageError)
                 results = []
