@@ -273,6 +273,18 @@ def test_a_thought_signature_is_kept_as_size_and_digest(server):
     assert len(json.dumps(result.metadata)) < 8_000
 
 
+def test_a_long_text_part_is_kept_whole_beside_a_digested_signature(server):
+    story = " ".join(["The axolotl swam on."] * 400)  # 8,400 characters of words
+    answer = gemini_answer(base64.b64encode(GOOD).decode(), thoughtSignature=SIGNATURE)
+    answer["candidates"][0]["content"]["parts"].insert(0, {"text": story})
+    server.add("POST", GEMINI_ROUTE, Answer(200, answer))
+    provider = provider_for_model("gemini-3-pro-image", base_url=server.base_url)
+    (result,) = provider.generate(validate_request("gemini-3-pro-image", "a story"))
+    assert result.metadata["text"] == [story]
+    parts = result.metadata["candidates"][0]["content"]["parts"]
+    assert parts[0]["text"] == story and "sha256" in parts[1]["thought_signature"]
+
+
 def test_the_ledger_stays_small_for_gemini_3(server, tmp_path):
     """Defect 6: each Gemini 3 generation wrote 1.5-2.9 MB of signature into the ledger."""
     from imgkit.runner.start import drill
