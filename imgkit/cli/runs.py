@@ -77,7 +77,9 @@ def _cmd_verify(args: argparse.Namespace) -> int:
     run = open_run(args.run)
     checked = run.verify()
     bad = checked[checked["problem"].notna()]
-    counts = {str(k): int(v) for k, v in bad["problem"].value_counts().items()}
+    # "not an image: <reason>" counted as one kind of problem; the reasons are in the rows
+    kinds = bad["problem"].astype(str).str.partition(":")[0]
+    counts = {str(k): int(v) for k, v in kinds.value_counts().items()}
     if args.json:
         print(
             json.dumps(
