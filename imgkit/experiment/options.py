@@ -30,6 +30,9 @@ __all__ = [
 #: resume and report on; and a mistyped ``-n 1000000000`` is refused at once, not after the plan
 #: has taken gigabytes.
 MAX_GENERATIONS_PER_RUN = 50_000
+#: The most requests one run keeps in flight: past the vendors' rate limits for images (tens
+#: a minute), more only queues, and each one holds a connection and an image in memory.
+MAX_CONCURRENCY = 256
 
 
 @dataclass(frozen=True)
@@ -178,8 +181,14 @@ def check_options(options: DrillOptions) -> None:
     if isinstance(options.n, bool) or not isinstance(options.n, int) or options.n < 1:
         raise ValidationError("n", options.n, "a whole number of repeats >= 1")
     concurrency = options.concurrency
-    if isinstance(concurrency, bool) or not isinstance(concurrency, int) or concurrency < 1:
-        raise ValidationError("concurrency", concurrency, "a whole number >= 1")
+    if (
+        isinstance(concurrency, bool)
+        or not isinstance(concurrency, int)
+        or not 1 <= concurrency <= MAX_CONCURRENCY
+    ):
+        raise ValidationError(
+            "concurrency", concurrency, f"a whole number from 1 to at most {MAX_CONCURRENCY}"
+        )
     if options.budget is not None and (
         isinstance(options.budget, bool)
         or not isinstance(options.budget, int | float)

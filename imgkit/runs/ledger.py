@@ -153,6 +153,8 @@ class Ledger(BatchRecords):
         if not path.is_file():
             raise RunError(f"{folder} has no {cls.FILENAME}: not a run folder")
         if writer:
+            _refuse_links(Path(folder))
+        if writer:
             lock = lock or cls._take_lock(Path(folder))
         try:
             scratch = None
@@ -168,6 +170,19 @@ class Ledger(BatchRecords):
         except sqlite3.DatabaseError as exc:
             if lock is not None:
                 lock.release()
+            if writer and (
+                (
+                    isinstance(exc, sqlite3.OperationalError)
+                    and "readonly" in str(exc).replace("-", "")
+                )
+                or not os.access(path, os.W_OK)
+                or not os.access(folder, os.W_OK)
+            ):
+                raise RunError(
+                    f"{path} is read-only ({exc}): a run can be read where it cannot be "
+                    "written, but resuming it needs write access to its folder; copy the "
+                    "folder somewhere writable and resume the copy"
+                ) from None
             raise RunError(f"{path} is not a readable ledger: {exc}") from None
         return cls(path, connection, lock, scratch)
 
@@ -576,3 +591,15 @@ class Ledger(BatchRecords):
             "FROM attempts"
         ).fetchone()
         return float(row[0])
+
+
+def _refuse_links(folder: Path) -> None:
+    """SQLite opens its files by name, following links: a writer refuses a ledger (or its
+    WAL and shared-memory files) that is a link, which could lead out of the run folder."""
+    for name in (Ledger.FILENAME, Ledger.FILENAME + "-wal", Ledger.FILENAME + "-shm"):
+        if (folder / name).is_symlink():
+            raise RunError(
+                f"{folder / name} is a symbolic link (to {os.readlink(folder / name)}): imgkit "
+                "does not write through links in a run folder; remove it (`imgkit verify` "
+                "lists them)"
+            )
