@@ -190,3 +190,20 @@ def test_out_in_a_sweep_file_stays_beside_it(tmp_path):
     assert Sweep.from_file(sweep, allow_paths=[tmp_path]).out == str(tmp_path / "elsewhere")
     sweep.write_text('out = "runs"\nprompts = ["a"]\n[[arms]]\nmodel = "gpt-image-2"\n')
     assert Sweep.from_file(sweep).out == str(folder / "runs")
+
+
+# -- found by the fuzz test (tests/test_fuzz_inputs.py) ------------------------------------------
+
+
+def test_fuzz_findings_are_errors_before_a_folder_is_made(tmp_path, capsys):
+    from imgkit.cli.main import main as cli_main
+
+    # timeout_s = "notaurl" was a ValueError traceback from the providers, after the run
+    # folder was made; a NUL in a path a ValueError traceback from pathlib.
+    for line in ('timeout_s = "notaurl"', "timeout_s = -1", 'out = "a\\u0000b"'):
+        sweep = tmp_path / "sweep.toml"
+        sweep.write_text(f'{line}\nprompts = ["a"]\n[[arms]]\nmodel = "gpt-image-2"\n')
+        code = cli_main(["drill", "--config", str(sweep), "--out", str(tmp_path / "runs")])
+        err = capsys.readouterr().err
+        assert code == 2 and "imgkit: error:" in err, (line, err)
+        assert not (tmp_path / "runs").exists()

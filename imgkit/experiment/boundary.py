@@ -40,6 +40,8 @@ def check_text(param: str, value: Any, what: str = "UTF-8 text") -> None:
 def check_out_path(param: str, out: Any) -> None:
     """An output folder's path: text that can be written into a manifest."""
     check_text(param, out, "a path in UTF-8")
+    if isinstance(out, str) and "\x00" in out:
+        raise ValidationError(param, out, "a path (without NUL characters)")
 
 
 def _is_loopback(host: str) -> bool:

@@ -48,6 +48,8 @@ def read_bounded_text(path: str | os.PathLike[str], limit: int, what: str, encod
     :class:`SweepFileError` naming the file and the limit. ``what`` names the kind of file
     in the message ("sweep file", "prompt file")."""
     name = os.fspath(path)
+    if "\x00" in name:
+        raise SweepFileError(name.replace("\x00", "\\x00"), "is not a path (it holds a NUL)")
     try:
         # O_NONBLOCK: opening a FIFO for reading would wait for a writer forever.
         fd = os.open(name, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_CLOEXEC", 0))
@@ -88,9 +90,14 @@ def confined_path(
     """``written`` (a path from a sweep file, relative to its folder ``base``) as an absolute
     path, if it resolves inside ``base`` or one of the ``allowed`` folders (links followed);
     else :class:`ValidationError` naming ``param`` and how to allow it."""
+    if "\x00" in written:
+        raise ValidationError(param, written, "a path (without NUL characters)")
     path = Path(written).expanduser()
     full = path if path.is_absolute() else base / path
-    real = full.resolve()
+    try:
+        real = full.resolve()
+    except (OSError, RuntimeError) as exc:  # a loop of links, a name too long
+        raise ValidationError(param, written, "a path that resolves", detail=str(exc)) from None
     roots: Sequence[Path] = [base.resolve(), *(Path(a).expanduser().resolve() for a in allowed)]
     if any(real.is_relative_to(root) for root in roots):
         return Path(os.path.normpath(full))

@@ -195,6 +195,13 @@ def check_options(options: DrillOptions) -> None:
         or not 0 <= options.budget < 1e12
     ):
         raise ValidationError("budget", options.budget, "a dollar amount >= 0 and below 1e12")
+    timeout = options.timeout_s
+    if timeout is not None and (
+        isinstance(timeout, bool) or not isinstance(timeout, int | float) or not 0 < timeout <= 3600
+    ):
+        # Found by the fuzz test (issue 27): a string here failed in the providers, after
+        # the run folder was made.
+        raise ValidationError("timeout_s", timeout, "seconds > 0 and at most 3600")
     if options.backend == "live" and options.budget is None:
         raise ValidationError(
             "budget", None, "a dollar amount for live runs", detail="live runs spend real money"
