@@ -21,7 +21,7 @@ import errno
 import os
 import secrets
 import stat
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from pathlib import Path, PurePosixPath
 
 from imgkit.errors import RunError
@@ -31,6 +31,7 @@ __all__ = [
     "folder_fd",
     "open_file",
     "refuse_escaping_links",
+    "refuse_links",
     "relative_to_run",
     "unlink",
     "write_atomic",
@@ -186,16 +187,30 @@ def escaping_links(run: str | os.PathLike[str]) -> list[tuple[PurePosixPath, str
     target would be outside."""
     root = Path(run).resolve()
     found = []
-    for folder, dirs, files in os.walk(root, followlinks=False):
-        for name in [*dirs, *files]:
-            path = Path(folder) / name
-            if not path.is_symlink():
-                continue
-            target = os.readlink(path)
-            resolved = Path(os.path.realpath(path))
-            if not resolved.is_relative_to(root):
-                found.append((PurePosixPath(path.relative_to(root)), target))
+    folders = [root]
+    while folders:  # scandir's entries know whether they are links: one lstat a folder
+        folder = folders.pop()
+        try:
+            entries = list(os.scandir(folder))
+        except OSError:
+            continue
+        for entry in entries:
+            if entry.is_symlink():
+                resolved = Path(os.path.realpath(entry.path))
+                if not resolved.is_relative_to(root):
+                    relative = PurePosixPath(Path(entry.path).relative_to(root))
+                    found.append((relative, os.readlink(entry.path)))
+            elif entry.is_dir(follow_symlinks=False):
+                folders.append(Path(entry.path))
     return sorted(found)
+
+
+def refuse_links(folder: str | os.PathLike[str], names: Iterable[str]) -> None:
+    """:class:`RunError` when one of ``names`` in ``folder`` is a link: for files opened by
+    name by code that follows links (SQLite's ledger and its WAL)."""
+    for name in names:
+        if (Path(folder) / name).is_symlink():
+            raise _refused(Path(folder), [name])
 
 
 def refuse_escaping_links(run: str | os.PathLike[str], doing: str) -> None:

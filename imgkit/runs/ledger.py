@@ -41,6 +41,7 @@ from pathlib import Path
 from typing import Any
 
 from imgkit.errors import RunError
+from imgkit.runs.confined import refuse_links
 from imgkit.runs.ledger_batches import BatchRecords
 from imgkit.runs.ledger_db import (
     add_missing_columns,
@@ -152,8 +153,8 @@ class Ledger(BatchRecords):
         path = Path(folder) / cls.FILENAME
         if not path.is_file():
             raise RunError(f"{folder} has no {cls.FILENAME}: not a run folder")
-        if writer:
-            _refuse_links(Path(folder))
+        if writer:  # SQLite opens its files by name, following links
+            refuse_links(folder, [cls.FILENAME + suffix for suffix in ("", "-wal", "-shm")])
         if writer:
             lock = lock or cls._take_lock(Path(folder))
         try:
@@ -591,15 +592,3 @@ class Ledger(BatchRecords):
             "FROM attempts"
         ).fetchone()
         return float(row[0])
-
-
-def _refuse_links(folder: Path) -> None:
-    """SQLite opens its files by name, following links: a writer refuses a ledger (or its
-    WAL and shared-memory files) that is a link, which could lead out of the run folder."""
-    for name in (Ledger.FILENAME, Ledger.FILENAME + "-wal", Ledger.FILENAME + "-shm"):
-        if (folder / name).is_symlink():
-            raise RunError(
-                f"{folder / name} is a symbolic link (to {os.readlink(folder / name)}): imgkit "
-                "does not write through links in a run folder; remove it (`imgkit verify` "
-                "lists them)"
-            )
