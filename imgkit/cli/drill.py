@@ -105,6 +105,7 @@ def _report(run: Run, as_json: bool, extra: dict[str, Any] | None = None) -> int
 def run_drill(args: argparse.Namespace) -> int:
     """Handle ``imgkit drill`` (and ``--resume``); returns the exit status."""
     from imgkit.runner import drill, resume  # the SDKs and pandas: only when a drill runs
+    from imgkit.runner.start import stderr_log  # standard output is for the summary (--json)
 
     progress = not args.no_progress
     if args.regenerate_missing and not args.resume:
@@ -135,13 +136,16 @@ def run_drill(args: argparse.Namespace) -> int:
             regenerate_missing=args.regenerate_missing,
             progress=progress,
             allow_remote_sim=args.allow_remote_sim,
+            log=stderr_log,
         )
         return _finish(run, args)
     if args.config:
         sweep = _sweep_from_args(args)
         _check_sim_answers(sweep.sim_url if sweep.backend == "sim" else None, args)
         run = _drill_explaining(
-            lambda: drill(sweep, progress=progress, allow_remote_sim=args.allow_remote_sim),
+            lambda: drill(
+                sweep, progress=progress, log=stderr_log, allow_remote_sim=args.allow_remote_sim
+            ),
             args,
             len(sweep.arms),
         )
@@ -180,6 +184,7 @@ def run_drill(args: argparse.Namespace) -> int:
             sim_latency=args.sim_latency or 0.0,
             sim_faults=args.sim_faults,
             progress=progress,
+            log=stderr_log,
             batch=args.batch,
             sim_batch_duration=args.sim_batch_duration,
             allow_remote_sim=args.allow_remote_sim,
