@@ -79,6 +79,7 @@ class SimServer:
         default_block: bool = True,
         log_level: str = "critical",
         batch_duration: float = DEFAULT_BATCH_DURATION_S,
+        control_secret: str | None = None,
     ) -> None:
         self.host = check_loopback(host)
         if isinstance(port, bool) or not isinstance(port, int) or not 0 <= port <= 65535:
@@ -96,6 +97,7 @@ class SimServer:
             rate_limits=rate_limits,
             default_block=default_block,
             batch_duration=batch_duration,
+            control_secret=control_secret,
         )
         self._server: Any = None
         self._thread: threading.Thread | None = None
@@ -204,6 +206,13 @@ class SimServer:
         return self.base_url + "/api/rest/v1"
 
     # -- control ------------------------------------------------------------------------------
+
+    @property
+    def control_secret(self) -> str:
+        """The bearer token /_sim/configure and /_sim/reset require (random per simulator
+        unless given): only whoever holds this object, or was handed the secret, can steer
+        it."""
+        return self.state.control_secret
 
     def stats(self) -> dict[str, Any]:
         """The counters served at GET /_sim/stats."""
