@@ -74,7 +74,8 @@ def test_revised_prompt_varies_between_calls_and_as_is_prefix_holds(client):
 
 
 def test_urls_expire_after_url_ttl(sim_factory):
-    server = sim_factory(url_ttl=0.3)
+    # Long enough for two 1024 px photographs to be drawn on a loaded machine first.
+    server = sim_factory(url_ttl=1.5)
     with openai.OpenAI(base_url=server.openai_base_url, api_key="k", max_retries=0) as c:
         url = c.images.generate(model="dall-e-3", prompt="a kite").data[0].url
         b64 = (
@@ -83,7 +84,7 @@ def test_urls_expire_after_url_ttl(sim_factory):
             .b64_json
         )
     assert httpx.get(url).status_code == 200
-    time.sleep(0.5)
+    time.sleep(1.6)
     gone = httpx.get(url)
     assert gone.status_code == 404
     # The b64 copy is what survives: store bytes, not URLs.

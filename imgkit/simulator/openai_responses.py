@@ -181,7 +181,7 @@ class _Answer:
         self.revised = revise_prompt(self.req.prompt, random.Random(variation))
         self.image = await in_thread(
             drawing.render, self.revised, *self.size, fmt=self.fmt, variation=variation,
-            transparent=self.req.background == "transparent",
+            transparent=self.req.background == "transparent", subject=self.req.prompt,
             compression=self.req.output_compression,
         )  # fmt: skip
         state.count_images(PROVIDER, self.req.model, 1)
