@@ -83,6 +83,9 @@ _PHRASES = {
     "negative space": "negative-space",
     "low camera angle": "low-angle",
     "low angle": "low-angle",
+    # A rewrite that dwells on one object's details frames it closer.
+    "special attention": "closer",
+    "focal point": "closer",
 }
 
 
@@ -137,6 +140,7 @@ def _asked(prompt: str) -> dict[str, float]:
     vivid, muted = bool(words & _VIVID), bool(words & _MUTED)
     return {
         "close": float(bool(words & _CLOSE)),
+        "closer": float("closer" in words),
         "wide": float(bool(words & _WIDE) or "negative-space" in words),
         "warmth": 0.12 * bool(words & _WARM) - 0.1 * bool(words & _COOL)
         - 0.06 * bool(words & _DARK),
@@ -174,16 +178,21 @@ def treatment(
         )  # fmt: skip
     else:
         rng = random.Random(variation)
-        low, high = (0.38, 0.62) if ask["close"] else (0.68, 1.0) if ask["wide"] else (0.5, 0.95)
-        cx = rng.uniform(0.25, 0.75)
+        low, high = (
+            (0.36, 0.6) if ask["close"]
+            else (0.6, 1.0) if ask["wide"]
+            else (0.38, 0.8) if ask["closer"]
+            else (0.38, 0.95)
+        )  # fmt: skip
+        cx = rng.uniform(0.15, 0.85)
         if ask["edge"]:  # off center: towards one side or the other
             cx = rng.choice((0.08, 0.92))
         base = Treatment(
             photo,
             zoom=rng.uniform(low, high),
             cx=cx,
-            cy=0.85 if ask["low"] else rng.uniform(0.3, 0.7),
-            angle=rng.uniform(-4.0, 4.0),
+            cy=0.85 if ask["low"] else rng.uniform(0.25, 0.75),
+            angle=rng.uniform(-6.0, 6.0),
             mirror=rng.random() < 0.5,
             brightness=ask["brightness"] * rng.uniform(0.82, 1.14),
             contrast=ask["contrast"] * rng.uniform(0.85, 1.2),
@@ -204,10 +213,13 @@ def treatment(
     )
 
 
-def _quad(t: Treatment, source: tuple[int, int], out: tuple[int, int]) -> tuple[float, ...]:
+def _quad(
+    t: Treatment, source: tuple[int, int], out: tuple[int, int], focus: tuple[float, float]
+) -> tuple[float, ...]:
     """The source quadrilateral (upper-left, lower-left, lower-right, upper-right) that fills
     the output: the output's shape at ``t.zoom`` of the largest fit, tilted by ``t.angle``,
-    shrunk until it lies inside the photograph."""
+    shrunk until it lies inside the photograph, and placed around the photograph's ``focus``
+    (``t.cx``/``t.cy`` move it from there by up to half the room the crop leaves)."""
     sw, sh = source
     aspect = out[0] / out[1]
     # The largest crop of the output's aspect that fits the photograph.
@@ -222,8 +234,10 @@ def _quad(t: Treatment, source: tuple[int, int], out: tuple[int, int]) -> tuple[
         if 2 * ext_x <= sw and 2 * ext_y <= sh:
             break
         half_w, half_h = half_w * 0.97, half_h * 0.97
-    cx = ext_x + (sw - 2 * ext_x) * min(max(t.cx, 0.0), 1.0)
-    cy = ext_y + (sh - 2 * ext_y) * min(max(t.cy, 0.0), 1.0)
+    cx = focus[0] * sw + (t.cx - 0.5) * (sw - 2 * ext_x)
+    cy = focus[1] * sh + (t.cy - 0.5) * (sh - 2 * ext_y)
+    cx = min(max(cx, ext_x), sw - ext_x)
+    cy = min(max(cy, ext_y), sh - ext_y)
     corners = [(-half_w, -half_h), (-half_w, half_h), (half_w, half_h), (half_w, -half_h)]
     points = []
     for x, y in corners:
@@ -273,7 +287,7 @@ def _framed(t: Treatment, width: int, height: int) -> Image.Image:
     scaled to the output in one resize: the work is done on the pixels the photograph has.
     """
     source = photos.load(t.photo)
-    quad = _quad(t, source.size, (width, height))
+    quad = _quad(t, source.size, (width, height), photos.named(t.photo).focus)
     crop_width = math.dist(quad[0:2], quad[6:8])
     factor = min(1.0, crop_width / width)
     work = (max(1, round(width * factor)), max(1, round(height * factor)))

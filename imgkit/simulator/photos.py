@@ -29,7 +29,7 @@ from importlib import resources
 
 from PIL import Image
 
-__all__ = ["Photo", "bank", "choose", "content_words", "load"]
+__all__ = ["Photo", "bank", "choose", "content_words", "load", "named"]
 
 
 def _words_of(text: str) -> frozenset[str]:
@@ -64,6 +64,8 @@ class Photo:
     licence: str
     source: str
     keywords: frozenset[str]
+    #: Where the subject is, as fractions of the width and height: crops are placed around it.
+    focus: tuple[float, float] = (0.5, 0.5)
 
 
 @functools.cache
@@ -79,17 +81,24 @@ def bank() -> tuple[Photo, ...]:
             licence=entry["licence"],
             source=entry["source"],
             keywords=frozenset(entry["keywords"]),
+            focus=tuple(entry.get("focus", (0.5, 0.5))),
         )
         for entry in index["photos"]
     )
 
 
-@functools.lru_cache(maxsize=16)
-def load(name: str) -> Image.Image:
-    """The photograph ``name`` decoded (RGB), kept in memory: every image drawn starts from it."""
+def named(name: str) -> Photo:
+    """The bank's photograph ``name``."""
     photo = next((p for p in bank() if p.name == name), None)
     if photo is None:
         raise KeyError(f"no photograph named {name!r} in the simulator's bank")
+    return photo
+
+
+@functools.lru_cache(maxsize=16)
+def load(name: str) -> Image.Image:
+    """The photograph ``name`` decoded (RGB), kept in memory: every image drawn starts from it."""
+    photo = named(name)
     with resources.files(__package__).joinpath(_DATA, "photos", photo.file).open("rb") as f:
         image = Image.open(f)
         image.load()
