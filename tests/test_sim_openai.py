@@ -232,6 +232,26 @@ def test_responses_tool_returns_image_generation_call(client, sim):
     assert sim.stats()["images"]["openai"]["gpt-image-2.6-sunburst"] == 1
 
 
+def test_responses_image_call_has_no_usage_and_auto_sizes_vary(client):
+    """Recorded Responses answers: the image call carries an action and no usage of its own
+    (the response's usage is the conversational model's), and size auto comes back in more
+    than one shape."""
+    sizes = set()
+    for _ in range(8):
+        response = client.responses.create(
+            model="gpt-5",
+            input="a raccoon in the leaves",
+            tools=[{"type": "image_generation", "quality": "low"}],
+        )
+        call = next(o for o in response.output if o.type == "image_generation_call")
+        raw = call.model_dump()
+        assert raw["action"] == "generate" and "usage" not in raw
+        assert response.usage.output_tokens < 100  # words, not an image's tokens
+        assert _decode(call.result).size == tuple(int(v) for v in call.size.split("x"))
+        sizes.add(call.size)
+    assert len(sizes) >= 2 and sizes <= {"1024x1024", "1024x1536", "1536x1024"}
+
+
 def test_responses_tool_rejects_bad_tool_params(client):
     with pytest.raises(openai.BadRequestError) as caught:
         client.responses.create(
