@@ -180,7 +180,7 @@ def treatment(
         rng = random.Random(variation)
         low, high = (
             (0.36, 0.6) if ask["close"]
-            else (0.6, 1.0) if ask["wide"]
+            else (0.5, 1.0) if ask["wide"]
             else (0.38, 0.8) if ask["closer"]
             else (0.38, 0.95)
         )  # fmt: skip
@@ -192,7 +192,7 @@ def treatment(
             zoom=rng.uniform(low, high),
             cx=cx,
             cy=0.85 if ask["low"] else rng.uniform(0.25, 0.75),
-            angle=rng.uniform(-6.0, 6.0),
+            angle=rng.uniform(-8.0, 8.0),
             mirror=rng.random() < 0.5,
             brightness=ask["brightness"] * rng.uniform(0.82, 1.14),
             contrast=ask["contrast"] * rng.uniform(0.85, 1.2),
