@@ -184,3 +184,28 @@ def test_a_request_becomes_a_description():
     for seed in range(5):
         revised = revise_prompt("Draw a paper boat on a pond", random.Random(seed))
         assert "paper boat" in revised and "draw" not in revised.lower().split()[:3]
+
+
+def test_every_photograph_is_licensed_and_none_is_a_calibration_photograph():
+    """The bank installs with the package; each photograph names its licence and source, and
+    none is one the learned measure's calibration or the tests' held-out set uses."""
+    import json
+    from importlib import resources
+
+    from imgkit.analysis.calibration import HELD_OUT, PHOTOGRAPHS
+
+    index = json.loads(
+        resources.files("imgkit.simulator").joinpath("data", "photos.json").read_text("utf-8")
+    )
+    folder = resources.files("imgkit.simulator").joinpath("data", "photos")
+    reserved = {name.split(".")[0].split(":")[0] for name, _s, _l in [*PHOTOGRAPHS, *HELD_OUT]}
+    for entry in index["photos"]:
+        assert entry["licence"] and entry["source"] and entry["author"], entry["file"]
+        assert folder.joinpath(entry["file"]).is_file()
+        assert entry["file"].split(".")[0] not in reserved
+        assert photos.load(entry["file"].rsplit(".", 1)[0]).mode == "RGB"
+    # The words that describe a look never name a subject: a rewrite keeps its subject.
+    from imgkit.simulator.rewriting import STYLE_WORDS
+
+    keywords = set().union(*(p.keywords for p in photos.bank()))
+    assert not keywords & STYLE_WORDS

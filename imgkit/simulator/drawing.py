@@ -245,18 +245,18 @@ def _quad(
     return tuple(points)
 
 
-@functools.lru_cache(maxsize=8)
-def _radial(width: int, height: int) -> np.ndarray:
-    """Squared distance from the centre, 0 there and 1 in the corners (float32, H x W)."""
-    y = np.linspace(-1.0, 1.0, height, dtype=np.float32)[:, None]
-    x = np.linspace(-1.0, 1.0, width, dtype=np.float32)[None, :]
-    return (x * x + y * y) / 2.0
+@functools.cache
+def _radial() -> Image.Image:
+    """Squared distance from the centre as a small "L" image: 0 there, 255 in the corners."""
+    y = np.linspace(-1.0, 1.0, 128, dtype=np.float32)[:, None]
+    x = np.linspace(-1.0, 1.0, 128, dtype=np.float32)[None, :]
+    return Image.fromarray(((x * x + y * y) / 2.0 * 255.0).astype(np.uint8), "L")
 
 
-@functools.lru_cache(maxsize=8)
 def _corners(width: int, height: int) -> Image.Image:
-    """The radial distance as an "L" image (0 centre, 255 corners), for vignettes."""
-    return Image.fromarray((_radial(width, height) * 255.0).astype(np.uint8), "L")
+    """The radial distance at ``width`` x ``height`` (scaled up from the small one by Pillow,
+    so that no per-size copy is kept: the working size differs from call to call)."""
+    return _radial().resize((width, height), Image.Resampling.BILINEAR)
 
 
 def _lit(image: Image.Image, t: Treatment) -> Image.Image:
@@ -326,10 +326,12 @@ def _label(image: Image.Image) -> None:
 def _cut_out(image: Image.Image) -> Image.Image:
     """An RGBA copy whose alpha keeps an oval around the centre and fades to clear at the
     edges: a transparent background, as far as a photograph allows."""
-    radial = _radial(image.width, image.height) * 2.0  # 0 centre, 1 at the edge midpoints
-    alpha = np.clip((1.0 - radial) / 0.25, 0.0, 1.0) * 255.0
+    # Radial value v/255 is half the squared distance: the edge midpoints sit at 127.5.
+    alpha = _corners(image.width, image.height).point(
+        lambda v: round(min(max((1.0 - 2.0 * v / 255.0) / 0.25, 0.0), 1.0) * 255.0)
+    )
     rgba = image.convert("RGBA")
-    rgba.putalpha(Image.fromarray(alpha.astype(np.uint8), "L"))
+    rgba.putalpha(alpha)
     return rgba
 
 

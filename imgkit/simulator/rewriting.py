@@ -276,7 +276,9 @@ def revise_prompt(prompt: str, rng: random.Random, *, style: str | None = None) 
 
 
 def _words(text: str) -> list[str]:
-    return re.findall(r"[A-Za-z0-9][A-Za-z0-9'-]*", text)
+    """The prompt's words as written, split at spaces, without the punctuation around them
+    (what a word holds inside, such as markup, is kept: a rewrite repeats odd text as it is)."""
+    return [w for w in (t.strip(".,;:!?\"'()") for t in text.split()) if w]
 
 
 def _length(text: str) -> int:
