@@ -135,6 +135,7 @@ def test_every_html_template_escapes_what_it_is_given(data, content, finalize):
         "report.html", "_table.html", "_gallery.html", "report.css", "report.md", "_table.md",
         "drift.html",  # rendered by test_the_drift_page_escapes_what_it_is_given
         "gallery.html",
+        "_quality.html", "_quality.md",  # rendered by test_report_quality
     }, "a new template: render it here too"  # fmt: skip
     page = environment.get_template("report.html").render(
         page=_poisoned(content),

@@ -40,6 +40,8 @@ import numpy as np
 from imgkit.errors import ValidationError
 
 __all__ = [
+    "DEFAULT_N_BOOT",
+    "DEFAULT_N_PERM",
     "PermutationResult",
     "bit_matrix",
     "bootstrap_pair_sums",
@@ -54,6 +56,12 @@ __all__ = [
     "similarity_score",
     "stratum_labelings",
 ]
+
+#: Bootstrap replicates and permutation relabellings the verdicts use wherever they are shown
+#: (report, drill panel, command line): with the same seed, one run gives the same intervals
+#: and p-values everywhere (a Monte Carlo p depends on how many relabellings are drawn).
+DEFAULT_N_BOOT = 2000
+DEFAULT_N_PERM = 10_000
 
 #: Relabellings (or replicates) handled per matrix product; bounds the temporaries.
 BATCH = 1000
@@ -286,9 +294,23 @@ def stratum_labelings(
     masks = []
     for n_a, n_b in sizes:
         keys = rng.random((n_perm, n_a + n_b))
-        ranks = keys.argsort(axis=1).argsort(axis=1)
-        masks.append(ranks < n_a)
+        masks.append(_smallest(keys, n_a))
     return masks, False
+
+
+def _smallest(keys: np.ndarray, count: int) -> np.ndarray:
+    """Per row, True at the ``count`` smallest keys: the images a random relabelling puts in
+    arm A. The same masks as ranking every row (two sorts) with one partition: a key is among
+    the smallest when it is at most the row's count-th smallest, unless that key is tied, in
+    which case (a chance of about 1e-16 a pair of keys) the row is ranked as before."""
+    if count <= 0:
+        return np.zeros(keys.shape, dtype=bool)
+    kth = np.partition(keys, count - 1, axis=1)[:, count - 1 : count]
+    masks = keys <= kth
+    tied = np.flatnonzero(masks.sum(axis=1) != count)
+    if tied.size:
+        masks[tied] = keys[tied].argsort(axis=1).argsort(axis=1) < count
+    return masks
 
 
 def _stack(strata: Sequence[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
@@ -325,12 +347,29 @@ def _grouped(sizes: Sequence[tuple[int, ...]]) -> dict[tuple[int, ...], list[int
 
 
 def _random_subsets(shape: tuple[int, int, int], chosen: int, rng: np.random.Generator):
-    """Boolean masks of ``shape`` (strata, relabellings, images) with ``chosen`` True per row."""
+    """Float masks of ``shape`` (strata, relabellings, images) with ``chosen`` ones per row:
+    the ``chosen`` smallest of random keys (see :func:`_smallest`)."""
     keys = rng.random(shape)
-    picks = np.argpartition(keys, chosen - 1, axis=2)[:, :, :chosen]
-    masks = np.zeros(shape, dtype=np.float32)
-    np.put_along_axis(masks, picks, 1.0, axis=2)
-    return masks
+    flat = keys.reshape(-1, shape[2])
+    return _smallest(flat, chosen).reshape(shape).astype(np.float64)
+
+
+def _two_arm_parts(
+    stacked: np.ndarray, lengths: np.ndarray, n_a: int, n_b: int
+) -> tuple[float, np.ndarray, np.ndarray]:
+    """The parts of the two arms' pair sums under a relabelling ``m`` (``(S, m)`` 0/1, n_a
+    ones per stratum) of strata ``stacked`` ``(S, m, W)`` with squared lengths ``(S, m)``:
+    ``(b0, slope_a, slope_b)`` with, summed over the strata and ``Q = sum_s |m_s X_s|^2``,
+
+        sum_A = slope_a . m - Q        sum_B = b0 + slope_b . m - Q
+
+    (``sum_B = n_b (sum L - m . L) - |T - m X|^2`` with T the images' sum; the squares of
+    ``m X`` are the only part that is not linear in m). Integers for hash bits."""
+    wide = stacked.astype(np.float64)
+    total = wide.sum(axis=1)  # (S, W)
+    b0 = float((n_b * lengths.sum(axis=1) - np.einsum("sw,sw->s", total, total)).sum())
+    cross = np.matmul(wide, total[:, :, None])[:, :, 0]  # (S, m): x_i . T
+    return b0, n_a * lengths, 2 * cross - n_b * lengths
 
 
 def relabel_two_arms(
@@ -357,19 +396,41 @@ def relabel_two_arms(
         - sum(pair_sum(a) for a, _ in strata) / pairs_a
     )
     groups = _grouped(sizes)
-    stacked = {
-        shape: _stack([np.vstack(strata[s]) for s in positions])
-        for shape, positions in groups.items()
-    }
+    # The statistic is linear in the relabelling but for Q = sum |m X|^2 (see _two_arm_parts),
+    # whose weight 1/pairs_a - 1/pairs_b is 0 when both arms have as many pairs: then one
+    # product of the masks with a slope per image gives every relabelling's statistic, on the
+    # images as they are. Otherwise Q needs the images' sums per relabelling, on compacted points.
+    linear = pairs_a == pairs_b
+    # (Q is moved by a translation of the points, so every part of one group comes from
+    # the same points: compacted ones move them.)
+    parts = {}
+    for shape, positions in groups.items():
+        if linear:
+            points = np.stack([np.vstack(strata[s]) for s in positions])
+            lengths = _squared_lengths(points)
+        else:
+            points, lengths = _stack([np.vstack(strata[s]) for s in positions])
+        parts[shape] = (*_two_arm_parts(points, lengths, *shape), points)
 
     def statistic(masks: dict[tuple[int, ...], np.ndarray]) -> np.ndarray:
         sum_a = 0.0
         sum_b = 0.0
+        difference = 0.0
         for shape, mask in masks.items():
-            n_a, n_b = shape
-            points, lengths = stacked[shape]
-            sum_a = sum_a + _masked_sums(mask, points, lengths, n_a)
-            sum_b = sum_b + _masked_sums(1 - mask, points, lengths, n_b)
+            b0, slope_a, slope_b, points = parts[shape]
+            weights = mask.astype(np.float64, copy=False)  # (S, P, m)
+            if linear:
+                slope = (slope_b - slope_a)[:, :, None]
+                difference = difference + b0 + np.matmul(weights, slope)[:, :, 0].sum(axis=0)
+                continue
+            ones = np.matmul(mask.astype(points.dtype), points).astype(np.float64)  # (S, P, W)
+            squares = np.einsum("spw,spw->sp", ones, ones).sum(axis=0)
+            sum_a = sum_a + np.matmul(weights, slope_a[:, :, None])[:, :, 0].sum(axis=0) - squares
+            sum_b = (
+                sum_b + b0 + np.matmul(weights, slope_b[:, :, None])[:, :, 0].sum(axis=0) - squares
+            )
+        if linear:
+            return np.abs(difference / pairs_a)
         return np.abs(sum_b / pairs_b - sum_a / pairs_a)
 
     total_relabellings = math.prod(math.comb(n_a + n_b, n_a) for n_a, n_b in sizes)

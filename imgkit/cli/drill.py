@@ -105,6 +105,7 @@ def _report(run: Run, as_json: bool, extra: dict[str, Any] | None = None) -> int
 def run_drill(args: argparse.Namespace) -> int:
     """Handle ``imgkit drill`` (and ``--resume``); returns the exit status."""
     from imgkit.runner import drill, resume  # the SDKs and pandas: only when a drill runs
+    from imgkit.runner.start import stderr_log  # standard output is for the summary (--json)
 
     progress = not args.no_progress
     if args.resume and args.config:
@@ -120,11 +121,14 @@ def run_drill(args: argparse.Namespace) -> int:
             sim_url=args.sim_url,
             regenerate_missing=args.regenerate_missing,
             progress=progress,
+            log=stderr_log,
         )
         return _finish(run, args)
     if args.config:
         sweep = _sweep_from_args(args)
-        run = _drill_explaining(lambda: drill(sweep, progress=progress), args, len(sweep.arms))
+        run = _drill_explaining(
+            lambda: drill(sweep, progress=progress, log=stderr_log), args, len(sweep.arms)
+        )
         return _finish(run, args, sweep.kinds)
     prompts = _prompts_from_args(args)
     arms = _arms_from_args(args)
@@ -159,6 +163,7 @@ def run_drill(args: argparse.Namespace) -> int:
             sim_latency=args.sim_latency or 0.0,
             sim_faults=args.sim_faults,
             progress=progress,
+            log=stderr_log,
             batch=args.batch,
             sim_batch_duration=args.sim_batch_duration,
         ),

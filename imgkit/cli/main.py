@@ -40,6 +40,7 @@ COMMAND_MODULES = (
     "imgkit.cli.check",
     "imgkit.cli.drift",
     "imgkit.cli.batch",
+    "imgkit.cli.ratings",
 )
 
 _GLOBAL_OPTIONS_WITH_VALUE = ("--prices",)
@@ -107,6 +108,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     Without ``argv`` (the console script, ``python -m imgkit``) the process is taken to end
     when this returns: see :func:`_ending_soon`."""
     if argv is None:
+        from imgkit.analysis.blas import prefer_one_blas_thread
+
+        prefer_one_blas_thread()  # before numpy loads: see imgkit.analysis.blas
         try:
             return _main(sys.argv[1:])
         finally:

@@ -74,7 +74,11 @@ class DrillOptions:
     sim_latency: float = 0.0
     sim_faults: str | None = None
     retry: RetryPolicy = field(default_factory=RetryPolicy)
+    #: each request's total deadline, seconds (None: the providers' default, 180 s)
     timeout_s: float | None = None
+    #: after a stop (Ctrl-C, SIGTERM), seconds the requests in flight get to finish before they
+    #: are cut off and recorded as interrupted (possibly billed)
+    stop_grace_s: float = 3.0
     #: send the arms whose provider has a Batch API through it (imgkit.runner.batch)
     batch: bool = False
     #: seconds the embedded simulator takes over a batch (None: the simulator's default)

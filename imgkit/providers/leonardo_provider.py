@@ -34,7 +34,6 @@ from imgkit.providers.base import (
     ProviderSettings,
     Stopwatch,
     check_provider,
-    image_info,
     is_simulated,
     price_result,
     resolve_settings,
@@ -42,6 +41,7 @@ from imgkit.providers.base import (
 )
 from imgkit.providers.errormap import error_from_status, is_content_policy, translating
 from imgkit.providers.http_clients import tls_context
+from imgkit.providers.image_check import checked_image
 from imgkit.providers.results import GenerationResult
 
 __all__ = ["LeonardoProvider"]
@@ -336,7 +336,9 @@ class LeonardoProvider:
         }
         results = []
         for index, (data, image) in enumerate(zip(downloads, images, strict=True)):
-            fmt, width, height = image_info(data, "jpeg", request.size)
+            fmt, width, height = checked_image(
+                data, provider=self.name, model=request.model, request_id=generation_id
+            )
             results.append(
                 GenerationResult(
                     provider=self.name,

@@ -15,7 +15,7 @@ from imgkit.runner.budget import check_budget
 from imgkit.runner.executor import Log
 from imgkit.runner.plan import Planned, describe_estimate, estimate_plan
 from imgkit.runner.session import run_session
-from imgkit.runner.start import stderr_log
+from imgkit.runner.start import info_log
 from imgkit.runs.folder import Run, open_run
 from imgkit.runs.ledger import Ledger, PlannedGeneration
 from imgkit.runs.manifest import write_manifest
@@ -48,7 +48,7 @@ async def aresume(
     retry_failed: bool = True,
     regenerate_missing: bool = False,
     progress: bool = True,
-    log: Log | None = stderr_log,
+    log: Log | None = info_log,
     stop: threading.Event | None = None,
     interrupt: threading.Event | None = None,
     catalog: Catalog | None = None,
@@ -237,7 +237,7 @@ def resume(
     retry_failed: bool = True,
     regenerate_missing: bool = False,
     progress: bool = True,
-    log: Log | None = stderr_log,
+    log: Log | None = info_log,
     stop: threading.Event | None = None,
     interrupt: threading.Event | None = None,
     catalog: Catalog | None = None,

@@ -4,6 +4,8 @@
 - POST /v1/images/edits: OpenAI Images API, edit (multipart; streams on request)
 - POST /v1/responses: OpenAI Responses API with the image_generation tool (streams too)
 - POST /v1/models/{model}:generateContent and :streamGenerateContent (and /v1beta/...): Gemini
+- POST /v1beta1/projects/{p}/locations/{l}/publishers/google/models/{model}:generateContent
+  (and v1, :streamGenerateContent): the same, by Vertex AI's path (imgkit.simulator.vertex_api)
 - anything else: OpenAI's 404 "Invalid URL" JSON (Leonardo's shape under /api/rest/)
 - POST /api/rest/v1/generations and /api/rest/v2/generations: Leonardo create
 - GET /api/rest/v1/generations/{id}: Leonardo poll
@@ -35,6 +37,7 @@ from imgkit.simulator import (
     openai_errors,
     openai_images,
     openai_responses,
+    vertex_api,
 )
 from imgkit.simulator.pipeline import request_id
 from imgkit.simulator.state import SimState
@@ -212,6 +215,7 @@ def create_app(state: SimState) -> ASGIApp:
         ),
         Route("/upload/{version:str}/files", gemini_batches.upload, methods=["POST"]),
         Route("/{version:str}/models/{model_action:str}", _gemini_model, methods=["POST"]),
+        Route(vertex_api.VERTEX_PATH, vertex_api.generate_content, methods=["POST"]),
         Route("/api/rest/v1/generations", leonardo_api.create_v1, methods=["POST"]),
         Route("/api/rest/v2/generations", leonardo_api.create_v2, methods=["POST"]),
         Route("/api/rest/v1/generations/{generation_id:str}", leonardo_api.poll, methods=["GET"]),

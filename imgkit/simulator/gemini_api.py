@@ -36,7 +36,7 @@ from starlette.responses import JSONResponse, Response
 from imgkit.catalog.models import ModelSpec, default_catalog, parse_size
 from imgkit.catalog.validation import validate_request
 from imgkit.errors import ValidationError
-from imgkit.simulator import drawing, streaming
+from imgkit.simulator import drawing, gemini_judge, streaming
 from imgkit.simulator.pipeline import Refusal, VendorErrors, admit, in_thread
 from imgkit.simulator.state import SimState
 
@@ -281,6 +281,8 @@ async def generate_content(request: Request) -> Response:
     config = _get(body, "generationConfig", "generation_config") or {}
     image_config = _get(config, "imageConfig", "image_config") or {}
     prompt, sources = _prompt_and_images(body.get("contents"))
+    if gemini_judge.is_judge_request(model, body):  # a vision model judging images
+        return await gemini_judge.judge_content(model, body, prompt, sources, error)
     candidates = _get(config, "candidateCount", "candidate_count")
     try:
         spec = default_catalog().get_model(model)

@@ -25,7 +25,7 @@ from starlette.responses import JSONResponse, Response
 from imgkit.catalog.models import ModelSpec, default_catalog, parse_size
 from imgkit.catalog.validation import ImageRequest, validate_request
 from imgkit.errors import ValidationError
-from imgkit.simulator import drawing, streaming
+from imgkit.simulator import drawing, openai_judge, streaming
 from imgkit.simulator.openai_errors import (
     ERRORS,
     check_auth,
@@ -110,6 +110,8 @@ async def responses(request: Request) -> Response:
     body = await json_body(request)
     if isinstance(body, Response):
         return body
+    if openai_judge.is_judge_request(body):  # a vision model judging images: imgkit's judge
+        return await openai_judge.judge_response(request, body, state)
     found = _tool(body)
     if found is None:
         return error(

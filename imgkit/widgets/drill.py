@@ -25,6 +25,7 @@ from typing import Any
 import ipywidgets as widgets
 import pandas as pd
 
+from imgkit.analysis.resampling import DEFAULT_N_BOOT, DEFAULT_N_PERM
 from imgkit.catalog.batch import batch_terms, estimate_batch_cost
 from imgkit.catalog.costs import basis_words, estimate_cost
 from imgkit.catalog.models import Catalog, default_catalog
@@ -118,8 +119,8 @@ class DrillPanel(widgets.VBox):
         catalog: Catalog | None = None,
         concurrency: int = 4,
         sim_url: str | None = None,
-        n_boot: int = 1000,
-        n_perm: int = 2000,
+        n_boot: int = DEFAULT_N_BOOT,
+        n_perm: int = DEFAULT_N_PERM,
     ) -> None:
         self.catalog = catalog or default_catalog()
         # None: the project's runs/ folder, where the command line writes too.

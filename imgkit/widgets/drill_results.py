@@ -51,6 +51,7 @@ class DrillResults(widgets.Tab):
         self.comparison: Any = None
         self.verdict = widgets.HTML()
         self.verdict.add_class("imgkit-verdict")
+        self.quality = widgets.HTML()  # people's blind ratings: imgkit.widgets.rating
         self.consistency_html = table_box()
         self.consistency_plot = widgets.Image(
             format="png", layout=widgets.Layout(max_width="760px")
@@ -61,7 +62,9 @@ class DrillResults(widgets.Tab):
         self.attempts_html = table_box()
         super().__init__(
             [
-                widgets.VBox([self.verdict, self.consistency_html, self.consistency_plot]),
+                widgets.VBox(
+                    [self.verdict, self.quality, self.consistency_html, self.consistency_plot]
+                ),
                 widgets.VBox([self.divergence_html, self.divergence_plot]),
                 self.cost_html,
                 self.attempts_html,
@@ -77,6 +80,7 @@ class DrillResults(widgets.Tab):
         self.comparison = None
         for target in (
             self.verdict,
+            self.quality,
             self.consistency_html,
             self.divergence_html,
             self.cost_html,
@@ -98,6 +102,10 @@ class DrillResults(widgets.Tab):
         batched = set((manifest.get("batch") or {}).get("arms") or ())
         self._show_cost(frame, simulated, batched, manifest)
         self._show_attempts(run)
+        if getattr(run, "path", None) is not None:
+            from imgkit.widgets.rating import quality_html
+
+            self.quality.value = quality_html(run)
 
     # ---------------------------------------------------------------------------------------
     # Consistency and the verdicts
