@@ -93,6 +93,9 @@ def _nested_counter() -> defaultdict[str, defaultdict[str, int]]:
 # SDK waits 600 s, imgkit's providers 180 s), so the client gives up first, as it would with a
 # service that stalls; after that the simulator answers 504.
 DEFAULT_TIMEOUT_HOLD_S = 900.0
+#: How long the ``thoughtSignature`` Gemini 3 sends in the image's part is: recorded
+#: gemini-3-pro-image answers carry about 2.9 million base64 characters (docs/vendor-behaviour.md).
+DEFAULT_THOUGHT_SIGNATURE_CHARS = 2_900_000
 #: Seconds a simulated batch takes from creation to completion (at the least: drawing a large
 #: batch may take longer).
 DEFAULT_BATCH_DURATION_S = 2.0
@@ -141,7 +144,17 @@ class SimState:
         rate_limits: dict[str, int] | None = None,
         batch_duration: float = DEFAULT_BATCH_DURATION_S,
         control_secret: str | None = None,
+        thought_signature_chars: int = DEFAULT_THOUGHT_SIGNATURE_CHARS,
     ) -> None:
+        if (
+            isinstance(thought_signature_chars, bool)
+            or not isinstance(thought_signature_chars, int)
+            or thought_signature_chars < 0
+        ):
+            raise ValidationError(
+                "thought_signature_chars", thought_signature_chars, "a whole number >= 0"
+            )
+        self.thought_signature_chars = thought_signature_chars
         self.seed = seed
         #: what the control routes (/_sim/configure, /_sim/reset) require as a bearer token:
         #: random per simulator unless its owner chose one; never in stats or logs
