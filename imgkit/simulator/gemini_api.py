@@ -4,7 +4,7 @@
 Speaks the Gemini Developer API's JSON as ``google-genai`` sends and parses it (camelCase on the
 wire; snake_case is accepted too). The image comes back as ``inlineData`` in
 ``candidates[0].content.parts`` (gemini-3-pro-image, asked for no size, answers a 1408 x 768 JPEG
-and puts a long ``thoughtSignature`` in the image's part, as recorded answers do; Gemini 3's
+and puts a long ``thoughtSignature`` in the image's part, as recorded answers do; its
 ``usageMetadata`` counts ``thoughtsTokenCount``). ``imageConfig.aspectRatio`` and
 ``imageConfig.imageSize`` pick the size from the catalog's aspect-ratio table at the model's
 tiers. Errors use Google's shape ``{"error": {"code", "message", "status"}}``.
@@ -141,7 +141,9 @@ def _usage(
 
 
 def _thinks(model: str) -> bool:
-    return model.startswith("gemini-3")
+    """Whether the model's answers carry thought tokens and a thought signature: the recorded
+    Gemini 3 image model's do (gemini-3.1-flash-image has no recording to follow)."""
+    return model == "gemini-3-pro-image"
 
 
 def _thought_signature(chars: int) -> str:
@@ -358,7 +360,7 @@ async def generate_content(request: Request) -> Response:
     }
     thoughts = None
     if _thinks(req.model):
-        # Gemini 3 sends the signature of its thinking in the same part as the image.
+        # Gemini 3 Pro sends the signature of its thinking in the same part as the image.
         image_part["thoughtSignature"] = _thought_signature(state.thought_signature_chars)
         thoughts = _THOUGHT_TOKENS[0] + variation % (_THOUGHT_TOKENS[1] - _THOUGHT_TOKENS[0])
     tier = spec.gemini_aspect_and_tier(req.size)[1]
