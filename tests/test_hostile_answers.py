@@ -392,3 +392,28 @@ def test_the_first_sigterm_ends_a_drill_held_by_a_stalled_answer(server, tmp_pat
     attempts = run.attempts_frame()
     assert len(attempts) == 3 and set(attempts["status"]) == {"interrupted"}
     assert attempts["may_have_been_billed"].all()
+
+
+def test_the_command_line_sets_the_deadline(server, tmp_path):
+    """`imgkit drill --timeout S`: a trickling answer ends as a timeout after S seconds."""
+    import subprocess
+    import sys
+
+    from imgkit.runs.folder import open_run
+
+    body = json.dumps(images_answer(base64.b64encode(GOOD).decode()))
+    server.add("POST", "/v1/images/generations", Answer(200, body, trickle_s=0.5, repeat=True))
+    command = [
+        sys.executable, "-m", "imgkit.cli.drill", "--prompt", "a red square", "--models",
+        "gpt-image-2", "-n", "1", "--sim-url", server.base_url, "--out", str(tmp_path),
+        "--name", "deadline", "--no-progress", "--timeout", "1.5",
+    ]  # fmt: skip
+    done = subprocess.run(command, capture_output=True, text=True, timeout=120)
+    attempts = open_run(tmp_path / "deadline").attempts_frame()
+    # the first try and the policy's one retry, each cut at the deadline, each possibly billed
+    assert list(attempts["error_kind"]) == ["timeout", "timeout"], done.stderr
+    assert attempts["may_have_been_billed"].all()
+    assert (attempts["latency_s"] < 1.5 + 1.5).all()
+    again = [*command[:3], "--resume", str(tmp_path / "deadline"), "--timeout", "2"]
+    refused = subprocess.run(again, capture_output=True, text=True, timeout=120)
+    assert refused.returncode != 0 and "--timeout" in refused.stderr

@@ -102,6 +102,14 @@ def _report(run: Run, as_json: bool, extra: dict[str, Any] | None = None) -> int
     return EXIT_OK if status == "complete" else EXIT_INCOMPLETE
 
 
+def _deadline(text: str) -> float:
+    """``--timeout``: seconds > 0 (a deadline of 0 would fail every request unsent)."""
+    value = seconds(text)
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"expected seconds > 0, got {text!r}")
+    return value
+
+
 def run_drill(args: argparse.Namespace) -> int:
     """Handle ``imgkit drill`` (and ``--resume``); returns the exit status."""
     from imgkit.runner import drill, resume  # the SDKs and pandas: only when a drill runs
@@ -178,6 +186,7 @@ def run_drill(args: argparse.Namespace) -> int:
             run_name=args.name,
             budget=args.budget,
             concurrency=args.concurrency or 4,
+            timeout_s=args.timeout,
             rate_limits=limits,
             sim_url=args.sim_url,
             sim_seed=args.sim_seed or 0,
@@ -216,6 +225,10 @@ def _check_resume_options(args: argparse.Namespace) -> None:
     synchronous run resumed with --batch would otherwise go on synchronously, at full price)."""
     from imgkit.runs.folder import open_run
 
+    if args.timeout is not None:
+        raise ValidationError(
+            "--timeout", args.timeout, "no --timeout with --resume: a run resumes with its own"
+        )
     if args.sim_batch_duration is not None:
         raise ValidationError(
             "--sim-batch-duration",
@@ -274,6 +287,7 @@ def _sweep_from_args(args: argparse.Namespace) -> Sweep:
         "backend": args.backend,
         "budget": args.budget,
         "concurrency": args.concurrency,
+        "timeout_s": args.timeout,
         "out": args.out,
         "run_name": args.name,
         "sim_url": args.sim_url,
@@ -483,6 +497,12 @@ def _configure(parser: argparse.ArgumentParser) -> None:
     )
     how.add_argument(
         "--concurrency", type=positive_int, metavar="K", help="requests at once (default 4)"
+    )
+    how.add_argument(
+        "--timeout",
+        type=_deadline,
+        metavar="S",
+        help="each request's total deadline, however slowly its answer arrives (default 180)",
     )
     how.add_argument(
         "--rate-limit",
