@@ -169,6 +169,8 @@ def test_bradley_terry_stays_finite_when_an_arm_wins_everything() -> None:
     table = bradley_terry(frame, n_boot=200)
     assert list(table["arm"]) == ["always", "never"]
     assert np.isfinite(table["score"]).all() and table.iloc[0]["score"] < 1
+    # twelve of twelve is strong but not certain: an interval, not a point
+    assert table.iloc[0]["score_low"] < table.iloc[0]["score"] <= table.iloc[0]["score_high"]
 
 
 def test_preference_verdicts_name_a_winner_only_when_clear() -> None:

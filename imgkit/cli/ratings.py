@@ -24,6 +24,7 @@ __all__ = ["COMMANDS", "configure"]
 COMMANDS = {
     "rate": "rate a run's images blind, two at a time, in the browser (127.0.0.1)",
     "ratings": "the ranking people's ratings give, with intervals; 'ratings merge' adds copies'",
+    "judge": "ask a vision model the raters' questions about a run's images",
 }
 
 
@@ -67,10 +68,14 @@ def _alpha(value: Any) -> str:
 
 
 def _print_summary(summary: Any) -> None:
-    from imgkit.ratings.session import settle_text
     from imgkit.ratings.store import CRITERION_TEXT
+    from imgkit.ratings.summary import settle_text
 
-    print(f"{summary.people_answers} answers from {len(summary.raters)} raters")
+    raters = len(summary.raters)
+    skipped = f" (and {summary.people_skipped} skipped)" if summary.people_skipped else ""
+    print(
+        f"{summary.people_answers} answers{skipped} from {raters} rater{'s' if raters != 1 else ''}"
+    )
     for verdict in summary.verdicts:
         print(verdict)
     overall = summary.ranking[summary.ranking["prompt_id"].isna()]
@@ -96,7 +101,10 @@ def _print_summary(summary: Any) -> None:
             )
     if summary.judge_answers:
         label = " (simulated)" if summary.judge_simulated else ""
-        print(f"\njudge {', '.join(summary.judges)}{label}: {summary.judge_answers} answers")
+        print(f"\njudge {summary.judge}{label}: {summary.judge_answers} answers")
+        others = [j for j in summary.judges if j != summary.judge]
+        if others:
+            print(f"  other judges of this run (--judge MODEL): {', '.join(others)}")
         for verdict in summary.judge_preferences["verdict"]:
             print(verdict)
         for row in summary.judge_agreement.itertuples(index=False):
@@ -132,6 +140,7 @@ def _run_ratings(args: argparse.Namespace) -> int:
         correction=args.correction,
         n_boot=args.n_boot,
         seed=args.seed,
+        judge=args.judge,
     )
     if args.json:
         print(json.dumps(summary.to_dict(), indent=2, default=str))
@@ -180,6 +189,12 @@ def configure(name: str, parser: argparse.ArgumentParser) -> None:
         parser.add_argument("--correction", default="holm", help="holm (default), bh or none")
         parser.add_argument("--n-boot", type=int, default=1000, help="bootstrap draws")
         parser.add_argument("--seed", type=int, default=0, help="bootstrap seed")
+        parser.add_argument(
+            "--judge",
+            default=None,
+            metavar="MODEL",
+            help="the judge to show when several judged the run (default: the most answers)",
+        )
         parser.set_defaults(func=_run_ratings)
     elif name == "judge":
         parser.add_argument("run", metavar="RUN_DIR", help="a run folder written by drill")

@@ -10,11 +10,14 @@ finite strength (its interval then reaches far, as it should). Skips count for n
 
 **Scores.** An arm's score is its fitted chance of being preferred to another arm, averaged
 over the other arms: with two arms it is the share of answers the model expects it to win. The
-intervals are percentile bootstraps over answers (Efron & Tibshirani 1993): the answers'
-outcomes are redrawn with replacement, the model refitted each time, scores and ranks read off.
+intervals are parametric percentile bootstraps (Efron & Tibshirani 1993, ch. 6): the same
+comparisons' outcomes are redrawn from the fitted model (ties as often as they were seen), the
+model refitted each time, scores and ranks read off. Redrawing the answers themselves instead
+would give a point, not an interval, when every answer went one way (ten of ten).
 
 **Verdicts.** Each pair of arms is also compared directly, per criterion: the share of answers
-preferring one (ties half), its bootstrap interval, and an exact two-sided sign test over the
+preferring one (ties half), its Wilson score interval (a bootstrap would give "100% [100, 100]"
+for ten answers all one way), and an exact two-sided sign test over the
 answers that were not ties; the p-values of every pair and criterion stated together are
 corrected (Holm by default, :mod:`imgkit.analysis.multiplicity`), and a winner is named only
 when the corrected p is below alpha, in the fixed style of the consistency verdicts.
@@ -47,6 +50,7 @@ __all__ = [
     "preferences",
     "ranking",
     "sign_test",
+    "wilson_interval",
 ]
 
 #: Fewer answers than this about a pair (or a prompt) gets "too few answers", not a verdict.
@@ -127,22 +131,37 @@ def _outcomes(frame: pd.DataFrame, arms: list[str]) -> tuple[np.ndarray, np.ndar
     return pairs, outcome
 
 
-def _tables(pairs: np.ndarray, outcome: np.ndarray, weights: np.ndarray, k: int):
-    """(wins (B, k), games (B, k, k)) from answers weighted per draw (B, n)."""
-    b = weights.shape[0]
+def _tables(pairs: np.ndarray, outcomes: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """(wins (B, k), games (B, k, k)) of the answers ``pairs`` (n, 2) with ``outcomes``
+    (B, n): B sets of outcomes of the same comparisons."""
+    b = outcomes.shape[0]
     wins = np.zeros((b, k))
-    games = np.zeros((b, k, k))
-    for column, (i, j) in enumerate(pairs):
-        w = weights[:, column]
-        wins[:, i] += w * outcome[column]
-        wins[:, j] += w * (1 - outcome[column])
-        games[:, i, j] += w
-        games[:, j, i] += w
-    compared = games[0] > 0 if b else np.zeros((k, k), bool)
+    games = np.zeros((k, k))
+    np.add.at(games, (pairs[:, 0], pairs[:, 1]), 1.0)
+    games = games + games.T
+    for i in range(k):
+        # an arm's score: its outcomes where it was left, one minus them where it was right
+        wins[:, i] = outcomes[:, pairs[:, 0] == i].sum(axis=1) + (
+            1 - outcomes[:, pairs[:, 1] == i]
+        ).sum(axis=1)
+    compared = games > 0
     # one virtual tie per pair compared in the data (the prior of the module docstring)
-    games += compared[None]
+    games = np.broadcast_to(games + compared, (b, k, k))
     wins += compared.sum(axis=1)[None] * 0.5
     return wins, games
+
+
+def _redraw(
+    pairs: np.ndarray, outcome: np.ndarray, p: np.ndarray, n_boot: int, rng: np.random.Generator
+) -> np.ndarray:
+    """``n_boot`` sets of outcomes of the same comparisons drawn from the fitted model: a tie
+    as often as ties were seen, else a win with the chance that keeps the expected score at
+    the model's ``p_i / (p_i + p_j)``."""
+    chance = p[pairs[:, 0]] / (p[pairs[:, 0]] + p[pairs[:, 1]])
+    tie = float(np.mean(outcome == 0.5))
+    win = np.clip(chance - tie / 2, 0.0, 1.0 - tie)
+    u = rng.random((n_boot, len(outcome)))
+    return np.where(u < win, 1.0, np.where(u < win + tie, 0.5, 0.0))
 
 
 def bradley_terry(
@@ -166,12 +185,11 @@ def bradley_terry(
     columns = [c for c in RANKING_COLUMNS if c not in ("criterion", "prompt_id")]
     if n == 0 or k < 2:
         return pd.DataFrame(columns=columns)
-    wins, games = _tables(pairs, outcome, np.ones((1, n)), k)
+    wins, games = _tables(pairs, outcome[None], k)
     p = _fit(wins, games)
     score = _scores(p)[0]
     rng = np.random.default_rng(seed)
-    draws = rng.multinomial(n, np.full(n, 1.0 / n), size=n_boot).astype(float)
-    boot_wins, boot_games = _tables(pairs, outcome, draws, k)
+    boot_wins, boot_games = _tables(pairs, _redraw(pairs, outcome, p[0], n_boot, rng), k)
     boot_scores = _scores(_fit(boot_wins, boot_games))
     # rank 1 = highest score; ties in a draw share the better rank
     boot_ranks = (boot_scores[:, None, :] > boot_scores[:, :, None]).sum(axis=2) + 1
@@ -208,7 +226,7 @@ def point_scores(frame: pd.DataFrame, arms: list[str]) -> dict[str, float]:
     pairs, outcome = _outcomes(frame, arms)
     if not len(outcome):
         return dict.fromkeys(arms, 0.5)
-    wins, games = _tables(pairs, outcome, np.ones((1, len(outcome))), len(arms))
+    wins, games = _tables(pairs, outcome[None], len(arms))
     return {a: float(s) for a, s in zip(arms, _scores(_fit(wins, games))[0], strict=True)}
 
 
@@ -241,6 +259,18 @@ def ranking(
     if not parts:
         return pd.DataFrame(columns=list(RANKING_COLUMNS))
     return pd.concat(parts, ignore_index=True)[list(RANKING_COLUMNS)]
+
+
+def wilson_interval(share: float, n: int, confidence: float = 0.95) -> tuple[float, float]:
+    """Wilson's (1927) score interval for a share of ``n`` answers. Unlike a percentile
+    bootstrap it does not shrink to a point when every answer went one way (10 of 10 is
+    [72%, 100%], not [100%, 100%]). A tie counts half, so ``share`` need not be k / n."""
+    if n <= 0:
+        return math.nan, math.nan
+    z = NormalDist().inv_cdf(1 - (1 - confidence) / 2)
+    centre = (share + z * z / (2 * n)) / (1 + z * z / n)
+    half = z * math.sqrt(share * (1 - share) / n + z * z / (4 * n * n)) / (1 + z * z / n)
+    return max(0.0, centre - half), min(1.0, centre + half)
 
 
 def sign_test(successes: int, trials: int) -> float:
@@ -284,8 +314,6 @@ def preferences(
     alpha: float = 0.05,
     correction: str = "holm",
     min_answers: int = MIN_ANSWERS,
-    n_boot: int = 2000,
-    seed: int = 0,
     confidence: float = 0.95,
     who: str = "people",
 ) -> pd.DataFrame:
@@ -315,7 +343,6 @@ def preferences(
             )
             if outcome.size:
                 found.append(_Pair(criterion, a, b, outcome))
-    rng = np.random.default_rng(seed)
     rows_out = []
     for pair in found:
         o = pair.outcomes
@@ -324,8 +351,7 @@ def preferences(
         p = sign_test(wins_a, decided) if decided else math.nan
         if o.size < min_answers:
             p = math.nan  # not tested, so not counted in the family
-        boots = rng.choice(o, size=(n_boot, o.size), replace=True).mean(axis=1)
-        low, high = percentile_interval(boots, confidence)
+        low, high = wilson_interval(float(o.mean()), int(o.size), confidence)
         rows_out.append(
             {
                 "criterion": pair.criterion,
@@ -373,6 +399,7 @@ def _verdict(
     row: Any, *, alpha: float, correction: str, family: int, min_answers: int, who: str
 ) -> tuple[str | None, int | None, str]:
     what = CRITERION_TEXT[row.criterion]
+    verb = "prefer" if who == "people" else "prefers"
     n = row.answers
     counted = f"of {n} answer{'s' if n != 1 else ''}"
     if row.ties:
@@ -381,7 +408,7 @@ def _verdict(
         return (
             None,
             max(0, min_answers - n),
-            f"Too few answers to tell whether {who} prefer {row.arm_a} or {row.arm_b} for "
+            f"Too few answers to tell whether {who} {verb} {row.arm_a} or {row.arm_b} for "
             f"{what}: {n} answer{'s' if n != 1 else ''}, at least {min_answers} needed.",
         )
     p_text = format_p(row.p_value)

@@ -23,6 +23,7 @@ from typing import Any
 from imgkit.errors import RunError, ValidationError
 from imgkit.ratings.schedule import Pair, next_pair, rateable_images
 from imgkit.ratings.store import CHOICES, CRITERIA, Answer, RatingStore, check_rater
+from imgkit.ratings.summary import settle_text
 
 __all__ = ["QUESTIONS", "Question", "RatingSession"]
 
@@ -106,9 +107,11 @@ class RatingSession:
     # ------------------------------------------------------------------------------- state
 
     def _people(self):
+        from imgkit.ratings.store import read_answers
         from imgkit.ratings.summary import ratings_frame
 
-        return ratings_frame(self.run_folder, source="person")
+        # the answers alone: the prompts' texts (the ledger) are not needed to schedule
+        return ratings_frame(answers=read_answers(self.run_folder, source="person"))
 
     def _advance(self, previous: Question | None) -> None:
         if previous is not None and previous.step < previous.steps:
@@ -145,7 +148,7 @@ class RatingSession:
         if people.empty:
             return settle_estimate(people.iloc[0:0], people.iloc[0:0])
         rank = ranking(people, per_prompt=False, n_boot=50)
-        return settle_estimate(preferences(people, n_boot=200), rank)
+        return settle_estimate(preferences(people), rank)
 
     def status(self) -> dict[str, Any]:
         """The question on screen, with this rater's count and the settle estimate."""
@@ -198,12 +201,3 @@ class RatingSession:
     def image_path(self, sha256: str) -> Path | None:
         """The file of one of this run's rateable images (None for anything else)."""
         return self._paths.get(sha256)
-
-
-def settle_text(more: int | None) -> str:
-    """The panel's sentence for :meth:`RatingSession.more_answers`."""
-    if more is None:
-        return "Some arms look too close to rank apart with a practical number of answers."
-    if more == 0:
-        return "The ranking is settled on every question; more answers still sharpen it."
-    return f"About {more} more answer{'s' if more != 1 else ''} would likely settle the ranking."

@@ -8,6 +8,7 @@ answers, the judge's, and how far the judge agrees with the people.
 
 from __future__ import annotations
 
+import json
 import math
 import os
 from collections import Counter
@@ -18,6 +19,7 @@ from typing import Any
 
 import pandas as pd
 
+from imgkit.errors import ValidationError
 from imgkit.ratings.agreement import krippendorff_alpha, rater_agreement
 from imgkit.ratings.ranking import MIN_ANSWERS, answers_needed, preferences, ranking
 from imgkit.ratings.store import CRITERIA, Answer, read_answers
@@ -29,6 +31,7 @@ __all__ = [
     "rating_summary",
     "ratings_frame",
     "settle_estimate",
+    "settle_text",
 ]
 
 FRAME_COLUMNS = (
@@ -64,13 +67,16 @@ def _prompts(run_folder: Path) -> dict[str, str]:
 
 
 def ratings_frame(
-    run_folder: str | os.PathLike[str] | None = None,
+    run_folder: Any = None,
     *,
     answers: list[Answer] | None = None,
     source: str | None = None,
 ) -> pd.DataFrame:
-    """One row per answer kept in ``run_folder`` (or per answer of ``answers``), oldest first,
+    """One row per answer kept in ``run_folder`` (a folder or a ``Run``; or per answer of
+    ``answers``), oldest first,
     with the columns of :data:`FRAME_COLUMNS`; ``source`` "person" or "judge" keeps those."""
+    if run_folder is not None:
+        run_folder = Path(getattr(run_folder, "path", run_folder))  # a Run or its folder
     if answers is None:
         if run_folder is None:
             raise TypeError("ratings_frame needs a run folder or answers")
@@ -141,6 +147,15 @@ def settle_estimate(table: pd.DataFrame, rank: pd.DataFrame, min_answers: int = 
     return worst
 
 
+def settle_text(more: int | None) -> str:
+    """The sentence a panel shows for :func:`settle_estimate`."""
+    if more is None:
+        return "Some arms look too close to rank apart with a practical number of answers."
+    if more == 0:
+        return "The ranking is settled on every question; more answers still sharpen it."
+    return f"About {more} more answer{'s' if more != 1 else ''} would likely settle the ranking."
+
+
 def judge_agreement(frame: pd.DataFrame) -> pd.DataFrame:
     """How often the judge prefers what the people prefer, per criterion and overall.
 
@@ -205,35 +220,46 @@ class RatingSummary:
     judge_agreement: pd.DataFrame
     more_answers: int | None
     judges: list[str] = field(default_factory=list)
+    #: the judge whose answers ``judge_*`` hold (None: no judge)
+    judge: str | None = None
     judge_simulated: bool = False
+    #: the judge's per-image checks (:func:`imgkit.ratings.judge.judge_checks`), when read
+    checks: pd.DataFrame | None = None
 
     @property
     def people_answers(self) -> int:
         return int(((self.frame["source"] == "person") & (self.frame["choice"] != "skip")).sum())
 
     @property
+    def people_skipped(self) -> int:
+        return int(((self.frame["source"] == "person") & (self.frame["choice"] == "skip")).sum())
+
+    @property
     def judge_answers(self) -> int:
-        return int(((self.frame["source"] == "judge") & (self.frame["choice"] != "skip")).sum())
+        """The answers of :attr:`judge` (not skipped)."""
+        rows = self.frame[(self.frame["source"] == "judge") & (self.frame["choice"] != "skip")]
+        return int((rows["judge"] == self.judge).sum())
 
     @property
     def verdicts(self) -> list[str]:
         return list(self.preferences["verdict"])
 
     def to_dict(self) -> dict[str, Any]:
-        from imgkit.report.data import json_ready
-
         def records(table: pd.DataFrame) -> list[dict[str, Any]]:
-            return [json_ready(r) for r in table.to_dict(orient="records")]
+            # pandas' own JSON: NaN as null, numpy numbers as numbers, times in ISO 8601
+            return json.loads(table.to_json(orient="records", date_format="iso"))
 
         return {
             "people_answers": self.people_answers,
+            "people_skipped": self.people_skipped,
             "judge_answers": self.judge_answers,
             "raters": records(self.raters),
-            "alpha": json_ready(self.alpha),
+            "alpha": None if math.isnan(self.alpha) else float(self.alpha),
             "ranking": records(self.ranking),
             "preferences": records(self.preferences),
             "more_answers": self.more_answers,
             "judges": list(self.judges),
+            "judge": self.judge,
             "judge_simulated": self.judge_simulated,
             "judge_ranking": records(self.judge_ranking),
             "judge_preferences": records(self.judge_preferences),
@@ -250,19 +276,32 @@ def rating_summary(
     min_answers: int = MIN_ANSWERS,
     n_boot: int = 1000,
     seed: int = 0,
+    judge: str | None = None,
 ) -> RatingSummary:
-    """Everything the ratings of ``run_folder`` (or a :func:`ratings_frame`) say."""
+    """Everything the ratings of ``run_folder`` (or a :func:`ratings_frame`) say.
+
+    ``judge``: which judge model's answers to rank and hold against the people's when several
+    judged the run (None: the one with the most answers; :attr:`RatingSummary.judges` lists
+    them all). Raises :class:`ValidationError` for a judge that did not judge this run.
+    """
     if frame is None:
         frame = ratings_frame(run_folder)
     people = frame[frame["source"] == "person"]
     judged = frame[frame["source"] == "judge"]
+    judges = sorted({str(j) for j in judged["judge"].dropna()})
+    if judge is None and judges:
+        judge = judged["judge"].value_counts().sort_index().idxmax()
+    if judge is not None:
+        if judge not in judges:
+            raise ValidationError("judge", judge, judges or ["(no judge has judged this run)"])
+        judged = judged[judged["judge"] == judge]
+        frame_for_agreement = pd.concat([people, judged])
+    else:
+        frame_for_agreement = frame
     options = {"n_boot": n_boot, "seed": seed}
     rank = ranking(people, min_answers=min_answers, **options)
-    table = preferences(
-        people, alpha=alpha, correction=correction, min_answers=min_answers, **options
-    )
+    table = preferences(people, alpha=alpha, correction=correction, min_answers=min_answers)
     overall, raters = rater_agreement(people)
-    judges = sorted({str(j) for j in judged["judge"].dropna()})
     return RatingSummary(
         frame=frame,
         ranking=rank,
@@ -276,10 +315,10 @@ def rating_summary(
             correction=correction,
             min_answers=min_answers,
             who="the judge",
-            **options,
         ),
-        judge_agreement=judge_agreement(frame),
+        judge_agreement=judge_agreement(frame_for_agreement),
         more_answers=settle_estimate(table, rank, min_answers),
         judges=judges,
+        judge=judge,
         judge_simulated=bool(judged["simulated"].any()) if len(judged) else False,
     )

@@ -24,6 +24,7 @@ __all__ = ["QualityContent", "quality_content", "quality_summary"]
 RANKING_HEAD = ["question", "rank", "arm", "score [95% CI]", "rank range", "answers (W-T-L)"]
 RATERS_HEAD = ["rater", "questions answered", "shared with others", "agrees with the rest", "alpha"]
 AGREEMENT_HEAD = ["question", "pairs both rated", "judge agrees", "alpha"]
+CHECKS_HEAD = ["arm", "images checked", "named objects and attributes shown", "missing most often"]
 QUESTION = {"prompt": "follows the prompt", "craft": "better made", "use": "would use"}
 
 
@@ -39,6 +40,9 @@ def quality_summary(
     summary = rating_summary(path, seed=seed, alpha=alpha, correction=correction, n_boot=1000)
     if summary.frame.empty:
         return None
+    from imgkit.ratings.judge import judge_checks
+
+    summary.checks = judge_checks(path)
     return summary
 
 
@@ -57,6 +61,7 @@ class QualityContent:
     judge_ranking: Table | None
     judge_agreement_line: str | None
     judge_agreement: Table | None
+    checks: Table | None = None
 
 
 def _num(value: Any, spec: str) -> str:
@@ -86,17 +91,38 @@ def _ranking_table(table: pd.DataFrame, numbers: Mapping[str, str]) -> Table | N
     return Table(RANKING_HEAD, rows) if rows else None
 
 
+def _checks_table(checks: Any) -> Table | None:
+    """Per arm: how many images the judge checked, the share of the prompt's named objects and
+    attributes it saw in them, and the ones it missed most."""
+    if checks is None or not len(checks):
+        return None
+    rows = []
+    for arm, part in checks.groupby("arm", sort=True):
+        missed = part[~part["shown"]]["item"].value_counts().head(3)
+        rows.append(
+            [
+                str(arm),
+                str(part["image_sha256"].nunique()),
+                f"{part['shown'].mean():.0%} of {len(part)}",
+                ", ".join(f"{item} ({n})" for item, n in missed.items()) or "none",
+            ]
+        )
+    return Table(CHECKS_HEAD, rows)
+
+
 def quality_content(summary: Any, prompt_numbers: Mapping[str, str] | None = None):
     """The Quality section of ``summary`` (None stays None). ``prompt_numbers`` maps a prompt
     id to the number the report gives it."""
     if summary is None:
         return None
-    from imgkit.ratings.session import settle_text
+    from imgkit.ratings.summary import settle_text
 
     numbers = dict(prompt_numbers or {})
     n_raters = len(summary.raters)
     people_line = (
-        f"{summary.people_answers} blind answers from {n_raters} "
+        f"{summary.people_answers} blind answers"
+        + (f" (and {summary.people_skipped} skipped)" if summary.people_skipped else "")
+        + f" from {n_raters} "
         f"rater{'s' if n_raters != 1 else ''}: two images of one prompt side by side, the "
         "arms hidden and the sides drawn at random. A score is the chance of being preferred "
         "to another arm (Bradley-Terry, ties counted half), with a bootstrap 95% interval."
@@ -135,9 +161,15 @@ def quality_content(summary: Any, prompt_numbers: Mapping[str, str] | None = Non
         label = (
             " (simulated: the imgkit simulator played the judge)" if summary.judge_simulated else ""
         )
+        others = ", ".join(j for j in summary.judges if j != summary.judge)
         judge_line = (
-            f"A judge model, {', '.join(summary.judges)}{label}, answered the same questions "
+            f"A judge model, {summary.judge}{label}, answered the same questions "
             f"{summary.judge_answers} times (each pair in both orders, to cancel position bias)."
+            + (
+                f" Other judges of this run: {others} (imgkit ratings RUN --judge MODEL)."
+                if others
+                else ""
+            )
         )
         units = summary.judge_agreement
         pooled = units[units["criterion"] == "all"].iloc[0]
@@ -166,6 +198,7 @@ def quality_content(summary: Any, prompt_numbers: Mapping[str, str] | None = Non
                 "is unknown."
             )
     return QualityContent(
+        checks=_checks_table(getattr(summary, "checks", None)),
         people_line=people_line,
         verdicts=list(summary.preferences["verdict"]),
         ranking=_ranking_table(summary.ranking, numbers),

@@ -49,7 +49,8 @@ from typing import Any
 import jinja2
 from markupsafe import Markup
 
-from imgkit.errors import ValidationError, check_argument
+import imgkit.runs.confined as confined
+from imgkit.errors import RunError, ValidationError, check_argument
 from imgkit.report.content import report_content
 from imgkit.report.data import ReportData, report_data
 from imgkit.report.figures import gallery, gallery_links, report_figures
@@ -235,15 +236,31 @@ def write_report(
         check_argument("formats", fmt, FORMATS)
     data = data if data is not None else report_data(run_or_path, **options)
     targets = _targets(out, data.path, formats)
-    exports = _write_exports(data, targets["html"].parent) if "html" in targets else []
-    renderers = {
-        "html": lambda d: render_html(d, exports),
-        "md": render_markdown,
-    }
-    for fmt, target in targets.items():
-        target.write_text(renderers[fmt](data), encoding="utf-8")
+    exports: list[str] = []
+    renderers = {"html": lambda d: render_html(d, exports), "md": render_markdown}
+    pages = dict(targets)
     if "html" in targets and "image_path" in data.frame.columns:
         # The report embeds a bounded sample of thumbnails; this page links every image.
-        folder = targets["html"].parent
-        (folder / "gallery.html").write_text(render_gallery(data, folder), encoding="utf-8")
+        pages["gallery"] = targets["html"].parent / "gallery.html"
+    # Inside the run folder, every page is written without following a link (a link there
+    # could lead anywhere), and all are checked before the first is written.
+    inside = {
+        kind: confined.relative_to_run(data.path, page) if data.path is not None else None
+        for kind, page in pages.items()
+    }
+    for kind, page in pages.items():
+        if inside[kind] is not None and page.is_symlink():
+            raise RunError(
+                f"{page} is a symbolic link (to {os.readlink(page)}): imgkit does not write "
+                "through links in a run folder; remove it, or write the report elsewhere (--out)"
+            )
+    if "html" in targets:
+        exports.extend(_write_exports(data, targets["html"].parent))
+    for kind, page in pages.items():
+        text = render_gallery(data, page.parent) if kind == "gallery" else renderers[kind](data)
+        relative = inside[kind]
+        if relative is not None:
+            confined.write_atomic(data.path, relative, text.encode("utf-8"), durable=False)
+        else:
+            page.write_text(text, encoding="utf-8")
     return targets[formats[0]]

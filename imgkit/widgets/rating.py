@@ -98,8 +98,7 @@ def quality_html(run: Any) -> str:
             "<code>RatingPanel(run, 'your-name')</code> here, or "
             "<code>imgkit rate RUN --rater NAME</code> in a terminal.</i></p>"
         )
-    from imgkit.ratings.session import settle_text
-    from imgkit.ratings.summary import rating_summary
+    from imgkit.ratings.summary import rating_summary, settle_text
 
     summary = rating_summary(folder, n_boot=300)
     if not summary.people_answers:
