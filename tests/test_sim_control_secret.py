@@ -8,6 +8,7 @@ as such reproduced the finding on 3fbd319.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import stat
@@ -25,17 +26,23 @@ from imgkit.runs.ledger import Ledger
 
 
 def _listening_ports() -> set[int]:
-    """The TCP ports this machine listens on at 127.0.0.1 (what any local process can see)."""
+    """The TCP ports this process listens on at 127.0.0.1, found as another process on the
+    machine would find them (/proc/net/tcp), kept to this process's own sockets so that the
+    test never posts a fault to a simulator someone else runs on the machine."""
+    own = set()
+    for fd in os.listdir("/proc/self/fd"):
+        with contextlib.suppress(OSError):
+            target = os.readlink(f"/proc/self/fd/{fd}")
+            if target.startswith("socket:["):
+                own.add(target[8:-1])
     ports = set()
-    for name in ("/proc/net/tcp",):
-        with open(name, encoding="ascii") as handle:
-            next(handle)
-            for line in handle:
-                fields = line.split()
-                address, state = fields[1], fields[3]
-                host, port = address.split(":")
-                if state == "0A" and host == "0100007F":
-                    ports.add(int(port, 16))
+    with open("/proc/net/tcp", encoding="ascii") as handle:
+        next(handle)
+        for line in handle:
+            fields = line.split()
+            host, port = fields[1].split(":")
+            if fields[3] == "0A" and host == "0100007F" and fields[9] in own:
+                ports.add(int(port, 16))
     return ports
 
 
