@@ -16,6 +16,7 @@ above the providers never catches a vendor exception.
     ├── CatalogError                           catalog or price file malformed
     ├── BudgetExceededError                    estimate or spend would pass the budget
     ├── RunError                               run folder missing, corrupt or locked
+    ├── ExportError                            a frame cannot be written as asked (no pyarrow)
     ├── FeaturesUnavailableError               a learned-feature network cannot be loaded
     ├── ProviderError                          a service answered with an error (or not at all)
     │   ├── RateLimitedError                   429; carries retry_after (seconds) when sent
@@ -23,6 +24,9 @@ above the providers never catches a vendor exception.
     │   ├── InvalidRequestError                other 4xx about the request; carries param
     │   ├── AuthenticationError                401 / 403
     │   ├── ServerError                        5xx
+    │   │   └── MalformedResponseError         a 200 the SDK cannot read (bad JSON, bad schema):
+    │   │       │                                  may have been billed
+    │   │       └── DamagedImageError              its image is not a whole image of the claim
     │   ├── ProviderTimeoutError               no answer in time
     │   ├── ConnectionLostError                connection dropped mid-request or mid-response
     │   │   └── ConnectFailedError             no connection made (refused, DNS, TLS): unbilled
@@ -46,9 +50,12 @@ __all__ = [
     "ConnectFailedError",
     "ConnectionLostError",
     "ContentPolicyError",
+    "DamagedImageError",
+    "ExportError",
     "FeaturesUnavailableError",
     "ImgkitError",
     "InvalidRequestError",
+    "MalformedResponseError",
     "MaskError",
     "NoImageError",
     "ProviderError",
@@ -104,10 +111,13 @@ class ValidationError(ImgkitError, ValueError):
 
 
 class UnknownModelError(ValidationError):
-    """The model is not in the catalog."""
+    """The model is not in the catalog, nor another name of an entry. ``nearest``: the known
+    names closest to it, best first (said first in the message)."""
 
-    def __init__(self, value: Any, known: Sequence[str]) -> None:
-        super().__init__("model", value, list(known), detail="see `imgkit models --all`")
+    def __init__(self, value: Any, known: Sequence[str], *, nearest: Sequence[str] = ()) -> None:
+        self.nearest = list(nearest)
+        hint = f"did you mean {self.nearest[0]!r}? " if self.nearest else ""
+        super().__init__("model", value, list(known), detail=hint + "see `imgkit models --all`")
 
 
 class RetiredModelError(ValidationError):
@@ -174,6 +184,10 @@ class BudgetExceededError(ImgkitError):
 
 class RunError(ImgkitError):
     """A run folder is missing, corrupt or in use."""
+
+
+class ExportError(ImgkitError):
+    """A run's frame cannot be written in the format asked for (Parquet without pyarrow)."""
 
 
 class FeaturesUnavailableError(ImgkitError):
@@ -276,6 +290,29 @@ class ServerError(ProviderError):
 
     kind = "server_error"
     retry_same_provider = True
+
+
+class MalformedResponseError(ServerError):
+    """The service answered 200 but with something its SDK cannot read: JSON that does not
+    parse, or does not fit the response's schema. The request reached the service, which may
+    have made and billed the image: counted as possibly billed, retried as a server fault."""
+
+    kind = "malformed_response"
+    may_have_been_billed = True
+
+
+class DamagedImageError(MalformedResponseError):
+    """The service answered, but what it sent as an image is not a whole image of the format
+    and size it claims: base64 that is not base64, bytes no decoder reads, a truncated file, a
+    PNG sent as a JPEG. ``reason`` says which. The request reached the service and may have
+    been billed; the policy retries it as a server fault, and nothing is stored as an image."""
+
+    kind = "damaged"
+    may_have_been_billed = True
+
+    def __init__(self, message: str, *, reason: str | None = None, **fields: Any) -> None:
+        super().__init__(message, **fields)
+        self.reason = reason or message
 
 
 class ProviderTimeoutError(ProviderError):

@@ -90,7 +90,7 @@ def test_every_sdk_exception_translates_to_a_provider_error(cls):
     assert mapped.provider == "openai" and mapped.model == "gpt-image-2"
     assert mapped.kind in {
         "rate_limited", "content_policy", "invalid_request", "auth", "server_error", "timeout",
-        "connection_lost", "connect_failed", "provider_error",
+        "connection_lost", "connect_failed", "provider_error", "malformed_response", "damaged",
     }  # fmt: skip
 
 
@@ -231,3 +231,53 @@ def test_translating_chains_the_original():
 def test_retry_after_http_date_and_absent():
     assert errormap.parse_retry_after({}) is None
     assert errormap.parse_retry_after({"Retry-After": "Wed, 21 Oct 2015 07:28:00 GMT"}) == 0.0
+
+
+# --- what the SDKs let escape while reading an answer (issue 25, defect 2) ---------------------
+
+
+def _reader_classes() -> list[type[BaseException]]:
+    """Every exception the SDKs' answer-reading code can raise unwrapped: found by walking
+    the modules they read answers with (json, pydantic_core, base64/binascii, codecs)."""
+    import binascii
+    import json
+
+    import pydantic_core
+
+    found = [json.JSONDecodeError, UnicodeDecodeError, binascii.Error]
+    found += [
+        cls
+        for _, cls in inspect.getmembers(pydantic_core, inspect.isclass)
+        if issubclass(cls, BaseException) and cls.__name__ == "ValidationError"
+    ]
+    return found
+
+
+@pytest.mark.parametrize("cls", _reader_classes(), ids=lambda c: c.__qualname__)
+def test_every_answer_reading_exception_is_mapped_and_counted_as_possibly_billed(cls):
+    assert cls in errormap.READER_ERRORS
+    import pydantic
+
+    if cls.__name__ == "ValidationError":
+        try:
+            pydantic.TypeAdapter(int).validate_python("not a number")
+        except pydantic.ValidationError as exc:
+            instance = exc
+    elif cls is UnicodeDecodeError:
+        instance = UnicodeDecodeError("utf-8", b"\xff", 0, 1, "invalid start byte")
+    else:
+        instance = _instance(cls)
+    mapped = errormap.translate(instance, provider="gemini", model="gemini-3-pro-image")
+    assert isinstance(mapped, errors.MalformedResponseError)
+    assert mapped.may_have_been_billed and mapped.retry_same_provider
+
+
+def test_a_pydantic_error_about_base64_is_a_damaged_image():
+    from google.genai import types
+
+    body = {"candidates": [{"content": {"parts": [{"inlineData": {"data": "not base64!!"}}]}}]}
+    with pytest.raises(Exception) as caught:
+        types.GenerateContentResponse.model_validate(body)
+    mapped = errormap.translate(caught.value, provider="gemini", model="gemini-3-pro-image")
+    assert isinstance(mapped, errors.DamagedImageError) and mapped.code == "bad_base64"
+    assert "inlineData.data" in mapped.reason

@@ -40,7 +40,15 @@ def test_size_maps_to_aspect_ratio_and_tier(gemini, size, tier, price):
     (result,) = gemini.generate(validate_request(MODEL, "a red fox", size=size))
     assert f"{result.width}x{result.height}" == size
     assert result.metadata["image_size"] == tier
-    assert result.cost_usd == pytest.approx(price) and result.cost_basis == "estimate"
+    # Costed from the answer's usageMetadata at 3.1 Flash Image's token rates (USD per 1M:
+    # $0.50 in, $60 image out), not the per-image estimate ``price`` (issue 25).
+    usage = result.usage
+    image_tokens = sum(
+        d["token_count"] for d in usage["candidates_tokens_details"] if d["modality"] == "IMAGE"
+    )
+    expected = (usage["prompt_token_count"] * 0.50 + image_tokens * 60.0) / 1e6
+    assert result.cost_basis == "usage" and result.cost_usd == pytest.approx(expected)
+    assert result.cost_usd == pytest.approx(price, rel=0.25)  # the estimate is close
     assert result.revised_prompt is None and result.simulated and result.request_id
     assert result.usage and result.usage["candidates_token_count"] > 0
     parts = result.metadata["candidates"][0]["content"]["parts"]

@@ -57,6 +57,50 @@ def test_text_and_image_modalities(gemini):
     assert _image_part(response).data
 
 
+def _parts_and_usage(client, model, config=None):
+    response = client.models.generate_content(model=model, contents="a raccoon", config=config)
+    part = next(p for p in response.candidates[0].content.parts if p.inline_data)
+    return part, response.usage_metadata
+
+
+def test_gemini3_pro_image_answers_as_its_recordings_show(gemini):
+    """Asked for no size: a 1408x768 JPEG, a ~2.9 million character thoughtSignature in the
+    image's own part, 1,120 image tokens and a thought count in the usage."""
+    part, usage = _parts_and_usage(gemini, "gemini-3-pro-image")
+    image = Image.open(io.BytesIO(part.inline_data.data))
+    assert part.inline_data.mime_type == "image/jpeg" and image.format == "JPEG"
+    assert image.size == (1408, 768)
+    assert image.getexif()[0x010E] == "imgkit-simulated=1"
+    # The SDK hands the signature over decoded: 3 bytes for every 4 base64 characters.
+    assert 2_800_000 <= len(part.thought_signature) * 4 / 3 <= 3_000_000
+    image_tokens = [d.token_count for d in usage.candidates_tokens_details if d.modality == "IMAGE"]
+    assert image_tokens == [1120]
+    assert [d.modality for d in usage.prompt_tokens_details] == [types.MediaModality.TEXT]
+    assert usage.thoughts_token_count and usage.thoughts_token_count > 0
+    assert usage.total_token_count == (
+        usage.prompt_token_count + usage.candidates_token_count + usage.thoughts_token_count
+    )
+
+
+def test_gemini_25_flash_image_has_no_thoughts(gemini):
+    part, usage = _parts_and_usage(gemini, "gemini-2.5-flash-image")
+    assert part.inline_data.mime_type == "image/png" and part.thought_signature is None
+    assert [d.token_count for d in usage.candidates_tokens_details] == [1290]
+    assert usage.thoughts_token_count is None
+
+
+def test_thought_signature_length_is_a_server_option(sim_factory):
+    server = sim_factory(thought_signature_chars=400)
+    client = genai.Client(
+        api_key="sim", http_options=types.HttpOptions(base_url=server.gemini_base_url)
+    )
+    config = types.GenerateContentConfig(image_config=types.ImageConfig(aspect_ratio="1:1"))
+    part, _ = _parts_and_usage(client, "gemini-3-pro-image", config)
+    assert len(part.thought_signature) == 300  # 400 base64 characters
+    # A size asked for is answered as before: a PNG of that shape.
+    assert Image.open(io.BytesIO(part.inline_data.data)).size == (1024, 1024)
+
+
 def test_seed_makes_the_image_repeatable(gemini):
     from imgkit.analysis.hashing import hamming, hash_one
 

@@ -74,7 +74,8 @@ def test_revised_prompt_varies_between_calls_and_as_is_prefix_holds(client):
 
 
 def test_urls_expire_after_url_ttl(sim_factory):
-    server = sim_factory(url_ttl=0.3)
+    # Long enough for two 1024 px photographs to be drawn on a loaded machine first.
+    server = sim_factory(url_ttl=1.5)
     with openai.OpenAI(base_url=server.openai_base_url, api_key="k", max_retries=0) as c:
         url = c.images.generate(model="dall-e-3", prompt="a kite").data[0].url
         b64 = (
@@ -83,7 +84,7 @@ def test_urls_expire_after_url_ttl(sim_factory):
             .b64_json
         )
     assert httpx.get(url).status_code == 200
-    time.sleep(0.5)
+    time.sleep(1.6)
     gone = httpx.get(url)
     assert gone.status_code == 404
     # The b64 copy is what survives: store bytes, not URLs.
@@ -229,6 +230,26 @@ def test_responses_tool_returns_image_generation_call(client, sim):
     assert call.revised_prompt != "Draw a paper boat on a pond"
     assert _decode(call.result).size == (1024, 1536)
     assert sim.stats()["images"]["openai"]["gpt-image-2.6-sunburst"] == 1
+
+
+def test_responses_image_call_has_no_usage_and_auto_sizes_vary(client):
+    """Recorded Responses answers: the image call carries an action and no usage of its own
+    (the response's usage is the conversational model's), and size auto comes back in more
+    than one shape."""
+    sizes = set()
+    for _ in range(8):
+        response = client.responses.create(
+            model="gpt-5",
+            input="a raccoon in the leaves",
+            tools=[{"type": "image_generation", "quality": "low"}],
+        )
+        call = next(o for o in response.output if o.type == "image_generation_call")
+        raw = call.model_dump()
+        assert raw["action"] == "generate" and "usage" not in raw
+        assert response.usage.output_tokens < 100  # words, not an image's tokens
+        assert _decode(call.result).size == tuple(int(v) for v in call.size.split("x"))
+        sizes.add(call.size)
+    assert len(sizes) >= 2 and sizes <= {"1024x1024", "1024x1536", "1536x1024"}
 
 
 def test_responses_tool_rejects_bad_tool_params(client):

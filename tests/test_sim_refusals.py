@@ -86,6 +86,22 @@ def test_dalle3_refusal_stays_content_policy_violation(refusing):
     assert caught.value.type == "invalid_request_error"
 
 
+def test_dalle3_words_its_two_refusals_apart(refusing):
+    """Recorded DALL-E 3 refusals name either the prompt or the description rewritten from it."""
+    with _openai(refusing) as client, pytest.raises(openai.BadRequestError) as prompt_refused:
+        client.images.generate(model="dall-e-3", prompt="graphic violence in a street")
+    refusing.configure(faults="dall-e-3:image_safety=x1")
+    with _openai(refusing) as client, pytest.raises(openai.BadRequestError) as rewrite_refused:
+        client.images.generate(model="dall-e-3", prompt="a calm lake")
+    for caught in (prompt_refused, rewrite_refused):
+        assert caught.value.code == "content_policy_violation"
+        assert "Your request was rejected as a result of our safety system." in (
+            caught.value.message
+        )
+    assert "Your prompt may contain text" in prompt_refused.value.message
+    assert "Image descriptions generated from your prompt" in rewrite_refused.value.message
+
+
 @pytest.mark.parametrize("model", ["gpt-image-2", "dall-e-3"])
 def test_the_provider_maps_both_shapes_to_a_content_policy_error(refusing, model):
     provider = provider_for_model(model, base_url=refusing.openai_base_url)

@@ -26,7 +26,7 @@ SIX_ARMS = """\
 description = "six arms x a templated prompt set"
 repeats = 3
 backend = "sim"
-kinds = ["phash", "dhash"]
+kinds = ["efficientnet-lite0", "phash"]
 
 [simulator]
 seed = 1
@@ -182,10 +182,11 @@ def test_a_sweep_file_reads_into_arms_and_expanded_prompts(tmp_path):
         "a lighthouse on a cliff, studio photograph",
     ]
     assert sweep.prompts[0].variables == {"subject": "a red bicycle", "style": "watercolour"}
-    assert sweep.repeats == 3 and sweep.kinds == ("phash", "dhash") and sweep.sim_seed == 1
+    assert sweep.repeats == 3 and sweep.kinds == ("efficientnet-lite0", "phash")
+    assert sweep.sim_seed == 1
     assert sweep.arms[2].prompt_for("x") == "Exact same composition every time: x"
     assert dict(sweep.checks.min_similarity) == {"gpt-low-wide": 0.2}
-    assert sweep.checks.kind == "phash"  # the sweep's first kind
+    assert sweep.checks.kind == "efficientnet-lite0"  # the sweep's first kind
 
 
 def test_arms_as_strings_and_prompts_from_several_sources(tmp_path):
@@ -410,7 +411,7 @@ def test_the_run_folder_keeps_a_sweep_that_repeats_the_run_exactly(six_arm_run, 
     original = six_arm_run.options()
     assert [a.to_dict() for a in again.arms] == [a.to_dict() for a in original.arms]
     assert again.prompt_texts == original.prompts and again.repeats == original.n
-    assert again.sim_seed == 1 and again.kinds == ("phash", "dhash")
+    assert again.sim_seed == 1 and again.kinds == ("efficientnet-lite0", "phash")
     assert again.checks.min_similarity == {"gpt-low-wide": 0.2}
     assert "template" in tomllib.loads(text)["prompts"][0]  # the template, not 4 copies
     assert "out" not in tomllib.loads(text) and "name" not in tomllib.loads(text)

@@ -51,7 +51,7 @@ them) times repeats x prompts.
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
@@ -286,6 +286,7 @@ def plan_repeats(
     seed: int = 0,
     hash_size: int = 8,
     catalog: Any = None,
+    progress: Callable[[str], None] | None = None,
 ) -> RepeatPlan:
     """How many repeats per arm detect a similarity ``difference`` with ``power``; and the cost.
 
@@ -303,6 +304,8 @@ def plan_repeats(
     candidate; ``n_perm`` relabellings per simulated test.
 
     ``kind`` is the measure the verdict will use (the learned measure by default).
+    ``progress``, when given, is called with a line of what the planner is doing (reading the
+    pilot, each number of repeats tried and its power): a plan takes seconds to minutes.
 
     Raises :class:`ValidationError` for out-of-range arguments, an unknown kind or arm, or a
     pilot without two images of one arm on one prompt.
@@ -328,6 +331,9 @@ def plan_repeats(
         raise ValidationError("comparisons", comparisons, "an integer >= 1")
     if n_prompts is not None and (not isinstance(n_prompts, int) or n_prompts < 1):
         raise ValidationError("n_prompts", n_prompts, "an integer >= 1")
+    say = progress or (lambda _line: None)
+    if pilot is not None:
+        say(f"reading the pilot's images ({measure.name})")
     frame = _load(pilot)
     rng = group_rng(seed, "plan", measure.name, difference)
     simulated = False
@@ -395,10 +401,12 @@ def plan_repeats(
 
     def reaches(n: int) -> bool:
         if n not in measured:
+            say(f"simulating {n_sims} runs of {n} repeats per arm...")
             with one_blas_thread():  # small products: see imgkit.analysis.blas
                 measured[n] = power_at(
                     templates, n, level=level, n_sims=n_sims, n_perm=n_perm, rng=rng
                 )
+            say(f"{n} repeats per arm: power {measured[n][0]:.0%}")
         return measured[n][0] >= power
 
     chosen_n = None

@@ -40,6 +40,8 @@ import numpy as np
 from imgkit.errors import ValidationError
 
 __all__ = [
+    "DEFAULT_N_BOOT",
+    "DEFAULT_N_PERM",
     "PermutationResult",
     "bit_matrix",
     "bootstrap_pair_sums",
@@ -54,6 +56,12 @@ __all__ = [
     "similarity_score",
     "stratum_labelings",
 ]
+
+#: Bootstrap replicates and permutation relabellings the verdicts use wherever they are shown
+#: (report, drill panel, command line): with the same seed, one run gives the same intervals
+#: and p-values everywhere (a Monte Carlo p depends on how many relabellings are drawn).
+DEFAULT_N_BOOT = 2000
+DEFAULT_N_PERM = 10_000
 
 #: Relabellings (or replicates) handled per matrix product; bounds the temporaries.
 BATCH = 1000

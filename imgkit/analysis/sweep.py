@@ -46,7 +46,12 @@ from imgkit.analysis.comparison import (
 )
 from imgkit.analysis.measures import DEFAULT_MEASURE, Measure, parse_measure
 from imgkit.analysis.multiplicity import CORRECTION_NAMES, CORRECTIONS, adjust_p_values
-from imgkit.analysis.resampling import percentile_interval, relabel_k_arms
+from imgkit.analysis.resampling import (
+    DEFAULT_N_BOOT,
+    DEFAULT_N_PERM,
+    percentile_interval,
+    relabel_k_arms,
+)
 from imgkit.errors import ValidationError, check_argument
 
 __all__ = ["ALL_PROMPTS", "SweepComparison", "compare_all"]
@@ -234,8 +239,8 @@ def compare_all(
     by_prompt: bool = False,
     correction: str = "holm",
     alpha: float = 0.05,
-    n_perm: int = 10_000,
-    n_boot: int = 2000,
+    n_perm: int = DEFAULT_N_PERM,
+    n_boot: int = DEFAULT_N_BOOT,
     seed: int = 0,
     min_images: int = 3,
     confidence: float = 0.95,

@@ -260,7 +260,14 @@ class Catalog(Mapping[str, ModelSpec]):
         try:
             return self._models[name]
         except (KeyError, TypeError):
-            raise UnknownModelError(name, sorted(self._models)) from None
+            pass
+        from imgkit.catalog.aliases import aliases, nearest_names
+
+        alias = aliases().get(name) if isinstance(name, str) else None
+        if alias is not None and alias.model in self._models:
+            return self._models[alias.model]  # a preview or experimental name of an entry
+        known = sorted(self._models)
+        raise UnknownModelError(name, known, nearest=nearest_names(name, [*known, *aliases()]))
 
     def live_models(self, today: dt.date | None = None) -> list[ModelSpec]:
         """Models that can still be called live (active or deprecated but not shut down)."""

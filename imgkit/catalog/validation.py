@@ -156,6 +156,12 @@ def validate_request(
     catalog = catalog or default_catalog()
     check_argument("backend", backend, BACKENDS)
     spec = catalog.get_model(model)
+    if backend == "live" and model != spec.name:
+        from imgkit.catalog.aliases import aliases
+
+        alias = aliases().get(model)
+        if alias is not None and alias.retired(today):
+            raise RetiredModelError(model, alias.retired_on(), spec.name)
     if backend == "live" and spec.status(today) == "retired":
         raise RetiredModelError(
             spec.name, spec.lifecycle.shutdown_on.isoformat(), spec.lifecycle.replacement

@@ -72,7 +72,11 @@ def _cmd_cancel(args: argparse.Namespace) -> int:
         else:
             print(f"{args.run}: no open batch; nothing to cancel")
         return 0
-    run = cancel_batches(args.run, sim_url=args.sim_url, progress=not args.no_progress)
+    from imgkit.runner.start import stderr_log  # standard output is for the summary (--json)
+
+    run = cancel_batches(
+        args.run, sim_url=args.sim_url, progress=not args.no_progress, log=stderr_log
+    )
     rows = batch_status(run.path)
     still_open = [r for r in rows if r["status"] in OPEN_BATCH_STATUSES]
     summary = run.summary()

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 from typing import Any
 
 from imgkit.cli.parsing import print_error
@@ -29,6 +30,9 @@ def run_plan(args: argparse.Namespace) -> int:
     if args.run is None and args.similarity is None:
         print_error("give a pilot RUN_DIR, or --similarity for an assumed one")
         return 2
+    # A plan simulates hundreds of runs (seconds to minutes): say what it is doing to a person
+    # watching a terminal; a pipe or a log file gets only the result.
+    watched = bool(getattr(sys.stderr, "isatty", lambda: False)())
     try:
         plan = plan_repeats(
             args.run,
@@ -44,6 +48,9 @@ def run_plan(args: argparse.Namespace) -> int:
             n_sims=args.sims,
             max_repeats=args.max_repeats,
             seed=args.seed,
+            progress=(lambda line: print(f"imgkit plan: {line}", file=sys.stderr, flush=True))
+            if watched
+            else None,
         )
     except (ImgkitError, OSError) as error:
         print_error(error)

@@ -8,13 +8,18 @@ above them only ever sees :class:`~imgkit.errors.ProviderError` subclasses::
     other 4xx                            -> InvalidRequestError (param when the service names it)
     401 / 403                            -> AuthenticationError
     408 / timeouts                       -> ProviderTimeoutError
-    5xx, malformed answers               -> ServerError
+    5xx                                  -> ServerError
+    a 200 the SDK cannot read (JSON that -> MalformedResponseError (may have been billed)
+      does not parse, a schema it breaks,
+      base64 that is not base64)
     an ``error`` event mid-stream        -> ContentPolicyError or ServerError, by its code
     refused / dropped connections        -> ConnectionLostError
 
 Each vendor's exception classes are listed in an explicit table (``OPENAI_ERRORS``,
-``GENAI_ERRORS``, ``HTTPX_ERRORS``); ``tests/test_errormap.py`` walks the installed SDKs and fails
-when a class is missing, so an SDK upgrade that adds one cannot slip through unmapped.
+``GENAI_ERRORS``, ``HTTPX_ERRORS``, and ``READER_ERRORS`` for what the SDKs let escape while
+reading an answer: ``json``'s and pydantic's errors, which they do not wrap);
+``tests/test_errormap.py`` walks the installed SDKs and fails when a class is
+missing, so an SDK upgrade that adds one cannot slip through unmapped.
 
 A table is built when first needed, and an exception is looked up only in the tables of the SDKs
 already loaded (an SDK that is not loaded cannot have raised anything): so the OpenAI provider
@@ -38,7 +43,9 @@ from imgkit.errors import (
     ConnectFailedError,
     ConnectionLostError,
     ContentPolicyError,
+    DamagedImageError,
     InvalidRequestError,
+    MalformedResponseError,
     ProviderError,
     ProviderTimeoutError,
     RateLimitedError,
@@ -50,6 +57,7 @@ __all__ = [
     "GENAI_ERRORS",
     "HTTPX_ERRORS",
     "OPENAI_ERRORS",
+    "READER_ERRORS",
     "error_from_status",
     "is_content_policy",
     "parse_retry_after",
@@ -85,6 +93,7 @@ _KINDS: Mapping[str, type[ProviderError]] = {
     "invalid_request": InvalidRequestError,
     "auth": AuthenticationError,
     "server_error": ServerError,
+    "malformed_response": MalformedResponseError,
     "timeout": ProviderTimeoutError,
     "connection_lost": ConnectionLostError,
     "connect_failed": ConnectFailedError,
@@ -113,8 +122,8 @@ def _openai_errors() -> dict[type[BaseException], str]:
         openai_exceptions.UnprocessableEntityError: "invalid_request",
         openai_exceptions.RateLimitError: "rate_limited",
         openai_exceptions.InternalServerError: "server_error",
-        # answered, but not in the schema
-        openai_exceptions.APIResponseValidationError: "server_error",
+        # answered, but not in the schema: the image may have been made (and billed)
+        openai_exceptions.APIResponseValidationError: "malformed_response",
         openai_exceptions.APIConnectionError: "connection_lost",
         openai_exceptions.APITimeoutError: "timeout",
         openai_exceptions.LengthFinishReasonError: "provider_error",
@@ -136,12 +145,47 @@ def _genai_errors() -> dict[type[BaseException], str]:
         # 429 and 400 share it: decided by e.code/e.status
         genai_errors.ClientError: _BY_STATUS,
         genai_errors.ServerError: _BY_STATUS,
-        genai_errors.UnknownApiResponseError: "server_error",
+        # an answer the SDK cannot read
+        genai_errors.UnknownApiResponseError: "malformed_response",
         genai_errors.UnknownFunctionCallArgumentError: "provider_error",
         genai_errors.UnsupportedFunctionError: "provider_error",
         genai_errors.FunctionInvocationError: "provider_error",
         genai_errors.ContinuationInterruptedError: "connection_lost",
     }
+
+
+def _reader_errors() -> dict[type[BaseException], str]:
+    """What the SDKs raise, unwrapped, when an answer (a 200 among them) cannot be read:
+    ``json.JSONDecodeError`` (openai and google-genai parse bodies and stream events with
+    ``json.loads``), pydantic's ``ValidationError`` (google-genai validates every answer into
+    its models, base64 fields included), ``UnicodeDecodeError`` and ``binascii.Error``. Inside
+    :func:`translating` these can only come from reading the answer: requests are built
+    before it."""
+    import binascii
+    import json
+
+    table: dict[type[BaseException], str] = {
+        json.JSONDecodeError: "malformed_response",
+        UnicodeDecodeError: "malformed_response",
+        binascii.Error: "malformed_response",
+    }
+    pydantic_core = sys.modules.get("pydantic_core")
+    if pydantic_core is not None:
+        table[pydantic_core.ValidationError] = "malformed_response"
+    return table
+
+
+def _bad_base64(exc: BaseException) -> str | None:
+    """Where and how, for a pydantic error about base64 that does not decode (an image's, in
+    an answer); None for any other error."""
+    errors = getattr(exc, "errors", None)
+    if callable(errors):
+        with contextlib.suppress(Exception):
+            for error in errors():
+                if error.get("type") == "bytes_invalid_encoding":
+                    where = ".".join(str(p) for p in error.get("loc", ()))
+                    return f"{where}: {error.get('msg')}"
+    return None
 
 
 def _httpx_table(module: Any) -> dict[type[BaseException], str]:
@@ -188,6 +232,8 @@ _TABLE_BUILDERS: dict[str, Callable[[], dict[type[BaseException], str]]] = {
     "google.genai.errors": _genai_errors,
     "httpx": lambda: _httpx_table(importlib.import_module("httpx")),
     "httpx2": lambda: _httpx_table(importlib.import_module("httpx2")),
+    # pydantic_core is loaded with either SDK; json and binascii always are
+    "pydantic_core": _reader_errors,
 }
 _tables: dict[str, dict[type[BaseException], str]] = {}
 
@@ -198,6 +244,8 @@ OPENAI_ERRORS: Mapping[type[BaseException], str]
 GENAI_ERRORS: Mapping[type[BaseException], str]
 #: Every exception class of ``httpx`` (Leonardo, Gemini) and ``httpx2`` (OpenAI, Gemini).
 HTTPX_ERRORS: Mapping[type[BaseException], str]
+#: What the SDKs let escape while reading an answer (``json``, pydantic, base64 errors).
+READER_ERRORS: Mapping[type[BaseException], str]
 
 
 def _table(module: str) -> dict[type[BaseException], str]:
@@ -216,6 +264,9 @@ def __getattr__(name: str) -> Any:
         return _table("google.genai.errors")
     if name == "HTTPX_ERRORS":
         return {**_table("httpx"), **_table("httpx2")}
+    if name == "READER_ERRORS":
+        importlib.import_module("pydantic_core")
+        return _table("pydantic_core")
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
@@ -449,6 +500,14 @@ def translate(
         "code": code if isinstance(code, str) else type(exc).__name__,
     }
     cls = _KINDS[kind]
+    bad_base64 = _bad_base64(exc) if cls is MalformedResponseError else None
+    if bad_base64:
+        # google-genai decodes inline images while validating: its error is the image's
+        reason = f"the image's base64 is not base64 ({bad_base64})"
+        fields["code"] = "bad_base64"
+        return DamagedImageError(f"damaged image: {reason}", reason=reason, **fields)
+    if cls is MalformedResponseError:
+        message = f"the answer could not be read ({type(exc).__name__}): {message[:500]}"
     if cls is RateLimitedError:
         body = getattr(exc, "body", None)
         return RateLimitedError(message, retry_after=parse_retry_after(headers, body), **fields)

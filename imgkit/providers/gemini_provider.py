@@ -17,12 +17,14 @@ whole, so the results carry the time to the final image and no partial-image tim
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Collection
+import os
+from collections.abc import Collection, Mapping
 from typing import Any
 
 from google import genai
 from google.genai import types
 
+from imgkit.catalog.gemini_usage import gemini_cost_from_usage
 from imgkit.catalog.validation import ImageRequest
 from imgkit.errors import ContentPolicyError, MaskError, NoImageError, ServerError, ValidationError
 from imgkit.providers.base import (
@@ -32,13 +34,18 @@ from imgkit.providers.base import (
     check_provider,
     image_info,
     is_simulated,
+    off_loop,
     price_result,
     resolve_settings,
     warm_up_first_request,
 )
+from imgkit.providers.deadline import async_event_hooks, event_hooks, within_deadline
 from imgkit.providers.errormap import translating
+from imgkit.providers.image_check import checked_image
+from imgkit.providers.payloads import bounded
 from imgkit.providers.results import GenerationResult
 from imgkit.providers.streaming import GeminiChunks, StreamClock
+from imgkit.providers.vertex import vertex_settings, vertex_target
 
 __all__ = ["SAFETY_REASONS", "GeminiProvider"]
 
@@ -70,7 +77,15 @@ class GeminiProvider:
         api_key: str | None = None,
         timeout_s: float | None = None,
         settings: ProviderSettings | None = None,
+        vertexai: bool | None = None,
+        project: str | None = None,
+        location: str | None = None,
+        environ: Mapping[str, str] | None = None,
     ) -> None:
+        env = os.environ if environ is None else environ
+        self.vertex = vertex_target(vertexai, project, location, env)
+        if self.vertex is not None and settings is None:
+            settings = vertex_settings(backend, base_url, api_key, timeout_s, self.vertex, env)
         self.settings = settings or resolve_settings(
             "gemini", backend=backend, base_url=base_url, api_key=api_key, timeout_s=timeout_s
         )
@@ -78,22 +93,32 @@ class GeminiProvider:
         self._client: genai.Client | None = None
 
     def __repr__(self) -> str:
-        return f"GeminiProvider({self.settings!r})"
+        via = f", vertex={self.vertex!r}" if self.vertex is not None else ""
+        return f"GeminiProvider({self.settings!r}{via})"
 
     @property
     def client(self) -> genai.Client:
         """The SDK client (one object serves sync and async calls)."""
         if self._client is None:
             self._client = genai.Client(
-                api_key=self.settings.api_key,
-                vertexai=False,
+                **self._auth(),
                 http_options=types.HttpOptions(
-                    base_url=self.settings.base_url,
+                    base_url=self.settings.base_url or None,
                     # HttpOptions.timeout is in milliseconds
                     timeout=int(self.settings.timeout_s * 1000),
+                    # a body still arriving at the deadline is cut (imgkit.providers.deadline)
+                    client_args={"event_hooks": event_hooks(self.settings.timeout_s)},
+                    async_client_args={"event_hooks": async_event_hooks(self.settings.timeout_s)},
                 ),
             )
         return self._client
+
+    def _auth(self) -> dict[str, Any]:
+        """The client's way in: an API key (the Gemini API; Vertex's express mode), or Vertex
+        AI's project, location and credentials (application-default ones when live)."""
+        if self.vertex is None:
+            return {"api_key": self.settings.api_key, "vertexai": False}
+        return self.vertex.client_kwargs(self.settings)
 
     def prepare(
         self, loop: asyncio.AbstractEventLoop, endpoints: Collection[str] | None = None
@@ -154,8 +179,9 @@ class GeminiProvider:
         self._check(request, "generate")
         return self._call(request, None)
 
+    @within_deadline
     async def agenerate(self, request: ImageRequest) -> list[GenerationResult]:
-        """Async :meth:`generate`."""
+        """Async :meth:`generate`, within the request's total deadline (``timeout_s``)."""
         self._check(request, "generate")
         return await self._acall(request, None)
 
@@ -166,10 +192,11 @@ class GeminiProvider:
         self._check(request, "edit", mask)
         return self._call(request, image)
 
+    @within_deadline
     async def aedit(
         self, request: ImageRequest, *, image: bytes, mask: bytes | None = None
     ) -> list[GenerationResult]:
-        """Async :meth:`edit`."""
+        """Async :meth:`edit`, within the request's total deadline (``timeout_s``)."""
         self._check(request, "edit", mask)
         return await self._acall(request, image)
 
@@ -247,7 +274,7 @@ class GeminiProvider:
                 response = chunks.response()
             else:
                 response = await self.client.aio.models.generate_content(**kwargs)
-        results = self._results(request, response, watch.elapsed())
+        results = await off_loop(self._results, request, response, watch.elapsed())
         return clock.stamp(results) if request.stream else results
 
     def _results(
@@ -304,13 +331,20 @@ class GeminiProvider:
             if (response.usage_metadata)
             else None
         )
-        cost, basis, note = price_result(request, usage=None, n_images=len(images))
+        from_usage = gemini_cost_from_usage(request.spec.name, usage, len(images))
+        if from_usage is not None:
+            cost, note = from_usage
+            basis = "usage"
+        else:
+            cost, basis, note = price_result(request, usage=None, n_images=len(images))
         metadata = response.model_dump(mode="json", exclude_none=True)
         metadata.pop("sdk_http_response", None)
         for candidate in metadata.get("candidates", []):
             for part in (candidate.get("content") or {}).get("parts", []):
                 if "inline_data" in part:
                     part["inline_data"].pop("data", None)
+        # Thought signatures (2.9 M characters on Gemini 3) are kept as size and digest.
+        metadata = bounded(metadata)
         aspect, tier = request.spec.gemini_aspect_and_tier(request.size)
         metadata.update(
             {"cost_note": note, "backend": self.backend, "aspect_ratio": aspect,
@@ -318,8 +352,9 @@ class GeminiProvider:
         )  # fmt: skip
         results = []
         for index, (data, mime) in enumerate(images):
-            fallback = (mime or "image/png").rpartition("/")[2]
-            fmt, width, height = image_info(data, fallback, request.size)
+            # Gemini names a MIME type and no size: the size it draws for an aspect ratio and
+            # tier is its own (docs/vendor-behaviour.md), so only the format is held to a claim.
+            fmt, width, height = checked_image(data, claimed_format=mime, **fields)
             results.append(
                 GenerationResult(
                     provider=self.name,

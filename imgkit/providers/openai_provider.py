@@ -23,7 +23,6 @@ Responses answer with words and no image call is :class:`NoImageError`, the word
 from __future__ import annotations
 
 import asyncio
-import base64
 import functools
 from collections.abc import Collection
 from typing import Any
@@ -46,12 +45,16 @@ from imgkit.providers.base import (
     check_provider,
     image_info,
     is_simulated,
+    off_loop,
     price_result,
     resolve_settings,
     warm_up_first_request,
 )
+from imgkit.providers.deadline import async_event_hooks, event_hooks, within_deadline
 from imgkit.providers.errormap import is_content_policy, translating
 from imgkit.providers.http_clients import tls_context
+from imgkit.providers.image_check import checked_image, downloaded_image, strict_b64decode
+from imgkit.providers.payloads import bounded
 from imgkit.providers.results import GenerationResult
 from imgkit.providers.streaming import ImageEvents, ResponseEvents, StreamClock
 
@@ -154,16 +157,21 @@ class OpenAIProvider:
         """The synchronous SDK client (made on first use)."""
         if self._client is None:
             # The SDK's own client and defaults, with the process's TLS context.
-            http_client = openai.DefaultHttpx2Client(verify=tls_context("httpx2"))
+            http_client = openai.DefaultHttpx2Client(
+                verify=tls_context("httpx2"), event_hooks=event_hooks(self.settings.timeout_s)
+            )
             self._client = openai.OpenAI(**self._client_kwargs(), http_client=http_client)
         return self._client
 
     def _make_async(self) -> tuple[openai.AsyncOpenAI, httpx.AsyncClient]:
-        http_client = openai.DefaultAsyncHttpx2Client(verify=tls_context("httpx2"))
-        return (
-            openai.AsyncOpenAI(**self._client_kwargs(), http_client=http_client),
-            httpx.AsyncClient(timeout=self.settings.timeout_s, verify=tls_context("httpx")),
+        hooks = async_event_hooks(self.settings.timeout_s)
+        http_client = openai.DefaultAsyncHttpx2Client(
+            verify=tls_context("httpx2"), event_hooks=hooks
         )
+        download = httpx.AsyncClient(
+            timeout=self.settings.timeout_s, verify=tls_context("httpx"), event_hooks=hooks
+        )
+        return openai.AsyncOpenAI(**self._client_kwargs(), http_client=http_client), download
 
     def prepare(
         self, loop: asyncio.AbstractEventLoop, endpoints: Collection[str] | None = None
@@ -263,8 +271,9 @@ class OpenAIProvider:
             images = [self._image_bytes(item) for item in parsed.data or []]
         return self._results(request, parsed, images, raw.headers, watch.elapsed())
 
+    @within_deadline
     async def agenerate(self, request: ImageRequest) -> list[GenerationResult]:
-        """Async :meth:`generate`."""
+        """Async :meth:`generate`, within the request's total deadline (``timeout_s``)."""
         self._check(request, ("generate", "responses"))
         if request.endpoint == "responses":
             batches = await asyncio.gather(*(self._arespond(request) for _ in range(request.n)))
@@ -278,7 +287,7 @@ class OpenAIProvider:
             raw = await client.images.with_raw_response.generate(**kwargs)
             parsed = raw.parse()
             images = [await self._aimage_bytes(item) for item in parsed.data or []]
-        return self._results(request, parsed, images, raw.headers, watch.elapsed())
+        return await off_loop(self._results, request, parsed, images, raw.headers, watch.elapsed())
 
     def edit(
         self, request: ImageRequest, *, image: bytes, mask: bytes | None = None
@@ -295,10 +304,11 @@ class OpenAIProvider:
             images = [self._image_bytes(item) for item in parsed.data or []]
         return self._results(request, parsed, images, raw.headers, watch.elapsed())
 
+    @within_deadline
     async def aedit(
         self, request: ImageRequest, *, image: bytes, mask: bytes | None = None
     ) -> list[GenerationResult]:
-        """Async :meth:`edit`."""
+        """Async :meth:`edit`, within the request's total deadline (``timeout_s``)."""
         self._check(request, ("edit",))
         client, _ = self._async.get()
         kwargs = {**self._images_kwargs(request, _EDIT_FIELDS), **self._edit_files(image, mask)}
@@ -309,7 +319,7 @@ class OpenAIProvider:
             raw = await client.images.with_raw_response.edit(**kwargs)
             parsed = raw.parse()
             images = [await self._aimage_bytes(item) for item in parsed.data or []]
-        return self._results(request, parsed, images, raw.headers, watch.elapsed())
+        return await off_loop(self._results, request, parsed, images, raw.headers, watch.elapsed())
 
     # -- the Batch API (imgkit.providers.openai_batch) ------------------------------------
 
@@ -368,25 +378,22 @@ class OpenAIProvider:
 
     def _image_bytes(self, item: Any) -> bytes:
         if item.b64_json:
-            return base64.b64decode(item.b64_json)
+            return strict_b64decode(item.b64_json, provider=self.name)
         if item.url:
             if self._download is None:
                 self._download = httpx.Client(
-                    timeout=self.settings.timeout_s, verify=tls_context("httpx")
-                )
-            response = self._download.get(item.url)
-            response.raise_for_status()
-            return response.content
+                    timeout=self.settings.timeout_s, verify=tls_context("httpx"),
+                    event_hooks=event_hooks(self.settings.timeout_s),
+                )  # fmt: skip
+            return downloaded_image(self._download.get(item.url), provider=self.name)
         raise ServerError("the response carried neither b64_json nor url", provider=self.name)
 
     async def _aimage_bytes(self, item: Any) -> bytes:
         if item.b64_json:
-            return base64.b64decode(item.b64_json)
+            return strict_b64decode(item.b64_json, provider=self.name)
         if item.url:
             _, download = self._async.get()
-            response = await download.get(item.url)
-            response.raise_for_status()
-            return response.content
+            return downloaded_image(await download.get(item.url), provider=self.name)
         raise ServerError("the response carried neither b64_json nor url", provider=self.name)
 
     def _results(
@@ -408,6 +415,7 @@ class OpenAIProvider:
             {"data": items, "cost_note": note, "backend": self.backend,
              "usage_missing": usage is None}
         )  # fmt: skip
+        metadata = bounded(metadata)
         if not images:
             raise ServerError(
                 "the response carried no image", provider=self.name, model=request.model,
@@ -415,9 +423,12 @@ class OpenAIProvider:
             )  # fmt: skip
         results = []
         for index, (data, item) in enumerate(zip(images, parsed.data, strict=True)):
-            fmt, width, height = image_info(
-                data, getattr(parsed, "output_format", None) or "png", parsed.size or request.size
-            )
+            # What the answer claims (not what was asked): DALL-E's answers name neither.
+            fmt, width, height = checked_image(
+                data, claimed_format=getattr(parsed, "output_format", None),
+                claimed_size=getattr(parsed, "size", None), provider=self.name,
+                model=request.model, request_id=request_id,
+            )  # fmt: skip
             results.append(
                 GenerationResult(
                     provider=self.name,
@@ -472,7 +483,7 @@ class OpenAIProvider:
                 return clock.stamp(self._streamed_response(request, events, headers, watch))
             raw = await client.responses.with_raw_response.create(**kwargs)
             parsed = raw.parse()
-        return self._response_results(request, parsed, raw.headers, watch.elapsed())
+        return await off_loop(self._response_results, request, parsed, raw.headers, watch.elapsed())
 
     def _streamed_response(
         self, request: ImageRequest, events: ResponseEvents, headers: Any, watch: Stopwatch
@@ -554,10 +565,14 @@ class OpenAIProvider:
              "backend": self.backend, "usage_missing": usage is None,
              "responses_model": self.responses_model}
         )  # fmt: skip
+        metadata = bounded(metadata)  # partial images and the like: size and digest
         results = []
         for index, call in enumerate(calls):
-            data = base64.b64decode(call.result)
-            fmt, width, height = image_info(data, call.output_format or "png", call.size)
+            damage = {"provider": self.name, "model": request.model, "request_id": request_id}
+            data = strict_b64decode(call.result, **damage)
+            fmt, width, height = checked_image(
+                data, claimed_format=call.output_format, claimed_size=call.size, **damage
+            )
             results.append(
                 GenerationResult(
                     provider=self.name,

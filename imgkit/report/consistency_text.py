@@ -60,6 +60,18 @@ def _p_text(p: float) -> str:
 def verdict_rows(data: ReportData, numbers: Mapping[str, str]) -> list[list[str]]:
     rows = []
     for c in data.comparisons:
+        # One sign convention with the verdict sentences: a winner is named first (A), so the
+        # difference A - B is the positive one the headline states; without one, the run's order.
+        flip = c.more_consistent is not None and c.more_consistent == c.arm_b
+        arm_a, arm_b = (c.arm_b, c.arm_a) if flip else (c.arm_a, c.arm_b)
+        sim_a, ci_a, sim_b, ci_b = (
+            (c.similarity_b, c.ci_b, c.similarity_a, c.ci_a)
+            if flip
+            else (c.similarity_a, c.ci_a, c.similarity_b, c.ci_b)
+        )
+        sign = -1 if flip else 1
+        low, high = sorted((sign * c.difference_ci[0], sign * c.difference_ci[1]))
+        n_a, n_b = (c.n_b, c.n_a) if flip else (c.n_a, c.n_b)
         if c.more_consistent is not None:
             word = f"{c.more_consistent} more consistent"
         elif np.isfinite(c.p_value):
@@ -69,17 +81,17 @@ def verdict_rows(data: ReportData, numbers: Mapping[str, str]) -> list[list[str]
         rows.append(
             [
                 _scope(c.prompt, numbers),
-                f"{c.arm_a} vs {c.arm_b}",
-                f"{fmt(c.similarity_a, 2)} {_interval(*c.ci_a)}",
-                f"{fmt(c.similarity_b, 2)} {_interval(*c.ci_b)}",
+                f"{arm_a} vs {arm_b}",
+                f"{fmt(sim_a, 2)} {_interval(*ci_a)}",
+                f"{fmt(sim_b, 2)} {_interval(*ci_b)}",
                 (
-                    f"{c.difference:+.2f} {_interval(*c.difference_ci, signed=True)}"
+                    f"{sign * c.difference:+.2f} {_interval(low, high, signed=True)}"
                     if np.isfinite(c.difference)
                     else "n/a"
                 ),
                 _p_text(c.p_value),
                 _p_text(c.p_adjusted),
-                f"{c.n_a} / {c.n_b}",
+                f"{n_a} / {n_b}",
                 word,
             ]
         )

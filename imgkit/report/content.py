@@ -31,6 +31,7 @@ from imgkit.report.consistency_text import (
     verdict_rows,
 )
 from imgkit.report.data import ReportData, arm_label, json_ready
+from imgkit.report.quality import quality_content
 from imgkit.report.sampling import evenly_spaced
 from imgkit.report.table_rows import (
     CONSISTENCY_HEAD,
@@ -98,6 +99,8 @@ class ReportContent:
     latency: Table | None
     latency_note: str
     command: str
+    #: the Quality section (:func:`imgkit.report.quality.quality_content`), None without ratings
+    quality: Any = None
 
 
 def report_content(data: ReportData) -> ReportContent:
@@ -154,7 +157,16 @@ def report_content(data: ReportData) -> ReportContent:
         latency=latency,
         latency_note=latency_note,
         command=data.command,
+        quality=quality_content(data.quality, _prompt_id_numbers(data, numbers)),
     )
+
+
+def _prompt_id_numbers(data: ReportData, numbers: Mapping[str, str]) -> dict[str, str]:
+    """{prompt id: the prompt's number}: ratings name prompts by id."""
+    if "prompt_id" not in data.frame.columns:
+        return {}
+    pairs = zip(data.frame["prompt_id"], data.frame["prompt"], strict=True)
+    return {str(i): numbers[str(p)] for i, p in pairs if str(p) in numbers}
 
 
 def _prompt_numbers(data: ReportData) -> dict[str, str]:

@@ -55,7 +55,7 @@ from imgkit.analysis.generations import measure_reference
 from imgkit.analysis.measures import DEFAULT_MEASURE, Measure, parse_measure, parse_measures
 from imgkit.analysis.multiplicity import CORRECTIONS
 from imgkit.analysis.reference import Reference
-from imgkit.analysis.resampling import percentile_interval
+from imgkit.analysis.resampling import DEFAULT_N_BOOT, DEFAULT_N_PERM, percentile_interval
 from imgkit.analysis.sweep import SweepComparison, compare_all
 from imgkit.errors import ValidationError, check_argument
 from imgkit.experiment.sweep import SWEEP_FILE_NAME
@@ -66,6 +66,7 @@ from imgkit.report.costs import (
     cost_by_arm,
     cost_projection_frame,
 )
+from imgkit.report.quality import quality_summary
 from imgkit.report.verdicts import planner_lines, reference_dict
 from imgkit.runs.folder import Run, open_run
 
@@ -313,6 +314,8 @@ class ReportData:
     measure: Measure = DEFAULT_MEASURE
     #: each arm's similarity on every measure, pooled over prompts: :func:`arm_similarities`
     similarities: pd.DataFrame = field(default_factory=pd.DataFrame)
+    #: people's and a judge's ratings (:func:`imgkit.report.quality.quality_summary`), or None
+    quality: Any = None
 
     def to_dict(self) -> dict[str, Any]:
         """The report's numbers as plain JSON-ready data."""
@@ -340,6 +343,7 @@ class ReportData:
             "image_problems": dict(self.image_problems),
             "reproduce": self.command,
             "batch": json_ready(self.batch),
+            "quality": self.quality.to_dict() if self.quality is not None else None,
         }
 
 
@@ -414,8 +418,8 @@ def report_data(
     kinds: Sequence[Measure | str] = DEFAULT_KINDS,
     per_day: Sequence[float | int] = DEFAULT_PER_DAY,
     days: int = 30,
-    n_boot: int = 2000,
-    n_perm: int = 10_000,
+    n_boot: int = DEFAULT_N_BOOT,
+    n_perm: int = DEFAULT_N_PERM,
     seed: int = 0,
     correction: str = "holm",
     alpha: float = 0.05,
@@ -527,6 +531,7 @@ def report_data(
             "imgkit": _version(),
         },
         batch=batch_summary(frame, source.manifest),
+        quality=quality_summary(source.path, seed=seed, alpha=alpha, correction=correction),
     )
 
 

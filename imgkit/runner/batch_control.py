@@ -21,7 +21,7 @@ from imgkit.experiment.options import DrillOptions
 from imgkit.runner.blocking import run_blocking
 from imgkit.runner.executor import Log
 from imgkit.runner.services import make_providers, provider_urls
-from imgkit.runner.start import stderr_log
+from imgkit.runner.start import info_log
 from imgkit.runs.folder import Run, open_run
 from imgkit.runs.ledger import Ledger
 
@@ -97,7 +97,7 @@ async def acancel_batches(
     *,
     sim_url: str | None = None,
     progress: bool = True,
-    log: Log | None = stderr_log,
+    log: Log | None = info_log,
     stop: threading.Event | None = None,
     interrupt: threading.Event | None = None,
     catalog: Catalog | None = None,

@@ -1,12 +1,90 @@
 """Progress of a drill: one tqdm bar per arm, and one per batch sent to a vendor's Batch API
-(a widget in notebooks, text in a terminal)."""
+(a widget in notebooks, a redrawn bar in a terminal, plain lines anywhere else).
+
+A bar redraws itself with carriage returns and cursor moves; written to a file that is not a
+terminal (a CI log) those come out as escape-code garbage, every redraw kept. So where standard
+error is neither a terminal nor a notebook's, each bar is a :class:`LineBar`: a line of text
+when it passes a tenth of its total, and one when it ends.
+"""
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Mapping
 from typing import Any
 
-__all__ = ["BatchBars", "Progress"]
+__all__ = ["BatchBars", "LineBar", "Progress", "in_notebook", "new_bar"]
+
+
+class LineBar:
+    """The part of tqdm's interface the drill uses, written as plain lines to ``file``: a line
+    each time the count passes another tenth of ``total`` (each step when there are few), when
+    the status changes without the count (a batch's ``validating`` -> ``in_progress``), and the
+    last state when closed."""
+
+    def __init__(self, *, total: int, initial: int = 0, desc: str = "", unit: str = "it",
+                 file: Any = None, **_ignored: Any) -> None:  # fmt: skip
+        self.total = total
+        self.n = initial
+        self.desc = desc
+        self.unit = unit
+        self.file = file
+        self.postfix = ""
+        self._said = -1
+        self._said_postfix = ""
+        self._closed = False
+
+    def _line(self) -> str:
+        postfix = f" {self.postfix}" if self.postfix else ""
+        return f"{self.desc}: {self.n}/{self.total} {self.unit}{postfix}"
+
+    def _say(self) -> None:
+        file = self.file if self.file is not None else sys.stderr
+        print(self._line(), file=file, flush=True)
+        self._said = self.n
+        self._said_postfix = self.postfix
+
+    def set_postfix_str(self, text: str = "", refresh: bool = True) -> None:
+        self.postfix = text
+
+    def update(self, n: int = 1) -> None:
+        self.n += n
+        if n == 0:
+            if self.postfix != self._said_postfix:
+                self._say()  # the status changed, the count did not
+            return
+        step = max(1, -(-self.total // 10))  # a tenth, rounded up
+        if self.n // step != self._said // step or self.n == self.total:
+            self._say()
+
+    def close(self) -> None:
+        if not self._closed and (self._said != self.n or self._said_postfix != self.postfix):
+            self._say()
+        self._closed = True
+
+
+def in_notebook() -> bool:
+    """Whether this process is a Jupyter kernel (where tqdm draws a widget)."""
+    if "ipykernel" not in sys.modules:
+        return False
+    try:
+        from IPython import get_ipython
+    except ImportError:  # pragma: no cover - ipykernel brings IPython
+        return False
+    shell = get_ipython()
+    return shell is not None and "IPKernelApp" in getattr(shell, "config", {})
+
+
+def new_bar(**options: Any) -> Any:
+    """A progress bar: tqdm's (a widget in a notebook, a bar in a terminal), or a
+    :class:`LineBar` when standard error is neither (a log file, a pipe)."""
+    stream = sys.stderr
+    interactive = bool(getattr(stream, "isatty", lambda: False)())
+    if not interactive and not in_notebook():
+        return LineBar(file=stream, **options)
+    from tqdm.auto import tqdm
+
+    return tqdm(**options)
 
 
 class Progress:
@@ -18,11 +96,9 @@ class Progress:
         self.spent = dict.fromkeys(totals, 0.0)
         if not enabled:
             return
-        from tqdm.auto import tqdm
-
         width = max(len(a) for a in totals)
         for position, (arm, total) in enumerate(totals.items()):
-            self.bars[arm] = tqdm(
+            self.bars[arm] = new_bar(
                 total=total,
                 initial=done.get(arm, 0),
                 desc=arm.ljust(width),
@@ -65,9 +141,7 @@ class BatchBars:
         self.snapshot[key] = {"label": label, "status": "preparing", "total": total, "done": 0}
         if not self.enabled or key in self.bars:
             return
-        from tqdm.auto import tqdm
-
-        self.bars[key] = tqdm(
+        self.bars[key] = new_bar(
             total=total,
             desc=label,
             position=self.position + len(self.bars),

@@ -11,8 +11,9 @@ from pathlib import Path
 from typing import Any
 
 from imgkit.catalog.models import Catalog, default_catalog
-from imgkit.errors import ValidationError
+from imgkit.errors import RunError, ValidationError
 from imgkit.experiment.arms import LESSON_PROMPT, LESSON_REPEATS, Arm, arms_for_models, lesson_arms
+from imgkit.experiment.boundary import check_out_path, check_sim_url
 from imgkit.experiment.options import DrillOptions, RetryPolicy, check_options, planned_count
 from imgkit.experiment.sweep import SWEEP_FILE_NAME, Sweep, sweep_record
 from imgkit.runner.batching import batch_routes, synchronous_note
@@ -41,11 +42,26 @@ from imgkit.runs.creating import create_run_folder
 from imgkit.runs.folder import Run, open_run
 from imgkit.runs.location import runs_folder
 
-__all__ = ["adrill", "drill", "stderr_log"]
+__all__ = ["adrill", "drill", "info_log", "stderr_log"]
+
+
+def info_log(message: str) -> None:
+    """The default ``log`` of the Python API: a line on standard error, or on standard output
+    in a notebook.
+
+    These lines are information (the estimate, where a stopped run can be resumed), not errors
+    (those are raised): a script keeps its standard output for its own results, but JupyterLab
+    shows standard error as it shows an error, a pink block, so in a notebook they go where
+    ``print`` goes.
+    """
+    from imgkit.runner.progress import in_notebook
+
+    print(message, file=sys.stdout if in_notebook() else sys.stderr, flush=True)
 
 
 def stderr_log(message: str) -> None:
-    """The default ``log``: a line on standard error."""
+    """A ``log`` that writes a line on standard error: the command line's, which keeps its
+    standard output for results (``--json``, the run summary)."""
     print(message, file=sys.stderr, flush=True)
 
 
@@ -72,14 +88,16 @@ async def adrill(
     sim_faults: str | None = None,
     retry: RetryPolicy | None = None,
     timeout_s: float | None = None,
+    stop_grace_s: float = 3.0,
     progress: bool = True,
-    log: Log | None = stderr_log,
+    log: Log | None = info_log,
     stop: threading.Event | None = None,
     interrupt: threading.Event | None = None,
     catalog: Catalog | None = None,
     batch: bool = False,
     sim_batch_duration: float | None = None,
     sweep: Sweep | None = None,
+    allow_remote_sim: bool = False,
 ) -> Run:
     """The asynchronous form of :func:`drill` (same arguments), for code already in a loop.
 
@@ -87,6 +105,9 @@ async def adrill(
     checks, hash kinds and prompt templates go into the run folder's ``sweep.toml`` too."""
     log = log or (lambda _message: None)
     catalog = catalog or default_catalog()
+    check_out_path("out", out)
+    if sim_url is not None:
+        check_sim_url("sim_url", sim_url, allow_remote=allow_remote_sim)
     if prompts is None:
         prompts = [LESSON_PROMPT]
     elif isinstance(prompts, str):
@@ -118,10 +139,16 @@ async def adrill(
         sim_faults=sim_faults,
         retry=retry or RetryPolicy(),
         timeout_s=timeout_s,
+        stop_grace_s=stop_grace_s,
         batch=batch,
         sim_batch_duration=sim_batch_duration,
     )
     check_options(options)
+    if run_name and (Path(options.out) / run_name).exists():
+        # Said before the estimate: a run that cannot start has nothing to estimate.
+        # (create_run_folder checks again, for a start that takes the name meanwhile.)
+        taken = Path(options.out) / run_name
+        raise RunError(f"{taken} already exists: choose another run name or resume it")
     requests = plan_requests(options, catalog)
     # Batch mode: which arms go through a Batch API, priced at batch prices (else none).
     routes = batch_routes(options, catalog, requests)
@@ -221,14 +248,16 @@ def drill(
     sim_faults: str | None = None,
     retry: RetryPolicy | None = None,
     timeout_s: float | None = None,
+    stop_grace_s: float = 3.0,
     progress: bool = True,
-    log: Log | None = stderr_log,
+    log: Log | None = info_log,
     stop: threading.Event | None = None,
     interrupt: threading.Event | None = None,
     catalog: Catalog | None = None,
     batch: bool = False,
     sim_batch_duration: float | None = None,
     sweep: Sweep | None = None,
+    allow_remote_sim: bool = False,
 ) -> Run:
     """Run each prompt ``n`` times against each model (or arm) and return the :class:`Run`.
 
@@ -253,13 +282,17 @@ def drill(
       "images_per_minute": ...}}), ``catalog_rate_limits`` (default: on live runs only);
     - ``sim_url`` (a simulator already running), else ``sim_seed``, ``sim_latency``,
       ``sim_faults`` for the embedded one;
-    - ``retry``: a :class:`~imgkit.experiment.options.RetryPolicy`; ``timeout_s``: per request;
+    - ``retry``: a :class:`~imgkit.experiment.options.RetryPolicy`; ``timeout_s``: each
+      request's total deadline (default 180 s);
+      ``stop_grace_s``: after Ctrl-C or SIGTERM, the seconds requests in flight get to finish
+      (default 3) before they are cut off and recorded as interrupted;
     - ``batch``: send the arms whose provider has a Batch API through it, at its price (half
       the synchronous one), results within its completion window (up to 24 hours); the others
       run synchronously and the run says why (:mod:`imgkit.runner.batch`).
       ``sim_batch_duration``: seconds the embedded simulator takes over a batch;
-    - ``progress`` (tqdm bars per arm), ``log`` (where the estimate and notices go; default
-      stderr; None for silence), ``stop`` (a threading.Event that ends the run cleanly, as
+    - ``progress`` (tqdm bars per arm; plain lines in a log file), ``log`` (where the
+      estimate and notices go; default :func:`info_log`: standard error, standard output in a
+      notebook; None for silence), ``stop`` (a threading.Event that ends the run cleanly, as
       "stopped"), ``interrupt`` (the same, ending it as "interrupted": what Ctrl-C sets);
     - ``catalog``: the :class:`~imgkit.catalog.models.Catalog` to price and check against
       (default: the built-in one, with ``$IMGKIT_PRICES`` applied).
@@ -288,12 +321,14 @@ def drill(
         "sim_faults": sim_faults,
         "retry": retry,
         "timeout_s": timeout_s,
+        "stop_grace_s": stop_grace_s,
         "progress": progress,
         "log": log,
         "catalog": catalog,
         "batch": batch,
         "sim_batch_duration": sim_batch_duration,
         "sweep": sweep,
+        "allow_remote_sim": allow_remote_sim,
     }
     if isinstance(prompts, Sweep):
         prompts, models, n, arguments = _from_sweep(prompts, models, n, _changed(arguments))

@@ -160,7 +160,10 @@ class SynchronousExecutor:
                         self.context.sent += 1
                         started = time.perf_counter()
                         try:
-                            results, error = await provider.agenerate(request), None
+                            results, error = await self._send(provider, request), None
+                        except _CutOff:
+                            await self._cut_off(gen, attempt_id)
+                            return
                         except Exception as exc:  # recorded below, whatever it is
                             results, error = None, exc
                         latency = time.perf_counter() - started
@@ -191,6 +194,39 @@ class SynchronousExecutor:
             wait = not_before - time.time()
             if wait > 0:
                 await asyncio.sleep(wait)
+
+    async def _send(self, provider: Any, request: Any) -> Any:
+        """``provider.agenerate(request)``; after a stop (Ctrl-C, SIGTERM), given
+        ``stop_grace_s`` more to finish, then cut off (:class:`_CutOff`). Its own total
+        deadline (the provider's ``timeout_s``) bounds it otherwise."""
+        task = asyncio.ensure_future(provider.agenerate(request))
+        interrupt = self.context.interrupt
+        try:
+            while interrupt is None or not interrupt.is_set():
+                done, _ = await asyncio.wait({task}, timeout=_STOP_POLL_S)
+                if done:
+                    return task.result()
+            done, _ = await asyncio.wait({task}, timeout=self.context.options.stop_grace_s)
+            if done:
+                return task.result()
+            raise _CutOff
+        finally:
+            if not task.done():
+                task.cancel()
+                await asyncio.gather(task, return_exceptions=True)
+
+    async def _cut_off(self, gen: PlannedGeneration, attempt_id: int) -> None:
+        """A request still in flight when the stop's grace ran out: interrupted, and (having
+        reached the service) counted as possibly billed."""
+        grace = self.context.options.stop_grace_s
+        self.context.stopping()  # the run ends "interrupted", whatever else was in flight
+        await self._io(
+            self.ledger.mark_interrupted,
+            [attempt_id],
+            f"still in flight {grace:g} s after the stop: cut off (it may have been billed)",
+        )
+        self.budget.presume_billed(gen.estimated_usd or 0.0)
+        self.progress.update(gen.arm, "failed")
 
     async def _record_failure(
         self,
@@ -357,6 +393,14 @@ class SynchronousExecutor:
         self.budget.presume_billed(paid)
         self.context.lost_usd += paid
         self.progress.update(gen.arm, "failed")
+
+
+#: How often a request in flight looks for a stop (seconds).
+_STOP_POLL_S = 0.1
+
+
+class _CutOff(Exception):
+    """A request in flight past the stop's grace, cancelled."""
 
 
 class _StorageFailed(Exception):

@@ -322,12 +322,14 @@ class Run:
         return str(path), None
 
     def verify(self, *, hashes: bool = True) -> pd.DataFrame:
-        """Check every image the ledger records against its SHA-256 (``hashes=False``: only
-        that it is there, which is quick).
+        """Check every image the ledger records against its SHA-256, then decode it whole
+        (``hashes=False``: only that it is there, which is quick).
 
         One row per ok generation (``gen_id``, ``arm``, ``prompt_id``, ``repeat``,
-        ``image_file``, ``image_sha256``) with ``problem``: None, "missing", "damaged" or
-        "outside the run folder". ``imgkit verify RUN`` prints it; ``imgkit drill --resume RUN
+        ``image_file``, ``image_sha256``) with ``problem``: None, "missing", "damaged" (not the
+        bytes recorded), "not an image: <reason>" (the bytes recorded, but no whole image of
+        the recorded format: an answer stored before imgkit checked answers) or "outside the
+        run folder". ``imgkit verify RUN`` prints it; ``imgkit drill --resume RUN
         --regenerate-missing`` makes the images with a problem again, after saying the cost.
         """
         with self._ledger() as ledger:
@@ -337,7 +339,9 @@ class Run:
             latest[attempt["gen_id"]] = attempt
         rows = []
         for gen_id, attempt in sorted(latest.items()):
-            _path, problem = self._image(attempt["image_file"], attempt["image_sha256"], hashes)
+            path, problem = self._image(attempt["image_file"], attempt["image_sha256"], hashes)
+            if hashes and problem is None and path is not None:
+                problem = _undecodable(path, attempt.get("image_format"))
             rows.append(
                 {
                     "gen_id": gen_id,
@@ -425,7 +429,13 @@ def open_run(path: str | os.PathLike[str]) -> Run:
         raise RunError(f"{path} has no {MANIFEST_NAME}: not a run folder")
     run = Run(folder)
     if not (folder / Ledger.FILENAME).is_file():
-        raise RunError(f"{path} has a manifest but no ledger: nothing was sent in this run")
+        # A run folder is made whole, ledger included (runs.creating): a manifest without a
+        # ledger means the ledger was removed, and with it the record of what was sent.
+        raise RunError(
+            f"{folder / Ledger.FILENAME} is missing: {path} has a manifest but its ledger, the "
+            "record of every request sent and paid for, has been removed or moved; restore it "
+            "from a copy (the run cannot be read or resumed without it)"
+        )
     return run
 
 
@@ -444,3 +454,17 @@ def distinct_names(runs: Sequence[Run]) -> list[str]:
         if len(set(labels)) == len(labels):
             break
     return labels
+
+
+def _undecodable(path: str, image_format: Any) -> str | None:
+    """None when the file at ``path`` decodes whole as ``image_format``, else the problem."""
+    from imgkit.errors import DamagedImageError
+    from imgkit.providers.image_check import checked_image
+
+    try:
+        checked_image(Path(path).read_bytes(), claimed_format=image_format or None)
+    except DamagedImageError as exc:
+        return f"not an image: {exc.reason}"
+    except OSError as exc:
+        return f"unreadable: {exc}"
+    return None

@@ -27,7 +27,12 @@ from typing import Any
 from imgkit.errors import ValidationError
 from imgkit.simulator.faults import DEFAULT_BLOCKED_TERMS, FAULT_KINDS
 from imgkit.simulator.rewriting import AS_IS_PREFIX
-from imgkit.simulator.state import DEFAULT_BATCH_DURATION_S, DEFAULT_TIMEOUT_HOLD_S, SimState
+from imgkit.simulator.state import (
+    DEFAULT_BATCH_DURATION_S,
+    DEFAULT_THOUGHT_SIGNATURE_CHARS,
+    DEFAULT_TIMEOUT_HOLD_S,
+    SimState,
+)
 
 __all__ = [
     "AS_IS_PREFIX",
@@ -79,6 +84,8 @@ class SimServer:
         default_block: bool = True,
         log_level: str = "critical",
         batch_duration: float = DEFAULT_BATCH_DURATION_S,
+        control_secret: str | None = None,
+        thought_signature_chars: int = DEFAULT_THOUGHT_SIGNATURE_CHARS,
     ) -> None:
         self.host = check_loopback(host)
         if isinstance(port, bool) or not isinstance(port, int) or not 0 <= port <= 65535:
@@ -96,6 +103,8 @@ class SimServer:
             rate_limits=rate_limits,
             default_block=default_block,
             batch_duration=batch_duration,
+            control_secret=control_secret,
+            thought_signature_chars=thought_signature_chars,
         )
         self._server: Any = None
         self._thread: threading.Thread | None = None
@@ -205,6 +214,13 @@ class SimServer:
 
     # -- control ------------------------------------------------------------------------------
 
+    @property
+    def control_secret(self) -> str:
+        """The bearer token /_sim/configure and /_sim/reset require (random per simulator
+        unless given): only whoever holds this object, or was handed the secret, can steer
+        it."""
+        return self.state.control_secret
+
     def stats(self) -> dict[str, Any]:
         """The counters served at GET /_sim/stats."""
         return self.state.stats()
@@ -242,7 +258,8 @@ def serve(
     ``batch_duration`` how many seconds a batch takes, at the least, from creation to
     completion (:mod:`imgkit.simulator.batch_jobs`). Other options: ``timeout_hold``,
     ``retry_after``, ``rate_limits`` ({model: images per minute}), ``default_block``,
-    ``log_level``.
+    ``log_level``, ``thought_signature_chars`` (the length of the ``thoughtSignature`` Gemini 3
+    sends with its image: about 2.9 million characters, as recorded; smaller for quick tests).
     """
     return SimServer(
         seed=seed,

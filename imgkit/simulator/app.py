@@ -4,6 +4,8 @@
 - POST /v1/images/edits: OpenAI Images API, edit (multipart; streams on request)
 - POST /v1/responses: OpenAI Responses API with the image_generation tool (streams too)
 - POST /v1/models/{model}:generateContent and :streamGenerateContent (and /v1beta/...): Gemini
+- POST /v1beta1/projects/{p}/locations/{l}/publishers/google/models/{model}:generateContent
+  (and v1, :streamGenerateContent): the same, by Vertex AI's path (imgkit.simulator.vertex_api)
 - anything else: OpenAI's 404 "Invalid URL" JSON (Leonardo's shape under /api/rest/)
 - POST /api/rest/v1/generations and /api/rest/v2/generations: Leonardo create
 - GET /api/rest/v1/generations/{id}: Leonardo poll
@@ -18,6 +20,7 @@
 
 from __future__ import annotations
 
+import hmac
 from typing import Any
 
 from starlette.applications import Starlette
@@ -35,6 +38,7 @@ from imgkit.simulator import (
     openai_errors,
     openai_images,
     openai_responses,
+    vertex_api,
 )
 from imgkit.simulator.pipeline import request_id
 from imgkit.simulator.state import SimState
@@ -90,15 +94,23 @@ async def _stats(request: Request) -> Response:
 
 
 def _control_refused(request: Request) -> Response | None:
-    """401 unless the request carries a key, as every API route requires: whoever can reach
-    the port must not reset a run's counters or inject faults without one."""
+    """401 unless the request carries the simulator's control secret: any process on this
+    machine can reach the port, and only the simulator's owner may reset its counters or
+    change what it does (faults, latency) while a run measures it."""
+    state: SimState = request.app.state.sim
     scheme, _, token = request.headers.get("authorization", "").partition(" ")
-    if (scheme.lower() == "bearer" and token.strip()) or request.headers.get(
-        "x-goog-api-key", ""
-    ).strip():
+    if scheme.lower() == "bearer" and hmac.compare_digest(
+        token.strip().encode("utf-8", "replace"), state.control_secret.encode("utf-8")
+    ):
         return None
+    state.count_unauthorized()
     return JSONResponse(
-        {"error": "send a key (Authorization: Bearer KEY; the simulator accepts any key)"},
+        {
+            "error": "the control routes need the simulator's control secret "
+            "(Authorization: Bearer SECRET): SimServer.control_secret in the process that "
+            "started it; `imgkit sim` takes it from IMGKIT_SIM_CONTROL_SECRET or writes it to "
+            "--control-secret-file"
+        },
         status_code=401,
     )
 
@@ -212,6 +224,7 @@ def create_app(state: SimState) -> ASGIApp:
         ),
         Route("/upload/{version:str}/files", gemini_batches.upload, methods=["POST"]),
         Route("/{version:str}/models/{model_action:str}", _gemini_model, methods=["POST"]),
+        Route(vertex_api.VERTEX_PATH, vertex_api.generate_content, methods=["POST"]),
         Route("/api/rest/v1/generations", leonardo_api.create_v1, methods=["POST"]),
         Route("/api/rest/v2/generations", leonardo_api.create_v2, methods=["POST"]),
         Route("/api/rest/v1/generations/{generation_id:str}", leonardo_api.poll, methods=["GET"]),

@@ -3,9 +3,11 @@
 
 Speaks the Gemini Developer API's JSON as ``google-genai`` sends and parses it (camelCase on the
 wire; snake_case is accepted too). The image comes back as ``inlineData`` in
-``candidates[0].content.parts``. ``imageConfig.aspectRatio`` and ``imageConfig.imageSize`` pick
-the size from the catalog's aspect-ratio table at the model's tiers. Errors use Google's shape
-``{"error": {"code", "message", "status"}}``.
+``candidates[0].content.parts`` (gemini-3-pro-image, asked for no size, answers a 1408 x 768 JPEG
+and puts a long ``thoughtSignature`` in the image's part, as recorded answers do; Gemini 3's
+``usageMetadata`` counts ``thoughtsTokenCount``). ``imageConfig.aspectRatio`` and
+``imageConfig.imageSize`` pick the size from the catalog's aspect-ratio table at the model's
+tiers. Errors use Google's shape ``{"error": {"code", "message", "status"}}``.
 
 Gemini refuses inside a 200, in several ways (sources in docs/vendor-behaviour.md): a blocked
 prompt has ``promptFeedback.blockReason`` and no candidates; an image refused after drawing has a
@@ -34,7 +36,7 @@ from starlette.responses import JSONResponse, Response
 from imgkit.catalog.models import ModelSpec, default_catalog, parse_size
 from imgkit.catalog.validation import validate_request
 from imgkit.errors import ValidationError
-from imgkit.simulator import drawing, streaming
+from imgkit.simulator import drawing, gemini_judge, streaming
 from imgkit.simulator.pipeline import Refusal, VendorErrors, admit, in_thread
 from imgkit.simulator.state import SimState
 
@@ -51,8 +53,17 @@ _STATUS = {
     504: "DEADLINE_EXCEEDED",
 }
 _ACTIONS = ("generateContent", "streamGenerateContent")
-# Simulator assumption: output tokens per image by tier (Google bills images as tokens too).
+# Output tokens per image by tier (Google bills images as tokens too): recorded answers show
+# 1,290 for gemini-2.5-flash-image and 1,120 for gemini-3-pro-image at 1K; the other tiers
+# follow Google's pricing page's token counts [assumption where no recording exists].
 _IMAGE_TOKENS = {"0.5K": 747, "1K": 1290, "2K": 1680, "4K": 2520}
+_IMAGE_TOKENS_BY_MODEL = {"gemini-3-pro-image": {"1K": 1120, "2K": 1120, "4K": 2000}}
+#: What gemini-3-pro-image answers when the request names no aspect ratio or size (recorded):
+#: a 1408 x 768 JPEG.
+GEMINI3_DEFAULT_IMAGE = (1408, 768, "jpeg")
+# Gemini 3 thinks before it draws: its usage counts thought tokens [assumption: the count
+# itself; recorded answers carry the field].
+_THOUGHT_TOKENS = (180, 420)
 
 
 def error(
@@ -108,20 +119,35 @@ _DECLINE = (
 )
 
 
-def _usage(prompt_tokens: int, output: list[tuple[str, int]]) -> dict[str, Any]:
-    """``usageMetadata`` with the per-modality details the service sends."""
+def _usage(
+    prompt_tokens: int, output: list[tuple[str, int]], thoughts: int | None = None
+) -> dict[str, Any]:
+    """``usageMetadata`` with the per-modality details the service sends (and, for Gemini 3,
+    the thought tokens, which count in the total)."""
     candidates = sum(count for _, count in output)
     usage: dict[str, Any] = {
         "promptTokenCount": prompt_tokens,
         "promptTokensDetails": [{"modality": "TEXT", "tokenCount": prompt_tokens}],
-        "totalTokenCount": prompt_tokens + candidates,
+        "totalTokenCount": prompt_tokens + candidates + (thoughts or 0),
     }
     if output:
         usage["candidatesTokenCount"] = candidates
         usage["candidatesTokensDetails"] = [
             {"modality": modality, "tokenCount": count} for modality, count in output
         ]
+    if thoughts is not None:
+        usage["thoughtsTokenCount"] = thoughts
     return usage
+
+
+def _thinks(model: str) -> bool:
+    return model.startswith("gemini-3")
+
+
+def _thought_signature(chars: int) -> str:
+    """An opaque signature of ``chars`` base64 characters (random: it means nothing here)."""
+    raw = secrets.token_bytes(chars * 3 // 4 + 3)
+    return base64.b64encode(raw).decode("ascii")[: chars - chars % 4]
 
 
 def _refusal_body(refusal: Refusal, model: str, prompt_tokens: int) -> dict[str, Any]:
@@ -217,6 +243,7 @@ def _draw(
     variation: int,
     source: bytes | None,
     jitter: int | None = None,
+    fmt: str = "png",
 ) -> bytes:
     image = drawing.render_image(prompt, width, height, variation=variation, jitter=jitter)
     if source is not None:
@@ -226,7 +253,7 @@ def _draw(
             image = Image.blend(base, image, 0.6)
         except Exception:  # an unreadable input image is ignored, as a chat model would
             pass
-    return drawing.encode(image, "png")
+    return drawing.encode(image, fmt)
 
 
 async def generate_content(request: Request) -> Response:
@@ -254,6 +281,8 @@ async def generate_content(request: Request) -> Response:
     config = _get(body, "generationConfig", "generation_config") or {}
     image_config = _get(config, "imageConfig", "image_config") or {}
     prompt, sources = _prompt_and_images(body.get("contents"))
+    if gemini_judge.is_judge_request(model, body):  # a vision model judging images
+        return await gemini_judge.judge_content(model, body, prompt, sources, error)
     candidates = _get(config, "candidateCount", "candidate_count")
     try:
         spec = default_catalog().get_model(model)
@@ -309,11 +338,14 @@ async def generate_content(request: Request) -> Response:
             return streaming.event_stream([(latency, streaming.sse(body))])
         return JSONResponse(body)
     width, height = parse_size(req.size) or (1024, 1024)
+    fmt = "png"
+    if req.model == "gemini-3-pro-image" and not image_config:
+        width, height, fmt = GEMINI3_DEFAULT_IMAGE
     variation = state.variation(PROVIDER, req.model, req.prompt, seed=req.seed)
     # A seeded repeat comes out near-identical, not identical (see the module docstring).
     jitter = None if req.seed is None else state.variation(PROVIDER, req.model, req.prompt)
     data = await in_thread(
-        _draw, req.prompt, width, height, variation, sources[0] if sources else None, jitter
+        _draw, req.prompt, width, height, variation, sources[0] if sources else None, jitter, fmt
     )
     state.count_images(PROVIDER, req.model, 1)
     modalities = [
@@ -321,9 +353,16 @@ async def generate_content(request: Request) -> Response:
     ]
     text = "Here is a simulated image (imgkit simulator, not a real model)."
     text_part = {"text": text} if "TEXT" in modalities else None
-    image_part = {"inlineData": {"mimeType": "image/png", "data": base64.b64encode(data).decode()}}
+    image_part: dict[str, Any] = {
+        "inlineData": {"mimeType": drawing.MIME_TYPES[fmt], "data": base64.b64encode(data).decode()}
+    }
+    thoughts = None
+    if _thinks(req.model):
+        # Gemini 3 sends the signature of its thinking in the same part as the image.
+        image_part["thoughtSignature"] = _thought_signature(state.thought_signature_chars)
+        thoughts = _THOUGHT_TOKENS[0] + variation % (_THOUGHT_TOKENS[1] - _THOUGHT_TOKENS[0])
     tier = spec.gemini_aspect_and_tier(req.size)[1]
-    output = [("IMAGE", _IMAGE_TOKENS.get(tier, 1290))]
+    output = [("IMAGE", _IMAGE_TOKENS_BY_MODEL.get(req.model, _IMAGE_TOKENS).get(tier, 1290))]
     if text_part:
         output.insert(0, ("TEXT", max(1, math.ceil(len(text) / 4))))
     common = {"modelVersion": req.model, "responseId": "sim-" + secrets.token_hex(8)}
@@ -332,7 +371,8 @@ async def generate_content(request: Request) -> Response:
         candidate: dict[str, Any] = {"content": {"parts": parts, "role": "model"}, "index": 0}
         if done:
             candidate["finishReason"] = "STOP"
-        return {"candidates": [candidate], "usageMetadata": _usage(prompt_tokens, output), **common}
+        usage = _usage(prompt_tokens, output, thoughts)
+        return {"candidates": [candidate], "usageMetadata": usage, **common}
 
     if not stream:
         return JSONResponse(answer([p for p in (text_part, image_part) if p], done=True))

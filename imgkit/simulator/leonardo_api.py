@@ -195,7 +195,9 @@ async def _create(
     width_px, height_px = req.width_height or (1024, 1024)
     image_ids: list[str] = []
     if not failed:
-        images = await in_thread(_draw_many, used, width_px, height_px, variations, jitters)
+        images = await in_thread(
+            _draw_many, used, width_px, height_px, variations, jitters, req.prompt
+        )
         state.count_images(PROVIDER, spec.name, len(images))
         image_ids = [state.store_image(data, drawing.MIME_TYPES["jpeg"]) for data in images]
     queued = state.queue_delay(spec.name, req.n)
@@ -216,10 +218,15 @@ async def _create(
 
 
 def _draw_many(
-    prompt: str, width: int, height: int, variations: list[int], jitters: list[int | None]
+    prompt: str,
+    width: int,
+    height: int,
+    variations: list[int],
+    jitters: list[int | None],
+    subject: str,
 ) -> list[bytes]:
     return [
-        drawing.render(prompt, width, height, fmt="jpeg", variation=v, jitter=j)
+        drawing.render(prompt, width, height, fmt="jpeg", variation=v, jitter=j, subject=subject)
         for v, j in zip(variations, jitters, strict=True)
     ]
 

@@ -6,7 +6,8 @@ follows what the API is known to answer (sources in docs/vendor-behaviour.md):
 
 - a refused prompt: GPT image models 400 ``type: image_generation_user_error``,
   ``code: moderation_blocked``, with ``moderation_details{moderation_stage, categories}``;
-  DALL-E models 400 ``invalid_request_error`` / ``content_policy_violation``;
+  DALL-E models 400 ``invalid_request_error`` / ``content_policy_violation``, worded for the
+  prompt or, on dall-e-3, for the description it was rewritten into;
 - a parameter the route (or the model) does not take: ``unknown_parameter``, "Unknown
   parameter: 'x'."; a value it does not allow: ``invalid_value``; a prompt over the limit:
   ``string_above_max_length``; a missing one: ``missing_required_parameter``; more images than
@@ -138,11 +139,19 @@ def refused(spec: ModelSpec, refusal: Refusal) -> Response:
     if refusal.kind == "job_failed":
         return _server_error(500)
     if spec.family == "dall-e":
+        # DALL-E 3 words its two refusals apart: the prompt refused, or the description it
+        # rewrote the prompt into (the simulator's output-stage faults play the second).
+        what = (
+            "Image descriptions generated from your prompt may contain text that is not allowed "
+            "by our safety system. If you believe this was done in error, your request may "
+            "succeed if retried, or by adjusting your prompt."
+            if refusal.output_stage and spec.name == "dall-e-3"
+            else "Your prompt may contain text that is not allowed by our safety system."
+        )
         return error(
             400,
-            "Your request was rejected as a result of our safety system. Your prompt may "
-            f"contain text that is not allowed by our safety system. (imgkit simulator: "
-            f"{refusal.reason})",
+            f"Your request was rejected as a result of our safety system. {what} "
+            f"(imgkit simulator: {refusal.reason})",
             code="content_policy_violation",
         )
     return JSONResponse({"error": moderation_error(refusal)}, status_code=400)

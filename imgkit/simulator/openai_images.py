@@ -295,6 +295,7 @@ async def generations(request: Request) -> Response:
         req.output_format or "png",
         req.background == "transparent",
         req.output_compression,
+        req.prompt,
     )
     state.count_images(PROVIDER, req.model, len(images))
     answer = _Answer(
@@ -312,10 +313,18 @@ def _draw_many(
     fmt: str,
     transparent: bool,
     compression: int | None,
+    subject: str,
 ) -> list[bytes]:
     return [
         drawing.render(
-            p, width, height, fmt=fmt, variation=v, transparent=transparent, compression=compression
+            p,
+            width,
+            height,
+            fmt=fmt,
+            variation=v,
+            transparent=transparent,
+            compression=compression,
+            subject=subject,
         )
         for p, v in zip(prompts, variations, strict=True)
     ]

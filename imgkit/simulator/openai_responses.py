@@ -22,10 +22,10 @@ from typing import Any
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-from imgkit.catalog.models import ModelSpec, default_catalog
+from imgkit.catalog.models import ModelSpec, default_catalog, parse_size
 from imgkit.catalog.validation import ImageRequest, validate_request
 from imgkit.errors import ValidationError
-from imgkit.simulator import drawing, streaming
+from imgkit.simulator import drawing, openai_judge, streaming
 from imgkit.simulator.openai_errors import (
     ERRORS,
     check_auth,
@@ -110,6 +110,8 @@ async def responses(request: Request) -> Response:
     body = await json_body(request)
     if isinstance(body, Response):
         return body
+    if openai_judge.is_judge_request(body):  # a vision model judging images: imgkit's judge
+        return await openai_judge.judge_response(request, body, state)
     found = _tool(body)
     if found is None:
         return error(
@@ -149,6 +151,30 @@ async def responses(request: Request) -> Response:
     return JSONResponse(answer.response("completed"), headers={"x-request-id": request_id()})
 
 
+#: The shapes the image tool chooses among for ``size: auto`` (recorded answers to one prompt
+#: came back in different sizes), and the words that ask for one of them.
+_AUTO_SIZES = ((1024, 1024), (1024, 1536), (1536, 1024))
+_TALL_WORDS = frozenset(("portrait", "tall", "vertical", "standing", "tower", "poster"))
+_WIDE_WORDS = frozenset(("landscape", "wide", "panoramic", "panorama", "establishing", "horizon"))
+
+
+def _auto_size(spec: ModelSpec, revised: str, variation: int) -> tuple[int, int]:
+    """The size the tool answers ``size: auto`` with: the shape the rewrite's words ask for, or
+    the square most of the time and a tall or wide frame otherwise [assumption: the shares]."""
+    allowed = {wh for s in spec.allowed_sizes() if (wh := parse_size(s)) is not None}
+    choices = [wh for wh in _AUTO_SIZES if wh in allowed or not allowed]
+    if not choices:
+        return concrete_size(spec, "auto")
+    words = set(revised.lower().replace(",", " ").replace(".", " ").split())
+    wanted = (1024, 1536) if words & _TALL_WORDS else (1536, 1024) if words & _WIDE_WORDS else None
+    if wanted in choices:
+        return wanted
+    draw = random.Random(variation ^ 0x5A5A).random()
+    square, tall, wide = (1024, 1024), (1024, 1536), (1536, 1024)
+    pick = square if draw < 0.5 else tall if draw < 0.75 else wide
+    return pick if pick in choices else choices[0]
+
+
 class _Answer:
     """One Responses answer: an image call (made, or failed), an assistant message, usage."""
 
@@ -179,9 +205,14 @@ class _Answer:
     async def draw(self, state: SimState) -> None:
         variation = state.variation(PROVIDER, self.req.model, self.req.prompt)
         self.revised = revise_prompt(self.req.prompt, random.Random(variation))
+        # The tool's size defaults to "auto" (the catalog's default stands in for an omitted
+        # size in the request it validates).
+        asked = (_tool(self.body) or (0, {}))[1].get("size")
+        if asked in (None, "auto"):
+            self.size = _auto_size(self.spec, self.revised, variation)
         self.image = await in_thread(
             drawing.render, self.revised, *self.size, fmt=self.fmt, variation=variation,
-            transparent=self.req.background == "transparent",
+            transparent=self.req.background == "transparent", subject=self.req.prompt,
             compression=self.req.output_compression,
         )  # fmt: skip
         state.count_images(PROVIDER, self.req.model, 1)

@@ -33,6 +33,7 @@ from imgkit.widgets.cost_planner import PRESETS, CostPlanner
 from imgkit.widgets.drill import DrillPanel, arm_choices
 from imgkit.widgets.edit import EditPanel, mask_fidelity_figure, sample_image
 from imgkit.widgets.gallery import Gallery, GalleryItem
+from imgkit.widgets.rating import RatingPanel, quality_html
 
 __all__ = [
     "PRESETS",
@@ -43,11 +44,13 @@ __all__ = [
     "EditPanel",
     "Gallery",
     "GalleryItem",
+    "RatingPanel",
     "arm_choices",
     "attempt_timeline",
     "faults_spec",
     "has_live_key",
     "mask_fidelity_figure",
     "model_label",
+    "quality_html",
     "sample_image",
 ]

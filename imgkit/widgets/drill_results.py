@@ -18,6 +18,7 @@ import pandas as pd
 from imgkit.errors import ImgkitError
 from imgkit.widgets._common import (
     SCROLL_SIDEWAYS,
+    TABLE_STYLE,
     escape,
     figure_png,
     frame_html,
@@ -51,6 +52,7 @@ class DrillResults(widgets.Tab):
         self.comparison: Any = None
         self.verdict = widgets.HTML()
         self.verdict.add_class("imgkit-verdict")
+        self.quality = widgets.HTML()  # people's blind ratings: imgkit.widgets.rating
         self.consistency_html = table_box()
         self.consistency_plot = widgets.Image(
             format="png", layout=widgets.Layout(max_width="760px")
@@ -61,7 +63,9 @@ class DrillResults(widgets.Tab):
         self.attempts_html = table_box()
         super().__init__(
             [
-                widgets.VBox([self.verdict, self.consistency_html, self.consistency_plot]),
+                widgets.VBox(
+                    [self.verdict, self.quality, self.consistency_html, self.consistency_plot]
+                ),
                 widgets.VBox([self.divergence_html, self.divergence_plot]),
                 self.cost_html,
                 self.attempts_html,
@@ -77,6 +81,7 @@ class DrillResults(widgets.Tab):
         self.comparison = None
         for target in (
             self.verdict,
+            self.quality,
             self.consistency_html,
             self.divergence_html,
             self.cost_html,
@@ -98,6 +103,10 @@ class DrillResults(widgets.Tab):
         batched = set((manifest.get("batch") or {}).get("arms") or ())
         self._show_cost(frame, simulated, batched, manifest)
         self._show_attempts(run)
+        if getattr(run, "path", None) is not None:
+            from imgkit.widgets.rating import quality_html
+
+            self.quality.value = quality_html(run)
 
     # ---------------------------------------------------------------------------------------
     # Consistency and the verdicts
@@ -219,6 +228,7 @@ class DrillResults(widgets.Tab):
             + silent_note
             + prefix_note
             + f"<div class='imgkit-table-wrap' style='{SCROLL_SIDEWAYS}'>"
+            f"<style>{TABLE_STYLE}</style>"
             "<table class='imgkit-table'><tr><th>image</th><th>edit distance from your prompt"
             "</th><th>revised prompt against your prompt (struck: dropped, underlined: added)"
             f"</th></tr>{''.join(rows)}</table></div>"
@@ -329,7 +339,8 @@ def _latency_html(frame: pd.DataFrame, simulated: bool, batched: set[str]) -> st
                 for arm, v in zip(table["arm"], table["latency_median_s"], strict=True)
             ],
             "90th percentile": table["latency_p90_s"].map(seconds),
-            "streamed": table["streamed"],
+            # As the report says it: how many streamed, or "no".
+            "streamed": table["streamed"].map(lambda n: str(int(n)) if n else "no"),
             "first partial image": table["first_partial_median_s"].map(seconds),
             "final image": table["final_image_median_s"].map(seconds),
         }
