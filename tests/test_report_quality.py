@@ -105,6 +105,7 @@ def test_the_quality_section_escapes_what_it_is_given(rated_run: Path) -> None:
 
     from imgkit.report.content import report_content
     from imgkit.report.figures import gallery, report_figures
+    from imgkit.report.page_script import PAGE_SCRIPT, content_security_policy
     from imgkit.report.render import html_environment, markdown_environment
 
     hostile = "</p><script>alert(1)</script><img src=x onerror=alert(2)> | *b* {{ 7 * 7 }}"
@@ -127,7 +128,14 @@ def test_the_quality_section_escapes_what_it_is_given(rated_run: Path) -> None:
     html = (
         html_environment()
         .get_template("report.html")
-        .render(page=page, figures=report_figures(data), gallery=gallery(data.frame))
+        .render(
+            page=page,
+            figures=report_figures(data),
+            gallery=gallery(data.frame),
+            exports=[],
+            script=PAGE_SCRIPT,
+            policy=content_security_policy(),
+        )
     )
     section = html[html.index('<section id="quality">') :]
     section = section[: section.index("</section>")]

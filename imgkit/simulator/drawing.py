@@ -246,6 +246,17 @@ def _quad(
 
 
 @functools.cache
+def asked_look(prompt: str) -> dict[str, float]:
+    """What ``prompt``'s own words ask of the light and framing (the simulated judge compares
+    an image's look with it): ``warmth``, ``brightness``, ``saturation``, ``contrast``..."""
+    return _asked(prompt)
+
+
+def plain_picture(photo: str, width: int, height: int) -> Image.Image:
+    """The bank's photograph ``photo`` framed and lit plainly (centred, neutral), unlabelled."""
+    return _framed(Treatment(photo), width, height)
+
+
 def _radial() -> Image.Image:
     """Squared distance from the centre as a small "L" image: 0 there, 255 in the corners."""
     y = np.linspace(-1.0, 1.0, 128, dtype=np.float32)[:, None]
