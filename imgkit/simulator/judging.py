@@ -1,18 +1,20 @@
 """What the simulator's judge sees in an image: the words of a prompt it finds drawn.
 
 Shared by the judge's two routes (:mod:`imgkit.simulator.openai_judge` for the Responses API,
-:mod:`imgkit.simulator.gemini_judge` for Gemini). Each content word of a prompt is drawn as
-shapes whose colour and place depend on the word alone
-(:func:`imgkit.simulator.drawing.composition`), so the judge looks for each word of the prompt
-*as written* at its shapes' centres: a word is shown when most of its shapes are there in their
-colour. An image in which more of the prompt's shapes can be seen follows the prompt better (a
-rewrite that added words drew more shapes over them). "Better made" is the calmer image (less
-edge clutter, the simulator's stand-in for artefacts); "would use" weighs both. Differences
-within a small margin are ties. No position bias: both orders get the same answer.
+:mod:`imgkit.simulator.gemini_judge` for Gemini). The simulator draws photographs
+(:mod:`imgkit.simulator.drawing`), and marks each picture with a digest of every content word of
+the prompt it drew from (:data:`imgkit.simulator.drawing.DRAWN_KEY`; for a rewriting model, its
+rewrite). The judge reads that marker, since it cannot recognise a photograph's subject from its
+pixels as a real judge would: a word of the prompt *as written* is shown when the picture was
+drawn from it, so a rewrite that dropped or replaced words follows the prompt less. An image
+without the marker (not drawn by the simulator) shows nothing. "Better made" is the calmer image
+(less edge clutter, the simulator's stand-in for artefacts); "would use" weighs both.
+Differences within a small margin are ties. No position bias: both orders get the same answer.
 """
 
 from __future__ import annotations
 
+import contextlib
 import io
 import re
 from typing import Any
@@ -26,15 +28,21 @@ __all__ = ["PROMPT_PATTERN", "check_answer", "judge_scores", "pairwise_answer"]
 #: Where a judge's request quotes the prompt as written (imgkit's rubric puts it so).
 PROMPT_PATTERN = re.compile(r'Prompt as written:\n"""\n(.*?)\n"""', re.S)
 _TIE_MARGIN = 0.04
-_COLOUR_TOLERANCE = 25.0  # a visible shape's centre is within ~12 of its colour
 
 
-def _words(prompt: str) -> list[str]:
-    seen = []
-    for word in re.findall(r"[a-z0-9']+", prompt.lower()):
-        if word not in seen and drawing.composition(word) != drawing.composition(""):
-            seen.append(word)
-    return seen
+def _drawn(image: Any) -> set[str]:
+    """The word digests an image's :data:`~imgkit.simulator.drawing.DRAWN_KEY` marker holds:
+    a PNG text chunk, or the JPEG/GIF comment, or the EXIF UserComment (WebP)."""
+    found = set(str(image.info.get(drawing.DRAWN_KEY, "")).split())
+    marker = drawing.DRAWN_KEY + "="
+    comment = image.info.get("comment", b"")
+    texts = [comment.decode("utf-8", "replace") if isinstance(comment, bytes) else str(comment)]
+    with contextlib.suppress(Exception):  # no readable EXIF: the other places still count
+        texts.append(str(image.getexif().get(0x9286, "")))
+    for text in texts:
+        if marker in text:
+            found.update(text.split(marker, 1)[1].split(";")[0].split())
+    return found
 
 
 def judge_scores(prompt: str, data: bytes) -> dict[str, Any]:
@@ -42,33 +50,23 @@ def judge_scores(prompt: str, data: bytes) -> dict[str, Any]:
     (``shown``: {word: bool}), ``follows`` (the share shown) and ``calm`` (1 - edge clutter)."""
     from PIL import Image
 
+    words = drawing.content_words(prompt)
     try:
-        image = Image.open(io.BytesIO(data)).convert("RGB")
+        image = Image.open(io.BytesIO(data))
+        drawn = _drawn(image)
+        image = image.convert("RGB")
     except Exception:  # an image the judge cannot open shows nothing
-        return {"shown": {w: False for w in _words(prompt)}, "follows": 0.0, "calm": 0.0}
+        return {"shown": {w: False for w in words}, "follows": 0.0, "calm": 0.0}
     image.thumbnail((256, 256))
     pixels = np.asarray(image, dtype=float)
-    height, width = pixels.shape[:2]
-    shown, visible, total = {}, 0, 0
-    for word in _words(prompt):
-        found = 0
-        shapes = drawing.composition(word).shapes
-        for shape in shapes:
-            x = min(width - 1, max(0, int(shape.cx * width)))
-            y = min(height - 1, max(0, int(shape.cy * height)))
-            patch = pixels[max(0, y - 1) : y + 2, max(0, x - 1) : x + 2].reshape(-1, 3)
-            distance = np.sqrt(((patch - np.array(shape.color)) ** 2).sum(axis=1)).min()
-            found += bool(distance < _COLOUR_TOLERANCE)
-        # a word is shown when most of its shapes can be seen (not drawn over)
-        shown[word] = 2 * found >= len(shapes)
-        visible, total = visible + found, total + len(shapes)
+    shown = {word: drawing.word_digest(word) in drawn for word in words}
     grey = pixels.mean(axis=2)
     clutter = (np.abs(np.diff(grey, axis=0)) > 12).mean() + (
         np.abs(np.diff(grey, axis=1)) > 12
     ).mean()
     return {
         "shown": shown,
-        "follows": visible / total if total else 0.0,
+        "follows": sum(shown.values()) / len(shown) if shown else 0.0,
         "calm": float(1.0 - min(1.0, clutter)),
     }
 
