@@ -16,6 +16,7 @@ above the providers never catches a vendor exception.
     ├── CatalogError                           catalog or price file malformed
     ├── BudgetExceededError                    estimate or spend would pass the budget
     ├── RunError                               run folder missing, corrupt or locked
+    ├── ExportError                            a frame cannot be written as asked (no pyarrow)
     ├── FeaturesUnavailableError               a learned-feature network cannot be loaded
     ├── ProviderError                          a service answered with an error (or not at all)
     │   ├── RateLimitedError                   429; carries retry_after (seconds) when sent
@@ -50,6 +51,7 @@ __all__ = [
     "ConnectionLostError",
     "ContentPolicyError",
     "DamagedImageError",
+    "ExportError",
     "FeaturesUnavailableError",
     "ImgkitError",
     "InvalidRequestError",
@@ -182,6 +184,10 @@ class BudgetExceededError(ImgkitError):
 
 class RunError(ImgkitError):
     """A run folder is missing, corrupt or in use."""
+
+
+class ExportError(ImgkitError):
+    """A run's frame cannot be written in the format asked for (Parquet without pyarrow)."""
 
 
 class FeaturesUnavailableError(ImgkitError):

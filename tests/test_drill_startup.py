@@ -93,3 +93,28 @@ def test_one_tls_context_per_http_library(drill_process):
     report, _ = drill_process
     # httpx (the simulator's stats, image downloads) and httpx2 (the openai SDK): one each.
     assert len(report["contexts"]) <= 2, report["contexts"]
+
+
+_WARMING = """
+import threading
+from imgkit.experiment.options import DrillOptions
+from imgkit.providers import http_clients
+from imgkit.runner.services import start_preparing
+
+options = DrillOptions(prompts=["p"], arms=[], n=1, sim_url="http://127.0.0.1:9")
+start_preparing(options, []).result(timeout=60)
+for thread in threading.enumerate():
+    if thread.name == "imgkit-tls":
+        thread.join(timeout=60)
+print(sorted(http_clients._contexts))
+"""
+
+
+def test_tls_contexts_are_made_while_the_sdks_import():
+    # Made beside the import, in a fresh process, the contexts every provider's clients take
+    # are there when the providers are made (before, they were made then, after the import).
+    out = subprocess.run(
+        [sys.executable, "-c", _WARMING], capture_output=True, text=True, timeout=120
+    )
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip().splitlines()[-1] == "['httpx', 'httpx2']"

@@ -204,3 +204,27 @@ def test_to_frame_adds_each_images_similarity_to_its_group(run_folder):
     for record in table.itertuples():
         mine = ok[(ok["arm"] == record.arm) & (ok["prompt"] == record.prompt)]
         assert mine["efficientnet-lite0_similarity"].mean() == pytest.approx(record.similarity)
+
+
+def test_a_folder_of_a_runs_images_reads_the_kept_values_too(run_folder, tmp_path, capsys):
+    # `imgkit consistency RUN/images` gives paths without their SHA-256: the images are read
+    # and digested (no decoding) and their kept values found. Before, every image was decoded
+    # and measured again, and its records appended again, on every call.
+    from imgkit.cli.main import main
+
+    run = _fresh_copy(run_folder, tmp_path)
+    assert main(["consistency", str(run / "images"), "--kinds", "phash"]) == 0
+    first = capsys.readouterr().out
+    kept = run / FEATURES_DIR / "phash-8.v1.feat"
+    size = kept.stat().st_size
+    assert main(["consistency", str(run / "images"), "--kinds", "phash"]) == 0
+    assert capsys.readouterr().out == first
+    assert kept.stat().st_size == size  # nothing measured again
+    # A kept value is used without decoding: bytes no decoder reads, whose value is kept.
+    odd = run / "images" / "odd.png"
+    odd.write_bytes(b"not an image, but its hash is kept")
+    import hashlib
+
+    digest = hashlib.sha256(odd.read_bytes()).hexdigest()
+    FeatureFile(run, PHASH.feature_key, 16).append({digest: b"0123456789abcdef"})
+    assert measure_images([PHASH], [odd])[PHASH] == ["0123456789abcdef"]

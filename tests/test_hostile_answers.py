@@ -209,15 +209,25 @@ def test_the_first_interrupt_ends_a_stalled_drill_within_the_grace(server, tmp_p
     body = json.dumps(images_answer(base64.b64encode(GOOD).decode()))
     server.add("POST", "/v1/images/generations", Answer(200, body, trickle_s=1.0, repeat=True))
     interrupt = threading.Event()
-    threading.Timer(0.8, interrupt.set).start()
+    interrupted_at: list[float] = []
+
+    def interrupt_once_both_are_in_flight() -> None:
+        end = time.monotonic() + 60
+        while server.count("POST") < 2 and time.monotonic() < end:
+            time.sleep(0.02)
+        interrupted_at.append(time.monotonic())
+        interrupt.set()
+
+    threading.Thread(target=interrupt_once_both_are_in_flight, daemon=True).start()
     started = time.monotonic()
     run = drill(
         ["a red square"], ["gpt-image-2"], n=2, sim_url=server.base_url, out=tmp_path,
         progress=False, log=None, interrupt=interrupt, retry=RetryPolicy(transient_delay_s=0),
         stop_grace_s=1.0,
     )  # fmt: skip
-    took = time.monotonic() - started
-    assert took < 6.0, took
+    assert time.monotonic() - started < 60
+    took = time.monotonic() - interrupted_at[0]
+    assert took < 1.0 + 3.0, took  # the grace, and the time to write the run down
     assert run.status == "interrupted"
     attempts = run.attempts_frame()
     assert set(attempts["status"]) == {"interrupted"}
@@ -263,6 +273,18 @@ def test_a_thought_signature_is_kept_as_size_and_digest(server):
     assert len(json.dumps(result.metadata)) < 8_000
 
 
+def test_a_long_text_part_is_kept_whole_beside_a_digested_signature(server):
+    story = " ".join(["The axolotl swam on."] * 400)  # 8,400 characters of words
+    answer = gemini_answer(base64.b64encode(GOOD).decode(), thoughtSignature=SIGNATURE)
+    answer["candidates"][0]["content"]["parts"].insert(0, {"text": story})
+    server.add("POST", GEMINI_ROUTE, Answer(200, answer))
+    provider = provider_for_model("gemini-3-pro-image", base_url=server.base_url)
+    (result,) = provider.generate(validate_request("gemini-3-pro-image", "a story"))
+    assert result.metadata["text"] == [story]
+    parts = result.metadata["candidates"][0]["content"]["parts"]
+    assert parts[0]["text"] == story and "sha256" in parts[1]["thought_signature"]
+
+
 def test_the_ledger_stays_small_for_gemini_3(server, tmp_path):
     """Defect 6: each Gemini 3 generation wrote 1.5-2.9 MB of signature into the ledger."""
     from imgkit.runner.start import drill
@@ -303,7 +325,7 @@ def test_a_drill_records_a_damaged_answer_and_retries_it(server, tmp_path):
     assert server.count("POST") == 2
 
 
-def test_verify_decodes_the_images_it_checks(server, tmp_path):
+def test_verify_decodes_the_images_it_checks(server, tmp_path, capsys):
     """A run written before answers were checked: its junk image's hash matches the ledger,
     so only decoding it shows it is not an image."""
     from imgkit.runner.start import drill
@@ -325,3 +347,73 @@ def test_verify_decodes_the_images_it_checks(server, tmp_path):
     checked = open_run(run.path).verify()
     (problem,) = checked["problem"]
     assert problem and problem.startswith("not an image")
+    from imgkit.cli.main import main
+
+    assert main(["verify", str(run.path), "--json"]) == 1
+    report = json.loads(capsys.readouterr().out)
+    assert report["problems"] == {"not an image": 1} and report["intact"] == 0
+
+
+def test_the_first_sigterm_ends_a_drill_held_by_a_stalled_answer(server, tmp_path):
+    """Defect 3 as reported: `imgkit drill` against a service that sends its headers and then
+    one byte a second; the first SIGTERM said it was finishing and waited (420 s and counting).
+    Now the process ends within the grace (3 s) and a little, and its requests are recorded."""
+    import signal
+    import subprocess
+    import sys
+
+    from imgkit.runs.folder import open_run
+
+    body = json.dumps(images_answer(base64.b64encode(GOOD).decode()))
+    server.add("POST", "/v1/images/generations", Answer(200, body, trickle_s=1.0, repeat=True))
+    command = [
+        sys.executable, "-m", "imgkit.cli.drill", "--prompt", "a red square", "--models",
+        "gpt-image-2", "-n", "3", "--sim-url", server.base_url, "--out", str(tmp_path),
+        "--name", "stalled", "--no-progress",
+    ]  # fmt: skip
+    runner = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 60
+        while server.count("POST") < 3 and time.monotonic() < deadline:
+            assert runner.poll() is None, runner.stderr.read()
+            time.sleep(0.05)
+        signalled = time.monotonic()
+        runner.send_signal(signal.SIGTERM)
+        code = runner.wait(timeout=30)
+        took = time.monotonic() - signalled
+        stderr = runner.stderr.read()
+    finally:
+        if runner.poll() is None:
+            runner.kill()
+    assert code == -signal.SIGTERM, stderr
+    assert took < 3.0 + 5.0, took  # the grace, and the time to write the run down
+    run = open_run(tmp_path / "stalled")
+    assert run.status == "interrupted" and not run.is_active()
+    attempts = run.attempts_frame()
+    assert len(attempts) == 3 and set(attempts["status"]) == {"interrupted"}
+    assert attempts["may_have_been_billed"].all()
+
+
+def test_the_command_line_sets_the_deadline(server, tmp_path):
+    """`imgkit drill --timeout S`: a trickling answer ends as a timeout after S seconds."""
+    import subprocess
+    import sys
+
+    from imgkit.runs.folder import open_run
+
+    body = json.dumps(images_answer(base64.b64encode(GOOD).decode()))
+    server.add("POST", "/v1/images/generations", Answer(200, body, trickle_s=0.5, repeat=True))
+    command = [
+        sys.executable, "-m", "imgkit.cli.drill", "--prompt", "a red square", "--models",
+        "gpt-image-2", "-n", "1", "--sim-url", server.base_url, "--out", str(tmp_path),
+        "--name", "deadline", "--no-progress", "--timeout", "1.5",
+    ]  # fmt: skip
+    done = subprocess.run(command, capture_output=True, text=True, timeout=120)
+    attempts = open_run(tmp_path / "deadline").attempts_frame()
+    # the first try and the policy's one retry, each cut at the deadline, each possibly billed
+    assert list(attempts["error_kind"]) == ["timeout", "timeout"], done.stderr
+    assert attempts["may_have_been_billed"].all()
+    assert (attempts["latency_s"] < 1.5 + 1.5).all()
+    again = [*command[:3], "--resume", str(tmp_path / "deadline"), "--timeout", "2"]
+    refused = subprocess.run(again, capture_output=True, text=True, timeout=120)
+    assert refused.returncode != 0 and "--timeout" in refused.stderr

@@ -45,7 +45,7 @@ def test_the_judge_end_to_end_on_the_simulator(run_folder: Path, sim) -> None:
     records = [r for r in read_jsonl(run_folder / "judge/gpt-5-mini/requests.jsonl")]
     answered = [r for r in records if r["status"] == "ok"]
     assert len(answered) == 16 and all(r["rubric_version"] == "judge-rubric/1" for r in answered)
-    assert all(r["price_source"].startswith("https://openai.com/api/pricing/") for r in answered)
+    assert all(r["price_source"].startswith("https://developers.openai.com/") for r in answered)
     stored_rubric = json.loads(
         (run_folder / "judge/gpt-5-mini/rubric.judge-rubric-1.json").read_text()
     )

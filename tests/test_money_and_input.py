@@ -222,7 +222,14 @@ def test_the_simulator_control_routes_need_a_key(sim):
     # On 0.1 anyone who could reach the port could reset its counters or inject faults.
     assert httpx.post(sim.base_url + "/_sim/reset").status_code == 401
     assert httpx.post(sim.base_url + "/_sim/configure", json={"faults": ""}).status_code == 401
-    key = {"Authorization": "Bearer sim"}
+    # Issue 27: any key was enough; now only the simulator's own secret is.
+    assert (
+        httpx.post(
+            sim.base_url + "/_sim/reset", headers={"Authorization": "Bearer sim"}
+        ).status_code
+        == 401
+    )
+    key = {"Authorization": f"Bearer {sim.control_secret}"}
     assert httpx.post(sim.base_url + "/_sim/reset", headers=key).status_code == 200
     configured = httpx.post(sim.base_url + "/_sim/configure", json={"faults": ""}, headers=key)
     assert configured.status_code == 200

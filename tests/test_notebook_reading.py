@@ -20,7 +20,7 @@ import pytest
 ROOT = Path(__file__).resolve().parent.parent
 NOTEBOOKS = sorted((ROOT / "notebooks").glob("*.ipynb"))
 #: A cell whose source is folded away in JupyterLab and that holds a notebook's checks.
-CHECK_TAG = "check"
+CHECK_TAG = "checks"
 
 # Markdown (JupyterLab's and GitHub's renderers alike) reads text between two dollar signs as
 # LaTeX: "$0.04 for 30 days is exactly $24.00" shows as "0.04for30daysisexactly24.00" in
@@ -131,3 +131,40 @@ def test_the_notebooks_imports_raise_no_deprecation_warning_from_imgkit() -> Non
     )
     assert out.returncode == 0, out.stderr
     assert json.loads(out.stdout) == []
+
+
+def _asserts(source: str) -> int:
+    source = "\n".join(x for x in source.splitlines() if not x.startswith(("%", "!")))
+    return sum(
+        isinstance(node, ast.Assert)
+        or (isinstance(node, ast.Raise) and "AssertionError" in ast.unparse(node))
+        for node in ast.walk(ast.parse(source))
+    )
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
+def test_teaching_cells_carry_no_checks_and_the_checks_are_folded_away(path: Path) -> None:
+    # A reader follows the teaching cells; the checks that make nbval fail on a drifted figure
+    # are in cells of their own, tagged and with their source folded (JupyterLab shows a bar
+    # to open them), and run like every other cell.
+    nb = nbformat.read(path, as_version=4)
+    code = [c for c in nb.cells if c.cell_type == "code"]
+    teaching = [i for i, c in enumerate(code) if CHECK_TAG not in c.metadata.get("tags", [])]
+    assert [i for i in teaching if _asserts(code[i].source)] == []
+    for cell in code:
+        if CHECK_TAG in cell.metadata.get("tags", []):
+            assert cell.metadata.get("jupyter", {}).get("source_hidden") is True
+            assert _asserts(cell.source) > 0
+            assert cell.source.startswith("# Check"), cell.source[:60]
+
+
+def test_the_notebooks_still_check_their_figures() -> None:
+    checks = {
+        path.stem[:2]: sum(
+            _asserts(c.source)
+            for c in nbformat.read(path, as_version=4).cells
+            if c.cell_type == "code"
+        )
+        for path in NOTEBOOKS
+    }
+    assert all(checks[n] > 0 for n in ("03", "04", "05", "07")), checks

@@ -18,6 +18,7 @@ from imgkit.analysis.resampling import (
     pair_count,
     pair_sum,
     permutation_p_value,
+    relabel_k_arms,
     relabel_two_arms,
     stratum_labelings,
 )
@@ -144,3 +145,99 @@ def test_the_closed_form_test_is_the_quadratic_forms(kind, sizes, gap):
     assert math.isclose(abs(new.statistic), old.statistic, rel_tol=1e-12, abs_tol=1e-15)
     if new.exact:
         assert new.smallest_p == old.smallest_p
+
+
+def _quadratic_relabel_k_arms(strata, n_perm, rng, *, sequential_hits=50):
+    """``relabel_k_arms`` as it was before issue 28 (every product in the points' dtype)."""
+    k = len(strata[0])
+    sizes = [tuple(arm.shape[0] for arm in stratum) for stratum in strata]
+    pairs = pair_count(np.array(sizes, dtype=float)).sum(axis=0)
+    groups = {}
+    for position, size in enumerate(sizes):
+        groups.setdefault(tuple(size), []).append(position)
+    stacked = {
+        shape: _stack([np.vstack(list(strata[s])) for s in positions])
+        for shape, positions in groups.items()
+    }
+    labels = {shape: np.repeat(np.arange(k), shape) for shape in groups}
+
+    def spread(sums):
+        means = np.where(pairs > 0, sums / np.maximum(pairs, 1), 0.0)
+        grand = (sums.sum(axis=1) / pairs.sum())[:, None]
+        return ((means - grand) ** 2 * pairs).sum(axis=1)
+
+    observed_sums = np.zeros((1, k))
+    for stratum in strata:
+        for a, arm in enumerate(stratum):
+            if arm.shape[0] >= 2:
+                observed_sums[0, a] += pair_sum(arm)
+    observed = float(spread(observed_sums)[0])
+
+    def random_batches(size):
+        sums = np.zeros((size, k))
+        for shape, (points, lengths) in stacked.items():
+            order = rng.random((points.shape[0], size, points.shape[1])).argsort(axis=2)
+            shuffled = labels[shape][order]
+            for a in range(k):
+                if shape[a] < 2:
+                    continue
+                sums[:, a] += _masked_sums(shuffled == a, points, lengths, shape[a])
+        return spread(sums)
+
+    return permutation_p_value(
+        observed, random_batches, n_perm, False, sequential_hits=sequential_hits
+    )
+
+
+def _k_strata(kind, sizes, seed, gap):
+    rng = np.random.default_rng(seed)
+    strata = []
+    for arm_sizes in sizes:
+        if kind == "bits":
+            template = rng.integers(0, 2, size=64)
+            arms = [_bits(rng, n, 0.1 + gap * a, template) for a, n in enumerate(arm_sizes)]
+        else:
+            centre = rng.standard_normal(1280)
+            arms = [
+                _unit_features(rng, n, 0.02 + gap * a / 10, centre) for a, n in enumerate(arm_sizes)
+            ]
+        strata.append(arms)
+    return strata
+
+
+@pytest.mark.parametrize("kind", ["bits", "features"])
+@pytest.mark.parametrize(
+    "sizes", [[(5, 5, 5)] * 4, [(20, 20, 20, 20, 20)] * 3, [(6, 5, 0), (6, 6, 6)]]
+)
+@pytest.mark.parametrize("gap", [0.0, 0.002, 0.05])
+@pytest.mark.parametrize("seed", [1, 2])
+def test_the_k_arm_test_counts_as_the_float64_one(kind, sizes, gap, seed):
+    # Feature products in float32 with a bound on their error, float64 again near the
+    # observed statistic: the same p-values as every product in float64.
+    strata = _k_strata(kind, sizes, seed=seed, gap=gap)
+    for stratum in strata:  # an arm with no images on a prompt is an empty (0, W) matrix
+        for a, arm in enumerate(stratum):
+            if arm.shape[0] == 0:
+                stratum[a] = np.zeros((0, stratum[0].shape[1]), dtype=stratum[0].dtype)
+    new = relabel_k_arms(strata, 3000, np.random.default_rng(seed))
+    old = _quadratic_relabel_k_arms(strata, 3000, np.random.default_rng(seed))
+    assert (new.p_value, new.n_permutations, new.stopped_early) == (
+        old.p_value,
+        old.n_permutations,
+        old.stopped_early,
+    )
+    assert new.statistic == old.statistic
+
+
+def test_relabellings_tied_with_the_observed_one_count_as_before():
+    # Two arms made of the same two images: many relabellings give exactly the observed
+    # statistic (the ones near it are computed again in float64); they count as before.
+    rng = np.random.default_rng(8)
+    strata = []
+    for _ in range(3):
+        centre = rng.standard_normal(1280)
+        same = _unit_features(rng, 2, 0.05, centre)
+        strata.append([same, same.copy(), _unit_features(rng, 2, 0.2, centre)])
+    new = relabel_k_arms(strata, 3000, np.random.default_rng(3))
+    old = _quadratic_relabel_k_arms(strata, 3000, np.random.default_rng(3))
+    assert (new.p_value, new.n_permutations) == (old.p_value, old.n_permutations)

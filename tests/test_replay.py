@@ -40,7 +40,14 @@ def _load(path: Path) -> dict[str, Any]:
 
 def _route(fixture: dict[str, Any], exchange: dict[str, Any]) -> str:
     # The SDK sends the catalog's model name on its own API version: any Gemini recording
-    # answers any generateContent call (the recording's own path is kept in the fixture).
+    # answers any generateContent call (the recording's own path is kept in the fixture). A
+    # Vertex recording is served on Vertex's path only, for its project and location.
+    vertex = fixture.get("vertex")
+    if vertex:
+        return (
+            f"/v1beta1/projects/{vertex['project']}/locations/{vertex['location']}"
+            "/publishers/google/models/*"
+        )
     return GEMINI_ROUTE if fixture["provider"] == "gemini" else exchange["path"]
 
 
@@ -68,6 +75,9 @@ def _serve(server: ReplayServer, fixture: dict[str, Any]) -> None:
 
 def _provider(fixture: dict[str, Any], server: ReplayServer) -> Any:
     base = server.base_url + ("/v1" if fixture["provider"] == "openai" else "")
+    vertex = fixture.get("vertex")
+    if vertex:
+        return provider_for_model(fixture["model"], base_url=base, vertexai=True, **vertex)
     return provider_for_model(fixture["model"], base_url=base)
 
 
@@ -102,7 +112,7 @@ def _recorded_images(fixture: dict[str, Any]) -> list[bytes]:
 
 
 def test_every_fixture_names_its_source_and_holds_no_credentials():
-    assert len(FIXTURES) >= 8
+    assert len(FIXTURES) >= 13
     for path in FIXTURES:
         fixture = _load(path)
         source = fixture["source"]
@@ -132,6 +142,12 @@ def test_a_recorded_exchange_reads_as_it_should(path, mode):
                     assert error.code == expect["code"]
                 if "status" in expect:
                     assert error.status == expect["status"]
+                if "text" in expect:  # what a model that declined said, kept
+                    assert expect["text"] in error.text
+                if "reason" in expect:
+                    assert error.reason == expect["reason"]
+                if "param" in expect:
+                    assert error.param == expect["param"]
                 # an answer that came back damaged reached the service: possibly billed
                 assert error.may_have_been_billed == isinstance(error, errors.DamagedImageError)
                 results = []

@@ -18,6 +18,7 @@ from markupsafe import Markup
 from imgkit.report.content import ReportContent, Table, report_content
 from imgkit.report.data import report_data
 from imgkit.report.figures import gallery, gallery_links, report_figures
+from imgkit.report.page_script import PAGE_SCRIPT, content_security_policy
 from imgkit.report.render import html_environment, markdown_environment
 
 try:
@@ -40,6 +41,8 @@ REPORT_TAGS = {
     "html", "head", "meta", "title", "style", "body", "div", "small", "h1", "h2", "h3",
     "section", "table", "thead", "tbody", "tr", "th", "td", "p", "b", "ol", "li", "pre",
     "figure", "figcaption", "img", "span", "del", "ins", "footer", "details", "summary",
+    # The gallery's filter, the links to the exported table, and the one fixed script.
+    "select", "option", "label", "a", "script",
 }  # fmt: skip
 
 #: The only places a template outputs HTML as it is, as (template, Jinja tag). Each must say why
@@ -58,6 +61,9 @@ MARKUP_IN_PYTHON = {
     ("render.py", "return Markup(_markdown_text(value))"),
     # The fence filter: text inside a code fence is shown verbatim; fences in it were broken.
     ("render.py", 'return Markup(f"```{language}\\n{body}\\n```")'),
+    # The pages' one script: a fixed text in the package, nothing from a run in it; the
+    # page's Content-Security-Policy allows it by its hash and no other.
+    ("page_script.py", "PAGE_SCRIPT = Markup(_SOURCE)"),
 }
 #: Jinja tags that could let text through unescaped.
 UNESCAPING = re.compile(r"\bsafe\b|Markup|autoescape|__html__")
@@ -132,7 +138,8 @@ def test_every_html_template_escapes_what_it_is_given(data, content, finalize):
     if finalize == "none":
         environment = environment.overlay(finalize=None, cache_size=0)
     assert set(environment.list_templates()) == {
-        "report.html", "_table.html", "_gallery.html", "report.css", "report.md", "_table.md",
+        "report.html", "_table.html", "_gallery.html", "_filter.html", "report.css",
+        "report.md", "_table.md",
         "drift.html",  # rendered by test_the_drift_page_escapes_what_it_is_given
         "gallery.html",
         "_quality.html", "_quality.md",  # rendered by test_report_quality
@@ -141,8 +148,13 @@ def test_every_html_template_escapes_what_it_is_given(data, content, finalize):
         page=_poisoned(content),
         figures=_poisoned(report_figures(data)),
         gallery=_poisoned(gallery(data.frame)),
+        exports=["generations.csv"],
+        script=PAGE_SCRIPT,
+        policy=content_security_policy(),
     )
-    assert "<script" not in page and "<img src=x" not in page
+    # The one script is the fixed one; nothing from the run becomes a script or a tag.
+    assert re.findall(r"<script>(.*?)</script>", page, re.S) == [str(PAGE_SCRIPT)]
+    assert "<script>alert" not in page and "<img src=x" not in page
     parsed = _Page()
     parsed.feed(page)
     assert {tag for tag, _ in parsed.tags} <= REPORT_TAGS
@@ -156,9 +168,13 @@ def test_every_html_template_escapes_what_it_is_given(data, content, finalize):
     # The full gallery page: links instead of data URIs, escaped the same way.
     links = gallery_links(data.frame, data.frame["image_path"].dropna().iloc[0].rsplit("/", 2)[0])
     full = environment.get_template("gallery.html").render(
-        page=_poisoned(content), gallery=_poisoned(links)
+        page=_poisoned(content),
+        gallery=_poisoned(links),
+        script=PAGE_SCRIPT,
+        policy=content_security_policy(),
     )
-    assert "<script" not in full and "<img src=x" not in full
+    assert re.findall(r"<script>(.*?)</script>", full, re.S) == [str(PAGE_SCRIPT)]
+    assert "<script>alert" not in full and "<img src=x" not in full
     parsed = _Page()
     parsed.feed(full)
     assert {tag for tag, _ in parsed.tags} <= REPORT_TAGS | {"a"}

@@ -15,7 +15,6 @@ from imgkit.simulator import SimServer, check_loopback, serve, shared_server
 from imgkit.simulator.state import parse_latency
 
 #: The control routes need a key, as the API routes do (any key works on the simulator).
-KEY = {"Authorization": "Bearer sim"}
 
 
 def test_serve_context_manager_urls_and_shutdown():
@@ -33,6 +32,8 @@ def test_serve_context_manager_urls_and_shutdown():
 
 
 def test_control_routes(sim):
+    # The owner's secret (issue 27): any other key is refused, see test_sim_control_secret.py.
+    KEY = {"Authorization": f"Bearer {sim.control_secret}"}
     response = httpx.post(
         sim.base_url + "/_sim/configure", json={"faults": "gemini:500=x1"}, headers=KEY
     )

@@ -284,7 +284,8 @@ def test_gallery_thumbnail_opens_the_detail_view(tmp_path: Path) -> None:
     image.write_bytes(sample_image((300, 200)))
     gallery = Gallery()
     gallery.add(GalleryItem(image=image, arm="dall-e-3", repeat=0, prompt="a fox"))
-    (tile,) = gallery.grid.children
+    (row,) = gallery.arm_rows  # one row per arm
+    (tile,) = row.tiles.children
     (thumb,) = [c for c in tile.children if "imgkit-thumb" in c._dom_classes]
     assert gallery.detail.layout.display == "none"
     thumb.click()

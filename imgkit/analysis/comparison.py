@@ -33,6 +33,8 @@ from imgkit.analysis.generations import (
 from imgkit.analysis.measures import DEFAULT_MEASURE, Measure, parse_measure
 from imgkit.analysis.reference import Reference
 from imgkit.analysis.resampling import (
+    DEFAULT_N_BOOT,
+    DEFAULT_N_PERM,
     bootstrap_pair_sums,
     check_resampling_arguments,
     pair_count,
@@ -384,10 +386,10 @@ def compare_arms(
     arm_b: str,
     prompt: str | None = None,
     kind: Measure | str = DEFAULT_MEASURE,
-    n_perm: int = 10_000,
+    n_perm: int = DEFAULT_N_PERM,
     seed: int = 0,
     *,
-    n_boot: int = 2000,
+    n_boot: int = DEFAULT_N_BOOT,
     alpha: float = 0.05,
     min_images: int = 3,
     confidence: float = 0.95,

@@ -148,10 +148,19 @@ def _measure_group(
         for measure in measures:
             stores[measure] = FeatureFile(run, measure.feature_key, _payload_size(measure))
             kept[measure] = stores[measure].read()
+    # Images given without their SHA-256 (a folder of a run's images, `imgkit consistency
+    # RUN/images`) are read and digested first, so that their kept values are found too: a
+    # digest costs a read, never a decode. Each image is read at most once.
+    read: dict[int, tuple[bytes, str]] = {}
+    unknown = [p for p in positions if not known[p]] if any(kept.values()) else []
+    if unknown:
+        data, digests = _read_images([paths[p] for p in unknown])
+        read = {p: (d, h) for p, d, h in zip(unknown, data, digests, strict=True)}
     todo: dict[Measure, list[int]] = {}
     for measure in measures:
         for position in positions:
-            raw = kept.get(measure, {}).get(known[position] or "")
+            digest = known[position] or read.get(position, (b"", ""))[1]
+            raw = kept.get(measure, {}).get(digest)
             if raw is not None:
                 result[measure][position] = _decode_value(measure, raw)
             else:
@@ -161,7 +170,11 @@ def _measure_group(
     # Each image that any measure lacks is read once; its SHA-256 is taken from the bytes read,
     # so a value is always filed under the image it was measured on.
     needed = sorted({p for ps in todo.values() for p in ps})
-    images, digests = _read_images([paths[p] for p in needed])
+    unread = [p for p in needed if p not in read]
+    fresh_data, fresh_digests = _read_images([paths[p] for p in unread]) if unread else ([], [])
+    read.update(zip(unread, zip(fresh_data, fresh_digests, strict=True), strict=True))
+    images = [read[p][0] for p in needed]
+    digests = [read[p][1] for p in needed]
     index = {p: k for k, p in enumerate(needed)}
     # Measures that lack the same images (usually: all of them, the first time) are computed
     # together, so hashes of one size share one decode of each image.

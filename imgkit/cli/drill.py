@@ -102,12 +102,34 @@ def _report(run: Run, as_json: bool, extra: dict[str, Any] | None = None) -> int
     return EXIT_OK if status == "complete" else EXIT_INCOMPLETE
 
 
+def _deadline(text: str) -> float:
+    """``--timeout``: seconds > 0 (a deadline of 0 would fail every request unsent)."""
+    value = seconds(text)
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"expected seconds > 0, got {text!r}")
+    return value
+
+
 def run_drill(args: argparse.Namespace) -> int:
     """Handle ``imgkit drill`` (and ``--resume``); returns the exit status."""
     from imgkit.runner import drill, resume  # the SDKs and pandas: only when a drill runs
     from imgkit.runner.start import stderr_log  # standard output is for the summary (--json)
 
     progress = not args.no_progress
+    if args.regenerate_missing and not args.resume:
+        raise ValidationError(
+            "--regenerate-missing",
+            True,
+            "only with --resume RUN: it makes again the missing images of an existing run",
+        )
+    if args.sim_url is not None:
+        from imgkit.experiment.boundary import check_sim_url
+
+        check_sim_url("--sim-url", args.sim_url, allow_remote=args.allow_remote_sim)
+    if args.allow_path and not args.config:
+        raise ValidationError(
+            "--allow-path", args.allow_path[0], "only with --config: it widens what a sweep reads"
+        )
     if args.resume and args.config:
         raise ValidationError(
             "--config", args.config, "no sweep with --resume: a run resumes with its own options"
@@ -121,13 +143,19 @@ def run_drill(args: argparse.Namespace) -> int:
             sim_url=args.sim_url,
             regenerate_missing=args.regenerate_missing,
             progress=progress,
+            allow_remote_sim=args.allow_remote_sim,
             log=stderr_log,
         )
         return _finish(run, args)
     if args.config:
         sweep = _sweep_from_args(args)
+        _check_sim_answers(sweep.sim_url if sweep.backend == "sim" else None, args)
         run = _drill_explaining(
-            lambda: drill(sweep, progress=progress, log=stderr_log), args, len(sweep.arms)
+            lambda: drill(
+                sweep, progress=progress, log=stderr_log, allow_remote_sim=args.allow_remote_sim
+            ),
+            args,
+            len(sweep.arms),
         )
         return _finish(run, args, sweep.kinds)
     prompts = _prompts_from_args(args)
@@ -138,6 +166,7 @@ def run_drill(args: argparse.Namespace) -> int:
             args.sim_faults,
             "no faults with --sim-url: a running simulator has its own (imgkit sim --faults)",
         )
+    _check_sim_answers(args.sim_url if (args.backend or "sim") == "sim" else None, args)
     limits = _rate_limits(args.rate_limit)
     in_run = {arm.model for arm in arms or [Arm.parse(m) for m in LESSON_MODELS]}
     for model in limits:
@@ -157,6 +186,7 @@ def run_drill(args: argparse.Namespace) -> int:
             run_name=args.name,
             budget=args.budget,
             concurrency=args.concurrency or 4,
+            timeout_s=args.timeout,
             rate_limits=limits,
             sim_url=args.sim_url,
             sim_seed=args.sim_seed or 0,
@@ -166,6 +196,7 @@ def run_drill(args: argparse.Namespace) -> int:
             log=stderr_log,
             batch=args.batch,
             sim_batch_duration=args.sim_batch_duration,
+            allow_remote_sim=args.allow_remote_sim,
         ),
         args,
         len(arms) if arms else len(LESSON_MODELS),
@@ -173,11 +204,31 @@ def run_drill(args: argparse.Namespace) -> int:
     return _finish(run, args)
 
 
+def _check_sim_answers(sim_url: str | None, args: argparse.Namespace) -> None:
+    """A simulator named by URL must answer before a run folder is made: a URL where none
+    listens made a run of failed attempts (the Python API still lets one run, its attempts
+    recorded as unbilled connection failures)."""
+    if not sim_url:
+        return
+    from imgkit.experiment.boundary import check_sim_answers, check_sim_url
+    from imgkit.runner.provenance import describe_running_simulator
+
+    # Its address first (a sweep's [simulator] url too): nothing is asked of a remote host
+    # the user did not allow.
+    param = "--sim-url" if args.sim_url else "simulator.url"
+    check_sim_url(param, sim_url, allow_remote=args.allow_remote_sim)
+    check_sim_answers(param, describe_running_simulator(sim_url))
+
+
 def _check_resume_options(args: argparse.Namespace) -> None:
     """A run resumes with its own options: refuse the batch options it would ignore (a
     synchronous run resumed with --batch would otherwise go on synchronously, at full price)."""
     from imgkit.runs.folder import open_run
 
+    if args.timeout is not None:
+        raise ValidationError(
+            "--timeout", args.timeout, "no --timeout with --resume: a run resumes with its own"
+        )
     if args.sim_batch_duration is not None:
         raise ValidationError(
             "--sim-batch-duration",
@@ -217,7 +268,7 @@ def _sweep_from_args(args: argparse.Namespace) -> Sweep:
     from imgkit.experiment.prompts import InlinePrompts, Prompt
     from imgkit.experiment.sweep import Sweep
 
-    sweep = Sweep.from_file(args.config)
+    sweep = Sweep.from_file(args.config, allow_paths=args.allow_path or ())
     changes: dict[str, Any] = {}
     arms = _arms_from_args(args)
     if arms:
@@ -236,6 +287,7 @@ def _sweep_from_args(args: argparse.Namespace) -> Sweep:
         "backend": args.backend,
         "budget": args.budget,
         "concurrency": args.concurrency,
+        "timeout_s": args.timeout,
         "out": args.out,
         "run_name": args.name,
         "sim_url": args.sim_url,
@@ -386,6 +438,13 @@ def _configure(parser: argparse.ArgumentParser) -> None:
         "options below replace its settings. A run folder's sweep.toml repeats that run",
     )
     what.add_argument(
+        "--allow-path",
+        action="append",
+        metavar="DIR",
+        help="with --config: let the sweep file name files and folders under DIR (repeatable); "
+        "by default the paths in a sweep file must stay inside its own folder",
+    )
+    what.add_argument(
         "--prompt", action="append", metavar="TEXT", help="a prompt; repeat for several"
     )
     what.add_argument(
@@ -440,6 +499,12 @@ def _configure(parser: argparse.ArgumentParser) -> None:
         "--concurrency", type=positive_int, metavar="K", help="requests at once (default 4)"
     )
     how.add_argument(
+        "--timeout",
+        type=_deadline,
+        metavar="S",
+        help="each request's total deadline, however slowly its answer arrives (default 180)",
+    )
+    how.add_argument(
         "--rate-limit",
         action="append",
         metavar="MODEL=RPM",
@@ -475,7 +540,14 @@ def _configure(parser: argparse.ArgumentParser) -> None:
 
     sim = parser.add_argument_group("simulator (backend sim)")
     sim.add_argument(
-        "--sim-url", metavar="URL", help="use a simulator already running (e.g. `imgkit sim`)"
+        "--sim-url",
+        metavar="URL",
+        help="use a simulator already running (e.g. `imgkit sim`): http(s), on a loopback address",
+    )
+    sim.add_argument(
+        "--allow-remote-sim",
+        action="store_true",
+        help="let --sim-url (or a sweep's [simulator] url) name a host other than this machine",
     )
     sim.add_argument("--sim-latency", type=seconds, metavar="S", help="seconds per image (0)")
     sim.add_argument("--sim-faults", metavar="SPEC", help="faults, e.g. 'openai:429=x1'")

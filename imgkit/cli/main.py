@@ -131,6 +131,19 @@ def _ending_soon() -> None:
     gc.freeze()
 
 
+def _check_arguments_are_text(args: argparse.Namespace) -> None:
+    """Every option's text must be UTF-8: argv bytes that are not (a path in another
+    encoding) arrive as lone surrogates, which no file, manifest or ledger imgkit writes can
+    hold. Refused here, naming the option, for every command at once."""
+    from imgkit.experiment.boundary import check_text
+
+    for dest, value in vars(args).items():
+        if dest == "func":
+            continue
+        for item in value if isinstance(value, list | tuple) else [value]:
+            check_text("--" + dest.replace("_", "-"), item, "UTF-8 text")
+
+
 def _main(argv: Sequence[str]) -> int:
     argv = list(argv)
     command = _command_in(argv)
@@ -141,6 +154,11 @@ def _main(argv: Sequence[str]) -> int:
         args = build_parser().parse_args(argv)
     elif unknown:
         parser.error(f"unrecognized arguments: {' '.join(unknown)}")  # as parse_args says it
+    try:
+        _check_arguments_are_text(args)
+    except ImgkitError as exc:
+        print_error(exc)
+        return 2
     saved_prices = os.environ.get("IMGKIT_PRICES")
     if args.prices:
         # Every module reads prices through default_catalog(), which honours this variable;

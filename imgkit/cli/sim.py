@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import signal
 import sys
 from collections.abc import Sequence
@@ -22,7 +23,7 @@ from typing import Any
 
 from imgkit.cli.argtypes import seconds
 from imgkit.cli.parsing import ImgkitParser, print_error
-from imgkit.errors import ImgkitError
+from imgkit.errors import ImgkitError, ValidationError
 
 __all__ = ["COMMANDS", "add_commands", "configure", "main", "run_sim"]
 
@@ -49,6 +50,29 @@ def _rate_limit(text: str) -> tuple[str, int]:
     if not sep or not model or per_minute <= 0:
         raise argparse.ArgumentTypeError(f"expected MODEL=IMAGES_PER_MINUTE, got {text!r}")
     return model, per_minute
+
+
+#: The environment variable that gives ``imgkit sim`` its control secret.
+SECRET_VARIABLE = "IMGKIT_SIM_CONTROL_SECRET"
+
+
+def _write_secret(path: str, secret: str) -> None:
+    """The secret into ``path``, readable by its owner only, never through a link."""
+    flags = os.O_WRONLY | os.O_CREAT | os.O_TRUNC | getattr(os, "O_NOFOLLOW", 0)
+    try:
+        fd = os.open(path, flags, 0o600)
+    except OSError as exc:
+        raise ValidationError(
+            "--control-secret-file",
+            path,
+            "a file this user can write, not a symbolic link",
+            detail=exc.strerror,
+        ) from None
+    try:
+        os.fchmod(fd, 0o600)  # an existing file keeps its mode through O_CREAT
+        os.write(fd, (secret + "\n").encode("ascii"))
+    finally:
+        os.close(fd)
 
 
 def add_commands(subparsers: Any) -> None:
@@ -116,6 +140,12 @@ def configure(name: str, parser: argparse.ArgumentParser) -> None:
         help="seconds a batch of the Batch APIs takes, at the least, from creation to "
         "completion (default %(default)s)",
     )
+    parser.add_argument(
+        "--control-secret-file",
+        metavar="FILE",
+        help="write the secret that /_sim/configure and /_sim/reset require to FILE (mode "
+        "0600); it is random per process unless IMGKIT_SIM_CONTROL_SECRET gives one",
+    )
     parser.add_argument("--json", action="store_true", help="also print the URLs as JSON")
     parser.add_argument("--log-level", default="warning", help="uvicorn log level")
     parser.set_defaults(func=run_sim)
@@ -126,7 +156,15 @@ def run_sim(args: argparse.Namespace) -> int:
     from imgkit.simulator import SimServer
     from imgkit.simulator.state import parse_latency
 
+    secret = os.environ.get(SECRET_VARIABLE)
+    if secret is not None and len(secret.strip()) < 32:
+        raise ValidationError(
+            SECRET_VARIABLE,
+            "(hidden)",
+            "at least 32 characters (unset, the simulator makes a random one)",
+        )
     server = SimServer(
+        control_secret=secret.strip() if secret else None,
         host=args.host,
         port=args.port,
         seed=args.seed,
@@ -141,6 +179,8 @@ def run_sim(args: argparse.Namespace) -> int:
         log_level=args.log_level,
         batch_duration=args.batch_duration,
     )
+    if args.control_secret_file:
+        _write_secret(args.control_secret_file, server.control_secret)
     server.start()
     print(server.base_url, flush=True)
     urls = {

@@ -277,6 +277,8 @@ class Arm:
         merged = {k: v for k, v in (defaults or {}).items() if v is not None}
         merged.update(self.params)
         merged.pop("n", None)
+        if self.prompt_variant == "as_is":
+            _check_as_is(self.model, catalog)
         return validate_request(
             self.model,
             self.prompt_for(prompt),
@@ -421,3 +423,18 @@ def rewrite_control_arms(models: Sequence[str] = ("dall-e-3",)) -> list[Arm]:
     for model in models:
         arms += [Arm(model, model), Arm(f"{model}+as_is", model, prompt_variant="as_is")]
     return arms
+
+
+def _check_as_is(model: str, catalog: Catalog | None) -> None:
+    """The AS-IS prefix asks a service not to rewrite the prompt: it is a control for the
+    services that rewrite (OpenAI's). Gemini never rewrites, so on a Gemini arm the prefix
+    would only add words to every prompt and the arm would measure nothing it claims to."""
+    spec = (catalog or default_catalog()).get_model(model)
+    if spec.provider == "gemini":
+        raise ValidationError(
+            "variant",
+            "as_is",
+            "no variant on Gemini models (they do not rewrite prompts; +as_is is a control "
+            "for the services that do, such as dall-e-3)",
+            model=model,
+        )

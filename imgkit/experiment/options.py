@@ -30,6 +30,9 @@ __all__ = [
 #: resume and report on; and a mistyped ``-n 1000000000`` is refused at once, not after the plan
 #: has taken gigabytes.
 MAX_GENERATIONS_PER_RUN = 50_000
+#: The most requests one run keeps in flight: past the vendors' rate limits for images (tens
+#: a minute), more only queues, and each one holds a connection and an image in memory.
+MAX_CONCURRENCY = 256
 
 
 @dataclass(frozen=True)
@@ -182,14 +185,27 @@ def check_options(options: DrillOptions) -> None:
     if isinstance(options.n, bool) or not isinstance(options.n, int) or options.n < 1:
         raise ValidationError("n", options.n, "a whole number of repeats >= 1")
     concurrency = options.concurrency
-    if isinstance(concurrency, bool) or not isinstance(concurrency, int) or concurrency < 1:
-        raise ValidationError("concurrency", concurrency, "a whole number >= 1")
+    if (
+        isinstance(concurrency, bool)
+        or not isinstance(concurrency, int)
+        or not 1 <= concurrency <= MAX_CONCURRENCY
+    ):
+        raise ValidationError(
+            "concurrency", concurrency, f"a whole number from 1 to at most {MAX_CONCURRENCY}"
+        )
     if options.budget is not None and (
         isinstance(options.budget, bool)
         or not isinstance(options.budget, int | float)
         or not 0 <= options.budget < 1e12
     ):
         raise ValidationError("budget", options.budget, "a dollar amount >= 0 and below 1e12")
+    timeout = options.timeout_s
+    if timeout is not None and (
+        isinstance(timeout, bool) or not isinstance(timeout, int | float) or not 0 < timeout <= 3600
+    ):
+        # Found by the fuzz test (issue 27): a string here failed in the providers, after
+        # the run folder was made.
+        raise ValidationError("timeout_s", timeout, "seconds > 0 and at most 3600")
     if options.backend == "live" and options.budget is None:
         raise ValidationError(
             "budget", None, "a dollar amount for live runs", detail="live runs spend real money"

@@ -30,6 +30,7 @@ from pathlib import Path
 from typing import Any
 
 from imgkit.errors import SweepFileError, ValidationError
+from imgkit.experiment.file_limits import MAX_PROMPT_FILE_BYTES, read_bounded_text
 
 __all__ = [
     "MAX_PROMPTS",
@@ -181,12 +182,7 @@ def read_prompt_file(path: str | os.PathLike[str]) -> list[Prompt]:
     read, a line is not what its format needs, or it holds no prompt.
     """
     path = Path(path)
-    try:
-        text = path.read_text(encoding="utf-8-sig")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise _file_error(
-            path, None, f"cannot be read as UTF-8 text ({type(exc).__name__}: {exc})"
-        ) from None
+    text = read_bounded_text(path, MAX_PROMPT_FILE_BYTES, "prompt file", "utf-8-sig")
     suffix = path.suffix.lower()
     if suffix == ".csv":
         prompts = _csv_prompts(path, text)
@@ -200,6 +196,10 @@ def read_prompt_file(path: str | os.PathLike[str]) -> list[Prompt]:
         ]
     if not prompts:
         raise _file_error(path, None, "holds no prompt")
+    if len(prompts) > MAX_PROMPTS:
+        raise _file_error(
+            path, None, f"holds {len(prompts):,} prompts, over the limit of {MAX_PROMPTS:,}"
+        )
     return prompts
 
 

@@ -139,15 +139,17 @@ class Sweep:
         *,
         catalog: Catalog | None = None,
         check_catalog: bool = True,
+        allow_paths: Sequence[str | os.PathLike[str]] = (),
     ) -> Sweep:
         """Read a sweep file and check everything in it against the catalog (``check_catalog=
         False``: only its shape, to read the checks of a run made with a model since retired).
 
-        Relative paths in the file (prompt files, ``out``) are relative to the file's folder.
+        Relative paths in the file (prompt files, ``out``) are relative to the file's folder,
+        and must resolve inside it (links followed) or inside one of ``allow_paths``.
         Raises :class:`~imgkit.errors.SweepFileError` (a :class:`ValidationError`) naming the
         file, line and key of the first problem; ``ImportError`` for YAML without PyYAML.
         """
-        document = read_sweep_document(path)
+        document = read_sweep_document(path, allow_paths)
         sweep = cls(**read_sweep_fields(document))
         if check_catalog:
             _validate_located(sweep, document, catalog or default_catalog())

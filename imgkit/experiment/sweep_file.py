@@ -16,12 +16,18 @@ from __future__ import annotations
 import os
 import re
 import tomllib
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from imgkit.errors import SweepFileError, ValidationError
+from imgkit.experiment.file_limits import (
+    MAX_NESTING,
+    MAX_SWEEP_BYTES,
+    MAX_SWEEP_ELEMENTS,
+    read_bounded_text,
+)
 
 __all__ = ["SUFFIXES", "SweepDocument", "format_key", "read_sweep_document"]
 
@@ -47,6 +53,8 @@ class SweepDocument:
     file: str
     base: Path
     lines: dict[Key, int] = field(default_factory=dict)
+    #: folders besides ``base`` that paths in the file may name (the user's --allow-path)
+    allowed: tuple[Path, ...] = ()
 
     def line_of(self, key: Key) -> int | None:
         """The line where ``key`` (or, failing that, its nearest enclosing key) is written."""
@@ -63,22 +71,24 @@ class SweepDocument:
         )
 
 
-def read_sweep_document(path: str | os.PathLike[str]) -> SweepDocument:
+def read_sweep_document(
+    path: str | os.PathLike[str], allow_paths: Sequence[str | os.PathLike[str]] = ()
+) -> SweepDocument:
     """Read a sweep file; :class:`SweepFileError` when it cannot be read or parsed, naming the
     line the parser stopped at, and :class:`ValidationError` for a suffix that is neither TOML
-    nor YAML."""
+    nor YAML.
+
+    The file is bounded (:mod:`imgkit.experiment.file_limits`: its size, how many values it
+    holds, how deep they nest) and YAML anchors and aliases are refused, so a hostile file is
+    an error in milliseconds rather than gigabytes. ``allow_paths``: folders outside the
+    file's own that paths in it may name."""
     path = Path(path)
     kind = SUFFIXES.get(path.suffix.lower())
     if kind is None:
         raise ValidationError(
             "config", os.fspath(path), "a sweep file ending in .toml, .yaml or .yml"
         )
-    try:
-        text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise SweepFileError(
-            os.fspath(path), f"cannot be read ({type(exc).__name__}: {exc})"
-        ) from None
+    text = read_bounded_text(path, MAX_SWEEP_BYTES, "sweep file", "utf-8")
     if kind == "toml":
         try:
             data = tomllib.loads(text)
@@ -87,12 +97,38 @@ def read_sweep_document(path: str | os.PathLike[str]) -> SweepDocument:
             raise SweepFileError(
                 os.fspath(path), f"not valid TOML: {exc}", line=int(line[1]) if line else None
             ) from None
+        except RecursionError:
+            raise SweepFileError(
+                os.fspath(path), f"nested too deeply (the limit is {MAX_NESTING} levels)"
+            ) from None
+        _check_bounds(os.fspath(path), data)
         lines = _toml_lines(text)
     else:
         data, lines = _read_yaml(path, text)
     if not isinstance(data, dict):
         raise SweepFileError(os.fspath(path), "expected a table of settings at the top")
-    return SweepDocument(data, os.fspath(path), path.resolve().parent, lines)
+    allowed = tuple(Path(a).expanduser().resolve() for a in allow_paths)
+    return SweepDocument(data, os.fspath(path), path.resolve().parent, lines, allowed)
+
+
+def _check_bounds(file: str, data: Any) -> None:
+    """:class:`SweepFileError` when ``data`` holds more values than :data:`MAX_SWEEP_ELEMENTS`
+    or nests deeper than :data:`MAX_NESTING` (walked without recursion)."""
+    count = 0
+    stack: list[tuple[Any, int]] = [(data, 1)]
+    while stack:
+        value, depth = stack.pop()
+        count += 1
+        if count > MAX_SWEEP_ELEMENTS:
+            raise SweepFileError(
+                file, f"holds more than the limit of {MAX_SWEEP_ELEMENTS:,} elements"
+            )
+        if depth > MAX_NESTING:
+            raise SweepFileError(file, f"nested deeper than the limit of {MAX_NESTING} levels")
+        if isinstance(value, Mapping):
+            stack.extend((v, depth + 1) for v in value.values())
+        elif isinstance(value, list):
+            stack.extend((v, depth + 1) for v in value)
 
 
 # --------------------------------------------------------------------------------------------
@@ -162,6 +198,10 @@ def _read_yaml(path: Path, text: str) -> tuple[Any, dict[Key, int]]:
             "(or write the sweep as TOML)"
         ) from None
     try:
+        # Events first, without building anything: the parser is not recursive, so the bounds
+        # hold before the composer (which is) or an alias's expansion (which can be
+        # exponential: nine levels of nine aliases are 387 million strings) can take over.
+        _check_yaml_events(path, yaml, text)
         data = yaml.safe_load(text)
         root = yaml.compose(text, Loader=yaml.SafeLoader)
     except yaml.YAMLError as exc:
@@ -187,6 +227,38 @@ def _read_yaml(path: Path, text: str) -> tuple[Any, dict[Key, int]]:
     if root is not None:
         walk(root, ())
     return data, lines
+
+
+def _check_yaml_events(path: Path, yaml: Any, text: str) -> None:
+    count = depth = 0
+    for event in yaml.parse(text, Loader=yaml.SafeLoader):
+        line = event.start_mark.line + 1 if event.start_mark is not None else None
+        if isinstance(event, yaml.AliasEvent) or getattr(event, "anchor", None):
+            raise SweepFileError(
+                os.fspath(path),
+                "YAML anchors and aliases (&name, *name) are not allowed in a sweep file: an "
+                "alias can expand without bound or refer to itself; write the values out "
+                "(a sweep's [defaults] table holds parameters shared by every arm)",
+                line=line,
+            )
+        if isinstance(event, yaml.ScalarEvent | yaml.CollectionStartEvent):
+            count += 1
+            if count > MAX_SWEEP_ELEMENTS:
+                raise SweepFileError(
+                    os.fspath(path),
+                    f"holds more than the limit of {MAX_SWEEP_ELEMENTS:,} elements",
+                    line=line,
+                )
+        if isinstance(event, yaml.CollectionStartEvent):
+            depth += 1
+            if depth > MAX_NESTING:
+                raise SweepFileError(
+                    os.fspath(path),
+                    f"nested deeper than the limit of {MAX_NESTING} levels",
+                    line=line,
+                )
+        elif isinstance(event, yaml.CollectionEndEvent):
+            depth -= 1
 
 
 def mapping_at(document: SweepDocument, key: Key, value: Any) -> Mapping[str, Any]:

@@ -24,6 +24,7 @@ from imgkit.experiment.arms import (
     default_arm_name,
 )
 from imgkit.experiment.checks import Checks
+from imgkit.experiment.file_limits import confined_path
 from imgkit.experiment.options import RetryPolicy
 from imgkit.experiment.prompts import (
     InlinePrompts,
@@ -80,6 +81,15 @@ class _SweepReader:
     def fail(self, key: Key, problem: ValidationError | str) -> SweepFileError:
         return self.doc.error(key, problem)
 
+    def confine(self, key: Key, param: str, written: str) -> Path:
+        """A path the file names, if it stays inside the file's folder or a folder the user
+        allowed (:func:`~imgkit.experiment.file_limits.confined_path`); else the located
+        error."""
+        try:
+            return confined_path(param, written, self.doc.base, self.doc.allowed)
+        except ValidationError as exc:
+            raise self.fail(key, exc) from None
+
     def known(self, key: Key, table: Mapping[str, Any], allowed: Sequence[str]) -> None:
         if not isinstance(table, Mapping):
             raise self.fail(key, ValidationError(format_key(key) or "sweep", table, "a table"))
@@ -98,7 +108,7 @@ class _SweepReader:
         if out is not None:
             if not isinstance(out, str) or not out.strip():
                 raise self.fail(("out",), ValidationError("out", out, "a folder path"))
-            out = os.fspath(self.doc.base / Path(out).expanduser())
+            out = os.fspath(self.confine(("out",), "out", out))
         fields: dict[str, Any] = dict(
             arms=self.arms(),
             prompts=[],
@@ -250,6 +260,7 @@ class _SweepReader:
         for name in files:
             if not isinstance(name, str) or not name.strip():
                 raise self.fail((*key, "files"), ValidationError("files", name, "file paths"))
+            self.confine((*key, "file" if name == table.get("file") else "files"), "file", name)
             sources.append(PromptFile(name))
         if "template" in table:
             grid = table.get("grid", {})

@@ -209,6 +209,13 @@ def warm_up_first_request() -> None:
     Image.preinit()
 
 
+async def off_loop(read: Callable[..., _T], *args: Any) -> _T:
+    """``read(*args)`` in a worker thread: reading an answer decodes its images whole (tens of
+    milliseconds of CPU for a large PNG, :mod:`imgkit.providers.image_check`), which the event
+    loop's other requests need not wait for."""
+    return await asyncio.to_thread(read, *args)
+
+
 def is_simulated(data: bytes, backend: str) -> bool:
     """True for anything from the simulator backend or carrying the simulator's PNG label."""
     return backend == "sim" or b"imgkit-simulated" in data[:4096]

@@ -34,6 +34,7 @@ from imgkit.providers.base import (
     check_provider,
     image_info,
     is_simulated,
+    off_loop,
     price_result,
     resolve_settings,
     warm_up_first_request,
@@ -273,7 +274,7 @@ class GeminiProvider:
                 response = chunks.response()
             else:
                 response = await self.client.aio.models.generate_content(**kwargs)
-        results = self._results(request, response, watch.elapsed())
+        results = await off_loop(self._results, request, response, watch.elapsed())
         return clock.stamp(results) if request.stream else results
 
     def _results(

@@ -30,6 +30,7 @@ if TYPE_CHECKING:
 __all__ = ["shared_client", "tls_context"]
 
 _lock = threading.Lock()
+_library_locks = {"httpx": threading.Lock(), "httpx2": threading.Lock()}
 _contexts: dict[str, ssl.SSLContext] = {}
 _client: httpx.Client | None = None
 
@@ -38,7 +39,7 @@ def tls_context(library: Literal["httpx", "httpx2"] = "httpx") -> ssl.SSLContext
     """The SSL context that every ``library`` client in this process verifies with (made on
     first use by ``library.create_ssl_context()``; an ``ssl.SSLContext`` may serve many
     connections and threads at once)."""
-    with _lock:
+    with _library_locks[library]:  # one lock a library: making one waits for no other
         context = _contexts.get(library)
         if context is None:
             context = importlib.import_module(library).create_ssl_context()

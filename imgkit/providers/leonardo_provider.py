@@ -39,9 +39,10 @@ from imgkit.providers.base import (
     resolve_settings,
     warm_up_first_request,
 )
+from imgkit.providers.deadline import async_event_hooks, event_hooks
 from imgkit.providers.errormap import error_from_status, is_content_policy, translating
 from imgkit.providers.http_clients import tls_context
-from imgkit.providers.image_check import checked_image
+from imgkit.providers.image_check import checked_image, downloaded_image
 from imgkit.providers.results import GenerationResult
 
 __all__ = ["LeonardoProvider"]
@@ -122,7 +123,8 @@ class LeonardoProvider:
     @property
     def client(self) -> httpx.Client:
         if self._client is None:
-            self._client = httpx.Client(**self._client_kwargs())
+            hooks = event_hooks(self.settings.timeout_s)  # each call's total deadline
+            self._client = httpx.Client(**self._client_kwargs(), event_hooks=hooks)
         return self._client
 
     @property
@@ -130,8 +132,9 @@ class LeonardoProvider:
         """A client *without* the API key: image URLs may point at another host (a CDN)."""
         if self._download is None:
             self._download = httpx.Client(
-                timeout=self.settings.timeout_s, verify=tls_context("httpx")
-            )
+                timeout=self.settings.timeout_s, verify=tls_context("httpx"),
+                event_hooks=event_hooks(self.settings.timeout_s),
+            )  # fmt: skip
         return self._download
 
     def _aclients_for_loop(
@@ -140,10 +143,13 @@ class LeonardoProvider:
         loop = loop or asyncio.get_running_loop()
         entry = self._aclients.get(id(loop))
         if entry is None or entry[0] is not loop:
+            hooks = async_event_hooks(self.settings.timeout_s)  # each call's total deadline
             entry = (
                 loop,
-                httpx.AsyncClient(**self._client_kwargs()),
-                httpx.AsyncClient(timeout=self.settings.timeout_s, verify=tls_context("httpx")),
+                httpx.AsyncClient(**self._client_kwargs(), event_hooks=hooks),
+                httpx.AsyncClient(
+                    timeout=self.settings.timeout_s, verify=tls_context("httpx"), event_hooks=hooks
+                ),
             )
             self._aclients[id(loop)] = entry
         return entry[1], entry[2]
@@ -255,8 +261,8 @@ class LeonardoProvider:
             downloads = []
             for image in images:
                 got = self.download_client.get(self._absolute(image["url"]))
-                _raise_for_status(got, request.model)
-                downloads.append(got.content)
+                # an image URL that does not serve its image: damaged (made and billed)
+                downloads.append(downloaded_image(got, provider=self.name, model=request.model))
         return self._results(request, job, poll.json(), images, downloads, watch.elapsed())
 
     async def agenerate(self, request: ImageRequest) -> list[GenerationResult]:
@@ -281,8 +287,8 @@ class LeonardoProvider:
             downloads = []
             for image in images:
                 got = await download.get(self._absolute(image["url"]))
-                _raise_for_status(got, request.model)
-                downloads.append(got.content)
+                # an image URL that does not serve its image: damaged (made and billed)
+                downloads.append(downloaded_image(got, provider=self.name, model=request.model))
         return self._results(request, job, poll.json(), images, downloads, watch.elapsed())
 
     def edit(

@@ -45,6 +45,7 @@ from imgkit.providers.base import (
     check_provider,
     image_info,
     is_simulated,
+    off_loop,
     price_result,
     resolve_settings,
     warm_up_first_request,
@@ -286,7 +287,7 @@ class OpenAIProvider:
             raw = await client.images.with_raw_response.generate(**kwargs)
             parsed = raw.parse()
             images = [await self._aimage_bytes(item) for item in parsed.data or []]
-        return self._results(request, parsed, images, raw.headers, watch.elapsed())
+        return await off_loop(self._results, request, parsed, images, raw.headers, watch.elapsed())
 
     def edit(
         self, request: ImageRequest, *, image: bytes, mask: bytes | None = None
@@ -318,7 +319,7 @@ class OpenAIProvider:
             raw = await client.images.with_raw_response.edit(**kwargs)
             parsed = raw.parse()
             images = [await self._aimage_bytes(item) for item in parsed.data or []]
-        return self._results(request, parsed, images, raw.headers, watch.elapsed())
+        return await off_loop(self._results, request, parsed, images, raw.headers, watch.elapsed())
 
     # -- the Batch API (imgkit.providers.openai_batch) ------------------------------------
 
@@ -482,7 +483,7 @@ class OpenAIProvider:
                 return clock.stamp(self._streamed_response(request, events, headers, watch))
             raw = await client.responses.with_raw_response.create(**kwargs)
             parsed = raw.parse()
-        return self._response_results(request, parsed, raw.headers, watch.elapsed())
+        return await off_loop(self._response_results, request, parsed, raw.headers, watch.elapsed())
 
     def _streamed_response(
         self, request: ImageRequest, events: ResponseEvents, headers: Any, watch: Stopwatch

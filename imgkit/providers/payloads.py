@@ -5,7 +5,8 @@ large and needed neither to reproduce nor to audit a result: gemini-3-pro-image 
 ``thoughtSignature`` of about 2.9 million characters beside each image (an opaque token for
 continuing a conversation, which a measuring run never does), and streamed answers carry
 partial images. Kept whole, a 5,000-image Gemini 3 sweep would write gigabytes of signatures
-into its ledger. :func:`bounded` replaces such a value by ``{"omitted": <what>, "chars": n,
+into its ledger. :func:`bounded` replaces such a value (and any long string with no space in
+it: a payload no reader can read) by ``{"omitted": <what>, "chars": n,
 "sha256": hex}``: enough to tell two answers' payloads apart, or to check one against a copy
 kept elsewhere, in under 200 bytes.
 """
@@ -24,8 +25,10 @@ OMITTED_KEYS = frozenset(
         "b64_json", "result", "data",
     }
 )  # fmt: skip
-#: Any other string value longer than this is kept as a digest too: no answer, whatever a
-#: vendor adds to it, writes more than a few kilobytes per image into the ledger.
+#: Any other string value longer than this and without a space in it (an opaque token, a
+#: payload in base64) is kept as a digest too: no answer, whatever a vendor adds to it, writes
+#: more than a few kilobytes per image into the ledger. Words (a model's text parts, a revised
+#: prompt) are kept, whatever their length: they are what a reader of the run wants to see.
 LARGE_VALUE_CHARS = 4096
 
 
@@ -42,8 +45,12 @@ def bounded(value: Any, key: str | None = None) -> Any:
         return {k: bounded(v, k) for k, v in value.items()}
     if isinstance(value, list):
         return [bounded(v, key) for v in value]
-    if isinstance(value, str | bytes) and (
-        (key in OMITTED_KEYS and len(value) > 64) or len(value) > LARGE_VALUE_CHARS
-    ):
+    if isinstance(value, bytes):
+        return digest(value, key or "value") if len(value) > 64 else value
+    if isinstance(value, str) and ((key in OMITTED_KEYS and len(value) > 64) or _opaque(value)):
         return digest(value, key or "value")
     return value
+
+
+def _opaque(text: str) -> bool:
+    return len(text) > LARGE_VALUE_CHARS and not any(c.isspace() for c in text[:LARGE_VALUE_CHARS])

@@ -123,6 +123,15 @@ class ResponseEvents:
             self.response = event.response
 
 
+def _plain_text(part: Any) -> bool:
+    """A text part with nothing else to it (no image, no signature, not a thought)."""
+    return bool(part.text) and not (
+        part.inline_data
+        or getattr(part, "thought", None)
+        or getattr(part, "thought_signature", None)
+    )
+
+
 class GeminiChunks:
     """``generate_content_stream`` chunks, merged into one ``GenerateContentResponse``."""
 
@@ -148,7 +157,14 @@ class GeminiChunks:
         candidate_fields: dict[str, Any] = {}
         for chunk in self.chunks:
             for candidate in chunk.candidates or []:
-                parts += list(getattr(candidate.content, "parts", None) or [])
+                for part in getattr(candidate.content, "parts", None) or []:
+                    previous = parts[-1] if parts else None
+                    if _plain_text(part) and previous is not None and _plain_text(previous):
+                        # A streamed text arrives in fragments ("The", " capital of France",
+                        # " is Paris."): one text, joined as sent, not word by word.
+                        parts[-1] = types.Part(text=previous.text + part.text)
+                    else:
+                        parts.append(part)
                 finish = candidate.finish_reason or finish
                 for name in ("finish_message", "safety_ratings"):
                     if getattr(candidate, name, None):

@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import pandas as pd
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
@@ -32,6 +33,9 @@ __all__ = ["DRIFT_PAGE_NAME", "DriftPage", "drift_page", "render_drift_html", "w
 #: The page's file name in a run folder.
 DRIFT_PAGE_NAME = "drift.html"
 _DPI = 80
+#: The drift page shows each arm's images for at most this many prompts (a page of a sweep's
+#: hundred prompts would be megabytes; each run's report shows them all).
+DRIFT_IMAGE_PROMPTS = 12
 
 
 @dataclass(frozen=True)
@@ -57,6 +61,7 @@ class DriftPage:
     methods: str
     plots: list[PageFigure] = field(default_factory=list)
     images: list[PageFigure] = field(default_factory=list)
+    images_note: str = ""
 
 
 def _png_uri(draw: Callable[[Axes], Any], size: tuple[float, float]) -> str | None:
@@ -183,12 +188,37 @@ def drift_page(result: DriftResult, *, images: bool = True) -> DriftPage:
                 page.plots.append(PageFigure(caption, uri))
     if images and len(table):
         for arm in dict.fromkeys(table["arm"]):
-            uri = _png_uri(
-                lambda ax, a=arm: drift_images(frame, a, ax=ax), (8.0, 1.9 * len(runs) + 0.6)
-            )
-            if uri:
-                page.images.append(PageFigure(f"{arm}: the same prompt in each run", uri))
+            prompts = _shared_prompts(frame, arm)
+            for prompt in prompts[:DRIFT_IMAGE_PROMPTS]:
+                uri = _png_uri(
+                    lambda ax, a=arm, p=prompt: drift_images(frame, a, p, ax=ax),
+                    (8.0, 1.9 * len(runs) + 0.6),
+                )
+                if uri:
+                    page.images.append(PageFigure(f"{arm}: {prompt}", uri))
+            if len(prompts) > DRIFT_IMAGE_PROMPTS:
+                page.images_note += (
+                    f"{arm}: the first {DRIFT_IMAGE_PROMPTS} of {len(prompts)} prompts shown "
+                    "(each run's report has them all). "
+                )
     return page
+
+
+def _shared_prompts(frame: pd.DataFrame, arm: str) -> list[str]:
+    """The prompts ``arm`` has an image for in every run, in the runs' order (every prompt it
+    has an image for when no prompt is in all of them)."""
+    keys = set(frame.loc[frame["arm"] == arm, "arm_key"])
+    rows = frame[frame["arm_key"].isin(keys) & frame["image_path"].notna()]
+    if "status" in rows.columns:
+        rows = rows[rows["status"] == "ok"]
+    ordered = [str(p) for p in dict.fromkeys(rows["prompt"])]
+    runs = list(dict.fromkeys(frame["run_id"]))
+    common = [
+        p
+        for p in ordered
+        if all(((rows["run_id"] == r) & (rows["prompt"] == p)).any() for r in runs)
+    ]
+    return common or ordered
 
 
 def render_drift_html(result: DriftResult, *, images: bool = True) -> str:

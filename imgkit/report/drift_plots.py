@@ -112,7 +112,7 @@ def drift_over_time(
         when = created.get(run) if hasattr(created, "get") else None
         day = pd.Timestamp(when).strftime("%Y-%m-%d") if when is not None and pd.notna(when) else ""
         labels.append(f"{_short(run, 22)}\n{day}".strip())
-    ax.set_xticks(range(len(runs)), labels=labels, fontsize=8)
+    ax.set_xticks(range(len(runs)), labels=labels, fontsize=9)
     ax.set_xlim(-0.5, max(len(runs) - 0.5, 0.5))
     if metric == "similarity":
         ax.set_ylim(-0.02, 1.02)
@@ -122,9 +122,9 @@ def drift_over_time(
         ax.legend(
             loc="upper left",
             bbox_to_anchor=(1.01, 1.0),
-            fontsize=8,
+            fontsize=10,
             title="arm (filled: changed)",
-            title_fontsize=8,
+            title_fontsize=10,
             frameon=False,
         )
     kind = table.attrs.get("kind", "")
@@ -179,8 +179,8 @@ def drift_images(
             else:
                 ax.imshow(pixels, extent=extent, interpolation="antialiased")
         if mine.empty:
-            ax.text(0.5, r + 0.5, "no image", ha="left", va="center", fontsize=8)
-        ax.text(-0.05, r + 0.5, _short(run, 24), ha="right", va="center", fontsize=8)
+            ax.text(0.5, r + 0.5, "no image", ha="left", va="center", fontsize=10)
+        ax.text(-0.05, r + 0.5, _short(run, 24), ha="right", va="center", fontsize=10)
     ax.set_xlim(-0.02, per_run)
     ax.set_ylim(max(len(runs), 1), 0)
     ax.set_aspect("equal")

@@ -4,18 +4,21 @@
 numbers (:func:`imgkit.report.data.report_data`) and writes
 
 * ``report.html``: a single file with every plot and thumbnail embedded as a ``data:`` URI
-  (:mod:`imgkit.report.figures`), its style inline, no script and no external request, so it can
-  be mailed or archived as is;
+  (:mod:`imgkit.report.figures`), its style inline, no external request, so it can be mailed
+  or archived as is; its one script (sorting the tables, filtering the images) is a fixed text
+  its Content-Security-Policy allows by hash (:mod:`imgkit.report.page_script`);
 * ``report.md``: the same numbers as text, for a pull request or a chat;
+* ``generations.csv`` and, with pyarrow, ``generations.parquet`` (with the HTML): the run's
+  table, one row per image (:mod:`imgkit.runs.export`);
 * ``gallery.html`` (with the HTML): every image of the run, linked from the run folder rather
   than embedded. The report itself embeds a bounded sample of thumbnails per arm and prompt
   (:func:`imgkit.report.figures.gallery`), so its size stays bounded whatever the run's.
 
 Both say, in a banner at the very top, whether the images came from the simulator. The page is
 laid out by the Jinja2 templates in ``templates/`` (``report.html`` with the partials
-``_table.html`` and ``_gallery.html`` and the style ``report.css``; ``report.md`` with
-``_table.md``) from the text :func:`imgkit.report.content.report_content` prepares. Rendering
-adds no date and no randomness, so the same run folder gives the same bytes.
+``_table.html``, ``_gallery.html`` and ``_filter.html`` and the style ``report.css``;
+``report.md`` with ``_table.md``) from the text :func:`imgkit.report.content.report_content`
+prepares. Rendering adds no date and no randomness, so the same run folder gives the same bytes.
 
 Escaping cannot be forgotten: both environments autoescape every ``{{ value }}``.
 
@@ -46,10 +49,12 @@ from typing import Any
 import jinja2
 from markupsafe import Markup
 
-from imgkit.errors import ValidationError, check_argument
+import imgkit.runs.confined as confined
+from imgkit.errors import RunError, ValidationError, check_argument
 from imgkit.report.content import report_content
 from imgkit.report.data import ReportData, report_data
 from imgkit.report.figures import gallery, gallery_links, report_figures
+from imgkit.report.page_script import PAGE_SCRIPT, content_security_policy
 
 __all__ = [
     "FORMATS",
@@ -131,18 +136,31 @@ def markdown_environment() -> jinja2.Environment:
 # Rendering
 
 
-def render_html(data: ReportData) -> str:
-    """Return the report as one self-contained HTML document (no script, no external URL)."""
+def render_html(data: ReportData, exports: Sequence[str] = ()) -> str:
+    """Return the report as one self-contained HTML document (no external URL; one fixed
+    script, allowed by its hash in the page's Content-Security-Policy, sorts the tables and
+    filters the images). ``exports``: the files of the run's frame written beside the page
+    (``generations.csv``...), linked from it."""
     template = html_environment().get_template("report.html")
     return template.render(
-        page=report_content(data), figures=report_figures(data), gallery=gallery(data.frame)
+        page=report_content(data),
+        figures=report_figures(data),
+        gallery=gallery(data.frame),
+        exports=list(exports),
+        script=PAGE_SCRIPT,
+        policy=content_security_policy(),
     )
 
 
 def render_gallery(data: ReportData, folder: str | os.PathLike) -> str:
     """Return the full gallery page: every image linked from the run folder, none embedded."""
     template = html_environment().get_template("gallery.html")
-    return template.render(page=report_content(data), gallery=gallery_links(data.frame, folder))
+    return template.render(
+        page=report_content(data),
+        gallery=gallery_links(data.frame, folder),
+        script=PAGE_SCRIPT,
+        policy=content_security_policy(images="'self' data: file:"),
+    )
 
 
 def render_markdown(data: ReportData) -> str:
@@ -167,6 +185,30 @@ def _targets(out: Any, path: Path | None, formats: Sequence[str]) -> dict[str, P
             folder, stem = out.parent, out.stem
     folder.mkdir(parents=True, exist_ok=True)
     return {fmt: folder / f"{stem}.{fmt}" for fmt in formats}
+
+
+def _write_exports(data: ReportData, folder: Path) -> list[str]:
+    """The run's frame beside the report, as CSV and (with pyarrow) Parquet; their names.
+
+    A learned measure's feature vectors (1280 numbers an image) are left out: they are in the
+    run folder's features/, and would make the table a spreadsheet cannot open.
+    """
+    from imgkit.runs.export import EXPORT_STEM, export_frame, parquet_available
+
+    frame = data.frame
+    vectors = [
+        c
+        for c in frame.columns
+        if frame[c].dtype == object
+        and frame[c].map(lambda v: hasattr(v, "__len__") and not isinstance(v, str)).any()
+    ]
+    frame = frame.drop(columns=vectors)
+    written = [export_frame(frame, folder / f"{EXPORT_STEM}.csv", format="csv").name]
+    if parquet_available():
+        written.append(
+            export_frame(frame, folder / f"{EXPORT_STEM}.parquet", format="parquet").name
+        )
+    return written
 
 
 def write_report(
@@ -194,11 +236,31 @@ def write_report(
         check_argument("formats", fmt, FORMATS)
     data = data if data is not None else report_data(run_or_path, **options)
     targets = _targets(out, data.path, formats)
-    renderers = {"html": render_html, "md": render_markdown}
-    for fmt, target in targets.items():
-        target.write_text(renderers[fmt](data), encoding="utf-8")
+    exports: list[str] = []
+    renderers = {"html": lambda d: render_html(d, exports), "md": render_markdown}
+    pages = dict(targets)
     if "html" in targets and "image_path" in data.frame.columns:
         # The report embeds a bounded sample of thumbnails; this page links every image.
-        folder = targets["html"].parent
-        (folder / "gallery.html").write_text(render_gallery(data, folder), encoding="utf-8")
+        pages["gallery"] = targets["html"].parent / "gallery.html"
+    # Inside the run folder, every page is written without following a link (a link there
+    # could lead anywhere), and all are checked before the first is written.
+    inside = {
+        kind: confined.relative_to_run(data.path, page) if data.path is not None else None
+        for kind, page in pages.items()
+    }
+    for kind, page in pages.items():
+        if inside[kind] is not None and page.is_symlink():
+            raise RunError(
+                f"{page} is a symbolic link (to {os.readlink(page)}): imgkit does not write "
+                "through links in a run folder; remove it, or write the report elsewhere (--out)"
+            )
+    if "html" in targets:
+        exports.extend(_write_exports(data, targets["html"].parent))
+    for kind, page in pages.items():
+        text = render_gallery(data, page.parent) if kind == "gallery" else renderers[kind](data)
+        relative = inside[kind]
+        if relative is not None:
+            confined.write_atomic(data.path, relative, text.encode("utf-8"), durable=False)
+        else:
+            page.write_text(text, encoding="utf-8")
     return targets[formats[0]]

@@ -25,6 +25,7 @@ holds (:mod:`imgkit.runner.batch_control`).
 from __future__ import annotations
 
 import asyncio
+import os
 import secrets
 import sqlite3
 import time
@@ -412,7 +413,9 @@ class BatchExecutor(OutcomeRecorder):
 
         def write() -> None:
             partial = path.with_name(path.name + ".part")
-            with open(partial, "wb") as handle:
+            # Never through a link left in the run folder (issue 27): it could lead out of it.
+            flags = os.O_WRONLY | os.O_CREAT | os.O_TRUNC | getattr(os, "O_NOFOLLOW", 0)
+            with os.fdopen(os.open(partial, flags, 0o644), "wb") as handle:
                 for attempt in attempts:
                     line = client.request_line(str(attempt["attempt_id"]), self._request(attempt))
                     handle.write(line)

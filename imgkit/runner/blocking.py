@@ -1,7 +1,9 @@
 """Running a drill coroutine from synchronous code, with a two-step Ctrl-C.
 
-The first Ctrl-C sends nothing more but waits for the requests in flight and keeps their
-images, since the service has most likely made and billed them already; the run ends as
+The first Ctrl-C sends nothing more but gives the requests in flight ``stop_grace_s`` (3 s by
+default) to finish and keeps their images, since the service has most likely made and billed
+them already (a request still running then is cut off, recorded as possibly billed, so that no
+stalled answer can hold the run: :mod:`imgkit.runner.synchronous`); the run ends as
 "interrupted" and can be resumed. From a terminal, a second Ctrl-C abandons those requests
 too (they are marked "may have been billed"). In batch mode the first Ctrl-C leaves the batches
 running at the vendor, and the second cancels them there (:mod:`imgkit.runner.batch`). SIGTERM
@@ -21,14 +23,18 @@ from typing import Any
 __all__ = ["ABANDON_HINT", "TERM_HINT", "run_blocking"]
 
 ABANDON_HINT = (
-    "imgkit drill: Ctrl-C: sending nothing more; the requests already sent are being finished "
-    "and kept (they are paid for), and batches already sent keep running at the vendor (a "
-    "resume collects them). Press Ctrl-C again to abandon the requests and cancel the batches."
+    "imgkit drill: Ctrl-C: sending nothing more; the requests already sent get a few seconds "
+    "(stop_grace_s) to finish and are kept (they are paid for), those still running then are "
+    "cut off and recorded as possibly billed, and batches already sent keep running at the "
+    "vendor (a resume collects them). Press Ctrl-C again to abandon the requests at once and "
+    "cancel the batches."
 )
 
 TERM_HINT = (
-    "imgkit drill: SIGTERM: sending nothing more; the requests already sent are being finished "
-    "and kept (they are paid for), then the run stops. A second SIGTERM abandons them."
+    "imgkit drill: SIGTERM: sending nothing more; the requests already sent get a few seconds "
+    "(stop_grace_s) to finish and are kept (they are paid for), those still running then are "
+    "cut off and recorded as possibly billed, and the run stops. A second SIGTERM abandons "
+    "them at once."
 )
 
 CoroutineFactory = Callable[[threading.Event, threading.Event], Coroutine[Any, Any, Any]]

@@ -23,12 +23,14 @@ from imgkit.experiment.options import without_credentials
 __all__ = [
     "MANIFEST_FORMAT",
     "catalog_info",
+    "changes_since",
     "describe_running_simulator",
     "git_commit",
     "new_run_id",
     "now_iso",
     "package_versions",
     "platform_name",
+    "simulator_settings_log",
 ]
 
 MANIFEST_FORMAT = 1
@@ -154,7 +156,43 @@ def describe_running_simulator(sim_url: str) -> dict[str, Any]:
     except (httpx.HTTPError, ValueError) as exc:
         described["unreadable"] = f"{type(exc).__name__}: {exc}"
         return described
+    if not isinstance(stats, dict) or stats.get("simulated") is not True:
+        described["unreadable"] = "the answer is not an imgkit simulator's"
+        return described
     described["seed"] = stats.get("seed")
     described["latency_s"] = stats.get("latency")
     described["faults_pending"] = stats.get("pending_faults")
     return described
+
+
+def simulator_settings_log(sim: Any, sim_url: str | None) -> list[dict[str, Any]] | None:
+    """Every change of a simulator's settings since it started (its ``settings_changes``):
+    the embedded one's, or the one at ``sim_url`` read from its stats route; None when there
+    is no simulator or it cannot be read."""
+    if sim is not None:
+        return list(sim.stats().get("settings_changes", []))
+    if not sim_url:
+        return None
+    import httpx
+
+    from imgkit.providers.http_clients import shared_client
+
+    try:
+        stats = shared_client().get(sim_url.rstrip("/") + "/_sim/stats", timeout=5.0).json()
+    except (httpx.HTTPError, ValueError):
+        return None
+    changes = stats.get("settings_changes") if isinstance(stats, dict) else None
+    return list(changes) if isinstance(changes, list) else None
+
+
+def changes_since(
+    before: list[dict[str, Any]] | None, after: list[dict[str, Any]] | None
+) -> list[dict[str, Any]] | None:
+    """The entries of a simulator's settings log made between two readings of it (the log
+    only grows; a simulator restarted between them shows as a shorter log: all of it is new)."""
+    if after is None:
+        return None
+    last = max((entry.get("seq", 0) for entry in before or []), default=0)
+    if len(after) < len(before or []):
+        last = 0
+    return [entry for entry in after if entry.get("seq", 0) > last]

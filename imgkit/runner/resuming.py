@@ -8,6 +8,7 @@ from typing import Any
 
 from imgkit.catalog.models import Catalog, default_catalog
 from imgkit.catalog.validation import ImageRequest
+from imgkit.experiment.boundary import check_sim_url
 from imgkit.experiment.options import DrillOptions, check_options
 from imgkit.runner.batching import batch_routes
 from imgkit.runner.blocking import run_blocking
@@ -16,6 +17,7 @@ from imgkit.runner.executor import Log
 from imgkit.runner.plan import Planned, describe_estimate, estimate_plan
 from imgkit.runner.session import run_session
 from imgkit.runner.start import info_log
+from imgkit.runs.confined import refuse_escaping_links
 from imgkit.runs.folder import Run, open_run
 from imgkit.runs.ledger import Ledger, PlannedGeneration
 from imgkit.runs.manifest import write_manifest
@@ -53,12 +55,17 @@ async def aresume(
     interrupt: threading.Event | None = None,
     catalog: Catalog | None = None,
     cancel_batches: bool = False,
+    allow_remote_sim: bool = False,
 ) -> Run:
     """The asynchronous form of :func:`resume`. ``cancel_batches``: send nothing, cancel the
     run's open batches at the vendor and record what they made (``imgkit batch cancel``)."""
     log = log or (lambda _message: None)
     catalog = catalog or default_catalog()
     run = open_run(path)
+    # Before anything is locked, written or sent: a folder with a link that leaves it.
+    refuse_escaping_links(run.path, "resuming the run")
+    if sim_url is not None:
+        check_sim_url("sim_url", sim_url, allow_remote=allow_remote_sim)
     manifest = run.manifest
     options = DrillOptions.from_manifest(manifest, str(run.path / "manifest.json"))
     if concurrency is not None:
@@ -242,6 +249,7 @@ def resume(
     interrupt: threading.Event | None = None,
     catalog: Catalog | None = None,
     cancel_batches: bool = False,
+    allow_remote_sim: bool = False,
 ) -> Run:
     """Finish an interrupted, stopped or crashed run; return it.
 
@@ -274,6 +282,7 @@ def resume(
             interrupt=cut,
             catalog=catalog,
             cancel_batches=cancel_batches,
+            allow_remote_sim=allow_remote_sim,
         )
 
     return run_blocking(finish, stop, interrupt)

@@ -28,7 +28,7 @@ from imgkit.runner.budget import Budget
 from imgkit.runner.executor import ExecutionContext, Log
 from imgkit.runner.plan import Planned
 from imgkit.runner.progress import Progress
-from imgkit.runner.provenance import now_iso
+from imgkit.runner.provenance import changes_since, now_iso, simulator_settings_log
 from imgkit.runner.services import (
     embedded_simulator,
     open_providers,
@@ -125,8 +125,12 @@ async def run_session(
         stop=stop,
         interrupt=interrupt,
     )
+    changes: list[dict[str, Any]] | None = None
     try:
         with embedded_simulator(options) as sim:
+            # Whoever holds the simulator's control secret can change what it does while the
+            # run measures it: every change in this window goes into the session's record.
+            seen = simulator_settings_log(sim, options.sim_url)
             urls = provider_urls(sim, options.sim_url)
             providers = await open_providers(options, services, urls, preparing)
             try:
@@ -141,6 +145,7 @@ async def run_session(
                 for provider in providers.values():
                     with contextlib.suppress(Exception):
                         await provider.aclose()
+                changes = changes_since(seen, simulator_settings_log(sim, options.sim_url))
         if context.stop_reason in ("budget", "storage"):
             status = f"stopped_{context.stop_reason}"
         elif context.stop_reason is not None:
@@ -161,11 +166,21 @@ async def run_session(
             manifest["sessions"][-1].update(
                 {"ended_at": manifest["ended_at"], "status": status, "sent": context.sent}
             )
+            if options.backend == "sim":
+                manifest["sessions"][-1]["simulator_changes"] = (
+                    changes if changes is not None else "unreadable"
+                )
             write_manifest(run_path, manifest)
         except (OSError, sqlite3.Error) as exc:
             # The disk that stopped the run may refuse these last words too; the ledger's
             # attempts still tell a resume everything it needs.
             context.storage_failed(exc)
+    if changes:
+        log(
+            f"imgkit drill: the simulator's settings were changed {len(changes)} time(s) while "
+            f"this run ran ({'; '.join(str(c['settings']) for c in changes[:3])}); recorded in "
+            "the run's manifest.json (sessions[].simulator_changes)"
+        )
     if status == "interrupted":
         log(f"imgkit drill: interrupted; finish with `imgkit drill --resume {run_path}`")
     elif status == "cancelled":

@@ -13,6 +13,7 @@ from typing import Any
 from imgkit.catalog.models import Catalog, default_catalog
 from imgkit.errors import RunError, ValidationError
 from imgkit.experiment.arms import LESSON_PROMPT, LESSON_REPEATS, Arm, arms_for_models, lesson_arms
+from imgkit.experiment.boundary import check_out_path, check_sim_url
 from imgkit.experiment.options import DrillOptions, RetryPolicy, check_options, planned_count
 from imgkit.experiment.sweep import SWEEP_FILE_NAME, Sweep, sweep_record
 from imgkit.runner.batching import batch_routes, synchronous_note
@@ -96,6 +97,7 @@ async def adrill(
     batch: bool = False,
     sim_batch_duration: float | None = None,
     sweep: Sweep | None = None,
+    allow_remote_sim: bool = False,
 ) -> Run:
     """The asynchronous form of :func:`drill` (same arguments), for code already in a loop.
 
@@ -103,6 +105,9 @@ async def adrill(
     checks, hash kinds and prompt templates go into the run folder's ``sweep.toml`` too."""
     log = log or (lambda _message: None)
     catalog = catalog or default_catalog()
+    check_out_path("out", out)
+    if sim_url is not None:
+        check_sim_url("sim_url", sim_url, allow_remote=allow_remote_sim)
     if prompts is None:
         prompts = [LESSON_PROMPT]
     elif isinstance(prompts, str):
@@ -252,6 +257,7 @@ def drill(
     batch: bool = False,
     sim_batch_duration: float | None = None,
     sweep: Sweep | None = None,
+    allow_remote_sim: bool = False,
 ) -> Run:
     """Run each prompt ``n`` times against each model (or arm) and return the :class:`Run`.
 
@@ -322,6 +328,7 @@ def drill(
         "batch": batch,
         "sim_batch_duration": sim_batch_duration,
         "sweep": sweep,
+        "allow_remote_sim": allow_remote_sim,
     }
     if isinstance(prompts, Sweep):
         prompts, models, n, arguments = _from_sweep(prompts, models, n, _changed(arguments))

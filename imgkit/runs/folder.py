@@ -429,7 +429,13 @@ def open_run(path: str | os.PathLike[str]) -> Run:
         raise RunError(f"{path} has no {MANIFEST_NAME}: not a run folder")
     run = Run(folder)
     if not (folder / Ledger.FILENAME).is_file():
-        raise RunError(f"{path} has a manifest but no ledger: nothing was sent in this run")
+        # A run folder is made whole, ledger included (runs.creating): a manifest without a
+        # ledger means the ledger was removed, and with it the record of what was sent.
+        raise RunError(
+            f"{folder / Ledger.FILENAME} is missing: {path} has a manifest but its ledger, the "
+            "record of every request sent and paid for, has been removed or moved; restore it "
+            "from a copy (the run cannot be read or resumed without it)"
+        )
     return run
 
 

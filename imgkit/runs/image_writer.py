@@ -41,6 +41,9 @@ from imgkit.runs.storage import (
     write_journals,
 )
 
+#: Never through a link: a name taken by one is an error, not a write elsewhere.
+_NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)
+
 __all__ = ["ImageWriter"]
 
 #: ``record(sha256, file name)`` -> the journal entry of an image (what its commit will say).
@@ -72,6 +75,13 @@ class ImageWriter:
 
     def __init__(self, folder: str | os.PathLike[str], *, thread_name: str = "imgkit-images"):
         self.folder = Path(folder)
+        if self.folder.is_symlink():
+            # Every image would go wherever the link leads (a resume refuses such a folder
+            # first; this is the writer's own guard).
+            raise RunError(
+                f"{self.folder} is a symbolic link (to {os.readlink(self.folder)}): imgkit "
+                "does not write through links in a run folder"
+            )
         self.groups = 0
         self.images = 0
         self._this_turn: list[_Image] = []  # touched by the event loop's thread only
@@ -228,7 +238,7 @@ class ImageWriter:
             return digest, path, None, None
         # One runner holds the folder: the thread's own counter makes the name unique.
         tmp = self.folder / f".{path.name}.{os.getpid()}-{next(self._names)}.tmp"
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | _NOFOLLOW, 0o644)
         try:
             view = memoryview(image.data)
             while view:

@@ -41,6 +41,7 @@ from pathlib import Path
 from typing import Any
 
 from imgkit.errors import RunError
+from imgkit.runs.confined import refuse_links
 from imgkit.runs.ledger_batches import BatchRecords
 from imgkit.runs.ledger_db import (
     add_missing_columns,
@@ -152,6 +153,8 @@ class Ledger(BatchRecords):
         path = Path(folder) / cls.FILENAME
         if not path.is_file():
             raise RunError(f"{folder} has no {cls.FILENAME}: not a run folder")
+        if writer:  # SQLite opens its files by name, following links
+            refuse_links(folder, [cls.FILENAME + suffix for suffix in ("", "-wal", "-shm")])
         if writer:
             lock = lock or cls._take_lock(Path(folder))
         try:
@@ -168,6 +171,19 @@ class Ledger(BatchRecords):
         except sqlite3.DatabaseError as exc:
             if lock is not None:
                 lock.release()
+            if writer and (
+                (
+                    isinstance(exc, sqlite3.OperationalError)
+                    and "readonly" in str(exc).replace("-", "")
+                )
+                or not os.access(path, os.W_OK)
+                or not os.access(folder, os.W_OK)
+            ):
+                raise RunError(
+                    f"{path} is read-only ({exc}): a run can be read where it cannot be "
+                    "written, but resuming it needs write access to its folder; copy the "
+                    "folder somewhere writable and resume the copy"
+                ) from None
             raise RunError(f"{path} is not a readable ledger: {exc}") from None
         return cls(path, connection, lock, scratch)
 

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from imgkit.errors import RunError
-from imgkit.runs.storage import write_atomic
+from imgkit.runs.confined import write_atomic as write_confined
 
 __all__ = ["MANIFEST_NAME", "read_manifest", "write_manifest"]
 
@@ -22,7 +22,7 @@ MANIFEST_NAME = "manifest.json"
 def write_manifest(folder: str | os.PathLike[str], manifest: Mapping[str, Any]) -> None:
     """Write ``manifest.json`` atomically (a crash leaves the old one or the new one)."""
     text = json.dumps(manifest, indent=2, sort_keys=False, default=str) + "\n"
-    write_atomic(Path(folder) / MANIFEST_NAME, text.encode("utf-8"))
+    write_confined(folder, MANIFEST_NAME, text.encode("utf-8"))
 
 
 def read_manifest(folder: str | os.PathLike[str]) -> dict[str, Any]:

@@ -147,7 +147,8 @@ def _write_entry(path: Path, content: Mapping[str, Any]) -> None:
     data = json.dumps(content, default=str).encode("utf-8")
     # Plain descriptor calls (no text layer): each system call lets go of the interpreter
     # lock, which the event loop then has to hand back, once an image for every one of them.
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+    # O_NOFOLLOW: a link left in the folder under this name is an error, not a write elsewhere.
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | getattr(os, "O_NOFOLLOW", 0), 0o644)
     try:
         view = memoryview(data)
         while view:

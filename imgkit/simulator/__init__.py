@@ -84,6 +84,7 @@ class SimServer:
         default_block: bool = True,
         log_level: str = "critical",
         batch_duration: float = DEFAULT_BATCH_DURATION_S,
+        control_secret: str | None = None,
         thought_signature_chars: int = DEFAULT_THOUGHT_SIGNATURE_CHARS,
     ) -> None:
         self.host = check_loopback(host)
@@ -102,6 +103,7 @@ class SimServer:
             rate_limits=rate_limits,
             default_block=default_block,
             batch_duration=batch_duration,
+            control_secret=control_secret,
             thought_signature_chars=thought_signature_chars,
         )
         self._server: Any = None
@@ -211,6 +213,13 @@ class SimServer:
         return self.base_url + "/api/rest/v1"
 
     # -- control ------------------------------------------------------------------------------
+
+    @property
+    def control_secret(self) -> str:
+        """The bearer token /_sim/configure and /_sim/reset require (random per simulator
+        unless given): only whoever holds this object, or was handed the secret, can steer
+        it."""
+        return self.state.control_secret
 
     def stats(self) -> dict[str, Any]:
         """The counters served at GET /_sim/stats."""

@@ -20,6 +20,7 @@
 
 from __future__ import annotations
 
+import hmac
 from typing import Any
 
 from starlette.applications import Starlette
@@ -93,15 +94,23 @@ async def _stats(request: Request) -> Response:
 
 
 def _control_refused(request: Request) -> Response | None:
-    """401 unless the request carries a key, as every API route requires: whoever can reach
-    the port must not reset a run's counters or inject faults without one."""
+    """401 unless the request carries the simulator's control secret: any process on this
+    machine can reach the port, and only the simulator's owner may reset its counters or
+    change what it does (faults, latency) while a run measures it."""
+    state: SimState = request.app.state.sim
     scheme, _, token = request.headers.get("authorization", "").partition(" ")
-    if (scheme.lower() == "bearer" and token.strip()) or request.headers.get(
-        "x-goog-api-key", ""
-    ).strip():
+    if scheme.lower() == "bearer" and hmac.compare_digest(
+        token.strip().encode("utf-8", "replace"), state.control_secret.encode("utf-8")
+    ):
         return None
+    state.count_unauthorized()
     return JSONResponse(
-        {"error": "send a key (Authorization: Bearer KEY; the simulator accepts any key)"},
+        {
+            "error": "the control routes need the simulator's control secret "
+            "(Authorization: Bearer SECRET): SimServer.control_secret in the process that "
+            "started it; `imgkit sim` takes it from IMGKIT_SIM_CONTROL_SECRET or writes it to "
+            "--control-secret-file"
+        },
         status_code=401,
     )
 

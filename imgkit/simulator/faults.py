@@ -92,10 +92,26 @@ def _target_matches(target: str, provider: str, model: str) -> bool:
 
 
 def _check_target(target: str, spec: str) -> str:
+    """A target some request can match: ``*``/``rate``, a provider, ``provider/model`` or a
+    model of the catalog (a rule for a name nobody serves would never fire, silently)."""
     target = target.strip()
     if not target:
         raise ValidationError("faults", spec, "rules of the form TARGET:KIND=VALUE")
-    return target
+    provider, slash, model = target.partition("/")
+    if target in _ANY or target in _PROVIDERS:
+        return target
+    from imgkit.catalog.models import default_catalog
+
+    catalog = default_catalog()
+    if (slash and provider in _PROVIDERS and model in catalog) or (not slash and target in catalog):
+        return target
+    raise ValidationError(
+        "faults",
+        target,
+        f"a target: '*', a provider {list(_PROVIDERS)}, PROVIDER/MODEL or a model of the "
+        "catalog (`imgkit models --all`)",
+        detail=f"in {spec!r}",
+    )
 
 
 @dataclass

@@ -143,6 +143,7 @@ class SimState:
         retry_after: float = 1.0,
         rate_limits: dict[str, int] | None = None,
         batch_duration: float = DEFAULT_BATCH_DURATION_S,
+        control_secret: str | None = None,
         thought_signature_chars: int = DEFAULT_THOUGHT_SIGNATURE_CHARS,
     ) -> None:
         if (
@@ -155,6 +156,11 @@ class SimState:
             )
         self.thought_signature_chars = thought_signature_chars
         self.seed = seed
+        #: what the control routes (/_sim/configure, /_sim/reset) require as a bearer token:
+        #: random per simulator unless its owner chose one; never in stats or logs
+        self.control_secret = control_secret or secrets.token_urlsafe(32)
+        #: every change of settings (and reset) since the start, for runs to record
+        self.settings_log: list[dict[str, Any]] = []
         self.latency = parse_latency(latency)
         self.faults = FaultPlan(faults, seed=seed)
         self.default_block = default_block
@@ -206,7 +212,18 @@ class SimState:
             retry_after = _seconds("retry_after", retry_after)
         if batch_duration is not None:
             batch_duration = _batch_duration(batch_duration)
+        given = {
+            "faults": faults,
+            "latency": latency,
+            "block": list(block) if block is not None else None,
+            "url_ttl": url_ttl,
+            "timeout_hold": timeout_hold,
+            "retry_after": retry_after,
+            "rate_limits": dict(rate_limits) if rate_limits is not None else None,
+            "batch_duration": batch_duration,
+        }
         with self._lock:
+            self._log_change({k: v for k, v in given.items() if v is not None})
             if new_faults is not None:
                 self.faults = new_faults
             if new_latency is not None:
@@ -353,7 +370,15 @@ class SimState:
     def reset(self) -> None:
         """Zero every counter (images already stored stay reachable)."""
         with self._lock:
+            self._log_change({"reset": True})
             self._reset_counters()
+
+    def _log_change(self, settings: dict[str, Any]) -> None:
+        # Under the lock. A run compares the log's length before and after it (see
+        # imgkit.runner.provenance.simulator_changes), so entries are only ever appended.
+        self.settings_log.append(
+            {"seq": len(self.settings_log) + 1, "at": _utc_now(), "settings": settings}
+        )
 
     def count_request(self, provider: str, model: str) -> None:
         with self._lock:
@@ -418,7 +443,14 @@ class SimState:
                 "batch_duration": self.batch_duration,
                 "batches": self.batch_jobs.stats() if self.batch_jobs is not None else {},
                 "uptime_s": round(time.time() - self.started_at, 3),
+                "settings_changes": [dict(entry) for entry in self.settings_log],
             }
+
+
+def _utc_now() -> str:
+    import datetime as dt
+
+    return dt.datetime.now(dt.UTC).isoformat(timespec="milliseconds")
 
 
 def hash_seed(*parts: Any) -> int:

@@ -26,6 +26,7 @@ __all__ = [
     "API_KEY_VARIABLES",
     "SCROLL_SIDEWAYS",
     "SIMULATED_NOTE",
+    "TABLE_STYLE",
     "BackgroundTask",
     "escape",
     "figure_png",
@@ -48,6 +49,20 @@ API_KEY_VARIABLES: Mapping[str, tuple[str, ...]] = KEY_VARIABLES
 
 #: The words shown next to anything the simulator drew or priced.
 SIMULATED_NOTE = "SIMULATED: made by imgkit's offline simulator, not by the real service"
+
+#: The panels' tables: a grid, and each header left-aligned over its (left-aligned) cells, as
+#: the report draws them (JupyterLab's own table style leaves cells unruled and centres some
+#: headers).
+TABLE_STYLE = (
+    ".imgkit-table {border-collapse: collapse; margin: 4px 0} "
+    ".imgkit-table th, .imgkit-table td {border: 1px solid #d0d7de; padding: 3px 6px; "
+    "vertical-align: top} "
+    ".imgkit-table th {text-align: left; background: #f6f8fa; font-weight: 600} "
+    ".imgkit-table td {text-align: left} "
+    # ipywidgets' HTML content is a flex item that grows to its widest line: keep it within the
+    # panel so a wide table scrolls sideways inside its box instead of running past the edge.
+    ".widget-html-content:has(> .imgkit-table-wrap) {min-width: 0; max-width: 100%} "
+)
 
 #: Style of a box that scrolls sideways when its table is wider than the panel.
 SCROLL_SIDEWAYS = "overflow-x: auto; max-width: 100%"
@@ -236,7 +251,8 @@ def frame_html(
     # A class of its own, so the one-line rule reaches this table's columns and no other's.
     name = "imgkit-t-" + hashlib.sha1(repr(list(shown.columns)).encode()).hexdigest()[:8]
     rule = ", ".join(f".{name} td:nth-child({k}), .{name} th:nth-child({k})" for k in positions)
-    style = f"<style>{rule} {{white-space: nowrap}}</style>" if positions else ""
+    style = f"<style>{TABLE_STYLE}{rule} {{white-space: nowrap}}</style>" if positions else ""
+    style = style or f"<style>{TABLE_STYLE}</style>"
     table = shown.to_html(
         index=False, escape=True, border=0, classes=["imgkit-table", name], na_rep="", **kwargs
     )

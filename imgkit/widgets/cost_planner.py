@@ -14,7 +14,7 @@ from typing import Any
 import ipywidgets as widgets
 import pandas as pd
 
-from imgkit.catalog.costs import projection_table
+from imgkit.catalog.costs import basis_words, projection_table
 from imgkit.catalog.models import Catalog, default_catalog
 from imgkit.errors import ImgkitError
 from imgkit.widgets._common import (
@@ -213,32 +213,35 @@ class CostPlanner(widgets.VBox):
             return
         self.projection = projection
         self.table = projection[projection["images_per_day"] == per_day].reset_index(drop=True)
-        shown = self.table.assign(
-            price_per_image=self.table["price_per_image"].map(_money(3)),
-            monthly_usd=self.table["monthly_usd"].map(_money(2)),
-        )
         self.message.value = (
             f"<p>Cost of <b>{per_day:,}</b> image{'s' if per_day != 1 else ''} a day for "
             f"<b>{days}</b> days. Prices are the catalog's, each with its source and date; "
             "override them with a price file (IMGKIT_PRICES).</p>"
         )
-        self.output_table.value = frame_html(
-            shown,
-            columns=[
-                "label",
-                "price_per_image",
-                "images_per_day",
-                "days",
-                "monthly_usd",
-                "basis",
-                "source",
-            ],
-            wrap=("source",),
-            max_chars=200,
-        )
+        self.output_table.value = planner_table_html(self.table)
         if self.draw_plot:
             self.figure = _projection_figure(projection)
             show_picture(self.plot, figure_png(self.figure))
+
+
+def planner_table_html(table: pd.DataFrame) -> str:
+    """The planner's table in words, one line a row: the option, its price per image, the
+    month's cost and how it was priced, with each price's source (a sentence and a date) as a
+    numbered note under the table rather than a column that wraps every row over lines. The
+    volume and days are said above the table, once."""
+    sources = list(dict.fromkeys(str(s) for s in table["source"]))
+    shown = pd.DataFrame(
+        {
+            "option": table["label"],
+            "per image": table["price_per_image"].map(_money(3)),
+            "a month": table["monthly_usd"].map(_money(2)),
+            "priced by": table["basis"].map(lambda b: basis_words(str(b))),
+            "source": [f"[{sources.index(str(s)) + 1}]" for s in table["source"]],
+        }
+    )
+    notes = "".join(f"<li>{escape(source)}</li>" for source in sources)
+    sources_html = f'<p><small>Sources:</small></p><ol style="font-size: 0.85em">{notes}</ol>'
+    return frame_html(shown) + sources_html
 
 
 def _money(places: int) -> Any:

@@ -11,11 +11,17 @@ prompt, what it cost and every attempt made.
 The panel refuses what the runner would refuse, before Run is pressed and in words: repeats out
 of range, a negative budget, an estimate above the budget, a live run without one. Run is then
 disabled, with the reason beside it and in its tooltip.
+
+Long because one widget holds the settings' state (a budget that follows the estimate until one
+is typed, the arms' list and what is chosen), the run in the background with its progress, and
+the run's export; the result tabs are in :mod:`imgkit.widgets.drill_results` and the gallery in
+:mod:`imgkit.widgets.gallery`.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import math
 import threading
 import uuid
 from collections.abc import Iterable, Sequence
@@ -61,14 +67,18 @@ MAX_REPEATS = 50
 def arm_choices(
     catalog: Catalog | None = None, *, live: bool = False, today: dt.date | None = None
 ) -> list[tuple[str, str]]:
-    """(label, arm spec) pairs the panel offers, the lesson's models first.
+    """(label, arm spec) pairs the panel offers: the models a request can reach today first,
+    then the deprecated ones, then the retired ones (the lesson's first among them).
 
     Every model with the Images endpoint, the AS-IS control for models that rewrite prompts, and
     the Responses-API arm for models that have it. Retired models are labelled "simulator only";
     with ``live=True`` they are left out.
     """
     catalog = catalog or default_catalog()
-    order = sorted(catalog.values(), key=lambda s: s.name not in LESSON_MODELS)
+    rank = {"active": 0, "deprecated": 1, "retired": 2}
+    order = sorted(
+        catalog.values(), key=lambda s: (rank.get(s.status(today), 0), s.name not in LESSON_MODELS)
+    )
     choices = []
     for spec in order:
         if live and spec.status(today) == "retired":
@@ -164,9 +174,26 @@ class DrillPanel(widgets.VBox):
         self.arms = widgets.SelectMultiple(
             options=choices,
             value=tuple(a for a in arms if a in known),
-            rows=8,
+            rows=10,
             description="Arms",
             layout=widgets.Layout(width="95%", max_width="760px"),
+        )
+        self.arms.add_class("imgkit-arms")
+        self.arms_hint = widgets.HTML(
+            "<small>Pick several: Ctrl-click (Cmd-click on a Mac) adds or removes one arm, "
+            "Shift-click a range. Live models first; retired ones run on the simulator only."
+            "</small>"
+        )
+        self.arms_chosen = widgets.HTML()
+        self.arms_chosen.add_class("imgkit-arms-chosen")
+        # The browser's own highlight of a chosen option is a pale grey once the list loses
+        # focus: paint chosen options so they stay plain to see.
+        self.css = widgets.HTML(
+            "<style>.imgkit-arms select option:checked {background: #1d4ed8 "
+            "linear-gradient(0deg, #1d4ed8 0%, #1d4ed8 100%); color: #ffffff; "
+            "font-weight: 600} .imgkit-arms select:focus option:checked {background: #1d4ed8 "
+            "linear-gradient(0deg, #1d4ed8 0%, #1d4ed8 100%)}</style>",
+            layout=widgets.Layout(display="none"),
         )
         # Unbounded boxes: a value out of range stays as typed and is refused in words (see
         # update_estimate), rather than silently clamped.
@@ -181,6 +208,10 @@ class DrillPanel(widgets.VBox):
             tooltip="a run whose estimate exceeds this does not start (0: no limit; live runs "
             "need one)",
         )
+        # No budget given: the box offers the estimate rounded up to the next whole dollar (a
+        # cap the run shown fits under) and follows it, until a budget is typed.
+        self._budget_follows = budget is None
+        self._setting_budget = False
         # Batch mode (imgkit.runner.batch): half price, results within the vendor's 24 hours.
         self.batch = widgets.Checkbox(
             value=False, description="Batch API (half price, up to 24 h)", indent=False
@@ -199,6 +230,15 @@ class DrillPanel(widgets.VBox):
         self.gallery = Gallery()
         self.run_path = widgets.HTML()
         self.run_path.add_class("imgkit-run-path")
+        # The run's frame as a file for a spreadsheet or pandas, written into the run folder.
+        self.export_csv = widgets.Button(description="Save as CSV", icon="download")
+        self.export_parquet = widgets.Button(description="Save as Parquet", icon="download")
+        self.export_csv.on_click(lambda _b: self.export("csv"))
+        self.export_parquet.on_click(lambda _b: self.export("parquet"))
+        self.export_status = widgets.HTML()
+        self.export_box = widgets.HBox([self.export_csv, self.export_parquet, self.export_status])
+        self.export_box.add_class("imgkit-export")
+        self.export_box.layout.display = "none"
         self.results = DrillResults()
         self.tabs = self.results
         # The result widgets, under the names the panel has always had.
@@ -215,7 +255,10 @@ class DrillPanel(widgets.VBox):
             [
                 widgets.HBox([self.backend, self.backend_note]),
                 self.prompt,
+                self.css,
                 self.arms,
+                self.arms_hint,
+                self.arms_chosen,
                 widgets.HBox([self.n, self.budget, self.batch]),
                 widgets.HBox([self.size, self.quality, self.style]),
                 self.estimate,
@@ -231,12 +274,15 @@ class DrillPanel(widgets.VBox):
                 self.batch_status,
                 self.gallery,
                 self.run_path,
+                self.export_box,
                 self.tabs,
             ]
         )
         self.add_class("imgkit-drill-panel")
         self.run_button.on_click(lambda _b: self.run_drill())
         self.stop_button.on_click(lambda _b: self.stop())
+        # First: a typed budget stops the box following the estimate before it is re-priced.
+        self.budget.observe(self._budget_typed, names="value")
         for control in (
             self.prompt,
             self.n,
@@ -310,7 +356,31 @@ class DrillPanel(widgets.VBox):
             dropdown.options = options
             dropdown.value = keep
         self.style.layout.display = "flex" if any(s.styles for s in specs) else "none"
+        self._show_chosen()
         self.update_estimate()
+
+    def _set_budget(self, value: float) -> None:
+        """Put ``value`` in the budget box as the panel's suggestion, not as typed."""
+        if self.budget.value == value:
+            return
+        self._setting_budget = True
+        try:
+            self.budget.value = value
+        finally:
+            self._setting_budget = False
+
+    def _budget_typed(self, _change: Any) -> None:
+        # A budget typed (or set from code) is kept: the box stops following the estimate.
+        if not self._setting_budget:
+            self._budget_follows = False
+
+    def _show_chosen(self) -> None:
+        chosen = list(self.arms.value)
+        self.arms_chosen.value = (
+            f"<b>Chosen ({len(chosen)}):</b> " + ", ".join(escape(a) for a in chosen)
+            if chosen
+            else "<b>No arm chosen.</b>"
+        )
 
     def _backend_changed(self) -> None:
         live = self.backend_name == "live"
@@ -384,6 +454,11 @@ class DrillPanel(widgets.VBox):
                 f"<small>({escape(basis_words(cost.basis))})</small></li>"
             )
         live = self.backend_name == "live"
+        suggested = float(max(1, math.ceil(round(total, 6))))
+        if self._budget_follows and not unknown:
+            # On the simulator the box offers a cap the run shown fits under; a live run spends
+            # real money, so its budget is typed by the person who pays (the estimate is said).
+            self._set_budget(0.0 if live else suggested)
         head = (
             f"<b>Estimated cost: {usd(total, 4)}</b>"
             + (" plus arms without a price" if unknown else "")
@@ -403,7 +478,10 @@ class DrillPanel(widgets.VBox):
             warn = f"<br><b>Over budget:</b> {escape(reason)}. Run is disabled."
         elif live and not budget:
             reason = "live runs spend real money and need a budget"
-            warn = f"<br><b>Set a budget:</b> {escape(reason)}. Run is disabled."
+            warn = (
+                f"<br><b>Set a budget:</b> {escape(reason)} (the estimate rounded up is "
+                f"{usd(suggested, 2)}). Run is disabled."
+            )
         self.estimate.value = f"{head}<ul>{''.join(rows)}</ul>{warn}"
         self._block(reason)
 
@@ -503,6 +581,7 @@ class DrillPanel(widgets.VBox):
         self._seen = set()
         self._failed = {}
         self.gallery.clear()
+        self.gallery.set_arms(arm.name for arm in arms)
         self.bars = {}
         for arm in arms:
             bar = widgets.IntProgress(value=0, min=0, max=n, description=arm.name[:20])
@@ -511,6 +590,8 @@ class DrillPanel(widgets.VBox):
             self.bars[arm.name] = (bar, label)
         self.progress_box.children = [widgets.HBox(pair) for pair in self.bars.values()]
         self.run_path.value = ""
+        self.export_box.layout.display = "none"
+        self.export_status.value = ""
         self.batch_status.value = ""
         self.results.clear()
 
@@ -583,4 +664,21 @@ class DrillPanel(widgets.VBox):
             f"<p>Run folder: <code>{escape(run.path)}</code>. Reopen it any time with "
             f"<code>imgkit.open_run({escape(repr(str(run.path)))})</code>.</p>"
         )
+        self.export_box.layout.display = "flex"
         self.results.show(run, frame, n_boot=self.n_boot, n_perm=self.n_perm)
+
+    def export(self, format: str = "csv") -> Path | None:
+        """Write the run's frame into its folder as ``format`` ("csv" or "parquet", see
+        :func:`imgkit.runs.export.export_frame`); say where, or why not. Returns the path."""
+        from imgkit.runs.export import export_frame
+
+        if self.run is None:
+            self.export_status.value = "<i>Run a drill first.</i>"
+            return None
+        try:
+            path = export_frame(self.run, format=format)
+        except ImgkitError as exc:
+            self.export_status.value = f"<b>Not saved:</b> {escape(exc)}"
+            return None
+        self.export_status.value = f"Saved <code>{escape(path)}</code>"
+        return path

@@ -18,6 +18,7 @@ import pandas as pd
 from imgkit.errors import ImgkitError
 from imgkit.widgets._common import (
     SCROLL_SIDEWAYS,
+    TABLE_STYLE,
     escape,
     figure_png,
     frame_html,
@@ -227,6 +228,7 @@ class DrillResults(widgets.Tab):
             + silent_note
             + prefix_note
             + f"<div class='imgkit-table-wrap' style='{SCROLL_SIDEWAYS}'>"
+            f"<style>{TABLE_STYLE}</style>"
             "<table class='imgkit-table'><tr><th>image</th><th>edit distance from your prompt"
             "</th><th>revised prompt against your prompt (struck: dropped, underlined: added)"
             f"</th></tr>{''.join(rows)}</table></div>"
@@ -337,7 +339,8 @@ def _latency_html(frame: pd.DataFrame, simulated: bool, batched: set[str]) -> st
                 for arm, v in zip(table["arm"], table["latency_median_s"], strict=True)
             ],
             "90th percentile": table["latency_p90_s"].map(seconds),
-            "streamed": table["streamed"],
+            # As the report says it: how many streamed, or "no".
+            "streamed": table["streamed"].map(lambda n: str(int(n)) if n else "no"),
             "first partial image": table["first_partial_median_s"].map(seconds),
             "final image": table["final_image_median_s"].map(seconds),
         }

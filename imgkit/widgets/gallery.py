@@ -1,6 +1,7 @@
 """A gallery of generated images that fills as they arrive; click one to see it large.
 
-Each tile is the thumbnail with the arm's name under it; clicking either opens the image at a
+One row per arm, its images in repeat order. Each tile is the thumbnail with the arm's name
+under it; clicking either opens the image at a
 readable size with the prompt it was asked, the revised prompt the service reported and a word
 diff between the two (:func:`imgkit.analysis.divergence.html_diff`, which escapes its text).
 
@@ -26,7 +27,7 @@ from PIL import Image
 from imgkit.analysis.divergence import html_diff
 from imgkit.widgets._common import escape, simulated_badge
 
-__all__ = ["Gallery", "GalleryItem", "thumbnail_png"]
+__all__ = ["ArmRow", "Gallery", "GalleryItem", "thumbnail_png"]
 
 _THUMB = 160
 _LARGE = 512
@@ -45,6 +46,11 @@ def thumbnail_png(image: bytes | str | Path, size: int = _THUMB) -> bytes:
         out = io.BytesIO()
         picture.save(out, format="PNG")
     return out.getvalue()
+
+
+def _short(text: str, limit: int = 60) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= limit else text[: limit - 1].rstrip() + "…"
 
 
 def _text(value: Any) -> str | None:
@@ -89,38 +95,130 @@ class GalleryItem:
         )
 
 
+class ArmRow(widgets.VBox):
+    """One arm's images in the gallery: a heading and its thumbnails in repeat order."""
+
+    def __init__(self, arm: str) -> None:
+        self.arm = arm
+        self.items: list[GalleryItem] = []
+        self.heading = widgets.HTML(f"<b>{escape(arm)}</b>")
+        self.tiles = widgets.GridBox(
+            [],
+            layout=widgets.Layout(
+                grid_template_columns=f"repeat(auto-fill, {_THUMB + 16}px)", grid_gap="6px"
+            ),
+        )
+        super().__init__([self.heading, self.tiles])
+        self.add_class("imgkit-gallery-row")
+
+    def show_only(self, prompt: str | None) -> int:
+        """Show the tiles of ``prompt`` (None: all); return how many are shown."""
+        shown = 0
+        for item, tile in zip(self.items, self.tiles.children, strict=True):
+            keep = prompt is None or item.prompt == prompt
+            tile.layout.display = None if keep else "none"
+            shown += keep
+        return shown
+
+    def insert(self, item: GalleryItem, tile: Any) -> None:
+        """Put ``tile`` among the others in repeat order (images arrive in any order)."""
+        key = -1 if item.repeat is None else item.repeat
+        place = sum(1 for i in self.items if (-1 if i.repeat is None else i.repeat) <= key)
+        self.items.insert(place, item)
+        tiles = list(self.tiles.children)
+        tiles.insert(place, tile)
+        self.tiles.children = tuple(tiles)
+        count = len(self.items)
+        self.heading.value = (
+            f"<b>{escape(self.arm)}</b> <small>{count} image{'s' if count != 1 else ''}</small>"
+        )
+
+
 class Gallery(widgets.VBox):
-    """Thumbnails in a grid, plus a detail view of the one last clicked.
+    """Thumbnails one row per arm (in the order :meth:`set_arms` gives, then as arms first
+    appear), each row in repeat order, plus a detail view of the one last clicked.
 
     :meth:`add` may be called from a worker thread while a run is going on.
     """
 
     def __init__(self, **kwargs: Any) -> None:
         self.items: list[GalleryItem] = []
+        self.arm_rows: list[ArmRow] = []
+        self._arm_order: list[str] = []
         self._lock = threading.Lock()
-        self.grid = widgets.GridBox(
-            [],
-            layout=widgets.Layout(
-                grid_template_columns=f"repeat(auto-fill, {_THUMB + 16}px)", grid_gap="6px"
-            ),
-        )
+        self.grid = widgets.VBox([])
         self.grid.add_class("imgkit-gallery")
+        # Filters: by arm and by prompt ("" = all), offered once there is something to filter.
+        self.arm_filter = widgets.Dropdown(options=[("all arms", "")], value="", description="Arm")
+        self.prompt_filter = widgets.Dropdown(
+            options=[("all prompts", "")], value="", description="Prompt"
+        )
+        self.filters = widgets.HBox([self.arm_filter, self.prompt_filter])
+        self.filters.add_class("imgkit-gallery-filter")
+        self.filters.layout.display = "none"
+        self.arm_filter.observe(lambda _c: self.apply_filter(), names="value")
+        self.prompt_filter.observe(lambda _c: self.apply_filter(), names="value")
         self.detail_image = widgets.Image(format="png", layout=widgets.Layout(max_width="520px"))
         self.detail_text = widgets.HTML()
         self.detail = widgets.HBox([self.detail_image, self.detail_text])
         self.detail.layout.display = "none"
         self.detail.add_class("imgkit-gallery-detail")
         self.status = widgets.HTML("<i>No images yet.</i>")
-        super().__init__([self.status, self.grid, self.detail], **kwargs)
+        super().__init__([self.status, self.filters, self.grid, self.detail], **kwargs)
 
     def __len__(self) -> int:
         return len(self.items)
+
+    def set_arms(self, arms: Any) -> None:
+        """The arms in the order their rows are to be shown (the run's order)."""
+        with self._lock:
+            self._arm_order = [str(a) for a in arms]
+
+    def _row(self, arm: str) -> ArmRow:
+        """``arm``'s row, made (and put in its place) on its first image; call under the lock."""
+        for row in self.arm_rows:
+            if row.arm == arm:
+                return row
+        row = ArmRow(arm)
+        rank = {a: k for k, a in enumerate(self._arm_order)}
+        rows = [*self.arm_rows, row]
+        rows.sort(key=lambda r: rank.get(r.arm, len(rank)))  # stable: newcomers keep arrival
+        self.arm_rows = rows
+        self.grid.children = tuple(rows)
+        return row
+
+    def apply_filter(self) -> None:
+        """Show the rows and tiles the arm and prompt filters choose."""
+        arm, prompt = self.arm_filter.value or None, self.prompt_filter.value or None
+        with self._lock:
+            for row in self.arm_rows:
+                shown = row.show_only(prompt)
+                visible = (arm is None or row.arm == arm) and shown > 0
+                row.layout.display = None if visible else "none"
+
+    def _offer_filters(self) -> None:
+        """Keep the filters' choices to the arms and prompts shown; call under the lock."""
+        arms = [row.arm for row in self.arm_rows]
+        prompts = list(dict.fromkeys(i.prompt for i in self.items if i.prompt is not None))
+        arm_options = [("all arms", ""), *((a, a) for a in arms)]
+        prompt_options = [("all prompts", ""), *((_short(p), p) for p in prompts)]
+        if list(self.arm_filter.options) != arm_options:
+            keep = self.arm_filter.value if self.arm_filter.value in arms else ""
+            self.arm_filter.options = arm_options
+            self.arm_filter.value = keep
+        if list(self.prompt_filter.options) != prompt_options:
+            keep = self.prompt_filter.value if self.prompt_filter.value in prompts else ""
+            self.prompt_filter.options = prompt_options
+            self.prompt_filter.value = keep
+        self.filters.layout.display = "flex" if len(arms) > 1 or len(prompts) > 1 else "none"
 
     def clear(self) -> None:
         """Remove every image and close the detail view."""
         with self._lock:
             self.items = []
+            self.arm_rows = []
             self.grid.children = ()
+            self.filters.layout.display = "none"
             self.detail.layout.display = "none"
             self.status.value = "<i>No images yet.</i>"
 
@@ -152,7 +250,13 @@ class Gallery(widgets.VBox):
         tile.add_class("imgkit-tile")
         with self._lock:
             self.items.append(item)
-            self.grid.children = (*self.grid.children, tile)
+            row = self._row(item.arm)
+            row.insert(item, tile)
+            prompt = self.prompt_filter.value or None
+            tile.layout.display = None if prompt is None or item.prompt == prompt else "none"
+            arm = self.arm_filter.value or None
+            row.layout.display = None if arm is None or row.arm == arm else "none"
+            self._offer_filters()
             count = len(self.items)
         simulated = any(i.simulated for i in self.items)
         self.status.value = (
