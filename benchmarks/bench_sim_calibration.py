@@ -250,7 +250,8 @@ def main() -> None:
         rows.append((label, min(values) if "(min)" in label else max(values), target))
     for label, value, target in rows:
         low_t, high_t = TARGETS[target]
-        print(f"{label:45} {value:9.2f}   {low_t:g}-{high_t:g}   {_mark(value, TARGETS[target])}")
+        mark = _mark(value, TARGETS[target])
+        print(f"{label:45} {value:9.2f}   {low_t:.2f}-{high_t:.2f}   {mark}")
     distinct = rewrites["distinct"][0]
     print(f"{'dall-e-3 rewrites, distinct of ' + str(args.repeats):45} {distinct:9d}   all")
     as_is = min(rewrites["as_is_kept"])

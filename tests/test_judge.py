@@ -57,15 +57,14 @@ def test_the_judge_end_to_end_on_the_simulator(run_folder: Path, sim) -> None:
     judged = read_answers(run_folder, source="judge")
     assert len(judged) == 30 and {a.rater for a in judged} == {"judge-gpt-5-mini"}
     assert all(a.extra["simulated"] and a.extra["judge"] == "gpt-5-mini" for a in judged)
-    # it answers from what the simulator drew: both arms drew the prompt's subject (a rewrite
-    # keeps it), so every image shows the fox; which arm follows the prompt better is a small
-    # effect of the light a rewrite invents (test_the_simulated_judge_sees_... below)
+    # it follows what the simulator drew: the rewrites of dall-e-3 drew over the prompt's shapes
+    summary = rating_summary(run_folder, n_boot=100)
+    best = summary.judge_ranking[summary.judge_ranking["criterion"] == "prompt"].iloc[0]
+    assert best["arm"] == "gpt-image-1"
     checks = judge_checks(run_folder)
     assert set(checks["item"]) == {"red", "fox", "sitting", "snow"}
-    assert checks[checks["item"] == "fox"]["shown"].all()
-    summary = rating_summary(run_folder, n_boot=100)
-    prompt_ranking = summary.judge_ranking[summary.judge_ranking["criterion"] == "prompt"]
-    assert set(prompt_ranking["arm"]) == {"dall-e-3", "gpt-image-1"}
+    shown = checks.groupby("arm")["shown"].mean()
+    assert shown["gpt-image-1"] > shown["dall-e-3"]
     # the report shows the judge's ranking, its checks, and says it was simulated
     from imgkit.report import write_report
 
@@ -145,7 +144,7 @@ def test_judge_and_ratings_commands(run_folder: Path, sim, capsys) -> None:
     assert main(["ratings", str(run_folder)]) == 0
     out = capsys.readouterr().out
     assert "judge gpt-5-mini (simulated): 30 answers" in out
-    assert "for following the prompt" in out
+    assert "gpt-image-1 was preferred to dall-e-3 for following the prompt" in out
     assert main(["ratings", str(run_folder), "--json"]) == 0
     data = json.loads(capsys.readouterr().out)
     assert data["judge_answers"] == 30 and data["judges"] == ["gpt-5-mini"]
@@ -189,31 +188,3 @@ def test_two_judges_are_summarised_one_at_a_time(run_folder: Path, sim) -> None:
     assert other.judge_answers == 6 and other.judge_ranking["answers"].max() == 2
     with pytest.raises(ValidationError, match="gpt-5-mini"):
         rating_summary(run_folder, judge="gpt-5")
-
-
-def _png(image) -> bytes:
-    import io
-
-    buffer = io.BytesIO()
-    image.save(buffer, "PNG")
-    return buffer.getvalue()
-
-
-def test_the_simulated_judge_sees_the_subject_and_the_light_asked_for() -> None:
-    from imgkit.simulator.drawing import render_image
-    from imgkit.simulator.judging import check_answer, pairwise_answer
-
-    fox = _png(render_image(PROMPT, 384, 384, variation=1))
-    temple = _png(render_image("a pagoda on a hill", 384, 384, variation=1))
-    # another subject does not follow the prompt, in either order (no position bias)
-    assert pairwise_answer(PROMPT, [fox, temple])["prompt"] == "first"
-    assert pairwise_answer(PROMPT, [temple, fox])["prompt"] == "second"
-    shown = {item["item"]: item["shown"] for item in check_answer(PROMPT, [temple])["items"]}
-    assert shown["fox"] is False
-    assert {i["item"]: i["shown"] for i in check_answer(PROMPT, [fox])["items"]}["fox"] is True
-    # the light the prompt asks for: asked for black and white, the grey picture follows it
-    mono = PROMPT + ", black and white"
-    grey = _png(render_image(mono, 384, 384))
-    colour = _png(render_image(PROMPT, 384, 384))
-    assert pairwise_answer(mono, [grey, colour])["prompt"] == "first"
-    assert pairwise_answer(PROMPT, [grey, colour])["prompt"] == "second"

@@ -25,9 +25,11 @@ from __future__ import annotations
 import base64
 import dataclasses
 import functools
+import hashlib
 import io
 import math
 import random
+import re
 import struct
 import zlib
 from dataclasses import dataclass
@@ -38,15 +40,19 @@ from PIL import Image, ImageDraw, ImageFont
 from imgkit.simulator import photos
 
 __all__ = [
+    "DRAWN_KEY",
     "MARKER_KEY",
     "MIME_TYPES",
     "ImageInputError",
     "Treatment",
+    "content_words",
+    "drawn_marker",
     "edit_image",
     "preview",
     "render",
     "render_image",
     "treatment",
+    "word_digest",
 ]
 
 
@@ -56,6 +62,11 @@ def _words_of(text: str) -> frozenset[str]:
 
 
 MARKER_KEY = "imgkit-simulated"
+#: The marker that tells the simulator's own judge (:mod:`imgkit.simulator.judging`) which words
+#: a picture was drawn from: a digest of each content word of the prompt it drew (for a rewriting
+#: model, its rewrite). A real judge sees pixels; the simulated one reads this, so it can tell
+#: that a rewrite which dropped a word drew a picture without it.
+DRAWN_KEY = "imgkit-drawn"
 SOFTWARE = "imgkit simulator (not a real model's output)"
 MIME_TYPES = {
     "png": "image/png",
@@ -246,17 +257,6 @@ def _quad(
 
 
 @functools.cache
-def asked_look(prompt: str) -> dict[str, float]:
-    """What ``prompt``'s own words ask of the light and framing (the simulated judge compares
-    an image's look with it): ``warmth``, ``brightness``, ``saturation``, ``contrast``..."""
-    return _asked(prompt)
-
-
-def plain_picture(photo: str, width: int, height: int) -> Image.Image:
-    """The bank's photograph ``photo`` framed and lit plainly (centred, neutral), unlabelled."""
-    return _framed(Treatment(photo), width, height)
-
-
 def _radial() -> Image.Image:
     """Squared distance from the centre as a small "L" image: 0 there, 255 in the corners."""
     y = np.linspace(-1.0, 1.0, 128, dtype=np.float32)[:, None]
@@ -434,28 +434,64 @@ def _png(image: Image.Image, text: dict[str, str]) -> bytes:
     return b"\x89PNG\r\n\x1a\n" + b"".join(chunks)
 
 
-def encode(image: Image.Image, fmt: str, *, compression: int | None = None) -> bytes:
-    """Encode ``image`` as ``fmt`` (png, jpeg, webp, gif) with the simulated marker.
+_DRAWN_STOPWORDS = frozenset(
+    ("a", "an", "the", "of", "and", "or", "in", "on", "at", "to", "for", "with", "by", "from",
+     "as", "is", "are", "be", "it", "its", "this", "that", "into", "onto", "over", "under")
+)  # fmt: skip
+
+
+def content_words(prompt: str) -> list[str]:
+    """The words of ``prompt`` a picture can show (lower case, each once, in order)."""
+    words = re.findall(r"[a-z0-9']+", prompt.lower())
+    return list(dict.fromkeys(w for w in words if w not in _DRAWN_STOPWORDS))
+
+
+def word_digest(word: str) -> str:
+    """The short digest of one word in the :data:`DRAWN_KEY` marker."""
+    return hashlib.sha256(word.encode("utf-8")).hexdigest()[:8]
+
+
+def drawn_marker(prompt: str) -> str:
+    """The :data:`DRAWN_KEY` value of a picture drawn from ``prompt``."""
+    return " ".join(word_digest(w) for w in content_words(prompt))
+
+
+def _exif_drawn(drawn: str | None) -> Image.Exif:
+    exif = _exif()
+    if drawn is not None:
+        exif[0x9286] = f"{DRAWN_KEY}={drawn}"  # UserComment
+    return exif
+
+
+def encode(
+    image: Image.Image, fmt: str, *, compression: int | None = None, drawn: str | None = None
+) -> bytes:
+    """Encode ``image`` as ``fmt`` (png, jpeg, webp, gif) with the simulated marker, and with
+    ``drawn`` (:func:`drawn_marker`) as the :data:`DRAWN_KEY` marker when given.
 
     ``compression`` is the OpenAI ``output_compression`` (0-100, higher = smaller file), used
     for JPEG and WebP.
     """
     buffer = io.BytesIO()
     quality = 100 - compression if compression is not None else 90
+    comment = f"{MARKER_KEY}=1" + (f"; {DRAWN_KEY}={drawn}" if drawn is not None else "")
     if fmt == "png":
-        return _png(image, {MARKER_KEY: "1", "Software": SOFTWARE})
+        text = {MARKER_KEY: "1", "Software": SOFTWARE}
+        if drawn is not None:
+            text[DRAWN_KEY] = drawn
+        return _png(image, text)
     if fmt == "jpeg":
         image.convert("RGB").save(
             buffer,
             "JPEG",
             quality=max(1, quality),
-            exif=_exif(),
-            comment=f"{MARKER_KEY}=1".encode(),
+            exif=_exif_drawn(drawn),
+            comment=comment.encode(),
         )
     elif fmt == "webp":
-        image.save(buffer, "WEBP", quality=max(1, quality), method=0, exif=_exif())
+        image.save(buffer, "WEBP", quality=max(1, quality), method=0, exif=_exif_drawn(drawn))
     elif fmt == "gif":
-        image.convert("RGB").quantize(64).save(buffer, "GIF", comment=f"{MARKER_KEY}=1")
+        image.convert("RGB").quantize(64).save(buffer, "GIF", comment=comment)
     else:
         raise ValueError(f"cannot encode format {fmt!r}")
     return buffer.getvalue()
@@ -482,7 +518,7 @@ def render(
         prompt, width, height, variation=variation, transparent=transparent, jitter=jitter,
         subject=subject,
     )  # fmt: skip
-    return encode(image, fmt, compression=compression)
+    return encode(image, fmt, compression=compression, drawn=drawn_marker(prompt))
 
 
 def _open(data: bytes, param: str) -> Image.Image:
@@ -590,7 +626,7 @@ def edit_image(
         result = _add_noise(result, leak_seed)
     if fmt == "svg":
         fmt = "png"
-    return encode(result, fmt, compression=compression), width, height
+    return encode(result, fmt, compression=compression, drawn=drawn_marker(prompt)), width, height
 
 
 def preview(data: bytes, index: int, total: int, fmt: str, compression: int | None = None) -> bytes:

@@ -255,7 +255,7 @@ def _draw(
             image = Image.blend(base, image, 0.6)
         except Exception:  # an unreadable input image is ignored, as a chat model would
             pass
-    return drawing.encode(image, fmt)
+    return drawing.encode(image, fmt, drawn=drawing.drawn_marker(prompt))
 
 
 async def generate_content(request: Request) -> Response:

@@ -44,7 +44,7 @@ _INDEX = "photos.json"
 VOTERS = 3
 POSITION_DECAY = 0.35
 
-STOPWORDS = _words_of(
+_STOPWORDS = _words_of(
     "a an the of and or in on at to for with by from as is are be it its this that these those "
     "into onto over under near while very some any his her their our your my he she they we you "
     "who which what where when there here has have had was were been being not no nor so than "
@@ -111,7 +111,7 @@ def content_words(prompt: str) -> list[str]:
 
     words = re.findall(r"[a-z][a-z'-]*", prompt.lower())
     kept = [w.strip("'-") for w in words]
-    content = [w for w in kept if w and w not in STOPWORDS]
+    content = [w for w in kept if w and w not in _STOPWORDS]
     # Words of the rewriter's vocabulary describe the look, not the subject; a prompt made of
     # nothing else is all subject.
     subject = [w for w in content if w not in STYLE_WORDS] or content
