@@ -126,6 +126,10 @@ class ReplayServer:
             for method, pattern, queue in self._routes:
                 if method == seen.method and pattern.match(seen.path) and queue:
                     return queue[0] if queue[0].repeat else queue.popleft()
+        if seen.method == "GET" and seen.path.split("?")[0] == "/_sim/stats":
+            # What imgkit asks of a --sim-url before a run: a stand-in for the simulator, so
+            # it says it is one (nothing here is live), and that it replays.
+            return Answer(200, {"simulated": True, "replay": True, "seed": None, "latency": 0})
         message = f"replay server: nothing queued for {seen.method} {seen.path}"
         return Answer(599, {"error": {"message": message, "code": "unexpected_request"}})
 

@@ -32,7 +32,10 @@ def chain_for(sim):
         sim.configure(faults=faults)
         sim.reset()
         kwargs.setdefault("retry_delay_s", 0)
-        kwargs.setdefault("timeout_s", 1.0)
+        # each request's total deadline (imgkit.providers.deadline), not a gap between bytes:
+        # 300 requests 16 at a time on a loaded machine may take more than a second each; the
+        # tests that want a timeout ask for a short one
+        kwargs.setdefault("timeout_s", 30.0)
         kwargs.setdefault("provider_options", {"leonardo": {"poll_interval_s": 0.01}})
         chain = Chain(links, server=sim, **kwargs)
         made.append(chain)

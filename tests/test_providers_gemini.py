@@ -41,12 +41,17 @@ def test_size_maps_to_aspect_ratio_and_tier(gemini, size, tier, price):
     assert f"{result.width}x{result.height}" == size
     assert result.metadata["image_size"] == tier
     # Costed from the answer's usageMetadata at 3.1 Flash Image's token rates (USD per 1M:
-    # $0.50 in, $60 image out), not the per-image estimate ``price`` (issue 25).
+    # $0.50 in, $60 image out, $3 text and thinking out), not the per-image estimate ``price``
+    # (issue 25).
     usage = result.usage
     image_tokens = sum(
         d["token_count"] for d in usage["candidates_tokens_details"] if d["modality"] == "IMAGE"
     )
-    expected = (usage["prompt_token_count"] * 0.50 + image_tokens * 60.0) / 1e6
+    text_tokens = usage["candidates_token_count"] - image_tokens
+    thinking = usage.get("thoughts_token_count", 0)  # Gemini 3 thinks, at the text rate ($3)
+    expected = (
+        usage["prompt_token_count"] * 0.50 + image_tokens * 60.0 + (text_tokens + thinking) * 3.0
+    ) / 1e6
     assert result.cost_basis == "usage" and result.cost_usd == pytest.approx(expected)
     assert result.cost_usd == pytest.approx(price, rel=0.25)  # the estimate is close
     assert result.revised_prompt is None and result.simulated and result.request_id

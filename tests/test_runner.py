@@ -288,9 +288,11 @@ def test_a_transient_failure_then_success(tmp_path, sim_factory, fault, kind):
 
 
 def test_timeout_is_retried_once(tmp_path, sim_factory):
-    sim = sim_factory(faults="openai/dall-e-3:timeout=x1", timeout_hold=5)
+    # timeout_s is each request's total deadline (imgkit.providers.deadline): long enough for
+    # the retry to be drawn on a loaded machine, shorter than the held request
+    sim = sim_factory(faults="openai/dall-e-3:timeout=x1", timeout_hold=10)
     run = drill(
-        "a red cube", ["dall-e-3"], 1, out=tmp_path, sim_url=sim.base_url, timeout_s=0.5, **quiet()
+        "a red cube", ["dall-e-3"], 1, out=tmp_path, sim_url=sim.base_url, timeout_s=3.0, **quiet()
     )
     attempts = run.attempts_frame()
     assert list(attempts["status"]) == ["failed", "ok"]
@@ -304,14 +306,14 @@ def test_timeout_is_retried_once(tmp_path, sim_factory):
 def test_a_timed_out_attempt_counts_against_the_budget(tmp_path, sim_factory):
     # Budget for exactly one image: the timed-out try may already have been billed, so
     # retrying it could pay twice and pass the budget. The runner must stop instead.
-    sim = sim_factory(faults="openai/dall-e-3:timeout=x1", timeout_hold=5)
+    sim = sim_factory(faults="openai/dall-e-3:timeout=x1", timeout_hold=10)
     run = drill(
         "a red cube",
         ["dall-e-3"],
         1,
         out=tmp_path,
         sim_url=sim.base_url,
-        timeout_s=0.5,
+        timeout_s=3.0,
         budget=0.04,
         **quiet(),
     )
