@@ -145,8 +145,8 @@ _WITH_A_FILE_SIZE_LIMIT = textwrap.dedent(
 
 
 def test_a_write_error_anywhere_stops_the_run_with_one_clear_message(tmp_path, sim):
-    # Files may not grow past 300 kB: the gpt-image-1 images (about 380 kB) cannot be written,
-    # the dall-e-3 ones can. Portable (no mount needed), and the same path as a full disk.
+    # Files may not grow past 300 kB: the simulator's 1024 px photographs are larger, so at least
+    # one image cannot be written. Portable (no mount needed), and the same path as a full disk.
     folder = tmp_path / "limited"
     done = subprocess.run(
         [
@@ -166,7 +166,9 @@ def test_a_write_error_anywhere_stops_the_run_with_one_clear_message(tmp_path, s
     assert not (attempts["status"] == "sending").any()
     lost = attempts[attempts["error_kind"] == "not_stored"]
     assert len(lost) >= 1 and lost["may_have_been_billed"].all()
-    assert set(lost["model"]) == {"gpt-image-1"}
+    # every image the run kept is whole on disk: a write that failed left nothing half-written
+    checked = run.verify()
+    assert checked["problem"].isna().all(), checked[checked["problem"].notna()]
     assert "received but could not be stored" in done.stderr
     assert run.status == "stopped_storage"
 
