@@ -13,6 +13,8 @@ import sys
 import urllib.request
 from pathlib import Path
 
+import pytest
+
 import imgkit
 from imgkit.cli.main import main
 from imgkit.ratings.session import RatingSession
@@ -64,16 +66,21 @@ def test_a_class_rates_on_three_laptops_merges_and_reads_the_report(tmp_path: Pa
     assert f"{90 - skipped} blind answers (and {skipped} skipped) from 3 raters" in html
 
 
-def test_imgkit_rate_serves_the_page_until_interrupted(tmp_path: Path) -> None:
+@pytest.mark.parametrize("sigint", ["default", "ignored"])
+def test_imgkit_rate_serves_the_page_until_interrupted(tmp_path: Path, sigint: str) -> None:
+    """Ctrl-C stops the page, also when the process inherited SIGINT ignored, as a command a
+    shell starts in the background does (it served on for ever: a CI run started with '&')."""
     run = imgkit.drill(
         ["a red fox"], ["dall-e-3", "gpt-image-1"], n=2, out=tmp_path, progress=False, log=None
     )
+    inherited = signal.SIG_IGN if sigint == "ignored" else signal.SIG_DFL
     process = subprocess.Popen(
         [sys.executable, "-m", "imgkit", "rate", str(run.path), "--rater", "ann"],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
         env={**os.environ, "PYTHONDONTWRITEBYTECODE": "1"},
+        preexec_fn=lambda: signal.signal(signal.SIGINT, inherited),
     )
     try:
         line = process.stdout.readline()
@@ -86,7 +93,11 @@ def test_imgkit_rate_serves_the_page_until_interrupted(tmp_path: Path) -> None:
         assert "dall-e-3" not in page and "gpt-image-1" not in page
     finally:
         process.send_signal(signal.SIGINT)
-        out, err = process.communicate(timeout=20)
+        try:
+            out, err = process.communicate(timeout=20)
+        except subprocess.TimeoutExpired:
+            process.kill()  # never leave the page serving after the test
+            out, err = process.communicate()
     assert process.returncode == 0, err
     assert "0 answers kept in" in out
 

@@ -14,7 +14,8 @@ from __future__ import annotations
 import argparse
 import json
 import math
-import time
+import signal
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -39,12 +40,20 @@ def _run_rate(args: argparse.Namespace) -> int:
         import webbrowser
 
         webbrowser.open(server.url)
+    # Ctrl-C or SIGTERM stops the page. Both are handled here, not left to Python's default:
+    # a process started in the background by a shell inherits SIGINT ignored, and then Ctrl-C's
+    # signal (or a test's) never reached it and the page served on for ever.
+    stopping = threading.Event()
+    previous = {
+        number: signal.signal(number, lambda *_: stopping.set())
+        for number in (signal.SIGINT, signal.SIGTERM)
+    }
     try:
-        while True:
-            time.sleep(3600)
-    except KeyboardInterrupt:
-        pass
+        while not stopping.wait(1.0):
+            pass
     finally:
+        for number, handler in previous.items():
+            signal.signal(number, handler)
         server.shutdown()
         server.server_close()
     print(f"{session.given} answers kept in {session.store.path}")
