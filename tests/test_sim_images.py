@@ -14,7 +14,8 @@ import pytest
 from PIL import Image
 
 from imgkit.simulator import AS_IS_PREFIX, photos
-from imgkit.simulator.drawing import ImageInputError, edit_image, render, treatment
+from imgkit.simulator.drawing import ImageInputError, render, treatment
+from imgkit.simulator.editing import edit_image
 from imgkit.simulator.rewriting import revise_prompt
 
 PROMPTS = [

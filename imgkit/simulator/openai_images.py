@@ -29,7 +29,7 @@ from starlette.responses import JSONResponse, Response
 from imgkit.catalog.models import ModelSpec, default_catalog, parse_size
 from imgkit.catalog.validation import ImageRequest, validate_request
 from imgkit.errors import ValidationError
-from imgkit.simulator import drawing, streaming
+from imgkit.simulator import drawing, editing, streaming
 from imgkit.simulator.openai_errors import (
     ERRORS,
     IMAGE_INPUT_CODES,
@@ -176,7 +176,7 @@ class _Answer:
             for index in range(partials):
                 event = {
                     "type": f"{self.kind}.partial_image",
-                    "b64_json": _b64(drawing.preview(image, index, partials, self.fmt)),
+                    "b64_json": _b64(editing.preview(image, index, partials, self.fmt)),
                     "created_at": created,
                     "partial_image_index": index,
                     **meta,
@@ -471,7 +471,7 @@ def _edit_many(
     size: tuple[int, int],
 ) -> list[bytes]:
     return [
-        drawing.edit_image(
+        editing.edit_image(
             image, mask, prompt, variation=v, fmt=fmt, compression=compression, size=size,
             leak_seed=hash_seed(v, "leak") % (2**32),
         )[0]

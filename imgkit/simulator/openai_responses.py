@@ -25,7 +25,7 @@ from starlette.responses import JSONResponse, Response
 from imgkit.catalog.models import ModelSpec, default_catalog, parse_size
 from imgkit.catalog.validation import ImageRequest, validate_request
 from imgkit.errors import ValidationError
-from imgkit.simulator import drawing, openai_judge, streaming
+from imgkit.simulator import drawing, editing, openai_judge, streaming
 from imgkit.simulator.openai_errors import (
     ERRORS,
     check_auth,
@@ -315,7 +315,7 @@ class _Answer:
                         "response.image_generation_call.partial_image", **ids,
                         partial_image_index=k,
                         partial_image_b64=base64.b64encode(
-                            drawing.preview(self.image or b"", k, partials, self.fmt)
+                            editing.preview(self.image or b"", k, partials, self.fmt)
                         ).decode("ascii"),
                         size=f"{self.size[0]}x{self.size[1]}", quality=self.quality,
                         background="transparent"
