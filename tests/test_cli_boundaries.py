@@ -64,7 +64,11 @@ def test_sim_url_must_be_http_on_a_loopback_address(tmp_path, capsys, url):
 
 
 def test_a_remote_sim_url_needs_the_users_word(tmp_path, capsys):
-    code = cli_main(["drill", "--sim-url", "http://10.11.12.13:8000", "--out", str(tmp_path)])
+    # A name under .invalid (RFC 2606) never resolves: the refusal is tested with no address
+    # outside this machine named, and nothing could be sent if the check ever let it through.
+    code = cli_main(
+        ["drill", "--sim-url", "http://remote-sim.invalid:8000", "--out", str(tmp_path)]
+    )
     err = capsys.readouterr().err
     assert code == 2 and "--allow-remote-sim" in err and "loopback" in err, err
     with pytest.raises(ValidationError, match="loopback"):
@@ -73,7 +77,7 @@ def test_a_remote_sim_url_needs_the_users_word(tmp_path, capsys):
             ["gpt-image-2"],
             1,
             out=tmp_path,
-            sim_url="http://10.11.12.13:8000",
+            sim_url="http://remote-sim.invalid:8000",
             progress=False,
             log=None,
         )

@@ -56,7 +56,7 @@ HOSTILE_VALUES: list[Any] = [
     "~/.ssh/id_rsa",
     "notaurl",
     "ftp://127.0.0.1/",
-    "http://10.0.0.1:1",
+    "http://remote-sim.invalid:1",
     "http://127.0.0.1:1",
     "nan",
     "inf",
@@ -204,7 +204,7 @@ def _argv(rng: random.Random, tmp: Path, sim_url: str) -> list[str]:
                 [
                     "notaurl",
                     "ftp://x",
-                    "http://10.1.1.1:9",
+                    "http://remote-sim.invalid:9",
                     sim_url,
                     "http://127.0.0.1:1",
                     "http://[::1",
