@@ -17,7 +17,6 @@ Files are opened without following symbolic links, as :mod:`imgkit.runs.feature_
 
 from __future__ import annotations
 
-import contextlib
 import fcntl
 import json
 import os
@@ -30,6 +29,7 @@ from pathlib import Path
 from typing import Any
 
 from imgkit.errors import RunError, ValidationError
+from imgkit.runs import confined
 from imgkit.runs.storage import IMAGES_DIR, fsync_dir
 
 __all__ = [
@@ -164,17 +164,17 @@ def append_jsonl(
     run_folder = Path(run_folder)
     if not run_folder.is_dir():
         raise RunError(f"{run_folder} is not a run folder (it does not exist)")
-    target = run_folder / relative
-    made: list[Path] = []
-    folder = run_folder
-    for part in Path(relative).parent.parts:
-        folder = folder / part
-        with contextlib.suppress(FileExistsError):
-            os.mkdir(folder)
-            made.append(folder)
-        if folder.is_symlink():
-            raise RunError(f"{folder} is a symbolic link; not writing through it")
-    fd = os.open(target, _nofollow(os.O_RDWR | os.O_CREAT | os.O_APPEND), 0o644)
+    parent = Path(relative).parent
+    # The folders about to be made, to fsync their entries once they exist.
+    made = [
+        run_folder / Path(*parent.parts[: k + 1])
+        for k in range(len(parent.parts))
+        if not os.path.lexists(run_folder / Path(*parent.parts[: k + 1]))
+    ]
+    # runs.confined reaches the file without following a link anywhere below the run folder.
+    with confined.folder_fd(run_folder, parent, create=True):
+        pass
+    fd = confined.open_file(run_folder, relative, os.O_RDWR | os.O_CREAT | os.O_APPEND)
     try:
         fcntl.flock(fd, fcntl.LOCK_EX)
         size = os.fstat(fd).st_size
