@@ -5,17 +5,27 @@ that rewrites it into a long description before drawing. Eleven recorded pairs f
 projects' test traffic (``docs/vendor-behaviour.md``) show what that rewrite is like for a short
 prompt: 84-89 words for a 10-word prompt (8.1-8.5 times as long), keeping 50-83% of the
 prompt's content words, written as a paraphrase and elaboration rather than a quotation ("A
-full-grown male lion, with his golden mane ... is found in an unexpected scenario"), and
-inventing different details on every call (the same hat becomes a "red and white checkered
-chef's hat" in one call and a "unique and whimsical hat" in the next).
+full-grown male lion, with his golden mane ... is found in an unexpected scenario. He is in a
+brightly lit kitchen"), and inventing different details on every call (the same hat becomes a
+"red and white checkered chef's hat" in one call and a "unique and whimsical hat" in the next).
+What it invents fits the prompt: the lion that cooks is put in a kitchen, the prompt's setting,
+mood and medium are kept and elaborated, never contradicted.
 
-This module writes such rewrites from its own word banks, drawn with a seeded generator, so a
-rewrite is reproducible for a given seed yet varies across calls: the prompt's opening phrase
-(its subject) is kept, the rest is paraphrased (some words swapped for synonyms, filler
-dropped), and sentences of invented detail (the subject's look, the objects it is with, the
-setting, light, composition, mood and medium) are added until the rewrite reaches the recorded
-length. The vocabulary of those banks is :data:`STYLE_WORDS`: words that describe how a picture
-looks, which the drawing code does not take for the picture's subject.
+This module writes such rewrites from the word banks of :mod:`.rewriting_banks`, drawn with a
+seeded generator, so a rewrite is reproducible for a given seed yet varies across calls. The
+prompt is read first: its subject phrase (the words before the first link such as "on" or
+"wearing"), the rest of its first clause, and each later clause sorted by what it names (a
+medium, a light, a composition, a mood). The subject is described in an opening sentence, each
+clause is worked into a sentence of its own ("golden hour backlighting" becomes "Golden hour
+backlighting outlines the astronaut in a thin rim of warm light ..."), and sentences of invented
+detail are drawn from the banks that fit the subject's kind, the setting's kind and the light,
+mood and medium families the prompt names, until the rewrite reaches the recorded length. Some
+words are swapped for a synonym of the same part of speech and number, or a modifier left out,
+so that the share of content words kept falls in the recorded range; the prompt's medium, its
+setting's noun and its subject's noun are kept, and a proper adjective keeps its capital.
+
+The vocabulary of the look banks (light, mood, medium, framing) is :data:`STYLE_WORDS`: words
+that describe how a picture looks, which the photograph choice does not take for a subject.
 
 A prompt that starts with the community's AS-IS prefix (see ``FACTS.md``) is passed through
 almost untouched, as the real service tends to do: the prefix curbs the rewriting, it does not
@@ -26,16 +36,16 @@ is small but not nothing.
 
 from __future__ import annotations
 
+import functools
+import math
 import random
 import re
+from dataclasses import dataclass, field
+
+from imgkit.simulator import rewriting_banks as banks
+from imgkit.simulator.rewriting_banks import words_of
 
 __all__ = ["AS_IS_PREFIX", "STYLE_WORDS", "as_is_remainder", "revise_prompt"]
-
-
-def _words_of(text: str) -> frozenset[str]:
-    """The set of the space-separated words of ``text`` (long word lists read better so)."""
-    return frozenset(text.split())
-
 
 #: The known control prefix that makes DALL-E 3 rewrite little or not at all.
 AS_IS_PREFIX = (
@@ -45,184 +55,56 @@ AS_IS_PREFIX = (
 
 #: The recorded rewrites' length for a short prompt (words), which the simulated ones aim at.
 SHORT_PROMPT_REWRITE_WORDS = (84, 89)
-#: The share of the prompt's paraphrasable words that a rewrite swaps for a synonym.
-SWAP_RATE = 0.6
-
-# Words a rewrite leaves out, and words it may put in place of the prompt's.
-_FILLER = _words_of("sort kind thing things stuff type image picture photo kinda somehow")
-_SYNONYMS = {
-    "cooking": ("preparing", "making", "stirring up"),
-    "wearing": ("sporting", "donning", "dressed in"),
-    "holding": ("clutching", "gripping", "carrying"),
-    "riding": ("astride", "mounted on"),
-    "sitting": ("resting", "perched", "seated"),
-    "standing": ("poised", "stationed", "upright"),
-    "running": ("racing", "dashing", "sprinting"),
-    "walking": ("strolling", "wandering", "ambling"),
-    "playing": ("frolicking", "toying"),
-    "eating": ("devouring", "nibbling", "feasting on"),
-    "reading": ("studying", "poring over"),
-    "flying": ("soaring", "gliding"),
-    "sleeping": ("dozing", "napping", "slumbering"),
-    "looking": ("gazing", "peering"),
-    "small": ("tiny", "little", "petite", "modest"),
-    "little": ("tiny", "small", "petite"),
-    "big": ("huge", "large", "massive", "grand"),
-    "large": ("huge", "sizeable", "massive", "grand"),
-    "old": ("ancient", "weathered", "aged", "timeworn"),
-    "new": ("fresh", "brand-new", "gleaming"),
-    "lone": ("solitary", "single", "isolated"),
-    "red": ("crimson", "scarlet", "rust-colored"),
-    "blue": ("azure", "cobalt", "sapphire"),
-    "green": ("emerald", "verdant", "leafy"),
-    "yellow": ("golden", "amber", "lemon-colored"),
-    "white": ("ivory", "snowy", "pale"),
-    "black": ("jet-black", "inky", "ebony"),
-    "wooden": ("timber", "oak", "rustic wood"),
-    "cute": ("adorable", "charming", "endearing"),
-    "beautiful": ("stunning", "lovely", "gorgeous"),
-    "happy": ("joyful", "cheerful", "delighted"),
-    "quiet": ("peaceful", "hushed", "tranquil"),
-    "cinematic": ("film-like", "movie-style"),
-    "photography": ("photograph", "camerawork"),
-    "backlighting": ("backlight", "rim lighting"),
-    "atmosphere": ("ambience", "mood"),
-    "solitude": ("isolation", "loneliness"),
-    "shot": ("frame", "view"),
-    "hat": ("cap", "headpiece"),
-    "table": ("tabletop", "counter"),
-    "snow": ("snowfall", "snowdrifts"),
-    "dusk": ("twilight", "nightfall"),
-}
-_ARTICLES = frozenset(("a", "an", "the"))
 #: The recorded rewrites kept between half and five sixths of the prompt's content words.
-KEPT_CONTENT = (0.5, 0.83)
-# Words that follow a noun phrase without being the thing described.
-_NOT_THINGS = _words_of("today tonight now here together again outside inside alone")
+KEPT_CONTENT = (0.5, 5 / 6)
+
+# Words a rewrite leaves out.
+_FILLER = words_of("sort kind thing things stuff type kinda somehow")
+# Modifiers of a later clause that may be left out without breaking it ("wide shot").
+_DROPPABLE = words_of(
+    "establishing cinematic highly ultra very dramatic stunning beautiful intricate detailed "
+    "soft gentle subtle"
+)
+_ARTICLES = frozenset(("a", "an", "the"))
 # Words that carry no content (the divergence measure's kind of stop word).
-_SMALL_WORDS = _words_of(
+_SMALL_WORDS = words_of(
     "a an the and or but of in on at to for from by with into onto over under about as is are "
     "be it its this that these those there their his her which who while very just some any "
     "each every all no not than then up down out off"
 )
-_HEAD_PREFIXES = ("portrait of", "photo of", "picture of", "image of", "painting of", "drawing of")
-# Requests that open a prompt ("Draw a paper boat"): the rewrite describes, it does not ask.
-_REQUESTS = _words_of("draw create generate make show paint render imagine depict illustrate")
-# A word where the prompt's opening subject phrase ends and what it does or where it is begins.
-_LINKS = _words_of(
+_PREPOSITIONS = words_of(
     "on in at by with under near beside behind above below inside outside among across along "
-    "through against atop beneath next wearing holding riding sitting standing eating reading "
-    "playing flying sleeping walking running looking cooking made drinking carrying"
+    "through against atop beneath next amid over"
 )
-_INTRO = (
-    "{Subject}, {feature}, is {seen} {rest}.",
-    "Picture {subject} {rest}, {feature}.",
-    "In this scene, {subject} appears {rest}, {feature}.",
-    "{Subject} is {seen} {rest}, {feature}.",
-    "There is {subject} here, {rest}, {feature}.",
+# Requests that open a prompt ("Draw a paper boat"): the rewrite describes, it does not ask.
+_REQUESTS = words_of("draw create generate make show paint render imagine depict illustrate")
+# A word where the prompt's opening subject phrase ends and what it does or where it is begins.
+_LINKS = _PREPOSITIONS | words_of(
+    "wearing holding riding sitting standing eating reading playing flying sleeping walking "
+    "running looking cooking made drinking carrying"
 )
-_SEEN = (
-    "shown", "captured", "found", "depicted", "portrayed", "presented", "discovered", "seen",
-)  # fmt: skip
-_SUBJECT_ADJECTIVES = (
-    "full-grown", "striking", "majestic", "charming", "curious", "spirited", "graceful",
-    "remarkable", "dignified", "whimsical", "proud", "lively", "serene", "imposing",
-)  # fmt: skip
-_FEATURES = (
-    "its outline crisp against the backdrop",
-    "full of character and quiet presence",
-    "rendered with great attention to texture",
-    "its form catching the light beautifully",
-    "poised as though caught mid-moment",
-    "with an air of calm dignity",
-    "looking entirely at home in the setting",
-    "its every surface finely detailed",
-    "with a touch of playful charm",
+# What a prompt may open with before its subject: "a watercolor of", "a photo of".
+_OPENERS = re.compile(
+    r"^(?:(?:an?|the)\s+)?((?:[\w-]+\s+){0,2}?(?:photo|photograph|painting|watercolou?r|drawing|"
+    r"illustration|sketch|render|picture|image|portrait))\s+of\s+",
+    re.I,
 )
-_OBJECT_DETAILS = (
-    "The {thing} is {color} and {color2}, with a {pattern} pattern that draws the eye.",
-    "A {texture} {thing} stands out, {color} with touches of {color2}.",
-    "Special attention goes to the {thing}: {texture}, {color} and slightly {wear}.",
-    "The {thing} looks {quality}, {color} in tone, as if chosen with care.",
-    "Nearby, the {thing} adds interest, its {texture} surface tinted {color}.",
-)
-_COLORS = (
-    "crimson", "ivory", "teal", "mustard", "charcoal", "copper", "sage", "navy", "cream",
-    "burgundy", "silver", "terracotta", "plum", "olive",
-)  # fmt: skip
-_PATTERNS = ("checkered", "striped", "speckled", "woven", "polka-dot", "herringbone", "marbled")
-_TEXTURES = ("glossy", "matte", "velvety", "weathered", "polished", "rough-hewn", "delicate")
-_WEAR = ("worn at the edges", "faded", "scuffed", "rumpled", "sun-bleached")
-_QUALITIES = ("unique and whimsical", "elegant", "oversized", "neatly made", "well loved")
-_SETTINGS = (
-    "The surroundings suggest {place}, with {extra}.",
-    "All of this takes place in {place}, where {extra} fill the background.",
-    "Behind the subject stretches {place}, softened by {extra}.",
-    "The setting is {place}, dotted with {extra}.",
-)
-_PLACES = (
-    "a brightly lit interior", "a quiet countryside", "a bustling street", "an open plain",
-    "a cozy room", "a misty valley", "a sunlit coastline", "a grand hall", "a hidden glade",
-)  # fmt: skip
-_EXTRAS = (
-    "scattered everyday objects", "soft out-of-focus shapes", "gentle patches of shade",
-    "muted architectural lines", "drifting motes of dust", "subtle reflections",
-)  # fmt: skip
-_LIGHTS = (
-    "The scene is bathed in {light}, which models every form with soft shadows.",
-    "{Light} falls across the frame, picking out fine textures and edges.",
-    "Lighting comes from {light}, giving the picture depth and warmth.",
-)
-_LIGHT = (
-    "warm golden-hour light", "cool morning light", "soft overcast light",
-    "crisp studio lighting", "the glow of late afternoon", "gentle diffused daylight",
-)  # fmt: skip
-_COMPOSITIONS = (
-    "The composition places the subject slightly off center, leaving generous negative space.",
-    "A low camera angle lends the subject presence and a sense of scale.",
-    "The framing is balanced, with the subject as the clear focal point.",
-    "A shallow depth of field keeps the background softly blurred.",
-)
-_MOODS = (
-    "The overall mood is {mood}.",
-    "It feels {mood}, inviting the viewer to linger.",
-    "The atmosphere is {mood} throughout.",
-)
-_MOOD = (
-    "serene and contemplative", "playful and lively", "mysterious yet inviting", "hopeful",
-    "nostalgic", "energetic and bold", "charming and lighthearted",
-)  # fmt: skip
-_MEDIA = {
-    "vivid": (
-        "The image is a vibrant digital painting with saturated colors.",
-        "It reads like a dramatic, hyper-detailed cinematic render.",
-        "The style is bold and striking, like polished concept art.",
-    ),
-    "natural": (
-        "The image has the realism of a documentary photograph.",
-        "Its style is understated and true to life, like a natural photograph.",
-        "The rendering is calm and realistic, with natural colors.",
-    ),
+_ANIMATE = ("astronaut", "mammal", "bird", "water", "person")
+_VERBS = {
+    "animate": ("stands", "is seen", "waits"),
+    "food": ("sits", "rests", "is set"),
+    "object": ("sits", "rests", "is set"),
+    "building": ("stands", "rises"),
+    "plant": ("grows", "stands"),
+    "street": ("stretches", "runs"),
+    "landscape": ("stretches", "lies"),
 }
-_MODIFIERS = (
-    "The picture has the quality of {mods}.",
-    "It is conceived with {mods} in mind.",
-    "Stylistically, it leans on {mods}.",
-)
-# Short sentences that bring a rewrite to its length.
-_SHORT = (
-    "Every detail is crisp.",
-    "Colors are rich and balanced.",
-    "The effect is quietly striking.",
-    "Nothing feels out of place.",
-    "Textures are rendered with care.",
-    "The edges are clean.",
-    "It is vivid.",
-)
-_SAFETY = (
-    "Any people shown are generic and not identifiable.",
-    "The depiction is respectful and suitable for all audiences.",
-    "No logos, trademarks or text appear in the image.",
+_INTROS = (
+    "{Subject}, {feature}, {verb} {where}.",
+    "{Subject} {verb} {where}, {feature}.",
+    "In this scene, {subject} {verb} {where}, {feature}.",
+    "Imagine a scene where {subject} {verb} {where}, {feature}.",
+    "The picture shows {subject} {bare}, {feature}.",
 )
 #: How often the simulated service still touches an AS-IS prompt, and the touches it makes.
 AS_IS_TOUCH_RATE = 0.5
@@ -232,22 +114,12 @@ _LIGHT_TOUCHES = (
     "{prompt}, plain background",
     "{prompt}, in soft light",
 )
+# The order of a rewrite's sentences: the subject, then its surroundings, then the look.
+_ORDER = ("intro", "other", "detail", "setting", "light", "composition", "mood", "medium", "safety")
 
 
-def _bank_words() -> frozenset[str]:
-    texts: list[str] = [
-        *_INTRO, *_SEEN, *_SUBJECT_ADJECTIVES, *_FEATURES, *_OBJECT_DETAILS, *_COLORS,
-        *_PATTERNS, *_TEXTURES, *_WEAR, *_QUALITIES, *_SETTINGS, *_PLACES, *_EXTRAS, *_LIGHTS,
-        *_LIGHT, *_COMPOSITIONS, *_MOODS, *_MOOD, *_MODIFIERS, *_SHORT, *_SAFETY, *_LIGHT_TOUCHES,
-        *(m for media in _MEDIA.values() for m in media),
-        *(s for choices in _SYNONYMS.values() for s in choices),
-    ]  # fmt: skip
-    words = {w for text in texts for w in re.findall(r"[a-z][a-z'-]*", text.lower())}
-    return frozenset(words - {"subject", "thing", "place", "extra", "light", "mood", "mods"})
-
-
-#: Every word the rewriter's banks can add: words about how a picture looks, not what of.
-STYLE_WORDS: frozenset[str] = _bank_words()
+#: Words about how a picture looks, not what of (see :data:`.rewriting_banks.LOOK_WORDS`).
+STYLE_WORDS: frozenset[str] = banks.LOOK_WORDS
 
 
 def as_is_remainder(prompt: str) -> str | None:
@@ -272,7 +144,10 @@ def revise_prompt(prompt: str, rng: random.Random, *, style: str | None = None) 
             lowered = core[:1].lower() + core[1:] if core[:2] != core[:2].upper() else core
             return rng.choice(_LIGHT_TOUCHES).format(prompt=lowered)
         return remainder
-    return _elaborate(remainder if remainder is not None else prompt, rng, style)
+    return _elaborate(prompt, rng, style)
+
+
+# -- reading the prompt ------------------------------------------------------------------------
 
 
 def _words(text: str) -> list[str]:
@@ -281,79 +156,151 @@ def _words(text: str) -> list[str]:
     return [w for w in (t.strip(".,;:!?\"'()") for t in text.split()) if w]
 
 
+def _tokens(text: str) -> list[str]:
+    """Words as the divergence measure counts them (lower case; a hyphen splits a word)."""
+    return re.findall(r"[^\W_]+(?:['’][^\W_]+)*", text.lower())
+
+
+@functools.lru_cache(maxsize=4096)
 def _length(text: str) -> int:
-    """Words as the divergence measure counts them (a hyphen splits a word)."""
-    return len(re.findall(r"[^\W_]+(?:['’][^\W_]+)*", text))
+    return len(_tokens(text))
 
 
 def _content(words: list[str]) -> list[str]:
     """The distinct words of ``words`` that carry content (lower case, in order)."""
-    kept = (w.lower() for w in words if w.lower() not in _SMALL_WORDS and w != ",")
+    kept = (t for w in words for t in _tokens(w) if t not in _SMALL_WORDS)
     return list(dict.fromkeys(kept))
 
 
-def _paraphrase(
-    head: list[str], rest: list[str], later: list[str], rng: random.Random
-) -> tuple[list[str], list[str], list[str]]:
-    """The three parts of a prompt reworded: filler left out, then enough words swapped for a
-    synonym or left out that the rewrite keeps a share of the prompt's content words drawn
-    from the recorded range (:data:`KEPT_CONTENT`). The subject's last word (its noun) stays."""
-    parts = [[w.lower() for w in part if w.lower() not in _FILLER] for part in (head, rest, later)]
-    content = _content([*head, *rest, *later])
-    keep = rng.uniform(*KEPT_CONTENT)
-    changes = max(0, round((1.0 - keep) * len(content))) - (
-        len(content) - len(_content([w for part in parts for w in part]))
-    )
-    # Swap where a synonym is known; then leave out words of the later clauses (the subject
-    # phrase is kept whole, as the recorded rewrites keep it, and the rest of the first clause
-    # holds the sentence together).
-    swaps = [(p, k) for p, part in enumerate(parts) for k, w in enumerate(part) if w in _SYNONYMS]
-    swaps = [(p, k) for p, k in swaps if not (p == 0 and k == len(parts[0]) - 1)]
-    rng.shuffle(swaps)
-    drops = [(2, k) for k in range(len(parts[2]))]
-    drops = [(p, k) for p, k in drops if parts[p][k] not in _SMALL_WORDS | {","}]
-    rng.shuffle(drops)
-    chosen = set()
-    for p, k in swaps[: max(changes, 0)]:
-        parts[p][k] = rng.choice(_SYNONYMS[parts[p][k]])
-        chosen.add((p, k))
-    for p, k in [d for d in drops if d not in chosen][: max(changes - len(chosen), 0)]:
-        parts[p][k] = ""
-    cleaned = []
-    for part in parts:
-        words = [w for w in part if w]
-        words = [w for k, w in enumerate(words) if w != "," or (k and words[k - 1] != ",")]
-        # "of", an article or a comma left dangling by a dropped word goes too.
-        while words and (words[-1] in _SMALL_WORDS or words[-1] == ","):
-            words.pop()
-        while words and words[0] == ",":
-            words.pop(0)
-        cleaned.append(words)
-    return cleaned[0], cleaned[1], cleaned[2]
+def _family(words: set[str], families: dict[str, frozenset[str]]) -> str | None:
+    """The first family of ``families`` that one of ``words`` belongs to."""
+    return next((name for name, members in families.items() if words & members), None)
 
 
-def _split(prompt: str) -> tuple[list[str], list[str], list[str]]:
-    """The prompt's subject phrase, the rest of its first clause, and its later clauses' words."""
+@dataclass
+class _Prompt:
+    """A prompt read into its parts (words as written, case kept) and what they name."""
+
+    head: list[str]
+    rest: list[str]
+    clauses: list[list[str]]
+    medium: list[str] = field(default_factory=list)
+
+    def lowered(self) -> set[str]:
+        return {t for part in self.parts() for w in part for t in _tokens(w)}
+
+    def parts(self) -> list[list[str]]:
+        return [self.head, self.rest, self.medium, *self.clauses]
+
+
+def _read(prompt: str) -> _Prompt:
+    """The prompt's subject phrase, the rest of its first clause, its later clauses, and the
+    medium an opener names ("a watercolor of ...")."""
     text = prompt.strip().rstrip(".")
-    for prefix in _HEAD_PREFIXES:
-        if text.lower().startswith(prefix):
-            text = text[len(prefix) :]
-            break
     first, _, later = text.partition(",")
     words = _words(first)
+    # A capital at the prompt's very start is the sentence's; any other is the word's own
+    # ("Martian", "London") and is kept.
+    if words and words[0][:1].isupper() and words[0][1:2].islower():
+        words[0] = words[0].lower()
     if words and words[0].lower() in _REQUESTS:
         words = words[1:]
         if words and words[0].lower() in ("me", "us"):
             words = words[1:]
-        for prefix in _HEAD_PREFIXES:  # "Draw a picture of ..."
-            if " ".join(words[1:3]).lower() == prefix:
-                words = words[3:]
+    medium: list[str] = []
+    opener = _OPENERS.match(" ".join(words))
+    if opener:
+        named = _words(opener.group(1))
+        words = _words(" ".join(words)[opener.end() :])
+        if {w.lower() for w in named} & set().union(*banks.MEDIUM_WORDS.values()):
+            medium = named
+        elif named[-1].lower() == "portrait":
+            later = f"{later},portrait" if later else "portrait"
     while words and words[0].lower() in _ARTICLES:
         words = words[1:]
     cut = next((k for k, w in enumerate(words) if k > 0 and w.lower() in _LINKS), len(words))
-    clauses = [_words(clause) for clause in later.split(",")]
-    joined = [w for clause in clauses if clause for w in [*clause, ","]][:-1]
-    return words[:cut], words[cut:], joined
+    clauses = [c for c in (_words(clause) for clause in later.split(",")) if c]
+    return _Prompt(words[:cut], words[cut:], clauses, medium)
+
+
+def _clause_kind(clause: list[str]) -> str:
+    """What a later clause names: a medium, a light, a composition, a mood, or other."""
+    words = {t for w in clause for t in [w.lower(), *_tokens(w)]}
+    if words & set().union(*banks.MEDIUM_WORDS.values()):
+        return "medium"
+    if words & (banks.LIGHTING_NOUNS | set().union(*banks.LIGHT_WORDS.values())):
+        return "light"
+    if words & banks.COMPOSITION_WORDS:
+        return "composition"
+    if words & (banks.MOOD_NOUNS | set().union(*banks.MOOD_WORDS.values())):
+        return "mood"
+    return "other"
+
+
+def _protected(reading: _Prompt) -> set[str]:
+    """Words never swapped or left out: the subject's noun, medium and setting nouns."""
+    media = set().union(*banks.MEDIUM_WORDS.values())
+    settings = set().union(*banks.SETTINGS.values())
+    kept = {reading.head[-1].lower()} if reading.head else set()
+    kept |= {w.lower() for w in reading.rest if w.lower() in settings}
+    return kept | {w.lower() for part in reading.parts() for w in part if w.lower() in media}
+
+
+def _paraphrase(reading: _Prompt, rng: random.Random) -> tuple[_Prompt, set[str]]:
+    """The prompt reworded: filler left out, then enough words swapped for a synonym or left
+    out (a droppable modifier, else a whole later clause) that the rewrite keeps a share of the
+    prompt's content words drawn from the recorded range (:data:`KEPT_CONTENT`). Returns the
+    reworded prompt and the content words it no longer holds (the rewrite must not repeat
+    them elsewhere)."""
+    content = _content([w for part in reading.parts() for w in part])
+    n = len(content)
+    low = math.ceil(n * (1.0 - KEPT_CONTENT[1]) - 1e-9)
+    high = math.floor(n * (1.0 - KEPT_CONTENT[0]) + 1e-9)
+    wanted = round((1.0 - rng.uniform(*KEPT_CONTENT)) * n)
+    wanted = min(max(wanted, low), high) if low <= high else high
+    parts = [[w for w in part if w.lower() not in _FILLER] for part in reading.parts()]
+    changes = wanted - (n - len(_content([w for part in parts for w in part])))
+    protected = _protected(reading)
+    swaps = [
+        (p, k)
+        for p, part in enumerate(parts)
+        for k, w in enumerate(part)
+        if w.lower() in banks.SYNONYMS and w.lower() not in protected
+    ]
+    rng.shuffle(swaps)
+    for p, k in swaps[: max(changes, 0)]:
+        parts[p][k] = rng.choice(banks.SYNONYMS[parts[p][k].lower()])
+    changes -= min(len(swaps), max(changes, 0))
+    drops = [
+        (p, k)
+        for p in range(3, len(parts))
+        for k, w in enumerate(parts[p][:-1])
+        if w.lower() in _DROPPABLE and w.lower() not in protected
+    ]
+    rng.shuffle(drops)
+    for p, k in drops[: max(changes, 0)]:
+        parts[p][k] = ""
+    changes -= min(len(drops), max(changes, 0))
+    parts = [[w for w in part if w] for part in parts]
+    later = list(range(3, len(parts)))
+    rng.shuffle(later)
+    for p in later:
+        if changes <= 0:
+            break
+        clause_content = _content(parts[p])
+        if _clause_kind(parts[p]) != "medium" and len(clause_content) <= changes + 1:
+            parts[p] = []
+            changes -= len(clause_content)
+    # A dangling "of" or article left at a clause's end goes too.
+    for part in parts:
+        while part and part[-1].lower() in _SMALL_WORDS:
+            part.pop()
+    reworded = _Prompt(parts[0], parts[1], [c for c in parts[3:] if c], parts[2])
+    gone = set(content) - set(_content([w for part in parts for w in part]))
+    return reworded, gone
+
+
+# -- writing the rewrite -------------------------------------------------------------------------
 
 
 def _article(phrase: str) -> str:
@@ -371,42 +318,241 @@ def _target_length(prompt_words: int, rng: random.Random) -> int:
     return max(rng.randint(low, high), int(prompt_words * 1.6) + rng.randint(40, 55))
 
 
-def _elaborate(prompt: str, rng: random.Random, style: str | None) -> str:
-    head, rest, later = _paraphrase(*_split(prompt), rng)
-    subject_words = head or ["scene"]
-    subject = _article(" ".join([rng.choice(_SUBJECT_ADJECTIVES), *subject_words]))
-    rest_text = " ".join(rest) or "at the center of the frame"
-    intro = rng.choice(_INTRO).format(
-        Subject=_capital(subject), subject=subject, seen=rng.choice(_SEEN), rest=rest_text,
-        feature=rng.choice(_FEATURES),
-    )  # fmt: skip
-    nouns = [w for w in rest if w not in _LINKS | _SMALL_WORDS | _NOT_THINGS and len(w) > 2]
-    nouns = nouns or subject_words[-1:]
-    optional = [
-        rng.choice(_OBJECT_DETAILS).format(
-            thing=nouns[-1], color=rng.choice(_COLORS), color2=rng.choice(_COLORS),
-            pattern=rng.choice(_PATTERNS), texture=rng.choice(_TEXTURES),
-            wear=rng.choice(_WEAR), quality=rng.choice(_QUALITIES),
-        ),
-        rng.choice(_SETTINGS).format(place=rng.choice(_PLACES), extra=rng.choice(_EXTRAS)),
-        rng.choice(_LIGHTS).format(light=(light := rng.choice(_LIGHT)), Light=_capital(light)),
-        rng.choice(_COMPOSITIONS),
-        rng.choice(_MOODS).format(mood=rng.choice(_MOOD)),
-        rng.choice(_MEDIA[style if style in _MEDIA else "vivid"]),
-        rng.choice(_SAFETY),
+@dataclass
+class _Scene:
+    """What the rewrite is about, for filling the banks' placeholders."""
+
+    noun: str
+    kind: str
+    plural: bool
+    gone: set[str]
+
+    def fill(self, text: str, **more: str) -> str:
+        its, it = ("their", "them") if self.plural else ("its", "it")
+        return text.format(noun=self.noun, its=its, Its=_capital(its), it=it, **more)
+
+    def fits(self, text: str) -> bool:
+        """True when ``text`` repeats no word the paraphrase swapped or left out."""
+        return not set(_tokens(text)) & self.gone
+
+    def pick(self, rng: random.Random, choices: tuple[str, ...] | list[str], **more: str) -> str:
+        """One of ``choices``, filled, preferring those that repeat no removed word."""
+        filled = [self.fill(c, **more) for c in choices]
+        fitting = [c for c in filled if self.fits(c)] or filled
+        return rng.choice(fitting)
+
+
+def _kind(head: list[str]) -> str:
+    for word in reversed([w.lower() for w in head]):
+        for kind, nouns in banks.KINDS.items():
+            if word in nouns:
+                return kind
+    return "object"
+
+
+def _noun(head: list[str]) -> str:
+    """The word later sentences call the subject by: the head's last word."""
+    return head[-1] if head else "scene"
+
+
+def _clause_sentences(kind: str, clause: list[str], scene: _Scene) -> list[str]:
+    """Ways to work one later clause of the prompt into a sentence of its own: with each of
+    the bank's elaborations that fits, and bare (the length fitting chooses among them)."""
+    text = " ".join(clause)
+    lowered = text.lower().split()  # a synonym may be two words ("rim lighting")
+    words = set(lowered) | set(_tokens(text))
+    if kind == "medium":
+        family = "watercolor" if words & words_of("watercolor watercolour") else (
+            _family(words, banks.MEDIUM_WORDS) or "photo"
+        )  # fmt: skip
+        effects = banks.MEDIUM_EFFECTS[family]
+        what = text if lowered[-1] in banks.MASS_MEDIA else _article(text)
+        if family in ("watercolor", "painting") and lowered[-1] in banks.MASS_MEDIA:
+            frames = ("It is painted in {what}{effect}.",)
+        else:
+            frames = ("The image has the look of {what}{effect}.",
+                      "It is made in the manner of {what}{effect}.")  # fmt: skip
+    elif kind == "light":
+        effects = banks.LIGHT_EFFECTS[_family(words, banks.LIGHT_WORDS) or "none"]
+        what = text
+        if lowered[-1] in banks.LIGHTING_NOUNS - {"backlit", "lit", "hour"}:
+            frames = ("{What} {effect}.",)
+        elif lowered[-1].endswith("lit"):
+            frames = ("The scene is {what}, and the light {effect}.",)
+        elif lowered[-1] == "hour":
+            frames = ("The scene is set in the {what}, and the light {effect}.",)
+        elif lowered[0] in _PREPOSITIONS:
+            frames = ("The scene is set {what}, and the light {effect}.",)
+        else:
+            frames = ("The scene is lit with {what}, which {effect}.",)
+        return [scene.fill(f, what=what, What=_capital(what), effect=scene.fill(e))
+                for f in frames for e in effects]  # fmt: skip
+    elif kind == "composition":
+        wide = words & words_of("wide establishing panoramic panorama aerial overhead distant")
+        close = words & words_of("close-up closeup macro portrait close")
+        effects = banks.COMPOSITION_EFFECTS["wide" if wide else "close" if close else "other"]
+        if lowered[-1] in words_of("shot view angle close-up closeup portrait panorama frame"):
+            what, frames = _article(text), ("It is framed as {what}{effect}.",)
+        else:
+            what, frames = text, ("The picture is composed with {what}{effect}.",)
+    elif kind == "mood":
+        effects = banks.MOOD_EFFECTS[_family(words, banks.MOOD_WORDS) or "none"]
+        if words & banks.MOOD_NOUNS:
+            what, frames = _article(text), ("The scene carries {what}{effect}.",)
+        elif set(lowered) <= set().union(*banks.MOOD_WORDS.values()):
+            what, frames = text, ("The mood is {what}{effect}.",)
+        else:
+            what, frames = text, ("The scene carries a sense of {what}{effect}.",)
+    elif lowered[0] in _PREPOSITIONS or lowered[0].endswith("ing"):
+        return [f"The {scene.noun} is shown {text}, just as described."]
+    else:
+        return [f"Its finish is {text}, with nothing out of place."]
+    endings = ["", *(", " + scene.fill(e) for e in effects)]
+    return [f.format(what=what, effect=e) for f in frames for e in endings]
+
+
+def _where(reading: _Prompt, scene: _Scene, setting: str | None, rng: random.Random) -> str:
+    """Where the subject is, for the opening sentence: the prompt's own words, with a place
+    invented when the prompt names none (before a time: "on a headland ... at twilight")."""
+    rest = " ".join(reading.rest)
+    if setting is not None or scene.kind in ("street", "landscape"):
+        return rest or "into the distance"
+    places = banks.NOUN_PLACES.get(scene.noun.lower()) or banks.INVENTED_PLACES[scene.kind]
+    place = scene.pick(rng, places)
+    lowered = {w.lower() for w in reading.rest}
+    times = set().union(*banks.LIGHT_WORDS.values()) | words_of("at night hour the a")
+    if not rest:
+        return place
+    if lowered <= times:
+        return f"{place} {rest}"
+    return rest
+
+
+def _fit(required, groups, target: int, rng: random.Random) -> list[tuple[str, str]]:
+    """The sentences to use: one of each required group and at most one of each optional
+    group, so that the total length is as near ``target`` (better under than over) as the
+    banks allow. A group is (section, its variants)."""
+    table: dict[int, list[tuple[str, str]]] = {0: []}
+    for section, variants in required:
+        grown: dict[int, list[tuple[str, str]]] = {}
+        options = list(variants)
+        rng.shuffle(options)
+        for total, chosen in table.items():
+            for sentence in options:
+                grown.setdefault(total + _length(sentence), [*chosen, (section, sentence)])
+        table = grown
+    rng.shuffle(groups)
+    for section, variants in groups:
+        options = list(variants)
+        rng.shuffle(options)
+        for total, chosen in list(table.items()):
+            for sentence in options:
+                size = total + _length(sentence)
+                if size <= target and size not in table:
+                    table[size] = [*chosen, (section, sentence)]
+    best = min(table, key=lambda t: (abs(t - target) + (5 if t > target else 0), -t))
+    return table[best]
+
+
+def _intros(head: list[str], where: str, scene: _Scene, rng: random.Random) -> list[str]:
+    """Ways to open the rewrite: the subject described ("A full-grown lion, with a thick golden
+    mane ..."), where it is, and one feature that fits its kind."""
+    adjectives = list(banks.SUBJECT_ADJECTIVES[scene.kind])
+    rng.shuffle(adjectives)
+
+    def subject(feature: str) -> str:
+        text = " ".join(head)
+        if len(head) == 1 and not scene.plural:  # a bare noun gets an adjective, as recorded
+            fresh = [a for a in adjectives if not set(_tokens(a)) & set(_tokens(feature))]
+            text = f"{(fresh or adjectives)[0]} {text}"
+        return text if scene.plural else _article(text)
+
+    if where.split(" ", 1)[0].lower() in _PREPOSITIONS:
+        verb = rng.choice(_VERBS["animate" if scene.kind in _ANIMATE else scene.kind])
+        if scene.plural:
+            verb = {"is seen": "are seen", "is set": "are set"}.get(verb, verb.removesuffix("s"))
+    elif scene.kind in ("street", "landscape") and where == "into the distance":
+        verb = rng.choice(_VERBS[scene.kind])
+    else:
+        verb = "are" if scene.plural else "is"
+    features = banks.NOUN_FEATURES.get(scene.noun.lower()) or banks.FEATURES[scene.kind]
+    fitting = [f for f in features if scene.fits(f)] or list(features)
+    bare = "stretching into the distance" if where == "into the distance" else where
+    return [
+        frame.format(
+            Subject=_capital(subject(feature)), subject=subject(feature),
+            feature=scene.fill(feature), verb=verb, where=where, bare=bare,
+        )
+        for frame in _INTROS
+        for feature in fitting
     ]  # fmt: skip
-    rng.shuffle(optional)
-    sentences = [intro]
-    if later:
-        mods = " ".join(later).replace(" ,", ",")
-        sentences.append(rng.choice(_MODIFIERS).format(mods=mods))
-    target = _target_length(_length(prompt), rng)
-    count = sum(_length(x) for x in sentences)
-    short = list(_SHORT)
-    rng.shuffle(short)
-    for sentence in optional + short:
-        size = _length(sentence)
-        if count + size <= target:
-            sentences.append(sentence)
-            count += size
-    return " ".join(sentences)
+
+
+def _elaborate(prompt: str, rng: random.Random, style: str | None) -> str:
+    reading = _read(prompt)
+    named = reading.lowered()
+    reworded, gone = _paraphrase(reading, rng)
+    head = reworded.head or ["scene"]
+    noun = _noun(head)
+    grammatical = head[head.index("of") - 1] if "of" in head[1:] else noun
+    plural = grammatical.lower().endswith("s") and not grammatical.lower().endswith("ss")
+    scene = _Scene(noun, _kind(head), plural, gone)
+    rest = [w.lower() for w in reading.rest]
+    setting_noun = next((w for w in reversed(rest) if _family({w}, banks.SETTINGS)), None)
+    setting = _family({setting_noun}, banks.SETTINGS) if setting_noun else None
+    actions = [w for w in rest if w in banks.HUMAN_ACTIONS]
+    whimsical = scene.kind in ("mammal", "bird", "water") and bool(actions)
+    mood = _family(named, banks.MOOD_WORDS) or ("cheerful" if whimsical else None)
+    where = _where(reworded, scene, setting, rng)
+    required = [("intro", _intros(head, where, scene, rng))]
+    kinds = {}
+    for clause in ([reworded.medium] if reworded.medium else []) + reworded.clauses:
+        what = "medium" if clause is reworded.medium else _clause_kind(clause)
+        kinds[what] = clause
+        required.append((what, _clause_sentences(what, clause, scene)))
+    action = next((a for a in actions if a in banks.ACTION_SETTINGS), None)
+    if setting is None and action:  # the recorded lion that cooks is put in a kitchen
+        required.append(("setting", [scene.fill(t) for t in banks.ACTION_SETTINGS[action]]))
+    if "medium" in kinds:
+        photo = {w.lower() for w in kinds["medium"]} & banks.MEDIUM_WORDS["photo"]
+        medium_family = "photo" if photo else "art"
+    else:
+        medium_family, sentence = rng.choice(
+            banks.MEDIA[style if style in banks.MEDIA else "vivid"]
+        )
+        required.append(("medium", [sentence]))
+    groups: list[tuple[str, list[str]]] = []
+
+    def group(section: str, texts, **more: str) -> None:
+        filled = [scene.fill(t, **more) for t in texts]
+        fitting = [t for t in filled if scene.fits(t)]
+        if fitting:
+            groups.append((section, fitting))
+
+    details = list(banks.NOUN_DETAILS.get(noun.lower(), ())) + list(banks.DETAILS[scene.kind])
+    rng.shuffle(details)
+    group("detail", details[: len(details) // 2 + 1])
+    group("detail", details[len(details) // 2 + 1 :])
+    if whimsical:
+        group("other", banks.WHIMSY)
+    if setting is not None:
+        settings = list(banks.SETTING_DETAILS[setting])
+        if named & banks.SPACE_WORDS:
+            settings += banks.SETTING_DETAILS["space"]
+        group("setting", settings, place=setting_noun)
+    if "light" not in kinds:
+        group("light", banks.LIGHTS[_family(named, banks.LIGHT_WORDS) or "none"])
+    if "composition" not in kinds:
+        group("composition", banks.COMPOSITIONS[medium_family])
+    if "mood" not in kinds:
+        group("mood", banks.MOODS[mood or "none"])
+    if scene.kind == "person":
+        group("safety", banks.SAFETY)
+    elif rng.random() < 0.3:
+        group("safety", banks.SAFETY[-1:])
+    chosen = _fit(required, groups, _target_length(_length(prompt), rng), rng)
+    order = list(_ORDER)
+    if rng.random() < 0.5:  # the light and the framing come in either order
+        order[4], order[5] = order[5], order[4]
+    chosen.sort(key=lambda item: order.index(item[0]))
+    return " ".join(_capital(sentence) for _section, sentence in chosen)
