@@ -83,6 +83,12 @@ _LINKS = _PREPOSITIONS | words_of(
     "wearing holding riding sitting standing eating reading playing flying sleeping walking "
     "running looking cooking made drinking carrying"
 )
+_NUMBERS = words_of("one two three four five six seven eight nine ten dozen several many few")
+# Words ending in -ing that are nouns, not the participle that ends a subject phrase.
+_ING_NOUNS = words_of(
+    "building painting king ring morning evening wedding ceiling clothing string spring wing "
+    "thing something nothing lighting backlighting icing awning"
+)
 # What a prompt may open with before its subject: "a watercolor of", "a photo of".
 _OPENERS = re.compile(
     r"^(?:(?:an?|the)\s+)?((?:[\w-]+\s+){0,2}?(?:photo|photograph|painting|watercolou?r|drawing|"
@@ -115,7 +121,10 @@ _LIGHT_TOUCHES = (
     "{prompt}, in soft light",
 )
 # The order of a rewrite's sentences: the subject, then its surroundings, then the look.
-_ORDER = ("intro", "other", "detail", "setting", "light", "composition", "mood", "medium", "safety")
+_ORDER = (
+    "intro", "other", "detail", "setting", "weather", "palette", "light", "composition",
+    "mood", "medium", "safety",
+)  # fmt: skip
 
 
 #: Words about how a picture looks, not what of (see :data:`.rewriting_banks.LOOK_WORDS`).
@@ -218,9 +227,24 @@ def _read(prompt: str) -> _Prompt:
             later = f"{later},portrait" if later else "portrait"
     while words and words[0].lower() in _ARTICLES:
         words = words[1:]
-    cut = next((k for k, w in enumerate(words) if k > 0 and w.lower() in _LINKS), len(words))
+    cut = next((k for k, w in enumerate(words) if k > 0 and _links(w.lower())), len(words))
     clauses = [c for c in (_words(clause) for clause in later.split(",")) if c]
     return _Prompt(words[:cut], words[cut:], clauses, medium)
+
+
+def _plural_verb(phrase: str) -> str:
+    """``phrase`` with its first word (a verb) agreeing with a plural subject."""
+    verb, _, tail = phrase.partition(" ")
+    if verb.endswith(("shes", "ches", "xes", "sses")):
+        verb = verb[:-2]
+    elif verb.endswith("s"):
+        verb = verb[:-1]
+    return f"{verb} {tail}"
+
+
+def _links(word: str) -> bool:
+    """True when ``word`` ends the subject phrase ("leaning", "on")."""
+    return word in _LINKS or (word.endswith("ing") and len(word) > 5 and word not in _ING_NOUNS)
 
 
 def _clause_kind(clause: list[str]) -> str:
@@ -232,6 +256,10 @@ def _clause_kind(clause: list[str]) -> str:
         return "light"
     if words & banks.COMPOSITION_WORDS:
         return "composition"
+    if any(words & weather for weather in banks.WEATHER):
+        return "weather"
+    if words & banks.PALETTE_WORDS:
+        return "palette"
     if words & (banks.MOOD_NOUNS | set().union(*banks.MOOD_WORDS.values())):
         return "mood"
     return "other"
@@ -281,6 +309,22 @@ def _paraphrase(reading: _Prompt, rng: random.Random) -> tuple[_Prompt, set[str]
     for p, k in drops[: max(changes, 0)]:
         parts[p][k] = ""
     changes -= min(len(drops), max(changes, 0))
+    # Then an adjective before a noun of the first clause's rest ("misty forest"); the subject
+    # phrase is kept whole, as the recorded rewrites keep it, and so are names ("Victorian")
+    # and numbers ("two cats").
+    modifiers = [
+        (p, k)
+        for p in (1,)
+        for k, w in enumerate(parts[p][:-1])
+        if w and w.lower() not in protected | _SMALL_WORDS | _NUMBERS and w[:1].islower()
+        and not _links(w.lower()) and parts[p][k + 1].lower() not in _SMALL_WORDS
+        and parts[p][k + 1] and not _links(parts[p][k + 1].lower())
+        and w.lower() in set(content) and w.lower() not in banks.SYNONYMS
+    ]  # fmt: skip
+    rng.shuffle(modifiers)
+    for p, k in modifiers[: max(changes, 0)]:
+        parts[p][k] = ""
+    changes -= min(len(modifiers), max(changes, 0))
     parts = [[w for w in part if w] for part in parts]
     later = list(range(3, len(parts)))
     rng.shuffle(later)
@@ -326,9 +370,12 @@ class _Scene:
     kind: str
     plural: bool
     gone: set[str]
+    asleep: bool = False
 
     def fill(self, text: str, **more: str) -> str:
-        its, it = ("their", "them") if self.plural else ("its", "it")
+        # A person is "they" (whoever the prompt names), as are two cats.
+        plural = self.plural or self.kind == "person"
+        its, it = ("their", "them") if plural else ("its", "it")
         return text.format(noun=self.noun, its=its, Its=_capital(its), it=it, **more)
 
     def fits(self, text: str) -> bool:
@@ -385,6 +432,9 @@ def _clause_sentences(kind: str, clause: list[str], scene: _Scene) -> list[str]:
             frames = ("The scene is set {what}, and the light {effect}.",)
         else:
             frames = ("The scene is lit with {what}, which {effect}.",)
+        plural = lowered[-1].endswith("s") and not lowered[-1].endswith("ss")
+        if plural and frames[0].startswith(("{What}", "The scene is lit")):  # "lights leave"
+            effects = tuple(_plural_verb(e) for e in effects)
         return [scene.fill(f, what=what, What=_capital(what), effect=scene.fill(e))
                 for f in frames for e in effects]  # fmt: skip
     elif kind == "composition":
@@ -403,10 +453,18 @@ def _clause_sentences(kind: str, clause: list[str], scene: _Scene) -> list[str]:
             what, frames = text, ("The mood is {what}{effect}.",)
         else:
             what, frames = text, ("The scene carries a sense of {what}{effect}.",)
+    elif kind == "weather":
+        texts = [t for w, ts in banks.WEATHER.items() if words & w for t in ts]
+        counted = lowered[-1] in words_of("downpour storm thunderstorm blizzard")
+        return [t.format(What=_capital(_article(text) if counted else text)) for t in texts]
+    elif kind == "palette":
+        return [f"The palette is one of {text}{e}." for e in banks.PALETTE_EFFECTS]
     elif lowered[0] in _PREPOSITIONS or lowered[0].endswith("ing"):
         return [f"The {scene.noun} is shown {text}, just as described."]
+    elif lowered[0] in _ARTICLES or lowered[0].isdigit():
+        return [f"The scene also includes {text}, placed with care."]
     else:
-        return [f"Its finish is {text}, with nothing out of place."]
+        return [f"Everything is {text}, down to the smallest texture."]
     endings = ["", *(", " + scene.fill(e) for e in effects)]
     return [f.format(what=what, effect=e) for f in frames for e in endings]
 
@@ -415,12 +473,14 @@ def _where(reading: _Prompt, scene: _Scene, setting: str | None, rng: random.Ran
     """Where the subject is, for the opening sentence: the prompt's own words, with a place
     invented when the prompt names none (before a time: "on a headland ... at twilight")."""
     rest = " ".join(reading.rest)
+    lowered = {w.lower() for w in reading.rest}
+    times = set().union(*banks.LIGHT_WORDS.values()) | words_of("at in night hour the a")
+    if scene.kind in ("street", "landscape") and lowered <= times:
+        return f"into the distance {rest}".strip()
     if setting is not None or scene.kind in ("street", "landscape"):
-        return rest or "into the distance"
+        return rest
     places = banks.NOUN_PLACES.get(scene.noun.lower()) or banks.INVENTED_PLACES[scene.kind]
     place = scene.pick(rng, places)
-    lowered = {w.lower() for w in reading.rest}
-    times = set().union(*banks.LIGHT_WORDS.values()) | words_of("at night hour the a")
     if not rest:
         return place
     if lowered <= times:
@@ -467,17 +527,21 @@ def _intros(head: list[str], where: str, scene: _Scene, rng: random.Random) -> l
             text = f"{(fresh or adjectives)[0]} {text}"
         return text if scene.plural else _article(text)
 
-    if where.split(" ", 1)[0].lower() in _PREPOSITIONS:
+    if where.startswith("into the distance"):
+        verb = rng.choice(_VERBS[scene.kind])
+    elif where.split(" ", 1)[0].lower() in ("over", "above") and scene.kind == "object":
+        verb = rng.choice(("hangs", "floats", "is seen"))
+    elif where.split(" ", 1)[0].lower() in _PREPOSITIONS:
         verb = rng.choice(_VERBS["animate" if scene.kind in _ANIMATE else scene.kind])
         if scene.plural:
             verb = {"is seen": "are seen", "is set": "are set"}.get(verb, verb.removesuffix("s"))
-    elif scene.kind in ("street", "landscape") and where == "into the distance":
-        verb = rng.choice(_VERBS[scene.kind])
     else:
         verb = "are" if scene.plural else "is"
     features = banks.NOUN_FEATURES.get(scene.noun.lower()) or banks.FEATURES[scene.kind]
+    if scene.asleep:
+        features = banks.ASLEEP_FEATURES
     fitting = [f for f in features if scene.fits(f)] or list(features)
-    bare = "stretching into the distance" if where == "into the distance" else where
+    bare = where.replace("into the distance", "stretching into the distance")
     return [
         frame.format(
             Subject=_capital(subject(feature)), subject=subject(feature),
@@ -496,8 +560,10 @@ def _elaborate(prompt: str, rng: random.Random, style: str | None) -> str:
     noun = _noun(head)
     grammatical = head[head.index("of") - 1] if "of" in head[1:] else noun
     plural = grammatical.lower().endswith("s") and not grammatical.lower().endswith("ss")
-    scene = _Scene(noun, _kind(head), plural, gone)
     rest = [w.lower() for w in reading.rest]
+    animal = _kind(head) in ("mammal", "bird", "water")
+    asleep = animal and bool({w.lower() for w in reworded.rest} & banks.ASLEEP_WORDS)
+    scene = _Scene(noun, _kind(head), plural, gone, asleep)
     setting_noun = next((w for w in reversed(rest) if _family({w}, banks.SETTINGS)), None)
     setting = _family({setting_noun}, banks.SETTINGS) if setting_noun else None
     actions = [w for w in rest if w in banks.HUMAN_ACTIONS]
@@ -530,9 +596,17 @@ def _elaborate(prompt: str, rng: random.Random, style: str | None) -> str:
             groups.append((section, fitting))
 
     details = list(banks.NOUN_DETAILS.get(noun.lower(), ())) + list(banks.DETAILS[scene.kind])
+    if asleep:
+        details = list(banks.ASLEEP_DETAILS)
+    if where.split(" ", 1)[0].lower() in ("over", "above"):  # nothing rests on what flies
+        details = [d for d in details if "beneath" not in d and "rests on" not in d]
     rng.shuffle(details)
     group("detail", details[: len(details) // 2 + 1])
     group("detail", details[len(details) // 2 + 1 :])
+    general = list(banks.GENERAL)
+    rng.shuffle(general)
+    group("setting", general[:2])
+    group("composition", general[2:])
     if whimsical:
         group("other", banks.WHIMSY)
     if setting is not None:
@@ -550,6 +624,8 @@ def _elaborate(prompt: str, rng: random.Random, style: str | None) -> str:
         group("safety", banks.SAFETY)
     elif rng.random() < 0.3:
         group("safety", banks.SAFETY[-1:])
+    # A required sentence, too, repeats no word the paraphrase swapped, where it can help it.
+    required = [(section, [t for t in ts if scene.fits(t)] or ts) for section, ts in required]
     chosen = _fit(required, groups, _target_length(_length(prompt), rng), rng)
     order = list(_ORDER)
     if rng.random() < 0.5:  # the light and the framing come in either order

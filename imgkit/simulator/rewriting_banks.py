@@ -81,7 +81,10 @@ KINDS: dict[str, frozenset[str]] = {
     "water": words_of("fish axolotl whale dolphin turtle octopus jellyfish koi shark seal frog"),
     "person": words_of(
         "man woman girl boy child person knight chef sailor farmer musician king queen wizard "
-        "witch dancer soldier pirate robot explorer traveler monk detective people"
+        "witch dancer soldier pirate robot explorer traveler monk detective people fisherman "
+        "baker scientist doctor nurse teacher student artist painter singer guitarist worker "
+        "grandmother grandfather mother father baby kid warrior samurai ninja princess prince "
+        "elf cowboy firefighter"
     ),
     "food": words_of(
         "ramen soup pasta pizza cake coffee tea salad sushi burger bread croissant pie cupcake "
@@ -212,6 +215,15 @@ SYNONYMS = {
     "quiet": ("hushed", "tranquil", "still"),
     "cinematic": ("film-like", "movie-style"),
     "city": ("urban", "town"),
+    "orange": ("tangerine", "apricot"),
+    "summer": ("summertime", "midsummer"),
+    "calm": ("still", "tranquil", "placid"),
+    "misty": ("foggy", "hazy"),
+    "leaning": ("propped", "resting"),
+    "horse": ("steed",),
+    "lights": ("signs", "lamps"),
+    "rain": ("drizzle", "downpour"),
+    "dramatic": ("striking", "theatrical"),
     # singular count nouns, and mass nouns for mass nouns
     "backlighting": ("rim lighting",),
     "atmosphere": ("air", "mood"),
@@ -297,6 +309,46 @@ FEATURES: dict[str, tuple[str, ...]] = {
         "{its} shape simple and well proportioned",
     ),
 }
+#: An animal asleep is not "alert": what the intro and details say of it instead.
+ASLEEP_WORDS = words_of("sleeping asleep dozing napping slumbering")
+ASLEEP_FEATURES = (
+    "eyes closed and body curled",
+    "breathing slow and even",
+    "curled up, {its} fur soft and rumpled",
+)
+ASLEEP_DETAILS = (
+    "{Its} sides rise and fall gently with each slow breath, and nothing stirs nearby.",
+    "{Its} fur is soft and rumpled, and {its} paws are tucked neatly beneath {it}.",
+    "Everything around is hushed, as though the world were holding its breath.",
+    "A faint twitch of an ear is the only sign of a dream.",
+    "The warmth of a long, lazy afternoon seems to hang over the sleeping {noun}.",
+)
+#: Weather a later clause names ("rain"), and what it does to the scene.
+WEATHER: dict[frozenset[str], tuple[str, ...]] = {
+    words_of("rain rainy raining drizzle downpour"): (
+        "{What} falls steadily, leaving every surface wet and gleaming.",
+        "{What} streaks the air, and every surface shines with water.",
+    ),
+    words_of("fog foggy mist misty haze hazy"): (
+        "{What} hangs in the air, blurring everything in the distance.",
+    ),
+    words_of("snowing snowfall blizzard"): ("{What} drifts down, settling softly on everything.",),
+    words_of("storm stormy thunderstorm"): (
+        "{What} gathers overhead, heavy and dark with coming weather.",
+    ),
+}
+#: A later clause about colour ("warm tones"), and what it adds.
+PALETTE_WORDS = words_of(
+    "tones tone palette colors colours hues color colour pastel pastels monochrome sepia"
+)
+PALETTE_EFFECTS = ("", ", carried through every part of the scene", ", kept soft and harmonious")
+#: Sentences that fit any subject in any setting, light, mood and medium.
+GENERAL = (
+    "The background is kept simple, so that the {noun} stands out clearly.",
+    "Around the {noun}, the surroundings fall away into quieter, softer tones.",
+    "Small touches of detail reward a closer look without crowding the {noun}.",
+    "Nothing distracts from the {noun}, which holds the eye from the first glance.",
+)
 #: Features for a few nouns whose own details a reader expects (the recorded lion's mane).
 NOUN_FEATURES: dict[str, tuple[str, ...]] = {
     "lion": ("with a thick golden mane and intense eyes", "its mane full and tawny"),
@@ -331,6 +383,8 @@ DETAILS: dict[str, tuple[str, ...]] = {
     "bird": (
         "Every feather is distinct, the fine barring on {its} wings clearly visible.",
         "{Its} beak is sharp and clean, and {its} talons grip firmly.",
+        "{Its} head is turned slightly, as if listening for something far off.",
+        "A few loose feathers stir in the air around {it}.",
     ),
     "water": (
         "Tiny bubbles rise around {its} body, catching the light as they go.",
@@ -363,8 +417,10 @@ DETAILS: dict[str, tuple[str, ...]] = {
         "Small details, a scattering of stones and low growth, give the scene its scale.",
     ),
     "object": (
-        "Its surface shows small signs of use, a fine scratch here and a soft sheen there.",
-        "A soft shadow falls beneath it, anchoring it to the surface it rests on.",
+        "{Its} surface shows small signs of use, a fine scratch here and a soft sheen there.",
+        "A soft shadow falls beneath {it}, anchoring {it} to the surface below.",
+        "{Its} proportions are pleasing, and every edge and join is neatly finished.",
+        "The {noun} looks well used and well loved, with a character all its own.",
     ),
 }
 NOUN_DETAILS: dict[str, tuple[str, ...]] = {
@@ -437,7 +493,7 @@ SETTING_DETAILS: dict[str, tuple[str, ...]] = {
         "Lamp posts and awnings line the {place}, with windows stacked above them.",
     ),
     "green": (
-        "Leaves and grasses fill the ground around it, each blade and stem distinct.",
+        "Leaves and grasses fill the ground around {it}, each blade and stem distinct.",
         "Dappled shade falls across the ground from the foliage overhead.",
     ),
     "interior": (
@@ -557,6 +613,8 @@ MOODS: dict[str, tuple[str, ...]] = {
     "none": (
         "The overall mood is calm and inviting, and the eye is drawn to linger.",
         "The scene feels natural and unforced, as if caught in a passing moment.",
+        "There is a quiet, unhurried charm to the whole scene.",
+        "The feeling is gentle and unforced, with an easy sense of place.",
     ),
 }
 #: What a medium the prompt names looks like, after "The image has the look of ...".
