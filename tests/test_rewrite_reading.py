@@ -177,3 +177,55 @@ def test_the_rewrites_still_have_the_recorded_length_and_vary(prompt):
         figures = prompt_divergence(prompt, text)
         assert 84 <= figures["revised_words"] <= 89, text
         assert 0.5 <= figures["content_retention"] <= 5 / 6 or len(prompt.split()) < 5, text
+
+
+@pytest.mark.parametrize(
+    ("prompt", "kept"),
+    [
+        ("two cats sleeping on a sofa", "two cats"),
+        ("an old Victorian house in London at night", "Victorian house"),
+        ("a cyberpunk city at night, neon lights, rain, 3d render", "cyberpunk city"),
+        ("Draw a paper boat on a pond", "paper boat"),
+    ],
+)
+def test_the_subject_phrase_is_kept_whole(prompt, kept):
+    """As the recorded rewrites keep it: no number, name or modifier of the subject dropped."""
+    for text in _rewrites(prompt):
+        assert kept in text.lower() or kept in text, text
+
+
+def test_a_sleeping_animal_is_not_described_as_alert():
+    for text in _rewrites("two cats sleeping on a sofa"):
+        lowered = text.lower()
+        assert not [w for w in ("alert", "watchful", "pricked", "scent") if w in lowered], text
+
+
+def test_a_person_is_described_as_a_person():
+    for text in _rewrites("portrait of an old fisherman, dramatic lighting, 35mm photo"):
+        lowered = text.lower()
+        assert "its surface" not in lowered and "shelf" not in lowered, text
+
+
+def test_a_verb_agrees_with_a_plural_clause():
+    for text in _rewrites("a cyberpunk city at night, neon lights, rain, 3d render"):
+        assert not re.search(r"\b(lights|signs|lamps),? (which )?[a-z]+s\b", text), text
+
+
+_MORE = (
+    "a teapot on a windowsill",
+    "an orange dahlia in a summer garden",
+    "a pagoda above a calm lake",
+    "a knight riding a horse through a misty forest, oil painting",
+    "a snowy owl on a branch, close-up, soft morning light",
+    "a woman reading a book in a cafe, warm tones, highly detailed",
+    "a red bicycle leaning on a wall",
+)
+
+
+@pytest.mark.parametrize("prompt", _MORE)
+def test_more_prompts_keep_the_recorded_length_and_no_filler(prompt):
+    for text in _rewrites(prompt) + _rewrites(prompt, "natural"):
+        figures = prompt_divergence(prompt, text)
+        assert 84 <= figures["revised_words"] <= 89, text
+        assert figures["content_retention"] <= 5 / 6 or len(prompt.split()) < 7, text
+        assert all(len(s.split()) >= 6 for s in _sentences(text)), text
