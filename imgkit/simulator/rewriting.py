@@ -583,9 +583,8 @@ def _elaborate(prompt: str, rng: random.Random, style: str | None) -> str:
         photo = {w.lower() for w in kinds["medium"]} & banks.MEDIUM_WORDS["photo"]
         medium_family = "photo" if photo else "art"
     else:
-        medium_family, sentence = rng.choice(
-            banks.MEDIA[style if style in banks.MEDIA else "vivid"]
-        )
+        media = banks.MEDIA[style if style in banks.MEDIA else "vivid"]
+        medium_family, sentence = rng.choice([m for m in media if scene.fits(m[1])] or media)
         required.append(("medium", [sentence]))
     groups: list[tuple[str, list[str]]] = []
 
@@ -598,15 +597,14 @@ def _elaborate(prompt: str, rng: random.Random, style: str | None) -> str:
     details = list(banks.NOUN_DETAILS.get(noun.lower(), ())) + list(banks.DETAILS[scene.kind])
     if asleep:
         details = list(banks.ASLEEP_DETAILS)
+    if whimsical:  # what it is seen doing, rather than the look of a wild animal
+        details = [d for a in actions for d in banks.ACTION_DETAILS.get(a, ())] or details
     if where.split(" ", 1)[0].lower() in ("over", "above"):  # nothing rests on what flies
         details = [d for d in details if "beneath" not in d and "rests on" not in d]
     rng.shuffle(details)
     group("detail", details[: len(details) // 2 + 1])
     group("detail", details[len(details) // 2 + 1 :])
-    general = list(banks.GENERAL)
-    rng.shuffle(general)
-    group("setting", general[:2])
-    group("composition", general[2:])
+    group(rng.choice(("setting", "composition")), banks.GENERAL)
     if whimsical:
         group("other", banks.WHIMSY)
     if setting is not None:

@@ -212,7 +212,7 @@ SYNONYMS = {
     "cute": ("adorable", "charming", "endearing"),
     "beautiful": ("stunning", "lovely", "gorgeous"),
     "happy": ("joyful", "cheerful", "delighted"),
-    "quiet": ("hushed", "tranquil", "still"),
+    "quiet": ("hushed", "tranquil"),
     "cinematic": ("film-like", "movie-style"),
     "city": ("urban", "town"),
     "orange": ("tangerine", "apricot"),
@@ -347,7 +347,7 @@ GENERAL = (
     "The background is kept simple, so that the {noun} stands out clearly.",
     "Around the {noun}, the surroundings fall away into quieter, softer tones.",
     "Small touches of detail reward a closer look without crowding the {noun}.",
-    "Nothing distracts from the {noun}, which holds the eye from the first glance.",
+    "The eye goes straight to the {noun} and stays there, drawn in by the detail.",
 )
 #: Features for a few nouns whose own details a reader expects (the recorded lion's mane).
 NOUN_FEATURES: dict[str, tuple[str, ...]] = {
@@ -438,6 +438,21 @@ WHIMSY = (
     "It is a humorous juxtaposition of a wild {noun} and an entirely domestic task.",
     "There is a gentle comedy in seeing a {noun} so absorbed in such a human chore.",
 )
+#: What an animal doing a human chore is seen doing (the recorded lion's "huge paws are
+#: adroitly handling a large wooden spoon").
+ACTION_DETAILS: dict[str, tuple[str, ...]] = {
+    "cooking": (
+        "{Its} big paws grip a wooden spoon with surprising care, stirring the pot.",
+        "A pot bubbles on the stove in front of {it}, sending up clouds of steam.",
+        "Flour and a few stray ingredients are scattered across the counter beside {it}.",
+    ),
+    "wearing": (
+        "{Its} headwear sits slightly askew, which only adds to the charm.",
+        "The headwear looks a size too small, perched proudly all the same.",
+    ),
+    "reading": ("{Its} eyes follow the lines of the page with great concentration.",),
+    "drinking": ("{It} holds the cup delicately, as if it were the most natural thing.",),
+}
 #: Where an action takes place when the prompt names no setting (the recorded lion's kitchen).
 ACTION_SETTINGS: dict[str, tuple[str, ...]] = {
     "cooking": (
@@ -445,8 +460,11 @@ ACTION_SETTINGS: dict[str, tuple[str, ...]] = {
         "resting on the counter.",
         "Around the {noun} is a busy kitchen counter crowded with saucepans, jars of herbs "
         "and spices.",
+        "The kitchen around the {noun} is warm and cluttered, with copper pans hanging above "
+        "the stove.",
     ),
     "reading": ("A worn armchair and a small lamp make a quiet reading corner around it.",),
+    "drinking": ("A small round cafe table and a chair stand beside it, set for one.",),
     "baking": ("Flour dusts a wooden counter, and a warm oven glows in the background.",),
 }
 #: The place a subject is put when the prompt names none, by kind (as an "on ..."-phrase).
@@ -640,11 +658,14 @@ MEDIA: dict[str, tuple[tuple[str, str], ...]] = {
         ("art", "The image is a vibrant digital painting with saturated, glowing colors."),
         ("photo", "The image has the look of a vivid, high-resolution photograph."),
         ("art", "The style is bold and striking, like polished concept art."),
+        ("photo", "The image is a crisp, richly colored photograph full of life."),
+        ("art", "The picture is a colorful, highly detailed digital illustration."),
     ),
     "natural": (
         ("photo", "The image has the realism of a documentary photograph, with natural color."),
         ("photo", "Its style is understated and true to life, like a natural photograph."),
         ("art", "The picture is calm and realistic in style, with natural, muted colors."),
+        ("photo", "It looks like an unposed photograph, with soft and natural color."),
     ),
 }
 SAFETY = (
