@@ -465,8 +465,11 @@ def _clause_sentences(kind: str, clause: list[str], scene: _Scene) -> list[str]:
         return [f"The scene also includes {text}, placed with care."]
     else:
         return [f"Everything is {text}, down to the smallest texture."]
-    endings = ["", *(", " + scene.fill(e) for e in effects)]
-    return [f.format(what=what, effect=e) for f in frames for e in endings]
+    # A medium is always elaborated (a rewrite says what the style looks like); no sentence
+    # is left as bare as "It is painted in watercolor." (fewer than six words).
+    endings = [*([""] if kind != "medium" else []), *(", " + scene.fill(e) for e in effects)]
+    sentences = [f.format(what=what, effect=e) for f in frames for e in endings]
+    return [t for t in sentences if len(t.split()) >= 6] or sentences
 
 
 def _where(reading: _Prompt, scene: _Scene, setting: str | None, rng: random.Random) -> str:
@@ -488,30 +491,42 @@ def _where(reading: _Prompt, scene: _Scene, setting: str | None, rng: random.Ran
     return rest
 
 
+# How many different ways to reach one length the fitting keeps, to choose among at random
+# (keeping only the first would favour the longest variants and the fewest invented sentences).
+_WAYS = 6
+
+
 def _fit(required, groups, target: int, rng: random.Random) -> list[tuple[str, str]]:
     """The sentences to use: one of each required group and at most one of each optional
     group, so that the total length is as near ``target`` (better under than over) as the
     banks allow. A group is (section, its variants)."""
-    table: dict[int, list[tuple[str, str]]] = {0: []}
+    Ways = dict[int, list[list[tuple[str, str]]]]
+
+    def keep(table: Ways, size: int, way: list[tuple[str, str]]) -> None:
+        ways = table.setdefault(size, [])
+        if len(ways) < _WAYS:
+            ways.append(way)
+        elif rng.random() < 0.5:
+            ways[rng.randrange(_WAYS)] = way
+
+    table: Ways = {0: [[]]}
     for section, variants in required:
-        grown: dict[int, list[tuple[str, str]]] = {}
-        options = list(variants)
-        rng.shuffle(options)
-        for total, chosen in table.items():
-            for sentence in options:
-                grown.setdefault(total + _length(sentence), [*chosen, (section, sentence)])
+        grown: Ways = {}
+        for total, ways in table.items():
+            for sentence in variants:
+                for way in ways:
+                    keep(grown, total + _length(sentence), [*way, (section, sentence)])
         table = grown
     rng.shuffle(groups)
     for section, variants in groups:
-        options = list(variants)
-        rng.shuffle(options)
-        for total, chosen in list(table.items()):
-            for sentence in options:
+        for total, ways in [(t, list(w)) for t, w in table.items()]:
+            for sentence in variants:
                 size = total + _length(sentence)
-                if size <= target and size not in table:
-                    table[size] = [*chosen, (section, sentence)]
+                if size <= target:
+                    for way in ways:
+                        keep(table, size, [*way, (section, sentence)])
     best = min(table, key=lambda t: (abs(t - target) + (5 if t > target else 0), -t))
-    return table[best]
+    return rng.choice(table[best])
 
 
 def _intros(head: list[str], where: str, scene: _Scene, rng: random.Random) -> list[str]:

@@ -443,7 +443,7 @@ WHIMSY = (
 ACTION_DETAILS: dict[str, tuple[str, ...]] = {
     "cooking": (
         "{Its} big paws grip a wooden spoon with surprising care, stirring the pot.",
-        "A pot bubbles on the stove in front of {it}, sending up clouds of steam.",
+        "Steam curls up around {its} face as {it} leans in for a taste.",
         "Flour and a few stray ingredients are scattered across the counter beside {it}.",
     ),
     "wearing": (
