@@ -467,7 +467,11 @@ def _clause_sentences(kind: str, clause: list[str], scene: _Scene) -> list[str]:
         return [f"Everything is {text}, down to the smallest texture."]
     # A medium is always elaborated (a rewrite says what the style looks like); no sentence
     # is left as bare as "It is painted in watercolor." (fewer than six words).
-    endings = [*([""] if kind != "medium" else []), *(", " + scene.fill(e) for e in effects)]
+    # An elaboration that repeats a word of the clause reads as an echo ("an air of hushed
+    # stillness, with nothing to disturb the stillness"): it is left out.
+    fresh = [e for e in effects if not set(_tokens(e)) & {w for w in words if len(w) > 3}]
+    fresh = fresh or list(effects)
+    endings = [*([""] if kind != "medium" else []), *(", " + scene.fill(e) for e in fresh)]
     sentences = [f.format(what=what, effect=e) for f in frames for e in endings]
     return [t for t in sentences if len(t.split()) >= 6] or sentences
 
