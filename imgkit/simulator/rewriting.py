@@ -274,6 +274,22 @@ def _protected(reading: _Prompt) -> set[str]:
     return kept | {w.lower() for part in reading.parts() for w in part if w.lower() in media}
 
 
+def _drop_clauses(parts: list[list[str]], changes: int, rng: random.Random, *, exact: bool) -> int:
+    """Leave out later clauses (never the medium) while ``changes`` content words remain to be
+    changed; ``exact`` drops only a clause that does not overshoot. Returns what remains."""
+    later = list(range(3, len(parts)))
+    rng.shuffle(later)
+    for p in later:
+        if changes <= 0:
+            break
+        clause_content = _content([w for w in parts[p] if w])
+        fits = len(clause_content) <= changes + (0 if exact else 1)
+        if parts[p] and _clause_kind(parts[p]) != "medium" and fits:
+            parts[p] = []
+            changes -= len(clause_content)
+    return changes
+
+
 def _paraphrase(reading: _Prompt, rng: random.Random) -> tuple[_Prompt, set[str]]:
     """The prompt reworded: filler left out, then enough words swapped for a synonym or left
     out (a droppable modifier, else a whole later clause) that the rewrite keeps a share of the
@@ -289,6 +305,11 @@ def _paraphrase(reading: _Prompt, rng: random.Random) -> tuple[_Prompt, set[str]
     parts = [[w for w in part if w.lower() not in _FILLER] for part in reading.parts()]
     changes = wanted - (n - len(_content([w for part in parts for w in part])))
     protected = _protected(reading)
+    # Half the rewrites leave out a whole later clause first (a light or a framing the prompt
+    # asked for, which the rewrite then invents anew), as the recorded ones drop part of their
+    # prompt; the others swap and trim words.
+    if rng.random() < 0.5:
+        changes = _drop_clauses(parts, changes, rng, exact=True)
     swaps = [
         (p, k)
         for p, part in enumerate(parts)
@@ -326,15 +347,7 @@ def _paraphrase(reading: _Prompt, rng: random.Random) -> tuple[_Prompt, set[str]
         parts[p][k] = ""
     changes -= min(len(modifiers), max(changes, 0))
     parts = [[w for w in part if w] for part in parts]
-    later = list(range(3, len(parts)))
-    rng.shuffle(later)
-    for p in later:
-        if changes <= 0:
-            break
-        clause_content = _content(parts[p])
-        if _clause_kind(parts[p]) != "medium" and len(clause_content) <= changes + 1:
-            parts[p] = []
-            changes -= len(clause_content)
+    changes = _drop_clauses(parts, changes, rng, exact=False)
     # A dangling "of" or article left at a clause's end goes too.
     for part in parts:
         while part and part[-1].lower() in _SMALL_WORDS:
@@ -465,13 +478,14 @@ def _clause_sentences(kind: str, clause: list[str], scene: _Scene) -> list[str]:
         return [f"The scene also includes {text}, placed with care."]
     else:
         return [f"Everything is {text}, down to the smallest texture."]
-    # A medium is always elaborated (a rewrite says what the style looks like); no sentence
+    # A medium, a light and a framing are always elaborated (a rewrite says what each looks
+    # like, and so its picture varies with what it invents); no sentence
     # is left as bare as "It is painted in watercolor." (fewer than six words).
     # An elaboration that repeats a word of the clause reads as an echo ("an air of hushed
     # stillness, with nothing to disturb the stillness"): it is left out.
     fresh = [e for e in effects if not set(_tokens(e)) & {w for w in words if len(w) > 3}]
     fresh = fresh or list(effects)
-    endings = [*([""] if kind != "medium" else []), *(", " + scene.fill(e) for e in fresh)]
+    endings = [*([""] if kind == "mood" else []), *(", " + scene.fill(e) for e in fresh)]
     sentences = [f.format(what=what, effect=e) for f in frames for e in endings]
     return [t for t in sentences if len(t.split()) >= 6] or sentences
 

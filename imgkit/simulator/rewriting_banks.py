@@ -528,6 +528,9 @@ LIGHT_EFFECTS: dict[str, tuple[str, ...]] = {
         "outlines the {noun} in a thin line of warm light, and long shadows stretch across the "
         "ground",
         "washes the scene in amber, throwing long shadows across the ground",
+        "leaves the air hazy and glowing around the {noun}",
+        "leaves the near side of the {noun} dark and shadowy against the glow",
+        "turns the {noun} into a near silhouette, dark and moody against the low sun",
     ),
     "dusk": (
         "fades from amber at the horizon to deep violet overhead",
@@ -574,8 +577,10 @@ LIGHTS: dict[str, tuple[str, ...]] = {
 #: What a composition the prompt names does (wide or close), after "It is framed as ...".
 COMPOSITION_EFFECTS = {
     "wide": (
-        "leaving the {noun} small against the open space around {it}",
-        "with a broad sweep of the surroundings around the {noun}",
+        "leaving the {noun} small and off center in the open space around {it}",
+        "with a broad sweep of the surroundings and generous negative space",
+        "with the {noun} set off center against a wide sweep of sky",
+        "seen from a low angle that sets the {noun} high against the sky",
     ),
     "close": (
         "with the {noun} filling most of the frame",
@@ -638,8 +643,10 @@ MOODS: dict[str, tuple[str, ...]] = {
 #: What a medium the prompt names looks like, after "The image has the look of ...".
 MEDIUM_EFFECTS: dict[str, tuple[str, ...]] = {
     "photo": (
-        "with true-to-life color, fine grain and sharp detail where the light falls",
+        "with deep, saturated color, fine grain and sharp detail where the light falls",
         "with natural color and the crisp detail of a good lens",
+        "with rich, vibrant color and crisp detail",
+        "with muted, natural color and a soft, fine grain",
     ),
     "watercolor": (
         "loose washes of pigment bleeding softly into one another on textured paper",
