@@ -14,6 +14,9 @@ import numpy as np
 import pytest
 
 from imgkit.analysis.resampling import (
+    _screen_points,
+    _screened_sums,
+    _spread_margin,
     _stack,
     pair_count,
     pair_sum,
@@ -241,3 +244,41 @@ def test_relabellings_tied_with_the_observed_one_count_as_before():
     new = relabel_k_arms(strata, 3000, np.random.default_rng(3))
     old = _quadratic_relabel_k_arms(strata, 3000, np.random.default_rng(3))
     assert (new.p_value, new.n_permutations) == (old.p_value, old.n_permutations)
+
+
+@pytest.mark.parametrize("kind", ["bits", "features"])
+@pytest.mark.parametrize("sizes", [(20, 20, 20, 20, 20), (6, 5, 0), (3, 9, 2)])
+def test_the_k_arm_screen_bounds_every_arm_sum(kind, sizes):
+    # The screen decides most relabellings from 8 principal axes: each arm's exact float64
+    # sum must lie in its [upper - width, upper], and the spread within its margin of it.
+    strata = _k_strata(kind, [sizes] * 6, seed=4, gap=0.01)
+    for stratum in strata:
+        for a, arm in enumerate(stratum):
+            if arm.shape[0] == 0:
+                stratum[a] = np.zeros((0, stratum[0].shape[1]), dtype=stratum[0].dtype)
+    points, lengths = _stack([np.vstack(list(s)) for s in strata])
+    rng = np.random.default_rng(5)
+    order = rng.random((points.shape[0], 300, points.shape[1])).argsort(axis=2)
+    labels = np.repeat(np.arange(len(sizes)), sizes)[order]
+    upper, width = _screened_sums(labels, sizes, *_screen_points(points))
+    exact = np.stack(
+        [
+            _masked_sums(labels == a, points.astype(np.float64), lengths, n)
+            if n >= 2
+            else np.zeros(labels.shape[1])
+            for a, n in enumerate(sizes)
+        ],
+        axis=1,
+    )
+    assert (exact <= upper).all() and (exact >= upper - width).all()
+    assert (width[np.array(sizes) >= 2] > 0).all()
+    pairs = pair_count(np.array([sizes] * 6, dtype=float)).sum(axis=0)
+
+    def spread(sums):
+        means = np.where(pairs > 0, sums / np.maximum(pairs, 1), 0.0)
+        grand = (sums.sum(axis=1) / pairs.sum())[:, None]
+        return ((means - grand) ** 2 * pairs).sum(axis=1)
+
+    middle = upper - width / 2
+    margin = _spread_margin(middle, pairs, width / 2)
+    assert (np.abs(spread(exact) - spread(middle)) <= margin + 1e-12).all()

@@ -486,6 +486,74 @@ def relabel_two_arms(
     )
 
 
+#: Principal axes the k-arm test's screen multiplies by (see :func:`_screen_points`).
+SCREEN_RANK = 8
+
+
+def _screen_points(points: np.ndarray) -> tuple[np.ndarray, np.ndarray, float]:
+    """A cheap view of one group's stacked points ``(S, m, W)`` for screening relabellings:
+    ``(view, rest, allowance)``. ``view`` ``(S, m, r + 1)`` float32 holds the centred points'
+    coordinates on their first ``r`` = :data:`SCREEN_RANK` principal axes and, last, their
+    full squared lengths; ``rest`` is the sum over strata of the largest squared singular
+    value beyond the first r. Centring and rotating leave every pair sum unchanged, and the
+    coordinates beyond r add ``|m X_rest|^2``, between 0 and ``rest |m|^2``, to the squares a
+    sum takes off: a sum from the view is an upper bound, at most that far above. ``allowance``
+    bounds, per image of an arm, the float32 product's rounding (as :func:`_float32_error`:
+    ``c`` per length and ``c (2 + c)`` per squared coordinate sum) and float64's on top."""
+    wide = points.astype(np.float64)
+    centred = wide - wide.mean(axis=1, keepdims=True)
+    u, singular, _vt = np.linalg.svd(centred, full_matrices=False)
+    top = u[:, :, :SCREEN_RANK] * singular[:, None, :SCREEN_RANK]
+    rest = float((singular[:, SCREEN_RANK] ** 2).sum()) if singular.shape[1] > SCREEN_RANK else 0.0
+    lengths = np.einsum("smw,smw->sm", centred, centred)
+    view = np.concatenate([top, lengths[:, :, None]], axis=2).astype(np.float32)
+    m = points.shape[1]
+    unit = (m + 1) * 2.0**-24
+    c = unit / (1 - unit)
+    sizes = np.abs(top).sum(axis=1)  # (S, r)
+    # Per image of the arm (the caller multiplies by n_a): the lengths' sum, times n_a, and
+    # the squares (bounded by their sizes with every image counted, over n_a >= 1).
+    allowance = float(
+        c * lengths.sum() + c * (2 + c) * (sizes**2).sum() + 1e-9 * (lengths.sum() + 1.0)
+    )
+    return np.ascontiguousarray(view), rest, allowance
+
+
+def _screened_sums(
+    labels: np.ndarray, shape: tuple[int, ...], view: np.ndarray, rest: float, allowance: float
+) -> tuple[np.ndarray, np.ndarray]:
+    """Bounds on every arm's pair sum under relabellings ``labels`` ``(S, P, m)`` (arm numbers)
+    of one group of strata, from its :func:`_screen_points` ``(view, rest, allowance)``:
+    ``(upper, width)``, ``(P, k)`` and ``(k,)``, with each sum in ``[upper - width, upper]``
+    (0 and 0 for an arm of fewer than two images)."""
+    k = len(shape)
+    upper = np.zeros((labels.shape[1], k))
+    width = np.zeros(k)
+    for a in range(k):
+        if shape[a] < 2:
+            continue
+        products = np.matmul((labels == a).astype(np.float32), view)
+        coordinates = products[:, :, :-1].astype(np.float64)
+        squares = np.einsum("spr,spr->p", coordinates, coordinates)
+        lengths = products[:, :, -1].astype(np.float64).sum(axis=0)
+        # The product's rounding either way; |m X_rest|^2 <= (largest squared singular value
+        # of X_rest) |m|^2 below.
+        rounding = shape[a] * allowance
+        upper[:, a] = shape[a] * lengths - squares + rounding
+        width[a] = shape[a] * rest + 2 * rounding
+    return upper, width
+
+
+def _spread_margin(sums: np.ndarray, pairs: np.ndarray, error: np.ndarray) -> np.ndarray:
+    """How far the spread statistic of arm sums ``sums`` ``(R, k)`` can move when each arm's
+    sum moves by at most ``error`` ``(k,)``: spread(s + d) - spread(s) = sum_a 2 (M_a - M) d_a
+    + (sum_a d_a^2 / P_a - (sum_a d_a)^2 / sum P), the last part between 0 and
+    sum_a d_a^2 / P_a."""
+    means = np.where(pairs > 0, sums / np.maximum(pairs, 1), 0.0)
+    grand = (sums.sum(axis=1) / pairs.sum())[:, None]
+    return (2 * np.abs(means - grand) * error).sum(axis=1) + (error**2 / np.maximum(pairs, 1)).sum()
+
+
 def relabel_k_arms(
     strata: Sequence[Sequence[np.ndarray]],
     n_perm: int,
@@ -511,7 +579,11 @@ def relabel_k_arms(
         shape: _stack([np.vstack(list(strata[s])) for s in positions])
         for shape, positions in groups.items()
     }
-    labels = {shape: np.repeat(np.arange(k), shape) for shape in groups}
+    # int8 labels: a quarter of the bytes to gather and compare (k is far below 128)
+    labels = {
+        shape: np.repeat(np.arange(k, dtype=np.int8 if k < 128 else np.int64), shape)
+        for shape in groups
+    }
 
     def spread(sums: np.ndarray) -> np.ndarray:
         # sums: (R, k) pair sums per arm
@@ -550,31 +622,58 @@ def relabel_k_arms(
             sums = sums + np.stack(per_arm, axis=1)
         return sums
 
-    def random_batches(size: int) -> np.ndarray:
-        shuffled = {}
-        for shape, (points, _lengths) in stacked.items():
-            order = rng.random((points.shape[0], size, points.shape[1])).argsort(axis=2)
-            shuffled[shape] = labels[shape][order]  # (S, P, m)
+    def counted(shuffled: dict[tuple[int, ...], np.ndarray]) -> np.ndarray:
+        """The relabellings' statistics, each on the right side of ``bar`` as in float64."""
         sums = arm_sums(shuffled, exact=not quick)
         null = spread(sums)
         if quick:
-            # Each arm's sum is off by at most `error`; spread is quadratic in the sums, so
-            # spread(s + d) - spread(s) = sum_a 2 (M_a - M) d_a + (sum_a d_a^2 / P_a -
-            # (sum_a d_a)^2 / sum P), the last part between 0 and sum_a d_a^2 / P_a.
+            # Each arm's sum is off by at most `error` (see _spread_margin).
             error = np.zeros(k)
             for shape, (_fast, bound) in quick.items():
                 error += np.where(np.array(shape) >= 2, bound, 0.0)
-            means = np.where(pairs > 0, sums / np.maximum(pairs, 1), 0.0)
-            grand = (sums.sum(axis=1) / pairs.sum())[:, None]
-            margin = (2 * np.abs(means - grand) * error).sum(axis=1) + (
-                error**2 / np.maximum(pairs, 1)
-            ).sum()
-            margin += 1e-12 * np.maximum(1.0, np.abs(null))
+            margin = _spread_margin(sums, pairs, error) + 1e-12 * np.maximum(1.0, np.abs(null))
             unsure = np.flatnonzero(np.abs(null - bar) <= margin)
             if unsure.size:
                 again = {shape: m[:, unsure] for shape, m in shuffled.items()}
                 null[unsure] = spread(arm_sums(again, exact=True))
         return null
+
+    # The screen (see _screen_points): each arm's sum from the top SCREEN_RANK principal axes,
+    # within a bound of the rest; a relabelling whose statistic is then surely below (or
+    # surely at or above) the observed one needs nothing more, the others are computed in
+    # full. A Monte Carlo count needs only which side of the bar each relabelling is on, so
+    # those decided by the screen carry their bound (on that side) instead of the value.
+    screens = {shape: _screen_points(points) for shape, (points, _lengths) in stacked.items()}
+    screening = [True]
+
+    def screened(shuffled: dict[tuple[int, ...], np.ndarray], size: int) -> np.ndarray:
+        upper = np.zeros((size, k))  # each arm's sum is in [upper - width, upper]
+        width = np.zeros(k)
+        for shape, screen in screens.items():
+            group_upper, group_width = _screened_sums(shuffled[shape], shape, *screen)
+            upper += group_upper
+            width += group_width
+        half = width / 2
+        middle = upper - half
+        centre = spread(middle)
+        margin = _spread_margin(middle, pairs, half) + 1e-12 * np.maximum(1.0, np.abs(centre))
+        low, high = centre - margin, centre + margin
+        null = np.where(high < bar, high, low)
+        unsure = np.flatnonzero((low < bar) & (high >= bar))
+        if unsure.size:
+            null[unsure] = counted({shape: m[:, unsure] for shape, m in shuffled.items()})
+        if unsure.size > size // 2:
+            screening[0] = False  # the observed statistic is among the null's: no help here
+        return null
+
+    def random_batches(size: int) -> np.ndarray:
+        shuffled = {}
+        for shape, (points, _lengths) in stacked.items():
+            order = rng.random((points.shape[0], size, points.shape[1])).argsort(axis=2)
+            shuffled[shape] = labels[shape][order]  # (S, P, m), small integers
+        if screening[0]:
+            return screened(shuffled, size)
+        return counted(shuffled)
 
     return permutation_p_value(
         observed, random_batches, n_perm, False, sequential_hits=sequential_hits
