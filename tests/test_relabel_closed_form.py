@@ -249,9 +249,10 @@ def test_relabellings_tied_with_the_observed_one_count_as_before():
     assert (new.p_value, new.n_permutations) == (old.p_value, old.n_permutations)
 
 
+@pytest.mark.parametrize("compacted", [False, True])
 @pytest.mark.parametrize("kind", ["bits", "features"])
 @pytest.mark.parametrize("sizes", [(20, 20, 20, 20, 20), (6, 5, 0), (3, 9, 2)])
-def test_the_k_arm_screen_bounds_every_arm_sum(kind, sizes):
+def test_the_k_arm_screen_bounds_every_arm_sum(kind, sizes, compacted):
     # The screen decides most relabellings from 8 principal axes: each arm's exact float64
     # sum must lie in its [upper - width, upper], and the spread within its margin of it.
     strata = _k_strata(kind, [sizes] * 6, seed=4, gap=0.01)
@@ -259,11 +260,13 @@ def test_the_k_arm_screen_bounds_every_arm_sum(kind, sizes):
         for a, arm in enumerate(stratum):
             if arm.shape[0] == 0:
                 stratum[a] = np.zeros((0, stratum[0].shape[1]), dtype=stratum[0].dtype)
+    # The test screens the strata as given (1280 features, 64 bits); compacted ones too.
     points, lengths = _stack([np.vstack(list(s)) for s in strata])
+    raw = np.stack([np.vstack(list(s)) for s in strata])
     rng = np.random.default_rng(5)
     order = rng.random((points.shape[0], 300, points.shape[1])).argsort(axis=2)
     labels = np.repeat(np.arange(len(sizes)), sizes)[order]
-    upper, width = _screened_sums(labels, sizes, *_screen_points(points))
+    upper, width = _screened_sums(labels, sizes, *_screen_points(points if compacted else raw))
     exact = np.stack(
         [
             _masked_sums(labels == a, points.astype(np.float64), lengths, n)

@@ -125,7 +125,10 @@ class Measure:
             return bit_matrix([str(v) for v in values], self.bits_of(values))
         if not values:
             return np.zeros((0, self.network.dim), dtype=np.float64)
-        matrix = np.asarray(np.stack([np.asarray(v, dtype=np.float64) for v in values]))
+        # Stacked as they are (float32 from the network or the run folder), then widened in one
+        # step: the same float64 values as widening each vector first, in a fraction of the time
+        # for thousands of images.
+        matrix = np.stack([np.asarray(v) for v in values]).astype(np.float64)
         return matrix / math.sqrt(2.0)
 
     def bits_of(self, hexes: Sequence[Any]) -> int:

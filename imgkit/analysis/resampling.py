@@ -535,21 +535,36 @@ def relabel_two_arms(
 SCREEN_RANK = 8
 
 
-def _screen_points(points: np.ndarray) -> tuple[np.ndarray, np.ndarray, float]:
+def _screen_points(points: np.ndarray) -> tuple[np.ndarray, float, float]:
     """A cheap view of one group's stacked points ``(S, m, W)`` for screening relabellings:
     ``(view, rest, allowance)``. ``view`` ``(S, m, r + 1)`` float32 holds the centred points'
-    coordinates on their first ``r`` = :data:`SCREEN_RANK` principal axes and, last, their
-    full squared lengths; ``rest`` is the sum over strata of the largest squared singular
-    value beyond the first r. Centring and rotating leave every pair sum unchanged, and the
-    coordinates beyond r add ``|m X_rest|^2``, between 0 and ``rest |m|^2``, to the squares a
-    sum takes off: a sum from the view is an upper bound, at most that far above. ``allowance``
-    bounds, per image of an arm, the float32 product's rounding (as :func:`_float32_error`:
-    ``c`` per length and ``c (2 + c)`` per squared coordinate sum) and float64's on top."""
+    coordinates on ``r`` = :data:`SCREEN_RANK` orthonormal axes (their leading principal axes)
+    and, last, their full squared lengths; ``rest`` is the sum over strata of the largest
+    squared singular value of what the axes leave. Centring and rotating leave every pair sum
+    unchanged, and the part beyond the axes adds ``|m X_rest|^2``, between 0 and
+    ``rest |m|^2``, to the squares a sum takes off: a sum from the view is an upper bound, at
+    most that far above. ``allowance`` bounds, per image of an arm, the float32 product's
+    rounding (as :func:`_float32_error`: ``c`` per length and ``c (2 + c)`` per squared
+    coordinate sum) and float64's on top.
+
+    From each stratum's m x m Gram matrix, not an SVD of its m x W points (W = 1280 for a
+    network's features): the axes are the leading eigenvectors carried back to the points and
+    made orthonormal (QR), so the split into axes and rest is exact whatever the eigenvectors'
+    rounding, and ``rest`` is the largest eigenvalue of the rest's own Gram matrix, with an
+    allowance of 1e-9 of the trace for its rounding (far above it, far below any width that
+    matters)."""
     wide = points.astype(np.float64)
     centred = wide - wide.mean(axis=1, keepdims=True)
-    u, singular, _vt = np.linalg.svd(centred, full_matrices=False)
-    top = u[:, :, :SCREEN_RANK] * singular[:, None, :SCREEN_RANK]
-    rest = float((singular[:, SCREEN_RANK] ** 2).sum()) if singular.shape[1] > SCREEN_RANK else 0.0
+    gram = np.matmul(centred, centred.transpose(0, 2, 1))  # (S, m, m)
+    rank = min(SCREEN_RANK, points.shape[1], points.shape[2])
+    _values, vectors = np.linalg.eigh(gram)  # ascending
+    leading = vectors[:, :, ::-1][:, :, :rank]
+    axes, _r = np.linalg.qr(np.matmul(centred.transpose(0, 2, 1), leading))  # (S, W, r)
+    top = np.matmul(centred, axes)  # (S, m, r)
+    remainder = gram - np.matmul(top, top.transpose(0, 2, 1))
+    trace = np.einsum("sii->s", gram)
+    largest = np.linalg.eigvalsh(remainder)[:, -1]
+    rest = float((np.maximum(largest, 0.0) + 1e-9 * trace).sum())
     lengths = np.einsum("smw,smw->sm", centred, centred)
     view = np.concatenate([top, lengths[:, :, None]], axis=2).astype(np.float32)
     m = points.shape[1]
@@ -620,8 +635,8 @@ def relabel_k_arms(
     sizes = [tuple(arm.shape[0] for arm in stratum) for stratum in strata]
     pairs = pair_count(np.array(sizes, dtype=float)).sum(axis=0)  # per arm, over prompts
     groups = _grouped(sizes)
-    stacked = {
-        shape: _stack([np.vstack(list(strata[s])) for s in positions])
+    raw = {
+        shape: np.stack([np.vstack(list(strata[s])) for s in positions])
         for shape, positions in groups.items()
     }
     # int8 labels: a quarter of the bytes to gather and compare (k is far below 128)
@@ -643,16 +658,24 @@ def relabel_k_arms(
                 observed_sums[0, a] += pair_sum(arm)
     observed = float(spread(observed_sums)[0])
 
-    # Feature points (float64): the masks' products in float32, five times quicker here, with
-    # a bound on their error; the relabellings whose statistic lies that close to the observed
-    # one are computed again in float64, so every count is float64's. Hash bits (float32 0/1)
-    # are exact in float32 already (sums of at most 2^24 ones).
-    quick = {
-        shape: (points.astype(np.float32), _float32_error(points))
-        for shape, (points, _lengths) in stacked.items()
-        if points.dtype == np.float64
-    }
     bar = observed - 1e-9 * max(1.0, abs(observed))  # as permutation_p_value counts
+    # The points for computing relabellings in full, made when the screen first leaves one
+    # undecided (often never): compacted strata (an SVD each) and, for feature points
+    # (float64), a float32 copy for the masks' products, five times quicker, with a bound on
+    # their error; the relabellings whose statistic lies that close to the observed one are
+    # computed again in float64, so every count is float64's. Hash bits (float32 0/1) are
+    # exact in float32 already (sums of at most 2^24 ones).
+    stacked: dict[tuple[int, ...], tuple[np.ndarray, np.ndarray]] = {}
+    quick: dict[tuple[int, ...], tuple[np.ndarray, float]] = {}
+
+    def prepare_full() -> None:
+        if stacked:
+            return
+        for shape, positions in groups.items():
+            stacked[shape] = _stack([np.vstack(list(strata[s])) for s in positions])
+            points = stacked[shape][0]
+            if points.dtype == np.float64:
+                quick[shape] = (points.astype(np.float32), _float32_error(points))
 
     def arm_sums(shuffled: dict[tuple[int, ...], np.ndarray], exact: bool) -> np.ndarray:
         sums = 0.0
@@ -669,6 +692,7 @@ def relabel_k_arms(
 
     def counted(shuffled: dict[tuple[int, ...], np.ndarray]) -> np.ndarray:
         """The relabellings' statistics, each on the right side of ``bar`` as in float64."""
+        prepare_full()
         sums = arm_sums(shuffled, exact=not quick)
         null = spread(sums)
         if quick:
@@ -688,7 +712,7 @@ def relabel_k_arms(
     # surely at or above) the observed one needs nothing more, the others are computed in
     # full. A Monte Carlo count needs only which side of the bar each relabelling is on, so
     # those decided by the screen carry their bound (on that side) instead of the value.
-    screens = {shape: _screen_points(points) for shape, (points, _lengths) in stacked.items()}
+    screens = {shape: _screen_points(points) for shape, points in raw.items()}
     screening = [True]
 
     def screened(shuffled: dict[tuple[int, ...], np.ndarray], size: int) -> np.ndarray:
@@ -713,7 +737,7 @@ def relabel_k_arms(
 
     def random_batches(size: int) -> np.ndarray:
         shuffled = {}
-        for shape, (points, _lengths) in stacked.items():
+        for shape, points in raw.items():
             order = rng.random((points.shape[0], size, points.shape[1])).argsort(axis=2)
             shuffled[shape] = labels[shape][order]  # (S, P, m), small integers
         if screening[0]:
