@@ -38,8 +38,17 @@ def _pairwise(hashes):
 
 def test_each_prompt_is_a_photograph_of_its_subject():
     """The prompt's first naming word chooses the photograph; the control prefix names none."""
+    # The lesson's prompt is a photograph of an astronaut, not of the Martian setting it names.
+    lesson = (
+        "A lone astronaut on a red Martian cliff, cinematic photography, golden hour "
+        "backlighting, wide establishing shot, atmosphere of quiet solitude"
+    )
+    assert photos.choose(lesson).name == "moonwalker"
+    assert photos.choose("a red fox in the snow").name == "red-fox"
+    assert photos.choose("a cat").name == "tabby-cat"
+    assert photos.choose("a dog").name == "spaniel"
+    assert photos.choose("snow-capped mountains at dawn").name == "mountain-landscape"
     assert photos.choose("a raccoon in the leaves").name == "raccoon"
-    assert photos.choose("A lone astronaut on a red Martian cliff, golden hour").name == "mars"
     assert photos.choose("an orange dahlia beside a pagoda").name == "dahlia"
     assert photos.choose(f"{AS_IS_PREFIX} a raccoon").name == "raccoon"
     # A prompt that names no photograph keeps one all the same, call after call.
@@ -87,7 +96,9 @@ def test_rewriting_model_is_less_consistent_but_not_unrecognisably(sim):
     from imgkit.analysis.reference import reference_for_network
     from imgkit.features.extract import get_extractor
 
-    prompt = "a small wooden cabin by a lake"
+    # A subject the bank holds: a prompt that names none gets whichever photograph its words'
+    # hashes point at, and so changes photograph whenever the bank grows.
+    prompt = "a red fox in the snow"
     extract = get_extractor()
     scale = reference_for_network("efficientnet-lite0")
     with openai.OpenAI(base_url=sim.openai_base_url, api_key="sim", max_retries=0) as client:
