@@ -213,11 +213,17 @@ def test_every_photograph_is_licensed_and_none_is_a_calibration_photograph():
     )
     folder = resources.files("imgkit.simulator").joinpath("data", "photos")
     reserved = {name.split(".")[0].split(":")[0] for name, _s, _l in [*PHOTOGRAPHS, *HELD_OUT]}
+    total = 0
     for entry in index["photos"]:
         assert entry["licence"] and entry["source"] and entry["author"], entry["file"]
+        assert entry["licence_url"] and entry["obtained_from"], entry["file"]
         assert folder.joinpath(entry["file"]).is_file()
         assert entry["file"].split(".")[0] not in reserved
-        assert photos.load(entry["file"].rsplit(".", 1)[0]).mode == "RGB"
+        image = photos.load(entry["file"].rsplit(".", 1)[0])
+        # Resized for the bank: at most 960 px on the long side, so the package stays small.
+        assert image.mode == "RGB" and max(image.size) <= 960, entry["file"]
+        total += len(folder.joinpath(entry["file"]).read_bytes())
+    assert total < 4_000_000, f"the photograph bank is {total} bytes"
     # The words that describe a look never name a subject: a rewrite keeps its subject.
     from imgkit.simulator.rewriting import STYLE_WORDS
 
