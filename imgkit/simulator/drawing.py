@@ -35,6 +35,7 @@ import zlib
 from dataclasses import dataclass
 
 import numpy as np
+from isal import isal_zlib
 from PIL import Image, ImageDraw, ImageFont
 
 from imgkit.simulator import photos
@@ -406,20 +407,21 @@ def _png_chunk(kind: bytes, data: bytes) -> bytes:
 def _png(image: Image.Image, text: dict[str, str]) -> bytes:
     """Encode an RGB or RGBA image as PNG, with ``text`` as tEXt chunks.
 
-    Written by hand because speed matters more than bytes here: every row uses the Sub filter
-    (each byte less the one a pixel to its left, one numpy subtraction) and zlib level 1, several
-    times faster than Pillow's adaptive filtering (the benchmark's bottleneck), and about as
-    small on photographs.
+    Written by hand because speed matters more than bytes here (the encoder was the
+    throughput benchmark's bottleneck): every row uses the Up filter (each byte less the one a
+    row above, one numpy subtraction; on these photographs, scaled up to the output, smaller
+    than Sub and as cheap) and ISA-L's deflate at level 1, about four times faster than zlib's
+    level 1 at about its size. Pillow's encoder tries every filter on every row: several times
+    slower. Both the subtraction and the deflate release the GIL, so two requests encode at once.
     """
     if image.mode not in ("RGB", "RGBA"):
         image = image.convert("RGBA" if "A" in image.getbands() else "RGB")
     width, height = image.size
-    depth = 4 if image.mode == "RGBA" else 3
     pixels = np.asarray(image, dtype=np.uint8).reshape(height, -1)
     rows = np.empty((height, pixels.shape[1] + 1), dtype=np.uint8)
-    rows[:, 0] = 1  # filter type 1, Sub
-    rows[:, 1 : depth + 1] = pixels[:, :depth]
-    np.subtract(pixels[:, depth:], pixels[:, :-depth], out=rows[:, depth + 1 :])
+    rows[:, 0] = 2  # filter type 2, Up
+    rows[0, 1:] = pixels[0]  # the first row's "row above" is zeros
+    np.subtract(pixels[1:], pixels[:-1], out=rows[1:, 1:])
     color_type = 6 if image.mode == "RGBA" else 2
     header = struct.pack(">IIBBBBB", width, height, 8, color_type, 0, 0, 0)
     chunks = [_png_chunk(b"IHDR", header)]
@@ -427,7 +429,7 @@ def _png(image: Image.Image, text: dict[str, str]) -> bytes:
         _png_chunk(b"tEXt", key.encode("latin-1") + b"\0" + value.encode("latin-1"))
         for key, value in text.items()
     ]
-    chunks.append(_png_chunk(b"IDAT", zlib.compress(rows.tobytes(), 1)))
+    chunks.append(_png_chunk(b"IDAT", isal_zlib.compress(rows, 1)))
     chunks.append(_png_chunk(b"IEND", b""))
     return b"\x89PNG\r\n\x1a\n" + b"".join(chunks)
 
