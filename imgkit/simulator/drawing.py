@@ -269,23 +269,38 @@ def _corners(width: int, height: int) -> Image.Image:
     return _radial().resize((width, height), Image.Resampling.BILINEAR)
 
 
+#: ITU-R 601-2 luma, the weights of Pillow's own "L" conversion: the grey a colour fades to.
+_LUMA = (0.299, 0.587, 0.114)
+#: About the mean level of a photograph: contrast turns around it.
+_PIVOT = 118.0
+
+
+def _light_matrix(t: Treatment) -> tuple[float, ...]:
+    """``t``'s saturation, contrast, exposure and warmth as one RGB -> RGB colour matrix.
+
+    Each step is linear in the pixel's channels, so they compose into one 3 x 4 matrix
+    (Pillow applies it in one pass, clamping to 0..255): saturation mixes each channel with
+    the grey (``grey + s * (c - grey)``), contrast turns each channel around ``_PIVOT``, and
+    exposure and warmth scale each channel, red against blue.
+    """
+    s, contrast = t.saturation, t.contrast
+    matrix: list[float] = []
+    for k, gain in enumerate((1 + 0.5 * t.warmth, 1.0, 1 - 0.5 * t.warmth)):
+        scale = gain * t.brightness
+        row = [(1 - s) * w + (s if j == k else 0.0) for j, w in enumerate(_LUMA)]
+        matrix += [scale * contrast * v for v in row]
+        matrix.append(scale * _PIVOT * (1 - contrast))
+    return tuple(matrix)
+
+
 def _lit(image: Image.Image, t: Treatment) -> Image.Image:
     """``image`` with ``t``'s exposure, contrast, colour, warmth and vignette (Pillow's C
-    routines throughout: a lookup table per channel, one colour blend, one composite)."""
-    from PIL import ImageEnhance
-
-    if t.saturation != 1.0:
-        image = ImageEnhance.Color(image).enhance(t.saturation)
-    pivot = 118.0  # about the mean level of a photograph: contrast turns around it
-    tables = []
-    for gain in (1 + 0.5 * t.warmth, 1.0, 1 - 0.5 * t.warmth):
-        scale = gain * t.brightness
-        tables += [
-            min(255, max(0, round(((v - pivot) * t.contrast + pivot) * scale))) for v in range(256)
-        ]
-    image = image.point(tables)
+    routines throughout: one colour-matrix pass, and one composite for the vignette)."""
+    image = image.convert("RGB", _light_matrix(t))
     if t.vignette:
-        mask = _corners(image.width, image.height).point(lambda v: round(v * t.vignette))
+        # Scaled on the small radial image, then enlarged: the same mask for less work.
+        strength = _radial().point(lambda v: round(v * t.vignette))
+        mask = strength.resize(image.size, Image.Resampling.BILINEAR)
         image = Image.composite(Image.new("RGB", image.size), image, mask)
     return image
 
@@ -293,8 +308,9 @@ def _lit(image: Image.Image, t: Treatment) -> Image.Image:
 def _framed(t: Treatment, width: int, height: int) -> Image.Image:
     """The photograph cropped, tilted, mirrored and lit for an output of ``width`` x ``height``.
 
-    The crop is taken at the photograph's own resolution (no larger than the output) and then
-    scaled to the output in one resize: the work is done on the pixels the photograph has.
+    The crop is taken at the photograph's own resolution (no larger than the output), lit there,
+    and then scaled to the output in one resize: the work is done on the pixels the photograph
+    has.
     """
     source = photos.load(t.photo)
     quad = _quad(t, source.size, (width, height), photos.named(t.photo).focus)
