@@ -255,6 +255,23 @@ def _quad(
     return tuple(points)
 
 
+def _affine(quad: tuple[float, ...], size: tuple[int, int], mirror: bool) -> tuple[float, ...]:
+    """The affine map (Pillow's ``Transform.AFFINE`` data) that takes an output of ``size``
+    onto ``quad`` (a rotated rectangle, so affine), flipped left to right if ``mirror``.
+
+    Cheaper than ``Transform.QUAD`` (which solves a bilinear map per pixel) and a flip after.
+    """
+    (x0, y0), (x1, y1), _, (x3, y3) = zip(quad[0::2], quad[1::2], strict=True)
+    if mirror:  # start from the right edge and run leftwards
+        x0, y0, x3, y3 = x3, y3, x0, y0
+        x1, y1 = x1 + x0 - x3, y1 + y0 - y3
+    width, height = size
+    return (
+        (x3 - x0) / width, (x1 - x0) / height, x0,
+        (y3 - y0) / width, (y1 - y0) / height, y0,
+    )  # fmt: skip
+
+
 @functools.cache
 def _radial() -> Image.Image:
     """Squared distance from the centre as a small "L" image: 0 there, 255 in the corners."""
@@ -317,9 +334,9 @@ def _framed(t: Treatment, width: int, height: int) -> Image.Image:
     crop_width = math.dist(quad[0:2], quad[6:8])
     factor = min(1.0, crop_width / width)
     work = (max(1, round(width * factor)), max(1, round(height * factor)))
-    framed = source.transform(work, Image.Transform.QUAD, quad, resample=Image.Resampling.BILINEAR)
-    if t.mirror:
-        framed = framed.transpose(Image.Transpose.FLIP_LEFT_RIGHT)
+    framed = source.transform(
+        work, Image.Transform.AFFINE, _affine(quad, work, t.mirror), Image.Resampling.BILINEAR
+    )
     framed = _lit(framed, t)
     if work != (width, height):
         framed = framed.resize((width, height), Image.Resampling.BICUBIC)
