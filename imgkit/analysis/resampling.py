@@ -69,9 +69,6 @@ BATCH = 1000
 #: (Besag & Clifford 1991): the p-value is then known to about +-15% of itself, and surely
 #: far above any threshold a correction could set.
 SEQUENTIAL_HITS = 50
-#: Random relabellings drawn for a Monte Carlo test's critical value (see
-#: :func:`critical_value`): its 5% quantile is then read to about +-0.3 percentage points.
-CRITICAL_DRAWS = 4000
 
 
 # --------------------------------------------------------------------------------------------
@@ -232,6 +229,7 @@ def permutation_p_value(
     exact: bool,
     *,
     sequential_hits: int = SEQUENTIAL_HITS,
+    seen: list[np.ndarray] | None = None,
 ) -> PermutationResult:
     """The p-value of ``observed`` against a null distribution drawn in batches.
 
@@ -239,26 +237,31 @@ def permutation_p_value(
     more extreme). With ``exact`` the ``n_total`` values are every relabelling (the observed
     one among them) and ``p = hits / n_total``; otherwise they are random relabellings, read
     until ``sequential_hits`` are at least as extreme (then ``p = hits / L``, Besag & Clifford
-    1991) or ``n_total`` are drawn (then ``p = (1 + hits) / (1 + n_total)``).
+    1991) or ``n_total`` are drawn (then ``p = (1 + hits) / (1 + n_total)``). ``seen``, when
+    given, receives the null values the p-value was read from (for :func:`critical_value`).
     """
     # Relabellings equal to the observed one count as "as extreme" despite rounding.
     bar = observed - 1e-9 * max(1.0, abs(observed))
     hits = 0
-    seen = 0
+    count = 0
     largest = -math.inf
     count_at_largest = 0
-    while seen < n_total:
-        size = min(BATCH, n_total - seen)
+    while count < n_total:
+        size = min(BATCH, n_total - count)
         null = null_batches(size)
         extreme = null >= bar
         if not exact and hits + int(extreme.sum()) >= sequential_hits:
             position = int(np.flatnonzero(np.cumsum(extreme) + hits >= sequential_hits)[0])
-            length = seen + position + 1
+            length = count + position + 1
+            if seen is not None:
+                seen.append(null[: position + 1])
             return PermutationResult(
                 observed, sequential_hits / length, length, False, True, math.nan
             )
         hits += int(extreme.sum())
-        seen += size
+        count += size
+        if seen is not None:
+            seen.append(null)
         if exact and null.size:
             top = float(null.max())
             near = null >= top - 1e-9 * max(1.0, abs(top))
@@ -414,10 +417,10 @@ def relabel_two_arms(
 
     With ``confidence``, the result's ``critical`` inverts the test: under a shift model (the
     statistic's spread about a true difference is the null's spread about 0) the differences
-    the test accepts at level ``1 - confidence`` are ``statistic +- critical``. That interval
-    leaves out 0 exactly when ``p < 1 - confidence`` (exact tests; Monte Carlo ones up to the
-    noise of their random relabellings), where a bootstrap interval, rough with a handful of
-    images an arm, could reach 0 beside a p of 0.008.
+    the test accepts at level ``1 - confidence`` are ``statistic +- critical``, read from the
+    relabellings the p-value was read from. That interval leaves out 0 exactly when
+    ``p < 1 - confidence``, where a bootstrap interval, rough with a handful of images an arm,
+    could reach 0 beside a p of 0.008.
     """
     sizes = [(a.shape[0], b.shape[0]) for a, b in strata]
     pairs_a = sum(pair_count(n_a) for n_a, _ in sizes)
@@ -465,6 +468,7 @@ def relabel_two_arms(
         return np.abs(sum_b / pairs_b - sum_a / pairs_a)
 
     total_relabellings = math.prod(math.comb(n_a + n_b, n_a) for n_a, n_b in sizes)
+    null_values: list[np.ndarray] | None = [] if confidence is not None else None
     if total_relabellings <= n_perm:
         every, _ = stratum_labelings(sizes, n_perm, rng)
         by_shape = {
@@ -478,7 +482,9 @@ def relabel_two_arms(
             position[0] += size
             return statistic({k: m[:, start : start + size] for k, m in by_shape.items()})
 
-        result = permutation_p_value(abs(observed), exact_batches, total_relabellings, True)
+        result = permutation_p_value(
+            abs(observed), exact_batches, total_relabellings, True, seen=null_values
+        )
     else:
 
         def random_batches(size: int) -> np.ndarray:
@@ -489,17 +495,18 @@ def relabel_two_arms(
             return statistic(masks)
 
         result = permutation_p_value(
-            abs(observed), random_batches, n_perm, False, sequential_hits=sequential_hits
+            abs(observed),
+            random_batches,
+            n_perm,
+            False,
+            sequential_hits=sequential_hits,
+            seen=null_values,
         )
     critical = math.nan
-    if confidence is not None:
-        # Drawn after the test's own relabellings, so its p-value is the same with or without.
-        if total_relabellings <= n_perm:
-            position[0] = 0
-            null, exact_null = exact_batches(total_relabellings), True
-        else:
-            null, exact_null = random_batches(min(n_perm, CRITICAL_DRAWS)), False
-        critical = critical_value(null, 1.0 - confidence, exact_null)
+    if null_values is not None:
+        # From the very relabellings the p-value was read from: nothing more is drawn, the
+        # p-value is the same with or without, and the interval agrees with it.
+        critical = critical_value(np.concatenate(null_values), 1.0 - confidence, result.exact)
     return PermutationResult(
         observed,
         result.p_value,
