@@ -34,6 +34,7 @@ import collections
 import hashlib
 import itertools
 import math
+import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
@@ -164,16 +165,19 @@ def bootstrap_pair_sums(
         type(rng.bit_generator).__name__,
         repr(rng.bit_generator.state),
     )
-    kept = _BOOTSTRAPS.get(key)
+    with _BOOTSTRAPS_LOCK:  # analyses may run in threads (a notebook's widgets)
+        kept = _BOOTSTRAPS.get(key)
+        if kept is not None:
+            _BOOTSTRAPS.move_to_end(key)
     if kept is not None:
-        _BOOTSTRAPS.move_to_end(key)
         sums, counts, after = kept
         rng.bit_generator.state = after
         return sums.copy(), counts.copy()
     sums, counts = _bootstrap_pair_sums(points, n_boot, rng)
-    _BOOTSTRAPS[key] = (sums.copy(), counts.copy(), rng.bit_generator.state)
-    while len(_BOOTSTRAPS) > _BOOTSTRAPS_KEPT:
-        _BOOTSTRAPS.popitem(last=False)
+    with _BOOTSTRAPS_LOCK:
+        _BOOTSTRAPS[key] = (sums.copy(), counts.copy(), rng.bit_generator.state)
+        while len(_BOOTSTRAPS) > _BOOTSTRAPS_KEPT:
+            _BOOTSTRAPS.popitem(last=False)
     return sums, counts
 
 
@@ -182,6 +186,7 @@ _BOOTSTRAPS_KEPT = 2048
 _BOOTSTRAPS: collections.OrderedDict[tuple, tuple[np.ndarray, np.ndarray, dict]] = (
     collections.OrderedDict()
 )
+_BOOTSTRAPS_LOCK = threading.Lock()
 
 
 def _bootstrap_pair_sums(
