@@ -35,6 +35,7 @@ import zlib
 from dataclasses import dataclass
 
 import numpy as np
+from isal import isal_zlib
 from PIL import Image, ImageDraw, ImageFont
 
 from imgkit.simulator import photos
@@ -81,6 +82,14 @@ _WIDE = _words_of("wide establishing panoramic panorama landscape distant aerial
 _WARM = _words_of("golden warm sunset sunrise sunlit amber glow glowing dawn autumn")
 _DARK = _words_of("night twilight moody dusk dark midnight shadowy noir moonlit evening")
 _COOL = _words_of("cool blue misty foggy winter overcast icy morning")
+#: How much wider a rewriting model's calls vary in framing and light than a model that draws
+#: the prompt as sent (see treatment): chosen so that dall-e-3's repeats come out somewhat less
+#: alike than gpt-image-1's on the learned measure, as the rewrites make real ones
+#: (benchmarks/bench_sim_calibration.py prints the gap).
+REWRITE_SPREAD = 1.8
+# A red world: the bank's ground under an astronaut is the Moon's grey, and a real model asked
+# for Mars paints it rust red; a strong warm cast does that to the whole frame.
+_RED_WORLD = _words_of("martian mars")
 _MONO = _words_of("monochrome black-and-white grayscale greyscale sepia")
 _VIVID = _words_of("vibrant saturated vivid bold striking")
 _MUTED = _words_of("muted understated realistic documentary-style true-to-life natural")
@@ -152,7 +161,7 @@ def _asked(prompt: str) -> dict[str, float]:
         "closer": float("closer" in words),
         "wide": float(bool(words & _WIDE) or "negative-space" in words),
         "warmth": 0.12 * bool(words & _WARM) - 0.1 * bool(words & _COOL)
-        - 0.06 * bool(words & _DARK),
+        - 0.06 * bool(words & _DARK) + 0.7 * bool(words & _RED_WORLD),
         "brightness": 0.75 if words & _DARK else 1.0,
         "saturation": (0.0 if words & _MONO else 1.0) * (1.3 if vivid else 0.8 if muted else 1.0),
         "contrast": (1.15 if words & _CRISP else 1.0) * (0.85 if words & _SOFT else 1.0),
@@ -187,26 +196,30 @@ def treatment(
         )  # fmt: skip
     else:
         rng = random.Random(variation)
+        # A rewrite invents its own scene around the subject (where it stands, from which side,
+        # in what palette: "bathed in amber light", "seen from the ridge below"), so a
+        # rewriting model's calls spread wider than a model that draws the prompt as sent.
+        spread = REWRITE_SPREAD if subject is not None and subject != prompt else 1.0
         low, high = (
             (0.36, 0.6) if ask["close"]
             else (0.5, 1.0) if ask["wide"]
             else (0.38, 0.8) if ask["closer"]
             else (0.38, 0.95)
         )  # fmt: skip
-        cx = rng.uniform(0.15, 0.85)
+        cx = 0.5 + rng.uniform(-0.35, 0.35) * min(spread, 1.3)
         if ask["edge"]:  # off center: towards one side or the other
             cx = rng.choice((0.08, 0.92))
         base = Treatment(
             photo,
             zoom=rng.uniform(low, high),
             cx=cx,
-            cy=0.85 if ask["low"] else rng.uniform(0.25, 0.75),
-            angle=rng.uniform(-8.0, 8.0),
+            cy=0.85 if ask["low"] else 0.5 + rng.uniform(-0.25, 0.25) * min(spread, 1.3),
+            angle=rng.uniform(-8.0, 8.0) * spread,
             mirror=rng.random() < 0.5,
-            brightness=ask["brightness"] * rng.uniform(0.82, 1.14),
-            contrast=ask["contrast"] * rng.uniform(0.85, 1.2),
-            saturation=ask["saturation"] * rng.uniform(0.75, 1.3),
-            warmth=ask["warmth"] + rng.uniform(-0.08, 0.08),
+            brightness=ask["brightness"] * (1 + rng.uniform(-0.18, 0.14) * spread),
+            contrast=ask["contrast"] * (1 + rng.uniform(-0.15, 0.2) * spread),
+            saturation=ask["saturation"] * (1 + rng.uniform(-0.25, 0.3) * spread),
+            warmth=ask["warmth"] + rng.uniform(-0.08, 0.08) * spread * spread,
             vignette=rng.uniform(0.0, 0.35),
         )
     if jitter is None:
@@ -254,6 +267,23 @@ def _quad(
     return tuple(points)
 
 
+def _affine(quad: tuple[float, ...], size: tuple[int, int], mirror: bool) -> tuple[float, ...]:
+    """The affine map (Pillow's ``Transform.AFFINE`` data) that takes an output of ``size``
+    onto ``quad`` (a rotated rectangle, so affine), flipped left to right if ``mirror``.
+
+    Cheaper than ``Transform.QUAD`` (which solves a bilinear map per pixel) and a flip after.
+    """
+    (x0, y0), (x1, y1), _, (x3, y3) = zip(quad[0::2], quad[1::2], strict=True)
+    if mirror:  # start from the right edge and run leftwards
+        x0, y0, x3, y3 = x3, y3, x0, y0
+        x1, y1 = x1 + x0 - x3, y1 + y0 - y3
+    width, height = size
+    return (
+        (x3 - x0) / width, (x1 - x0) / height, x0,
+        (y3 - y0) / width, (y1 - y0) / height, y0,
+    )  # fmt: skip
+
+
 @functools.cache
 def _radial() -> Image.Image:
     """Squared distance from the centre as a small "L" image: 0 there, 255 in the corners."""
@@ -268,23 +298,38 @@ def _corners(width: int, height: int) -> Image.Image:
     return _radial().resize((width, height), Image.Resampling.BILINEAR)
 
 
+#: ITU-R 601-2 luma, the weights of Pillow's own "L" conversion: the grey a colour fades to.
+_LUMA = (0.299, 0.587, 0.114)
+#: About the mean level of a photograph: contrast turns around it.
+_PIVOT = 118.0
+
+
+def _light_matrix(t: Treatment) -> tuple[float, ...]:
+    """``t``'s saturation, contrast, exposure and warmth as one RGB -> RGB colour matrix.
+
+    Each step is linear in the pixel's channels, so they compose into one 3 x 4 matrix
+    (Pillow applies it in one pass, clamping to 0..255): saturation mixes each channel with
+    the grey (``grey + s * (c - grey)``), contrast turns each channel around ``_PIVOT``, and
+    exposure and warmth scale each channel, red against blue.
+    """
+    s, contrast = t.saturation, t.contrast
+    matrix: list[float] = []
+    for k, gain in enumerate((1 + 0.5 * t.warmth, 1.0, 1 - 0.5 * t.warmth)):
+        scale = gain * t.brightness
+        row = [(1 - s) * w + (s if j == k else 0.0) for j, w in enumerate(_LUMA)]
+        matrix += [scale * contrast * v for v in row]
+        matrix.append(scale * _PIVOT * (1 - contrast))
+    return tuple(matrix)
+
+
 def _lit(image: Image.Image, t: Treatment) -> Image.Image:
     """``image`` with ``t``'s exposure, contrast, colour, warmth and vignette (Pillow's C
-    routines throughout: a lookup table per channel, one colour blend, one composite)."""
-    from PIL import ImageEnhance
-
-    if t.saturation != 1.0:
-        image = ImageEnhance.Color(image).enhance(t.saturation)
-    pivot = 118.0  # about the mean level of a photograph: contrast turns around it
-    tables = []
-    for gain in (1 + 0.5 * t.warmth, 1.0, 1 - 0.5 * t.warmth):
-        scale = gain * t.brightness
-        tables += [
-            min(255, max(0, round(((v - pivot) * t.contrast + pivot) * scale))) for v in range(256)
-        ]
-    image = image.point(tables)
+    routines throughout: one colour-matrix pass, and one composite for the vignette)."""
+    image = image.convert("RGB", _light_matrix(t))
     if t.vignette:
-        mask = _corners(image.width, image.height).point(lambda v: round(v * t.vignette))
+        # Scaled on the small radial image, then enlarged: the same mask for less work.
+        strength = _radial().point(lambda v: round(v * t.vignette))
+        mask = strength.resize(image.size, Image.Resampling.BILINEAR)
         image = Image.composite(Image.new("RGB", image.size), image, mask)
     return image
 
@@ -292,17 +337,18 @@ def _lit(image: Image.Image, t: Treatment) -> Image.Image:
 def _framed(t: Treatment, width: int, height: int) -> Image.Image:
     """The photograph cropped, tilted, mirrored and lit for an output of ``width`` x ``height``.
 
-    The crop is taken at the photograph's own resolution (no larger than the output) and then
-    scaled to the output in one resize: the work is done on the pixels the photograph has.
+    The crop is taken at the photograph's own resolution (no larger than the output), lit there,
+    and then scaled to the output in one resize: the work is done on the pixels the photograph
+    has.
     """
     source = photos.load(t.photo)
     quad = _quad(t, source.size, (width, height), photos.named(t.photo).focus)
     crop_width = math.dist(quad[0:2], quad[6:8])
     factor = min(1.0, crop_width / width)
     work = (max(1, round(width * factor)), max(1, round(height * factor)))
-    framed = source.transform(work, Image.Transform.QUAD, quad, resample=Image.Resampling.BILINEAR)
-    if t.mirror:
-        framed = framed.transpose(Image.Transpose.FLIP_LEFT_RIGHT)
+    framed = source.transform(
+        work, Image.Transform.AFFINE, _affine(quad, work, t.mirror), Image.Resampling.BILINEAR
+    )
     framed = _lit(framed, t)
     if work != (width, height):
         framed = framed.resize((width, height), Image.Resampling.BICUBIC)
@@ -406,20 +452,21 @@ def _png_chunk(kind: bytes, data: bytes) -> bytes:
 def _png(image: Image.Image, text: dict[str, str]) -> bytes:
     """Encode an RGB or RGBA image as PNG, with ``text`` as tEXt chunks.
 
-    Written by hand because speed matters more than bytes here: every row uses the Sub filter
-    (each byte less the one a pixel to its left, one numpy subtraction) and zlib level 1, several
-    times faster than Pillow's adaptive filtering (the benchmark's bottleneck), and about as
-    small on photographs.
+    Written by hand because speed matters more than bytes here (the encoder was the
+    throughput benchmark's bottleneck): every row uses the Up filter (each byte less the one a
+    row above, one numpy subtraction; on these photographs, scaled up to the output, smaller
+    than Sub and as cheap) and ISA-L's deflate at level 1, about four times faster than zlib's
+    level 1 at about its size. Pillow's encoder tries every filter on every row: several times
+    slower. Both the subtraction and the deflate release the GIL, so two requests encode at once.
     """
     if image.mode not in ("RGB", "RGBA"):
         image = image.convert("RGBA" if "A" in image.getbands() else "RGB")
     width, height = image.size
-    depth = 4 if image.mode == "RGBA" else 3
     pixels = np.asarray(image, dtype=np.uint8).reshape(height, -1)
     rows = np.empty((height, pixels.shape[1] + 1), dtype=np.uint8)
-    rows[:, 0] = 1  # filter type 1, Sub
-    rows[:, 1 : depth + 1] = pixels[:, :depth]
-    np.subtract(pixels[:, depth:], pixels[:, :-depth], out=rows[:, depth + 1 :])
+    rows[:, 0] = 2  # filter type 2, Up
+    rows[0, 1:] = pixels[0]  # the first row's "row above" is zeros
+    np.subtract(pixels[1:], pixels[:-1], out=rows[1:, 1:])
     color_type = 6 if image.mode == "RGBA" else 2
     header = struct.pack(">IIBBBBB", width, height, 8, color_type, 0, 0, 0)
     chunks = [_png_chunk(b"IHDR", header)]
@@ -427,7 +474,7 @@ def _png(image: Image.Image, text: dict[str, str]) -> bytes:
         _png_chunk(b"tEXt", key.encode("latin-1") + b"\0" + value.encode("latin-1"))
         for key, value in text.items()
     ]
-    chunks.append(_png_chunk(b"IDAT", zlib.compress(rows.tobytes(), 1)))
+    chunks.append(_png_chunk(b"IDAT", isal_zlib.compress(rows, 1)))
     chunks.append(_png_chunk(b"IEND", b""))
     return b"\x89PNG\r\n\x1a\n" + b"".join(chunks)
 

@@ -24,12 +24,13 @@ from typing import Any
 
 from starlette.datastructures import UploadFile
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import Response
 
 from imgkit.catalog.models import ModelSpec, default_catalog, parse_size
 from imgkit.catalog.validation import ImageRequest, validate_request
 from imgkit.errors import ValidationError
 from imgkit.simulator import drawing, editing, streaming
+from imgkit.simulator.inline_json import Base64, InlineJSONResponse
 from imgkit.simulator.openai_errors import (
     ERRORS,
     IMAGE_INPUT_CODES,
@@ -149,7 +150,7 @@ class _Answer:
             if self.spec.family == "dall-e" and (self.req.response_format or "url") == "url":
                 item["url"] = _file_url(self.request, self.state, image, self.fmt)
             else:
-                item["b64_json"] = _b64(image)
+                item["b64_json"] = Base64(image)
             if prompt_used is not None:
                 item["revised_prompt"] = prompt_used
             data.append(item)
@@ -159,7 +160,7 @@ class _Answer:
             payload["usage"] = images_usage(
                 self.req.prompt, len(self.images) * self._output_tokens(), self.image_input
             )
-        return JSONResponse(payload)
+        return InlineJSONResponse(payload)
 
     def stream(self, latency: float, refusal: Refusal | None = None) -> Response:
         meta, created = self._meta(), int(time.time())
