@@ -409,7 +409,7 @@ DETAILS: dict[str, tuple[str, ...]] = {
     ),
     "street": (
         "Shop signs and small balconies line the facades, with windows stacked above them.",
-        "A few figures pass in the distance, too far away to make out clearly.",
+        "A few figures pass far off, too small to make out clearly.",
         "Puddles on the paving hold broken reflections of the windows above.",
     ),
     "landscape": (
@@ -429,7 +429,7 @@ NOUN_DETAILS: dict[str, tuple[str, ...]] = {
         "Waves break against the rocks at its base, throwing up a fine white spray.",
     ),
     "ramen": (
-        "The noodles twist through a golden broth, with slices of pork and a halved egg on top.",
+        "The noodles twist through a golden broth, with slices of pork and spinach on top.",
         "Thin rings of scallion and a sheet of nori rest at the edge of the bowl.",
     ),
 }
