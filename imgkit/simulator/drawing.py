@@ -31,7 +31,6 @@ import math
 import random
 import re
 import struct
-import zlib
 from dataclasses import dataclass
 
 import numpy as np
@@ -434,7 +433,9 @@ def _exif() -> Image.Exif:
 
 
 def _png_chunk(kind: bytes, data: bytes) -> bytes:
-    return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+    # ISA-L's CRC-32 (the one PNG uses) is about ten times faster than zlib's on a large IDAT.
+    crc = isal_zlib.crc32(data, isal_zlib.crc32(kind))
+    return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", crc)
 
 
 def _png(image: Image.Image, text: dict[str, str]) -> bytes:
