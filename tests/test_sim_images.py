@@ -38,8 +38,20 @@ def _pairwise(hashes):
 
 def test_each_prompt_is_a_photograph_of_its_subject():
     """The prompt's first naming word chooses the photograph; the control prefix names none."""
+    # The lesson's prompt is a photograph of an astronaut, not of the Martian setting it names.
+    lesson = (
+        "A lone astronaut on a red Martian cliff, cinematic photography, golden hour "
+        "backlighting, wide establishing shot, atmosphere of quiet solitude"
+    )
+    assert photos.choose(lesson).name == "moonwalker"
+    assert photos.choose("a red fox in the snow").name == "red-fox"
+    assert photos.choose("a cat").name == "tabby-cat"
+    assert photos.choose("a dog").name == "spaniel"
+    assert photos.choose("snow-capped mountains at dawn").name == "mountain-landscape"
+    assert photos.choose("a beach at sunset").name == "beach"
+    assert photos.choose("a wolf howling at the moon").name == "wolf-pup"
+    assert photos.choose("a frog on a lily pad").name == "tree-frog"
     assert photos.choose("a raccoon in the leaves").name == "raccoon"
-    assert photos.choose("A lone astronaut on a red Martian cliff, golden hour").name == "mars"
     assert photos.choose("an orange dahlia beside a pagoda").name == "dahlia"
     assert photos.choose(f"{AS_IS_PREFIX} a raccoon").name == "raccoon"
     # A prompt that names no photograph keeps one all the same, call after call.
@@ -87,7 +99,9 @@ def test_rewriting_model_is_less_consistent_but_not_unrecognisably(sim):
     from imgkit.analysis.reference import reference_for_network
     from imgkit.features.extract import get_extractor
 
-    prompt = "a small wooden cabin by a lake"
+    # A subject the bank holds: a prompt that names none gets whichever photograph its words'
+    # hashes point at, and so changes photograph whenever the bank grows.
+    prompt = "a red fox in the snow"
     extract = get_extractor()
     scale = reference_for_network("efficientnet-lite0")
     with openai.OpenAI(base_url=sim.openai_base_url, api_key="sim", max_retries=0) as client:
@@ -200,11 +214,17 @@ def test_every_photograph_is_licensed_and_none_is_a_calibration_photograph():
     )
     folder = resources.files("imgkit.simulator").joinpath("data", "photos")
     reserved = {name.split(".")[0].split(":")[0] for name, _s, _l in [*PHOTOGRAPHS, *HELD_OUT]}
+    total = 0
     for entry in index["photos"]:
         assert entry["licence"] and entry["source"] and entry["author"], entry["file"]
+        assert entry["licence_url"] and entry["obtained_from"], entry["file"]
         assert folder.joinpath(entry["file"]).is_file()
         assert entry["file"].split(".")[0] not in reserved
-        assert photos.load(entry["file"].rsplit(".", 1)[0]).mode == "RGB"
+        image = photos.load(entry["file"].rsplit(".", 1)[0])
+        # Resized for the bank: at most 960 px on the long side, so the package stays small.
+        assert image.mode == "RGB" and max(image.size) <= 960, entry["file"]
+        total += len(folder.joinpath(entry["file"]).read_bytes())
+    assert total < 4_000_000, f"the photograph bank is {total} bytes"
     # The words that describe a look never name a subject: a rewrite keeps its subject.
     from imgkit.simulator.rewriting import STYLE_WORDS
 

@@ -62,7 +62,9 @@ class ArmComparison:
     ``similarity_a``/``ci_a`` and ``similarity_b``/``ci_b``: each arm's similarity on the fixed
     scale with its bootstrap interval. ``difference`` = ``similarity_a - similarity_b`` (before
     clipping: ``(mean_distance_b - mean_distance_a) / reference_distance``), positive when arm A
-    is more consistent, with its interval ``difference_ci``. ``p_value`` is the permutation
+    is more consistent, with its interval ``difference_ci``: the differences the permutation
+    test accepts (the test inverted), so it leaves out 0 exactly when ``p_value`` is below
+    ``1 - confidence`` (up to Monte Carlo noise when not exact). ``p_value`` is the permutation
     test's, ``p_adjusted`` the same after ``correction`` over ``family_size`` comparisons (equal
     to ``p_value`` for a lone comparison). ``more_consistent`` names the winner only when
     ``p_adjusted < alpha``; ``verdict`` is the plain-words summary. ``kind`` is the measure's
@@ -274,7 +276,7 @@ def pair_test(
     mean_b, boots_b = data.pooled(arm_b, shared)
     rng = group_rng(data.seed, "perm", arm_a, arm_b, "" if prompt is None else prompt)
     strata = [(data.groups[(arm_a, p)], data.groups[(arm_b, p)]) for p in shared]
-    test = relabel_two_arms(strata, n_perm, rng)
+    test = relabel_two_arms(strata, n_perm, rng, confidence=confidence)
     result.update(
         similarity_a=float(data.similarity(mean_a)),
         ci_a=percentile_interval(data.similarity(boots_a), confidence),
@@ -283,7 +285,13 @@ def pair_test(
         mean_distance_a=float(mean_a),
         mean_distance_b=float(mean_b),
         difference=float((mean_b - mean_a) / reference),
-        difference_ci=percentile_interval((boots_b - boots_a) / reference, confidence),
+        # The permutation test inverted, not a bootstrap: the interval then leaves out 0
+        # exactly when the test rejects, where a bootstrap over a handful of images could reach
+        # 0 beside p = 0.008 (see relabel_two_arms).
+        difference_ci=(
+            float((test.statistic - test.critical) / reference),
+            float((test.statistic + test.critical) / reference),
+        ),
         statistic=float(test.statistic),
         p_value=float(test.p_value),
         n_permutations=test.n_permutations,

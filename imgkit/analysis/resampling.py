@@ -208,6 +208,9 @@ class PermutationResult:
     ``p_value``; ``n_permutations`` relabellings looked at; ``exact`` when every relabelling
     was enumerated; ``stopped_early`` when a Monte Carlo test stopped at the sequential rule;
     ``smallest_p`` the smallest p-value the data could give (exact tests only, else NaN).
+    ``critical`` (two-arm tests asked for one, else NaN): the largest ``|statistic|`` the test
+    would not reject at the level asked for, so ``statistic +- critical`` is the interval of
+    shifts the test accepts (see :func:`relabel_two_arms`).
     """
 
     statistic: float
@@ -216,6 +219,7 @@ class PermutationResult:
     exact: bool
     stopped_early: bool
     smallest_p: float
+    critical: float = math.nan
 
 
 def permutation_p_value(
@@ -225,6 +229,7 @@ def permutation_p_value(
     exact: bool,
     *,
     sequential_hits: int = SEQUENTIAL_HITS,
+    seen: list[np.ndarray] | None = None,
 ) -> PermutationResult:
     """The p-value of ``observed`` against a null distribution drawn in batches.
 
@@ -232,26 +237,31 @@ def permutation_p_value(
     more extreme). With ``exact`` the ``n_total`` values are every relabelling (the observed
     one among them) and ``p = hits / n_total``; otherwise they are random relabellings, read
     until ``sequential_hits`` are at least as extreme (then ``p = hits / L``, Besag & Clifford
-    1991) or ``n_total`` are drawn (then ``p = (1 + hits) / (1 + n_total)``).
+    1991) or ``n_total`` are drawn (then ``p = (1 + hits) / (1 + n_total)``). ``seen``, when
+    given, receives the null values the p-value was read from (for :func:`critical_value`).
     """
     # Relabellings equal to the observed one count as "as extreme" despite rounding.
     bar = observed - 1e-9 * max(1.0, abs(observed))
     hits = 0
-    seen = 0
+    count = 0
     largest = -math.inf
     count_at_largest = 0
-    while seen < n_total:
-        size = min(BATCH, n_total - seen)
+    while count < n_total:
+        size = min(BATCH, n_total - count)
         null = null_batches(size)
         extreme = null >= bar
         if not exact and hits + int(extreme.sum()) >= sequential_hits:
             position = int(np.flatnonzero(np.cumsum(extreme) + hits >= sequential_hits)[0])
-            length = seen + position + 1
+            length = count + position + 1
+            if seen is not None:
+                seen.append(null[: position + 1])
             return PermutationResult(
                 observed, sequential_hits / length, length, False, True, math.nan
             )
         hits += int(extreme.sum())
-        seen += size
+        count += size
+        if seen is not None:
+            seen.append(null)
         if exact and null.size:
             top = float(null.max())
             near = null >= top - 1e-9 * max(1.0, abs(top))
@@ -394,6 +404,7 @@ def relabel_two_arms(
     rng: np.random.Generator,
     *,
     sequential_hits: int = SEQUENTIAL_HITS,
+    confidence: float | None = None,
 ) -> PermutationResult:
     """Test whether two arms' images are equally alike: a stratified permutation test.
 
@@ -403,6 +414,13 @@ def relabel_two_arms(
     there are at most ``n_perm`` relabellings, else Monte Carlo with early stopping (see the
     module docstring). Strata of the same sizes are relabelled together in one batched matrix
     product.
+
+    With ``confidence``, the result's ``critical`` inverts the test: under a shift model (the
+    statistic's spread about a true difference is the null's spread about 0) the differences
+    the test accepts at level ``1 - confidence`` are ``statistic +- critical``, read from the
+    relabellings the p-value was read from. That interval leaves out 0 exactly when
+    ``p < 1 - confidence``, where a bootstrap interval, rough with a handful of images an arm,
+    could reach 0 beside a p of 0.008.
     """
     sizes = [(a.shape[0], b.shape[0]) for a, b in strata]
     pairs_a = sum(pair_count(n_a) for n_a, _ in sizes)
@@ -450,6 +468,7 @@ def relabel_two_arms(
         return np.abs(sum_b / pairs_b - sum_a / pairs_a)
 
     total_relabellings = math.prod(math.comb(n_a + n_b, n_a) for n_a, n_b in sizes)
+    null_values: list[np.ndarray] | None = [] if confidence is not None else None
     if total_relabellings <= n_perm:
         every, _ = stratum_labelings(sizes, n_perm, rng)
         by_shape = {
@@ -463,7 +482,9 @@ def relabel_two_arms(
             position[0] += size
             return statistic({k: m[:, start : start + size] for k, m in by_shape.items()})
 
-        result = permutation_p_value(abs(observed), exact_batches, total_relabellings, True)
+        result = permutation_p_value(
+            abs(observed), exact_batches, total_relabellings, True, seen=null_values
+        )
     else:
 
         def random_batches(size: int) -> np.ndarray:
@@ -474,8 +495,18 @@ def relabel_two_arms(
             return statistic(masks)
 
         result = permutation_p_value(
-            abs(observed), random_batches, n_perm, False, sequential_hits=sequential_hits
+            abs(observed),
+            random_batches,
+            n_perm,
+            False,
+            sequential_hits=sequential_hits,
+            seen=null_values,
         )
+    critical = math.nan
+    if null_values is not None:
+        # From the very relabellings the p-value was read from: nothing more is drawn, the
+        # p-value is the same with or without, and the interval agrees with it.
+        critical = critical_value(np.concatenate(null_values), 1.0 - confidence, result.exact)
     return PermutationResult(
         observed,
         result.p_value,
@@ -483,7 +514,29 @@ def relabel_two_arms(
         result.exact,
         result.stopped_early,
         result.smallest_p,
+        critical,
     )
+
+
+def critical_value(null: np.ndarray, level: float, exact: bool) -> float:
+    """The largest ``|statistic|`` a permutation test with null values ``null`` (``|T|`` of
+    each relabelling) does not reject at ``level``: the test rejects ``t`` exactly when
+    ``t > critical_value``.
+
+    Exact (``p = K / N``, K the relabellings at least as extreme): p < level when K is at most
+    ``ceil(level N) - 1``, i.e. when t is above the ``ceil(level N)``-th largest null value.
+    Monte Carlo (``p = (1 + K) / (1 + N)``): K at most ``ceil(level (N + 1)) - 2``.
+    """
+    values = np.sort(np.asarray(null, dtype=np.float64))[::-1]
+    n = values.size
+    allowed = math.ceil(level * n) - 1 if exact else math.ceil(level * (n + 1)) - 2
+    if n == 0 or allowed >= n:
+        return 0.0 if n else math.nan
+    if allowed < 0:  # no statistic could reach p < level
+        return math.inf
+    value = float(values[allowed])
+    # The same rounding allowance as permutation_p_value's ties.
+    return value + 1e-9 * max(1.0, abs(value))
 
 
 def relabel_k_arms(

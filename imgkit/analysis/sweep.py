@@ -12,10 +12,13 @@ design of an analysis of variance):
    multiplicity (Holm 1979 by default, Benjamini & Hochberg 1995 on request; see
    :mod:`imgkit.analysis.multiplicity`). A winner is named only when its adjusted p-value is
    below alpha, so with identical arms the chance of naming any winner stays at or below alpha.
-3. *How do they rank?* Arms sorted by similarity, each with a bootstrap interval of its rank
-   (replicates resample images within every arm and prompt, and each replicate ranks the arms:
-   the percentile interval of an arm's rank over replicates; Hall & Miller 2009, "Using the
-   bootstrap to quantify the authority of an empirical ranking", Ann. Statist. 37:3929-3959).
+3. *How do they rank?* Arms sorted by similarity, each with an interval of its rank read from
+   the verdicts of step 2 in the same scope: from 1 + the arms named more consistent than it
+   to the number of arms less those it was named more consistent than (Klein, Wright &
+   Wieczorek 2020, "A joint confidence region for an overall ranking of populations", J. R.
+   Stat. Soc. C 69:589-606). With Holm's correction every interval holds at once with
+   probability at least 1 - alpha, and a ranking never says less than the verdicts beside it
+   (a bootstrap of ranks could give "1-2" to both arms of a comparison that named a winner).
    An interval "1-3" says the data cannot tell the arm's place among the first three.
 
 With several prompts the comparisons pool the prompts (each test stratified by prompt); with
@@ -68,7 +71,7 @@ class SweepComparison:
     and scope, with raw and adjusted p-values and its verdict. ``omnibus``: one row per scope
     (``scope``, ``prompt``, ``n_arms``, ``statistic``, ``p_value``, ``p_adjusted``,
     ``n_permutations``, ``differ``). ``ranking``: one row per scope and arm (``rank`` 1 = most
-    consistent, ``rank_low`` / ``rank_high`` its bootstrap interval, ``similarity`` with
+    consistent, ``rank_low`` / ``rank_high`` the interval its verdicts allow, ``similarity`` with
     ``ci_low`` / ``ci_high``, ``n_images``). ``pairs``: the comparisons as a table.
     ``correction``, ``alpha`` and ``family_size`` say how the p-values were corrected.
     """
@@ -170,25 +173,17 @@ def _ranking(
     means = np.array([e[1] for e in entries])
     # Rank 1 = smallest mean distance = most consistent; ties share the average rank.
     observed_rank = pd.Series(means).rank(method="average").to_numpy()
-    replicates = np.vstack([e[2] for e in entries])  # (arms, n_boot)
-    finite = np.isfinite(replicates).all(axis=0)
-    ranks = pd.DataFrame(replicates[:, finite]).rank(axis=0, method="average").to_numpy()
-    tail = (1 - confidence) / 2
     records = []
     for k, (arm, mean, boots, n_images) in enumerate(entries):
-        if ranks.shape[1]:
-            low = math.floor(float(np.quantile(ranks[k], tail)))
-            high = math.ceil(float(np.quantile(ranks[k], 1 - tail)))
-        else:
-            low = high = math.nan
         ci = percentile_interval(data.similarity(boots), confidence)
         records.append(
             {
                 "scope": scope,
                 "arm": arm,
                 "rank": float(observed_rank[k]),
-                "rank_low": low,
-                "rank_high": high,
+                # Read from the scope's verdicts once they are made: _ranks_from_verdicts.
+                "rank_low": 1,
+                "rank_high": len(entries),
                 "similarity": float(data.similarity(mean)),
                 "ci_low": ci[0],
                 "ci_high": ci[1],
@@ -199,6 +194,32 @@ def _ranking(
         )
     records.sort(key=lambda r: (r["rank"], r["arm"]))
     return records
+
+
+def _ranks_from_verdicts(
+    records: list[dict[str, Any]], comparisons: list[ArmComparison], scope_prompts: dict[str, Any]
+) -> None:
+    """Set each ranked arm's ``rank_low``/``rank_high`` from the named winners of its scope:
+    1 + the arms named more consistent than it, to the arms ranked less those it beat."""
+    by_scope: dict[str, list[dict[str, Any]]] = {}
+    for record in records:
+        by_scope.setdefault(record["scope"], []).append(record)
+    for scope, ranked in by_scope.items():
+        prompt = scope_prompts[scope]
+        arms = {r["arm"] for r in ranked}
+        stated = [
+            c for c in comparisons if c.prompt == prompt and c.arm_a in arms and c.arm_b in arms
+        ]
+        for record in ranked:
+            arm = record["arm"]
+            beaten_by = sum(
+                1
+                for c in stated
+                if arm in (c.arm_a, c.arm_b) and c.more_consistent not in (None, arm)
+            )
+            beats = sum(1 for c in stated if c.more_consistent == arm)
+            record["rank_low"] = 1 + beaten_by
+            record["rank_high"] = len(ranked) - beats
 
 
 def _omnibus(
@@ -344,6 +365,9 @@ def compare_all(
     )
     omnibus["p_adjusted"] = adjust_p_values(omnibus["p_value"].to_numpy(dtype=float), correction)
     omnibus["differ"] = omnibus["p_adjusted"] < alpha
+    _ranks_from_verdicts(
+        ranking_records, comparisons, {scope: prompt for scope, prompt, _ in scopes}
+    )
     ranking = pd.DataFrame.from_records(
         ranking_records,
         columns=[

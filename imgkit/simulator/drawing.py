@@ -81,6 +81,9 @@ _WIDE = _words_of("wide establishing panoramic panorama landscape distant aerial
 _WARM = _words_of("golden warm sunset sunrise sunlit amber glow glowing dawn autumn")
 _DARK = _words_of("night twilight moody dusk dark midnight shadowy noir moonlit evening")
 _COOL = _words_of("cool blue misty foggy winter overcast icy morning")
+# A red world: the bank's ground under an astronaut is the Moon's grey, and a real model asked
+# for Mars paints it rust red; a strong warm cast does that to the whole frame.
+_RED_WORLD = _words_of("martian mars")
 _MONO = _words_of("monochrome black-and-white grayscale greyscale sepia")
 _VIVID = _words_of("vibrant saturated vivid bold striking")
 _MUTED = _words_of("muted understated realistic documentary-style true-to-life natural")
@@ -152,7 +155,7 @@ def _asked(prompt: str) -> dict[str, float]:
         "closer": float("closer" in words),
         "wide": float(bool(words & _WIDE) or "negative-space" in words),
         "warmth": 0.12 * bool(words & _WARM) - 0.1 * bool(words & _COOL)
-        - 0.06 * bool(words & _DARK),
+        - 0.06 * bool(words & _DARK) + 0.7 * bool(words & _RED_WORLD),
         "brightness": 0.75 if words & _DARK else 1.0,
         "saturation": (0.0 if words & _MONO else 1.0) * (1.3 if vivid else 0.8 if muted else 1.0),
         "contrast": (1.15 if words & _CRISP else 1.0) * (0.85 if words & _SOFT else 1.0),
