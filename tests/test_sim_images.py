@@ -51,6 +51,7 @@ def test_each_prompt_is_a_photograph_of_its_subject():
     assert photos.choose("a beach at sunset").name == "beach"
     assert photos.choose("a wolf howling at the moon").name == "wolf-pup"
     assert photos.choose("a frog on a lily pad").name == "tree-frog"
+    assert photos.choose("a small wooden cabin by a lake").name == "lake-cliff"
     assert photos.choose("a raccoon in the leaves").name == "raccoon"
     assert photos.choose("an orange dahlia beside a pagoda").name == "dahlia"
     assert photos.choose(f"{AS_IS_PREFIX} a raccoon").name == "raccoon"

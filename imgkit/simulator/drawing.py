@@ -81,6 +81,11 @@ _WIDE = _words_of("wide establishing panoramic panorama landscape distant aerial
 _WARM = _words_of("golden warm sunset sunrise sunlit amber glow glowing dawn autumn")
 _DARK = _words_of("night twilight moody dusk dark midnight shadowy noir moonlit evening")
 _COOL = _words_of("cool blue misty foggy winter overcast icy morning")
+#: How much wider a rewriting model's calls vary in framing and light than a model that draws
+#: the prompt as sent (see treatment): chosen so that dall-e-3's repeats come out somewhat less
+#: alike than gpt-image-1's on the learned measure, as the rewrites make real ones
+#: (benchmarks/bench_sim_calibration.py prints the gap).
+REWRITE_SPREAD = 1.8
 # A red world: the bank's ground under an astronaut is the Moon's grey, and a real model asked
 # for Mars paints it rust red; a strong warm cast does that to the whole frame.
 _RED_WORLD = _words_of("martian mars")
@@ -190,26 +195,30 @@ def treatment(
         )  # fmt: skip
     else:
         rng = random.Random(variation)
+        # A rewrite invents its own scene around the subject (where it stands, from which side,
+        # in what palette: "bathed in amber light", "seen from the ridge below"), so a
+        # rewriting model's calls spread wider than a model that draws the prompt as sent.
+        spread = REWRITE_SPREAD if subject is not None and subject != prompt else 1.0
         low, high = (
             (0.36, 0.6) if ask["close"]
             else (0.5, 1.0) if ask["wide"]
             else (0.38, 0.8) if ask["closer"]
             else (0.38, 0.95)
         )  # fmt: skip
-        cx = rng.uniform(0.15, 0.85)
+        cx = 0.5 + rng.uniform(-0.35, 0.35) * min(spread, 1.3)
         if ask["edge"]:  # off center: towards one side or the other
             cx = rng.choice((0.08, 0.92))
         base = Treatment(
             photo,
             zoom=rng.uniform(low, high),
             cx=cx,
-            cy=0.85 if ask["low"] else rng.uniform(0.25, 0.75),
-            angle=rng.uniform(-8.0, 8.0),
+            cy=0.85 if ask["low"] else 0.5 + rng.uniform(-0.25, 0.25) * min(spread, 1.3),
+            angle=rng.uniform(-8.0, 8.0) * spread,
             mirror=rng.random() < 0.5,
-            brightness=ask["brightness"] * rng.uniform(0.82, 1.14),
-            contrast=ask["contrast"] * rng.uniform(0.85, 1.2),
-            saturation=ask["saturation"] * rng.uniform(0.75, 1.3),
-            warmth=ask["warmth"] + rng.uniform(-0.08, 0.08),
+            brightness=ask["brightness"] * (1 + rng.uniform(-0.18, 0.14) * spread),
+            contrast=ask["contrast"] * (1 + rng.uniform(-0.15, 0.2) * spread),
+            saturation=ask["saturation"] * (1 + rng.uniform(-0.25, 0.3) * spread),
+            warmth=ask["warmth"] + rng.uniform(-0.08, 0.08) * spread * spread,
             vignette=rng.uniform(0.0, 0.35),
         )
     if jitter is None:

@@ -95,7 +95,9 @@ def named(name: str) -> Photo:
     return photo
 
 
-@functools.lru_cache(maxsize=16)
+# Room for the whole bank (31 photographs, at most 960 px: about 1.8 MB each decoded), so a
+# sweep over many subjects does not decode the same JPEG again and again.
+@functools.lru_cache(maxsize=48)
 def load(name: str) -> Image.Image:
     """The photograph ``name`` decoded (RGB), kept in memory: every image drawn starts from it."""
     photo = named(name)
