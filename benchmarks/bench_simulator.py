@@ -149,6 +149,8 @@ def main() -> None:
         "dall-e-3 standard url png": ("dall-e-3", {}),
     }
     results = {}
+    load_before = os.getloadavg()[0]
+    cpu_start, wall_start = time.process_time(), time.perf_counter()
     with serve(seed=0, latency=0.0) as sim:
         for label, (model, params) in cases.items():
             # One warm-up round: imports, caches and connection setup are not throughput.
@@ -167,6 +169,10 @@ def main() -> None:
                 "ratio_to_target": round(median / TARGET_RPS, 2),
             }
         total_images = sim.stats()["total_images"]
+        # Client and server share this process: its CPU time is both sides' work.
+        cpu_seconds = time.process_time() - cpu_start
+        wall_seconds = time.perf_counter() - wall_start
+        load_after = os.getloadavg()[0]
         latencies = small_answer_latencies(sim.base_url, args.samples)
     summary = {
         "target_rps": TARGET_RPS,
@@ -176,6 +182,10 @@ def main() -> None:
         "concurrency": args.concurrency,
         "size": "1024x1024",
         "images_served": total_images,
+        "cpu_seconds": round(cpu_seconds, 2),
+        "cpu_ms_per_image": round(1000 * cpu_seconds / max(1, total_images), 1),
+        "wall_seconds": round(wall_seconds, 2),
+        "load_average": [round(load_before, 2), round(load_after, 2)],
         "cases": results,
         "small_answer_ms": latencies,
     }
@@ -193,6 +203,12 @@ def main() -> None:
             f"(min {r['min_rps']:.1f}, max {r['max_rps']:.1f})  "
             f"ratio to target {TARGET_RPS:.0f}: {r['ratio_to_target']:.2f}x  {verdict}"
         )
+    print(
+        f"  CPU {cpu_seconds:.1f} s for {total_images} images, client and server together "
+        f"({summary['cpu_ms_per_image']} ms an image; {wall_seconds:.1f} s wall); load average "
+        f"{load_before:.2f} before, {load_after:.2f} after (other work on the machine lowers "
+        "the rates: compare CPU time across runs)"
+    )
     print()
     print_small_answers(latencies, args.samples)
 
