@@ -14,17 +14,14 @@ import numpy as np
 import pytest
 
 from imgkit.analysis import resampling
+from imgkit.analysis.omnibus import _screen_points, _screened_sums, _spread_margin, relabel_k_arms
 from imgkit.analysis.resampling import (
-    _screen_points,
-    _screened_sums,
     _smallest,
-    _spread_margin,
     _stack,
     bootstrap_pair_sums,
     pair_count,
     pair_sum,
     permutation_p_value,
-    relabel_k_arms,
     relabel_two_arms,
     stratum_labelings,
 )

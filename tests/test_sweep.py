@@ -16,11 +16,11 @@ import pytest
 from imgkit.analysis.comparison import compare_arms
 from imgkit.analysis.hashing import distance_matrix
 from imgkit.analysis.multiplicity import adjust_p_values
+from imgkit.analysis.omnibus import relabel_k_arms
 from imgkit.analysis.resampling import (
     bit_matrix,
     bootstrap_pair_sums,
     pair_sum,
-    relabel_k_arms,
     relabel_two_arms,
 )
 from imgkit.analysis.sweep import ALL_PROMPTS, compare_all

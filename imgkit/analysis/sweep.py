@@ -50,11 +50,11 @@ from imgkit.analysis.comparison import (
 )
 from imgkit.analysis.measures import DEFAULT_MEASURE, Measure, parse_measure
 from imgkit.analysis.multiplicity import CORRECTION_NAMES, CORRECTIONS, adjust_p_values
+from imgkit.analysis.omnibus import relabel_k_arms
 from imgkit.analysis.resampling import (
     DEFAULT_N_BOOT,
     DEFAULT_N_PERM,
     percentile_interval,
-    relabel_k_arms,
 )
 from imgkit.errors import ValidationError, check_argument
 

@@ -10,6 +10,9 @@ of each the prompt names and draws its inventions from the matching bank only, s
 detail never puts a Martian cliff on a coastline, a quiet scene in a hopeful mood, or a
 photograph in a render's style. Placeholders: ``{noun}`` the subject's noun, ``{its}`` its or
 their, ``{place}`` the setting's noun, ``{a}`` the article the next word takes.
+
+Long because it is data, not code: one word list per kind of subject, setting, light, mood and
+medium, and a rewrite needs enough of each for five calls to differ.
 """
 
 from __future__ import annotations
