@@ -301,6 +301,22 @@ def pair_test(
     return result
 
 
+def _difference_text(numbers: dict[str, Any], sign: int) -> str:
+    """``"difference +0.09 [+0.01, +0.16]"`` with the winner's sign; in words when the test
+    accepts every difference (too few relabellings for any p below the level), never
+    ``[-inf, +inf]``."""
+    difference = numbers["difference"]
+    if not np.isfinite(difference):
+        return "difference n/a"
+    low, high = sorted(sign * v for v in numbers["difference_ci"])
+    if not (np.isfinite(low) and np.isfinite(high)):
+        return (
+            f"difference {sign * difference:+.2f} (no interval: with "
+            f"{numbers['n_permutations']} relabellings no p-value could be small enough)"
+        )
+    return f"difference {sign * difference:+.2f} [{low:+.2f}, {high:+.2f}]"
+
+
 def verdict_sentence(
     numbers: dict[str, Any],
     *,
@@ -327,12 +343,7 @@ def verdict_sentence(
     if correction != "none" and family_size > 1 and np.isfinite(p_adjusted):
         name = {"holm": "Holm", "bh": "Benjamini-Hochberg"}[correction]
         p_text += f", adjusted {format_p(p_adjusted)[2:]} ({name}, {family_size} comparisons)"
-    low, high = numbers["difference_ci"]
-    effect = (
-        f"difference {numbers['difference']:+.2f} [{low:+.2f}, {high:+.2f}]"
-        if np.isfinite(numbers["difference"])
-        else "difference n/a"
-    )
+    effect = _difference_text(numbers, 1)
     if numbers["n_prompts"] == 0 or min(n_a, n_b) < min_images:
         return None, (
             f"Too few images to tell whether {arm_a} or {arm_b} is more consistent {where}: "
@@ -346,11 +357,10 @@ def verdict_sentence(
             winner, loser, first, second, sign = arm_a, arm_b, sim_a, sim_b, 1
         else:
             winner, loser, first, second, sign = arm_b, arm_a, sim_b, sim_a, -1
-        low, high = sorted((sign * low, sign * high))
         return winner, (
             f"{winner} was more consistent than {loser} {where}: {title} similarity "
-            f"{_fmt_sim(*first)} vs {_fmt_sim(*second)}, difference "
-            f"{sign * numbers['difference']:+.2f} [{low:+.2f}, {high:+.2f}], {p_text}, {n_text}"
+            f"{_fmt_sim(*first)} vs {_fmt_sim(*second)}, {_difference_text(numbers, sign)}, "
+            f"{p_text}, {n_text}"
         )
     figures = f"{title} similarity {_fmt_sim(*sim_a)} vs {_fmt_sim(*sim_b)}, {effect}, {p_text}, "
     figures += n_text
