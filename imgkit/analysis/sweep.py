@@ -200,7 +200,8 @@ def _ranks_from_verdicts(
     records: list[dict[str, Any]], comparisons: list[ArmComparison], scope_prompts: dict[str, Any]
 ) -> None:
     """Set each ranked arm's ``rank_low``/``rank_high`` from the named winners of its scope:
-    1 + the arms named more consistent than it, to the arms ranked less those it beat."""
+    1 + the arms named more consistent than it, to the arms ranked less those it beat, widened
+    where needed to hold its observed rank."""
     by_scope: dict[str, list[dict[str, Any]]] = {}
     for record in records:
         by_scope.setdefault(record["scope"], []).append(record)
@@ -218,8 +219,12 @@ def _ranks_from_verdicts(
                 if arm in (c.arm_a, c.arm_b) and c.more_consistent not in (None, arm)
             )
             beats = sum(1 for c in stated if c.more_consistent == arm)
-            record["rank_low"] = 1 + beaten_by
-            record["rank_high"] = len(ranked) - beats
+            # An arm is ranked on every prompt where it has two images, a comparison only on
+            # the prompts both arms share: pooled over prompts another arm lacks, an arm can
+            # rank above one named more consistent than it. The interval is then widened to
+            # hold the observed rank, never leaving it outside.
+            record["rank_low"] = min(1 + beaten_by, math.floor(record["rank"]))
+            record["rank_high"] = max(len(ranked) - beats, math.ceil(record["rank"]))
 
 
 def _omnibus(
