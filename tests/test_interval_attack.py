@@ -151,3 +151,30 @@ def test_the_observed_rank_lies_within_its_interval_when_arms_do_not_share_every
     per_prompt = result.ranking[result.ranking["scope"] == "p1"].set_index("arm")
     assert (per_prompt.loc["B", "rank_low"], per_prompt.loc["B", "rank_high"]) == (1, 1)
     assert (per_prompt.loc["A", "rank_low"], per_prompt.loc["A", "rank_high"]) == (2, 2)
+
+
+def test_a_prompt_named_like_the_pooled_scope_keeps_its_own_rank_intervals():
+    # Scopes were told apart by their names: a prompt called "all prompts" merged its ranking
+    # with the pooled one's, and three arms got rank intervals 1-5.
+    zero = hex_with_bits([])
+    near = [hex_with_bits([k]) for k in range(5)]
+    spread = [hex_with_bits(list(range(12 * k, 12 * k + 12))) for k in range(5)]
+    frame = hash_frame(
+        {
+            ("A", "all prompts"): spread,
+            ("B", "all prompts"): near,
+            ("A", "q"): near,
+            ("B", "q"): spread,
+            ("C", "q"): [zero] * 5,
+        }
+    )
+    result = compare_all(frame, kind="phash", by_prompt=True, correction="none")
+    assert (result.ranking["rank_high"] <= 3).all(), result.ranking
+    named = result.ranking[result.ranking["scope"] == "all prompts"]
+    # The pooled scope: C beat A and B on q (the one prompt C is on); the prompt "all
+    # prompts": B beat A.
+    winners = {(c.prompt, c.arm_a, c.arm_b): c.more_consistent for c in result.comparisons}
+    assert winners[("all prompts", "A", "B")] == "B"
+    assert winners[(None, "A", "C")] == winners[(None, "B", "C")] == "C"
+    rows = sorted(zip(named["arm"], named["rank_low"], named["rank_high"], strict=True))
+    assert rows == [("A", 2, 2), ("A", 2, 3), ("B", 1, 1), ("B", 2, 3), ("C", 1, 1)]
