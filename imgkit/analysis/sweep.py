@@ -197,16 +197,14 @@ def _ranking(
 
 
 def _ranks_from_verdicts(
-    records: list[dict[str, Any]], comparisons: list[ArmComparison], scope_prompts: dict[str, Any]
+    scoped: list[tuple[str | None, list[dict[str, Any]]]], comparisons: list[ArmComparison]
 ) -> None:
     """Set each ranked arm's ``rank_low``/``rank_high`` from the named winners of its scope:
     1 + the arms named more consistent than it, to the arms ranked less those it beat, widened
-    where needed to hold its observed rank."""
-    by_scope: dict[str, list[dict[str, Any]]] = {}
-    for record in records:
-        by_scope.setdefault(record["scope"], []).append(record)
-    for scope, ranked in by_scope.items():
-        prompt = scope_prompts[scope]
+    where needed to hold its observed rank. ``scoped``: per scope, its prompt (None when
+    pooled) and its ranking rows (scopes are told apart by prompt: one may be named "all
+    prompts")."""
+    for prompt, ranked in scoped:
         arms = {r["arm"] for r in ranked}
         stated = [
             c for c in comparisons if c.prompt == prompt and c.arm_a in arms and c.arm_b in arms
@@ -310,7 +308,7 @@ def compare_all(
 
     raw: list[tuple[str, str, str | None, dict[str, Any]]] = []
     omnibus_records = []
-    ranking_records = []
+    ranking_scopes: list[tuple[str | None, list[dict[str, Any]]]] = []
     for scope, prompt, prompts in scopes:
         present = [a for a in chosen if any(data.size(a, p) for p in prompts)]
         for arm_a, arm_b in itertools.combinations(present, 2):
@@ -319,7 +317,7 @@ def compare_all(
                 numbers["p_value"] = math.nan  # no verdict is stated: not part of the family
             raw.append((arm_a, arm_b, prompt, numbers))
         omnibus_records.append(_omnibus(data, scope, prompts, present, n_perm))
-        ranking_records += _ranking(data, scope, prompts, present, confidence)
+        ranking_scopes.append((prompt, _ranking(data, scope, prompts, present, confidence)))
 
     adjusted = adjust_p_values([n["p_value"] for *_, n in raw], correction)
     family_size = int(np.isfinite(adjusted).sum())
@@ -370,9 +368,8 @@ def compare_all(
     )
     omnibus["p_adjusted"] = adjust_p_values(omnibus["p_value"].to_numpy(dtype=float), correction)
     omnibus["differ"] = omnibus["p_adjusted"] < alpha
-    _ranks_from_verdicts(
-        ranking_records, comparisons, {scope: prompt for scope, prompt, _ in scopes}
-    )
+    _ranks_from_verdicts(ranking_scopes, comparisons)
+    ranking_records = [record for _, records in ranking_scopes for record in records]
     ranking = pd.DataFrame.from_records(
         ranking_records,
         columns=[
