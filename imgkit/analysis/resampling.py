@@ -238,7 +238,8 @@ def permutation_p_value(
     one among them) and ``p = hits / n_total``; otherwise they are random relabellings, read
     until ``sequential_hits`` are at least as extreme (then ``p = hits / L``, Besag & Clifford
     1991) or ``n_total`` are drawn (then ``p = (1 + hits) / (1 + n_total)``). ``seen``, when
-    given, receives the null values the p-value was read from (for :func:`critical_value`).
+    given, receives the null values drawn, in order (for :func:`critical_value`): those the
+    p-value was read from, then the rest of the batch the sequential rule stopped in.
     """
     # Relabellings equal to the observed one count as "as extreme" despite rounding.
     bar = observed - 1e-9 * max(1.0, abs(observed))
@@ -254,7 +255,7 @@ def permutation_p_value(
             position = int(np.flatnonzero(np.cumsum(extreme) + hits >= sequential_hits)[0])
             length = count + position + 1
             if seen is not None:
-                seen.append(null[: position + 1])
+                seen.append(null)  # the whole batch, in order: the interval reads past L
             return PermutationResult(
                 observed, sequential_hits / length, length, False, True, math.nan
             )
