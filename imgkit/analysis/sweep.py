@@ -19,7 +19,10 @@ design of an analysis of variance):
    Stat. Soc. C 69:589-606). With Holm's correction every interval holds at once with
    probability at least 1 - alpha, and a ranking never says less than the verdicts beside it
    (a bootstrap of ranks could give "1-2" to both arms of a comparison that named a winner).
-   An interval "1-3" says the data cannot tell the arm's place among the first three.
+   One exception: an arm is ranked on every prompt where it has images, a comparison only on
+   the prompts both arms share, so pooled over prompts another arm lacks the interval is
+   widened to hold the arm's observed rank. An interval "1-3" says the data cannot tell the
+   arm's place among the first three.
 
 With several prompts the comparisons pool the prompts (each test stratified by prompt); with
 ``by_prompt=True`` every prompt is compared on its own as well, and those comparisons join the
