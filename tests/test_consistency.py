@@ -440,3 +440,19 @@ def test_names_split_out_are_still_importable_from_consistency():
     assert consistency.ArmComparison is comparison.ArmComparison
     assert consistency.usable_generations is generations.usable_generations
     assert consistency.baseline_distance is generations.baseline_distance
+
+
+def test_pair_distances_of_a_large_group_are_computed_a_block_at_a_time(monkeypatch):
+    # Blocks of rows (for `imgkit consistency` of thousands of images) give every pair, in
+    # the same order: equal for bits, equal up to rounding for features.
+    from imgkit.analysis import generations
+
+    rng = np.random.default_rng(3)
+    bits = (rng.random((31, 64)) < 0.5).astype(np.float32)
+    features = rng.standard_normal((31, 1280)) / 40
+    whole = [generations.group_distances(p) for p in (bits, features)]
+    monkeypatch.setattr(generations, "_DISTANCE_BLOCK", 7)
+    blocks = [generations.group_distances(p) for p in (bits, features)]
+    assert whole[0].shape == blocks[0].shape == (31 * 30 // 2,)
+    assert (whole[0] == blocks[0]).all()
+    np.testing.assert_allclose(blocks[1], whole[1], rtol=1e-12, atol=1e-12)

@@ -228,3 +228,34 @@ def test_a_folder_of_a_runs_images_reads_the_kept_values_too(run_folder, tmp_pat
     digest = hashlib.sha256(odd.read_bytes()).hexdigest()
     FeatureFile(run, PHASH.feature_key, 16).append({digest: b"0123456789abcdef"})
     assert measure_images([PHASH], [odd])[PHASH] == ["0123456789abcdef"]
+
+
+def test_a_first_analysis_measures_a_chunk_at_a_time_with_the_same_values(
+    run_folder, tmp_path, monkeypatch
+):
+    # A chunk of images at a time bounds what a first analysis holds; the chunk is a multiple
+    # of the network's batch, so the values are those of every image at once, and each
+    # chunk's values are in the run folder before the next chunk is read.
+    from imgkit.analysis import image_features
+
+    whole_run = _fresh_copy(run_folder, tmp_path / "whole")
+    paths, digests = _images(whole_run)
+    whole = measure_images([DEFAULT_MEASURE, PHASH], paths, digests)
+    chunked_run = _fresh_copy(run_folder, tmp_path / "chunked")
+    paths, digests = _images(chunked_run)
+    monkeypatch.setattr(image_features, "_MEASURE_CHUNK", 2)
+    appended = []
+    original = FeatureFile.append
+
+    def counting(self, features):
+        appended.append(len(features))
+        original(self, features)
+
+    monkeypatch.setattr(FeatureFile, "append", counting)
+    chunked = measure_images([DEFAULT_MEASURE, PHASH], paths, digests)
+    assert chunked[PHASH] == whole[PHASH]
+    assert len(appended) == 2 * -(-len(paths) // 2) and max(appended) == 2
+    # Chunks of 2 split the network's batches of 16: its values agree to float32 rounding.
+    np.testing.assert_allclose(
+        np.stack(chunked[DEFAULT_MEASURE]), np.stack(whole[DEFAULT_MEASURE]), atol=1e-6
+    )

@@ -13,8 +13,14 @@ import math
 import numpy as np
 import pytest
 
+from imgkit.analysis import resampling
 from imgkit.analysis.resampling import (
+    _screen_points,
+    _screened_sums,
+    _smallest,
+    _spread_margin,
     _stack,
+    bootstrap_pair_sums,
     pair_count,
     pair_sum,
     permutation_p_value,
@@ -241,3 +247,85 @@ def test_relabellings_tied_with_the_observed_one_count_as_before():
     new = relabel_k_arms(strata, 3000, np.random.default_rng(3))
     old = _quadratic_relabel_k_arms(strata, 3000, np.random.default_rng(3))
     assert (new.p_value, new.n_permutations) == (old.p_value, old.n_permutations)
+
+
+@pytest.mark.parametrize("compacted", [False, True])
+@pytest.mark.parametrize("kind", ["bits", "features"])
+@pytest.mark.parametrize("sizes", [(20, 20, 20, 20, 20), (6, 5, 0), (3, 9, 2)])
+def test_the_k_arm_screen_bounds_every_arm_sum(kind, sizes, compacted):
+    # The screen decides most relabellings from 8 principal axes: each arm's exact float64
+    # sum must lie in its [upper - width, upper], and the spread within its margin of it.
+    strata = _k_strata(kind, [sizes] * 6, seed=4, gap=0.01)
+    for stratum in strata:
+        for a, arm in enumerate(stratum):
+            if arm.shape[0] == 0:
+                stratum[a] = np.zeros((0, stratum[0].shape[1]), dtype=stratum[0].dtype)
+    # The test screens the strata as given (1280 features, 64 bits); compacted ones too.
+    points, lengths = _stack([np.vstack(list(s)) for s in strata])
+    raw = np.stack([np.vstack(list(s)) for s in strata])
+    rng = np.random.default_rng(5)
+    order = rng.random((points.shape[0], 300, points.shape[1])).argsort(axis=2)
+    labels = np.repeat(np.arange(len(sizes)), sizes)[order]
+    upper, width = _screened_sums(labels, sizes, *_screen_points(points if compacted else raw))
+    exact = np.stack(
+        [
+            _masked_sums(labels == a, points.astype(np.float64), lengths, n)
+            if n >= 2
+            else np.zeros(labels.shape[1])
+            for a, n in enumerate(sizes)
+        ],
+        axis=1,
+    )
+    assert (exact <= upper).all() and (exact >= upper - width).all()
+    assert (width[np.array(sizes) >= 2] > 0).all()
+    pairs = pair_count(np.array([sizes] * 6, dtype=float)).sum(axis=0)
+
+    def spread(sums):
+        means = np.where(pairs > 0, sums / np.maximum(pairs, 1), 0.0)
+        grand = (sums.sum(axis=1) / pairs.sum())[:, None]
+        return ((means - grand) ** 2 * pairs).sum(axis=1)
+
+    middle = upper - width / 2
+    margin = _spread_margin(middle, pairs, width / 2)
+    assert (np.abs(spread(exact) - spread(middle)) <= margin + 1e-12).all()
+
+
+def test_masks_from_the_keys_first_32_bits_are_the_ranked_masks():
+    # The partition runs on floor(key 2^32): rows where keys merged there straddle the
+    # boundary are ranked from the full keys, so every mask is the ranking's.
+    rng = np.random.default_rng(11)
+    keys = rng.random((4000, 12))
+    # Rows whose 5th and 6th smallest keys share their first 32 bits (and a few others).
+    for row in range(0, 4000, 7):
+        order = np.argsort(keys[row])
+        keys[row, order[5]] = keys[row, order[4]] + 2.0**-45
+    keys[3, :] = keys[3, 0]  # every key equal: the ranking's order decides
+    ranked = keys.argsort(axis=1).argsort(axis=1) < 5
+    assert (_smallest(keys, 5) == ranked).all()
+    assert (_smallest(keys, 0) == 0).all()
+
+
+def test_bootstrap_replicates_kept_are_the_replicates_drawn(monkeypatch):
+    # The second request of the same group with a generator in the same state is answered
+    # from the kept replicates: the same numbers, and the generator left where drawing leaves it.
+    monkeypatch.setattr(resampling, "_BOOTSTRAPS", type(resampling._BOOTSTRAPS)())
+    rng = np.random.default_rng(2)
+    points = _unit_features(rng, 9, 0.05, rng.standard_normal(1280)) / np.sqrt(2)
+    first_rng, second_rng = np.random.default_rng([1, 2]), np.random.default_rng([1, 2])
+    first = bootstrap_pair_sums(points, 500, first_rng)
+    assert len(resampling._BOOTSTRAPS) == 1
+    second = bootstrap_pair_sums(points, 500, second_rng)
+    assert len(resampling._BOOTSTRAPS) == 1
+    assert all((a == b).all() for a, b in zip(first, second, strict=True))
+    assert first_rng.random() == second_rng.random()
+    fresh = resampling._bootstrap_pair_sums(points, 500, np.random.default_rng([1, 2]))
+    assert all((a == b).all() for a, b in zip(first, fresh, strict=True))
+    # Other points, another count or another generator state: drawn afresh.
+    bootstrap_pair_sums(points[1:], 500, np.random.default_rng([1, 2]))
+    bootstrap_pair_sums(points, 400, np.random.default_rng([1, 2]))
+    bootstrap_pair_sums(points, 500, np.random.default_rng([1, 3]))
+    assert len(resampling._BOOTSTRAPS) == 4
+    # What a caller does with the arrays it gets does not change the kept ones.
+    second[0][:] = -1
+    again = bootstrap_pair_sums(points, 500, np.random.default_rng([1, 2]))
+    assert (again[0] == first[0]).all()

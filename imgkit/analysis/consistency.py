@@ -48,6 +48,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from imgkit.analysis.blas import one_blas_thread
 from imgkit.analysis.comparison import ArmComparison, compare_arms, group_rng
 from imgkit.analysis.generations import (
     baseline_distance,
@@ -134,6 +135,7 @@ def near_duplicate_distance(measure: Measure, reference: Reference, near_duplica
     return float(math.floor(limit + 1e-9)) if not measure.learned else limit
 
 
+@one_blas_thread()  # small products: see imgkit.analysis.blas
 def consistency_table(
     frame: pd.DataFrame,
     kinds: Iterable[Any] | str = DEFAULT_KINDS,

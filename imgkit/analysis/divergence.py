@@ -234,11 +234,22 @@ def rewrite_variability(frame: pd.DataFrame) -> pd.DataFrame:
         texts = group["revised_prompt"].tolist()
         words = [tokenize(t) for t in texts]
         pairs = list(itertools.combinations(range(len(words)), 2))
-        jaccards = [jaccard_distance(words[i], words[j]) for i, j in pairs]
+        # A rewriting model often returns the same few revisions: each distinct pair of texts
+        # is compared once (the same numbers, in the same order, as comparing every pair).
+        compared: dict[tuple[str, str], tuple[float, float]] = {}
+        jaccards = []
         edits = []
         for i, j in pairs:
-            longest = max(len(words[i]), len(words[j]))
-            edits.append(edit_distance(words[i], words[j]) / longest if longest else 0.0)
+            key = (texts[i], texts[j])
+            if key not in compared:
+                longest = max(len(words[i]), len(words[j]))
+                compared[key] = (
+                    jaccard_distance(words[i], words[j]),
+                    edit_distance(words[i], words[j]) / longest if longest else 0.0,
+                )
+            jaccard, edit = compared[key]
+            jaccards.append(jaccard)
+            edits.append(edit)
         asked = tokenize(prompt)
         records.append(
             {

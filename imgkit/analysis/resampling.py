@@ -30,8 +30,11 @@ p-values: under the null hypothesis P(p <= alpha) <= alpha.
 
 from __future__ import annotations
 
+import collections
+import hashlib
 import itertools
 import math
+import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
@@ -148,10 +151,50 @@ def bootstrap_pair_sums(
     ``sums / counts`` (undefined when counts is 0).
     """
     n = points.shape[0]
+    if n < 2:
+        return np.zeros(n_boot), np.zeros(n_boot)
+    # A report asks for the same group's replicates several times (its consistency table, the
+    # first screen's similarities, the verdicts' ranking and intervals), each time from a
+    # generator seeded by the group's names: the same points and the same generator state give
+    # the same replicates, so they are kept (and the generator left where drawing would).
+    key = (
+        points.dtype.str,
+        points.shape,
+        hashlib.blake2b(np.ascontiguousarray(points).tobytes(), digest_size=16).digest(),
+        int(n_boot),
+        type(rng.bit_generator).__name__,
+        repr(rng.bit_generator.state),
+    )
+    with _BOOTSTRAPS_LOCK:  # analyses may run in threads (a notebook's widgets)
+        kept = _BOOTSTRAPS.get(key)
+        if kept is not None:
+            _BOOTSTRAPS.move_to_end(key)
+    if kept is not None:
+        sums, counts, after = kept
+        rng.bit_generator.state = after
+        return sums.copy(), counts.copy()
+    sums, counts = _bootstrap_pair_sums(points, n_boot, rng)
+    with _BOOTSTRAPS_LOCK:
+        _BOOTSTRAPS[key] = (sums.copy(), counts.copy(), rng.bit_generator.state)
+        while len(_BOOTSTRAPS) > _BOOTSTRAPS_KEPT:
+            _BOOTSTRAPS.popitem(last=False)
+    return sums, counts
+
+
+#: Bootstrap replicates kept (least recently used dropped first): 2,000 replicates are 32 kB.
+_BOOTSTRAPS_KEPT = 2048
+_BOOTSTRAPS: collections.OrderedDict[tuple, tuple[np.ndarray, np.ndarray, dict]] = (
+    collections.OrderedDict()
+)
+_BOOTSTRAPS_LOCK = threading.Lock()
+
+
+def _bootstrap_pair_sums(
+    points: np.ndarray, n_boot: int, rng: np.random.Generator
+) -> tuple[np.ndarray, np.ndarray]:
+    n = points.shape[0]
     sums = np.zeros(n_boot)
     counts = np.zeros(n_boot)
-    if n < 2:
-        return sums, counts
     points = compact(points)
     lengths = _squared_lengths(points)
     for start in range(0, n_boot, BATCH):
@@ -310,15 +353,22 @@ def stratum_labelings(
 
 
 def _smallest(keys: np.ndarray, count: int) -> np.ndarray:
-    """Per row, True at the ``count`` smallest keys: the images a random relabelling puts in
-    arm A. The same masks as ranking every row (two sorts) with one partition: a key is among
-    the smallest when it is at most the row's count-th smallest, unless that key is tied, in
-    which case (a chance of about 1e-16 a pair of keys) the row is ranked as before."""
+    """Per row, True at the ``count`` smallest keys (random numbers in [0, 1)): the images a
+    random relabelling puts in arm A. The same masks as ranking every row (two sorts) with one
+    partition: a key is among the smallest when it is at most the row's count-th smallest,
+    unless that key is tied, in which case the row is ranked as before.
+
+    The partition runs on the keys' first 32 bits (``floor(key 2^32)`` as uint32: an order-
+    keeping map, so it can only merge keys, never swap them), twice as quick as on the float64
+    keys; a row where merged keys straddle the count-th place has too many keys at or below it
+    (a chance of about 1e-7 a row) and is ranked from the full keys, so every mask is the one
+    the float64 keys give."""
     if count <= 0:
         return np.zeros(keys.shape, dtype=bool)
-    kth = np.partition(keys, count - 1, axis=1)[:, count - 1 : count]
-    masks = keys <= kth
-    tied = np.flatnonzero(masks.sum(axis=1) != count)
+    coarse = (keys * 2.0**32).astype(np.uint32)
+    kth = np.partition(coarse, count - 1, axis=1)[:, count - 1 : count]
+    masks = coarse <= kth
+    tied = np.flatnonzero(np.count_nonzero(masks, axis=1) != count)
     if tied.size:
         masks[tied] = keys[tied].argsort(axis=1).argsort(axis=1) < count
     return masks
@@ -581,6 +631,89 @@ def critical_value(
     return value + 1e-9 * max(1.0, abs(value))
 
 
+#: Principal axes the k-arm test's screen multiplies by (see :func:`_screen_points`).
+SCREEN_RANK = 8
+
+
+def _screen_points(points: np.ndarray) -> tuple[np.ndarray, float, float]:
+    """A cheap view of one group's stacked points ``(S, m, W)`` for screening relabellings:
+    ``(view, rest, allowance)``. ``view`` ``(S, m, r + 1)`` float32 holds the centred points'
+    coordinates on ``r`` = :data:`SCREEN_RANK` orthonormal axes (their leading principal axes)
+    and, last, their full squared lengths; ``rest`` is the sum over strata of the largest
+    squared singular value of what the axes leave. Centring and rotating leave every pair sum
+    unchanged, and the part beyond the axes adds ``|m X_rest|^2``, between 0 and
+    ``rest |m|^2``, to the squares a sum takes off: a sum from the view is an upper bound, at
+    most that far above. ``allowance`` bounds, per image of an arm, the float32 product's
+    rounding (as :func:`_float32_error`: ``c`` per length and ``c (2 + c)`` per squared
+    coordinate sum) and float64's on top.
+
+    From each stratum's m x m Gram matrix, not an SVD of its m x W points (W = 1280 for a
+    network's features): the axes are the leading eigenvectors carried back to the points and
+    made orthonormal (QR), so the split into axes and rest is exact whatever the eigenvectors'
+    rounding, and ``rest`` is the largest eigenvalue of the rest's own Gram matrix, with an
+    allowance of 1e-9 of the trace for its rounding (far above it, far below any width that
+    matters)."""
+    wide = points.astype(np.float64)
+    centred = wide - wide.mean(axis=1, keepdims=True)
+    gram = np.matmul(centred, centred.transpose(0, 2, 1))  # (S, m, m)
+    rank = min(SCREEN_RANK, points.shape[1], points.shape[2])
+    _values, vectors = np.linalg.eigh(gram)  # ascending
+    leading = vectors[:, :, ::-1][:, :, :rank]
+    axes, _r = np.linalg.qr(np.matmul(centred.transpose(0, 2, 1), leading))  # (S, W, r)
+    top = np.matmul(centred, axes)  # (S, m, r)
+    remainder = gram - np.matmul(top, top.transpose(0, 2, 1))
+    trace = np.einsum("sii->s", gram)
+    largest = np.linalg.eigvalsh(remainder)[:, -1]
+    rest = float((np.maximum(largest, 0.0) + 1e-9 * trace).sum())
+    lengths = np.einsum("smw,smw->sm", centred, centred)
+    view = np.concatenate([top, lengths[:, :, None]], axis=2).astype(np.float32)
+    m = points.shape[1]
+    unit = (m + 1) * 2.0**-24
+    c = unit / (1 - unit)
+    sizes = np.abs(top).sum(axis=1)  # (S, r)
+    # Per image of the arm (the caller multiplies by n_a): the lengths' sum, times n_a, and
+    # the squares (bounded by their sizes with every image counted, over n_a >= 1).
+    allowance = float(
+        c * lengths.sum() + c * (2 + c) * (sizes**2).sum() + 1e-9 * (lengths.sum() + 1.0)
+    )
+    return np.ascontiguousarray(view), rest, allowance
+
+
+def _screened_sums(
+    labels: np.ndarray, shape: tuple[int, ...], view: np.ndarray, rest: float, allowance: float
+) -> tuple[np.ndarray, np.ndarray]:
+    """Bounds on every arm's pair sum under relabellings ``labels`` ``(S, P, m)`` (arm numbers)
+    of one group of strata, from its :func:`_screen_points` ``(view, rest, allowance)``:
+    ``(upper, width)``, ``(P, k)`` and ``(k,)``, with each sum in ``[upper - width, upper]``
+    (0 and 0 for an arm of fewer than two images)."""
+    k = len(shape)
+    upper = np.zeros((labels.shape[1], k))
+    width = np.zeros(k)
+    for a in range(k):
+        if shape[a] < 2:
+            continue
+        products = np.matmul((labels == a).astype(np.float32), view)
+        coordinates = products[:, :, :-1].astype(np.float64)
+        squares = np.einsum("spr,spr->p", coordinates, coordinates)
+        lengths = products[:, :, -1].astype(np.float64).sum(axis=0)
+        # The product's rounding either way; |m X_rest|^2 <= (largest squared singular value
+        # of X_rest) |m|^2 below.
+        rounding = shape[a] * allowance
+        upper[:, a] = shape[a] * lengths - squares + rounding
+        width[a] = shape[a] * rest + 2 * rounding
+    return upper, width
+
+
+def _spread_margin(sums: np.ndarray, pairs: np.ndarray, error: np.ndarray) -> np.ndarray:
+    """How far the spread statistic of arm sums ``sums`` ``(R, k)`` can move when each arm's
+    sum moves by at most ``error`` ``(k,)``: spread(s + d) - spread(s) = sum_a 2 (M_a - M) d_a
+    + (sum_a d_a^2 / P_a - (sum_a d_a)^2 / sum P), the last part between 0 and
+    sum_a d_a^2 / P_a."""
+    means = np.where(pairs > 0, sums / np.maximum(pairs, 1), 0.0)
+    grand = (sums.sum(axis=1) / pairs.sum())[:, None]
+    return (2 * np.abs(means - grand) * error).sum(axis=1) + (error**2 / np.maximum(pairs, 1)).sum()
+
+
 def relabel_k_arms(
     strata: Sequence[Sequence[np.ndarray]],
     n_perm: int,
@@ -602,11 +735,15 @@ def relabel_k_arms(
     sizes = [tuple(arm.shape[0] for arm in stratum) for stratum in strata]
     pairs = pair_count(np.array(sizes, dtype=float)).sum(axis=0)  # per arm, over prompts
     groups = _grouped(sizes)
-    stacked = {
-        shape: _stack([np.vstack(list(strata[s])) for s in positions])
+    raw = {
+        shape: np.stack([np.vstack(list(strata[s])) for s in positions])
         for shape, positions in groups.items()
     }
-    labels = {shape: np.repeat(np.arange(k), shape) for shape in groups}
+    # int8 labels: a quarter of the bytes to gather and compare (k is far below 128)
+    labels = {
+        shape: np.repeat(np.arange(k, dtype=np.int8 if k < 128 else np.int64), shape)
+        for shape in groups
+    }
 
     def spread(sums: np.ndarray) -> np.ndarray:
         # sums: (R, k) pair sums per arm
@@ -621,16 +758,24 @@ def relabel_k_arms(
                 observed_sums[0, a] += pair_sum(arm)
     observed = float(spread(observed_sums)[0])
 
-    # Feature points (float64): the masks' products in float32, five times quicker here, with
-    # a bound on their error; the relabellings whose statistic lies that close to the observed
-    # one are computed again in float64, so every count is float64's. Hash bits (float32 0/1)
-    # are exact in float32 already (sums of at most 2^24 ones).
-    quick = {
-        shape: (points.astype(np.float32), _float32_error(points))
-        for shape, (points, _lengths) in stacked.items()
-        if points.dtype == np.float64
-    }
     bar = observed - 1e-9 * max(1.0, abs(observed))  # as permutation_p_value counts
+    # The points for computing relabellings in full, made when the screen first leaves one
+    # undecided (often never): compacted strata (an SVD each) and, for feature points
+    # (float64), a float32 copy for the masks' products, five times quicker, with a bound on
+    # their error; the relabellings whose statistic lies that close to the observed one are
+    # computed again in float64, so every count is float64's. Hash bits (float32 0/1) are
+    # exact in float32 already (sums of at most 2^24 ones).
+    stacked: dict[tuple[int, ...], tuple[np.ndarray, np.ndarray]] = {}
+    quick: dict[tuple[int, ...], tuple[np.ndarray, float]] = {}
+
+    def prepare_full() -> None:
+        if stacked:
+            return
+        for shape, positions in groups.items():
+            stacked[shape] = _stack([np.vstack(list(strata[s])) for s in positions])
+            points = stacked[shape][0]
+            if points.dtype == np.float64:
+                quick[shape] = (points.astype(np.float32), _float32_error(points))
 
     def arm_sums(shuffled: dict[tuple[int, ...], np.ndarray], exact: bool) -> np.ndarray:
         sums = 0.0
@@ -645,31 +790,59 @@ def relabel_k_arms(
             sums = sums + np.stack(per_arm, axis=1)
         return sums
 
-    def random_batches(size: int) -> np.ndarray:
-        shuffled = {}
-        for shape, (points, _lengths) in stacked.items():
-            order = rng.random((points.shape[0], size, points.shape[1])).argsort(axis=2)
-            shuffled[shape] = labels[shape][order]  # (S, P, m)
+    def counted(shuffled: dict[tuple[int, ...], np.ndarray]) -> np.ndarray:
+        """The relabellings' statistics, each on the right side of ``bar`` as in float64."""
+        prepare_full()
         sums = arm_sums(shuffled, exact=not quick)
         null = spread(sums)
         if quick:
-            # Each arm's sum is off by at most `error`; spread is quadratic in the sums, so
-            # spread(s + d) - spread(s) = sum_a 2 (M_a - M) d_a + (sum_a d_a^2 / P_a -
-            # (sum_a d_a)^2 / sum P), the last part between 0 and sum_a d_a^2 / P_a.
+            # Each arm's sum is off by at most `error` (see _spread_margin).
             error = np.zeros(k)
             for shape, (_fast, bound) in quick.items():
                 error += np.where(np.array(shape) >= 2, bound, 0.0)
-            means = np.where(pairs > 0, sums / np.maximum(pairs, 1), 0.0)
-            grand = (sums.sum(axis=1) / pairs.sum())[:, None]
-            margin = (2 * np.abs(means - grand) * error).sum(axis=1) + (
-                error**2 / np.maximum(pairs, 1)
-            ).sum()
-            margin += 1e-12 * np.maximum(1.0, np.abs(null))
+            margin = _spread_margin(sums, pairs, error) + 1e-12 * np.maximum(1.0, np.abs(null))
             unsure = np.flatnonzero(np.abs(null - bar) <= margin)
             if unsure.size:
                 again = {shape: m[:, unsure] for shape, m in shuffled.items()}
                 null[unsure] = spread(arm_sums(again, exact=True))
         return null
+
+    # The screen (see _screen_points): each arm's sum from the top SCREEN_RANK principal axes,
+    # within a bound of the rest; a relabelling whose statistic is then surely below (or
+    # surely at or above) the observed one needs nothing more, the others are computed in
+    # full. A Monte Carlo count needs only which side of the bar each relabelling is on, so
+    # those decided by the screen carry their bound (on that side) instead of the value.
+    screens = {shape: _screen_points(points) for shape, points in raw.items()}
+    screening = [True]
+
+    def screened(shuffled: dict[tuple[int, ...], np.ndarray], size: int) -> np.ndarray:
+        upper = np.zeros((size, k))  # each arm's sum is in [upper - width, upper]
+        width = np.zeros(k)
+        for shape, screen in screens.items():
+            group_upper, group_width = _screened_sums(shuffled[shape], shape, *screen)
+            upper += group_upper
+            width += group_width
+        half = width / 2
+        middle = upper - half
+        centre = spread(middle)
+        margin = _spread_margin(middle, pairs, half) + 1e-12 * np.maximum(1.0, np.abs(centre))
+        low, high = centre - margin, centre + margin
+        null = np.where(high < bar, high, low)
+        unsure = np.flatnonzero((low < bar) & (high >= bar))
+        if unsure.size:
+            null[unsure] = counted({shape: m[:, unsure] for shape, m in shuffled.items()})
+        if unsure.size > size // 2:
+            screening[0] = False  # the observed statistic is among the null's: no help here
+        return null
+
+    def random_batches(size: int) -> np.ndarray:
+        shuffled = {}
+        for shape, points in raw.items():
+            order = rng.random((points.shape[0], size, points.shape[1])).argsort(axis=2)
+            shuffled[shape] = labels[shape][order]  # (S, P, m), small integers
+        if screening[0]:
+            return screened(shuffled, size)
+        return counted(shuffled)
 
     return permutation_p_value(
         observed, random_batches, n_perm, False, sequential_hits=sequential_hits

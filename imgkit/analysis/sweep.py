@@ -39,6 +39,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from imgkit.analysis.blas import one_blas_thread
 from imgkit.analysis.comparison import (
     ArmComparison,
     PreparedMeasure,
@@ -258,6 +259,7 @@ def _omnibus(
     return record
 
 
+@one_blas_thread()  # small products: see imgkit.analysis.blas
 def compare_all(
     frame: pd.DataFrame,
     kind: Measure | str = DEFAULT_MEASURE,

@@ -38,6 +38,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from imgkit.analysis.blas import one_blas_thread
 from imgkit.analysis.comparison import prepare_measure
 from imgkit.analysis.consistency import (
     DEFAULT_KINDS,
@@ -370,6 +371,7 @@ def _records(frame: pd.DataFrame) -> list[dict[str, Any]]:
     return [json_ready(row) for row in frame.to_dict(orient="records")]
 
 
+@one_blas_thread()  # small products: see imgkit.analysis.blas
 def arm_similarities(
     frame: pd.DataFrame,
     measures: Sequence[Measure],

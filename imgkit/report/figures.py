@@ -9,6 +9,8 @@ same bytes. A data URI holds only base64 characters, so escaping leaves it uncha
 from __future__ import annotations
 
 import base64
+import contextlib
+import hashlib
 import io
 import os
 import urllib.parse
@@ -27,7 +29,7 @@ from imgkit.errors import ValidationError
 from imgkit.report import plots
 from imgkit.report.data import ReportData
 from imgkit.report.sampling import evenly_spaced
-from imgkit.runs.display import thumbnail_uri
+from imgkit.runs.display import jpeg_uri, thumbnail_jpeg, thumbnail_uri
 
 __all__ = [
     "HEATMAP_IMAGES",
@@ -240,6 +242,71 @@ def report_figures(data: ReportData) -> list[EmbeddedFigure]:
 # --------------------------------------------------------------------------------------------
 
 
+def _image_groups(rows: pd.DataFrame) -> list[tuple[Any, Any, list[dict[str, Any]]]]:
+    """``rows`` in run order (:func:`in_run_order`, then by repeat) as ``(arm, prompt,
+    records)`` groups, in the order the groups first appear, as ``groupby(["arm", "prompt"],
+    sort=False)`` gives them (rows without an arm or prompt left out); each record holds the
+    columns a gallery shows. Built from whole columns: a pandas group and row at a time took
+    longer than the rest of the gallery for thousands of images."""
+    ordered = in_run_order(rows, then=("repeat",))
+    shown = [c for c in ("image_path", "image_sha256", "repeat", "revised_prompt") if c in rows]
+    values = [ordered[c].tolist() for c in shown]
+    groups: dict[tuple[Any, Any], list[dict[str, Any]]] = {}
+    keys = zip(ordered["arm"].tolist(), ordered["prompt"].tolist(), strict=True)
+    for position, (arm, prompt) in enumerate(keys):
+        if pd.isna(arm) or pd.isna(prompt):
+            continue
+        record = {c: column[position] for c, column in zip(shown, values, strict=True)}
+        groups.setdefault((arm, prompt), []).append(record)
+    return [(arm, prompt, records) for (arm, prompt), records in groups.items()]
+
+
+def _thumbnail_uris(records: list[dict[str, Any]], side: int) -> list[str | None]:
+    """A thumbnail URI per record (its ``image_path``, None when there is no readable image).
+
+    Images of a run folder are thumbnailed once and kept there under their SHA-256
+    (:class:`~imgkit.runs.thumbnail_store.ThumbnailFile`): a record whose ledger digest has a
+    kept thumbnail is not read at all (a verified frame's digest is its file's); any other is
+    read, digested, thumbnailed and kept under the digest of the bytes read.
+    """
+    from imgkit.analysis.image_features import run_folder_of
+    from imgkit.runs.thumbnail_store import ThumbnailFile
+
+    uris: list[str | None] = [None] * len(records)
+    by_run: dict[Path | None, list[int]] = {}
+    for position, record in enumerate(records):
+        path = record.get("image_path")
+        if isinstance(path, str | os.PathLike) and str(path):
+            by_run.setdefault(run_folder_of(path), []).append(position)
+    for run, positions in by_run.items():
+        if run is None:
+            for position in positions:
+                uris[position] = thumbnail_uri(records[position]["image_path"], side)
+            continue
+        store = ThumbnailFile(run, side)
+        kept = store.read()
+        fresh: dict[str, bytes] = {}
+        for position in positions:
+            digest = records[position].get("image_sha256")
+            jpeg = kept.get(digest) if isinstance(digest, str) else None
+            if jpeg is None:
+                try:
+                    data = Path(records[position]["image_path"]).read_bytes()
+                except OSError:
+                    continue
+                digest = hashlib.sha256(data).hexdigest()
+                jpeg = kept.get(digest) or fresh.get(digest) or thumbnail_jpeg(data, side)
+                if jpeg is None:
+                    continue
+                if digest not in kept:
+                    fresh[digest] = jpeg
+            uris[position] = jpeg_uri(jpeg)
+        # Thumbnails only save time: a run folder that cannot be written goes without them.
+        with contextlib.suppress(OSError):
+            store.append(fresh)
+    return uris
+
+
 def gallery(
     frame: pd.DataFrame,
     *,
@@ -259,14 +326,18 @@ def gallery(
     if "image_path" not in rows.columns:
         return Gallery(has_paths=False, groups=[])
     rows = rows[rows["image_path"].notna()]
-    ordered = in_run_order(rows, then=("repeat",))
-    grouped = list(ordered.groupby(["arm", "prompt"], sort=False))
+    grouped = _image_groups(rows)
     each = max(1, min(per_group, total // max(1, len(grouped))))
+    chosen = [
+        (arm, prompt, group, [group[k] for k in evenly_spaced(len(group), each)])
+        for arm, prompt, group in grouped[:total]
+    ]
+    uris = iter(_thumbnail_uris([r for *_, records in chosen for r in records], _THUMB_SIDE))
     groups = []
-    for (arm, prompt), group in grouped[:total]:
+    for arm, prompt, group, records in chosen:
         thumbnails = []
-        for record in group.iloc[evenly_spaced(len(group), each)].to_dict(orient="records"):
-            uri = thumbnail_uri(record.get("image_path"), _THUMB_SIDE)
+        for record in records:
+            uri = next(uris)
             if uri is None:
                 continue
             revised = record.get("revised_prompt")
@@ -297,11 +368,9 @@ def gallery_links(frame: pd.DataFrame, folder: str | os.PathLike) -> Gallery:
         return Gallery(has_paths=False, groups=[])
     rows = rows[rows["image_path"].notna()]
     groups = []
-    for (arm, prompt), group in in_run_order(rows, then=("repeat",)).groupby(
-        ["arm", "prompt"], sort=False
-    ):
+    for arm, prompt, group in _image_groups(rows):
         links = []
-        for record in group.to_dict(orient="records"):
+        for record in group:
             relative = os.path.relpath(str(record["image_path"]), os.fspath(folder))
             caption = f"repeat {record.get('repeat', '')}"
             revised = record.get("revised_prompt")

@@ -44,8 +44,10 @@ class Run(Protocol):
 
 __all__ = [
     "FrameWithThumbnails",
+    "jpeg_uri",
     "run_card_html",
     "run_line",
+    "thumbnail_jpeg",
     "thumbnail_uri",
     "with_thumbnails",
 ]
@@ -67,22 +69,36 @@ def _escape(value: Any) -> str:
     return html.escape("" if value is None else str(value), quote=True)
 
 
-def thumbnail_uri(path: Any, side: int = FRAME_THUMB) -> str | None:
-    """A ``data:image/jpeg`` URI of the image at ``path``, at most ``side`` pixels a side;
-    None when there is no readable image."""
-    if not isinstance(path, str | os.PathLike) or not str(path):
+def thumbnail_jpeg(source: Any, side: int = FRAME_THUMB) -> bytes | None:
+    """The image at ``source`` (a path, or the file's bytes) as JPEG bytes at most ``side``
+    pixels a side; None when there is no readable image."""
+    if isinstance(source, bytes | bytearray):
+        source = io.BytesIO(source)
+    elif not isinstance(source, str | os.PathLike) or not str(source):
         return None
     from PIL import Image
 
     try:
-        with Image.open(path) as image:
+        with Image.open(source) as image:
             image = image.convert("RGB")
             image.thumbnail((side, side))
             buffer = io.BytesIO()
             image.save(buffer, format="JPEG", quality=80)
     except (OSError, ValueError):
         return None
-    return "data:image/jpeg;base64," + base64.b64encode(buffer.getvalue()).decode("ascii")
+    return buffer.getvalue()
+
+
+def jpeg_uri(jpeg: bytes) -> str:
+    """JPEG bytes as a ``data:image/jpeg`` URI (base64: nothing in it to escape)."""
+    return "data:image/jpeg;base64," + base64.b64encode(jpeg).decode("ascii")
+
+
+def thumbnail_uri(path: Any, side: int = FRAME_THUMB) -> str | None:
+    """A ``data:image/jpeg`` URI of the image at ``path``, at most ``side`` pixels a side;
+    None when there is no readable image."""
+    jpeg = thumbnail_jpeg(path, side)
+    return None if jpeg is None else jpeg_uri(jpeg)
 
 
 def _per_arm(frame: pd.DataFrame) -> pd.DataFrame:

@@ -23,6 +23,7 @@ from imgkit.experiment.options import DrillOptions
 from imgkit.runs.ledger import GENERATION_STATUS_OF, Ledger
 from imgkit.runs.manifest import MANIFEST_NAME, read_manifest
 from imgkit.runs.storage import IMAGES_DIR, sha256_file
+from imgkit.runs.verified import VerifiedImages
 
 if TYPE_CHECKING:
     # pandas loads when a frame is asked for: opening a run, its manifest, status and summary
@@ -214,7 +215,9 @@ class Run:
         come from the successful attempt, the error columns from the last one. ``image_path``
         is absolute, or None when there is no usable image; ``image_problem`` then says why an
         ok generation has none: "missing", "outside the run folder", or (with ``verify=True``,
-        which checks every image's SHA-256) "damaged". See :data:`FRAME_COLUMNS`.
+        which checks every image's SHA-256) "damaged". See :data:`FRAME_COLUMNS`. An image
+        found whole is hashed again only once its file has changed (size, times or inode:
+        :mod:`imgkit.runs.verified`).
 
         Rows the ledger cannot read are left out with a warning naming them. With
         ``thumbnails=True`` a ``thumbnail`` column follows ``arm`` (each image as a small JPEG
@@ -237,13 +240,14 @@ class Run:
         by_gen: dict[int, list[dict[str, Any]]] = {}
         for attempt in attempts:
             by_gen.setdefault(attempt["gen_id"], []).append(attempt)
+        checked = VerifiedImages(self.path) if verify else None
         rows = []
         for gen in plan:
             tries = by_gen.get(gen.gen_id, [])
             ok, chosen = _deciding_attempt(tries)
             status = GENERATION_STATUS_OF[chosen.get("status")]
             image_path, image_problem = (
-                self._image(ok.get("image_file"), ok.get("image_sha256"), verify)
+                self._image(ok.get("image_file"), ok.get("image_sha256"), verify, checked)
                 if ok
                 else (None, None)
             )
@@ -291,6 +295,8 @@ class Run:
                     "ended_at": _iso(chosen.get("ended_at")),
                 }
             )
+        if checked is not None:
+            checked.save()
         frame = pd.DataFrame(rows, columns=list(FRAME_COLUMNS))
         if measures is not None:
             from imgkit.analysis.generations import with_similarities
@@ -303,12 +309,18 @@ class Run:
         return with_thumbnails(frame)
 
     def _image(
-        self, image_file: str | None, sha256: str | None, verify: bool
+        self,
+        image_file: str | None,
+        sha256: str | None,
+        verify: bool,
+        checked: VerifiedImages | None = None,
     ) -> tuple[str | None, str | None]:
         """(absolute path, None) for a usable image, else (None, what is wrong with it).
 
         A name from the ledger is resolved and must stay inside the images folder: a damaged
-        or hostile ledger cannot make a report embed a file from elsewhere."""
+        or hostile ledger cannot make a report embed a file from elsewhere. With ``checked`` a
+        file whose stat is as it was when last found whole is not hashed again (see
+        :mod:`imgkit.runs.verified`)."""
         if not image_file:
             return None, "missing"
         folder = self.images_dir.resolve()
@@ -317,7 +329,10 @@ class Run:
             return None, "outside the run folder"
         if not path.is_file():
             return None, "missing"
-        if verify and (sha256 is None or sha256_file(path) != sha256):
+        if verify and (
+            sha256 is None
+            or not (checked.matches(path, sha256) if checked else sha256_file(path) == sha256)
+        ):
             return None, "damaged"
         return str(path), None
 
