@@ -64,7 +64,7 @@ class ArmComparison:
     clipping: ``(mean_distance_b - mean_distance_a) / reference_distance``), positive when arm A
     is more consistent, with its interval ``difference_ci``: the differences the permutation
     test accepts (the test inverted), so it leaves out 0 exactly when ``p_value`` is below
-    ``1 - confidence`` (up to Monte Carlo noise when not exact). ``p_value`` is the permutation
+    ``1 - confidence`` (Monte Carlo and stopped tests too). ``p_value`` is the permutation
     test's, ``p_adjusted`` the same after ``correction`` over ``family_size`` comparisons (equal
     to ``p_value`` for a lone comparison). ``more_consistent`` names the winner only when
     ``p_adjusted < alpha``; ``verdict`` is the plain-words summary. ``kind`` is the measure's

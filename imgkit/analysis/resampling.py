@@ -469,9 +469,11 @@ def relabel_two_arms(
     With ``confidence``, the result's ``critical`` inverts the test: under a shift model (the
     statistic's spread about a true difference is the null's spread about 0) the differences
     the test accepts at level ``1 - confidence`` are ``statistic +- critical``, read from the
-    relabellings the p-value was read from. That interval leaves out 0 exactly when
-    ``p < 1 - confidence``, where a bootstrap interval, rough with a handful of images an arm,
-    could reach 0 beside a p of 0.008.
+    relabellings the p-value was read from (a test the sequential rule stopped reads on to
+    where that rule would decide a larger shift: :func:`critical_value`). That interval
+    leaves out 0 exactly when ``p < 1 - confidence`` (exact, Monte Carlo or stopped), where
+    a bootstrap interval, rough with a handful of images an arm, could reach 0 beside a p of
+    0.008.
     """
     sizes = [(a.shape[0], b.shape[0]) for a, b in strata]
     pairs_a = sum(pair_count(n_a) for n_a, _ in sizes)
