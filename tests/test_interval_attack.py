@@ -178,3 +178,18 @@ def test_a_prompt_named_like_the_pooled_scope_keeps_its_own_rank_intervals():
     assert winners[(None, "A", "C")] == winners[(None, "B", "C")] == "C"
     rows = sorted(zip(named["arm"], named["rank_low"], named["rank_high"], strict=True))
     assert rows == [("A", 2, 2), ("A", 2, 3), ("B", 1, 1), ("B", 2, 3), ("C", 1, 1)]
+
+
+def test_identical_images_are_not_blamed_on_too_few_images():
+    # Ten identical images: every relabelling gives the same difference (smallest p 1.000).
+    # The sentence said "With this few images no split could reach p < 0.05 ... more repeats
+    # are needed", which more repeats of the same image never change, and printed the
+    # interval as "[-0.00, +0.00]".
+    zero = hex_with_bits([])
+    result = compare_arms(
+        hash_frame({("A", "p"): [zero] * 5, ("B", "p"): [zero] * 5}), "A", "B", kind="phash"
+    )
+    assert result.p_value == 1.0 and result.more_consistent is None
+    assert "this few images" not in result.verdict
+    assert "every relabelling" in result.verdict.lower()
+    assert "-0.00" not in result.verdict
