@@ -314,6 +314,8 @@ def _difference_text(numbers: dict[str, Any], sign: int) -> str:
             f"difference {sign * difference:+.2f} (no interval: with "
             f"{numbers['n_permutations']} relabellings no p-value could be small enough)"
         )
+    # The tie allowance puts a 0 end a hair below 0: printed "-0.00" without the rounding.
+    low, high = (round(v, 2) + 0.0 for v in (low, high))
     return f"difference {sign * difference:+.2f} [{low:+.2f}, {high:+.2f}]"
 
 
@@ -365,7 +367,12 @@ def verdict_sentence(
     figures = f"{title} similarity {_fmt_sim(*sim_a)} vs {_fmt_sim(*sim_b)}, {effect}, {p_text}, "
     figures += n_text
     smallest = numbers["smallest_p"]
-    if np.isfinite(smallest) and smallest >= alpha:
+    if np.isfinite(smallest) and smallest >= 1.0:
+        why = (
+            "Every relabelling of these images gives the same difference: the arms' images are "
+            "all alike in the same way, and more repeats like them would not tell them apart."
+        )
+    elif np.isfinite(smallest) and smallest >= alpha:
         why = (
             f"With this few images no split could reach p < {alpha:g} (the smallest possible "
             f"p is {smallest:.3f}); more repeats are needed to tell them apart."
