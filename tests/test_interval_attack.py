@@ -193,3 +193,10 @@ def test_identical_images_are_not_blamed_on_too_few_images():
     assert "this few images" not in result.verdict
     assert "every relabelling" in result.verdict.lower()
     assert "-0.00" not in result.verdict
+
+
+def test_a_confidence_a_hair_below_one_is_not_rounded_to_one():
+    # Rounding 1 - confidence to 12 digits (so that 1 - 0.95 is 0.05) must not make a
+    # confidence of 1 - 1e-13 a level of 0 (a division by zero under the sequential rule).
+    result = compare_arms(_null_frame(0, 8), "A", "B", kind="phash", confidence=1 - 1e-13)
+    assert result.difference_ci[0] <= result.difference <= result.difference_ci[1]
