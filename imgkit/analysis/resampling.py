@@ -559,7 +559,7 @@ def relabel_two_arms(
     if null_values is not None:
         # From the very relabellings the p-value was read from, so the interval agrees with it.
         # 1 - 0.95 is 0.050000000000000044 in floating point, which p = 0.05 is below.
-        level = round(1.0 - confidence, 12)
+        level = round(1.0 - confidence, 12) or 1.0 - confidence
         seen = np.concatenate(null_values)
         hits = None
         if result.stopped_early:
