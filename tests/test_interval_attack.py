@@ -200,3 +200,21 @@ def test_a_confidence_a_hair_below_one_is_not_rounded_to_one():
     # confidence of 1 - 1e-13 a level of 0 (a division by zero under the sequential rule).
     result = compare_arms(_null_frame(0, 8), "A", "B", kind="phash", confidence=1 - 1e-13)
     assert result.difference_ci[0] <= result.difference <= result.difference_ci[1]
+
+
+def test_an_interval_at_another_level_than_alpha_says_its_level():
+    # confidence 0.9 beside alpha 0.05: a 90% interval [+0.01, +0.49] left out 0 beside "No
+    # clear difference ... p = 0.095" with nothing to say it was not the test's 95%.
+    rng = np.random.default_rng(3)
+
+    def near(low: int, high: int) -> str:
+        flips = rng.choice(64, int(rng.integers(low, high)), replace=False)
+        return hex_with_bits(sorted(int(f) for f in flips))
+
+    frame = hash_frame(
+        {("A", "p"): [near(2, 14) for _ in range(5)], ("B", "p"): [near(6, 22) for _ in range(5)]}
+    )
+    result = compare_arms(frame, "A", "B", kind="phash", confidence=0.9)
+    assert result.more_consistent is None and _excludes_zero(result.difference_ci)
+    assert "(90% interval)" in result.verdict
+    assert "% interval)" not in compare_arms(frame, "A", "B", kind="phash").verdict
