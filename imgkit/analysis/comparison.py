@@ -301,10 +301,10 @@ def pair_test(
     return result
 
 
-def _difference_text(numbers: dict[str, Any], sign: int) -> str:
-    """``"difference +0.09 [+0.01, +0.16]"`` with the winner's sign; in words when the test
-    accepts every difference (too few relabellings for any p below the level), never
-    ``[-inf, +inf]``."""
+def _difference_text(numbers: dict[str, Any], sign: int, level_note: str) -> str:
+    """``"difference +0.09 [+0.01, +0.16]"`` with the winner's sign, then ``level_note``; in
+    words when the test accepts every difference (too few relabellings for any p below the
+    level), never ``[-inf, +inf]``."""
     difference = numbers["difference"]
     if not np.isfinite(difference):
         return "difference n/a"
@@ -316,7 +316,7 @@ def _difference_text(numbers: dict[str, Any], sign: int) -> str:
         )
     # The tie allowance puts a 0 end a hair below 0: printed "-0.00" without the rounding.
     low, high = (round(v, 2) + 0.0 for v in (low, high))
-    return f"difference {sign * difference:+.2f} [{low:+.2f}, {high:+.2f}]"
+    return f"difference {sign * difference:+.2f} [{low:+.2f}, {high:+.2f}]{level_note}"
 
 
 def verdict_sentence(
@@ -331,12 +331,17 @@ def verdict_sentence(
     p_adjusted: float,
     correction: str,
     family_size: int,
+    confidence: float = 0.95,
 ) -> tuple[str | None, str]:
     """``(winner or None, sentence)`` for one comparison whose p-value has been adjusted.
 
     ``kind`` is the measure (its title names the figures: "EfficientNet-Lite0 similarity",
-    "phash similarity").
+    "phash similarity"). The difference's interval is at ``confidence``, named in the
+    sentence when it is not ``1 - alpha`` (it then need not agree with the verdict).
     """
+    level_note = (
+        "" if round(1 - confidence, 12) == round(alpha, 12) else f" ({confidence:.0%} interval)"
+    )
     title = kind.title if isinstance(kind, Measure) else str(kind)
     n_a, n_b = numbers["n_a"], numbers["n_b"]
     n_text = f"n = {n_a} each" if n_a == n_b else f"n = {n_a} and {n_b}"
@@ -345,7 +350,7 @@ def verdict_sentence(
     if correction != "none" and family_size > 1 and np.isfinite(p_adjusted):
         name = {"holm": "Holm", "bh": "Benjamini-Hochberg"}[correction]
         p_text += f", adjusted {format_p(p_adjusted)[2:]} ({name}, {family_size} comparisons)"
-    effect = _difference_text(numbers, 1)
+    effect = _difference_text(numbers, 1, level_note)
     if numbers["n_prompts"] == 0 or min(n_a, n_b) < min_images:
         return None, (
             f"Too few images to tell whether {arm_a} or {arm_b} is more consistent {where}: "
@@ -361,8 +366,8 @@ def verdict_sentence(
             winner, loser, first, second, sign = arm_b, arm_a, sim_b, sim_a, -1
         return winner, (
             f"{winner} was more consistent than {loser} {where}: {title} similarity "
-            f"{_fmt_sim(*first)} vs {_fmt_sim(*second)}, {_difference_text(numbers, sign)}, "
-            f"{p_text}, {n_text}"
+            f"{_fmt_sim(*first)} vs {_fmt_sim(*second)}, "
+            f"{_difference_text(numbers, sign, level_note)}, {p_text}, {n_text}"
         )
     figures = f"{title} similarity {_fmt_sim(*sim_a)} vs {_fmt_sim(*sim_b)}, {effect}, {p_text}, "
     figures += n_text
@@ -469,6 +474,7 @@ def compare_arms(
         p_adjusted=numbers["p_value"],
         correction="none",
         family_size=1,
+        confidence=confidence,
     )
     return ArmComparison(
         arm_a=arm_a,

@@ -340,6 +340,7 @@ def compare_all(
             p_adjusted=float(p_adjusted),
             correction=correction,
             family_size=family_size,
+            confidence=confidence,
         )
         comparisons.append(
             ArmComparison(
