@@ -64,7 +64,7 @@ class ArmComparison:
     clipping: ``(mean_distance_b - mean_distance_a) / reference_distance``), positive when arm A
     is more consistent, with its interval ``difference_ci``: the differences the permutation
     test accepts (the test inverted), so it leaves out 0 exactly when ``p_value`` is below
-    ``1 - confidence`` (up to Monte Carlo noise when not exact). ``p_value`` is the permutation
+    ``1 - confidence`` (Monte Carlo and stopped tests too). ``p_value`` is the permutation
     test's, ``p_adjusted`` the same after ``correction`` over ``family_size`` comparisons (equal
     to ``p_value`` for a lone comparison). ``more_consistent`` names the winner only when
     ``p_adjusted < alpha``; ``verdict`` is the plain-words summary. ``kind`` is the measure's
@@ -301,6 +301,24 @@ def pair_test(
     return result
 
 
+def _difference_text(numbers: dict[str, Any], sign: int, level_note: str) -> str:
+    """``"difference +0.09 [+0.01, +0.16]"`` with the winner's sign, then ``level_note``; in
+    words when the test accepts every difference (too few relabellings for any p below the
+    level), never ``[-inf, +inf]``."""
+    difference = numbers["difference"]
+    if not np.isfinite(difference):
+        return "difference n/a"
+    low, high = sorted(sign * v for v in numbers["difference_ci"])
+    if not (np.isfinite(low) and np.isfinite(high)):
+        return (
+            f"difference {sign * difference:+.2f} (no interval: with "
+            f"{numbers['n_permutations']} relabellings no p-value could be small enough)"
+        )
+    # The tie allowance puts a 0 end a hair below 0: printed "-0.00" without the rounding.
+    low, high = (round(v, 2) + 0.0 for v in (low, high))
+    return f"difference {sign * difference:+.2f} [{low:+.2f}, {high:+.2f}]{level_note}"
+
+
 def verdict_sentence(
     numbers: dict[str, Any],
     *,
@@ -313,12 +331,17 @@ def verdict_sentence(
     p_adjusted: float,
     correction: str,
     family_size: int,
+    confidence: float = 0.95,
 ) -> tuple[str | None, str]:
     """``(winner or None, sentence)`` for one comparison whose p-value has been adjusted.
 
     ``kind`` is the measure (its title names the figures: "EfficientNet-Lite0 similarity",
-    "phash similarity").
+    "phash similarity"). The difference's interval is at ``confidence``, named in the
+    sentence when it is not ``1 - alpha`` (it then need not agree with the verdict).
     """
+    level_note = (
+        "" if round(1 - confidence, 12) == round(alpha, 12) else f" ({confidence:.0%} interval)"
+    )
     title = kind.title if isinstance(kind, Measure) else str(kind)
     n_a, n_b = numbers["n_a"], numbers["n_b"]
     n_text = f"n = {n_a} each" if n_a == n_b else f"n = {n_a} and {n_b}"
@@ -327,12 +350,7 @@ def verdict_sentence(
     if correction != "none" and family_size > 1 and np.isfinite(p_adjusted):
         name = {"holm": "Holm", "bh": "Benjamini-Hochberg"}[correction]
         p_text += f", adjusted {format_p(p_adjusted)[2:]} ({name}, {family_size} comparisons)"
-    low, high = numbers["difference_ci"]
-    effect = (
-        f"difference {numbers['difference']:+.2f} [{low:+.2f}, {high:+.2f}]"
-        if np.isfinite(numbers["difference"])
-        else "difference n/a"
-    )
+    effect = _difference_text(numbers, 1, level_note)
     if numbers["n_prompts"] == 0 or min(n_a, n_b) < min_images:
         return None, (
             f"Too few images to tell whether {arm_a} or {arm_b} is more consistent {where}: "
@@ -346,16 +364,20 @@ def verdict_sentence(
             winner, loser, first, second, sign = arm_a, arm_b, sim_a, sim_b, 1
         else:
             winner, loser, first, second, sign = arm_b, arm_a, sim_b, sim_a, -1
-        low, high = sorted((sign * low, sign * high))
         return winner, (
             f"{winner} was more consistent than {loser} {where}: {title} similarity "
-            f"{_fmt_sim(*first)} vs {_fmt_sim(*second)}, difference "
-            f"{sign * numbers['difference']:+.2f} [{low:+.2f}, {high:+.2f}], {p_text}, {n_text}"
+            f"{_fmt_sim(*first)} vs {_fmt_sim(*second)}, "
+            f"{_difference_text(numbers, sign, level_note)}, {p_text}, {n_text}"
         )
     figures = f"{title} similarity {_fmt_sim(*sim_a)} vs {_fmt_sim(*sim_b)}, {effect}, {p_text}, "
     figures += n_text
     smallest = numbers["smallest_p"]
-    if np.isfinite(smallest) and smallest >= alpha:
+    if np.isfinite(smallest) and smallest >= 1.0:
+        why = (
+            "Every relabelling of these images gives the same difference: the arms' images are "
+            "all alike in the same way, and more repeats like them would not tell them apart."
+        )
+    elif np.isfinite(smallest) and smallest >= alpha:
         why = (
             f"With this few images no split could reach p < {alpha:g} (the smallest possible "
             f"p is {smallest:.3f}); more repeats are needed to tell them apart."
@@ -452,6 +474,7 @@ def compare_arms(
         p_adjusted=numbers["p_value"],
         correction="none",
         family_size=1,
+        confidence=confidence,
     )
     return ArmComparison(
         arm_a=arm_a,

@@ -280,7 +280,8 @@ def permutation_p_value(
     one among them) and ``p = hits / n_total``; otherwise they are random relabellings, read
     until ``sequential_hits`` are at least as extreme (then ``p = hits / L``, Besag & Clifford
     1991) or ``n_total`` are drawn (then ``p = (1 + hits) / (1 + n_total)``). ``seen``, when
-    given, receives the null values the p-value was read from (for :func:`critical_value`).
+    given, receives the null values drawn, in order (for :func:`critical_value`): those the
+    p-value was read from, then the rest of the batch the sequential rule stopped in.
     """
     # Relabellings equal to the observed one count as "as extreme" despite rounding.
     bar = observed - 1e-9 * max(1.0, abs(observed))
@@ -296,7 +297,7 @@ def permutation_p_value(
             position = int(np.flatnonzero(np.cumsum(extreme) + hits >= sequential_hits)[0])
             length = count + position + 1
             if seen is not None:
-                seen.append(null[: position + 1])
+                seen.append(null)  # the whole batch, in order: the interval reads past L
             return PermutationResult(
                 observed, sequential_hits / length, length, False, True, math.nan
             )
@@ -467,9 +468,11 @@ def relabel_two_arms(
     With ``confidence``, the result's ``critical`` inverts the test: under a shift model (the
     statistic's spread about a true difference is the null's spread about 0) the differences
     the test accepts at level ``1 - confidence`` are ``statistic +- critical``, read from the
-    relabellings the p-value was read from. That interval leaves out 0 exactly when
-    ``p < 1 - confidence``, where a bootstrap interval, rough with a handful of images an arm,
-    could reach 0 beside a p of 0.008.
+    relabellings the p-value was read from (a test the sequential rule stopped reads on to
+    where that rule would decide a larger shift: :func:`critical_value`). That interval
+    leaves out 0 exactly when ``p < 1 - confidence`` (exact, Monte Carlo or stopped), where
+    a bootstrap interval, rough with a handful of images an arm, could reach 0 beside a p of
+    0.008.
     """
     sizes = [(a.shape[0], b.shape[0]) for a, b in strata]
     pairs_a = sum(pair_count(n_a) for n_a, _ in sizes)
@@ -553,9 +556,21 @@ def relabel_two_arms(
         )
     critical = math.nan
     if null_values is not None:
-        # From the very relabellings the p-value was read from: nothing more is drawn, the
-        # p-value is the same with or without, and the interval agrees with it.
-        critical = critical_value(np.concatenate(null_values), 1.0 - confidence, result.exact)
+        # From the very relabellings the p-value was read from, so the interval agrees with it.
+        # 1 - 0.95 is 0.050000000000000044 in floating point, which p = 0.05 is below.
+        level = round(1.0 - confidence, 12) or 1.0 - confidence
+        seen = np.concatenate(null_values)
+        hits = None
+        if result.stopped_early:
+            # The sequential rule decides every |t| from the first min(M, n_perm) relabellings
+            # (M the longest run whose p = h / M is not below the level); a test stopped before
+            # them reads on, so an accepted shift beyond the observed one is known too.
+            longest = sequential_length(sequential_hits, level)
+            needed = min(n_perm, longest)
+            while seen.size < needed:
+                seen = np.concatenate([seen, random_batches(min(BATCH, needed - seen.size))])
+            hits = sequential_hits if longest < n_perm else None
+        critical = critical_value(seen, level, result.exact, sequential_hits=hits)
     return PermutationResult(
         observed,
         result.p_value,
@@ -567,20 +582,49 @@ def relabel_two_arms(
     )
 
 
-def critical_value(null: np.ndarray, level: float, exact: bool) -> float:
-    """The largest ``|statistic|`` a permutation test with null values ``null`` (``|T|`` of
-    each relabelling) does not reject at ``level``: the test rejects ``t`` exactly when
-    ``t > critical_value``.
+def sequential_length(hits: int, level: float) -> int:
+    """The most relabellings after which the sequential rule's ``p = hits / L`` is not yet
+    below ``level`` (1000 for 50 hits at 0.05), in the p-value's own floating point."""
+    length = math.floor(hits / level)
+    while hits / (length + 1) >= level:
+        length += 1
+    while length > hits and hits / length < level:
+        length -= 1
+    return length
 
-    Exact (``p = K / N``, K the relabellings at least as extreme): p < level when K is at most
-    ``ceil(level N) - 1``, i.e. when t is above the ``ceil(level N)``-th largest null value.
-    Monte Carlo (``p = (1 + K) / (1 + N)``): K at most ``ceil(level (N + 1)) - 2``.
+
+def critical_value(
+    null: np.ndarray, level: float, exact: bool, *, sequential_hits: int | None = None
+) -> float:
+    """The largest ``|statistic|`` a permutation test with null values ``null`` (``|T|`` of
+    each relabelling, in the order drawn) does not reject at ``level``: the test rejects ``t``
+    exactly when ``t > critical_value`` (``inf`` when no ``t`` could be rejected).
+
+    Exact (``p = K / N``, K the relabellings at least as extreme) or Monte Carlo run to the end
+    (``p = (1 + K) / (1 + N)``): p < level when K is at most the largest count whose p is below
+    the level (computed as the p-value is). A Monte Carlo test whose sequential rule
+    (``sequential_hits`` = h, ``p = h / L``) decides: p < level when the h-th value at least
+    as extreme comes after the first :func:`sequential_length` ones, i.e. when t is above the
+    h-th largest of them.
     """
-    values = np.sort(np.asarray(null, dtype=np.float64))[::-1]
+    null = np.asarray(null, dtype=np.float64)
+    if sequential_hits is not None:
+        first = null[: sequential_length(sequential_hits, level)]
+        value = float(np.sort(first)[::-1][sequential_hits - 1])
+        return value + 1e-9 * max(1.0, abs(value))
+    values = np.sort(null)[::-1]
     n = values.size
-    allowed = math.ceil(level * n) - 1 if exact else math.ceil(level * (n + 1)) - 2
-    if n == 0 or allowed >= n:
-        return 0.0 if n else math.nan
+    if n == 0:
+        return math.nan
+
+    def p_of(count: int) -> float:
+        return count / n if exact else (1 + count) / (1 + n)
+
+    allowed = min(n, math.ceil(level * (n + 1)))
+    while allowed >= 0 and not p_of(allowed) < level:
+        allowed -= 1
+    if allowed >= n:
+        return 0.0
     if allowed < 0:  # no statistic could reach p < level
         return math.inf
     value = float(values[allowed])

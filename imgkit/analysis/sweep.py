@@ -19,7 +19,10 @@ design of an analysis of variance):
    Stat. Soc. C 69:589-606). With Holm's correction every interval holds at once with
    probability at least 1 - alpha, and a ranking never says less than the verdicts beside it
    (a bootstrap of ranks could give "1-2" to both arms of a comparison that named a winner).
-   An interval "1-3" says the data cannot tell the arm's place among the first three.
+   One exception: an arm is ranked on every prompt where it has images, a comparison only on
+   the prompts both arms share, so pooled over prompts another arm lacks the interval is
+   widened to hold the arm's observed rank. An interval "1-3" says the data cannot tell the
+   arm's place among the first three.
 
 With several prompts the comparisons pool the prompts (each test stratified by prompt); with
 ``by_prompt=True`` every prompt is compared on its own as well, and those comparisons join the
@@ -198,15 +201,14 @@ def _ranking(
 
 
 def _ranks_from_verdicts(
-    records: list[dict[str, Any]], comparisons: list[ArmComparison], scope_prompts: dict[str, Any]
+    scoped: list[tuple[str | None, list[dict[str, Any]]]], comparisons: list[ArmComparison]
 ) -> None:
     """Set each ranked arm's ``rank_low``/``rank_high`` from the named winners of its scope:
-    1 + the arms named more consistent than it, to the arms ranked less those it beat."""
-    by_scope: dict[str, list[dict[str, Any]]] = {}
-    for record in records:
-        by_scope.setdefault(record["scope"], []).append(record)
-    for scope, ranked in by_scope.items():
-        prompt = scope_prompts[scope]
+    1 + the arms named more consistent than it, to the arms ranked less those it beat, widened
+    where needed to hold its observed rank. ``scoped``: per scope, its prompt (None when
+    pooled) and its ranking rows (scopes are told apart by prompt: one may be named "all
+    prompts")."""
+    for prompt, ranked in scoped:
         arms = {r["arm"] for r in ranked}
         stated = [
             c for c in comparisons if c.prompt == prompt and c.arm_a in arms and c.arm_b in arms
@@ -219,8 +221,12 @@ def _ranks_from_verdicts(
                 if arm in (c.arm_a, c.arm_b) and c.more_consistent not in (None, arm)
             )
             beats = sum(1 for c in stated if c.more_consistent == arm)
-            record["rank_low"] = 1 + beaten_by
-            record["rank_high"] = len(ranked) - beats
+            # An arm is ranked on every prompt where it has two images, a comparison only on
+            # the prompts both arms share: pooled over prompts another arm lacks, an arm can
+            # rank above one named more consistent than it. The interval is then widened to
+            # hold the observed rank, never leaving it outside.
+            record["rank_low"] = min(1 + beaten_by, math.floor(record["rank"]))
+            record["rank_high"] = max(len(ranked) - beats, math.ceil(record["rank"]))
 
 
 def _omnibus(
@@ -307,7 +313,7 @@ def compare_all(
 
     raw: list[tuple[str, str, str | None, dict[str, Any]]] = []
     omnibus_records = []
-    ranking_records = []
+    ranking_scopes: list[tuple[str | None, list[dict[str, Any]]]] = []
     for scope, prompt, prompts in scopes:
         present = [a for a in chosen if any(data.size(a, p) for p in prompts)]
         for arm_a, arm_b in itertools.combinations(present, 2):
@@ -316,7 +322,7 @@ def compare_all(
                 numbers["p_value"] = math.nan  # no verdict is stated: not part of the family
             raw.append((arm_a, arm_b, prompt, numbers))
         omnibus_records.append(_omnibus(data, scope, prompts, present, n_perm))
-        ranking_records += _ranking(data, scope, prompts, present, confidence)
+        ranking_scopes.append((prompt, _ranking(data, scope, prompts, present, confidence)))
 
     adjusted = adjust_p_values([n["p_value"] for *_, n in raw], correction)
     family_size = int(np.isfinite(adjusted).sum())
@@ -334,6 +340,7 @@ def compare_all(
             p_adjusted=float(p_adjusted),
             correction=correction,
             family_size=family_size,
+            confidence=confidence,
         )
         comparisons.append(
             ArmComparison(
@@ -367,9 +374,8 @@ def compare_all(
     )
     omnibus["p_adjusted"] = adjust_p_values(omnibus["p_value"].to_numpy(dtype=float), correction)
     omnibus["differ"] = omnibus["p_adjusted"] < alpha
-    _ranks_from_verdicts(
-        ranking_records, comparisons, {scope: prompt for scope, prompt, _ in scopes}
-    )
+    _ranks_from_verdicts(ranking_scopes, comparisons)
+    ranking_records = [record for _, records in ranking_scopes for record in records]
     ranking = pd.DataFrame.from_records(
         ranking_records,
         columns=[
