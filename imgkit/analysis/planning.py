@@ -135,8 +135,9 @@ class RepeatPlan:
             tried = int(self.curve["n"].max()) if len(self.curve) else 0
             best = float(self.curve["power"].max()) if len(self.curve) else math.nan
             return (
-                f"Even {tried} repeats per arm would detect a {title} similarity difference "
-                f"of {self.difference:.2f} only {best:.0%} of the time ({level})."
+                f"Even {tried} repeats per arm would detect a difference of "
+                f"{self.difference:.2f} in {title} similarity only {best:.0%} of the time "
+                f"({level})."
             )
         prompts = f" on each of {self.n_prompts} prompts" if self.n_prompts > 1 else ""
         cost = f", at {_usd(self.cost_usd)}" if self.cost_usd is not None else ""
@@ -147,8 +148,8 @@ class RepeatPlan:
                 "arms vary and makes this optimistic: take it as a lower bound."
             )
         return (
-            f"About {self.n_per_arm} repeats per arm{prompts} would detect a {title} "
-            f"similarity difference of {self.difference:.2f} with {self.predicted_power:.0%} "
+            f"About {self.n_per_arm} repeats per arm{prompts} would detect a difference of "
+            f"{self.difference:.2f} in {title} similarity with {self.predicted_power:.0%} "
             f"power (+-{2 * self.power_se:.0%}, {level}){cost}.{caveat}"
         )
 
