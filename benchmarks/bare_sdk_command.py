@@ -15,6 +15,7 @@ import time
 
 import openai
 
+#: The request every section of bench_runner sends (it imports these).
 MODEL = "dall-e-2"
 PARAMS = {"size": "256x256", "response_format": "b64_json"}
 PROMPT = "A lone astronaut on a red Martian cliff"

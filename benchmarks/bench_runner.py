@@ -60,9 +60,8 @@ TARGET_CPU = 2.0  # runner CPU per image / bare SDK CPU per image, zero latency,
 
 # The cheapest image the simulator draws (256x256, returned inline), so that its drawing time
 # does not hide the runner's: at 1024x1024 by URL the simulator alone spends ~70 ms a request.
-MODEL = "dall-e-2"
-PARAMS = {"size": "256x256", "response_format": "b64_json"}
-PROMPT = "A lone astronaut on a red Martian cliff"
+# One request for every section, the bare SDK command's included (this folder is on sys.path).
+from bare_sdk_command import MODEL, PARAMS, PROMPT  # noqa: E402
 
 
 @contextmanager

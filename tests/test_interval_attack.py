@@ -119,18 +119,23 @@ def test_an_early_stop_far_from_the_level_still_gives_a_finite_interval_at_99_pe
         assert low <= low95 and high95 <= high  # 99% holds the 95% interval
 
 
-def test_too_few_relabellings_for_any_interval_says_so_in_words():
-    # With 10 relabellings no p can be below 0.05 (the smallest is 1/11): every difference is
-    # accepted. The sentence read "difference +0.25 [-inf, +inf]".
-    rng = np.random.default_rng(3)
+def _five_against_five(seed: int):
+    """Arm A's five hashes 2-13 bits from zero, arm B's 6-21: a gap p alone may not settle."""
+    rng = np.random.default_rng(seed)
 
     def near(low: int, high: int) -> str:
         flips = rng.choice(64, int(rng.integers(low, high)), replace=False)
         return hex_with_bits(sorted(int(f) for f in flips))
 
-    frame = hash_frame(
+    return hash_frame(
         {("A", "p"): [near(2, 14) for _ in range(5)], ("B", "p"): [near(6, 22) for _ in range(5)]}
     )
+
+
+def test_too_few_relabellings_for_any_interval_says_so_in_words():
+    # With 10 relabellings no p can be below 0.05 (the smallest is 1/11): every difference is
+    # accepted. The sentence read "difference +0.25 [-inf, +inf]".
+    frame = _five_against_five(3)
     result = compare_arms(frame, "A", "B", kind="phash", n_perm=10)
     assert "inf" not in result.verdict
     assert "no interval" in result.verdict and "10 relabellings" in result.verdict
@@ -205,15 +210,7 @@ def test_a_confidence_a_hair_below_one_is_not_rounded_to_one():
 def test_an_interval_at_another_level_than_alpha_says_its_level():
     # confidence 0.9 beside alpha 0.05: a 90% interval [+0.01, +0.49] left out 0 beside "No
     # clear difference ... p = 0.095" with nothing to say it was not the test's 95%.
-    rng = np.random.default_rng(3)
-
-    def near(low: int, high: int) -> str:
-        flips = rng.choice(64, int(rng.integers(low, high)), replace=False)
-        return hex_with_bits(sorted(int(f) for f in flips))
-
-    frame = hash_frame(
-        {("A", "p"): [near(2, 14) for _ in range(5)], ("B", "p"): [near(6, 22) for _ in range(5)]}
-    )
+    frame = _five_against_five(3)
     result = compare_arms(frame, "A", "B", kind="phash", confidence=0.9)
     assert result.more_consistent is None and _excludes_zero(result.difference_ci)
     assert "(90% interval)" in result.verdict

@@ -22,28 +22,10 @@ import pytest
 
 from imgkit.cli.main import main as cli_main
 from imgkit.errors import RunError
-from imgkit.runner import drill
 from imgkit.runs import open_run
 from imgkit.runs.ledger import Ledger
 
-MODELS = ("dall-e-3", "gpt-image-1")
-
-
-@pytest.fixture(scope="module")
-def finished(tmp_path_factory, sim) -> Path:
-    """A complete little run (2 arms x 3 repeats), to copy and damage."""
-    out = tmp_path_factory.mktemp("runs")
-    run = drill(
-        "a lighthouse", list(MODELS), 3, out=out, sim_url=sim.base_url, progress=False, log=None
-    )
-    return run.path
-
-
-@pytest.fixture
-def copy(finished, tmp_path) -> Path:
-    target = tmp_path / "copy"
-    shutil.copytree(finished, target)
-    return target
+MODELS = ("dall-e-3", "gpt-image-1")  # the arms of conftest's `finished` run
 
 
 # -- a full disk ------------------------------------------------------------------------------

@@ -12,20 +12,8 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from imgkit.runner import drill
 from imgkit.runs import open_run, verified
 from imgkit.runs.verified import VERIFIED_FILE, VerifiedImages
-
-MODELS = ("dall-e-3", "gpt-image-1")
-
-
-@pytest.fixture(scope="module")
-def finished(tmp_path_factory, sim) -> Path:
-    out = tmp_path_factory.mktemp("runs")
-    run = drill(
-        "a lighthouse", list(MODELS), 3, out=out, sim_url=sim.base_url, progress=False, log=None
-    )
-    return run.path
 
 
 @pytest.fixture

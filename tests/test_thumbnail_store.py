@@ -8,33 +8,13 @@ import os
 import shutil
 from pathlib import Path
 
-import pytest
-
 from imgkit.report import figures
 from imgkit.report.figures import gallery
-from imgkit.runner import drill
 from imgkit.runs import open_run
 from imgkit.runs.display import thumbnail_uri
 from imgkit.runs.thumbnail_store import ThumbnailFile
 
-MODELS = ("dall-e-3", "gpt-image-1")
 SIDE = 160  # the report's gallery thumbnails
-
-
-@pytest.fixture(scope="module")
-def finished(tmp_path_factory, sim) -> Path:
-    out = tmp_path_factory.mktemp("runs")
-    run = drill(
-        "a lighthouse", list(MODELS), 3, out=out, sim_url=sim.base_url, progress=False, log=None
-    )
-    return run.path
-
-
-@pytest.fixture
-def copy(finished, tmp_path) -> Path:
-    target = tmp_path / "copy"
-    shutil.copytree(finished, target)
-    return target
 
 
 def _shown(run_path: Path, monkeypatch) -> tuple[list[str], int]:
