@@ -13,7 +13,10 @@ found without it:
   stream's own Adler-32, or inflates to more or fewer bytes than the header's size needs
   (``rows x (1 + bytes a row)``, for each of the seven passes when interlaced);
 - a row that names a filter other than the five PNG defines is caught by reading the first
-  byte of every row, which is all of the unfiltering that can fail.
+  byte of every row, which is all of the unfiltering that can fail;
+- the chunks around the pixels go through Pillow's own handlers (``_pillow_rules`` says why),
+  and the order the specification sets is kept: IHDR once and first, chunk types of four
+  letters, the IDAT chunks in one run, PLTE before the pixels of a palette image.
 
 The inflate is ISA-L's (python-isal, already a dependency for the simulator's encoder), 2.5x
 zlib's speed on these streams. ``tests/test_png_check.py`` runs it against Pillow on thousands of
@@ -22,8 +25,10 @@ cut and changed files: whatever Pillow's ``verify`` plus ``load`` refuses, this 
 
 from __future__ import annotations
 
+import io
 import struct
 import zlib
+from typing import Any
 
 from isal import isal_zlib
 
@@ -82,11 +87,38 @@ def _header(data: bytes) -> tuple[int, int, int, int]:
     return width, height, depth * _CHANNELS[colour], interlace
 
 
-def _chunks(data: bytes) -> list[memoryview]:
-    """The data of every IDAT chunk, once every chunk up to IEND has passed its CRC."""
+def _pillow_rules(data: bytes) -> Any:
+    """Pillow's own reader of the chunks around the pixels, over ``data``.
+
+    Pillow's ``open`` and ``load`` run a handler on every chunk they know (text, palette,
+    transparency, colour, APNG frames) and refuse the file when one raises: a tRNS or pHYs too
+    short, iCCP or zTXt that inflates past 1 MB or names another method, 64 MB of text, an
+    fcTL out of sequence or larger than the image. Those rules are Pillow's code, run here, so
+    they cannot drift from Pillow's when Pillow changes; they cost microseconds a chunk, the
+    pixels being what is slow and what they never touch."""
+    from PIL import PngImagePlugin
+
+    return PngImagePlugin.PngStream(io.BytesIO(data))
+
+
+def _run_rule(rules: Any, kind: bytes, position: int, length: int) -> None:
+    handler = getattr(rules, f"chunk_{kind.decode('ascii')}", None)
+    if handler is not None:
+        rules.fp.seek(position + 8)
+        handler(position + 8, length)
+
+
+def _chunks(data: bytes, colour: int) -> list[memoryview]:
+    """The data of every IDAT chunk, once every chunk up to IEND has passed its CRC, the
+    specification's rules on order, and Pillow's rules on the chunks it reads."""
     view = memoryview(data)
     position, end = len(PNG_SIGNATURE), len(data)
-    pixel_data = []
+    pixel_data: list[memoryview] = []
+    rules = _pillow_rules(data)
+    after_pixels = False  # a chunk other than IDAT has come after the IDAT run
+    rules_apply = True  # Pillow's load stops reading chunks at a next APNG frame
+    animated = False
+    palette = False
     while True:
         if position + 12 > end:
             raise PngDamage(f"the file ends at byte {end} before its IEND chunk (cut short)")
@@ -97,13 +129,53 @@ def _chunks(data: bytes) -> list[memoryview]:
                 f"chunk {kind!r} at byte {position} claims {length} bytes, past the file's end "
                 f"at {end} (cut short)"
             )
+        # Pillow's verify refuses a type that is not four word characters; the specification
+        # allows only ASCII letters, and so does this.
+        if not kind.isalpha():
+            raise PngDamage(f"chunk type {kind!r} at byte {position} is not four letters")
         (stored,) = struct.unpack_from(">I", data, body_end)
         if isal_zlib.crc32(view[position + 4 : body_end]) != stored:
             raise PngDamage(f"chunk {kind!r} at byte {position} fails its CRC")
         if kind == b"IDAT":
+            # The stream is the IDAT chunks in a row: Pillow reads only the first run.
+            if after_pixels:
+                raise PngDamage(f"an IDAT chunk at byte {position} after another chunk")
+            if not pixel_data:
+                if colour == 3 and not palette:
+                    raise PngDamage("a palette image with no PLTE before its pixels")
+                frames = (rules.im_n_frames or 1) + (
+                    rules.im_n_frames is not None and "bbox" not in rules.im_info
+                )
+                animated = frames > 1
             pixel_data.append(view[position + 8 : body_end])
-        elif kind == b"IEND":
+            position = body_end + 4
+            continue
+        if kind == b"IEND":
             return pixel_data
+        if kind == b"IHDR" and position != len(PNG_SIGNATURE):
+            raise PngDamage(f"a second IHDR at byte {position}")
+        if kind == b"PLTE":
+            palette = True
+            if colour == 3 and length // 3 > 256:  # Pillow's load refuses it too
+                raise PngDamage(f"a palette of {length // 3} entries; at most 256")
+        after_pixels = bool(pixel_data)
+        if kind == b"fdAT" and not pixel_data:
+            raise PngDamage(f"an APNG frame's fdAT at byte {position} before the IDAT")
+        if after_pixels and kind == b"fcTL" and animated:
+            rules_apply = False
+        if rules_apply:
+            try:
+                _run_rule(rules, kind, position, length)
+            except EOFError:  # fdAT after the pixels: a frame, which load skips
+                pass
+            except UnicodeDecodeError:
+                # Pillow's load stops reading chunks there and keeps the image; its open
+                # (before the pixels) refuses the file.
+                if not after_pixels:
+                    raise PngDamage(f"chunk {kind!r} at byte {position}: unreadable text") from None
+                rules_apply = False
+            except Exception as exc:  # any handler's error is a refusal of Pillow's
+                raise PngDamage(f"chunk {kind!r} at byte {position}: {exc}") from None
         position = body_end + 4
 
 
@@ -118,7 +190,7 @@ def png_size(data: bytes, *, max_pixels: int | None = None) -> tuple[int, int]:
     width, height, bits_per_pixel, interlace = _header(data)
     if max_pixels is not None and width * height > max_pixels:
         raise PngDamage(f"{width}x{height} is more than {max_pixels} pixels")
-    pixel_data = _chunks(data)
+    pixel_data = _chunks(data, data[25])
     if not pixel_data:
         raise PngDamage("the file has no IDAT chunk: no pixels")
     passes = _passes(width, height, interlace, bits_per_pixel)
