@@ -308,3 +308,36 @@ def test_a_differential_fuzz_refuses_whatever_pillow_refuses(name):
             with Image.open(io.BytesIO(changed)) as img:
                 assert png_size(changed) == img.size, f"{name}, mutation {attempt}"
     assert refused > 100
+
+
+def peak_memory(data: bytes) -> tuple[tuple[int, int], int]:
+    import tracemalloc
+
+    tracemalloc.start()
+    try:
+        size = png_size(data)
+        return size, tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+
+
+def test_a_large_valid_picture_is_checked_in_little_memory():
+    """4096 x 4096 RGBA at 16 bits, black: 128 MB of rows in a 130 kB file, a whole PNG. At
+    648e42f the check held all 128 MB at once (Pillow's decode holds 64 MB, its 8-bit image);
+    a service can send one of 179 M pixels (Pillow's limit), 1.4 GB of rows."""
+    width = height = 4096
+    row = b"\0" + bytes(8 * width)
+    stream = zlib.compressobj(9)
+    body = b"".join(stream.compress(row) for _ in range(height)) + stream.flush()
+    data = png((width, height, 16, 6, 0, 0, 0), chunk(b"IDAT", body))
+    size, peak = peak_memory(data)
+    assert size == (width, height)
+    assert peak < 16 * 2**20, f"{peak / 2**20:.0f} MB"
+
+
+def test_many_empty_idat_chunks_cost_no_memory_a_chunk():
+    """200,000 empty IDAT chunks (2.4 MB): at 648e42f a list of a memoryview each, 40 MB."""
+    data = png(RGB, *[chunk(b"IDAT", b"")] * 200_000, IDAT)
+    size, peak = peak_memory(data)
+    assert size == (WIDTH, HEIGHT)
+    assert peak < 4 * 2**20, f"{peak / 2**20:.0f} MB"
