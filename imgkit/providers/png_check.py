@@ -46,6 +46,7 @@ _CHUNK_HEAD = struct.Struct(">I4s")
 _IHDR = struct.Struct(">IIBBBBB")
 _LARGEST_LENGTH = 2**31 - 1  # the specification's limit on a chunk's length and on a side
 _MAX_FILTER = 4  # None, Sub, Up, Average, Paeth
+_STEP = 1 << 22  # bytes inflated at a time
 
 
 class PngDamage(ValueError):
@@ -87,6 +88,74 @@ def _header(data: bytes) -> tuple[int, int, int, int]:
     return width, height, depth * _CHANNELS[colour], interlace
 
 
+class _PixelStream:
+    """The IDAT chunks' stream, inflated as each chunk comes and at most ``_STEP`` bytes at a
+    time, each row's filter byte read on the way and the rows then dropped: memory stays flat
+    whatever size the header names (a valid 179 M-pixel RGBA at 16 bits is 1.4 GB of rows, from
+    a file of 1 MB), and a million IDAT chunks cost no list of them."""
+
+    def __init__(self, width: int, height: int, passes: list[tuple[int, int]]) -> None:
+        self.size = f"{width}x{height}"
+        self.inflater = isal_zlib.decompressobj()
+        self.chunks = 0
+        self.produced = 0
+        # (first byte, end, bytes a row) of each pass in the inflated stream
+        self.passes = []
+        start = 0
+        for rows, stride in passes:
+            self.passes.append((start, start + rows * stride, stride))
+            start += rows * stride
+        self.expected = start
+
+    def feed(self, data: memoryview) -> None:
+        self.chunks += 1
+        # In slices, so that what a step leaves over (which the inflater copies) stays small.
+        for offset in range(0, len(data), _STEP):
+            self._inflate(data[offset : offset + _STEP])
+
+    def _inflate(self, data: memoryview | bytes) -> None:
+        while not self.inflater.eof:
+            # One more byte than the size needs is enough to tell "too much": a stream that
+            # would inflate far beyond it (a bomb) is never expanded.
+            room = min(_STEP, self.expected + 1 - self.produced)
+            try:
+                piece = self.inflater.decompress(data, room)
+            except (isal_zlib.error, zlib.error) as exc:
+                raise PngDamage(f"the pixel stream does not inflate: {exc}") from None
+            self._filters(piece)
+            self.produced += len(piece)
+            if self.produced > self.expected:
+                raise PngDamage(
+                    f"the pixel stream holds more bytes than {self.size} needs "
+                    f"({self.produced}+ against {self.expected})"
+                )
+            data = self.inflater.unconsumed_tail
+            # A full piece may leave output inside the inflater with no input left over.
+            if len(piece) < room and not data:
+                return
+
+    def _filters(self, piece: bytes) -> None:
+        begin, end = self.produced, self.produced + len(piece)
+        for first, last, stride in self.passes:
+            if last <= begin or first >= end:
+                continue
+            row = first + -(-(max(begin, first) - first) // stride) * stride
+            filters = piece[row - begin : min(end, last) - begin : stride]
+            if filters and max(filters) > _MAX_FILTER:
+                raise PngDamage(f"a row names filter type {max(filters)}; PNG defines 0-4")
+
+    def finish(self) -> None:
+        if not self.chunks:
+            raise PngDamage("the file has no IDAT chunk: no pixels")
+        if self.produced < self.expected:
+            raise PngDamage(
+                f"the pixel stream holds fewer bytes than {self.size} needs "
+                f"({self.produced} against {self.expected})"
+            )
+        if not self.inflater.eof:
+            raise PngDamage("the pixel stream stops before its end (no Adler-32 checksum)")
+
+
 def _pillow_rules(data: bytes) -> Any:
     """Pillow's own reader of the chunks around the pixels, over ``data``.
 
@@ -108,12 +177,11 @@ def _run_rule(rules: Any, kind: bytes, position: int, length: int) -> None:
         handler(position + 8, length)
 
 
-def _chunks(data: bytes, colour: int) -> list[memoryview]:
-    """The data of every IDAT chunk, once every chunk up to IEND has passed its CRC, the
-    specification's rules on order, and Pillow's rules on the chunks it reads."""
+def _chunks(data: bytes, colour: int, pixels: _PixelStream) -> None:
+    """Every chunk up to IEND through its CRC, the specification's rules on order and Pillow's
+    rules on the chunks it reads; each IDAT's data, once its CRC has passed, into ``pixels``."""
     view = memoryview(data)
     position, end = len(PNG_SIGNATURE), len(data)
-    pixel_data: list[memoryview] = []
     rules = _pillow_rules(data)
     after_pixels = False  # a chunk other than IDAT has come after the IDAT run
     rules_apply = True  # Pillow's load stops reading chunks at a next APNG frame
@@ -140,26 +208,26 @@ def _chunks(data: bytes, colour: int) -> list[memoryview]:
             # The stream is the IDAT chunks in a row: Pillow reads only the first run.
             if after_pixels:
                 raise PngDamage(f"an IDAT chunk at byte {position} after another chunk")
-            if not pixel_data:
+            if not pixels.chunks:
                 if colour == 3 and not palette:
                     raise PngDamage("a palette image with no PLTE before its pixels")
                 frames = (rules.im_n_frames or 1) + (
                     rules.im_n_frames is not None and "bbox" not in rules.im_info
                 )
                 animated = frames > 1
-            pixel_data.append(view[position + 8 : body_end])
+            pixels.feed(view[position + 8 : body_end])
             position = body_end + 4
             continue
         if kind == b"IEND":
-            return pixel_data
+            return
         if kind == b"IHDR" and position != len(PNG_SIGNATURE):
             raise PngDamage(f"a second IHDR at byte {position}")
         if kind == b"PLTE":
             palette = True
             if colour == 3 and length // 3 > 256:  # Pillow's load refuses it too
                 raise PngDamage(f"a palette of {length // 3} entries; at most 256")
-        after_pixels = bool(pixel_data)
-        if kind == b"fdAT" and not pixel_data:
+        after_pixels = pixels.chunks > 0
+        if kind == b"fdAT" and not pixels.chunks:
             raise PngDamage(f"an APNG frame's fdAT at byte {position} before the IDAT")
         if after_pixels and kind == b"fcTL" and animated:
             rules_apply = False
@@ -190,30 +258,7 @@ def png_size(data: bytes, *, max_pixels: int | None = None) -> tuple[int, int]:
     width, height, bits_per_pixel, interlace = _header(data)
     if max_pixels is not None and width * height > max_pixels:
         raise PngDamage(f"{width}x{height} is more than {max_pixels} pixels")
-    pixel_data = _chunks(data, data[25])
-    if not pixel_data:
-        raise PngDamage("the file has no IDAT chunk: no pixels")
-    passes = _passes(width, height, interlace, bits_per_pixel)
-    expected = sum(rows * stride for rows, stride in passes)
-    inflater = isal_zlib.decompressobj()
-    try:
-        # One more byte than the size needs is enough to tell "too much": a stream that would
-        # inflate far beyond it (a bomb) is never expanded.
-        pixels = inflater.decompress(b"".join(pixel_data), expected + 1)
-    except (isal_zlib.error, zlib.error) as exc:
-        raise PngDamage(f"the pixel stream does not inflate: {exc}") from None
-    if len(pixels) != expected:
-        relation = "more" if len(pixels) > expected else "fewer"
-        raise PngDamage(
-            f"the pixel stream holds {relation} bytes than {width}x{height} needs "
-            f"({len(pixels)}{'+' if len(pixels) > expected else ''} against {expected})"
-        )
-    if not inflater.eof:
-        raise PngDamage("the pixel stream stops before its end (no Adler-32 checksum)")
-    start = 0
-    for rows, stride in passes:
-        filters = pixels[start : start + rows * stride : stride]
-        if max(filters) > _MAX_FILTER:
-            raise PngDamage(f"a row names filter type {max(filters)}; PNG defines 0-4")
-        start += rows * stride
+    pixels = _PixelStream(width, height, _passes(width, height, interlace, bits_per_pixel))
+    _chunks(data, data[25], pixels)
+    pixels.finish()
     return width, height
