@@ -19,8 +19,12 @@ found without it:
   letters, the IDAT chunks in one run, PLTE before the pixels of a palette image.
 
 The inflate is ISA-L's (python-isal, already a dependency for the simulator's encoder), 2.5x
-zlib's speed on these streams. ``tests/test_png_check.py`` runs it against Pillow on thousands of
-cut and changed files: whatever Pillow's ``verify`` plus ``load`` refuses, this refuses too.
+zlib's speed on these streams, 4 MB at a time (``_PixelStream``): memory stays flat.
+``tests/test_png_check.py`` and ``tests/test_png_check_attack.py`` run it against Pillow on
+thousands of cut, changed and crafted files: whatever Pillow's ``verify`` plus ``load`` refuses,
+this refuses too. It is stricter where Pillow passes what the specification forbids (a stream
+short of rows or with a wrong Adler-32, a bad IEND, IHDR not first or twice, an unknown
+compression method, a palette image with no palette): no encoder writes those.
 """
 
 from __future__ import annotations
@@ -211,6 +215,8 @@ def _chunks(data: bytes, colour: int, pixels: _PixelStream) -> None:
             if not pixels.chunks:
                 if colour == 3 and not palette:
                     raise PngDamage("a palette image with no PLTE before its pixels")
+                # Pillow's is_animated: the frames acTL names, and the default image when no
+                # fcTL came before it (then it is not one of them).
                 frames = (rules.im_n_frames or 1) + (
                     rules.im_n_frames is not None and "bbox" not in rules.im_info
                 )
