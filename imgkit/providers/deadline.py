@@ -8,11 +8,13 @@ moment it is sent to its last byte:
 - the async path (what a drill runs) wraps the whole call in :func:`async_deadline`, which
   cancels it at the deadline wherever it waits, and raises
   :class:`~imgkit.errors.ProviderTimeoutError`;
-- both paths hook the HTTP client (:func:`event_hooks`, :func:`async_event_hooks`): a response
-  body that is still arriving at the deadline is cut there, with the library's ``ReadTimeout``
-  (which the SDKs and ``errormap`` turn into the same error). On the synchronous path, a
-  service that stalls altogether after its headers is still bounded by the read timeout
-  (``timeout_s`` too): there, the worst case is twice the deadline.
+- the synchronous path hooks the HTTP client (:func:`event_hooks`): a response body that is
+  still arriving at the deadline is cut there, with the library's ``ReadTimeout`` (which the
+  SDKs and ``errormap`` turn into the same error). A service that stalls altogether after its
+  headers is still bounded by the read timeout (``timeout_s`` too): there, the worst case is
+  twice the deadline. :func:`async_event_hooks` does the same for an async client used outside
+  :func:`within_deadline` (Gemini's and Leonardo's); OpenAI's async clients are used only
+  inside it, and go without (the hooks cost 0.2-0.5 ms of CPU a request).
 
 The default, :data:`~imgkit.providers.base.DEFAULT_TIMEOUT_S` (180 s), is long enough for the
 slowest image model at its largest size and quality, and short enough that a stalled answer
