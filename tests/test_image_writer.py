@@ -11,7 +11,7 @@ import os
 import pytest
 
 from imgkit.runs.image_writer import ImageWriter
-from imgkit.runs.storage import read_journal
+from imgkit.runs.storage import JOURNAL_LOG, read_journal
 
 
 def _record(sha: str, name: str) -> dict:
@@ -120,3 +120,58 @@ def test_a_journal_entry_stays_until_every_attempt_of_its_group_is_committed(tmp
 
     assert asyncio.run(main())["cost_usd"] == 0.04  # 2 was still adoptable after 1 committed
     assert not list(tmp_path.glob(".received-*"))
+
+
+def test_the_journal_is_one_file_appended_to_never_a_new_file_for_each_group(tmp_path):
+    """A file created and removed for every group made ext4 scan past the inodes it had just
+    freed on each allocation: the journal is one file, one line a group, cut back in place."""
+    inodes, sizes = set(), []
+    journal = tmp_path / JOURNAL_LOG
+
+    async def main():
+        writer = ImageWriter(tmp_path)
+        try:
+            for attempt_id in range(1, 6):  # five groups, one image each
+                await writer.keep(os.urandom(300), "png", attempt_id, _record)
+                inodes.add(journal.stat().st_ino)
+                sizes.append(journal.stat().st_size)
+                assert read_journal(tmp_path, attempt_id)["cost_usd"] == 0.04
+                if attempt_id != 3:  # 3 stays uncommitted for a while
+                    writer.discard_journal(attempt_id)
+            hidden = sorted(p.name for p in tmp_path.iterdir() if p.name.startswith("."))
+            writer.discard_journal(3)
+            await writer.keep(b"one more", "png", 6, _record)
+            after_all = journal.stat().st_size
+            writer.discard_journal(6)
+        finally:
+            writer.close()
+        return hidden, after_all
+
+    hidden, after_all = asyncio.run(main())
+    assert len(inodes) == 1 and hidden == [JOURNAL_LOG]
+    # Cut back to nothing while none waited (after 1 and 2), kept while 3 waited (4 and 5).
+    assert sizes[1] == sizes[0] and sizes[3] > sizes[2] and sizes[4] > sizes[3]
+    assert after_all == sizes[0]  # 3 committed: only the line of 6 is left
+    assert not journal.exists()  # gone at close, every attempt committed
+
+
+def test_a_journal_line_cut_short_by_a_kill_adopts_nothing_and_hides_nothing(tmp_path):
+    data = b"an image paid for"
+    sha = hashlib.sha256(data).hexdigest()
+    (tmp_path / f"{sha}.png").write_bytes(data)
+    whole = json.dumps({"attempts": {"7": _record(sha, f"{sha}.png")}})
+    cut = json.dumps({"attempts": {"8": _record(sha, f"{sha}.png")}})[:-9]
+    (tmp_path / JOURNAL_LOG).write_text(whole + "\n" + cut)
+    assert read_journal(tmp_path, 7)["image_sha256"] == sha
+    assert read_journal(tmp_path, 8) is None
+
+
+def test_journal_entries_of_runs_written_by_earlier_versions_are_still_adopted(tmp_path):
+    data = b"an image from an older run"
+    sha = hashlib.sha256(data).hexdigest()
+    (tmp_path / f"{sha}.png").write_bytes(data)
+    group = {"attempts": {"4": _record(sha, f"{sha}.png"), "5": _record(sha, f"{sha}.png")}}
+    (tmp_path / ".received-4-group.json").write_text(json.dumps(group))
+    (tmp_path / ".received-9.json").write_text(json.dumps(_record(sha, f"{sha}.png")))
+    assert [read_journal(tmp_path, a)["image_sha256"] for a in (4, 5, 9)] == [sha] * 3
+    assert read_journal(tmp_path, 6) is None

@@ -9,14 +9,14 @@ thread and its own fsync of the folder: at zero latency most of the runner's own
 image. An :class:`ImageWriter` does the same steps on one thread for every image queued since its
 last group, the way :class:`imgkit.runs.ledger_writer.LedgerWriter` groups commits: each image
 is written, then each fsynced, all are renamed, the folder is fsynced once, then one journal
-entry is written for them all; then their callers are woken together.
+line is appended for them all; then their callers are woken together.
 
 The protocol of :mod:`imgkit.runs.ledger` is unchanged: a caller hears that its image is stored
-only once the image and the folder entry naming it are durable and its journal entry is
-written, so the commit it makes next still follows both. A group's journal entry is removed
-once all of its attempts are committed (:meth:`ImageWriter.discard_journal`), with the next
-group: one left behind by a kill holds attempts the ledger already has or a resume adopts,
-and the resume clears it.
+only once the image and the folder entry naming it are durable and its journal line is
+written, so the commit it makes next still follows both. The journal
+(:class:`imgkit.runs.storage.JournalLog`) is cut back once every attempt in it is committed
+(:meth:`ImageWriter.discard_journal`, done with the next group): one left behind by a kill
+holds attempts the ledger already has or a resume adopts, and the resume clears it.
 """
 
 from __future__ import annotations
@@ -33,13 +33,7 @@ from pathlib import Path
 from typing import Any
 
 from imgkit.errors import RunError
-from imgkit.runs.storage import (
-    discard_journals,
-    fsync_dir,
-    image_file_name,
-    sha256_file,
-    write_journals,
-)
+from imgkit.runs.storage import JournalLog, fsync_dir, image_file_name, sha256_file
 
 #: Never through a link: a name taken by one is an error, not a write elsewhere.
 _NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)
@@ -90,10 +84,7 @@ class ImageWriter:
         self._wakeup = threading.Condition()
         self._closing = False
         self._names = itertools.count()
-        # The group entries of the journal, with the attempts each still holds uncommitted
-        # (touched by the writer thread only).
-        self._journal_entries: dict[Path, set[int]] = {}
-        self._entry_of: dict[int, Path] = {}
+        self._journal = JournalLog(self.folder)  # touched by the writer thread only
         self._thread = threading.Thread(target=self._serve, name=thread_name, daemon=True)
         self._thread.start()
 
@@ -154,21 +145,16 @@ class ImageWriter:
             for attempt_id in discards:
                 self._discard(attempt_id)
             if not group:
+                with contextlib.suppress(OSError):
+                    self._journal.close()
                 return  # closing, and nothing left
             self._store(group)
             self._settle(group)
 
     def _discard(self, attempt_id: int) -> None:
-        """One attempt of a journal entry committed; the entry goes with its last."""
-        entry = self._entry_of.pop(attempt_id, None)
-        if entry is None:
-            return
-        waiting = self._journal_entries.get(entry, set())
-        waiting.discard(attempt_id)
-        if not waiting:
-            self._journal_entries.pop(entry, None)
-            with contextlib.suppress(OSError):
-                discard_journals(entry)
+        """One attempt of the journal committed; the journal is cut back once none waits."""
+        with contextlib.suppress(OSError):
+            self._journal.committed(attempt_id)
 
     def _store(self, group: list[_Image]) -> None:
         # Every file written first, then each fsynced: the first fsync commits the file
@@ -215,14 +201,11 @@ class ImageWriter:
                 journalled[image.attempt_id] = record
         if journalled:
             try:
-                entry = write_journals(self.folder, journalled)  # one entry for the group
+                self._journal.append(journalled)  # one line for the group
             except OSError as exc:
                 for image in renamed:
                     if image.attempt_id in journalled:
                         image.error = exc
-            else:
-                self._journal_entries[entry] = set(journalled)
-                self._entry_of.update(dict.fromkeys(journalled, entry))
         self.groups += 1
         self.images += sum(image.error is None for image in group)
 
