@@ -285,10 +285,8 @@ class OpenAIProvider:
             raw = await client.images.with_raw_response.generate(**kwargs)
             parsed = raw.parse()
             images = [await self._aimage_bytes(item) for item in parsed.data or []]
-        return await off_loop(
-            self._results, request, parsed, images, raw.headers, watch.elapsed(),
-            image_bytes=sum(map(len, images)),
-        )  # fmt: skip
+        return await off_loop(self._results, request, parsed, images, raw.headers,
+                              watch.elapsed(), image_bytes=sum(map(len, images)))  # fmt: skip
 
     def edit(
         self, request: ImageRequest, *, image: bytes, mask: bytes | None = None
@@ -320,10 +318,8 @@ class OpenAIProvider:
             raw = await client.images.with_raw_response.edit(**kwargs)
             parsed = raw.parse()
             images = [await self._aimage_bytes(item) for item in parsed.data or []]
-        return await off_loop(
-            self._results, request, parsed, images, raw.headers, watch.elapsed(),
-            image_bytes=sum(map(len, images)),
-        )  # fmt: skip
+        return await off_loop(self._results, request, parsed, images, raw.headers,
+                              watch.elapsed(), image_bytes=sum(map(len, images)))  # fmt: skip
 
     # -- the Batch API (imgkit.providers.openai_batch) ------------------------------------
 

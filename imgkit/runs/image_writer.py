@@ -98,7 +98,7 @@ class ImageWriter:
         make_record: RecordMaker | None = None,
     ) -> asyncio.Future[tuple[str, Path, Mapping[str, Any] | None]]:
         """Queue an image; the future gives ``(sha256, path, journal record)`` once the image
-        is durable and, with ``attempt_id`` and ``make_record``, its journal entry written
+        is durable and, with ``attempt_id`` and ``make_record``, its journal line written
         (the record is None without them). Its exception is an ``OSError`` when the image or
         its entry could not be written, a :class:`RunError` for an empty image."""
         if self._closing:
@@ -120,7 +120,8 @@ class ImageWriter:
                 self._wakeup.notify()
 
     def discard_journal(self, attempt_id: int) -> None:
-        """The attempt is committed: remove its journal entry (with the next group)."""
+        """The attempt is committed: it no longer needs its journal line (the journal is cut
+        back, with the next group, once no attempt in it waits)."""
         with self._wakeup:
             self._discards.append(attempt_id)
 
