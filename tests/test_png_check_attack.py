@@ -20,31 +20,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from imgkit.providers.png_check import PNG_SIGNATURE, PngDamage, png_size
-
-
-def pillow_whole(data: bytes) -> bool:
-    """The old check: Pillow's verify, then a full load."""
-    try:
-        with Image.open(io.BytesIO(data)) as img:
-            img.verify()
-        with Image.open(io.BytesIO(data)) as img:
-            img.load()
-    except Exception:
-        return False
-    return True
-
-
-def ours_whole(data: bytes) -> bool:
-    try:
-        png_size(data)
-    except PngDamage:
-        return False
-    return True
-
-
-def chunk(kind: bytes, body: bytes) -> bytes:
-    return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body))
+from imgkit.providers.png_check import PNG_SIGNATURE, png_size
+from tests.test_png_check import chunk, ours_whole, pillow_whole
 
 
 def png(fields: tuple[int, ...], *middle: bytes, end: bool = True) -> bytes:
