@@ -23,14 +23,12 @@ __all__ = [
     "JOURNAL_LOG",
     "JournalLog",
     "clear_leftovers",
-    "discard_journal",
     "fsync_dir",
     "image_file_name",
     "read_journal",
     "sha256_file",
     "store_image",
     "write_atomic",
-    "write_journal",
 ]
 
 #: The folder of a run that holds its images.
@@ -168,33 +166,6 @@ class JournalLog:
         if not self._pending:
             with contextlib.suppress(FileNotFoundError):
                 self.path.unlink()
-
-
-def write_journal(
-    folder: str | os.PathLike[str], attempt_id: int, record: Mapping[str, Any]
-) -> None:
-    """Record that ``attempt_id``'s image is stored, with what its commit will say (an entry
-    of its own; a runner appends to its :class:`JournalLog` instead)."""
-    _write_entry(_journal_path(folder, attempt_id), dict(record))
-
-
-def _write_entry(path: Path, content: Mapping[str, Any]) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    data = json.dumps(content, default=str).encode("utf-8")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | getattr(os, "O_NOFOLLOW", 0), 0o644)
-    try:
-        view = memoryview(data)
-        while view:
-            view = view[os.write(fd, view) :]
-    finally:
-        os.close(fd)
-    os.replace(tmp, path)
-
-
-def discard_journal(folder: str | os.PathLike[str], attempt_id: int) -> None:
-    """The attempt is committed: its own journal entry is no longer needed."""
-    with contextlib.suppress(FileNotFoundError):
-        _journal_path(folder, attempt_id).unlink()
 
 
 def read_journal(folder: str | os.PathLike[str], attempt_id: int) -> dict[str, Any] | None:
